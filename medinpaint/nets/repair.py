@@ -1,0 +1,71 @@
+"""The dropout-repair network: a gated, learned correction on top of a classical fill.
+
+Biharmonic-like fills are nearly exact on smooth tissue, so a network that must produce every
+masked pixel from scratch starts far below them. ``RepairNet`` instead starts from a fill it
+computes itself (push-pull in-plane, and linear interpolation between the neighbouring slices
+when it is given a 2.5D stack) and predicts a correction with a per-pixel gate; both the
+correction and the gate start at zero, so training begins at the classical fill's quality and a
+correction is only applied where it helps. Pixels outside the mask are passed through untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from medinpaint.nets.fill import push_pull_fill
+from medinpaint.nets.unet import SmallUNet
+
+
+class RepairNet(nn.Module):
+    """Mask-aware repair of dropouts (lost packets, lines, slices, corrupted blocks, bit errors).
+
+    Input ``(B, 2k+2, H, W)``: the damaged 2.5D stack (``2k+1`` slices, the damaged one in the
+    middle) followed by the centre slice's mask (1 where damaged). Output ``(B, 1, H, W)``: the
+    repaired centre slice, equal to the input wherever the mask is 0.
+
+    Args:
+        context: ``k``, the neighbours on each side of the centre slice (0: a single slice; lost
+            whole slices need ``k >= 1``).
+        features: channels per U-Net level, finest first.
+        fill_levels: depth of the push-pull pyramid of the in-plane fill.
+    """
+
+    def __init__(self, context: int = 1, features: Sequence[int] = (16, 32, 64, 64), fill_levels: int = 8):
+        super().__init__()
+        if context < 0:
+            raise ValueError(f"context must be >= 0, got {context}")
+        self.context = int(context)
+        self.fill_levels = int(fill_levels)
+        stack = 2 * self.context + 1
+        # fill, mask, the neighbours and (with context) their mean
+        in_channels = 2 + (stack - 1) + (1 if self.context else 0)
+        out_channels = 3 if self.context else 2  # correction, gate, (blend between in-plane and between-slice)
+        self.body = SmallUNet(in_channels, out_channels, features)
+        nn.init.zeros_(self.body.head.weight)
+        nn.init.zeros_(self.body.head.bias)
+
+    @property
+    def in_channels(self) -> int:
+        return 2 * self.context + 2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] != self.in_channels:
+            raise ValueError(f"expected {self.in_channels} channels (stack + mask), got {x.shape[1]}")
+        centre_index = self.context
+        centre = x[:, centre_index : centre_index + 1]
+        mask = x[:, -1:]
+        fill = push_pull_fill(centre, mask, self.fill_levels)
+        inputs = [fill, mask]
+        if self.context:
+            neighbours = torch.cat([x[:, :centre_index], x[:, centre_index + 1 : -1]], dim=1)
+            between = 0.5 * (x[:, centre_index - 1 : centre_index] + x[:, centre_index + 1 : centre_index + 2])
+            inputs += [neighbours, between]
+        out = self.body(torch.cat(inputs, dim=1))
+        base = fill
+        if self.context:
+            base = fill + torch.sigmoid(out[:, 2:3]) * (between - fill)
+        repaired = base + torch.sigmoid(out[:, 1:2]) * out[:, 0:1]
+        return centre + mask * (repaired - centre)

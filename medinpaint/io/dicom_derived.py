@@ -31,6 +31,7 @@ KEPT ON PURPOSE
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
 from pathlib import Path
 
@@ -38,7 +39,7 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
-from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian
 
 from medinpaint import __version__
 from medinpaint.errors import OutputError
@@ -64,9 +65,16 @@ ORIGINAL_ONLY = (
 SOURCE_PURPOSE = ("121322", "DCM", "Source image for image processing operation")
 
 
+def deterministic_uid(*parts: str) -> str:
+    """A UID under the 2.25 root (ISO/IEC 9834-8 UUID form) made from a hash of ``parts``, so the same
+    inputs always give the same UID. (pydicom's generate_uid ignores its entropy with the 2.25 prefix.)"""
+    digest = hashlib.sha256("\x1f".join(parts).encode()).digest()[:16]
+    return f"2.25.{int.from_bytes(digest, 'big')}"
+
+
 def derived_series_uid(source_series_uid: str, derivation: str) -> str:
     """The new SeriesInstanceUID: a deterministic function of the source series and the derivation."""
-    return generate_uid(prefix=None, entropy_srcs=["medinpaint-series", source_series_uid, derivation])
+    return deterministic_uid("medinpaint-series", source_series_uid, derivation)
 
 
 def write_dicom_series(volume: Volume, folder: str | os.PathLike, derivation: str = "Converted by medinpaint",
@@ -110,7 +118,7 @@ def _derive(template: Dataset, series_uid: str, sop_entropy: list[str], derivati
     for keyword in REMOVED:
         if keyword in ds:
             delattr(ds, keyword)
-    ds.SOPInstanceUID = generate_uid(prefix=None, entropy_srcs=["medinpaint-sop", series_uid, *sop_entropy])
+    ds.SOPInstanceUID = deterministic_uid("medinpaint-sop", series_uid, *sop_entropy)
     ds.SeriesInstanceUID = series_uid
     number = ds.get("SeriesNumber")
     ds.SeriesNumber = (int(number) if number not in (None, "") else 0) + SERIES_NUMBER_OFFSET

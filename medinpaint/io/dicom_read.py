@@ -180,7 +180,7 @@ def _decode(ds: Dataset, path: Path) -> np.ndarray:
 
         try:
             available = get_decoder(syntax).is_available
-        except NotImplementedError:
+        except Exception:  # noqa: BLE001 - no decoder at all, or a plugin that fails to import
             available = False
         if not available:
             raise UnsupportedError(
@@ -326,7 +326,7 @@ def _read_file(path: Path) -> Volume:
 
 def _read_series(folder: Path, info: SeriesInfo, fill_gaps: bool) -> Volume:
     datasets = [_dcmread(p) for p in info.files]
-    for ds, p in zip(datasets, info.files):
+    for ds, p in zip(datasets, info.files, strict=True):
         if int(ds.get("NumberOfFrames", 1) or 1) > 1:
             raise SeriesError(p, "is a multi-frame object inside a series of several files; read it on its own")
     iop = _orientation(datasets[0])
@@ -348,10 +348,10 @@ def _read_series(folder: Path, info: SeriesInfo, fill_gaps: bool) -> Volume:
     files = [info.files[i] for i in order]
 
     shape = (int(datasets[0].Rows), int(datasets[0].Columns))
-    for ds, p in zip(datasets, files):
+    for ds, p in zip(datasets, files, strict=True):
         if (int(ds.Rows), int(ds.Columns)) != shape:
             raise SeriesError(p, f"is {ds.Rows}x{ds.Columns} but the series' first image is {shape[0]}x{shape[1]}")
-    pixels = [_decode(ds, p) for ds, p in zip(datasets, files)]
+    pixels = [_decode(ds, p) for ds, p in zip(datasets, files, strict=True)]
     dtypes = {a.dtype for a in pixels}
     if len(dtypes) > 1:
         raise SeriesError(folder, f"mixes stored pixel types {sorted(str(d) for d in dtypes)} in one series")

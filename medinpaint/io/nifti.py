@@ -39,9 +39,11 @@ def read_nifti(path: str | os.PathLike) -> Volume:
         array = array[..., np.newaxis]
     if array.ndim > 4:
         raise InputError(path, f"has {array.ndim} dimensions; medinpaint handles 2D, 3D and 4D images")
-    slope, inter = img.header.get_slope_inter()
+    with ImageOpener(path) as f:  # nibabel's loaded header has scl_* cleared: keep the file's own
+        header = type(img.header).from_fileobj(f)
+    slope, inter = header.get_slope_inter()
     array = array.astype(array.dtype.newbyteorder("="), copy=False)
-    meta = {"format": "nifti", "path": str(path), "modality": None, "nifti_header": img.header.copy(),
+    meta = {"format": "nifti", "path": str(path), "modality": None, "nifti_header": header,
             "nifti_shape": img.shape}
     return Volume(np.asarray(array), img.affine, 1.0 if slope is None else float(slope),
                   0.0 if inter is None else float(inter), meta)
@@ -78,8 +80,10 @@ def write_nifti(volume: Volume, path: str | os.PathLike, overwrite: bool = False
     header = _header_for(volume)
     if tuple(header.get_data_shape()) != array.shape:
         header.set_data_shape(array.shape)  # (resets pixdim beyond the old dimensions, so only when needed)
-    if header.get_data_dtype() != array.dtype:
+    on_disk = header.get_data_dtype()
+    if on_disk.newbyteorder("=") != array.dtype.newbyteorder("="):
         header.set_data_dtype(array.dtype)
+        on_disk = header.get_data_dtype()
     slope, inter = np.asarray(volume.slope), np.asarray(volume.intercept)
     if slope.ndim or inter.ndim:
         raise ValueError(f"{path}: NIfTI holds one rescale for the whole image; this volume has one per slice")
@@ -92,5 +96,5 @@ def write_nifti(volume: Volume, path: str | os.PathLike, overwrite: bool = False
             header.write_to(f)
             offset = int(header["vox_offset"])
             f.write(b"\x00" * (offset - f.tell()))
-            array_to_file(array, f, array.dtype, offset=offset, order="F")
+            array_to_file(array, f, on_disk, offset=offset, order="F")  # byte order as the header says
     return path

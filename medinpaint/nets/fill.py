@@ -16,11 +16,8 @@ _EPS = 1e-6
 
 
 def _blur(x: torch.Tensor) -> torch.Tensor:
-    """3x3 binomial smoothing per channel, edges replicated."""
-    kernel = torch.tensor([1.0, 2.0, 1.0], dtype=x.dtype, device=x.device)
-    kernel = (kernel[:, None] * kernel[None, :]) / 16.0
-    weight = kernel.expand(x.shape[1], 1, 3, 3)
-    return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), weight, groups=x.shape[1])
+    """3x3 box mean per channel with zeros outside (weights and values alike, so ratios are exact)."""
+    return F.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=True)
 
 
 def push_pull_fill(image: torch.Tensor, mask: torch.Tensor, levels: int = 8) -> torch.Tensor:
@@ -45,7 +42,7 @@ def push_pull_fill(image: torch.Tensor, mask: torch.Tensor, levels: int = 8) -> 
     filled = None
     for value_s, weight_s in reversed(pyramid):
         estimate = value_s / weight_s.clamp_min(_EPS)
-        confidence = (weight_s * 4.0).clamp(0.0, 1.0)
+        confidence = (weight_s * 3.0).clamp(0.0, 1.0)
         if filled is None:
             filled = estimate * (weight_s > _EPS)
         else:

@@ -5,8 +5,12 @@
 existing folder a derived DICOM series (one file per instance). Writes are atomic.
 """
 
-from medinpaint.io.dicom_read import SeriesInfo, list_series, read_dicom
+from medinpaint.io.dicom_derived import write_dicom_series
+from medinpaint.io.dicom_read import SeriesInfo, list_series, read_dicom, read_header, read_series_files
 from medinpaint.io.readwrite import read, write
 from medinpaint.io.volume import Volume
 
-__all__ = ["Volume", "SeriesInfo", "read", "write", "read_dicom", "list_series"]
+__all__ = [
+    "Volume", "SeriesInfo", "read", "write", "read_dicom", "read_series_files", "read_header", "list_series",
+    "write_dicom_series",
+]

@@ -167,6 +167,19 @@ def read_dicom(path: str | os.PathLike, series: str | int | None = None, fill_ga
     return _read_file(path)
 
 
+def read_series_files(files: list[str | os.PathLike], fill_gaps: bool = False) -> Volume:
+    """Read an explicit list of files that form one series (as a watcher has grouped them)."""
+    files = [Path(f) for f in files]
+    if not files:
+        raise SeriesError(None, "no files given for the series")
+    if len(files) == 1:
+        return _read_file(files[0])
+    first = read_header(files[0])
+    info = SeriesInfo(str(first.get("SeriesInstanceUID", "")), _int_or_none(first.get("SeriesNumber")),
+                      first.get("Modality"), str(first.get("SeriesDescription", "")), files)
+    return _read_series(files[0].parent, info, fill_gaps)
+
+
 def _decode(ds: Dataset, path: Path) -> np.ndarray:
     if "PixelData" not in ds:
         kind = "float pixel data" if ("FloatPixelData" in ds or "DoubleFloatPixelData" in ds) else "no pixel data"

@@ -1,0 +1,6 @@
+"""Damage detection and the repair engine: volume in, repaired volume + mask + report out."""
+
+from medinpaint.repair.detect import KINDS, Detection, detect
+from medinpaint.repair.engine import RepairResult, repair_volume
+
+__all__ = ["KINDS", "Detection", "detect", "RepairResult", "repair_volume"]

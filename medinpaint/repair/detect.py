@@ -39,6 +39,7 @@ CONTENT_BESIDE_LINE = 0.3  # a lost line has at least this much content in the r
 CONTENT_AROUND_HOLE = 0.6  # a lost packet is mostly surrounded by content
 MIN_HOLE = 16  # pixels: smaller fill specks are left alone (a single lost pixel is a bit error)
 TILES = (8, 16)
+SLAB = 32  # slices read at a time
 MIN_PLANE = 16  # pixels along each in-plane axis for the pattern detectors
 
 
@@ -72,35 +73,47 @@ def fill_values(volume: Volume) -> list[float]:
     return sorted(values)
 
 
-def detect(volume: Volume) -> Detection:
-    """Detect damage in a 3D volume (a 4D one is checked volume by volume along its last axis)."""
+def detect(volume: Volume, slab: int = SLAB) -> Detection:
+    """Detect damage in a 3D volume (a 4D one is checked volume by volume along its last axis).
+
+    The volume is read ``slab`` slices at a time, so a memory-mapped scan is never loaded whole.
+    """
     if volume.array.ndim == 4:
-        parts = [detect(volume.with_array(np.ascontiguousarray(volume.array[..., t])))
-                 for t in range(volume.shape[3])]
+        parts = [detect(volume.with_array(volume.array[..., t]), slab) for t in range(volume.shape[3])]
         return Detection(np.stack([p.labels for p in parts], axis=-1), {"per_volume": [p.details for p in parts]})
     array = volume.array
-    labels = np.zeros(array.shape, dtype=np.uint8)
+    nk = array.shape[2]
     fills = fill_values(volume)
-    is_fill = np.isin(array, fills)
-    constant = array.min(axis=(0, 1)) == array.max(axis=(0, 1))
-    content = ~is_fill
-
-    _lost_slices(volume, constant, labels)
+    constant = np.empty(nk, dtype=bool)
+    fractions = np.empty(nk)
+    for k0 in range(0, nk, slab):
+        block = np.asarray(array[:, :, k0:k0 + slab])
+        constant[k0:k0 + block.shape[2]] = block.min(axis=(0, 1)) == block.max(axis=(0, 1))
+        fractions[k0:k0 + block.shape[2]] = (~np.isin(block, fills)).mean(axis=(0, 1))
+    labels = np.zeros(array.shape, dtype=np.uint8)
+    _lost_slices(volume, constant, fractions, labels)
     live = ~constant
-    if min(array.shape[:2]) >= MIN_PLANE:  # too few pixels in a plane to tell a pattern from anatomy
-        _truncation(array, is_fill, constant, labels)
-        _lost_lines(is_fill, content, live, labels)
-        _packet_loss(is_fill, content, live, labels)
-    if array.dtype.kind in "iu" or array.dtype.kind == "f":
-        _garbage_and_bit_errors(array, is_fill, live, labels)
+    patterns = min(array.shape[:2]) >= MIN_PLANE  # too few pixels in a plane to tell a pattern from anatomy
+    if patterns:
+        _truncation(array, fills, constant, fractions, labels)
+    stats = _intensity_stats(array, live)
+    for k0 in range(0, nk, slab):
+        part = slice(k0, min(k0 + slab, nk))
+        block = np.asarray(array[:, :, part])
+        is_fill = np.isin(block, fills)
+        region = labels[:, :, part]
+        if patterns:
+            _lost_lines(is_fill, ~is_fill, live[part], region)
+            _packet_loss(is_fill, ~is_fill, live[part], region)
+        if stats is not None:
+            _garbage_and_bit_errors(block, is_fill, live[part], region, stats)
     return Detection(labels, {"fill_values": [float(f) for f in fills]})
 
 
-def _lost_slices(volume: Volume, constant: np.ndarray, labels: np.ndarray) -> None:
+def _lost_slices(volume: Volume, constant: np.ndarray, fractions: np.ndarray, labels: np.ndarray) -> None:
     missing = (volume.meta.get("dicom") or {}).get("missing") or []
     for k in missing:
         labels[:, :, k] = CODE["lost-slices"]
-    fractions = (~np.isin(volume.array, fill_values(volume))).mean(axis=(0, 1))
     rich = max(0.05, 0.25 * float(np.median(fractions[~constant]))) if (~constant).any() else 1.0
     runs, n = ndimage.label(constant)
     for r in range(1, n + 1):
@@ -151,9 +164,14 @@ def _tile_aligned(component: np.ndarray, origin: tuple[int, int], shape: tuple[i
 def _packet_loss(is_fill, content, live, labels) -> None:
     holes = is_fill & live[np.newaxis, np.newaxis, :] & (labels == 0)
     components, n = ndimage.label(holes, structure=PLANE)
-    if n == 0:
-        return
-    shape = is_fill.shape[:2]
+    if n:
+        _fill_regions(components, n, holes, content, labels)
+    _lost_tiles(holes & (labels == 0), content, labels)
+
+
+def _fill_regions(components, n, holes, content, labels) -> None:
+    """Keep the fill regions that are tile-aligned or inner rectangles, mostly surrounded by content."""
+    shape = holes.shape[:2]
     areas = ndimage.sum_labels(holes, components, index=np.arange(1, n + 1))
     for index, box in enumerate(ndimage.find_objects(components), start=1):
         if box is None or areas[index - 1] < MIN_HOLE:
@@ -171,7 +189,6 @@ def _packet_loss(is_fill, content, live, labels) -> None:
                         and min(si.stop - si.start, sj.stop - sj.start) >= 4)  # not a flat contour at 0
         if _tile_aligned(local, origin, shape) or (is_rectangle and not touches_border):
             labels[grown][comp] = CODE["packet-loss"]
-    _lost_tiles(holes & (labels == 0), content, labels)
 
 
 def _edge_content(content: np.ndarray, t: int, ci: int, cj: int) -> list[np.ndarray]:
@@ -215,43 +232,63 @@ def _lost_tiles(holes, content, labels) -> None:
             region[block & (region == 0)] = CODE["packet-loss"]
 
 
-def _truncation(array, is_fill, constant, labels) -> None:
+def _truncation(array, fills, constant, fractions, labels) -> None:
     """The tail of the stream (Fortran order: i fastest, then j, then k) at one fill value, cutting content."""
-    stream = array.reshape(-1, order="F")
-    tail_value = stream[-1]
-    if not np.isin(tail_value, array.min()) and tail_value != 0:
+    ni, nj, nk = array.shape
+    tail_value = array[-1, -1, -1]
+    if tail_value not in fills:
         return
-    differs = np.nonzero(stream != tail_value)[0]
-    if len(differs) == 0:
+    k = nk - 1
+    while k >= 0 and constant[k] and array[0, 0, k] == tail_value:
+        k -= 1
+    if k < 0:
         return
-    cut = int(differs[-1]) + 1  # first lost position
-    ni, nj, _ = array.shape
-    k, rest = divmod(cut, ni * nj)
+    plane = np.asarray(array[:, :, k])
+    differs = np.nonzero(plane.reshape(-1, order="F") != tail_value)[0]
+    rest = int(differs[-1]) + 1
+    if rest == ni * nj:  # the cut falls on a slice boundary
+        k, rest = k + 1, 0
     j, i = divmod(rest, ni)
-    plane = array[:, :, k] if k < array.shape[2] else None
-    content = ~is_fill
-    if plane is not None and (i or j):
+    if rest:
         # the cut runs through a slice, abruptly: the row above is rich in content, also right of the
         # cut, and the part of the cut row that arrived looks like the row above (a tapering edge of
         # the anatomy thins out on both sides instead)
+        content = ~np.isin(plane, fills)
         if j == 0:
             return
-        above = content[:, j - 1, k]
+        above = content[:, j - 1]
         if above.mean() < 0.5:
             return
-        if i and (content[:i, j, k].mean() < 0.8 * above[:i].mean() or above[i:].mean() < 0.5):
+        if i and (content[:i, j].mean() < 0.8 * above[:i].mean() or above[i:].mean() < 0.5):
             return
     else:
-        # the cut falls on a slice boundary: the last slice that arrived must be rich in content
-        if k == 0:
+        # the last slice that arrived must be rich in content, not the thin top of a head
+        if k == 0 or k >= nk:
             return
-        fractions = content.mean(axis=(0, 1))
         if fractions[k - 1] < max(0.5 * np.median(fractions[~constant]), 0.05):
             return
-    lost = np.zeros(stream.shape, dtype=bool)
-    lost[cut:] = True
-    lost = lost.reshape(array.shape, order="F")
-    labels[lost & (labels == 0)] = CODE["truncation"]
+    if rest:
+        plane_lost = np.zeros(ni * nj, dtype=bool)
+        plane_lost[rest:] = True
+        region = labels[:, :, k]
+        region[plane_lost.reshape((ni, nj), order="F") & (region == 0)] = CODE["truncation"]
+        k += 1
+    tail = labels[:, :, k:]
+    tail[tail == 0] = CODE["truncation"]
+
+
+def _intensity_stats(array, live: np.ndarray) -> dict | None:
+    """Noise level and value ranges of the scan's content, from a subset of its slices."""
+    ks = np.nonzero(live)[0]
+    if len(ks) == 0 or array.dtype.kind not in "iuf":
+        return None
+    ks = ks[:: max(1, len(ks) // 16)]
+    sample = np.asarray(array[:, :, ks]).astype(np.float32)
+    sigma, value_range = _noise_sigma(sample, np.ones(len(ks), dtype=bool))
+    full_range = float(sample.max() - sample.min())
+    if value_range <= 0 or full_range <= 0:
+        return None
+    return {"sigma": sigma, "value_range": value_range, "full_range": full_range}
 
 
 def _noise_sigma(array: np.ndarray, live: np.ndarray) -> tuple[float, float]:
@@ -259,7 +296,7 @@ def _noise_sigma(array: np.ndarray, live: np.ndarray) -> tuple[float, float]:
     sample = array[:, :, live].astype(np.float32)
     if sample.size == 0:
         return 0.0, 0.0
-    step = max(1, sample.shape[2] // 16)  # a subset of slices is enough for two numbers
+    step = max(1, sample.shape[2] // 6)  # a subset of slices is enough for two numbers
     sample = sample[:, :, ::step]
     residual = np.abs(sample - ndimage.median_filter(sample, size=(3, 3, 1)))
     low, high = np.percentile(sample, [0.5, 99.5])
@@ -299,10 +336,24 @@ def _trim(rough: np.ndarray, box: tuple[slice, slice, slice]) -> tuple[slice, sl
     return slice(si.start + i0, si.start + i1), slice(sj.start + j0, sj.start + j1), sk
 
 
-def _garbage_and_bit_errors(array, is_fill, live, labels) -> None:
-    sigma, value_range = _noise_sigma(array, live)
-    if value_range <= 0:
-        return
+def _neighbour_extremes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Maximum and minimum of the eight in-plane neighbours of every voxel (edges repeated)."""
+    padded = np.pad(values, ((1, 1), (1, 1), (0, 0)), mode="edge")
+    ni, nj = values.shape[:2]
+    high = np.full(values.shape, -np.inf, dtype=values.dtype)
+    low = np.full(values.shape, np.inf, dtype=values.dtype)
+    for di in (0, 1, 2):
+        for dj in (0, 1, 2):
+            if di == dj == 1:
+                continue
+            shifted = padded[di:di + ni, dj:dj + nj]
+            np.maximum(high, shifted, out=high)
+            np.minimum(low, shifted, out=low)
+    return high, low
+
+
+def _garbage_and_bit_errors(array, is_fill, live, labels, stats: dict) -> None:
+    sigma, value_range, full_range = stats["sigma"], stats["value_range"], stats["full_range"]
     threshold = max(12.0 * sigma, 0.3 * value_range)
     values = array.astype(np.float32)
 
@@ -311,10 +362,14 @@ def _garbage_and_bit_errors(array, is_fill, live, labels) -> None:
     steps = np.zeros_like(values)
     steps[1:] += np.abs(np.diff(values, axis=0))
     steps[:, 1:] += np.abs(np.diff(values, axis=1))
-    full_range = float(values[:, :, live].max() - values[:, :, live].min())
-    busy = ndimage.uniform_filter(steps / 2, size=(5, 5, 1)) > max(0.2 * full_range, 6.0 * sigma)
-    busy &= live[np.newaxis, np.newaxis, :]
-    rough = np.abs(values - ndimage.median_filter(values, size=(3, 3, 1))) > 0.1 * full_range
+    steps /= 2
+    step_limit = max(0.2 * full_range, 6.0 * sigma)
+    busy = np.zeros(values.shape, dtype=bool)
+    ni4, nj4 = values.shape[0] // 4 * 4, values.shape[1] // 4 * 4
+    steep = (steps[:ni4, :nj4] > step_limit).reshape(ni4 // 4, 4, nj4 // 4, 4, -1).sum(axis=(1, 3))
+    candidates = np.nonzero((steep >= 8).any(axis=(0, 1)) & live)[0]  # slices with a 4x4 cell mostly steep
+    if len(candidates):
+        busy[:, :, candidates] = ndimage.uniform_filter(steps[:, :, candidates], size=(5, 5, 1)) > step_limit
     blocks, n = ndimage.label(busy, structure=PLANE)
     areas = ndimage.sum_labels(busy, blocks, index=np.arange(1, n + 1)) if n else []
     for index, box in enumerate(ndimage.find_objects(blocks), start=1):
@@ -322,21 +377,28 @@ def _garbage_and_bit_errors(array, is_fill, live, labels) -> None:
             continue
         if is_fill[box].mean() > 0.2:  # a jagged edge against the background, not garbage
             continue
-        block = _trim(rough[box][:, :, 0], box)
+        local = values[box]
+        rough = np.abs(local - ndimage.median_filter(local, size=(3, 3, 1))) > 0.1 * full_range
+        block = _trim(rough[:, :, 0], box)
         region = labels[block]
         region[region == 0] = CODE["corrupted-blocks"]
 
     # bit errors: a voxel far beyond the range of all eight neighbours (further than they spread),
     # which one flipped bit would put back inside that range
-    high = ndimage.maximum_filter(values, footprint=RING, mode="nearest")
-    low = ndimage.minimum_filter(values, footprint=RING, mode="nearest")
+    high, low = _neighbour_extremes(values)
     excess = np.maximum(values - high, low - values)
     impulse = (excess > threshold) & (excess > 1.5 * (high - low)) & live[np.newaxis, np.newaxis, :]
     # not a fill value inside tissue (templates and masks have such holes), nor a lone voxel of tissue
     # in the background (what skull stripping leaves): both occur in clean scans
-    content_around = ndimage.convolve((~is_fill).astype(np.uint8), RING.astype(np.uint8), mode="nearest")
-    impulse &= ~is_fill & (content_around >= 5) & (labels == 0)
+    impulse &= ~is_fill & (labels == 0)
     where = np.nonzero(impulse)
+    if len(where[0]):
+        padded = np.pad(~is_fill, ((1, 1), (1, 1), (0, 0)), mode="edge")
+        content_around = sum(padded[where[0] + di, where[1] + dj, where[2]].astype(np.uint8)
+                             for di in (0, 1, 2) for dj in (0, 1, 2) if (di, dj) != (1, 1))
+        keep = content_around >= 5
+        impulse[tuple(w[~keep] for w in where)] = False
+        where = tuple(w[keep] for w in where)
     if len(where[0]):
         tolerance = max(3.0 * sigma, 0.05 * value_range)
         explained = _one_flip_explains(array[where], low[where] - tolerance, high[where] + tolerance, threshold)

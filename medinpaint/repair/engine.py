@@ -52,9 +52,16 @@ def _device(device: str):
     return torch.device(device)
 
 
-def _load(name_or_path: str | os.PathLike | None, default: str, device):
+def _load(name_or_path, default: str, device):
+    """A model from a path (None: the shipped one), or an already loaded ``torch.nn.Module``."""
+    from torch import nn
+
     from medinpaint.nets import default_model_path, load_model
 
+    if isinstance(name_or_path, nn.Module):
+        module = name_or_path.to(device).eval()
+        args = {"context": module.context} if hasattr(module, "context") else {}
+        return module, {"architecture": type(module).__name__, "args": args}, Path(type(module).__name__)
     path = Path(name_or_path) if name_or_path else default_model_path(default)
     if not path.exists():
         raise InputError(path, "model file not found")
@@ -187,7 +194,7 @@ def repair_volume(volume: Volume, mask: np.ndarray | None = None, denoise: bool 
             ``fill_gaps=True`` has its missing instances as slices to re-create).
         mask: voxels to repair (same shape as ``volume.array``, non-zero = damaged); None: detect them.
         denoise: also run the blind denoiser over every slice (all voxels may then change).
-        model, denoise_model: safetensors files; None: the models shipped with medinpaint.
+        model, denoise_model: safetensors files, or loaded modules; None: the models shipped with medinpaint.
         device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
         progress: called with (fraction done, stage) as work proceeds.
     """

@@ -16,8 +16,19 @@ from medinpaint.errors import (  # noqa: E402
     UnsupportedError,
 )
 
+
+def repair_volume(*args, **kwargs):
+    """Detect and repair damage in a :class:`~medinpaint.io.Volume`; see :func:`medinpaint.repair.repair_volume`.
+
+    (Imported on first use, so ``import medinpaint`` stays light.)"""
+    from medinpaint.repair import repair_volume as _repair_volume
+
+    return _repair_volume(*args, **kwargs)
+
+
 __all__ = [
     "__version__",
+    "repair_volume",
     "MedinpaintError",
     "InputError",
     "UnsupportedError",

@@ -2,5 +2,6 @@
 
 from medinpaint.repair.detect import KINDS, Detection, detect
 from medinpaint.repair.engine import RepairResult, repair_volume
+from medinpaint.repair.transforms import Repair, Repaird
 
-__all__ = ["KINDS", "Detection", "detect", "RepairResult", "repair_volume"]
+__all__ = ["KINDS", "Detection", "detect", "RepairResult", "repair_volume", "Repair", "Repaird"]

@@ -110,7 +110,7 @@ def _figure(path: Path, clean, damaged, results: dict, norm: dict, title: str) -
     for ax, (label, image) in zip(axes[0], panels, strict=True):
         ax.imshow(image.T, cmap="gray", vmin=low, vmax=high, origin="lower")
         ax.set_title(label, fontsize=8)
-    for ax, (label, image) in zip(axes[1], panels, strict=True):
+    for ax, (_label, image) in zip(axes[1], panels, strict=True):
         ax.imshow(np.abs(image - clean).T, cmap="magma", vmin=0, vmax=0.25 * (high - low), origin="lower")
         ax.set_title("|difference|", fontsize=7)
     for ax in axes.ravel():

@@ -23,11 +23,15 @@ lint: setup
 demo: setup
 	rm -rf $(DEMO) && mkdir -p $(DEMO)
 	$(VENV)/bin/medinpaint info sample_data/ct_head_series
-	$(VENV)/bin/medinpaint info sample_data/mr_head.nii.gz
-	$(VENV)/bin/medinpaint convert sample_data/ct_head_series $(DEMO)/ct_head.nii.gz
-	$(VENV)/bin/medinpaint convert sample_data/mr_head.nii.gz $(DEMO)/mr_head.nrrd
-	$(VENV)/bin/medinpaint convert sample_data/ct_head_series $(DEMO)/ct_head_derived
-	@echo "demo outputs in $(DEMO)/"
+	$(VENV)/bin/medinpaint convert sample_data/ct_head_series $(DEMO)/ct_head_series.nii.gz
+	@echo "--- damage a real MR and a real CT scan (seeded), then find and repair the damage"
+	$(VENV)/bin/medinpaint simulate sample_data/mr_head.nii.gz $(DEMO)/mr_damaged.nii.gz --damage transmission --seed 4 --mask-out $(DEMO)/mr_damage_mask.nii.gz
+	$(VENV)/bin/medinpaint simulate sample_data/ct_slice.dcm $(DEMO)/ct_damaged --damage transmission --seed 2 --mask-out $(DEMO)/ct_damage_mask.nii.gz
+	$(VENV)/bin/medinpaint repair $(DEMO)/mr_damaged.nii.gz $(DEMO)/mr_repaired.nii.gz --report $(DEMO)/mr_report.json --mask-out $(DEMO)/mr_repaired_mask.nii.gz
+	$(VENV)/bin/medinpaint repair $(DEMO)/ct_damaged $(DEMO)/ct_repaired --report $(DEMO)/ct_report.json --mask-out $(DEMO)/ct_repaired_mask.nii.gz
+	@echo "--- score medinpaint against the classical fills on the sample scans"
+	$(VENV)/bin/medinpaint evaluate --out $(DEMO)/evaluation
+	@echo "demo outputs in $(DEMO)/: repaired scans, masks, reports; evaluation in $(DEMO)/evaluation/report.md"
 
 data: setup
 	$(PY) -m medinpaint.data.fetch data

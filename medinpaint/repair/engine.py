@@ -186,7 +186,7 @@ class _Repairer:
 
 def repair_volume(volume: Volume, mask: np.ndarray | None = None, denoise: bool = False,
                   model: str | os.PathLike | None = None, denoise_model: str | os.PathLike | None = None,
-                  device: str = "auto", progress: Progress | None = None) -> RepairResult:
+                  device: str = "auto", progress: Progress | None = None, in_place: bool = False) -> RepairResult:
     """Detect (or take) the damage of ``volume`` and repair it.
 
     Args:
@@ -197,6 +197,9 @@ def repair_volume(volume: Volume, mask: np.ndarray | None = None, denoise: bool 
         model, denoise_model: safetensors files, or loaded modules; None: the models shipped with medinpaint.
         device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
         progress: called with (fraction done, stage) as work proceeds.
+        in_place: write the repaired voxels into ``volume.array`` instead of a copy (for a scan read
+            from an uncompressed NIfTI this is a private copy-on-write map: the file is never changed,
+            and only the repaired slices take memory).
     """
     started = time.perf_counter()
     report_progress = progress or (lambda fraction, stage: None)
@@ -213,7 +216,7 @@ def repair_volume(volume: Volume, mask: np.ndarray | None = None, denoise: bool 
         kinds = detection.counts()
     repair_mask = detection.labels > 0
     torch_device = _device(device)
-    array = volume.array.copy() if repair_mask.any() or denoise else volume.array
+    array = volume.array if in_place or not (repair_mask.any() or denoise) else volume.array.copy()
     volumes = [None] if volume.array.ndim == 3 else list(range(volume.shape[3]))
     model_meta = {}
     damaged_slices: list[int] = []

@@ -76,7 +76,7 @@ def repair_file(input_path, output_path, mask=None, denoise: bool = False, repor
         if user_mask.shape != volume.shape:
             raise InputError(mask, f"the mask is {user_mask.shape} but the scan is {volume.shape}")
     result = repair_volume(volume, mask=user_mask, denoise=denoise, model=model, denoise_model=denoise_model,
-                           device=device, progress=_progress_printer(progress_lines))
+                           device=device, progress=_progress_printer(progress_lines), in_place=True)
     report = dict(result.report, input=Path(input_path).name, output=Path(output_path).name)
     write(result.volume, output_path, overwrite=overwrite, derivation="Damage repaired by medinpaint")
     if mask_out is not None:

@@ -40,14 +40,18 @@ def test_progress_lines_and_errors(sample_data, tmp_path, fill_model):
     volume = read(sample_data / "mr_head.nii.gz")
     damaged = volume.array.copy()
     damaged[:, 120:123, 30] = 0
-    write(volume.with_array(damaged), tmp_path / "in.nii.gz")
-    run = subprocess.run([sys.executable, "-m", "medinpaint.cli", "repair", str(tmp_path / "in.nii.gz"),
+    write(volume.with_array(damaged), tmp_path / "in.nii")  # uncompressed: read through a memory map
+    before = (tmp_path / "in.nii").read_bytes()
+    run = subprocess.run([sys.executable, "-m", "medinpaint.cli", "repair", str(tmp_path / "in.nii"),
                           str(tmp_path / "out.nii.gz"), "--model", str(fill_model), "--progress"],
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     progress = [line for line in run.stderr.splitlines() if line.startswith("PROGRESS ")]
     assert progress and progress[-1].split()[1] == "100"
-    again = subprocess.run([sys.executable, "-m", "medinpaint.cli", "repair", str(tmp_path / "in.nii.gz"),
+    assert (tmp_path / "in.nii").read_bytes() == before  # repaired in a private copy-on-write map
+    repaired = read(tmp_path / "out.nii.gz").array
+    assert not np.array_equal(repaired, damaged) and np.array_equal(repaired[:, :119], damaged[:, :119])
+    again = subprocess.run([sys.executable, "-m", "medinpaint.cli", "repair", str(tmp_path / "in.nii"),
                             str(tmp_path / "out.nii.gz"), "--model", str(fill_model)], capture_output=True, text=True)
     assert again.returncode == 2 and "exists already" in again.stderr and again.stderr.count("\n") == 1
 

@@ -22,7 +22,7 @@ from medinpaint import __version__
 from medinpaint.errors import InputError
 from medinpaint.io import Volume
 from medinpaint.io.volume import cast_to_dtype
-from medinpaint.repair.detect import CODE, KINDS, Detection, detect
+from medinpaint.repair.detection import CODE, KINDS, Detection, detect
 
 log = logging.getLogger(__name__)
 

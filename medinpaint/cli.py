@@ -118,6 +118,7 @@ def _add_watch(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--forward", metavar="AET@HOST:PORT", help="send every result to this PACS (C-STORE)")
     p.add_argument("--config", metavar="FILE", help="TOML settings (see docs/service/watch.toml)")
     p.add_argument("--done", metavar="DIR", help="move the inputs of each finished series here (default: leave them)")
+    p.add_argument("--model", metavar="FILE", help="repair model (.safetensors; default: the shipped model)")
     p.add_argument("--polling", action="store_true", default=None,
                    help="poll instead of inotify (for NFS/SMB shares, which send no events)")
     p.add_argument("--once", action="store_true", help="handle what is in IN (waiting until it is complete), then "
@@ -132,7 +133,8 @@ def _run_watch(args: argparse.Namespace) -> int:
     from medinpaint.watch import JOURNAL_NAME, Journal, Watcher, load_watch_config, retry_failed
 
     config = load_watch_config(args.config, inbox=args.inbox, out=args.out, stable_seconds=args.stable_seconds,
-                               state=args.state, forward=args.forward, done=args.done, polling=args.polling)
+                               state=args.state, forward=args.forward, done=args.done, polling=args.polling,
+                               model=args.model)
     if args.status:
         if not (config.state / JOURNAL_NAME).exists():
             raise MedinpaintError(config.state, "holds no journal: the watcher has not run with this state folder")
@@ -218,13 +220,67 @@ def _run_repair(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- train -------------------------------------------------------------------------------------
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    from medinpaint.train.config import add_arguments
+
+    p = sub.add_parser("train", help="train a repair or denoise network with MSE on damaged/clean slice pairs",
+                       description="Train a network (RepairNet, Denoiser or SeedCNN) on damaged/clean slice pairs "
+                       "made on the fly from the permitted training scans, scoring PSNR/SSIM on subject-held-out "
+                       "validation slices after every epoch. Writes best/last checkpoints (safetensors + JSON) and "
+                       "metrics.csv/json into --output. Settings come from --config (JSON; see "
+                       "medinpaint/train/recipes/) and/or the options below. For several GPUs or processes: "
+                       "torchrun --nproc_per_node N -m medinpaint.train [same options].")
+    add_arguments(p)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from medinpaint.train.config import config_from_args
+    from medinpaint.train.run import train
+
+    summary = train(config_from_args(args))
+    if summary is not None:
+        print(f"best validation score {summary['best_score']:.2f} dB after {summary['epochs']} epochs; "
+              f"models in {summary['output']}")
+    return 0
+
+
+# --- evaluate ----------------------------------------------------------------------------------
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate", help="damage clean scans on purpose and score medinpaint against classical fills",
+        description="For each dropout kind, damage a few slices of each clean scan, repair them with "
+        "medinpaint (true mask, and its own detection) and with OpenCV Telea, scikit-image biharmonic, a "
+        "median fill and slice interpolation; write OUT/report.md, OUT/report.json and OUT/figures/*.png. "
+        "Needs the 'eval' extra (opencv-python-headless, scikit-image, matplotlib).")
+    p.add_argument("scans", nargs="*", help="clean scans (default: the sample data's MR head and CT slice)")
+    p.add_argument("--out", required=True, help="folder for the report and figures")
+    p.add_argument("--seed", type=int, default=0, help="seed of the simulated damage")
+    p.add_argument("--model", help="repair model; default: the shipped one")
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from medinpaint.repair.evaluate import evaluate
+
+    scans = args.scans or [str(Path(__file__).resolve().parent.parent / "sample_data" / n)
+                           for n in ("mr_head.nii.gz", "ct_slice.dcm")]
+    evaluate(scans, args.out, seed=args.seed, model=args.model,
+             progress=lambda fraction, stage: print(f"{100 * fraction:.0f}% {stage}", file=sys.stderr))
+    print(f"report: {Path(args.out) / 'report.md'}\nfigures: {Path(args.out) / 'figures'}")
+    return 0
+
+
 COMMANDS = [
     ("info", _add_info, _run_info),
     ("convert", _add_convert, _run_convert),
     ("simulate", _add_simulate, _run_simulate),
     ("repair", _add_repair, _run_repair),
+    ("evaluate", _add_evaluate, _run_evaluate),
     ("watch", _add_watch, _run_watch),
     ("listen", _add_listen, _run_listen),
+    ("train", _add_train, _run_train),
 ]
 
 

@@ -298,10 +298,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_pydicom() -> None:
+    """pydicom warns about every non-conformant value it reads, sometimes quoting the value itself (a
+    patient name among them): keep those out of the terminal and the service logs."""
+    import warnings
+
+    logging.getLogger("pydicom").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module="pydicom")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="medinpaint: %(levelname)s: %(message)s")
+    _quiet_pydicom()
     try:
         return args.run(args)
     except MedinpaintError as exc:

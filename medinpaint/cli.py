@@ -303,6 +303,8 @@ def _quiet_pydicom() -> None:
     patient name among them): keep those out of the terminal and the service logs."""
     import warnings
 
+    import pydicom  # noqa: F401 - pydicom sets its logger's level on import; set ours after it
+
     logging.getLogger("pydicom").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", module="pydicom")
 

@@ -151,6 +151,17 @@ class _Repairer:
                 cache[k] = normalise(physical_of(k), self.norm)
             return cache[k]
 
+        prefilled: dict[int, np.ndarray] = {}
+
+        def neighbour(k: int) -> np.ndarray:
+            """A neighbouring slice; where it is damaged too (damage often hits consecutive slices),
+            its own in-plane fill stands in, so the network never copies a neighbour's hole."""
+            if not mask[:, :, k].any():
+                return plane(k)
+            if k not in prefilled:
+                prefilled[k] = self._in_plane_fill(plane(k), mask[:, :, k].astype(np.float32))
+            return prefilled[k]
+
         results = {k: plane(k).copy() for k in slices}
         jobs.sort(key=lambda job: (job[1][0].stop - job[1][0].start, job[1][1].stop - job[1][1].start))
         done = 0
@@ -162,7 +173,7 @@ class _Repairer:
                 stacks = []
                 for k, crop, _ in same:
                     centre_mask = mask[crop + (k,)].astype(np.float32)
-                    layers = [plane(k + d)[crop] if 0 <= k + d < nk else None
+                    layers = [(plane(k) if d == 0 else neighbour(k + d))[crop] if 0 <= k + d < nk else None
                               for d in range(-self.context, self.context + 1)]
                     if any(layer is None for layer in layers):  # the scan's edge, or a 2D image:
                         stand_in = self._in_plane_fill(plane(k)[crop], centre_mask)  # no slice to borrow from

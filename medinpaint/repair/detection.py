@@ -63,6 +63,14 @@ class Detection:
         return [int(k) for k in np.nonzero((self.labels == CODE[kind]).any(axis=(0, 1)))[0]]
 
 
+def is_fill_value(values: np.ndarray, fills: list[float]) -> np.ndarray:
+    """``np.isin(values, fills)`` for the two or three fill values, without isin's sorting."""
+    result = values == fills[0]
+    for f in fills[1:]:
+        result |= values == f
+    return result
+
+
 def fill_values(volume: Volume) -> list[float]:
     """The values a failure leaves: stored 0, the image minimum, and DICOM's padding value."""
     values = {0, volume.array.min().item()}
@@ -89,7 +97,7 @@ def detect(volume: Volume, slab: int = SLAB) -> Detection:
     for k0 in range(0, nk, slab):
         block = np.asarray(array[:, :, k0:k0 + slab])
         constant[k0:k0 + block.shape[2]] = block.min(axis=(0, 1)) == block.max(axis=(0, 1))
-        fractions[k0:k0 + block.shape[2]] = (~np.isin(block, fills)).mean(axis=(0, 1))
+        fractions[k0:k0 + block.shape[2]] = (~is_fill_value(block, fills)).mean(axis=(0, 1))
     labels = np.zeros(array.shape, dtype=np.uint8)
     _lost_slices(volume, constant, fractions, labels)
     live = ~constant
@@ -100,7 +108,7 @@ def detect(volume: Volume, slab: int = SLAB) -> Detection:
     for k0 in range(0, nk, slab):
         part = slice(k0, min(k0 + slab, nk))
         block = np.asarray(array[:, :, part])
-        is_fill = np.isin(block, fills)
+        is_fill = is_fill_value(block, fills)
         region = labels[:, :, part]
         if patterns:
             _lost_lines(is_fill, ~is_fill, live[part], region)
@@ -172,22 +180,26 @@ def _packet_loss(is_fill, content, live, labels) -> None:
 def _fill_regions(components, n, holes, content, labels) -> None:
     """Keep the fill regions that are tile-aligned or inner rectangles, mostly surrounded by content."""
     shape = holes.shape[:2]
-    areas = ndimage.sum_labels(holes, components, index=np.arange(1, n + 1))
+    areas = np.bincount(components.ravel(), minlength=n + 1)[1:]
     for index, box in enumerate(ndimage.find_objects(components), start=1):
         if box is None or areas[index - 1] < MIN_HOLE:
             continue
         si, sj, sk = box
+        # cheap shape tests first: a union of grid tiles has a grid-aligned bounding box
+        on_grid = all(s.start % TILES[0] == 0 and (s.stop % TILES[0] == 0 or s.stop == size)
+                      for s, size in zip((si, sj), shape, strict=True))
+        touches_border = si.start == 0 or sj.start == 0 or si.stop == shape[0] or sj.stop == shape[1]
+        is_rectangle = (areas[index - 1] == (si.stop - si.start) * (sj.stop - sj.start)
+                        and min(si.stop - si.start, sj.stop - sj.start) >= 4)  # not a flat contour at 0
+        if not on_grid and not (is_rectangle and not touches_border):
+            continue
         grown = (slice(max(si.start - 1, 0), si.stop + 1), slice(max(sj.start - 1, 0), sj.stop + 1), sk)
         comp = components[grown] == index
         ring = ndimage.binary_dilation(comp, structure=PLANE) & ~comp
         if _content_fraction(content[grown][ring]) < CONTENT_AROUND_HOLE:
             continue
-        local = comp[:, :, 0]
         origin = (grown[0].start, grown[1].start)
-        touches_border = si.start == 0 or sj.start == 0 or si.stop == shape[0] or sj.stop == shape[1]
-        is_rectangle = (areas[index - 1] == (si.stop - si.start) * (sj.stop - sj.start)
-                        and min(si.stop - si.start, sj.stop - sj.start) >= 4)  # not a flat contour at 0
-        if _tile_aligned(local, origin, shape) or (is_rectangle and not touches_border):
+        if (is_rectangle and not touches_border) or _tile_aligned(comp[:, :, 0], origin, shape):
             labels[grown][comp] = CODE["packet-loss"]
 
 
@@ -253,7 +265,7 @@ def _truncation(array, fills, constant, fractions, labels) -> None:
         # the cut runs through a slice, abruptly: the row above is rich in content, also right of the
         # cut, and the part of the cut row that arrived looks like the row above (a tapering edge of
         # the anatomy thins out on both sides instead)
-        content = ~np.isin(plane, fills)
+        content = ~is_fill_value(plane, fills)
         if j == 0:
             return
         above = content[:, j - 1]
@@ -366,8 +378,11 @@ def _garbage_and_bit_errors(array, is_fill, live, labels, stats: dict) -> None:
     step_limit = max(0.2 * full_range, 6.0 * sigma)
     busy = np.zeros(values.shape, dtype=bool)
     ni4, nj4 = values.shape[0] // 4 * 4, values.shape[1] // 4 * 4
-    steep = (steps[:ni4, :nj4] > step_limit).reshape(ni4 // 4, 4, nj4 // 4, 4, -1).sum(axis=(1, 3))
-    candidates = np.nonzero((steep >= 8).any(axis=(0, 1)) & live)[0]  # slices with a 4x4 cell mostly steep
+    if ni4 and nj4:
+        steep = (steps[:ni4, :nj4] > step_limit).reshape(ni4 // 4, 4, nj4 // 4, 4, -1).sum(axis=(1, 3))
+        candidates = np.nonzero((steep >= 8).any(axis=(0, 1)) & live)[0]  # slices with a 4x4 cell mostly steep
+    else:
+        candidates = []
     if len(candidates):
         busy[:, :, candidates] = ndimage.uniform_filter(steps[:, :, candidates], size=(5, 5, 1)) > step_limit
     blocks, n = ndimage.label(busy, structure=PLANE)

@@ -133,3 +133,27 @@ def affine_from_lps(direction: np.ndarray, spacing, origin) -> np.ndarray:
     lps[:3, :3] = np.asarray(direction, dtype=np.float64) * np.asarray(spacing, dtype=np.float64)
     lps[:3, 3] = origin
     return LPS_FROM_RAS @ lps
+
+
+def drop_mapped_pages(array: np.ndarray, k0: int, k1: int) -> None:
+    """Let the kernel drop the resident pages of slices ``k0:k1`` of a memory-mapped volume.
+
+    For a scan read from an uncompressed NIfTI (a private copy-on-write map) this keeps a pass over the
+    whole volume at the memory of one slab: the pages are read again from the file when needed. Only
+    for pages not yet written to (their changes would be dropped too); a no-op for in-memory arrays.
+    """
+    import mmap
+
+    mapped = array
+    while isinstance(mapped, np.ndarray) and not isinstance(mapped, np.memmap):
+        mapped = mapped.base
+    raw = getattr(mapped, "_mmap", None)
+    if raw is None or not array.flags.f_contiguous or not hasattr(raw, "madvise"):
+        return
+    base = mapped.ctypes.data - mapped.offset % mmap.ALLOCATIONGRANULARITY
+    plane = array.shape[0] * array.shape[1] * array.itemsize
+    start = array.ctypes.data + k0 * plane - base
+    stop = array.ctypes.data + k1 * plane - base
+    start -= start % mmap.PAGESIZE
+    if stop > start:
+        raw.madvise(mmap.MADV_DONTNEED, start, min(stop, len(raw)) - start)

@@ -26,6 +26,7 @@ import numpy as np
 from scipy import ndimage
 
 from medinpaint.io import Volume
+from medinpaint.io.volume import drop_mapped_pages
 
 KINDS = ("lost-slices", "lost-lines", "packet-loss", "truncation", "corrupted-blocks", "bit-errors")
 CODE = {kind: n for n, kind in enumerate(KINDS, start=1)}
@@ -55,7 +56,9 @@ class Detection:
         return (self.labels > 0).astype(np.uint8)
 
     def counts(self) -> dict[str, int]:
-        found = np.bincount(self.labels.ravel(), minlength=len(KINDS) + 1)
+        found = np.zeros(len(KINDS) + 1, dtype=np.int64)
+        for k in range(0, self.labels.shape[2], SLAB):  # slab by slab: bincount widens to int64
+            found += np.bincount(self.labels[:, :, k:k + SLAB].ravel(), minlength=len(KINDS) + 1)
         return {kind: int(found[CODE[kind]]) for kind in KINDS if found[CODE[kind]]}
 
     def slices(self, kind: str) -> list[int]:
@@ -98,6 +101,7 @@ def detect(volume: Volume, slab: int = SLAB) -> Detection:
         block = np.asarray(array[:, :, k0:k0 + slab])
         constant[k0:k0 + block.shape[2]] = block.min(axis=(0, 1)) == block.max(axis=(0, 1))
         fractions[k0:k0 + block.shape[2]] = (~is_fill_value(block, fills)).mean(axis=(0, 1))
+        drop_mapped_pages(array, k0, k0 + block.shape[2])
     labels = np.zeros(array.shape, dtype=np.uint8)
     _lost_slices(volume, constant, fractions, labels)
     live = ~constant
@@ -115,6 +119,7 @@ def detect(volume: Volume, slab: int = SLAB) -> Detection:
             _packet_loss(is_fill, ~is_fill, live[part], region)
         if stats is not None:
             _garbage_and_bit_errors(block, is_fill, live[part], region, stats)
+        drop_mapped_pages(array, part.start, part.stop)
     return Detection(labels, {"fill_values": [float(f) for f in fills]})
 
 

@@ -252,7 +252,7 @@ def repair_volume(volume: Volume, mask: np.ndarray | None = None, denoise: bool 
         model_meta["denoise"] = {"path": dpath.name, "architecture": dmeta.get("architecture")}
         _denoise(volume.with_array(array), array, dnet, torch_device, report_progress)
     report_progress(1.0, "done")
-    out_mask = repair_mask.astype(np.uint8) if not denoise else np.ones(volume.shape, dtype=np.uint8)
+    out_mask = repair_mask.view(np.uint8) if not denoise else np.ones(volume.shape, dtype=np.uint8)
     report = {
         "medinpaint_version": __version__,
         "shape": list(volume.shape),

@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEMO   := demo_out
 
-.PHONY: setup test demo data lint clean
+.PHONY: setup test demo data lint clean train-default
 
 setup: $(STAMP)
 
@@ -35,6 +35,15 @@ demo: setup
 
 data: setup
 	$(PY) -m medinpaint.data.fetch data
+
+# retrain the shipped models (bounded: 25 min each for repair and denoise, 10 min for the SeedCNN
+# baseline, on this 2-core CPU) and rebuild the model card's tables in runs/compare/compare.md
+train-default: data
+	$(PY) -m medinpaint.train --config medinpaint/train/recipes/repair.json
+	$(PY) -m medinpaint.train --config medinpaint/train/recipes/denoise.json
+	$(PY) -m medinpaint.train --config medinpaint/train/recipes/seed.json
+	for m in repair denoise; do cp runs/$$m/best.safetensors medinpaint/models/$$m.safetensors; cp runs/$$m/best.json medinpaint/models/$$m.json; done
+	$(PY) -m medinpaint.train.compare --repair medinpaint/models/repair.safetensors --seed-cnn runs/seed/best.safetensors --denoise medinpaint/models/denoise.safetensors --out runs/compare
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache

@@ -1,11 +1,15 @@
-"""The dropout-repair network: a gated, learned correction on top of a classical fill.
+"""The dropout-repair network: a learned correction on top of classical fills.
 
 Biharmonic-like fills are nearly exact on smooth tissue, so a network that must produce every
-masked pixel from scratch starts far below them. ``RepairNet`` instead starts from a fill it
+masked pixel from scratch starts far below them. ``RepairNet`` instead starts from fills it
 computes itself (push-pull in-plane, and linear interpolation between the neighbouring slices
-when it is given a 2.5D stack) and predicts a correction with a per-pixel gate; both the
-correction and the gate start at zero, so training begins at the classical fill's quality and a
-correction is only applied where it helps. Pixels outside the mask are passed through untouched.
+when it is given a 2.5D stack), learns per pixel how to blend them, and adds a correction that
+starts at zero, so training begins at the classical fill's quality. Pixels outside the mask are
+passed through untouched.
+
+A multiplicative gate on the correction (sigmoid(g) * c, both starting at zero) was tried first: it
+closed during the first epoch, after which neither factor received a gradient and the network
+stayed exactly at the between-slice interpolation. The correction is therefore left ungated.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ class RepairNet(nn.Module):
         stack = 2 * self.context + 1
         # fill, mask, the neighbours and (with context) their mean
         in_channels = 2 + (stack - 1) + (1 if self.context else 0)
-        out_channels = 3 if self.context else 2  # correction, gate, (blend between in-plane and between-slice)
+        out_channels = 2 if self.context else 1  # correction, (blend between in-plane and between-slice)
         self.body = SmallUNet(in_channels, out_channels, features)
         nn.init.zeros_(self.body.head.weight)
         nn.init.zeros_(self.body.head.bias)
@@ -66,6 +70,6 @@ class RepairNet(nn.Module):
         out = self.body(torch.cat(inputs, dim=1))
         base = fill
         if self.context:
-            base = fill + torch.sigmoid(out[:, 2:3]) * (between - fill)
-        repaired = base + torch.sigmoid(out[:, 1:2]) * out[:, 0:1]
+            base = fill + torch.sigmoid(out[:, 1:2]) * (between - fill)
+        repaired = base + out[:, 0:1]
         return centre + mask * (repaired - centre)

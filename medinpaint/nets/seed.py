@@ -23,6 +23,7 @@ class SeedCNN(nn.Module):
         super().__init__()
         if in_channels < 1 or out_channels < 1 or features < 1:
             raise ValueError("in_channels, out_channels and features must be positive")
+        self.in_channels = in_channels
         self.layers = nn.Sequential(
             nn.Conv2d(in_channels, features, 3, padding=1),
             nn.ReLU(inplace=True),

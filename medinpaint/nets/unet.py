@@ -19,8 +19,8 @@ from torch import nn
 _ACT = ("leakyrelu", {"negative_slope": 0.1, "inplace": True})
 
 
-def _conv(in_channels: int, out_channels: int, strides: int = 1) -> Convolution:
-    return Convolution(2, in_channels, out_channels, strides=strides, kernel_size=3, act=_ACT, norm=None)
+def _conv(in_channels: int, out_channels: int, strides: int = 1, bias: bool = True) -> Convolution:
+    return Convolution(2, in_channels, out_channels, strides=strides, kernel_size=3, act=_ACT, norm=None, bias=bias)
 
 
 class SmallUNet(nn.Module):
@@ -30,12 +30,17 @@ class SmallUNet(nn.Module):
         in_channels: input channels.
         out_channels: output channels (a final 1x1 convolution, no activation).
         features: channels per level, finest first; each further level halves the resolution.
+        bias: with False, no layer has an additive term, so the network is positively homogeneous
+            (``f(a x) = a f(x)`` for ``a > 0``): its output scales with the image's intensity, which a
+            denoiser needs to hold on intensities and noise levels it was not trained on.
 
     Inputs of any size are padded (edge values repeated) to a multiple of ``2**(levels-1)`` and
     the output cropped back, so the network runs on whole slices and under sliding windows.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, features: Sequence[int] = (16, 32, 64, 64)):
+    def __init__(
+        self, in_channels: int, out_channels: int, features: Sequence[int] = (16, 32, 64, 64), bias: bool = True
+    ):
         super().__init__()
         features = tuple(int(f) for f in features)
         if in_channels < 1 or out_channels < 1:
@@ -46,13 +51,13 @@ class SmallUNet(nn.Module):
         self.encoders = nn.ModuleList()
         previous = in_channels
         for level, width in enumerate(features):
-            first = _conv(previous, width, strides=1 if level == 0 else 2)
-            self.encoders.append(nn.Sequential(first, _conv(width, width)))
+            first = _conv(previous, width, strides=1 if level == 0 else 2, bias=bias)
+            self.encoders.append(nn.Sequential(first, _conv(width, width, bias=bias)))
             previous = width
         self.decoders = nn.ModuleList(
-            _conv(features[level + 1] + features[level], features[level]) for level in range(len(features) - 1)
+            _conv(features[level + 1] + features[level], features[level], bias=bias) for level in range(len(features) - 1)
         )
-        self.head = nn.Conv2d(features[0], out_channels, kernel_size=1)
+        self.head = nn.Conv2d(features[0], out_channels, kernel_size=1, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         height, width = x.shape[-2:]

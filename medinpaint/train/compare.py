@@ -1,0 +1,148 @@
+"""Score trained models against SeedCNN and the classical fills on the held-out validation subjects.
+
+``python -m medinpaint.train.compare --repair R.safetensors --seed-cnn S.safetensors --denoise D.safetensors
+--out DIR`` writes ``compare.json`` and ``compare.md`` (the model card's tables): PSNR inside the
+damaged region per dropout kind for the repair model, SeedCNN, biharmonic, Telea, median, linear slice
+interpolation and the repair net's own push-pull fill; whole-image PSNR and SSIM of the blind denoiser
+against BM3D told the true noise level. The validation damage is drawn with seeds other than the one
+used to pick the best checkpoint. Samples whose neighbour slice is a copy of the clean centre (the
+edge slices of a volume, single-slice scans) are left out of the repair table: there, linear slice
+interpolation would see the answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from medinpaint import baselines
+from medinpaint.nets import load_model, push_pull_fill
+from medinpaint.train.config import TrainConfig
+from medinpaint.train.data import make_dataset
+from medinpaint.train.loop import collate, model_input, neighbour_is_target
+from medinpaint.train.metrics import psnr, ssim
+
+CLASSICAL = ("biharmonic", "telea", "median", "slice interpolation")
+
+
+def _predict(model: torch.nn.Module, sample: dict[str, Any]) -> np.ndarray:
+    damaged, mask = sample["damaged"][None], sample["mask"][None]
+    with torch.no_grad():
+        out = model(model_input(model, damaged, mask))
+    centre = damaged[:, damaged.shape[1] // 2 : damaged.shape[1] // 2 + 1]
+    return (centre + mask * (out - centre))[0, 0].numpy()
+
+
+def _db(prediction: np.ndarray, clean: np.ndarray, mask: np.ndarray | None = None) -> float:
+    p, c = torch.from_numpy(prediction)[None, None], torch.from_numpy(clean)[None, None]
+    return float(psnr(p, c, None if mask is None else torch.from_numpy(mask.astype(np.float32))[None, None])[0])
+
+
+def compare_repair(models: dict[str, torch.nn.Module], context: int, seeds: list[int]) -> dict[str, Any]:
+    """Mean PSNR (dB) inside the mask per kind and method, with the number of samples."""
+    scores: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    skipped = 0
+    for seed in seeds:
+        dataset = make_dataset(TrainConfig(preset="transmission", context=context), "val", seed=seed)
+        for sample in tqdm(dataset, desc=f"repair, seed {seed}", leave=False):
+            mask = sample["mask"][0].numpy() > 0
+            stack, clean = sample["damaged"].numpy(), sample["clean"][0].numpy()
+            centre = stack[context]
+            if not mask.any():
+                continue
+            if neighbour_is_target(collate([sample])):
+                skipped += 1
+                continue
+            fills = {name: _predict(model, sample) for name, model in models.items()}
+            fills["push-pull fill"] = push_pull_fill(sample["damaged"][None, context : context + 1], sample["mask"][None])[0, 0].numpy()
+            fills["biharmonic"] = baselines.biharmonic(centre, mask)
+            fills["telea"] = baselines.telea(centre, mask)
+            fills["median"] = baselines.median(centre, mask)
+            if context:
+                fills["slice interpolation"] = baselines.slice_interpolation(stack, mask)
+            for name, fill in fills.items():
+                scores[sample["kind"]][name].append(_db(fill, clean, mask))
+    table = {kind: {name: float(np.mean(v)) for name, v in methods.items()} for kind, methods in scores.items()}
+    counts = {kind: len(next(iter(methods.values()))) for kind, methods in scores.items()}
+    return {"psnr_mask": table, "n": counts, "skipped_edge_samples": skipped, "seeds": seeds}
+
+
+def compare_denoise(model: torch.nn.Module, seeds: list[int]) -> dict[str, Any]:
+    """Whole-image PSNR/SSIM of the blind denoiser, BM3D with the true sigma, and the noisy input, per
+    noise kind and subject: the references of some subjects carry more noise of their own than is added,
+    and a blind denoiser removes both, so those rows measure the reference as much as the method."""
+    rows: dict[str, dict[str, list[tuple[float, float]]]] = defaultdict(lambda: defaultdict(list))
+    for seed in seeds:
+        dataset = make_dataset(TrainConfig(preset="noise", context=0), "val", seed=seed)
+        for sample in tqdm(dataset, desc=f"denoise, seed {seed}", leave=False):
+            noisy, clean = sample["damaged"][0].numpy(), sample["clean"][0].numpy()
+            sigma = float(np.std(noisy - clean))
+            with torch.no_grad():
+                denoised = model(sample["damaged"][None])[0, 0].numpy()
+            outputs = {"medinpaint (blind)": denoised, "BM3D (true sigma)": baselines.bm3d_denoise(noisy, sigma), "noisy input": noisy}
+            for name, image in outputs.items():
+                value = float(ssim(torch.from_numpy(image)[None, None], torch.from_numpy(clean)[None, None])[0])
+                rows[f"{sample['kind']}, {sample['subject']}"][name].append((_db(image, clean), value))
+    return {
+        kind: {name: {"psnr": float(np.mean([v[0] for v in values])), "ssim": float(np.mean([v[1] for v in values])), "n": len(values)}
+               for name, values in methods.items()}
+        for kind, methods in rows.items()
+    }
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The model card's tables."""
+    lines = []
+    if "repair" in result:
+        table = result["repair"]["psnr_mask"]
+        methods = list(next(iter(table.values())))
+        lines += ["| kind (n) | " + " | ".join(methods) + " | gain over best classical |", "|---" * (len(methods) + 2) + "|"]
+        for kind in sorted(table):
+            row = table[kind]
+            best = max(row[m] for m in CLASSICAL if m in row)
+            gain = row.get("medinpaint", float("nan")) - best
+            lines.append(f"| {kind} ({result['repair']['n'][kind]}) | " + " | ".join(f"{row[m]:.2f}" for m in methods) + f" | {gain:+.2f} |")
+        lines.append("")
+    if "denoise" in result:
+        lines += ["| noise kind, subject | method | n | PSNR (dB) | SSIM |", "|---|---|---|---|---|"]
+        for kind, methods in sorted(result["denoise"].items()):
+            for name, v in methods.items():
+                lines.append(f"| {kind} | {name} | {v['n']} | {v['psnr']:.2f} | {v['ssim']:.4f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m medinpaint.train.compare", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repair", help="repair model (.safetensors)")
+    parser.add_argument("--seed-cnn", help="SeedCNN trained on the same pairs (.safetensors)")
+    parser.add_argument("--denoise", help="denoise model (.safetensors)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="validation damage seeds")
+    parser.add_argument("--out", required=True, help="folder for compare.json and compare.md")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    result: dict[str, Any] = {}
+    if args.repair:
+        model, meta = load_model(args.repair)
+        models = {"medinpaint": model}
+        if args.seed_cnn:
+            models["SeedCNN"] = load_model(args.seed_cnn)[0]
+        result["repair"] = compare_repair(models, int(meta["args"].get("context", 0)), args.seeds)
+    if args.denoise:
+        result["denoise"] = compare_denoise(load_model(args.denoise)[0], args.seeds)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "compare.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / "compare.md").write_text(markdown(result))
+    print(markdown(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,67 @@
+"""Training settings from a file and options, the augmentation's consistency, and `medinpaint train`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from medinpaint.errors import InputError
+from medinpaint.train import TrainConfig, collate
+from medinpaint.train.augment import augment, rician_noise
+from tests.train.slices import HoleSlices, load_head
+
+
+def test_options_override_the_config_file(tmp_path):
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps({"model": "Denoiser", "epochs": 3, "preset": "noise"}))
+    config = TrainConfig.from_file(path, epochs=5, batch_size=None)
+    assert (config.model, config.epochs, config.batch_size, config.task) == ("Denoiser", 5, 16, "denoise")
+
+
+def test_an_unknown_setting_in_a_config_file_names_the_file(tmp_path):
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps({"epoch": 3}))
+    with pytest.raises(InputError, match="run.json.*epoch"):
+        TrainConfig.from_file(path)
+
+
+def test_augmentation_moves_image_target_and_mask_together():
+    batch = collate([HoleSlices(load_head(), count=6, patch=40)[i] for i in range(6)])
+    damaged, clean, mask = augment(batch["damaged"], batch["clean"], batch["mask"], torch.Generator().manual_seed(3))
+    keep = mask[:, 0] == 0
+    assert torch.allclose(damaged[:, 1][keep], clean[:, 0][keep])
+    assert torch.equal(mask.sum(dim=(1, 2, 3)), batch["mask"].sum(dim=(1, 2, 3)))
+    assert not torch.allclose(clean, batch["clean"])
+
+
+def test_medinpaint_train_help_and_a_clear_error_for_a_bad_config(tmp_path):
+    shown = subprocess.run([sys.executable, "-m", "medinpaint.cli", "train", "--help"], capture_output=True, text=True)
+    assert shown.returncode == 0
+    for option in ("--config", "--model", "--preset", "--sources", "--epochs", "--batch-size", "--device", "--output", "--resume"):
+        assert option in shown.stdout
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    failed = subprocess.run([sys.executable, "-m", "medinpaint.cli", "train", "--config", str(bad)], capture_output=True, text=True)
+    assert failed.returncode == 2
+    assert "bad.json" in failed.stderr and "Traceback" not in failed.stderr
+
+
+def test_denoiser_training_noise_has_the_level_asked_for():
+    clean = torch.full((4, 1, 64, 64), 0.5)
+    noisy = rician_noise(clean, torch.Generator().manual_seed(0), (0.02, 0.02))
+    assert float((noisy - clean).std()) == pytest.approx(0.02, rel=0.1)
+    with pytest.raises(ValueError, match="sigma_range"):
+        rician_noise(clean, torch.Generator(), (0.0, 0.1))
+
+
+def test_the_noise_floor_is_shared_by_damaged_centre_and_target_only():
+    clean = torch.full((2, 1, 32, 32), 0.5)
+    damaged = torch.full((2, 3, 32, 32), 0.5)
+    out_damaged, out_clean, _ = augment(damaged, clean, torch.zeros_like(clean), torch.Generator().manual_seed(1),
+                                        gamma=False, noise_floor=0.05)
+    assert torch.allclose(out_damaged[:, 1:2], out_clean)
+    assert not torch.allclose(out_damaged[:, 0:1], out_clean)

@@ -195,7 +195,7 @@ def _fill_regions(components, n, holes, content, labels) -> None:
                       for s, size in zip((si, sj), shape, strict=True))
         touches_border = si.start == 0 or sj.start == 0 or si.stop == shape[0] or sj.stop == shape[1]
         is_rectangle = (areas[index - 1] == (si.stop - si.start) * (sj.stop - sj.start)
-                        and min(si.stop - si.start, sj.stop - sj.start) >= 4)  # not a flat contour at 0
+                        and min(si.stop - si.start, sj.stop - sj.start) >= TILES[0])  # a tile at least
         if not on_grid and not (is_rectangle and not touches_border):
             continue
         grown = (slice(max(si.start - 1, 0), si.stop + 1), slice(max(sj.start - 1, 0), sj.stop + 1), sk)

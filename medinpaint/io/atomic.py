@@ -44,7 +44,7 @@ def atomic_file(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pa
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -76,16 +76,16 @@ def atomic_folder(path: str | os.PathLike, overwrite: bool = False) -> Iterator[
             for f in sorted(staging.iterdir()):
                 os.replace(f, path / f.name)
             staging.rmdir()
-            _fsync_dir(path)
+            fsync_dir(path)
         else:
             os.replace(staging, path)
-            _fsync_dir(parent)
+            fsync_dir(parent)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)

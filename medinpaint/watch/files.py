@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from medinpaint.errors import OutputError
+from medinpaint.io.atomic import fsync_dir
 
 REASON_SUFFIX = ".reason.txt"
 
@@ -23,14 +24,6 @@ REASON_SUFFIX = ".reason.txt"
 def short_hash(text: str, length: int = 12) -> str:
     """A short, stable name for a UID: used in logs and file names instead of tag values."""
     return hashlib.sha256(text.encode()).hexdigest()[:length]
-
-
-def fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def write_file_atomic(path: Path, data: bytes, temp_suffix: str = ".part") -> None:

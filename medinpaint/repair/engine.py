@@ -118,7 +118,8 @@ class _Repairer:
         import torch
 
         self.torch = torch
-        self.model, self.device, self.norm = model, device, norm
+        # channels-last convolutions: ~30% faster on this CPU for the shipped RepairNet (bench/RESULTS.md)
+        self.model, self.device, self.norm = model.to(memory_format=torch.channels_last), device, norm
         self.context = int(meta.get("args", {}).get("context", 0))
         self.progress = progress
         self.amp = device.type == "cuda"
@@ -179,7 +180,7 @@ class _Repairer:
                         stand_in = self._in_plane_fill(plane(k)[crop], centre_mask)  # no slice to borrow from
                         layers = [stand_in if layer is None else layer for layer in layers]
                     stacks.append(np.stack(layers + [centre_mask]))
-                x = torch.from_numpy(np.stack(stacks)).to(self.device)
+                x = torch.from_numpy(np.stack(stacks)).to(self.device).to(memory_format=torch.channels_last)
                 with torch.inference_mode(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
                     y = self.model(x).float().cpu().numpy()[:, 0]
                 for (k, crop, core), out in zip(same, y, strict=True):

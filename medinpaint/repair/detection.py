@@ -141,23 +141,27 @@ def _content_fraction(rows: np.ndarray) -> float:
     return float(rows.mean()) if rows.size else 0.0
 
 
+def _runs(full: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Runs of True along axis 0 of a (lines, slices) array: (slice, first line, line after the run)."""
+    edges = np.diff(np.pad(full, ((1, 1), (0, 0))).astype(np.int8), axis=0)
+    start_k, start = np.nonzero(edges.T == 1)  # ordered by slice, then line: starts and stops pair up
+    _, stop = np.nonzero(edges.T == -1)
+    return start_k, start, stop
+
+
 def _lost_lines(is_fill, content, live, labels) -> None:
-    for axis in (1, 0):  # rows (j) first: a scan line runs along i; then whole columns
-        full = is_fill.all(axis=1 - axis) if axis == 1 else is_fill.all(axis=1)
-        # full[line, k] for lines along the other in-plane axis
-        frac = content.mean(axis=1 - axis) if axis == 1 else content.mean(axis=1)
-        for k in np.nonzero(live)[0]:
-            runs, n = ndimage.label(full[:, k])
-            for r in range(1, n + 1):
-                idx = np.nonzero(runs == r)[0]
-                before, after = idx[0] - 1, idx[-1] + 1
-                if before < 0 or after >= full.shape[0]:
-                    continue
-                if frac[before, k] >= CONTENT_BESIDE_LINE and frac[after, k] >= CONTENT_BESIDE_LINE:
-                    if axis == 1:
-                        labels[:, idx[0]:idx[-1] + 1, k] = CODE["lost-lines"]
-                    else:
-                        labels[idx[0]:idx[-1] + 1, :, k] = CODE["lost-lines"]
+    for axis in (1, 0):  # rows (j) first: a scan line runs along i; then whole columns (i)
+        full = is_fill.all(axis=1 - axis)  # (lines, slices)
+        frac = content.mean(axis=1 - axis)
+        ks, starts, stops = _runs(full & live[np.newaxis, :])
+        inside = (starts > 0) & (stops < full.shape[0])  # the scan's own edge is not a lost line
+        ks, starts, stops = ks[inside], starts[inside], stops[inside]
+        rich = (frac[starts - 1, ks] >= CONTENT_BESIDE_LINE) & (frac[stops, ks] >= CONTENT_BESIDE_LINE)
+        for k, a, b in zip(ks[rich], starts[rich], stops[rich], strict=True):
+            if axis == 1:
+                labels[:, a:b, k] = CODE["lost-lines"]
+            else:
+                labels[a:b, :, k] = CODE["lost-lines"]
 
 
 def _tile_aligned(component: np.ndarray, origin: tuple[int, int], shape: tuple[int, int]) -> bool:
@@ -353,22 +357,6 @@ def _trim(rough: np.ndarray, box: tuple[slice, slice, slice]) -> tuple[slice, sl
     return slice(si.start + i0, si.start + i1), slice(sj.start + j0, sj.start + j1), sk
 
 
-def _neighbour_extremes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Maximum and minimum of the eight in-plane neighbours of every voxel (edges repeated)."""
-    padded = np.pad(values, ((1, 1), (1, 1), (0, 0)), mode="edge")
-    ni, nj = values.shape[:2]
-    high = np.full(values.shape, -np.inf, dtype=values.dtype)
-    low = np.full(values.shape, np.inf, dtype=values.dtype)
-    for di in (0, 1, 2):
-        for dj in (0, 1, 2):
-            if di == dj == 1:
-                continue
-            shifted = padded[di:di + ni, dj:dj + nj]
-            np.maximum(high, shifted, out=high)
-            np.minimum(low, shifted, out=low)
-    return high, low
-
-
 def _garbage_and_bit_errors(array, is_fill, live, labels, stats: dict) -> None:
     sigma, value_range, full_range = stats["sigma"], stats["value_range"], stats["full_range"]
     threshold = max(12.0 * sigma, 0.3 * value_range)
@@ -404,23 +392,30 @@ def _garbage_and_bit_errors(array, is_fill, live, labels, stats: dict) -> None:
         region[region == 0] = CODE["corrupted-blocks"]
 
     # bit errors: a voxel far beyond the range of all eight neighbours (further than they spread),
-    # which one flipped bit would put back inside that range
-    high, low = _neighbour_extremes(values)
-    excess = np.maximum(values - high, low - values)
-    impulse = (excess > threshold) & (excess > 1.5 * (high - low)) & live[np.newaxis, np.newaxis, :]
+    # which one flipped bit would put back inside that range. Screened first on the two neighbours
+    # along i (already differenced above): an impulse differs from both by more than the threshold.
+    step_i = np.abs(np.diff(values, axis=0))
+    screen = np.zeros(values.shape, dtype=bool)
+    screen[1:-1] = (step_i[:-1] > threshold) & (step_i[1:] > threshold)
+    screen &= ~is_fill & (labels == 0) & live[np.newaxis, np.newaxis, :]
+    where = np.nonzero(screen)
+    if len(where[0]) == 0:
+        return
+    padded = np.pad(values, ((1, 1), (1, 1), (0, 0)), mode="edge")
+    padded_content = np.pad(~is_fill, ((1, 1), (1, 1), (0, 0)), mode="edge")
+    around = np.stack([padded[where[0] + di, where[1] + dj, where[2]]
+                       for di in (0, 1, 2) for dj in (0, 1, 2) if (di, dj) != (1, 1)])
+    content_around = sum(padded_content[where[0] + di, where[1] + dj, where[2]].astype(np.uint8)
+                         for di in (0, 1, 2) for dj in (0, 1, 2) if (di, dj) != (1, 1))
+    high, low = around.max(axis=0), around.min(axis=0)
+    centre = values[where]
+    excess = np.maximum(centre - high, low - centre)
     # not a fill value inside tissue (templates and masks have such holes), nor a lone voxel of tissue
     # in the background (what skull stripping leaves): both occur in clean scans
-    impulse &= ~is_fill & (labels == 0)
-    where = np.nonzero(impulse)
-    if len(where[0]):
-        padded = np.pad(~is_fill, ((1, 1), (1, 1), (0, 0)), mode="edge")
-        content_around = sum(padded[where[0] + di, where[1] + dj, where[2]].astype(np.uint8)
-                             for di in (0, 1, 2) for dj in (0, 1, 2) if (di, dj) != (1, 1))
-        keep = content_around >= 5
-        impulse[tuple(w[~keep] for w in where)] = False
-        where = tuple(w[keep] for w in where)
-    if len(where[0]):
-        tolerance = max(3.0 * sigma, 0.05 * value_range)
-        explained = _one_flip_explains(array[where], low[where] - tolerance, high[where] + tolerance, threshold)
-        impulse[tuple(w[~explained] for w in where)] = False
-    labels[impulse & (labels == 0)] = CODE["bit-errors"]
+    keep = (excess > threshold) & (excess > 1.5 * (high - low)) & (content_around >= 5)
+    where = tuple(w[keep] for w in where)
+    if len(where[0]) == 0:
+        return
+    tolerance = max(3.0 * sigma, 0.05 * value_range)
+    explained = _one_flip_explains(array[where], low[keep] - tolerance, high[keep] + tolerance, threshold)
+    labels[tuple(w[explained] for w in where)] = CODE["bit-errors"]

@@ -226,7 +226,8 @@ def repair_volume(volume: Volume, mask: np.ndarray | None = None, denoise: bool 
     else:
         detection = detect(volume)
         kinds = detection.counts()
-    repair_mask = detection.labels > 0
+    # the label volume becomes the 0/1 mask in place (kinds are counted above): no second full-size array
+    repair_mask = np.minimum(detection.labels, 1, out=detection.labels).view(bool)
     torch_device = _device(device)
     array = volume.array if in_place or not (repair_mask.any() or denoise) else volume.array.copy()
     volumes = [None] if volume.array.ndim == 3 else list(range(volume.shape[3]))

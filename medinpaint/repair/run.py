@@ -78,9 +78,10 @@ def repair_file(input_path, output_path, mask=None, denoise: bool = False, repor
     result = repair_volume(volume, mask=user_mask, denoise=denoise, model=model, denoise_model=denoise_model,
                            device=device, progress=_progress_printer(progress_lines), in_place=True)
     report = dict(result.report, input=Path(input_path).name, output=Path(output_path).name)
-    write(result.volume, output_path, overwrite=overwrite, derivation="Damage repaired by medinpaint")
     if mask_out is not None:
         write(_mask_volume(volume, result.mask), mask_out, overwrite=overwrite)
+    result.mask = None  # the mask is written or not wanted: free it before the scan is written
+    write(result.volume, output_path, overwrite=overwrite, derivation="Damage repaired by medinpaint")
     if report_path is not None:
         with atomic_file(report_path, overwrite) as tmp:
             tmp.write_text(json.dumps(report, indent=2))

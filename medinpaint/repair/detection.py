@@ -33,8 +33,6 @@ CODE = {kind: n for n, kind in enumerate(KINDS, start=1)}
 
 PLANE = np.zeros((3, 3, 3), dtype=bool)
 PLANE[:, :, 1] = ndimage.generate_binary_structure(2, 1)  # 4-connected within a slice, never across
-RING = np.ones((3, 3, 1), dtype=bool)
-RING[1, 1, 0] = False  # the eight in-plane neighbours
 
 CONTENT_BESIDE_LINE = 0.3  # a lost line has at least this much content in the rows on each side
 CONTENT_AROUND_HOLE = 0.6  # a lost packet is mostly surrounded by content

@@ -22,7 +22,7 @@ from medinpaint import __version__
 from medinpaint.errors import InputError
 from medinpaint.io import Volume
 from medinpaint.io.volume import cast_to_dtype
-from medinpaint.repair.detection import CODE, KINDS, Detection, detect
+from medinpaint.repair.detection import Detection, detect
 
 log = logging.getLogger(__name__)
 
@@ -325,4 +325,4 @@ def _denoise(volume: Volume, array: np.ndarray, net, device, progress: Progress)
         progress((k + 1) / nk, "denoising")
 
 
-__all__ = ["RepairResult", "repair_volume", "KINDS", "CODE"]
+__all__ = ["RepairResult", "repair_volume"]

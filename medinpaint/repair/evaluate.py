@@ -40,8 +40,9 @@ def _scores(repaired: np.ndarray, clean: np.ndarray, mask: np.ndarray, span: flo
             "ssim": float(structural_similarity(clean / span, repaired / span, data_range=1.0))}
 
 
-def _classical(name: str, damaged: np.ndarray, mask: np.ndarray, k: int, volume: np.ndarray) -> np.ndarray | None:
-    plane = damaged[:, :, k]
+def _classical(name: str, volume: np.ndarray, mask: np.ndarray, k: int) -> np.ndarray | None:
+    """A classical fill of damaged slice ``k`` of ``volume`` (physical values), or None where it does not apply."""
+    plane = volume[:, :, k]
     if mask[:, :, k].all():  # nothing in-plane to fill from: only slice interpolation applies
         if name != "slice interpolation":
             return None
@@ -85,7 +86,7 @@ def evaluate_volume(volume: Volume, name: str, seed: int, model=None, figures: P
                 if method in outputs:
                     result = outputs[method][:, :, k]
                 else:
-                    result = _classical(method, damaged_physical, mask, k, damaged_physical)
+                    result = _classical(method, damaged_physical, mask, k)
                     if result is None:
                         continue
                 per_method[method] = result
@@ -143,7 +144,7 @@ def markdown(summary: dict, scans: list[str], seconds: float) -> str:
             lines.append(f"| {kind} | {method} | {s['psnr_mask']:.2f} | {s['psnr']:.2f} | {s['ssim']:.4f} | {s['n']} |")
     lines += ["", "Figures: `figures/<scan>_<kind>.png` (top: images, bottom: absolute difference to clean).",
               "", f"Took {seconds:.1f} s."]
-    return "\n".join(line for line in lines if line is not None)
+    return "\n".join(lines)
 
 
 def evaluate(paths: list[str | os.PathLike], out: str | os.PathLike, seed: int = 0, model=None,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import numpy as np
 
 from medinpaint.errors import InputError, OutputError
 from medinpaint.io import read, write
-from medinpaint.io.atomic import atomic_file
+from medinpaint.io.atomic import atomic_file, check_writable
 from medinpaint.io.readwrite import output_kind
 from medinpaint.repair.engine import repair_volume
 
@@ -27,21 +26,6 @@ def _progress_printer(enabled: bool):
             print(f"PROGRESS {percent} {stage}", file=sys.stderr, flush=True)
 
     return show
-
-
-def _check_outputs(paths: list[str | os.PathLike | None], overwrite: bool) -> None:
-    for path in paths:
-        if path is None:
-            continue
-        path = Path(path)
-        folder_output = path.is_dir() or "." not in path.name.lstrip(".")
-        if not folder_output and path.exists() and not overwrite:
-            raise OutputError(path, "exists already (use --overwrite to replace it)")
-        parent = path if path.is_dir() else path.parent
-        if not parent.exists():
-            raise OutputError(path, f"its folder {parent} does not exist")
-        if not os.access(parent, os.W_OK):
-            raise OutputError(path, f"its folder {parent} is not writable")
 
 
 def _mask_volume(volume, mask: np.ndarray):
@@ -65,7 +49,9 @@ def repair_file(input_path, output_path, mask=None, denoise: bool = False, repor
     leaves nothing half-written; the input is only read.
     """
     output_kind(output_path)  # an unknown extension fails here, before any work
-    _check_outputs([output_path, report_path, mask_out], overwrite)
+    for path in (output_path, report_path, mask_out):
+        if path is not None:
+            check_writable(Path(path), overwrite)
     if mask_out is not None and output_kind(mask_out) != "nifti" and output_kind(mask_out) != "itk":
         raise OutputError(mask_out, "write the mask as NIfTI, NRRD or MHA")
     volume = read(input_path, series=series, fill_gaps=True)

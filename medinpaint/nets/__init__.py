@@ -7,7 +7,7 @@ config (``{"_target_": "medinpaint.nets.RepairNet", "context": 1}``) and usable 
 """
 
 from medinpaint.nets.denoise import Denoiser
-from medinpaint.nets.fill import push_pull_fill
+from medinpaint.nets.fill import biharmonic_relax, classical_fill, push_pull_fill
 from medinpaint.nets.repair import RepairNet
 from medinpaint.nets.seed import SeedCNN
 from medinpaint.nets.store import (
@@ -26,7 +26,9 @@ __all__ = [
     "RepairNet",
     "SeedCNN",
     "SmallUNet",
+    "biharmonic_relax",
     "build_model",
+    "classical_fill",
     "default_model_path",
     "load_model",
     "push_pull_fill",

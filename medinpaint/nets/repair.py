@@ -2,8 +2,8 @@
 
 Biharmonic-like fills are nearly exact on smooth tissue, so a network that must produce every
 masked pixel from scratch starts far below them. ``RepairNet`` instead starts from fills it
-computes itself (push-pull in-plane, and linear interpolation between the neighbouring slices
-when it is given a 2.5D stack), learns per pixel how to blend them, and adds a correction that
+computes itself (in-plane: push-pull refined by biharmonic relaxation; across slices: linear
+interpolation between the neighbours when it is given a 2.5D stack), learns per pixel how to blend them, and adds a correction that
 starts at zero, so training begins at the classical fill's quality. Pixels outside the mask are
 passed through untouched.
 
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from medinpaint.nets.fill import push_pull_fill
+from medinpaint.nets.fill import classical_fill
 from medinpaint.nets.unet import SmallUNet
 
 
@@ -35,14 +35,23 @@ class RepairNet(nn.Module):
             whole slices need ``k >= 1``).
         features: channels per U-Net level, finest first.
         fill_levels: depth of the push-pull pyramid of the in-plane fill.
+        relax_steps: biharmonic relaxation sweeps after the push-pull fill (0: push-pull alone, as
+            in models trained before these sweeps existed).
     """
 
-    def __init__(self, context: int = 1, features: Sequence[int] = (16, 32, 64, 64), fill_levels: int = 8):
+    def __init__(
+        self,
+        context: int = 1,
+        features: Sequence[int] = (16, 32, 64, 64),
+        fill_levels: int = 8,
+        relax_steps: int = 5,
+    ):
         super().__init__()
         if context < 0:
             raise ValueError(f"context must be >= 0, got {context}")
         self.context = int(context)
         self.fill_levels = int(fill_levels)
+        self.relax_steps = int(relax_steps)
         stack = 2 * self.context + 1
         # fill, mask, the neighbours and (with context) their mean
         in_channels = 2 + (stack - 1) + (1 if self.context else 0)
@@ -61,7 +70,7 @@ class RepairNet(nn.Module):
         centre_index = self.context
         centre = x[:, centre_index : centre_index + 1]
         mask = x[:, -1:]
-        fill = push_pull_fill(centre, mask, self.fill_levels)
+        fill = classical_fill(centre, mask, self.fill_levels, self.relax_steps)
         inputs = [fill, mask]
         if self.context:
             neighbours = torch.cat([x[:, :centre_index], x[:, centre_index + 1 : -1]], dim=1)

@@ -125,11 +125,11 @@ class _Repairer:
         self.amp = device.type == "cuda"
 
     def _in_plane_fill(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        from medinpaint.nets import push_pull_fill
+        from medinpaint.nets import classical_fill
 
         torch = self.torch
         with torch.inference_mode():
-            filled = push_pull_fill(torch.from_numpy(image)[None, None], torch.from_numpy(mask)[None, None])
+            filled = classical_fill(torch.from_numpy(image)[None, None], torch.from_numpy(mask)[None, None])
         return filled[0, 0].numpy()
 
     def run(self, physical_of: Callable[[int], np.ndarray], mask: np.ndarray, slices: list[int]) -> dict[int, np.ndarray]:

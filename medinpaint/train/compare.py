@@ -3,8 +3,8 @@
 ``python -m medinpaint.train.compare --repair R.safetensors --seed-cnn S.safetensors --denoise D.safetensors
 --out DIR`` writes ``compare.json`` and ``compare.md`` (the model card's tables): PSNR inside the
 damaged region per dropout kind for the repair model, SeedCNN, biharmonic, Telea, median, linear slice
-interpolation and the repair net's own push-pull fill; whole-image PSNR and SSIM of the blind denoiser
-against BM3D told the true noise level. The validation damage is drawn with seeds other than the one
+interpolation and the repair net's own in-plane fill (push-pull + biharmonic relaxation); whole-image
+PSNR and SSIM of the blind denoiser against BM3D told the true noise level. The validation damage is drawn with seeds other than the one
 used to pick the best checkpoint. Samples whose neighbour slice is a copy of the clean centre (the
 edge slices of a volume, single-slice scans) are left out of the repair table: there, linear slice
 interpolation would see the answer.
@@ -23,7 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from medinpaint import baselines
-from medinpaint.nets import load_model, push_pull_fill
+from medinpaint.nets import classical_fill, load_model
 from medinpaint.train.config import TrainConfig
 from medinpaint.train.data import make_dataset
 from medinpaint.train.loop import collate, model_input, neighbour_is_target
@@ -61,7 +61,7 @@ def compare_repair(models: dict[str, torch.nn.Module], context: int, seeds: list
                 skipped += 1
                 continue
             fills = {name: _predict(model, sample) for name, model in models.items()}
-            fills["push-pull fill"] = push_pull_fill(sample["damaged"][None, context : context + 1], sample["mask"][None])[0, 0].numpy()
+            fills["in-plane fill"] = classical_fill(sample["damaged"][None, context : context + 1], sample["mask"][None])[0, 0].numpy()
             fills["biharmonic"] = baselines.biharmonic(centre, mask)
             fills["telea"] = baselines.telea(centre, mask)
             fills["median"] = baselines.median(centre, mask)

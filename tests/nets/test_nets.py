@@ -8,7 +8,15 @@ import torch
 from monai.inferers import SlidingWindowInferer
 from torch import nn
 
-from medinpaint.nets import Denoiser, RepairNet, SeedCNN, SmallUNet, build_model, push_pull_fill
+from medinpaint.nets import (
+    Denoiser,
+    RepairNet,
+    SeedCNN,
+    SmallUNet,
+    build_model,
+    classical_fill,
+    push_pull_fill,
+)
 from tests.train.slices import HoleSlices, load_head
 
 
@@ -45,8 +53,24 @@ def test_untrained_repair_net_starts_from_its_classical_fill(head):
     x = torch.cat([sample["damaged"], sample["mask"]])[None]
     with torch.no_grad():
         out = RepairNet(context=0)(x)
-        fill = push_pull_fill(sample["damaged"][None], sample["mask"][None])
+        fill = classical_fill(sample["damaged"][None], sample["mask"][None])
     assert torch.allclose(out, fill)
+
+
+def test_biharmonic_relaxation_makes_isolated_missing_pixels_more_exact(head):
+    generator = torch.Generator().manual_seed(0)
+    pushed = relaxed = 0.0
+    for sample in HoleSlices(head, count=4, patch=64, context=0):
+        clean = sample["clean"][None]
+        mask = (torch.rand(clean.shape, generator=generator) < 0.02).float()  # bit-error-like pixels
+        damaged = clean * (1 - mask)
+        hole = mask.bool()
+        push = push_pull_fill(damaged, mask)
+        relax = classical_fill(damaged, mask)
+        assert torch.equal(relax[~hole], damaged[~hole])
+        pushed += float(((push - clean)[hole] ** 2).sum())
+        relaxed += float(((relax - clean)[hole] ** 2).sum())
+    assert relaxed < 0.5 * pushed  # measured: 0.24
 
 
 def test_push_pull_fill_beats_the_mean_on_real_holes(head):

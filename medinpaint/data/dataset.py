@@ -24,7 +24,14 @@ from monai.data import Dataset
 from monai.transforms import Compose
 
 from medinpaint.damage.presets import PRESETS
-from medinpaint.data.slices import DamageCentred, LoadSlabd, RandSlabPatchd, ToSamplePaird, VolumeStore
+from medinpaint.data.slices import (
+    DamageCentred,
+    LoadSlabd,
+    RandSlabAffined,
+    RandSlabPatchd,
+    ToSamplePaird,
+    VolumeStore,
+)
 from medinpaint.data.sources import VALIDATION_SUBJECTS, Source, available_sources, find_source
 from medinpaint.io import Volume
 
@@ -101,7 +108,7 @@ class SlicePairDataset(Dataset):
             items = [{**item, "seed": seed * 1_000_003 + n} for n, item in enumerate(items)]
         steps = [LoadSlabd(self.store, context)]
         if self.patch_size is not None:
-            steps.append(RandSlabPatchd(self.patch_size))
+            steps += [RandSlabAffined(), RandSlabPatchd(self.patch_size)]
         # a lost slice cannot be restored from the slice alone: plain 2D training leaves that kind out
         steps += [DamageCentred(preset, exclude=("lost-slices",) if context == 0 else ()), ToSamplePaird()]
         transform = Compose(steps)

@@ -1,8 +1,8 @@
 """Slices of volumes as MONAI dictionary items, and the transforms that make damaged/clean/mask samples.
 
 An item names a slice, ``{"volume": v, "axis": a, "index": s}``, of a volume held in a
-:class:`VolumeStore`; the chain ``LoadSlabd -> RandSlabPatchd -> DamageCentred -> ToSamplePaird`` turns it
-into a training sample. Damage is applied to the centre slice's stored values (where transmission damage
+:class:`VolumeStore`; the chain ``LoadSlabd -> RandSlabAffined -> RandSlabPatchd -> DamageCentred -> ToSamplePaird`` turns
+it into a training sample (the random rotation and zoom only for training). Damage is applied to the centre slice's stored values (where transmission damage
 happens), then everything is converted to physical units and normalised. The neighbour slices of a 2.5D
 stack stay clean: most damage hits one instance at a time, and they are the context the network repairs
 from. Because the items are small and the volumes live in the store (shared by forked workers), the chain
@@ -118,6 +118,52 @@ def _crop_or_pad(array: np.ndarray, corner: Sequence[int], size: int, fill: floa
     src = array[:, max(i0, 0):i0 + size, max(j0, 0):j0 + size]
     out[:, max(-i0, 0):max(-i0, 0) + src.shape[1], max(-j0, 0):max(-j0, 0) + src.shape[2]] = src
     return out
+
+
+class RandSlabAffined(RandomizableTransform):
+    """With probability ``prob``, rotate the slab in-plane by any angle and zoom it by a factor in
+    ``zoom``, about its centre, before any damage is made (a rotated bit error or lost line would no
+    longer look like one). Stored values are interpolated bilinearly and rounded back to the stored
+    dtype, rescale arrays follow by nearest neighbour, and what comes into view from outside the slab
+    is the volume's padding value. It teaches orientations and voxel sizes the heads do not show."""
+
+    def __init__(self, prob: float = 0.5, zoom: tuple[float, float] = (0.8, 1.25)) -> None:
+        RandomizableTransform.__init__(self, prob=prob)
+        if not 0 < zoom[0] <= zoom[1]:
+            raise ValueError(f"zoom must be a range of positive factors, got {zoom!r}")
+        self.zoom = (float(zoom[0]), float(zoom[1]))
+        self._angle, self._scale = 0.0, 1.0
+
+    def randomize(self, data: Any = None) -> None:
+        super().randomize(None)
+        self._angle = float(self.R.uniform(-np.pi, np.pi))
+        self._scale = float(np.exp(self.R.uniform(np.log(self.zoom[0]), np.log(self.zoom[1]))))
+
+    def _resample(self, array: np.ndarray, grid: torch.Tensor, mode: str, fill: float) -> np.ndarray:
+        if array.ndim == 0:
+            return array
+        values = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32) - fill)[None]
+        out = torch.nn.functional.grid_sample(values, grid, mode=mode, padding_mode="zeros", align_corners=False)
+        out = out[0].numpy() + fill
+        if np.issubdtype(array.dtype, np.integer):
+            info = np.iinfo(array.dtype)
+            out = np.clip(np.rint(out), info.min, info.max)
+        return out.astype(array.dtype)
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        self.randomize()
+        if not self._do_transform:
+            return dict(data)
+        d = dict(data)
+        height, width = d["image"].shape[1:]
+        cos, sin = np.cos(self._angle) / self._scale, np.sin(self._angle) / self._scale
+        # grid_sample's normalised coordinates: keep the pixel aspect of non-square planes
+        theta = torch.tensor([[cos, -sin * width / height, 0.0], [sin * height / width, cos, 0.0]], dtype=torch.float32)
+        grid = torch.nn.functional.affine_grid(theta[None], [1, 1, height, width], align_corners=False)
+        d["image"] = self._resample(d["image"], grid, "bilinear", float(d["padding"]))
+        d["slope"] = self._resample(d["slope"], grid, "nearest", 1.0)
+        d["intercept"] = self._resample(d["intercept"], grid, "nearest", 0.0)
+        return d
 
 
 class RandSlabPatchd(RandomizableTransform):

@@ -14,6 +14,7 @@ from monai.data import CacheDataset, DataLoader
 from medinpaint.damage import KINDS
 from medinpaint.damage.presets import CT_ARTIFACTS, MR_ARTIFACTS
 from medinpaint.data import SOURCES, VALIDATION_SUBJECTS, SlicePairDataset, denormalise, select_split
+from medinpaint.data.slices import RandSlabAffined
 from tests.conftest import require_file
 
 # real volumes that need no `make data`: Debian's ch2 and Cranium, pip's nibabel and pydicom files
@@ -188,3 +189,26 @@ def test_each_dataloader_worker_draws_its_own_damage(volumes):
     # with two workers batch n comes from worker n % 2; the same random state in both would repeat kinds
     first, second = ([b["kind"][0] for b in batches[w::2]] for w in (0, 1))
     assert first != second
+
+
+def test_rotation_and_zoom_come_before_the_damage_and_keep_stored_values(volumes):
+    ch2 = volumes[0]
+    slab = np.ascontiguousarray(ch2.array[40:140, 50:150, 88:91].transpose(2, 0, 1))  # (3, 100, 100) uint8
+    item = {"image": slab, "slope": np.float64(1.0), "intercept": np.float64(0.0), "padding": 0.0}
+    turn = RandSlabAffined(prob=1.0, zoom=(1.0, 1.0))
+    turn.randomize()
+    turn._angle = np.pi / 2  # a quarter turn lands every sample on a pixel centre: exact
+    turn.randomize = lambda data=None: None
+    out = turn(item)["image"]
+    assert out.dtype == np.uint8
+    assert any(np.array_equal(out, np.rot90(slab, k, axes=(1, 2))) for k in (1, 3))
+    shrink = RandSlabAffined(prob=1.0, zoom=(0.5, 0.5))
+    shrink.set_random_state(3)
+    small = shrink(item)["image"]
+    assert small.dtype == np.uint8 and small.shape == slab.shape
+    assert (small[:, :10, :10] == 0).all()  # outside the zoomed-out slab: the padding value
+    assert abs(float(small.astype(float).sum()) - 0.25 * float(slab.astype(float).sum())) < 0.05 * slab.sum()
+    # the training chain rotates the clean slab first, so the damage is still axis-aligned
+    train = SlicePairDataset(volumes[:1], preset="transmission", patch_size=64, context=1, split="train", seed=2)
+    names = [type(step).__name__ for step in train.transform.transforms]
+    assert names.index("RandSlabAffined") < names.index("DamageCentred")

@@ -202,6 +202,9 @@ def _add_repair(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help="repair model (.safetensors with its .json); default: the shipped one")
     p.add_argument("--denoise-model", help="denoise model; default: the shipped one")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where the network runs")
+    p.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"],
+                   help="arithmetic of the networks: auto = bfloat16 where the device has it natively "
+                        "(CUDA, CPUs with AVX512-BF16/AMX), float32 gives the same result on every machine")
     p.add_argument("--series", help="for a folder with several series: SeriesInstanceUID or SeriesNumber")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--progress", action="store_true",
@@ -214,7 +217,7 @@ def _run_repair(args: argparse.Namespace) -> int:
     report = repair_file(args.input, args.output, mask=args.mask, denoise=args.denoise, report_path=args.report,
                          mask_out=args.mask_out, model=args.model, denoise_model=args.denoise_model,
                          device=args.device, series=args.series, overwrite=args.overwrite,
-                         progress_lines=args.progress)
+                         progress_lines=args.progress, precision=args.precision)
     kinds = ", ".join(f"{k} {v}" for k, v in report["kinds"].items()) or "no damage found"
     print(f"wrote {args.output}: {report['damaged_voxels']} voxels repaired ({kinds}) in {report['seconds']:.2f} s")
     return 0

@@ -68,15 +68,19 @@ class RepairNet(nn.Module):
         if x.shape[1] != self.in_channels:
             raise ValueError(f"expected {self.in_channels} channels (stack + mask), got {x.shape[1]}")
         centre_index = self.context
+        x = x.float()
         centre = x[:, centre_index : centre_index + 1]
         mask = x[:, -1:]
-        fill = classical_fill(centre, mask, self.fill_levels, self.relax_steps)
+        # the classical fills and the composite stay in float32 under autocast: only the U-Net body
+        # may run in bfloat16 (its output is a correction, where bf16's 3 significant digits suffice)
+        with torch.autocast(x.device.type, enabled=False):
+            fill = classical_fill(centre, mask, self.fill_levels, self.relax_steps)
         inputs = [fill, mask]
         if self.context:
             neighbours = torch.cat([x[:, :centre_index], x[:, centre_index + 1 : -1]], dim=1)
             between = 0.5 * (x[:, centre_index - 1 : centre_index] + x[:, centre_index + 1 : centre_index + 2])
             inputs += [neighbours, between]
-        out = self.body(torch.cat(inputs, dim=1))
+        out = self.body(torch.cat(inputs, dim=1)).float()
         base = fill
         if self.context:
             base = fill + torch.sigmoid(out[:, 1:2]) * (between - fill)

@@ -30,6 +30,7 @@ TILE = 64  # in-plane tile that goes through the network when it touches the mas
 MARGIN = 32  # context around a tile: more than the network's reach into a hole
 WHOLE_SLICE = 0.05  # above this damaged fraction a slice goes through whole, not tile by tile
 BATCH = 32
+PRECISIONS = ("auto", "float32", "bfloat16")
 
 Progress = Callable[[float, str], None]
 
@@ -50,6 +51,22 @@ def _device(device: str):
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
+
+
+def _bfloat16(device, precision: str) -> bool:
+    """Whether the networks' bodies run in bfloat16. ``"auto"``: on CUDA, and on CPUs with native bf16
+    arithmetic (AVX512-BF16 or AMX), where it measured 1.6x faster than float32 for the repair net;
+    elsewhere bf16 is emulated and slower. The fills and the composite stay float32 either way."""
+    import torch
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision != "auto":
+        return precision == "bfloat16"
+    if device.type == "cuda":
+        return True
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private torch.cpu probes: guarded
+    return device.type == "cpu" and any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 
 
 def _load(name_or_path, default: str, device):
@@ -114,7 +131,7 @@ def _crop(core: tuple[slice, slice], shape: tuple[int, int], multiple: int = 16)
 class _Repairer:
     """Runs the repair network over the damaged tiles of one 3D volume (one time point)."""
 
-    def __init__(self, model, meta: dict, device, norm: dict, progress: Progress | None):
+    def __init__(self, model, meta: dict, device, norm: dict, progress: Progress | None, bfloat16: bool):
         import torch
 
         self.torch = torch
@@ -122,7 +139,7 @@ class _Repairer:
         self.model, self.device, self.norm = model.to(memory_format=torch.channels_last), device, norm
         self.context = int(meta.get("args", {}).get("context", 0))
         self.progress = progress
-        self.amp = device.type == "cuda"
+        self.amp = bfloat16
 
     def _in_plane_fill(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         from medinpaint.nets import classical_fill
@@ -198,7 +215,8 @@ class _Repairer:
 
 def repair_volume(volume: Volume, mask: np.ndarray | None = None, denoise: bool = False,
                   model: str | os.PathLike | None = None, denoise_model: str | os.PathLike | None = None,
-                  device: str = "auto", progress: Progress | None = None, in_place: bool = False) -> RepairResult:
+                  device: str = "auto", progress: Progress | None = None, in_place: bool = False,
+                  precision: str = "auto") -> RepairResult:
     """Detect (or take) the damage of ``volume`` and repair it.
 
     Args:
@@ -208,6 +226,8 @@ def repair_volume(volume: Volume, mask: np.ndarray | None = None, denoise: bool 
         denoise: also run the blind denoiser over every slice (all voxels may then change).
         model, denoise_model: safetensors files, or loaded modules; None: the models shipped with medinpaint.
         device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
+        precision: ``"auto"`` (bfloat16 where the device computes it natively), ``"float32"`` (the same
+            result on every machine) or ``"bfloat16"``; for the networks' bodies only.
         progress: called with (fraction done, stage) as work proceeds.
         in_place: write the repaired voxels into ``volume.array`` instead of a copy (for a scan read
             from an uncompressed NIfTI this is a private copy-on-write map: the file is never changed,
@@ -229,6 +249,7 @@ def repair_volume(volume: Volume, mask: np.ndarray | None = None, denoise: bool 
     # the label volume becomes the 0/1 mask in place (kinds are counted above): no second full-size array
     repair_mask = np.minimum(detection.labels, 1, out=detection.labels).view(bool)
     torch_device = _device(device)
+    bfloat16 = _bfloat16(torch_device, precision)
     array = volume.array if in_place or not (repair_mask.any() or denoise) else volume.array.copy()
     volumes = [None] if volume.array.ndim == 3 else list(range(volume.shape[3]))
     model_meta = {}
@@ -244,7 +265,7 @@ def repair_volume(volume: Volume, mask: np.ndarray | None = None, denoise: bool 
             partial = [int(k) for k in np.nonzero(sub_mask.any(axis=(0, 1)))[0] if k not in set(whole)]
             damaged_slices += partial + whole
             lost_slices += whole
-            repaired = _repair_one(sub, sub_mask, whole, partial, net, meta, torch_device, report_progress)
+            repaired = _repair_one(sub, sub_mask, whole, partial, net, meta, torch_device, report_progress, bfloat16)
             for k, physical in repaired.items():
                 where = sub_mask[:, :, k]
                 target = array[:, :, k] if t is None else array[:, :, k, t]
@@ -252,7 +273,7 @@ def repair_volume(volume: Volume, mask: np.ndarray | None = None, denoise: bool 
     if denoise:
         dnet, dmeta, dpath = _load(denoise_model, "denoise", torch_device)
         model_meta["denoise"] = {"path": dpath.name, "architecture": dmeta.get("architecture")}
-        _denoise(volume.with_array(array), array, dnet, torch_device, report_progress)
+        _denoise(volume.with_array(array), array, dnet, torch_device, report_progress, bfloat16)
     report_progress(1.0, "done")
     out_mask = repair_mask.view(np.uint8) if not denoise else np.ones(volume.shape, dtype=np.uint8)
     report = {
@@ -266,6 +287,7 @@ def repair_volume(volume: Volume, mask: np.ndarray | None = None, denoise: bool 
         "denoised": bool(denoise),
         "models": model_meta,
         "device": torch_device.type,
+        "precision": "bfloat16" if bfloat16 else "float32",
         "seconds": round(time.perf_counter() - started, 3),
     }
     return RepairResult(volume.with_array(array), out_mask, report)
@@ -280,7 +302,7 @@ def _stored_slice(volume: Volume, k: int, physical: np.ndarray) -> np.ndarray:
 
 
 def _repair_one(volume: Volume, mask: np.ndarray, whole: list[int], partial: list[int], net, meta, device,
-                progress: Progress) -> dict[int, np.ndarray]:
+                progress: Progress, bfloat16: bool) -> dict[int, np.ndarray]:
     """Physical values of every damaged slice of one 3D volume, repaired."""
     from medinpaint.baselines import interpolate_slices
 
@@ -304,22 +326,22 @@ def _repair_one(volume: Volume, mask: np.ndarray, whole: list[int], partial: lis
         def physical_of(k: int) -> np.ndarray:
             return results[k] if k in results else _physical_slice(volume, k)
 
-        repairer = _Repairer(net, meta, device, norm, progress)
+        repairer = _Repairer(net, meta, device, norm, progress, bfloat16)
         results.update(repairer.run(physical_of, mask, partial))
     return results
 
 
-def _denoise(volume: Volume, array: np.ndarray, net, device, progress: Progress) -> None:
+def _denoise(volume: Volume, array: np.ndarray, net, device, progress: Progress, bfloat16: bool) -> None:
     import torch
 
-    from medinpaint.data.normalise import denormalise, normalisation, normalise
+    from medinpaint.data.normalise import denormalise, normalise
 
-    norm = normalisation(volume.physical(), volume.modality)
+    norm = _normalisation(volume, [])  # sampled slices, as for repair: no float copy of the whole scan
     nk = volume.shape[2]
     for k in range(nk):
         plane = normalise(_physical_slice(volume, k), norm)
         x = torch.from_numpy(plane[np.newaxis, np.newaxis]).to(device)
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bfloat16):
             y = net(x).float().cpu().numpy()[0, 0]
         array[:, :, k] = _stored_slice(volume, k, denormalise(y, norm))
         progress((k + 1) / nk, "denoising")

@@ -42,7 +42,7 @@ def _mask_volume(volume, mask: np.ndarray):
 
 def repair_file(input_path, output_path, mask=None, denoise: bool = False, report_path=None, mask_out=None,
                 model=None, denoise_model=None, device: str = "auto", series=None, overwrite: bool = False,
-                progress_lines: bool = False) -> dict:
+                progress_lines: bool = False, precision: str = "auto") -> dict:
     """Repair the scan at ``input_path`` and write it to ``output_path`` (format from the path).
 
     Every output is checked before any work starts and written under a temporary name, so a failure
@@ -62,7 +62,8 @@ def repair_file(input_path, output_path, mask=None, denoise: bool = False, repor
         if user_mask.shape != volume.shape:
             raise InputError(mask, f"the mask is {user_mask.shape} but the scan is {volume.shape}")
     result = repair_volume(volume, mask=user_mask, denoise=denoise, model=model, denoise_model=denoise_model,
-                           device=device, progress=_progress_printer(progress_lines), in_place=True)
+                           device=device, progress=_progress_printer(progress_lines), in_place=True,
+                           precision=precision)
     report = dict(result.report, input=Path(input_path).name, output=Path(output_path).name)
     if mask_out is not None:
         write(_mask_volume(volume, result.mask), mask_out, overwrite=overwrite)

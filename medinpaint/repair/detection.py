@@ -188,8 +188,14 @@ def _fill_regions(components, n, holes, content, labels) -> None:
     """Keep the fill regions that are tile-aligned or inner rectangles, mostly surrounded by content."""
     shape = holes.shape[:2]
     areas = np.bincount(components.ravel(), minlength=n + 1)[1:]
+    # most regions are specks (voxels that happen to hold a fill value): number only the large ones,
+    # as find_objects costs time per region
+    large = areas >= MIN_HOLE
+    renumber = np.zeros(n + 1, dtype=components.dtype)
+    renumber[1:][large] = np.arange(1, int(large.sum()) + 1, dtype=components.dtype)
+    components, areas = renumber[components], areas[large]
     for index, box in enumerate(ndimage.find_objects(components), start=1):
-        if box is None or areas[index - 1] < MIN_HOLE:
+        if box is None:
             continue
         si, sj, sk = box
         # cheap shape tests first: a union of grid tiles has a grid-aligned bounding box
@@ -362,8 +368,9 @@ def _garbage_and_bit_errors(array, is_fill, live, labels, stats: dict) -> None:
 
     # corrupted blocks: garbage has no spatial correlation, so neighbouring voxels differ by about a
     # third of the range everywhere in the block; an edge of anatomy is steep along a line only
+    step_i = np.abs(np.diff(values, axis=0))  # also the bit-error screen below
     steps = np.zeros_like(values)
-    steps[1:] += np.abs(np.diff(values, axis=0))
+    steps[1:] += step_i
     steps[:, 1:] += np.abs(np.diff(values, axis=1))
     steps /= 2
     step_limit = max(0.2 * full_range, 6.0 * sigma)
@@ -392,19 +399,18 @@ def _garbage_and_bit_errors(array, is_fill, live, labels, stats: dict) -> None:
     # bit errors: a voxel far beyond the range of all eight neighbours (further than they spread),
     # which one flipped bit would put back inside that range. Screened first on the two neighbours
     # along i (already differenced above): an impulse differs from both by more than the threshold.
-    step_i = np.abs(np.diff(values, axis=0))
     screen = np.zeros(values.shape, dtype=bool)
     screen[1:-1] = (step_i[:-1] > threshold) & (step_i[1:] > threshold)
     screen &= ~is_fill & (labels == 0) & live[np.newaxis, np.newaxis, :]
     where = np.nonzero(screen)
     if len(where[0]) == 0:
         return
-    padded = np.pad(values, ((1, 1), (1, 1), (0, 0)), mode="edge")
-    padded_content = np.pad(~is_fill, ((1, 1), (1, 1), (0, 0)), mode="edge")
-    around = np.stack([padded[where[0] + di, where[1] + dj, where[2]]
-                       for di in (0, 1, 2) for dj in (0, 1, 2) if (di, dj) != (1, 1)])
-    content_around = sum(padded_content[where[0] + di, where[1] + dj, where[2]].astype(np.uint8)
-                         for di in (0, 1, 2) for dj in (0, 1, 2) if (di, dj) != (1, 1))
+    # the eight neighbours of each screened voxel, the edge repeated at the plane's border
+    ni, nj = values.shape[:2]
+    neighbours = [(np.clip(where[0] + di, 0, ni - 1), np.clip(where[1] + dj, 0, nj - 1), where[2])
+                  for di in (-1, 0, 1) for dj in (-1, 0, 1) if (di, dj) != (0, 0)]
+    around = np.stack([values[n] for n in neighbours])
+    content_around = sum((~is_fill[n]).astype(np.uint8) for n in neighbours)
     high, low = around.max(axis=0), around.min(axis=0)
     centre = values[where]
     excess = np.maximum(centre - high, low - centre)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from medinpaint.nets.fill import classical_fill
@@ -37,6 +38,11 @@ class RepairNet(nn.Module):
         fill_levels: depth of the push-pull pyramid of the in-plane fill.
         relax_steps: biharmonic relaxation sweeps after the push-pull fill (0: push-pull alone, as
             in models trained before these sweeps existed).
+        isolated_fill: a damaged pixel whose eight neighbours are all intact (a bit error) takes the
+            in-plane fill as it is. There that fill is as exact as biharmonic inpainting, which sits
+            near the noise floor; on every training and validation source it beat the between-slice
+            interpolation, and the learned blend and correction did not generalise to held-out scans
+            (27.7 dB against the fill's 28.3 dB), so the network is not asked to improve on it.
     """
 
     def __init__(
@@ -45,6 +51,7 @@ class RepairNet(nn.Module):
         features: Sequence[int] = (16, 32, 64, 64),
         fill_levels: int = 8,
         relax_steps: int = 5,
+        isolated_fill: bool = True,
     ):
         super().__init__()
         if context < 0:
@@ -52,6 +59,7 @@ class RepairNet(nn.Module):
         self.context = int(context)
         self.fill_levels = int(fill_levels)
         self.relax_steps = int(relax_steps)
+        self.isolated_fill = bool(isolated_fill)
         stack = 2 * self.context + 1
         # fill, mask, the neighbours and (with context) their mean
         in_channels = 2 + (stack - 1) + (1 if self.context else 0)
@@ -69,8 +77,9 @@ class RepairNet(nn.Module):
             raise ValueError(f"expected {self.in_channels} channels (stack + mask), got {x.shape[1]}")
         centre_index = self.context
         x = x.float()
-        centre = x[:, centre_index : centre_index + 1]
-        mask = x[:, -1:]
+        # one-channel views of a channels-last input are strided: pooling them is several times slower
+        centre = x[:, centre_index : centre_index + 1].contiguous()
+        mask = x[:, -1:].contiguous()
         # the classical fills and the composite stay in float32 under autocast: only the U-Net body
         # may run in bfloat16 (its output is a correction, where bf16's 3 significant digits suffice)
         with torch.autocast(x.device.type, enabled=False):
@@ -85,4 +94,7 @@ class RepairNet(nn.Module):
         if self.context:
             base = fill + torch.sigmoid(out[:, 1:2]) * (between - fill)
         repaired = base + out[:, 0:1]
+        if self.isolated_fill:
+            intact_neighbours = 9.0 * F.avg_pool2d(1.0 - mask, 3, stride=1, padding=1)  # zeros beyond the edge
+            repaired = torch.where(intact_neighbours > 7.5, fill, repaired)
         return centre + mask * (repaired - centre)

@@ -125,3 +125,25 @@ def test_the_bias_free_denoiser_scales_with_the_image():
         x = torch.rand(1, 1, 40, 40)
         assert torch.allclose(model(3.0 * x), 3.0 * model(x), atol=1e-5)
         assert not torch.allclose(model(x), x)
+
+
+def test_isolated_damaged_pixels_take_the_in_plane_fill_as_it_is(head):
+    sample = HoleSlices(head, count=1, patch=48, context=1)[0]
+    mask = torch.zeros(1, 1, 48, 48)
+    mask[..., 10, 10] = mask[..., 30, 20] = 1  # two bit errors
+    mask[..., 40, 5:25] = 1  # and a lost line segment
+    x = torch.cat([sample["clean"].expand(3, -1, -1)[None] * (1 - mask), mask], dim=1)
+    net = RepairNet(context=1)
+    torch.nn.init.normal_(net.body.head.weight, std=0.1)  # a trained-looking, non-zero correction
+    with torch.no_grad():
+        out = net(x)
+        fill = classical_fill(x[:, 1:2], mask)
+        plain = RepairNet(context=1, isolated_fill=False)
+        plain.load_state_dict(net.state_dict())
+        unrouted = plain(x)
+    isolated = torch.zeros_like(mask, dtype=torch.bool)
+    isolated[..., 10, 10] = isolated[..., 30, 20] = True
+    assert torch.equal(out[isolated], fill[isolated])
+    assert not torch.equal(unrouted[isolated], fill[isolated])
+    line = mask.bool() & ~isolated
+    assert torch.equal(out[line], unrouted[line])

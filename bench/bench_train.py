@@ -3,7 +3,8 @@
 Training: AdamW steps on real damaged/clean batches (``medinpaint.data``, patch 96, batch 16, the
 recipes' settings), samples per second after two warm-up steps. Inference: one 512x512 slice (plus
 its neighbours and mask where the model takes them), median of several forward passes in
-``torch.inference_mode``, in the default memory format and channels-last.
+``torch.inference_mode``, in the default memory format, channels-last, and channels-last under
+bfloat16 autocast (what the repair engine uses on CPUs with native bf16).
 
     .venv/bin/python bench/bench_train.py [--threads 2] [--steps 10] [--repeats 7] [--json out.json]
 """
@@ -47,7 +48,8 @@ def training_throughput(model: torch.nn.Module, config: TrainConfig, steps: int)
     return 16 * steps / (time.perf_counter() - started)
 
 
-def inference_ms(model: torch.nn.Module, channels: int, repeats: int, channels_last: bool) -> float:
+def inference_ms(model: torch.nn.Module, channels: int, repeats: int, channels_last: bool,
+                 bfloat16: bool = False) -> float:
     model = model.eval()
     x = torch.rand(1, channels, 512, 512)
     if channels % 2 == 0:  # the last channel is a mask
@@ -56,7 +58,7 @@ def inference_ms(model: torch.nn.Module, channels: int, repeats: int, channels_l
     model = model.to(memory_format=fmt)
     x = x.contiguous(memory_format=fmt)
     times = []
-    with torch.inference_mode():
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
         model(x)
         for _ in range(repeats):
             started = time.perf_counter()
@@ -82,12 +84,15 @@ def main() -> None:
             "train_samples_per_s": round(training_throughput(model, config, args.steps), 1),
             "infer_512_ms": round(inference_ms(model, channels, args.repeats, False), 1),
             "infer_512_ms_channels_last": round(inference_ms(model, channels, args.repeats, True), 1),
+            "infer_512_ms_channels_last_bf16": round(inference_ms(model, channels, args.repeats, True, True), 1),
         })
     print(json.dumps({"threads": args.threads, "results": results}, indent=2))
-    print("\n| model | parameters | train samples/s (96x96, batch 16) | 512x512 inference ms | channels-last ms |")
-    print("|---|---:|---:|---:|---:|")
+    print("\n| model | parameters | train samples/s (96x96, batch 16) | 512x512 inference ms | channels-last ms "
+          "| channels-last + bf16 ms |")
+    print("|---|---:|---:|---:|---:|---:|")
     for r in results:
-        print(f"| {r['model']} | {r['parameters']:,} | {r['train_samples_per_s']} | {r['infer_512_ms']} | {r['infer_512_ms_channels_last']} |")
+        print(f"| {r['model']} | {r['parameters']:,} | {r['train_samples_per_s']} | {r['infer_512_ms']} "
+              f"| {r['infer_512_ms_channels_last']} | {r['infer_512_ms_channels_last_bf16']} |")
     if args.json:
         with open(args.json, "w") as handle:
             json.dump({"threads": args.threads, "results": results}, handle, indent=2)

@@ -111,6 +111,23 @@ class Volume:
         stored = (np.asarray(physical, dtype=np.float64) - intercept) / slope
         return cast_to_dtype(stored, self.array.dtype, self.meta.get("stored_range"))
 
+    def _slice_rescale(self, k: int) -> tuple[float, float]:
+        slope = self.slope[k] if np.ndim(self.slope) else self.slope
+        intercept = self.intercept[k] if np.ndim(self.intercept) else self.intercept
+        return float(slope), float(intercept)
+
+    def physical_slice(self, k: int, dtype: np.dtype | type = np.float32) -> np.ndarray:
+        """Slice ``k`` along the third axis in physical units, as :meth:`physical` gives it, without
+        converting the rest of the scan (the repair engine reads only the slices it needs)."""
+        slope, intercept = self._slice_rescale(k)
+        return (self.array[:, :, k] * np.float64(slope) + np.float64(intercept)).astype(dtype)
+
+    def to_stored_slice(self, k: int, physical: np.ndarray) -> np.ndarray:
+        """:meth:`to_stored` for slice ``k`` alone."""
+        slope, intercept = self._slice_rescale(k)
+        stored = (np.asarray(physical, dtype=np.float64) - intercept) / slope
+        return cast_to_dtype(stored, self.array.dtype, self.meta.get("stored_range"))
+
     def with_array(self, array: np.ndarray, **changes: Any) -> Volume:
         """A copy with other stored voxels (same geometry and metadata), e.g. a repaired scan."""
         return replace(self, array=array, meta=dict(self.meta), **changes)

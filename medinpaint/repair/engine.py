@@ -21,7 +21,6 @@ import numpy as np
 from medinpaint import __version__
 from medinpaint.errors import InputError
 from medinpaint.io import Volume
-from medinpaint.io.volume import cast_to_dtype
 from medinpaint.repair.detection import Detection, detect
 
 log = logging.getLogger(__name__)
@@ -92,15 +91,8 @@ def _normalisation(volume: Volume, damaged_slices: list[int]) -> dict:
     k = volume.shape[2]
     intact = [i for i in range(k) if i not in set(damaged_slices)] or list(range(k))
     sample = intact[:: max(1, len(intact) // 16)]
-    physical = np.stack([_physical_slice(volume, i) for i in sample], axis=-1)
+    physical = np.stack([volume.physical_slice(i) for i in sample], axis=-1)
     return normalisation(physical, volume.modality)
-
-
-def _physical_slice(volume: Volume, k: int, t: int | None = None) -> np.ndarray:
-    plane = volume.array[:, :, k] if t is None else volume.array[:, :, k, t]
-    slope = volume.slope[k] if np.ndim(volume.slope) else volume.slope
-    intercept = volume.intercept[k] if np.ndim(volume.intercept) else volume.intercept
-    return (plane * np.float64(slope) + np.float64(intercept)).astype(np.float32)
 
 
 def _tiles(mask2d: np.ndarray) -> list[tuple[slice, slice]]:
@@ -269,7 +261,7 @@ def repair_volume(volume: Volume, mask: np.ndarray | None = None, denoise: bool 
             for k, physical in repaired.items():
                 where = sub_mask[:, :, k]
                 target = array[:, :, k] if t is None else array[:, :, k, t]
-                target[where] = _stored_slice(sub, k, physical)[where]
+                target[where] = sub.to_stored_slice(k, physical)[where]
     if denoise:
         dnet, dmeta, dpath = _load(denoise_model, "denoise", torch_device)
         model_meta["denoise"] = {"path": dpath.name, "architecture": dmeta.get("architecture")}
@@ -293,14 +285,6 @@ def repair_volume(volume: Volume, mask: np.ndarray | None = None, denoise: bool 
     return RepairResult(volume.with_array(array), out_mask, report)
 
 
-def _stored_slice(volume: Volume, k: int, physical: np.ndarray) -> np.ndarray:
-    """Physical values of slice ``k`` back to stored values: rounded, clipped to the stored range."""
-    slope = volume.slope[k] if np.ndim(volume.slope) else volume.slope
-    intercept = volume.intercept[k] if np.ndim(volume.intercept) else volume.intercept
-    stored = (physical.astype(np.float64) - float(intercept)) / float(slope)
-    return cast_to_dtype(stored, volume.dtype, volume.meta.get("stored_range"))
-
-
 def _repair_one(volume: Volume, mask: np.ndarray, whole: list[int], partial: list[int], net, meta, device,
                 progress: Progress, bfloat16: bool) -> dict[int, np.ndarray]:
     """Physical values of every damaged slice of one 3D volume, repaired."""
@@ -313,7 +297,7 @@ def _repair_one(volume: Volume, mask: np.ndarray, whole: list[int], partial: lis
             raise InputError(volume.meta.get("path"), "every slice is damaged; there is nothing to repair from")
         needed = sorted({n for k in whole for n in (max((i for i in intact if i < k), default=None),
                                                      min((i for i in intact if i > k), default=None)) if n is not None})
-        planes = {k: _physical_slice(volume, k) for k in needed}
+        planes = {k: volume.physical_slice(k) for k in needed}
         stack = np.zeros(volume.shape[:2] + (volume.shape[2],), dtype=np.float32)
         for k, p in planes.items():
             stack[:, :, k] = p
@@ -324,7 +308,7 @@ def _repair_one(volume: Volume, mask: np.ndarray, whole: list[int], partial: lis
         norm = _normalisation(volume, whole + partial)
 
         def physical_of(k: int) -> np.ndarray:
-            return results[k] if k in results else _physical_slice(volume, k)
+            return results[k] if k in results else volume.physical_slice(k)
 
         repairer = _Repairer(net, meta, device, norm, progress, bfloat16)
         results.update(repairer.run(physical_of, mask, partial))
@@ -339,11 +323,11 @@ def _denoise(volume: Volume, array: np.ndarray, net, device, progress: Progress,
     norm = _normalisation(volume, [])  # sampled slices, as for repair: no float copy of the whole scan
     nk = volume.shape[2]
     for k in range(nk):
-        plane = normalise(_physical_slice(volume, k), norm)
+        plane = normalise(volume.physical_slice(k), norm)
         x = torch.from_numpy(plane[np.newaxis, np.newaxis]).to(device)
         with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bfloat16):
             y = net(x).float().cpu().numpy()[0, 0]
-        array[:, :, k] = _stored_slice(volume, k, denormalise(y, norm))
+        array[:, :, k] = volume.to_stored_slice(k, denormalise(y, norm))
         progress((k + 1) / nk, "denoising")
 
 

@@ -20,6 +20,8 @@ project has (sample data, training volumes, pydicom's and nibabel's images) give
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,6 +42,7 @@ MIN_HOLE = 16  # pixels: smaller fill specks are left alone (a single lost pixel
 TILES = (8, 16)
 SLAB = 32  # slices read at a time
 MIN_PLANE = 16  # pixels along each in-plane axis for the pattern detectors
+WORKERS = min(4, os.cpu_count() or 1)  # threads scanning slabs at once (each holds ~8 slab-sized temporaries)
 
 
 @dataclass
@@ -95,11 +98,14 @@ def detect(volume: Volume, slab: int = SLAB) -> Detection:
     fills = fill_values(volume)
     constant = np.empty(nk, dtype=bool)
     fractions = np.empty(nk)
-    for k0 in range(0, nk, slab):
-        block = np.asarray(array[:, :, k0:k0 + slab])
-        constant[k0:k0 + block.shape[2]] = block.min(axis=(0, 1)) == block.max(axis=(0, 1))
-        fractions[k0:k0 + block.shape[2]] = (~is_fill_value(block, fills)).mean(axis=(0, 1))
-        drop_mapped_pages(array, k0, k0 + block.shape[2])
+
+    def survey(part: slice) -> None:
+        block = np.asarray(array[:, :, part])
+        constant[part] = block.min(axis=(0, 1)) == block.max(axis=(0, 1))
+        fractions[part] = (~is_fill_value(block, fills)).mean(axis=(0, 1))
+        drop_mapped_pages(array, part.start, part.stop)
+
+    _each_slab(nk, slab, survey)
     labels = np.zeros(array.shape, dtype=np.uint8)
     _lost_slices(volume, constant, fractions, labels)
     live = ~constant
@@ -107,8 +113,8 @@ def detect(volume: Volume, slab: int = SLAB) -> Detection:
     if patterns:
         _truncation(array, fills, constant, fractions, labels)
     stats = _intensity_stats(array, live)
-    for k0 in range(0, nk, slab):
-        part = slice(k0, min(k0 + slab, nk))
+
+    def scan(part: slice) -> None:
         block = np.asarray(array[:, :, part])
         is_fill = is_fill_value(block, fills)
         region = labels[:, :, part]
@@ -118,7 +124,22 @@ def detect(volume: Volume, slab: int = SLAB) -> Detection:
         if stats is not None:
             _garbage_and_bit_errors(block, is_fill, live[part], region, stats)
         drop_mapped_pages(array, part.start, part.stop)
+
+    _each_slab(nk, slab, scan)
     return Detection(labels, {"fill_values": [float(f) for f in fills]})
+
+
+def _each_slab(nk: int, slab: int, work) -> None:
+    """Run ``work(slice)`` on every slab of ``slab`` slices, on WORKERS threads (NumPy and SciPy release
+    the GIL in their loops). Slabs are disjoint, so the order they finish in does not matter."""
+    parts = [slice(k0, min(k0 + slab, nk)) for k0 in range(0, nk, slab)]
+    if WORKERS < 2 or len(parts) < 2:
+        for part in parts:
+            work(part)
+        return
+    with ThreadPoolExecutor(max_workers=min(WORKERS, len(parts))) as pool:
+        for _ in pool.map(work, parts):  # re-raises the first error
+            pass
 
 
 def _lost_slices(volume: Volume, constant: np.ndarray, fractions: np.ndarray, labels: np.ndarray) -> None:

@@ -90,3 +90,22 @@ def test_missing_instance_of_a_series_is_a_lost_slice(pydicom_files, tmp_path):
     (tmp_path / full.meta["dicom"]["files"][2].rsplit("/", 1)[-1]).unlink()
     detection = detect(read(tmp_path, fill_gaps=True))
     assert detection.slices("lost-slices") == [2]
+
+
+def test_slabs_scanned_on_threads_give_the_serial_labels(sample_data, monkeypatch):
+    import medinpaint.repair.detection as detection
+
+    clean = read(sample_data / "mr_head.nii.gz")  # 48 slices: two slabs of 32 and 16 with slab=32
+    damaged = clean.array[np.newaxis].copy()
+    for transform in (LostLines(lines=[50, 51], slices=[3, 40]),
+                      PacketLoss(tile_size=16, first_tile=30, num_tiles=8, slices=[10, 35]),
+                      CorruptBlocks(blocks=[(60, 60, 12, 12)], seed=1, slices=[20]),
+                      BitErrors(rate=0.0005, top_bits=2, seed=3)):
+        damaged = np.asarray(transform(damaged)[0])
+    volume = clean.with_array(np.ascontiguousarray(damaged[0]))
+    monkeypatch.setattr(detection, "WORKERS", 1)
+    serial = detect(volume, slab=8).labels
+    monkeypatch.setattr(detection, "WORKERS", 4)
+    threaded = detect(volume, slab=8).labels
+    assert len(np.unique(serial)) >= 4  # several kinds were found, in several slabs
+    assert np.array_equal(serial, threaded)

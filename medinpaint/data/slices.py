@@ -1,9 +1,10 @@
 """Slices of volumes as MONAI dictionary items, and the transforms that make damaged/clean/mask samples.
 
 An item names a slice, ``{"volume": v, "axis": a, "index": s}``, of a volume held in a
-:class:`VolumeStore`; the chain ``LoadSlabd -> RandSlabAffined -> RandSlabPatchd -> DamageCentred -> ToSamplePaird`` turns
-it into a training sample (the random rotation and zoom only for training). Damage is applied to the centre slice's stored values (where transmission damage
-happens), then everything is converted to physical units and normalised. The neighbour slices of a 2.5D
+:class:`VolumeStore`; the chain ``LoadSlabd -> RandSlabAffined -> RandSlabPatchd -> DamageCentred ->
+ToSamplePaird`` turns it into a training sample (validation skips the random rotation/zoom and the
+patch). Damage is applied to the centre slice's stored values (where transmission damage happens),
+then everything is converted to physical units and normalised. The neighbour slices of a 2.5D
 stack stay clean: most damage hits one instance at a time, and they are the context the network repairs
 from. Because the items are small and the volumes live in the store (shared by forked workers), the chain
 works with MONAI's ``Dataset``, ``CacheDataset`` (which caches ``LoadSlabd``) and ``DataLoader``.

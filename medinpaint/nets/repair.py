@@ -3,9 +3,9 @@
 Biharmonic-like fills are nearly exact on smooth tissue, so a network that must produce every
 masked pixel from scratch starts far below them. ``RepairNet`` instead starts from fills it
 computes itself (in-plane: push-pull refined by biharmonic relaxation; across slices: linear
-interpolation between the neighbours when it is given a 2.5D stack), learns per pixel how to blend them, and adds a correction that
-starts at zero, so training begins at the classical fill's quality. Pixels outside the mask are
-passed through untouched.
+interpolation between the neighbours when it is given a 2.5D stack), learns per pixel how to blend
+them, and adds a correction that starts at zero, so training begins at the classical fill's quality.
+Pixels outside the mask are passed through untouched.
 
 A multiplicative gate on the correction (sigmoid(g) * c, both starting at zero) was tried first: it
 closed during the first epoch, after which neither factor received a gradient and the network

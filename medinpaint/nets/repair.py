@@ -72,7 +72,14 @@ class RepairNet(nn.Module):
     def in_channels(self) -> int:
         return 2 * self.context + 2
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def in_plane_fill(self, centre: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The classical in-plane fill this network starts from, in float32 (``(B, 1, H, W)`` each)."""
+        with torch.autocast(centre.device.type, enabled=False):
+            return classical_fill(centre.float(), mask.float(), self.fill_levels, self.relax_steps)
+
+    def forward(self, x: torch.Tensor, fill: torch.Tensor | None = None) -> torch.Tensor:
+        """``fill``: :meth:`in_plane_fill` of the centre slice, when the caller has computed it
+        already (the repair engine also needs it in place of missing neighbours); None: computed here."""
         if x.shape[1] != self.in_channels:
             raise ValueError(f"expected {self.in_channels} channels (stack + mask), got {x.shape[1]}")
         centre_index = self.context
@@ -82,8 +89,7 @@ class RepairNet(nn.Module):
         mask = x[:, -1:].contiguous()
         # the classical fills and the composite stay in float32 under autocast: only the U-Net body
         # may run in bfloat16 (its output is a correction, where bf16's 3 significant digits suffice)
-        with torch.autocast(x.device.type, enabled=False):
-            fill = classical_fill(centre, mask, self.fill_levels, self.relax_steps)
+        fill = self.in_plane_fill(centre, mask) if fill is None else fill.float()
         inputs = [fill, mask]
         if self.context:
             neighbours = torch.cat([x[:, :centre_index], x[:, centre_index + 1 : -1]], dim=1)

@@ -46,6 +46,9 @@ def test_repair_net_changes_nothing_outside_the_mask(head):
     assert out.shape == (1, 1, 48, 48)
     assert torch.equal(out[keep], sample["damaged"][1:2][None][keep])
     assert not torch.equal(out[~keep], sample["damaged"][1:2][None][~keep])
+    with torch.no_grad():  # the engine hands over the in-plane fill it computed already: same result
+        given = model(x, fill=model.in_plane_fill(x[:, 1:2], x[:, -1:]))
+    assert torch.equal(given, out)
 
 
 def test_untrained_repair_net_starts_from_its_classical_fill(head):

@@ -15,6 +15,8 @@ the damage is made (they would blur a bit error), so they are not done here.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 
@@ -60,18 +62,59 @@ def augment(
     return damaged, clean, mask
 
 
-def rician_noise(clean: torch.Tensor, generator: torch.Generator, sigma_range: tuple[float, float]) -> torch.Tensor:
-    """``clean`` with Rician noise (the magnitude of complex Gaussian noise, as in MR) of a level drawn
-    log-uniformly from ``sigma_range`` per sample; at the levels of interest it is Gaussian on tissue.
-
-    Used to train the blind denoiser over a wide, known range of levels: the level must not matter.
-    """
+def noise_levels(count: int, generator: torch.Generator, sigma_range: tuple[float, float]) -> torch.Tensor:
+    """``count`` noise levels drawn log-uniformly from ``sigma_range`` (every octave equally often)."""
     low, high = sigma_range
     if not 0 < low <= high:
         raise ValueError(f"sigma_range must satisfy 0 < low <= high, got {sigma_range}")
-    shape = (clean.shape[0],) + (1,) * (clean.ndim - 1)
-    u = torch.rand(shape, generator=generator)
-    sigma = (torch.exp(torch.log(torch.tensor(low)) + u * (torch.log(torch.tensor(high)) - torch.log(torch.tensor(low))))).to(clean.device)
+    u = torch.rand(count, generator=generator)
+    return torch.exp(math.log(low) + u * (math.log(high) - math.log(low)))
+
+
+def rician(clean: torch.Tensor, sigma: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """``clean`` with Rician noise (the magnitude of complex Gaussian noise, as in MR) of level
+    ``sigma`` per sample; at the levels of interest it is Gaussian on tissue."""
+    sigma = sigma.view((clean.shape[0],) + (1,) * (clean.ndim - 1)).to(clean.device)
     real = torch.randn(clean.shape, generator=generator).to(clean.device)
     imaginary = torch.randn(clean.shape, generator=generator).to(clean.device)
     return torch.sqrt((clean + sigma * real) ** 2 + (sigma * imaginary) ** 2)
+
+
+def rician_noise(clean: torch.Tensor, generator: torch.Generator, sigma_range: tuple[float, float]) -> torch.Tensor:
+    """``clean`` with Rician noise of a level drawn log-uniformly from ``sigma_range`` per sample.
+
+    Used to train the blind denoiser over a wide, known range of levels: the level must not matter.
+    """
+    return rician(clean, noise_levels(clean.shape[0], generator, sigma_range), generator)
+
+
+VALIDATION_SIGMAS = (0.02, 0.05, 0.1)
+CLEANER_BY = 2.0  # a reference is scored at a noise level at least this many times its own
+
+
+def reference_noise(clean: torch.Tensor) -> float:
+    """The noise a reference slice carries itself, in its units: the median absolute finest diagonal
+    Haar coefficient over 0.6745 (Donoho & Johnstone's wavelet estimator; edges barely move it)."""
+    x = clean[..., : clean.shape[-2] // 2 * 2, : clean.shape[-1] // 2 * 2].float()
+    diagonal = (x[..., ::2, ::2] - x[..., 1::2, ::2] - x[..., ::2, 1::2] + x[..., 1::2, 1::2]) / 2
+    return float(diagonal.abs().median()) / 0.6745
+
+
+def validation_noise(clean: torch.Tensor, index: int) -> tuple[torch.Tensor, float]:
+    """The noisy version of validation slice ``index`` for a denoiser, and its noise level.
+
+    Rician noise of a fixed level, cycling through :data:`VALIDATION_SIGMAS` (normalised units: about
+    2, 5 and 10% of the intensity range, BrainWeb's range of levels), its field seeded by ``index``:
+    the same noisy slices at every validation and in ``medinpaint.train.compare``. A blind denoiser
+    also removes the noise the reference carries itself (the held-out EPI crops: about 0.04), so a
+    pair is scored only where the added level is :data:`CLEANER_BY` times the reference's own
+    (:func:`scored`); below that the score would reward leaving noise in.
+    """
+    sigma = VALIDATION_SIGMAS[index % len(VALIDATION_SIGMAS)]
+    generator = torch.Generator().manual_seed(int(index))
+    return rician_noise(clean, generator, (sigma, sigma)), sigma
+
+
+def scored(clean: torch.Tensor, sigma: float) -> bool:
+    """Whether a denoiser can be scored against ``clean`` at added noise ``sigma`` (see :func:`validation_noise`)."""
+    return sigma >= CLEANER_BY * reference_noise(clean)

@@ -4,8 +4,9 @@
 --out DIR`` writes ``compare.json`` and ``compare.md`` (the model card's tables): PSNR inside the
 damaged region per dropout kind for the repair model, SeedCNN, biharmonic, Telea, median, linear slice
 interpolation and the repair net's own in-plane fill (push-pull + biharmonic relaxation); whole-image
-PSNR and SSIM of the blind denoiser against BM3D told the true noise level. The validation damage is drawn with seeds other than the one
-used to pick the best checkpoint. Samples whose neighbour slice is a copy of the clean centre (the
+PSNR and SSIM of the blind denoiser against BM3D told the true noise level, at fixed Rician noise
+levels and with the damage preset's noise. The validation damage is drawn with seeds other than the
+one used to pick the best checkpoint. Samples whose neighbour slice is a copy of the clean centre (the
 edge slices of a volume, single-slice scans) are left out of the repair table: there, linear slice
 interpolation would see the answer.
 """
@@ -24,6 +25,7 @@ from tqdm.auto import tqdm
 
 from medinpaint import baselines
 from medinpaint.nets import classical_fill, load_model
+from medinpaint.train.augment import VALIDATION_SIGMAS, reference_noise, scored, validation_noise
 from medinpaint.train.config import TrainConfig
 from medinpaint.train.data import make_dataset
 from medinpaint.train.loop import collate, model_input, neighbour_is_target
@@ -75,26 +77,49 @@ def compare_repair(models: dict[str, torch.nn.Module], context: int, seeds: list
 
 
 def compare_denoise(model: torch.nn.Module, seeds: list[int]) -> dict[str, Any]:
-    """Whole-image PSNR/SSIM of the blind denoiser, BM3D with the true sigma, and the noisy input, per
-    noise kind and subject: the references of some subjects carry more noise of their own than is added,
-    and a blind denoiser removes both, so those rows measure the reference as much as the method."""
-    rows: dict[str, dict[str, list[tuple[float, float]]]] = defaultdict(lambda: defaultdict(list))
-    for seed in seeds:
+    """Whole-image PSNR/SSIM of the blind denoiser, BM3D told the true sigma, and the noisy input.
+
+    ``levels``: Rician noise of each of :data:`VALIDATION_SIGMAS` on every validation slice
+    (:func:`validation_noise`, as the training validation adds it), per subject and level, with the
+    references' median own noise level; pairs whose reference is not clean enough for the level
+    (:func:`scored`) are counted in ``not_scored`` instead. ``preset``: the damage preset's noise (Rician for MR, low-dose for CT)
+    with ``seeds``; on MR it is weaker than the references' own noise, which a blind denoiser removes
+    too, so those rows measure the reference as much as the method.
+    """
+    levels: dict[str, dict[str, list[tuple[float, float]]]] = defaultdict(lambda: defaultdict(list))
+    own: dict[str, list[float]] = defaultdict(list)
+    too_noisy: dict[str, int] = defaultdict(int)
+    preset: dict[str, dict[str, list[tuple[float, float]]]] = defaultdict(lambda: defaultdict(list))
+
+    def score(rows, key, noisy, clean, sigma):
+        with torch.no_grad():
+            denoised = model(torch.from_numpy(noisy)[None, None])[0, 0].numpy()
+        outputs = {"medinpaint (blind)": denoised, "BM3D (true sigma)": baselines.bm3d_denoise(noisy, sigma), "noisy input": noisy}
+        for name, image in outputs.items():
+            value = float(ssim(torch.from_numpy(image)[None, None], torch.from_numpy(clean)[None, None])[0])
+            rows[key][name].append((_db(image, clean), value))
+
+    for number, seed in enumerate(seeds):
         dataset = make_dataset(TrainConfig(preset="noise", context=0), "val", seed=seed)
-        for sample in tqdm(dataset, desc=f"denoise, seed {seed}", leave=False):
+        for index, sample in enumerate(tqdm(dataset, desc=f"denoise, seed {seed}", leave=False)):
             noisy, clean = sample["damaged"][0].numpy(), sample["clean"][0].numpy()
-            sigma = float(np.std(noisy - clean))
-            with torch.no_grad():
-                denoised = model(sample["damaged"][None])[0, 0].numpy()
-            outputs = {"medinpaint (blind)": denoised, "BM3D (true sigma)": baselines.bm3d_denoise(noisy, sigma), "noisy input": noisy}
-            for name, image in outputs.items():
-                value = float(ssim(torch.from_numpy(image)[None, None], torch.from_numpy(clean)[None, None])[0])
-                rows[f"{sample['kind']}, {sample['subject']}"][name].append((_db(image, clean), value))
-    return {
-        kind: {name: {"psnr": float(np.mean([v[0] for v in values])), "ssim": float(np.mean([v[1] for v in values])), "n": len(values)}
-               for name, values in methods.items()}
-        for kind, methods in rows.items()
-    }
+            score(preset, f"{sample['kind']}, {sample['subject']}", noisy, clean, float(np.std(noisy - clean)))
+            if number == 0:  # the slices are the same for every seed; only the preset's noise differs
+                for level in range(len(VALIDATION_SIGMAS)):  # every slice at every level its reference allows
+                    noisy, sigma = validation_noise(sample["clean"][None], len(VALIDATION_SIGMAS) * index + level)
+                    if scored(sample["clean"][None], sigma):
+                        score(levels, (sample["subject"], sigma), noisy[0, 0].numpy(), clean, sigma)
+                    else:
+                        too_noisy[f"{sample['subject']}, sigma {sigma:g}"] += 1
+                own[sample["subject"]].append(reference_noise(sample["clean"][None]))
+
+    def table(rows):
+        return {key: {name: {"psnr": float(np.mean([v[0] for v in values])), "ssim": float(np.mean([v[1] for v in values])),
+                             "n": len(values)} for name, values in methods.items()} for key, methods in rows.items()}
+
+    by_level = {f"{subject}, sigma {sigma:g}": methods for (subject, sigma), methods in sorted(table(levels).items())}
+    return {"levels": by_level, "reference_noise": {subject: float(np.median(v)) for subject, v in own.items()},
+            "not_scored": dict(too_noisy), "preset": table(preset)}
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -111,8 +136,20 @@ def markdown(result: dict[str, Any]) -> str:
             lines.append(f"| {kind} ({result['repair']['n'][kind]}) | " + " | ".join(f"{row[m]:.2f}" for m in methods) + f" | {gain:+.2f} |")
         lines.append("")
     if "denoise" in result:
-        lines += ["| noise kind, subject | method | n | PSNR (dB) | SSIM |", "|---|---|---|---|---|"]
-        for kind, methods in sorted(result["denoise"].items()):
+        denoise = result["denoise"]
+        names = list(next(iter(denoise["levels"].values())))
+        lines += ["| subject (own noise), Rician sigma (n) | " + " | ".join(names) + " | model - BM3D |", "|---" * (len(names) + 2) + "|"]
+        for key, methods in denoise["levels"].items():
+            subject = key.split(",")[0]
+            cells = " | ".join(f"{methods[m]['psnr']:.2f} / {methods[m]['ssim']:.3f}" for m in names)
+            gap = methods["medinpaint (blind)"]["psnr"] - methods["BM3D (true sigma)"]["psnr"]
+            own = denoise["reference_noise"][subject]
+            lines.append(f"| {subject} ({own:.3f}), {key.split('sigma ')[1]} ({methods[names[0]]['n']}) | {cells} | {gap:+.2f} |")
+        if denoise["not_scored"]:
+            lines += ["", "Not scored (the reference's own noise above half the added level): " + ", ".join(
+                f"{key} ({n})" for key, n in sorted(denoise["not_scored"].items())) + "."]
+        lines += ["", "| preset noise kind, subject | method | n | PSNR (dB) | SSIM |", "|---|---|---|---|---|"]
+        for kind, methods in sorted(denoise["preset"].items()):
             for name, v in methods.items():
                 lines.append(f"| {kind} | {name} | {v['n']} | {v['psnr']:.2f} | {v['ssim']:.4f} |")
     return "\n".join(lines) + "\n"

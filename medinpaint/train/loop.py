@@ -28,7 +28,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from medinpaint.nets import build_model
-from medinpaint.train.augment import augment, rician_noise
+from medinpaint.train.augment import augment, noise_levels, rician, scored, validation_noise
 from medinpaint.train.checkpoint import git_commit, load_training_state, save_checkpoint
 from medinpaint.train.config import TrainConfig
 from medinpaint.train.metrics import masked_mse, psnr, ssim
@@ -178,9 +178,13 @@ class Trainer:
     def train_step(self, batch: dict[str, Any], step: int, total_steps: int, time_fraction: float = 0.0) -> float:
         """One AdamW step on one batch; returns the batch's loss."""
         damaged, clean, mask = self._to_device(batch)
+        weight = None
         if self.config.noise_sigma:
-            damaged = rician_noise(clean, self.generator, tuple(self.config.noise_sigma))
-            mask = torch.ones_like(clean)
+            sigma = noise_levels(clean.shape[0], self.generator, tuple(self.config.noise_sigma))
+            damaged, mask = rician(clean, sigma, self.generator), torch.ones_like(clean)
+            # each sample's error over its noise variance: every level weighs the same in dB, where a
+            # plain MSE would be all about the strongest noise and leave weak noise untouched
+            weight = (self.config.noise_sigma[0] / sigma) ** 2
         if self.config.augment:
             damaged, clean, mask = augment(
                 damaged, clean, mask, self.generator, gamma=self.config.preset != "noise", noise_floor=self.config.noise_floor
@@ -190,7 +194,7 @@ class Trainer:
         self.trained.train()
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
             prediction = self.trained(model_input(self.model, damaged, mask))
-        loss = masked_mse(prediction, clean, mask if self.config.loss == "masked" else None)
+        loss = masked_mse(prediction, clean, mask if self.config.loss == "masked" else None, weight)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -200,7 +204,8 @@ class Trainer:
     def validate(self) -> dict[str, Any]:
         """Mean PSNR in the damaged region, whole-image PSNR and SSIM, overall and per damage kind.
 
-        2.5D samples whose neighbour is a copy of the target (volume edges) are left out.
+        2.5D samples whose neighbour is a copy of the target (volume edges) are left out. A denoiser
+        (``noise_sigma`` set) is scored on :func:`validation_noise` instead of the preset's noise.
         """
         self.model.eval()
         rows: dict[str, list[list[float]]] = defaultdict(list)
@@ -210,6 +215,11 @@ class Trainer:
             if neighbour_is_target(batch):
                 continue
             damaged, clean, mask = self._to_device(batch)
+            if self.config.noise_sigma:  # a denoiser: scored at fixed noise levels above the references' own
+                damaged, sigma = validation_noise(clean, index)
+                if not scored(clean, sigma):
+                    continue
+                mask = torch.ones_like(clean)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
                 prediction = self.model(model_input(self.model, damaged, mask))
             prediction = prediction.float().clamp(-0.5, 1.5)

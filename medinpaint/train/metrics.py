@@ -7,16 +7,20 @@ import torch
 _EPS = 1e-12
 
 
-def masked_mse(prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+def masked_mse(prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None,
+               weight: torch.Tensor | None = None) -> torch.Tensor:
     """Mean squared error averaged over each sample's masked pixels, then over the samples.
 
     Averaging per sample keeps a sample with a few hundred bit errors as heavy in the loss as one
     with a lost slice (a batch-wide average lets large holes drown small ones). A sample with an
-    empty mask, or ``mask=None``, is averaged over the whole image instead.
+    empty mask, or ``mask=None``, is averaged over the whole image instead. ``weight``: one factor
+    per sample on its mean (the denoiser weighs each sample by 1 / its noise variance).
     """
     error = (prediction.float() - target.float()) ** 2
     if mask is None:
-        return error.mean()
+        if weight is None:
+            return error.mean()
+        return (error.flatten(1).mean(1) * weight.to(error.device)).mean()
     weight = mask.float().expand_as(error)
     counts = weight.flatten(1).sum(1)
     masked = (error * weight).flatten(1).sum(1) / counts.clamp_min(1.0)

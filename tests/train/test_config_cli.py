@@ -11,7 +11,7 @@ import torch
 
 from medinpaint.errors import InputError
 from medinpaint.train import TrainConfig, collate
-from medinpaint.train.augment import augment, rician_noise
+from medinpaint.train.augment import augment, reference_noise, rician_noise, scored, validation_noise
 from tests.train.slices import HoleSlices, load_head
 
 
@@ -65,3 +65,14 @@ def test_the_noise_floor_is_shared_by_damaged_centre_and_target_only():
                                         gamma=False, noise_floor=0.05)
     assert torch.allclose(out_damaged[:, 1:2], out_clean)
     assert not torch.allclose(out_damaged[:, 0:1], out_clean)
+
+
+def test_a_reference_is_scored_only_at_noise_well_above_its_own():
+    head = torch.from_numpy(load_head()[:, :, 90].copy())[None, None]  # Colin27: an average of 27 scans
+    own = reference_noise(head)
+    noisier = head + 0.04 * torch.randn(head.shape, generator=torch.Generator().manual_seed(0))
+    assert reference_noise(noisier) == pytest.approx((own**2 + 0.04**2) ** 0.5, rel=0.15)
+    assert scored(head, 0.02) and not scored(noisier, 0.05) and scored(noisier, 0.1)
+    first, sigma = validation_noise(head, 4)
+    again, _ = validation_noise(head, 4)
+    assert sigma == 0.05 and torch.equal(first, again)  # the same noisy slice at every validation

@@ -39,6 +39,8 @@ def test_masked_mse_weighs_every_sample_equally_whatever_its_hole_size():
     prediction[0, 0, 0, 0] = 1.0
     assert float(masked_mse(prediction, clean, mask)) == pytest.approx(0.5)
     assert float(psnr(prediction, clean, mask)[0]) == pytest.approx(0.0)
+    # the denoiser's weights: one factor per sample on its whole-image mean
+    assert float(masked_mse(prediction, clean, None, torch.tensor([2.0, 5.0]))) == pytest.approx(2.0 / 64 / 2)
 
 
 def test_learning_rate_warms_up_then_decays():

@@ -4,7 +4,7 @@ Each detector looks for a trace that a transmission or storage failure leaves an
 not, working on the stored values (where the failure happened):
 
 - lost slices: missing instances of a DICOM series (from the positions), or a constant slice between
-  two slices with content;
+  two slices with content, or up to three at the scan's edge beside a slice full of content;
 - lost scan lines: whole rows (or columns) at a fill value (0, the image minimum or the padding value)
   with content on both sides;
 - lost packets: fill-valued regions aligned to an 8 or 16 pixel tile grid, or exact rectangles inside
@@ -12,7 +12,8 @@ not, working on the stored values (where the failure happened):
 - truncation: the tail of a pixel stream (raster order: row by row, slice by slice) at a fill value,
   cutting through content;
 - corrupted blocks: rectangles of garbage, far rougher than the rest of the image;
-- bit errors: single voxels far outside the range of all eight neighbours.
+- bit errors: single voxels far outside the range of all eight neighbours, or in uniform background
+  a voxel one flipped bit away from the fill value all eight neighbours hold.
 
 Thresholds are relative to the scan's own noise and range, and were set so that no clean scan the
 project has (sample data, training volumes, pydicom's and nibabel's images) gives a single detection.
@@ -37,11 +38,16 @@ PLANE = np.zeros((3, 3, 3), dtype=bool)
 PLANE[:, :, 1] = ndimage.generate_binary_structure(2, 1)  # 4-connected within a slice, never across
 
 CONTENT_BESIDE_LINE = 0.3  # a lost line has at least this much content in the rows on each side
-CONTENT_AROUND_HOLE = 0.6  # a lost packet is mostly surrounded by content
+EDGE_RUN, EDGE_CONTENT = 3, 0.75  # lost slices at the scan's edge: at most 3, beside a slice 3/4 as full as most
+CONTENT_AROUND_HOLE = 0.6
+BURST_CONTENT = 0.3  # a fill-valued tile next to a lost one was lost too when content runs this far along a side  # a lost packet is mostly surrounded by content
 MIN_HOLE = 16  # pixels: smaller fill specks are left alone (a single lost pixel is a bit error)
 TILES = (8, 16)
 SLAB = 32  # slices read at a time
 MIN_PLANE = 16  # pixels along each in-plane axis for the pattern detectors
+BIT_ERROR_SIGMAS, BIT_ERROR_RANGE = 8.0, 0.15  # a bit error in tissue stands out by this many sigmas and of the range
+BIT_ERROR_SPREAD = 1.5  # ... and by this many times the spread of its eight neighbours
+BACKGROUND_FLIP = 0.1  # a bit error in uniform background changes the fill value by this much of the range
 WORKERS = min(4, os.cpu_count() or 1)  # threads scanning slabs at once (each holds ~8 slab-sized temporaries)
 
 
@@ -75,9 +81,9 @@ def is_fill_value(values: np.ndarray, fills: list[float]) -> np.ndarray:
     return result
 
 
-def fill_values(volume: Volume) -> list[float]:
-    """The values a failure leaves: stored 0, the image minimum, and DICOM's padding value."""
-    values = {0, volume.array.min().item()}
+def fill_values(volume: Volume, minimum=None) -> list[float]:
+    """The values a failure leaves: stored 0, the image ``minimum`` (where given), and DICOM's padding value."""
+    values = {0} if minimum is None else {0, minimum.item()}
     source = volume.meta.get("dicom") or {}
     header = next((s for s in source.get("slices", []) if s is not None), None)
     if header is not None and "PixelPaddingValue" in header:
@@ -95,17 +101,22 @@ def detect(volume: Volume, slab: int = SLAB) -> Detection:
         return Detection(np.stack([p.labels for p in parts], axis=-1), {"per_volume": [p.details for p in parts]})
     array = volume.array
     nk = array.shape[2]
-    fills = fill_values(volume)
+    minimum = array.min()
+    fills = fill_values(volume, minimum)
     constant = np.empty(nk, dtype=bool)
     fractions = np.empty(nk)
+    at_minimum = np.zeros(nk, dtype=np.int64)
 
     def survey(part: slice) -> None:
         block = np.asarray(array[:, :, part])
         constant[part] = block.min(axis=(0, 1)) == block.max(axis=(0, 1))
         fractions[part] = (~is_fill_value(block, fills)).mean(axis=(0, 1))
+        at_minimum[part] = (block == minimum).sum(axis=(0, 1))
         drop_mapped_pages(array, part.start, part.stop)
 
     _each_slab(nk, slab, survey)
+    if at_minimum.sum() < MIN_HOLE:  # a few voxels at the minimum are bit errors, not a fill
+        fills = fill_values(volume)
     labels = np.zeros(array.shape, dtype=np.uint8)
     _lost_slices(volume, constant, fractions, labels)
     live = ~constant
@@ -146,13 +157,22 @@ def _lost_slices(volume: Volume, constant: np.ndarray, fractions: np.ndarray, la
     missing = (volume.meta.get("dicom") or {}).get("missing") or []
     for k in missing:
         labels[:, :, k] = CODE["lost-slices"]
-    rich = max(0.05, 0.25 * float(np.median(fractions[~constant]))) if (~constant).any() else 1.0
+    typical = float(np.median(fractions[~constant])) if (~constant).any() else 1.0
+    rich = max(0.05, 0.25 * typical)
     runs, n = ndimage.label(constant)
     for r in range(1, n + 1):
         ks = np.nonzero(runs == r)[0]
         before, after = ks[0] - 1, ks[-1] + 1
-        # content on both sides: not the scan's own edge, nor the empty air beyond the head's top
-        if before >= 0 and after < len(constant) and min(fractions[before], fractions[after]) >= rich:
+        sides = [fractions[k] for k in (before, after) if 0 <= k < len(constant)]
+        if len(sides) == 2:
+            # content on both sides: not the empty air beyond the head's top
+            lost = min(sides) >= rich
+        else:
+            # at the scan's edge: a short run beside a slice as full as the scan's typical one (anatomy
+            # does not stop dead at a slice; the empty slices around a head or a padded grid border
+            # slices with little content, and run for longer)
+            lost = len(sides) == 1 and len(ks) <= EDGE_RUN and sides[0] >= EDGE_CONTENT * typical
+        if lost:
             labels[:, :, ks[0]:ks[-1] + 1] = CODE["lost-slices"]
 
 
@@ -270,11 +290,25 @@ def _lost_tiles(holes, content, labels) -> None:
         full = holes[: ci * t, : cj * t].reshape(ci, t, cj, t, -1).all(axis=(1, 3))
         if not full.any():
             continue
-        cut_sides = sum((frac >= 0.9).astype(np.uint8) for frac in _edge_content(content, t, ci, cj))
+        sides = _edge_content(content, t, ci, cj)
+        cut_sides = sum((frac >= 0.9).astype(np.uint8) for frac in sides)
         hit = full & (cut_sides >= 2)
-        if hit.any():
-            block = np.repeat(np.repeat(hit, t, axis=0), t, axis=1)
-            region = labels[: ci * t, : cj * t]
+        region = labels[: ci * t, : cj * t]
+        lost = (region == CODE["packet-loss"]).reshape(ci, t, cj, t, -1).all(axis=(1, 3)) | hit
+        # a burst goes on along the stream (i fastest): a whole fill-valued tile next to a lost one
+        # along i, with content along one of its sides, was lost with it (over the edge of anatomy,
+        # where the two-sides rule cannot see it)
+        touching = np.maximum.reduce([frac for frac in sides]) >= BURST_CONTENT
+        while True:
+            beside = np.zeros_like(lost)
+            beside[1:] |= lost[:-1]
+            beside[:-1] |= lost[1:]
+            grown = full & ~lost & beside & touching
+            if not grown.any():
+                break
+            lost |= grown
+        if lost.any():
+            block = np.repeat(np.repeat(lost, t, axis=0), t, axis=1)
             region[block & (region == 0)] = CODE["packet-loss"]
 
 
@@ -349,6 +383,36 @@ def _noise_sigma(array: np.ndarray, live: np.ndarray) -> tuple[float, float]:
     return float(1.4826 * np.median(residual[residual > 0])) if np.any(residual > 0) else 0.0, float(high - low)
 
 
+def _bit_errors_in_background(array, is_fill, live, labels, threshold: float) -> None:
+    """A flipped bit in the empty background: one voxel whose eight neighbours all hold the same fill
+    value and which differs from it by exactly one bit (by ``threshold`` or more). Lone voxels of
+    tissue in a masked background (what skull stripping leaves) hold any value, rarely a fill value
+    with one bit changed; the tissue rule below leaves the background alone for them."""
+    if array.dtype.kind not in "iu" or array.shape[0] < 3 or array.shape[1] < 3:
+        return
+    # screened on the two neighbours along i (none beyond the plane's border): both fill, the voxel not
+    beside = np.pad(is_fill, ((1, 1), (0, 0), (0, 0)), constant_values=True)
+    screen = beside[:-2] & beside[2:] & ~is_fill & (labels == 0) & live[np.newaxis, np.newaxis, :]
+    where = np.nonzero(screen)
+    if len(where[0]) == 0:
+        return
+    ni, nj = array.shape[:2]
+    fill = array[where[0] - 1, where[1], where[2]]
+    alike = np.ones(len(fill), dtype=bool)
+    for di in (-1, 0, 1):
+        for dj in (-1, 0, 1):
+            i, j = np.clip(where[0] + di, 0, ni - 1), np.clip(where[1] + dj, 0, nj - 1)
+            beyond = (i == where[0]) & (j == where[1])  # beyond the plane's border: no neighbour there
+            alike &= beyond | (array[i, j, where[2]] == fill)
+    centre = array[where]
+    native, words = array.dtype.newbyteorder("="), f"u{array.dtype.itemsize}"
+    flipped = centre.astype(native).view(words) ^ fill.astype(native).view(words)
+    one_bit = (flipped != 0) & ((flipped & (flipped - 1)) == 0)
+    large = np.abs(centre.astype(np.float64) - fill.astype(np.float64)) >= threshold
+    hit = alike & one_bit & large
+    labels[tuple(w[hit] for w in where)] = CODE["bit-errors"]
+
+
 def _one_flip_explains(values: np.ndarray, low: np.ndarray, high: np.ndarray, threshold: float) -> np.ndarray:
     """True where flipping one bit of the stored word (an exponent bit for floats) lands in [low, high]."""
     explained = np.zeros(values.shape, dtype=bool)
@@ -384,7 +448,7 @@ def _trim(rough: np.ndarray, box: tuple[slice, slice, slice]) -> tuple[slice, sl
 
 def _garbage_and_bit_errors(array, is_fill, live, labels, stats: dict) -> None:
     sigma, value_range, full_range = stats["sigma"], stats["value_range"], stats["full_range"]
-    threshold = max(12.0 * sigma, 0.3 * value_range)
+    threshold = max(BIT_ERROR_SIGMAS * sigma, BIT_ERROR_RANGE * value_range)
     values = array.astype(np.float32)
 
     # corrupted blocks: garbage has no spatial correlation, so neighbouring voxels differ by about a
@@ -417,6 +481,8 @@ def _garbage_and_bit_errors(array, is_fill, live, labels, stats: dict) -> None:
         region = labels[block]
         region[region == 0] = CODE["corrupted-blocks"]
 
+    _bit_errors_in_background(array, is_fill, live, labels, BACKGROUND_FLIP * value_range)
+
     # bit errors: a voxel far beyond the range of all eight neighbours (further than they spread),
     # which one flipped bit would put back inside that range. Screened first on the two neighbours
     # along i (already differenced above): an impulse differs from both by more than the threshold.
@@ -437,7 +503,7 @@ def _garbage_and_bit_errors(array, is_fill, live, labels, stats: dict) -> None:
     excess = np.maximum(centre - high, low - centre)
     # not a fill value inside tissue (templates and masks have such holes), nor a lone voxel of tissue
     # in the background (what skull stripping leaves): both occur in clean scans
-    keep = (excess > threshold) & (excess > 1.5 * (high - low)) & (content_around >= 5)
+    keep = (excess > threshold) & (excess > BIT_ERROR_SPREAD * (high - low)) & (content_around >= 5)
     where = tuple(w[keep] for w in where)
     if len(where[0]) == 0:
         return

@@ -52,6 +52,7 @@ def _damaged(volume, transform):
 
 @pytest.mark.parametrize("transform, kind, min_recall, max_outside", [
     (LostSlices(slices=[20]), "lost-slices", 1.0, 0),
+    (LostSlices(slices=[0, 1]), "lost-slices", 1.0, 0),  # at the scan's edge, beside a slice full of content
     (LostLines(lines=[100, 101, 102], slices=[10]), "lost-lines", 1.0, 0),
     (PacketLoss(tile_size=16, first_tile=60, num_tiles=5, slices=[24]), "packet-loss", 0.8, 0),
     # the block's edge is found to within a row: a few sound voxels beside it are refilled too
@@ -109,3 +110,29 @@ def test_slabs_scanned_on_threads_give_the_serial_labels(sample_data, monkeypatc
     threaded = detect(volume, slab=8).labels
     assert len(np.unique(serial)) >= 4  # several kinds were found, in several slabs
     assert np.array_equal(serial, threaded)
+
+
+def test_a_flipped_bit_in_the_empty_background_is_found(sample_data):
+    """A voxel one bit away from the fill value its eight neighbours hold; the plane's border included."""
+    from scipy import ndimage
+
+    clean = read(sample_data / "mr_head.nii.gz")
+    empty = ndimage.maximum_filter(clean.array, size=(3, 3, 1), mode="nearest") == 0
+    where = tuple(w[::max(1, len(w) // 40)][:40] for w in np.nonzero(empty))
+    damaged = clean.array.copy()
+    damaged[where] = 64  # bit 6 of a stored 0
+    damaged[0, 1, 28] = 32 if empty[0, 1, 28] else damaged[0, 1, 28]
+    truth = damaged != clean.array
+    from medinpaint.repair.detection import CODE
+
+    found = detect(clean.with_array(damaged)).labels == CODE["bit-errors"]
+    assert np.array_equal(found, truth)
+
+
+def test_a_bit_error_holding_the_image_minimum_is_not_taken_for_a_fill(pydicom_files):
+    clean = read(pydicom_files / "CT_small.dcm")
+    damaged = clean.array.copy()
+    damaged[60, 70, 0] ^= np.int16(-32768)  # the sign bit: the voxel becomes the image minimum
+    assert damaged.min() == damaged[60, 70, 0]
+    detection = detect(clean.with_array(damaged))
+    assert detection.counts() == {"bit-errors": 1} and detection.labels[60, 70, 0] > 0

@@ -28,7 +28,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from medinpaint.nets import build_model
-from medinpaint.train.augment import augment, noise_levels, rician, scored, validation_noise
+from medinpaint.train.augment import augment, noise_levels, scanner_noise, scored, validation_noise
 from medinpaint.train.checkpoint import git_commit, load_training_state, save_checkpoint
 from medinpaint.train.config import TrainConfig
 from medinpaint.train.metrics import masked_mse, psnr, ssim
@@ -181,7 +181,7 @@ class Trainer:
         weight = None
         if self.config.noise_sigma:
             sigma = noise_levels(clean.shape[0], self.generator, tuple(self.config.noise_sigma))
-            damaged, mask = rician(clean, sigma, self.generator), torch.ones_like(clean)
+            damaged, mask = scanner_noise(clean, sigma, self.generator), torch.ones_like(clean)
             # each sample's error over its noise variance: every level weighs the same in dB, where a
             # plain MSE would be all about the strongest noise and leave weak noise untouched
             weight = (self.config.noise_sigma[0] / sigma) ** 2

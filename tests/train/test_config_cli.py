@@ -11,7 +11,7 @@ import torch
 
 from medinpaint.errors import InputError
 from medinpaint.train import TrainConfig, collate
-from medinpaint.train.augment import augment, reference_noise, rician_noise, scored, validation_noise
+from medinpaint.train.augment import augment, grainy, reference_noise, rician_noise, scored, validation_noise
 from tests.train.slices import HoleSlices, load_head
 
 
@@ -76,3 +76,12 @@ def test_a_reference_is_scored_only_at_noise_well_above_its_own():
     first, sigma = validation_noise(head, 4)
     again, _ = validation_noise(head, 4)
     assert sigma == 0.05 and torch.equal(first, again)  # the same noisy slice at every validation
+
+
+def test_ct_training_noise_is_grainy_at_the_level_asked_for():
+    clean = torch.full((3, 1, 96, 96), 0.5)
+    sigma = torch.tensor([0.01, 0.03, 0.1])
+    noise = grainy(clean, sigma, torch.tensor([0.7, 1.0, 1.5]), torch.Generator().manual_seed(0)) - clean
+    assert torch.allclose(noise.flatten(1).std(1), sigma, rtol=0.01)
+    beside = (noise[..., 1:, :] * noise[..., :-1, :]).flatten(1).mean(1) / noise.flatten(1).var(1)
+    assert bool((beside > 0.5).all())  # neighbours share the grain (white noise: about 0)

@@ -36,7 +36,7 @@ demo: setup
 data: setup
 	$(PY) -m medinpaint.data.fetch data
 
-# retrain the shipped models (bounded: 25 min each for repair and denoise, 10 min for the SeedCNN
+# retrain the shipped models (bounded: 30 min each for repair, denoise and the SeedCNN
 # baseline, on this 2-core CPU) and rebuild the model card's tables in runs/compare/compare.md
 train-default: data
 	$(PY) -m medinpaint.train --config medinpaint/train/recipes/repair.json

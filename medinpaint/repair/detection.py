@@ -39,8 +39,8 @@ PLANE[:, :, 1] = ndimage.generate_binary_structure(2, 1)  # 4-connected within a
 
 CONTENT_BESIDE_LINE = 0.3  # a lost line has at least this much content in the rows on each side
 EDGE_RUN, EDGE_CONTENT = 3, 0.75  # lost slices at the scan's edge: at most 3, beside a slice 3/4 as full as most
-CONTENT_AROUND_HOLE = 0.6
-BURST_CONTENT = 0.3  # a fill-valued tile next to a lost one was lost too when content runs this far along a side  # a lost packet is mostly surrounded by content
+CONTENT_AROUND_HOLE = 0.6  # a lost packet is mostly surrounded by content
+BURST_CONTENT = 0.3  # a fill-valued tile next to a lost one was lost too when content runs this far along a side
 MIN_HOLE = 16  # pixels: smaller fill specks are left alone (a single lost pixel is a bit error)
 TILES = (8, 16)
 SLAB = 32  # slices read at a time
@@ -298,7 +298,7 @@ def _lost_tiles(holes, content, labels) -> None:
         # a burst goes on along the stream (i fastest): a whole fill-valued tile next to a lost one
         # along i, with content along one of its sides, was lost with it (over the edge of anatomy,
         # where the two-sides rule cannot see it)
-        touching = np.maximum.reduce([frac for frac in sides]) >= BURST_CONTENT
+        touching = np.maximum.reduce(sides) >= BURST_CONTENT
         while True:
             beside = np.zeros_like(lost)
             beside[1:] |= lost[:-1]
@@ -397,7 +397,7 @@ def _bit_errors_in_background(array, is_fill, live, labels, threshold: float) ->
     if len(where[0]) == 0:
         return
     ni, nj = array.shape[:2]
-    fill = array[where[0] - 1, where[1], where[2]]
+    fill = array[np.where(where[0] > 0, where[0] - 1, where[0] + 1), where[1], where[2]]  # a neighbour inside the plane
     alike = np.ones(len(fill), dtype=bool)
     for di in (-1, 0, 1):
         for dj in (-1, 0, 1):
@@ -405,11 +405,8 @@ def _bit_errors_in_background(array, is_fill, live, labels, threshold: float) ->
             beyond = (i == where[0]) & (j == where[1])  # beyond the plane's border: no neighbour there
             alike &= beyond | (array[i, j, where[2]] == fill)
     centre = array[where]
-    native, words = array.dtype.newbyteorder("="), f"u{array.dtype.itemsize}"
-    flipped = centre.astype(native).view(words) ^ fill.astype(native).view(words)
-    one_bit = (flipped != 0) & ((flipped & (flipped - 1)) == 0)
     large = np.abs(centre.astype(np.float64) - fill.astype(np.float64)) >= threshold
-    hit = alike & one_bit & large
+    hit = alike & large & _one_flip_explains(centre, fill, fill, threshold)
     labels[tuple(w[hit] for w in where)] = CODE["bit-errors"]
 
 
@@ -417,11 +414,12 @@ def _one_flip_explains(values: np.ndarray, low: np.ndarray, high: np.ndarray, th
     """True where flipping one bit of the stored word (an exponent bit for floats) lands in [low, high]."""
     explained = np.zeros(values.shape, dtype=bool)
     if values.dtype.kind in "iu":
-        words = values.view(f"u{values.dtype.itemsize}")
+        native = values.dtype.newbyteorder("=")  # the bits as stored, whatever the array's byte order
+        words = values.astype(native).view(f"u{values.dtype.itemsize}")
         for bit in range(8 * values.dtype.itemsize):
             if 2.0**bit < threshold / 2:
                 continue
-            restored = (words ^ np.array(1 << bit, dtype=words.dtype)).view(values.dtype).astype(np.float64)
+            restored = (words ^ np.array(1 << bit, dtype=words.dtype)).view(native).astype(np.float64)
             explained |= (restored >= low) & (restored <= high)
     else:
         for power in range(1, 9):

@@ -117,8 +117,10 @@ def compare_denoise(model: torch.nn.Module, seeds: list[int]) -> dict[str, Any]:
         return {key: {name: {"psnr": float(np.mean([v[0] for v in values])), "ssim": float(np.mean([v[1] for v in values])),
                              "n": len(values)} for name, values in methods.items()} for key, methods in rows.items()}
 
-    by_level = {f"{subject}, sigma {sigma:g}": methods for (subject, sigma), methods in sorted(table(levels).items())}
-    return {"levels": by_level, "reference_noise": {subject: float(np.median(v)) for subject, v in own.items()},
+    by_level: dict[str, dict[str, Any]] = defaultdict(dict)
+    for (subject, sigma), methods in sorted(table(levels).items()):
+        by_level[subject][f"{sigma:g}"] = methods
+    return {"levels": dict(by_level), "reference_noise": {subject: float(np.median(v)) for subject, v in own.items()},
             "not_scored": dict(too_noisy), "preset": table(preset)}
 
 
@@ -137,14 +139,14 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append("")
     if "denoise" in result:
         denoise = result["denoise"]
-        names = list(next(iter(denoise["levels"].values())))
+        names = list(next(iter(next(iter(denoise["levels"].values())).values())))
         lines += ["| subject (own noise), Rician sigma (n) | " + " | ".join(names) + " | model - BM3D |", "|---" * (len(names) + 2) + "|"]
-        for key, methods in denoise["levels"].items():
-            subject = key.split(",")[0]
-            cells = " | ".join(f"{methods[m]['psnr']:.2f} / {methods[m]['ssim']:.3f}" for m in names)
-            gap = methods["medinpaint (blind)"]["psnr"] - methods["BM3D (true sigma)"]["psnr"]
+        for subject, by_sigma in denoise["levels"].items():
             own = denoise["reference_noise"][subject]
-            lines.append(f"| {subject} ({own:.3f}), {key.split('sigma ')[1]} ({methods[names[0]]['n']}) | {cells} | {gap:+.2f} |")
+            for sigma, methods in by_sigma.items():
+                cells = " | ".join(f"{methods[m]['psnr']:.2f} / {methods[m]['ssim']:.3f}" for m in names)
+                gap = methods["medinpaint (blind)"]["psnr"] - methods["BM3D (true sigma)"]["psnr"]
+                lines.append(f"| {subject} ({own:.3f}), {sigma} ({methods[names[0]]['n']}) | {cells} | {gap:+.2f} |")
         if denoise["not_scored"]:
             lines += ["", "Not scored (the reference's own noise above half the added level): " + ", ".join(
                 f"{key} ({n})" for key, n in sorted(denoise["not_scored"].items())) + "."]

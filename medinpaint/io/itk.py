@@ -13,7 +13,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import SimpleITK as sitk
 
 from medinpaint.errors import InputError
 from medinpaint.io.atomic import atomic_file, check_writable
@@ -23,8 +22,17 @@ ITK_SUFFIXES = (".nrrd", ".nhdr", ".mha", ".mhd")
 DETACHED = (".nhdr", ".mhd")  # header and voxels in two files
 
 
+def _sitk():
+    """SimpleITK, imported on first use: only ITK formats need it, and a DICOM or NIfTI job then
+    neither pays its import nor needs it installed (the GPU machines lack it)."""
+    import SimpleITK
+
+    return SimpleITK
+
+
 def read_itk(path: str | os.PathLike) -> Volume:
     """Read any single-file ITK scalar image."""
+    sitk = _sitk()
     path = Path(path)
     try:
         image = sitk.ReadImage(str(path))
@@ -76,6 +84,7 @@ def write_itk(volume: Volume, path: str | os.PathLike, overwrite: bool = False) 
         raise ValueError(f"{path}: ITK formats are written for 3D volumes; this one is {volume.array.ndim}D")
     array = physical_for_export(volume)
     two_d = volume.meta.get("itk_dimension") == 2 and array.shape[2] == 1
+    sitk = _sitk()
     image = sitk.GetImageFromArray(np.transpose(array[..., 0] if two_d else array))
     spacing, origin, direction = volume.spacing, volume.origin_lps, volume.direction_lps
     if two_d:
@@ -98,9 +107,10 @@ def write_itk(volume: Volume, path: str | os.PathLike, overwrite: bool = False) 
     return path
 
 
-def _write_detached(image: sitk.Image, path: Path, overwrite: bool, compress: bool) -> None:
+def _write_detached(image, path: Path, overwrite: bool, compress: bool) -> None:
     """A header naming its voxel file: both are written under their final names in a staging folder,
     then the voxel file is moved in first and the header last, so a complete header means a complete image."""
+    sitk = _sitk()
     check_writable(path, overwrite)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:

@@ -1,7 +1,8 @@
 """The repair engine: a damaged volume in, the repaired volume, the mask of what changed and a report out.
 
 Work follows the damage: only slices with damage are read into memory as floats, and within a slice only
-crops around the damage go through the network, batched. Whole lost slices are re-created by
+crops around the damage go through the network, batched. On a GPU, whole damaged planes go through in
+large batches instead, every step on the device (:mod:`medinpaint.repair.planes`). Whole lost slices are re-created by
 linear interpolation between their nearest intact neighbours (the network has nothing in-plane to work
 from there). Every voxel outside the mask keeps its stored value bit for bit; repaired voxels are cast
 back to the stored dtype, rounded and clipped to its range.
@@ -207,7 +208,10 @@ class _Repairer:
             filled = self.fill(torch.from_numpy(image)[:, None].to(self.device), torch.from_numpy(mask)[:, None].to(self.device))
         return filled[:, 0].float().cpu().numpy()
 
-    def run(self, physical_of: Callable[[int], np.ndarray], mask: np.ndarray, slices: list[int]) -> dict[int, np.ndarray]:
+    def run(self, physical_of: Callable[[int], np.ndarray], mask: np.ndarray, slices: list[int],
+            lost: set[int]) -> dict[int, np.ndarray]:
+        """Physical values of ``slices``, repaired where ``mask`` is set. ``lost``: whole slices
+        re-created already (``physical_of`` gives them); as neighbours they count as intact."""
         from medinpaint.data.normalise import denormalise, normalise
 
         torch = self.torch
@@ -229,7 +233,7 @@ class _Repairer:
         def neighbour(k: int) -> np.ndarray:
             """A neighbouring slice; where it is damaged too (damage often hits consecutive slices),
             its own in-plane fill stands in, so the network never copies a neighbour's hole."""
-            if not mask[:, :, k].any():
+            if k in lost or not mask[:, :, k].any():
                 return plane(k)
             if k not in prefilled:
                 prefilled[k] = self._in_plane_fill(plane(k)[None], mask[:, :, k][None].astype(np.float32))[0]
@@ -270,7 +274,7 @@ class _Repairer:
 def repair_volume(volume: Volume, mask: np.ndarray | None = None, denoise: bool = False,
                   model: str | os.PathLike | None = None, denoise_model: str | os.PathLike | None = None,
                   device: str = "auto", progress: Progress | None = None, in_place: bool = False,
-                  precision: str = "auto") -> RepairResult:
+                  precision: str = "auto", whole_planes: bool | None = None) -> RepairResult:
     """Detect (or take) the damage of ``volume`` and repair it.
 
     Args:
@@ -282,6 +286,8 @@ def repair_volume(volume: Volume, mask: np.ndarray | None = None, denoise: bool 
         device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
         precision: ``"auto"`` (bfloat16 where the device computes it natively), ``"float32"`` (the same
             result on every machine) or ``"bfloat16"``; for the networks' bodies only.
+        whole_planes: send whole planes through the network with every step on the device
+            (:mod:`medinpaint.repair.planes`) instead of crops around the damage; None: on a GPU only.
         progress: called with (fraction done, stage) as work proceeds.
         in_place: write the repaired voxels into ``volume.array`` instead of a copy (for a scan read
             from an uncompressed NIfTI this is a private copy-on-write map: the file is never changed,
@@ -304,6 +310,7 @@ def repair_volume(volume: Volume, mask: np.ndarray | None = None, denoise: bool 
     repair_mask = np.minimum(detection.labels, 1, out=detection.labels).view(bool)
     torch_device = _device(device)
     bfloat16 = _bfloat16(torch_device, precision)
+    planes = torch_device.type != "cpu" if whole_planes is None else bool(whole_planes)
     array = volume.array if in_place or not (repair_mask.any() or denoise) else volume.array.copy()
     volumes = [None] if volume.array.ndim == 3 else list(range(volume.shape[3]))
     model_meta = {}
@@ -319,11 +326,9 @@ def repair_volume(volume: Volume, mask: np.ndarray | None = None, denoise: bool 
             partial = [int(k) for k in np.nonzero(sub_mask.any(axis=(0, 1)))[0] if k not in set(whole)]
             damaged_slices += partial + whole
             lost_slices += whole
-            repaired = _repair_one(sub, sub_mask, whole, partial, net, meta, torch_device, report_progress, bfloat16)
-            for k, physical in repaired.items():
-                where = sub_mask[:, :, k]
-                target = array[:, :, k] if t is None else array[:, :, k, t]
-                target[where] = sub.to_stored_slice(k, physical)[where]
+            target = array if t is None else array[..., t]
+            _repair_one(sub, sub_mask, whole, partial, net, meta, torch_device, report_progress, bfloat16, target,
+                        planes)
     if denoise:
         dnet, dmeta, dpath = _load(denoise_model, "denoise", torch_device)
         model_meta["denoise"] = {"path": dpath.name, "architecture": dmeta.get("architecture")}
@@ -348,8 +353,9 @@ def repair_volume(volume: Volume, mask: np.ndarray | None = None, denoise: bool 
 
 
 def _repair_one(volume: Volume, mask: np.ndarray, whole: list[int], partial: list[int], net, meta, device,
-                progress: Progress, bfloat16: bool) -> dict[int, np.ndarray]:
-    """Physical values of every damaged slice of one 3D volume, repaired."""
+                progress: Progress, bfloat16: bool, out: np.ndarray, planes: bool) -> None:
+    """Repair every damaged slice of one 3D volume into ``out`` (its stored voxels, ``(H, W, K)``):
+    whole lost slices first, by interpolation, then the partly damaged ones through the network."""
     from medinpaint.baselines import interpolate_slices
 
     results: dict[int, np.ndarray] = {}
@@ -359,22 +365,29 @@ def _repair_one(volume: Volume, mask: np.ndarray, whole: list[int], partial: lis
             raise InputError(volume.meta.get("path"), "every slice is damaged; there is nothing to repair from")
         needed = sorted({n for k in whole for n in (max((i for i in intact if i < k), default=None),
                                                      min((i for i in intact if i > k), default=None)) if n is not None})
-        planes = {k: volume.physical_slice(k) for k in needed}
         stack = np.zeros(volume.shape[:2] + (volume.shape[2],), dtype=np.float32)
-        for k, p in planes.items():
-            stack[:, :, k] = p
+        for k in needed:
+            stack[:, :, k] = volume.physical_slice(k)
         filled = interpolate_slices(stack, whole, axis=2)
         for k in whole:
             results[k] = filled[:, :, k]
-    if partial:
-        norm = _normalisation(volume, whole + partial)
+            out[:, :, k] = volume.to_stored_slice(k, results[k])
+    if not partial:
+        return
+    norm = _normalisation(volume, whole + partial)
+    if planes:
+        from medinpaint.repair.planes import PlaneRepairer
 
-        def physical_of(k: int) -> np.ndarray:
-            return results[k] if k in results else volume.physical_slice(k)
+        PlaneRepairer(net, meta, device, norm, bfloat16, progress).run(volume, out, mask, partial, set(whole))
+        return
 
-        repairer = _Repairer(net, meta, device, norm, progress, bfloat16)
-        results.update(repairer.run(physical_of, mask, partial))
-    return results
+    def physical_of(k: int) -> np.ndarray:
+        return results[k] if k in results else volume.physical_slice(k)
+
+    repairer = _Repairer(net, meta, device, norm, progress, bfloat16)
+    for k, physical in repairer.run(physical_of, mask, partial, set(whole)).items():
+        where = mask[:, :, k]
+        out[:, :, k][where] = volume.to_stored_slice(k, physical)[where]
 
 
 def _denoise(volume: Volume, array: np.ndarray, net, device, progress: Progress, bfloat16: bool) -> None:

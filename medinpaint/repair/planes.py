@@ -1,0 +1,144 @@
+"""Whole planes through the repair network in large batches, with every step on the device.
+
+On a GPU, cutting planes into crops around the damage (the CPU path of :mod:`medinpaint.repair.engine`)
+costs more in Python and host copies than it saves in arithmetic. Here the host only copies stored
+voxels to the device and back; the rescale to physical units, the normalisation, the in-plane fills,
+the network, the rounding to the stored dtype and the composite all run on the device. Voxels outside
+the mask are taken from the stored values themselves, so they stay bit-identical.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from medinpaint.io import Volume
+
+PIXELS_PER_BATCH = 64 * 512 * 512  # on a GPU: 64 planes of 512x512 per network call
+PIXELS_PER_BATCH_CPU = 4 * 512 * 512
+
+
+def groups(slices: list[int], context: int, batch: int) -> list[list[int]]:
+    """Damaged slices in runs of at most ``batch``, a new run where a gap leaves planes that no slice
+    of the run needs (so each run reads one contiguous span of planes, none of them idle)."""
+    runs: list[list[int]] = []
+    for k in sorted(slices):
+        if runs and len(runs[-1]) < batch and k - runs[-1][-1] <= 2 * context + 1:
+            runs[-1].append(k)
+        else:
+            runs.append([k])
+    return runs
+
+
+class Transfer:
+    """Copies spans of planes between a volume ``(H, W, K)`` and the device ``(n, H, W)``.
+
+    Planes travel in the volume's own memory order (a span of a Fortran-ordered volume, NIfTI's layout,
+    is one block already) and are transposed on the device. On CUDA they go through reused page-locked
+    host buffers, which the bus reads and writes at full speed (pageable memory is staged by the driver)."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.pinned = device.type == "cuda"
+        self.buffers: dict[tuple, torch.Tensor] = {}
+
+    def _staged(self, shape, dtype: torch.dtype, role: str) -> torch.Tensor:
+        key = (role, tuple(shape), dtype)
+        if key not in self.buffers:
+            buffer = torch.empty(tuple(shape), dtype=dtype)
+            self.buffers[key] = buffer.pin_memory() if self.pinned else buffer
+        return self.buffers[key]
+
+    def load(self, planes: np.ndarray, role: str) -> torch.Tensor:
+        """A ``(H, W, n)`` span as an ``(n, H, W)`` tensor on the device (``role`` names its buffer)."""
+        fortran = planes.flags.f_contiguous
+        source = planes.T if fortran else planes
+        staged = self._staged(source.shape, torch.from_numpy(np.empty(0, source.dtype)).dtype, role)
+        np.copyto(staged.numpy(), source)
+        on_device = staged.to(self.device, non_blocking=self.pinned)
+        return on_device.transpose(1, 2) if fortran else on_device.permute(2, 0, 1)
+
+    def store(self, array: np.ndarray, ks: list[int], values: torch.Tensor) -> None:
+        """Write ``values`` ``(n, H, W)`` into the planes ``ks`` of ``array`` ``(H, W, K)``."""
+        fortran = array[:, :, ks[0]].flags.f_contiguous
+        ordered = values.transpose(1, 2) if fortran else values.permute(1, 2, 0)
+        staged = self._staged(ordered.shape, ordered.dtype, "out")
+        staged.copy_(ordered)
+        host = staged.numpy()
+        if fortran:
+            for i, k in enumerate(ks):
+                array[:, :, k].T[...] = host[i]
+        else:
+            array[:, :, ks] = host
+
+
+def _per_slice(value, nk: int) -> torch.Tensor:
+    return torch.as_tensor(np.broadcast_to(np.asarray(value, dtype=np.float64), (nk,)).copy())
+
+
+class PlaneRepairer:
+    """Repairs the damaged planes of one 3D volume in place, whole planes at a time (see the module)."""
+
+    def __init__(self, model, meta: dict, device: torch.device, norm: dict, bfloat16: bool,
+                 progress: Callable[[float, str], None] | None = None):
+        from medinpaint.nets import RepairNet, classical_fill
+
+        self.model = model.to(memory_format=torch.channels_last)
+        self.device, self.norm, self.amp = device, norm, bfloat16
+        self.context = int(meta.get("args", {}).get("context", 0))
+        self.takes_fill = isinstance(model, RepairNet)
+        self.fill = model.in_plane_fill if self.takes_fill else classical_fill
+        self.progress = progress
+        self.transfer = Transfer(device)
+
+    def run(self, volume: Volume, array: np.ndarray, mask: np.ndarray, slices: list[int], lost: set[int]) -> None:
+        """Repair ``slices`` of ``array`` (the stored voxels, ``(H, W, K)``, written in place) where
+        ``mask`` is set. ``lost``: whole slices already re-created in ``array``; as neighbours they
+        count as intact."""
+        nk = array.shape[2]
+        per_batch = PIXELS_PER_BATCH if self.device.type == "cuda" else PIXELS_PER_BATCH_CPU
+        batch = max(1, per_batch // (array.shape[0] * array.shape[1]))
+        dtype = np.dtype(array.dtype)
+        # float32 holds every 8- and 16-bit value and float32 itself exactly; wider types need float64
+        work = torch.float32 if dtype.itemsize <= 2 or dtype == np.float32 else torch.float64
+        slope = _per_slice(volume.slope, nk).to(self.device, work)
+        intercept = _per_slice(volume.intercept, nk).to(self.device, work)
+        limits = None
+        if dtype.kind in "iu":
+            info = np.iinfo(dtype)
+            limits = volume.meta.get("stored_range") or (info.min, info.max)
+        low, span = self.norm["low"], self.norm["high"] - self.norm["low"]
+        runs = groups(slices, self.context, batch)
+        for done, run in enumerate(runs, 1):
+            k0, k1 = max(run[0] - self.context, 0), min(run[-1] + self.context, nk - 1) + 1
+            raw = self.transfer.load(array[:, :, k0:k1], "volume")
+            damaged = self.transfer.load(mask[:, :, k0:k1], "mask").bool()
+            scale = slope[k0:k1].view(-1, 1, 1), intercept[k0:k1].view(-1, 1, 1)
+            planes = ((raw.to(work) * scale[0] + scale[1] - low) / span).float()
+            holes = damaged.clone()
+            holes[[k - k0 for k in lost if k0 <= k < k1]] = False  # re-created slices are neighbours as they are
+            with torch.inference_mode():
+                filled = self.fill(planes[:, None], holes[:, None].float())[:, 0]
+                at = torch.tensor([k - k0 for k in run], device=self.device)
+                layers = []
+                for d in range(-self.context, self.context + 1):
+                    if d == 0:
+                        layers.append(planes[at])
+                        continue
+                    inside = torch.tensor([0 <= k + d < nk for k in run], device=self.device).view(-1, 1, 1)
+                    # at the scan's edge, or in a 2D image, the in-plane fill stands in for a missing neighbour
+                    layers.append(torch.where(inside, filled[(at + d).clamp(0, k1 - k0 - 1)], filled[at]))
+                x = torch.stack(layers + [damaged[at].float()], dim=1).contiguous(memory_format=torch.channels_last)
+                extra = {"fill": filled[at][:, None]} if self.takes_fill else {}
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+                    y = self.model(x, **extra)[:, 0].float()
+                stored = ((y.to(work) * span + low) - scale[1][at]) / scale[0][at]
+                if limits is not None:
+                    stored = stored.round().clamp(*limits)
+                # outside the mask the stored values themselves: bit-identical whatever the arithmetic
+                repaired = torch.where(damaged[at], stored.to(raw.dtype), raw[at])
+            self.transfer.store(array, run, repaired)
+            if self.progress:
+                self.progress(done / len(runs), "repairing damaged planes")

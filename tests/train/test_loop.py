@@ -124,3 +124,18 @@ def test_validation_leaves_out_samples_whose_neighbour_is_the_answer(head, tmp_p
     trainer = Trainer(_config(tmp_path), HoleSlices(head, count=4, patch=32), samples)
     trainer._setup()
     assert trainer.validate()["all"]["n"] == 1
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (CI has none; run on a lent GPU)")
+@pytest.mark.parametrize("compiled", ["off", "on"])
+def test_cuda_bf16_training_learns_and_its_checkpoint_loads_on_the_cpu(head, tmp_path, compiled):
+    config = _config(tmp_path, device="cuda", amp="on", compile=compiled, lr=3e-3, warmup_steps=0)
+    trainer = Trainer(config, HoleSlices(head, count=4, patch=32), HoleSlices(head, count=3, patch=32, seed=9))
+    trainer._setup()
+    assert trainer.amp and next(trainer.model.parameters()).is_cuda
+    batch = collate([trainer.train_dataset[i] for i in range(4)])
+    losses = [trainer.train_step(batch, step=s, total_steps=10**6) for s in range(60)]
+    assert losses[-1] < losses[0] / 2
+    trainer.run()
+    model, _ = load_model(tmp_path / "run" / "best.safetensors", device="cpu")
+    assert not next(model.parameters()).is_cuda

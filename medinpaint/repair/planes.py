@@ -18,6 +18,7 @@ from medinpaint.io import Volume
 
 PIXELS_PER_BATCH = 64 * 512 * 512  # on a GPU: 64 planes of 512x512 per network call
 PIXELS_PER_BATCH_CPU = 4 * 512 * 512
+CUDNN_BENCHMARK = True  # let cuDNN time its convolution algorithms once per batch shape (batches repeat)
 
 
 def groups(slices: list[int], context: int, batch: int) -> list[list[int]]:
@@ -97,6 +98,14 @@ class PlaneRepairer:
         """Repair ``slices`` of ``array`` (the stored voxels, ``(H, W, K)``, written in place) where
         ``mask`` is set. ``lost``: whole slices already re-created in ``array``; as neighbours they
         count as intact."""
+        before = torch.backends.cudnn.benchmark
+        torch.backends.cudnn.benchmark = CUDNN_BENCHMARK and self.device.type == "cuda"
+        try:
+            self._run(volume, array, mask, slices, lost)
+        finally:
+            torch.backends.cudnn.benchmark = before
+
+    def _run(self, volume: Volume, array: np.ndarray, mask: np.ndarray, slices: list[int], lost: set[int]) -> None:
         nk = array.shape[2]
         per_batch = PIXELS_PER_BATCH if self.device.type == "cuda" else PIXELS_PER_BATCH_CPU
         batch = max(1, per_batch // (array.shape[0] * array.shape[1]))
@@ -137,8 +146,9 @@ class PlaneRepairer:
                 stored = ((y.to(work) * span + low) - scale[1][at]) / scale[0][at]
                 if limits is not None:
                     stored = stored.round().clamp(*limits)
-                # outside the mask the stored values themselves: bit-identical whatever the arithmetic
-                repaired = torch.where(damaged[at], stored.to(raw.dtype), raw[at])
+                # outside the mask the stored values themselves (exact in ``work``): bit-identical whatever
+                # the arithmetic; composed in ``work`` because torch has no ``where`` for uint16
+                repaired = torch.where(damaged[at], stored, raw[at].to(work)).to(raw.dtype)
             self.transfer.store(array, run, repaired)
             if self.progress:
                 self.progress(done / len(runs), "repairing damaged planes")

@@ -68,6 +68,16 @@ def test_a_lost_neighbour_counts_as_the_slice_that_replaced_it(sample_data, whol
     assert difference.max() <= 1  # the stored rounding of the re-created plane, and a shifted MR range
 
 
+@pytest.mark.parametrize("dtype", [np.int16, np.uint16, np.int32, np.float32, np.float64])
+def test_whole_planes_keep_the_dtype_and_every_other_voxel(sample_data, dtype):
+    clean = read(sample_data / "mr_head.nii.gz")
+    array, mask = _damaged(clean, [5])
+    stored = np.asfortranarray(array.astype(dtype) * 200 + (0.3 if np.dtype(dtype).kind == "f" else 7))
+    result = repair_volume(clean.with_array(stored), mask=mask, device="cpu", whole_planes=True).volume.array
+    assert result.dtype == dtype and np.array_equal(result[~mask], stored[~mask])
+    assert np.abs(result[mask].astype(float) - stored[mask]).max() > 0  # it did repair
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (CI has none; run on a lent GPU)")
 @pytest.mark.parametrize("dtype", [np.int16, np.uint16, np.uint8, np.float32])
 def test_cuda_repairs_like_the_cpu_and_keeps_every_other_voxel(sample_data, dtype):

@@ -6,18 +6,21 @@ to 0, which is all the loop needs to see (it never looks at how damage was made)
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import nibabel as nib
 import numpy as np
+import pytest
 import torch
 from torch.utils.data import Dataset
 
-MR_HEAD = Path("/usr/share/mricron/templates/ch2.nii.gz")
-
 
 def load_head() -> np.ndarray:
-    volume = np.asarray(nib.load(MR_HEAD).dataobj, dtype=np.float32)
+    """Colin27 (a training source), from the data folder or where Debian installs it."""
+    from medinpaint.data.sources import SOURCES
+
+    path = next((p for p in SOURCES["ch2"].candidates() if p.exists()), None)
+    if path is None:
+        pytest.fail("Colin27 (ch2.nii.gz) is missing: run `make data` or apt-get install mricron-data")
+    volume = np.asarray(nib.load(path).dataobj, dtype=np.float32)
     return volume / np.percentile(volume, 99.5)
 
 

@@ -125,7 +125,8 @@ class PlaneRepairer:
             raw = self.transfer.load(array[:, :, k0:k1], "volume")
             damaged = self.transfer.load(mask[:, :, k0:k1], "mask").bool()
             scale = slope[k0:k1].view(-1, 1, 1), intercept[k0:k1].view(-1, 1, 1)
-            planes = ((raw.to(work) * scale[0] + scale[1] - low) / span).float()
+            values = raw.to(work)  # exact; and torch cannot index uint16 tensors on CUDA
+            planes = ((values * scale[0] + scale[1] - low) / span).float()
             holes = damaged.clone()
             holes[[k - k0 for k in lost if k0 <= k < k1]] = False  # re-created slices are neighbours as they are
             with torch.inference_mode():
@@ -148,7 +149,7 @@ class PlaneRepairer:
                     stored = stored.round().clamp(*limits)
                 # outside the mask the stored values themselves (exact in ``work``): bit-identical whatever
                 # the arithmetic; composed in ``work`` because torch has no ``where`` for uint16
-                repaired = torch.where(damaged[at], stored, raw[at].to(work)).to(raw.dtype)
+                repaired = torch.where(damaged[at], stored, values[at]).to(raw.dtype)
             self.transfer.store(array, run, repaired)
             if self.progress:
                 self.progress(done / len(runs), "repairing damaged planes")

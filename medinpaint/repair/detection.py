@@ -429,8 +429,8 @@ def _one_flip_explains(values: np.ndarray, low: np.ndarray, high: np.ndarray, th
 
 
 def _trim(rough: np.ndarray, box: tuple[slice, slice, slice]) -> tuple[slice, slice, slice]:
-    """Shrink a candidate block to the rows and columns that are mostly garbage (the 5x5 window that
-    found it reaches a pixel or two beyond the block)."""
+    """Shrink a candidate box (grown past the block on purpose) to the rows and columns that are
+    mostly garbage."""
     si, sj, sk = box
     i0, i1, j0, j1 = 0, rough.shape[0], 0, rough.shape[1]
     while i1 - i0 > 1 and rough[i0, j0:j1].mean() < 0.3:
@@ -441,7 +441,44 @@ def _trim(rough: np.ndarray, box: tuple[slice, slice, slice]) -> tuple[slice, sl
         j0 += 1
     while j1 - j0 > 1 and rough[i0:i1, j1 - 1].mean() < 0.3:
         j1 -= 1
+    # rows went first, measured over columns not yet trimmed: take back an edge row that is garbage
+    # over the block's own columns (a thin block's rows are short, the margins weighed too much)
+    while i0 > 0 and rough[i0 - 1, j0:j1].mean() >= 0.3:
+        i0 -= 1
+    while i1 < rough.shape[0] and rough[i1, j0:j1].mean() >= 0.3:
+        i1 += 1
     return slice(si.start + i0, si.start + i1), slice(sj.start + j0, sj.start + j1), sk
+
+
+def _grown(box: tuple[slice, ...], by: int, shape: tuple[int, ...]) -> tuple[slice, ...]:
+    """``box`` grown by ``by`` pixels in-plane, within ``shape``."""
+    return tuple(slice(max(s.start - by, 0), min(s.stop + by, n)) for s, n in zip(box[:2], shape, strict=False)) + box[2:]
+
+
+def _label_blocks(values, busy, box, is_fill, labels, full_range: float) -> None:
+    """Label the garbage rectangles of one busy region (``busy`` inside ``box`` of one plane).
+
+    Overlapping blocks make a region that no single rectangle fits: the largest is trimmed out first,
+    then what stays busy beyond its reach is trimmed again (at most four times)."""
+    for _ in range(4):
+        inside = ndimage.find_objects(busy.astype(np.uint8))
+        if not inside or busy.sum() < MIN_HOLE:
+            return
+        part = tuple(slice(b.start + s.start, b.start + s.stop) for b, s in zip(box, inside[0], strict=True))
+        # the 5x5 window can fall short of a block's edge where garbage happens to match its neighbour:
+        # grow by its reach, then trim back to the rows and columns that are garbage
+        part = _grown(part, 2, values.shape)
+        local = values[part]
+        rough = np.abs(local - ndimage.median_filter(local, size=(3, 3, 1))) > 0.1 * full_range
+        block = _trim(rough[:, :, 0], part)
+        if is_fill[block].mean() > 0.2:  # a jagged edge against the background, not garbage
+            return
+        region = labels[block]
+        region[region == 0] = CODE["corrupted-blocks"]
+        reach = _grown(block, 2, values.shape)  # the busy halo the 5x5 window put around this block
+        cleared = tuple(slice(max(r.start - b.start, 0), max(r.stop - b.start, 0)) for r, b in zip(reach, box, strict=True))
+        busy = busy.copy()
+        busy[cleared] = False
 
 
 def _garbage_and_bit_errors(array, is_fill, live, labels, stats: dict) -> None:
@@ -469,15 +506,8 @@ def _garbage_and_bit_errors(array, is_fill, live, labels, stats: dict) -> None:
     blocks, n = ndimage.label(busy, structure=PLANE)
     areas = ndimage.sum_labels(busy, blocks, index=np.arange(1, n + 1)) if n else []
     for index, box in enumerate(ndimage.find_objects(blocks), start=1):
-        if box is None or areas[index - 1] < MIN_HOLE:
-            continue
-        if is_fill[box].mean() > 0.2:  # a jagged edge against the background, not garbage
-            continue
-        local = values[box]
-        rough = np.abs(local - ndimage.median_filter(local, size=(3, 3, 1))) > 0.1 * full_range
-        block = _trim(rough[:, :, 0], box)
-        region = labels[block]
-        region[region == 0] = CODE["corrupted-blocks"]
+        if box is not None and areas[index - 1] >= MIN_HOLE:
+            _label_blocks(values, blocks[box] == index, box, is_fill, labels, full_range)
 
     _bit_errors_in_background(array, is_fill, live, labels, BACKGROUND_FLIP * value_range)
 

@@ -57,6 +57,10 @@ def _damaged(volume, transform):
     (PacketLoss(tile_size=16, first_tile=60, num_tiles=5, slices=[24]), "packet-loss", 0.8, 0),
     # the block's edge is found to within a row: a few sound voxels beside it are refilled too
     (CorruptBlocks(blocks=[(80, 90, 12, 20)], seed=1, slices=[30]), "corrupted-blocks", 1.0, 24),
+    (CorruptBlocks(blocks=[(100, 60, 20, 5)], seed=3, slices=[20]), "corrupted-blocks", 1.0, 24),  # thin
+    (CorruptBlocks(blocks=[(3, 195, 21, 6)], seed=4, slices=[10]), "corrupted-blocks", 1.0, 24),  # over background
+    # two overlapping blocks: no one rectangle fits their union
+    (CorruptBlocks(blocks=[(60, 49, 16, 20), (41, 63, 21, 6)], seed=5, slices=[12]), "corrupted-blocks", 1.0, 24),
     # flips of the top bit inside the head; one in a busy neighbourhood can pass for texture
     (BitErrors(rate=2e-4, top_bits=1, seed=2), "bit-errors", 0.8, 0),
 ])

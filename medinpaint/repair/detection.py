@@ -520,21 +520,42 @@ def _garbage_and_bit_errors(array, is_fill, live, labels, stats: dict) -> None:
     where = np.nonzero(screen)
     if len(where[0]) == 0:
         return
-    # the eight neighbours of each screened voxel, the edge repeated at the plane's border
+    tolerance = max(3.0 * sigma, 0.05 * value_range)
+    found = _flips(array, values, where, is_fill, None, threshold, tolerance)
+    labels[tuple(w[found] for w in where)] = CODE["bit-errors"]
+    if found.any() and not found.all():
+        # two flips side by side hide each other (each widens the other's neighbour range): the rest
+        # are looked at again with the flips found left out of their neighbours
+        rest = tuple(w[~found] for w in where)
+        again = _flips(array, values, rest, is_fill, labels == CODE["bit-errors"], threshold, tolerance)
+        labels[tuple(w[again] for w in rest)] = CODE["bit-errors"]
+
+
+def _flips(array, values, where, is_fill, left_out, threshold: float, tolerance: float) -> np.ndarray:
+    """Which voxels of ``where`` lie beyond the range of their eight neighbours by more than
+    ``threshold`` and than the neighbours spread, where one flipped bit puts them back inside it
+    (give or take ``tolerance``). ``left_out``: voxels that do not count as neighbours."""
+    # the edge repeated at the plane's border: a border voxel is among its own neighbours and never
+    # flagged (mirrored neighbours flagged a dark edge voxel of a clean scan)
     ni, nj = values.shape[:2]
     neighbours = [(np.clip(where[0] + di, 0, ni - 1), np.clip(where[1] + dj, 0, nj - 1), where[2])
                   for di in (-1, 0, 1) for dj in (-1, 0, 1) if (di, dj) != (0, 0)]
     around = np.stack([values[n] for n in neighbours])
+    if left_out is None:
+        high, low = around.max(axis=0), around.min(axis=0)
+    else:
+        gone = np.stack([left_out[n] for n in neighbours])
+        high = np.where(gone, -np.inf, around).max(axis=0)
+        low = np.where(gone, np.inf, around).min(axis=0)
     content_around = sum((~is_fill[n]).astype(np.uint8) for n in neighbours)
-    high, low = around.max(axis=0), around.min(axis=0)
     centre = values[where]
     excess = np.maximum(centre - high, low - centre)
     # not a fill value inside tissue (templates and masks have such holes), nor a lone voxel of tissue
     # in the background (what skull stripping leaves): both occur in clean scans
-    keep = (excess > threshold) & (excess > BIT_ERROR_SPREAD * (high - low)) & (content_around >= 5)
-    where = tuple(w[keep] for w in where)
-    if len(where[0]) == 0:
-        return
-    tolerance = max(3.0 * sigma, 0.05 * value_range)
-    explained = _one_flip_explains(array[where], low[keep] - tolerance, high[keep] + tolerance, threshold)
-    labels[tuple(w[explained] for w in where)] = CODE["bit-errors"]
+    keep = np.isfinite(high) & (excess > threshold) & (excess > BIT_ERROR_SPREAD * (high - low)) & (content_around >= 5)
+    found = np.zeros(len(centre), dtype=bool)
+    index = np.nonzero(keep)[0]
+    if len(index):
+        found[index] = _one_flip_explains(array[tuple(w[index] for w in where)], low[index] - tolerance,
+                                          high[index] + tolerance, threshold)
+    return found

@@ -140,3 +140,14 @@ def test_a_bit_error_holding_the_image_minimum_is_not_taken_for_a_fill(pydicom_f
     assert damaged.min() == damaged[60, 70, 0]
     detection = detect(clean.with_array(damaged))
     assert detection.counts() == {"bit-errors": 1} and detection.labels[60, 70, 0] > 0
+
+
+def test_two_flips_side_by_side_are_both_found(pydicom_files):
+    """Each widens the other's neighbour range; once one is found, the other is judged without it."""
+    clean = read(pydicom_files / "CT_small.dcm")
+    damaged = clean.array.copy()
+    damaged[60, 70, 0] ^= np.int16(-32768)  # the sign bit: far below every neighbour
+    damaged[61, 71, 0] ^= np.int16(16384)  # bit 14: far above them, and above its flipped neighbour's range
+    detection = detect(clean.with_array(damaged))
+    assert detection.counts() == {"bit-errors": 2}
+    assert detection.labels[60, 70, 0] > 0 and detection.labels[61, 71, 0] > 0

@@ -288,6 +288,8 @@ def repair_volume(volume: Volume, mask: np.ndarray | None = None, denoise: bool 
             result on every machine) or ``"bfloat16"``; for the networks' bodies only.
         whole_planes: send whole planes through the network with every step on the device
             (:mod:`medinpaint.repair.planes`) instead of crops around the damage; None: on a GPU only.
+            Scans of 64-bit integers always take crops (float64 arithmetic on the device would not
+            carry their values exactly).
         progress: called with (fraction done, stage) as work proceeds.
         in_place: write the repaired voxels into ``volume.array`` instead of a copy (for a scan read
             from an uncompressed NIfTI this is a private copy-on-write map: the file is never changed,
@@ -377,7 +379,8 @@ def _repair_one(volume: Volume, mask: np.ndarray, whole: list[int], partial: lis
     if not partial:
         return
     norm = _normalisation(volume, whole + partial)
-    if planes:
+    wide_integers = volume.dtype.kind in "iu" and volume.dtype.itemsize == 8  # beyond float64's exact range
+    if planes and not wide_integers:
         from medinpaint.repair.planes import PlaneRepairer
 
         PlaneRepairer(net, meta, device, norm, bfloat16, progress).run(volume, out, mask, partial, set(whole))

@@ -22,11 +22,12 @@ CUDNN_BENCHMARK = True  # let cuDNN time its convolution algorithms once per bat
 
 
 def groups(slices: list[int], context: int, batch: int) -> list[list[int]]:
-    """Damaged slices in runs of at most ``batch``, a new run where a gap leaves planes that no slice
-    of the run needs (so each run reads one contiguous span of planes, none of them idle)."""
+    """Damaged slices in runs spanning at most ``batch`` slices, a new run where a gap leaves planes
+    that no slice of the run needs (so each run reads one contiguous span of at most ``batch`` +
+    2 ``context`` planes, none of them idle)."""
     runs: list[list[int]] = []
     for k in sorted(slices):
-        if runs and len(runs[-1]) < batch and k - runs[-1][-1] <= 2 * context + 1:
+        if runs and k - runs[-1][0] < batch and k - runs[-1][-1] <= 2 * context + 1:
             runs[-1].append(k)
         else:
             runs.append([k])
@@ -46,18 +47,24 @@ class Transfer:
         self.buffers: dict[tuple, torch.Tensor] = {}
 
     def _staged(self, shape, dtype: torch.dtype, role: str) -> torch.Tensor:
-        key = (role, tuple(shape), dtype)
-        if key not in self.buffers:
-            buffer = torch.empty(tuple(shape), dtype=dtype)
-            self.buffers[key] = buffer.pin_memory() if self.pinned else buffer
-        return self.buffers[key]
+        """A view of one buffer per role and dtype, grown when a span needs more (spans vary in length:
+        a buffer per shape would keep page-locked memory for every length met)."""
+        size = int(np.prod(shape))
+        buffer = self.buffers.get((role, dtype))
+        if buffer is None or buffer.numel() < size:
+            buffer = torch.empty(size, dtype=dtype)
+            self.buffers[(role, dtype)] = buffer = buffer.pin_memory() if self.pinned else buffer
+        return buffer[:size].view(tuple(shape))
 
     def load(self, planes: np.ndarray, role: str) -> torch.Tensor:
         """A ``(H, W, n)`` span as an ``(n, H, W)`` tensor on the device (``role`` names its buffer)."""
         fortran = planes.flags.f_contiguous
         source = planes.T if fortran else planes
-        staged = self._staged(source.shape, torch.from_numpy(np.empty(0, source.dtype)).dtype, role)
+        native = source.dtype.newbyteorder("=")  # torch holds native byte order only; copyto swaps
+        staged = self._staged(source.shape, torch.from_numpy(np.empty(0, native)).dtype, role)
         np.copyto(staged.numpy(), source)
+        # asynchronous from page-locked memory: safe to refill the buffer for the next span only because
+        # ``store`` waits for the device (its copy back to the host blocks) before the next load
         on_device = staged.to(self.device, non_blocking=self.pinned)
         return on_device.transpose(1, 2) if fortran else on_device.permute(2, 0, 1)
 

@@ -92,8 +92,9 @@ class PlaneRepairer:
     def __init__(self, model, meta: dict, device: torch.device, norm: dict, bfloat16: bool,
                  progress: Callable[[float, str], None] | None = None):
         from medinpaint.nets import RepairNet, classical_fill
+        from medinpaint.repair.engine import channels_last
 
-        self.model = model.to(memory_format=torch.channels_last)
+        self.model = channels_last(model)
         self.device, self.norm, self.amp = device, norm, bfloat16
         self.context = int(meta.get("args", {}).get("context", 0))
         self.takes_fill = isinstance(model, RepairNet)

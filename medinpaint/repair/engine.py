@@ -22,7 +22,7 @@ import numpy as np
 from medinpaint import __version__
 from medinpaint.errors import InputError
 from medinpaint.io import Volume
-from medinpaint.repair.detection import Detection, detect
+from medinpaint.repair.detection import detect
 
 log = logging.getLogger(__name__)
 
@@ -313,14 +313,13 @@ def repair_volume(volume: Volume, mask: np.ndarray | None = None, denoise: bool 
         mask = np.asarray(mask)
         if mask.shape != volume.shape:
             raise InputError(None, f"the mask is {mask.shape} but the scan is {volume.shape}")
-        labels = np.not_equal(mask, 0).view(np.uint8)  # one allocation: a bool array read as 0/1 bytes
-        detection = Detection(labels, {"source": "user mask"})
-        kinds = {"user-mask": int(np.count_nonzero(labels))}
+        repair_mask = np.not_equal(mask, 0)  # the user's array stays theirs: one bool copy
+        kinds = {"user-mask": int(np.count_nonzero(repair_mask))}
     else:
         detection = detect(volume)
         kinds = detection.counts()
-    # the label volume becomes the 0/1 mask in place (kinds are counted above): no second full-size array
-    repair_mask = np.minimum(detection.labels, 1, out=detection.labels).view(bool)
+        # the label volume becomes the 0/1 mask in place (kinds are counted above): no second full-size array
+        repair_mask = np.minimum(detection.labels, 1, out=detection.labels).view(bool)
     torch_device = _device(device)
     bfloat16 = _bfloat16(torch_device, precision)
     planes = torch_device.type != "cpu" if whole_planes is None else bool(whole_planes)
@@ -353,7 +352,7 @@ def repair_volume(volume: Volume, mask: np.ndarray | None = None, denoise: bool 
     report = {
         "medinpaint_version": __version__,
         "shape": list(volume.shape),
-        "damaged_voxels": int(repair_mask.sum()),
+        "damaged_voxels": int(np.count_nonzero(repair_mask)),
         "kinds": kinds,
         "damaged_slices": sorted(set(damaged_slices)),
         "recreated_slices": sorted(set(lost_slices)),

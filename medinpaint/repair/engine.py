@@ -393,8 +393,13 @@ def _repair_one(volume: Volume, mask: np.ndarray, whole: list[int], partial: lis
     if planes and not wide_integers:
         from medinpaint.repair.planes import PlaneRepairer
 
-        PlaneRepairer(net, meta, device, norm, bfloat16, progress).run(volume, out, mask, partial, set(whole))
-        return
+        try:
+            PlaneRepairer(net, meta, device, norm, bfloat16, progress).run(volume, out, mask, partial, set(whole))
+            return
+        except NotImplementedError as error:  # an operation torch lacks for this dtype on this device
+            # planes already written hold repaired values under the mask only, which crops ignore
+            log.warning("whole-plane repair is not available for %s on %s (%s); repairing crops instead",
+                        volume.dtype, device, str(error).splitlines()[0])
 
     def physical_of(k: int) -> np.ndarray:
         return results[k] if k in results else volume.physical_slice(k)

@@ -97,3 +97,29 @@ def test_cuda_repairs_like_the_cpu_and_keeps_every_other_voxel(sample_data, dtyp
     assert np.array_equal(gpu.volume.array[~mask], damaged.array[~mask])
     difference = np.abs(gpu.volume.array[mask].astype(float) - cpu.volume.array[mask].astype(float))
     assert difference.max() <= 3 and difference.mean() < 0.3  # bf16 bodies on two kinds of hardware
+
+
+def test_a_dtype_the_device_cannot_handle_falls_back_to_crops(sample_data, monkeypatch, caplog):
+    """Torch lacks some operations for some dtypes on some devices (uint16 indexing on CUDA): the
+    engine then repairs by crops, with the same result as the crop path, and says so in the log."""
+    from medinpaint.repair import planes
+
+    clean = read(sample_data / "mr_head.nii.gz")
+    array, mask = _damaged(clean, [5, 6])
+    damaged = clean.with_array(np.asfortranarray(array))
+    crops = repair_volume(damaged, mask=mask, device="cpu", precision="float32", whole_planes=False).volume.array
+    real_store = planes.Transfer.store
+    calls = []
+
+    def store_once_then_fail(self, *args):  # the first run of planes lands, the second fails
+        if calls:
+            raise NotImplementedError('"index_cuda" not implemented for \'UInt16\'')
+        calls.append(1)
+        return real_store(self, *args)
+
+    monkeypatch.setattr(planes.Transfer, "store", store_once_then_fail)
+    monkeypatch.setattr(planes, "PIXELS_PER_BATCH_CPU", 1)  # one plane per run: slice 5, then slice 6 fails
+    with caplog.at_level("WARNING", logger="medinpaint.repair.engine"):
+        result = repair_volume(damaged, mask=mask, device="cpu", precision="float32", whole_planes=True).volume.array
+    assert "repairing crops instead" in caplog.text
+    assert np.array_equal(result, crops)

@@ -17,15 +17,15 @@ def masked_mse(prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tenso
     per sample on its mean (the denoiser weighs each sample by 1 / its noise variance).
     """
     error = (prediction.float() - target.float()) ** 2
-    if mask is None:
-        if weight is None:
-            return error.mean()
-        return (error.flatten(1).mean(1) * weight.to(error.device)).mean()
-    weight = mask.float().expand_as(error)
-    counts = weight.flatten(1).sum(1)
-    masked = (error * weight).flatten(1).sum(1) / counts.clamp_min(1.0)
-    whole = error.flatten(1).mean(1)
-    return torch.where(counts > 0, masked, whole).mean()
+    per_sample = error.flatten(1).mean(1)
+    if mask is not None:
+        pixels = mask.float().expand_as(error)
+        counts = pixels.flatten(1).sum(1)
+        masked = (error * pixels).flatten(1).sum(1) / counts.clamp_min(1.0)
+        per_sample = torch.where(counts > 0, masked, per_sample)
+    if weight is not None:
+        per_sample = per_sample * weight.to(error.device)
+    return per_sample.mean()
 
 
 def psnr(prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None, data_range: float = 1.0) -> torch.Tensor:

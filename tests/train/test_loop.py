@@ -41,6 +41,8 @@ def test_masked_mse_weighs_every_sample_equally_whatever_its_hole_size():
     assert float(psnr(prediction, clean, mask)[0]) == pytest.approx(0.0)
     # the denoiser's weights: one factor per sample on its whole-image mean
     assert float(masked_mse(prediction, clean, None, torch.tensor([2.0, 5.0]))) == pytest.approx(2.0 / 64 / 2)
+    # ... and on the per-sample means over the mask when there is one
+    assert float(masked_mse(prediction, clean, mask, torch.tensor([2.0, 5.0]))) == pytest.approx(2.0 * 1.0 / 2)
 
 
 def test_learning_rate_warms_up_then_decays():

@@ -477,8 +477,7 @@ def _label_blocks(values, busy, box, is_fill, labels, full_range: float) -> None
         region[region == 0] = CODE["corrupted-blocks"]
         reach = _grown(block, 2, values.shape)  # the busy halo the 5x5 window put around this block
         cleared = tuple(slice(max(r.start - b.start, 0), max(r.stop - b.start, 0)) for r, b in zip(reach, box, strict=True))
-        busy = busy.copy()
-        busy[cleared] = False
+        busy[cleared] = False  # the caller's comparison made ``busy``: this region's own array
 
 
 def _garbage_and_bit_errors(array, is_fill, live, labels, stats: dict) -> None:

@@ -61,8 +61,9 @@ def _damaged(volume, transform):
     (CorruptBlocks(blocks=[(3, 195, 21, 6)], seed=4, slices=[10]), "corrupted-blocks", 1.0, 24),  # over background
     # two overlapping blocks: no one rectangle fits their union
     (CorruptBlocks(blocks=[(60, 49, 16, 20), (41, 63, 21, 6)], seed=5, slices=[12]), "corrupted-blocks", 1.0, 24),
-    # flips of the top bit inside the head; one in a busy neighbourhood can pass for texture
-    (BitErrors(rate=2e-4, top_bits=1, seed=2), "bit-errors", 0.8, 0),
+    # flips of the top bit inside the head; one in a busy neighbourhood can pass for texture, and the
+    # second look (the scan carries flips) takes a few sound voxels of texture for flips (5 of 310)
+    (BitErrors(rate=2e-4, top_bits=1, seed=2), "bit-errors", 0.8, 10),
 ])
 def test_each_kind_is_found_where_it_is(sample_data, transform, kind, min_recall, max_outside):
     clean = read(sample_data / "mr_head.nii.gz")
@@ -130,7 +131,10 @@ def test_a_flipped_bit_in_the_empty_background_is_found(sample_data):
     from medinpaint.repair.detection import CODE
 
     found = detect(clean.with_array(damaged)).labels == CODE["bit-errors"]
-    assert np.array_equal(found, truth)
+    assert found[truth].all()
+    # the scan carries flips, so the second look also took a few peaks of texture for them (5 of 1.9 M)
+    assert (found & ~truth).sum() <= 8
+    assert not (found & ~truth & (ndimage.maximum_filter(clean.array, size=(3, 3, 1)) == 0)).any()
 
 
 def test_a_bit_error_holding_the_image_minimum_is_not_taken_for_a_fill(pydicom_files):
@@ -151,3 +155,37 @@ def test_two_flips_side_by_side_are_both_found(pydicom_files):
     detection = detect(clean.with_array(damaged))
     assert detection.counts() == {"bit-errors": 2}
     assert detection.labels[60, 70, 0] > 0 and detection.labels[61, 71, 0] > 0
+
+
+def test_the_second_look_finds_flips_that_texture_hid(sample_data, monkeypatch):
+    """Once flips are found, smaller jumps in texture are looked at too: of the squared error the
+    flips leave, detection now misses less than half what the first look alone missed, and it flags
+    few sound voxels."""
+    import medinpaint.repair.detection as detection
+
+    clean = read(sample_data / "mr_head.nii.gz")
+    damaged, truth = _damaged(clean, BitErrors(rate=1e-3, top_bits=4, seed=1))
+    error = (damaged.array.astype(float) - clean.array) ** 2
+    found = detect(damaged).labels > 0
+    with monkeypatch.context() as patch:
+        patch.setattr(detection, "_second_look", lambda *args: None)
+        first = detect(damaged).labels > 0
+    assert (found & first).sum() == first.sum()  # the second look only adds
+    assert error[truth & ~found].sum() < 0.5 * error[truth & ~first].sum()
+    assert (found & ~truth).sum() <= 0.01 * truth.sum()
+
+
+def test_flips_that_all_land_on_the_image_minimum_are_not_taken_for_a_fill(nibabel_files):
+    """The sign bit of a stored 0 gives -32768 every time: many voxels at the minimum, none side by side."""
+    from scipy import ndimage
+
+    from medinpaint.repair.detection import CODE
+
+    clean = read(nibabel_files / "example4d.nii.gz")
+    clean = clean.with_array(np.ascontiguousarray(clean.array[..., 0]))
+    empty = ndimage.maximum_filter(np.abs(clean.array), size=(5, 5, 1), mode="nearest") == 0
+    where = tuple(w[::max(1, len(w) // 30)][:30] for w in np.nonzero(empty))
+    damaged = clean.array.copy()
+    damaged[where] = np.int16(-32768)
+    found = detect(clean.with_array(damaged)).labels == CODE["bit-errors"]
+    assert found[where].all()

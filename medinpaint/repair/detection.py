@@ -15,8 +15,9 @@ not, working on the stored values (where the failure happened):
 - bit errors: single voxels far outside the range of all eight neighbours, or in uniform background
   a voxel one flipped bit away from the fill value all eight neighbours hold. Once a scan is known to
   carry bit errors, a second look takes smaller jumps too: a voxel well away from its neighbours'
-  median that one flipped bit puts back beside it (texture hides such flips in a clean-scan check,
-  but in a scan with flips they are flips far more often than not).
+  median that one flipped bit puts back beside it, then a voxel far from a linear prediction from
+  its neighbours, in units of that prediction's local error (texture hides such flips in a clean-scan
+  check, but in a scan with flips they are flips far more often than not).
 
 Thresholds are relative to the scan's own noise and range, and were set so that no clean scan the
 project has (sample data, training volumes, pydicom's and nibabel's images) gives a single detection.
@@ -57,6 +58,11 @@ BACKGROUND_FLIP = 0.1  # a bit error in uniform background changes the fill valu
 # the mean of the two neighbours along every in-plane direction (2 halved the flags on clean voxels of
 # damaged training volumes against none, for 1-5% more squared error left)
 SECOND_LOOK_SPREADS, SECOND_LOOK_GAIN, SECOND_LOOK_ALONG = 3.0, 3.0, 2.0
+# then a voxel this many times the local error of a linear prediction from its eight neighbours
+# (fitted to the slab) away from it, where one flip of at least that size brings it within twice that
+# error (5: squared error left on three damaged training volumes a half to a fifth of the second
+# look's, flagging 28-286 sound voxels; 4 flagged up to 3x more for 10-20% less error left)
+PREDICTED_ERRORS = 5.0
 WORKERS = min(4, os.cpu_count() or 1)  # threads scanning slabs at once (each holds ~8 slab-sized temporaries)
 
 
@@ -156,8 +162,10 @@ def detect(volume: Volume, slab: int = SLAB) -> Detection:
         def second_look(part: slice) -> None:
             start, stop = max(part.start - 1, 0), min(part.stop + 1, nk)  # one slice either side, for context
             block = np.asarray(array[:, :, start:stop])
-            _second_look(block, is_fill_value(block, fills), live[start:stop], labels[:, :, start:stop],
-                         slice(part.start - start, part.stop - start), stats["sigma"])
+            is_fill = is_fill_value(block, fills)
+            own = slice(part.start - start, part.stop - start)
+            _second_look(block, is_fill, live[start:stop], labels[:, :, start:stop], own, stats["sigma"])
+            _predicted_look(block[:, :, own], is_fill[:, :, own], live[part], labels[:, :, part], stats["sigma"])
             drop_mapped_pages(array, start, stop)
 
         _each_slab(nk, slab, second_look)
@@ -671,3 +679,53 @@ def _restorable(block, values, intact, sound, live, where, offset: int, sigma: f
     jump = jump[index]
     hit[index] = (closest <= np.maximum(spread[index], jump / 10)) & (SECOND_LOOK_GAIN * closest <= jump)
     return hit
+
+
+EIGHT = tuple((di, dj) for di in (-1, 0, 1) for dj in (-1, 0, 1) if (di, dj) != (0, 0))
+
+
+def _predicted_look(block, is_fill, live, labels, sigma: float, fitted: int = 200_000) -> None:
+    """Bit errors in smooth tissue: a voxel far from the linear prediction from its eight in-plane
+    neighbours (weights fitted by least squares to ``fitted`` sound voxels of the slab), in units of
+    the prediction's error on the ring two voxels out (which a flip does not reach, so it cannot hide
+    itself), where one flip at least that large brings it within twice that error of the prediction.
+
+    Like :func:`_second_look`, only for scans already found to carry bit errors. Voxels beside damage
+    found earlier or beside a fill value (the edge of a masked background) are left alone: their
+    prediction leans on values that are not tissue."""
+    ni, nj = block.shape[:2]
+    if ni < 5 or nj < 5:
+        return
+    values = block.astype(np.float32)
+    padded = np.pad(values, ((1, 1), (1, 1), (0, 0)), mode="reflect")  # a border voxel is never its own neighbour
+    shifted = [padded[1 + di:1 + di + ni, 1 + dj:1 + dj + nj] for di, dj in EIGHT]
+    near = ndimage.maximum_filter(((labels != 0) | is_fill).view(np.uint8), size=(3, 3, 1)) > 0
+    sound = ~near & live[np.newaxis, np.newaxis, :]
+    sample = np.flatnonzero(sound)
+    if len(sample) < 100:
+        return
+    sample = np.unravel_index(sample[:: max(1, len(sample) // fitted)], sound.shape)
+    features = np.stack([s[sample] for s in shifted] + [np.ones(len(sample[0]), dtype=np.float32)], axis=1)
+    target = values[sample]
+    weights = np.linalg.lstsq(features, target, rcond=None)[0]
+    error = np.abs(target - features @ weights)  # again without the outliers (flips, edges) of the first fit
+    typical = error <= 3 * 1.4826 * np.median(error) + 1e-6
+    weights = np.linalg.lstsq(features[typical], target[typical], rcond=None)[0]
+    predicted = np.full(values.shape, weights[-1], dtype=np.float32)
+    for w, s in zip(weights[:-1], shifted, strict=True):
+        predicted += np.float32(w) * s
+    residual = values - predicted
+    floor = max(1.4826 * float(np.median(np.abs(residual[sample]))), sigma / 2, 1e-6)
+    squared = np.where(near, np.float32(floor**2), residual * residual)
+    ring = (ndimage.uniform_filter(squared, size=(5, 5, 1)) * 25 - ndimage.uniform_filter(squared, size=(3, 3, 1)) * 9) / 16
+    scale = np.maximum(np.sqrt(np.maximum(ring, 0)), floor)
+    where = np.nonzero(sound & (labels == 0) & (np.abs(residual) > PREDICTED_ERRORS * scale))
+    if len(where[0]) == 0:
+        return
+    stored, scale, residual, predicted = block[where], scale[where], np.abs(residual[where]), predicted[where]
+    closest = np.full(len(stored), np.inf)
+    for restored in _restorations(stored):
+        large = np.abs(restored - stored) >= PREDICTED_ERRORS * scale
+        closest = np.where(large, np.fmin(closest, np.abs(restored - predicted)), closest)
+    hit = (closest <= 2 * scale) & (SECOND_LOOK_GAIN * closest <= residual)
+    labels[tuple(w[hit] for w in where)] = CODE["bit-errors"]

@@ -132,8 +132,8 @@ def test_a_flipped_bit_in_the_empty_background_is_found(sample_data):
 
     found = detect(clean.with_array(damaged)).labels == CODE["bit-errors"]
     assert found[truth].all()
-    # the scan carries flips, so the second look also took a few peaks of texture for them (5 of 1.9 M)
-    assert (found & ~truth).sum() <= 8
+    # the scan carries flips, so the later looks also took a few peaks of texture for them (9 of 1.9 M)
+    assert (found & ~truth).sum() <= 12
     assert not (found & ~truth & (ndimage.maximum_filter(clean.array, size=(3, 3, 1)) == 0)).any()
 
 
@@ -157,10 +157,10 @@ def test_two_flips_side_by_side_are_both_found(pydicom_files):
     assert detection.labels[60, 70, 0] > 0 and detection.labels[61, 71, 0] > 0
 
 
-def test_the_second_look_finds_flips_that_texture_hid(sample_data, monkeypatch):
-    """Once flips are found, smaller jumps in texture are looked at too: of the squared error the
-    flips leave, detection now misses less than half what the first look alone missed, and it flags
-    few sound voxels."""
+def test_later_looks_find_flips_that_texture_hid(sample_data, monkeypatch):
+    """Once flips are found, smaller jumps in texture are looked at too. Of the squared error the
+    flips leave, the second look misses less than half what the first look alone missed (measured:
+    18.6 of 63.7), the predicted look less than half again (4.4), and both flag few sound voxels."""
     import medinpaint.repair.detection as detection
 
     clean = read(sample_data / "mr_head.nii.gz")
@@ -168,11 +168,14 @@ def test_the_second_look_finds_flips_that_texture_hid(sample_data, monkeypatch):
     error = (damaged.array.astype(float) - clean.array) ** 2
     found = detect(damaged).labels > 0
     with monkeypatch.context() as patch:
+        patch.setattr(detection, "_predicted_look", lambda *args: None)
+        second = detect(damaged).labels > 0
         patch.setattr(detection, "_second_look", lambda *args: None)
         first = detect(damaged).labels > 0
-    assert (found & first).sum() == first.sum()  # the second look only adds
-    assert error[truth & ~found].sum() < 0.5 * error[truth & ~first].sum()
-    assert (found & ~truth).sum() <= 0.01 * truth.sum()
+    assert not (first & ~second).any() and not (second & ~found).any()  # each look only adds
+    assert error[truth & ~second].sum() < 0.5 * error[truth & ~first].sum()
+    assert error[truth & ~found].sum() < 0.5 * error[truth & ~second].sum()
+    assert (found & ~truth).sum() <= 0.02 * truth.sum()
 
 
 def test_flips_that_all_land_on_the_image_minimum_are_not_taken_for_a_fill(nibabel_files):

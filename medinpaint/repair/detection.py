@@ -169,6 +169,21 @@ def detect(volume: Volume, slab: int = SLAB) -> Detection:
             drop_mapped_pages(array, start, stop)
 
         _each_slab(nk, slab, second_look)
+        # flips stretch the full range (one bit-15 flip made it 16x a CT's), and garbage is judged
+        # against it: look for blocks again against the range of what was not found damaged
+        full_range = _full_range_of_sound(array, live, labels)
+        if 0 < full_range < 0.8 * stats["full_range"]:
+
+            def blocks_again(part: slice) -> None:
+                block = np.asarray(array[:, :, part])
+                values = block.astype(np.float32)
+                flips = labels[:, :, part] == CODE["bit-errors"]  # their steps are not garbage
+                values[flips] = ndimage.median_filter(values, size=(3, 3, 1))[flips]
+                _corrupted_blocks(values, is_fill_value(block, fills), live[part], labels[:, :, part],
+                                  stats["sigma"], full_range)
+                drop_mapped_pages(array, part.start, part.stop)
+
+            _each_slab(nk, slab, blocks_again)
     return Detection(labels, {"fill_values": [float(f) for f in fills]})
 
 
@@ -391,16 +406,28 @@ def _truncation(array, fills, constant, fractions, labels) -> None:
 
 def _intensity_stats(array, live: np.ndarray) -> dict | None:
     """Noise level and value ranges of the scan's content, from a subset of its slices."""
-    ks = np.nonzero(live)[0]
+    ks = _sample_slices(live)
     if len(ks) == 0 or array.dtype.kind not in "iuf":
         return None
-    ks = ks[:: max(1, len(ks) // 16)]
     sample = np.asarray(array[:, :, ks]).astype(np.float32)
     sigma, value_range = _noise_sigma(sample, np.ones(len(ks), dtype=bool))
     full_range = float(sample.max() - sample.min())
     if value_range <= 0 or full_range <= 0:
         return None
     return {"sigma": sigma, "value_range": value_range, "full_range": full_range}
+
+
+def _sample_slices(live: np.ndarray) -> np.ndarray:
+    """Up to about 16 slices with content, spread over the scan: enough for a noise level and ranges."""
+    ks = np.nonzero(live)[0]
+    return ks[:: max(1, len(ks) // 16)]
+
+
+def _full_range_of_sound(array, live: np.ndarray, labels: np.ndarray) -> float:
+    """The full range of the sampled slices over the voxels not found damaged."""
+    ks = _sample_slices(live)
+    sound = np.asarray(array[:, :, ks])[labels[:, :, ks] == 0]
+    return float(sound.max()) - float(sound.min()) if sound.size else 0.0
 
 
 def _noise_sigma(array: np.ndarray, live: np.ndarray) -> tuple[float, float]:
@@ -517,14 +544,11 @@ def _label_blocks(values, busy, box, is_fill, labels, full_range: float) -> None
         busy[cleared] = False  # the caller's comparison made ``busy``: this region's own array
 
 
-def _garbage_and_bit_errors(array, is_fill, live, labels, stats: dict) -> None:
-    sigma, value_range, full_range = stats["sigma"], stats["value_range"], stats["full_range"]
-    threshold = max(BIT_ERROR_SIGMAS * sigma, BIT_ERROR_RANGE * value_range)
-    values = array.astype(np.float32)
-
-    # corrupted blocks: garbage has no spatial correlation, so neighbouring voxels differ by about a
-    # third of the range everywhere in the block; an edge of anatomy is steep along a line only
-    step_i = np.abs(np.diff(values, axis=0))  # also the bit-error screen below
+def _corrupted_blocks(values, is_fill, live, labels, sigma: float, full_range: float) -> np.ndarray:
+    """Label rectangles of garbage. Garbage has no spatial correlation, so neighbouring voxels differ
+    by about a third of the range everywhere in the block; an edge of anatomy is steep along a line
+    only. Returns the absolute steps along i (the bit-error screen uses them too)."""
+    step_i = np.abs(np.diff(values, axis=0))
     steps = np.zeros_like(values)
     steps[1:] += step_i
     steps[:, 1:] += np.abs(np.diff(values, axis=1))
@@ -544,12 +568,20 @@ def _garbage_and_bit_errors(array, is_fill, live, labels, stats: dict) -> None:
     for index, box in enumerate(ndimage.find_objects(blocks), start=1):
         if box is not None and areas[index - 1] >= MIN_HOLE:
             _label_blocks(values, blocks[box] == index, box, is_fill, labels, full_range)
+    return step_i
+
+
+def _garbage_and_bit_errors(array, is_fill, live, labels, stats: dict) -> None:
+    sigma, value_range = stats["sigma"], stats["value_range"]
+    threshold = max(BIT_ERROR_SIGMAS * sigma, BIT_ERROR_RANGE * value_range)
+    values = array.astype(np.float32)
+    step_i = _corrupted_blocks(values, is_fill, live, labels, sigma, stats["full_range"])
 
     _bit_errors_in_background(array, is_fill, live, labels, BACKGROUND_FLIP * value_range)
 
     # bit errors: a voxel far beyond the range of all eight neighbours (further than they spread),
     # which one flipped bit would put back inside that range. Screened first on the two neighbours
-    # along i (already differenced above): an impulse differs from both by more than the threshold.
+    # along i (the block search's steps): an impulse differs from both by more than the threshold.
     screen = np.zeros(values.shape, dtype=bool)
     screen[1:-1] = (step_i[:-1] > threshold) & (step_i[1:] > threshold)
     screen &= ~is_fill & (labels == 0) & live[np.newaxis, np.newaxis, :]

@@ -192,3 +192,16 @@ def test_flips_that_all_land_on_the_image_minimum_are_not_taken_for_a_fill(nibab
     damaged[where] = np.int16(-32768)
     found = detect(clean.with_array(damaged)).labels == CODE["bit-errors"]
     assert found[where].all()
+
+
+def test_a_corrupted_block_is_found_in_a_scan_that_also_carries_bit_errors(pydicom_files):
+    """Flipped high bits stretch the scan's full range, against which garbage is judged: the blocks
+    are looked for again against the range of what was not found damaged."""
+    clean = read(pydicom_files / "CT_small.dcm")
+    damaged, block = _damaged(clean, CorruptBlocks(blocks=[(40, 40, 16, 20)], seed=1))
+    stored = damaged.array.copy()
+    flips = (np.array([10, 20, 100, 110, 70]), np.array([100, 15, 30, 110, 90]), np.zeros(5, dtype=int))
+    stored[flips] ^= np.int16(-32768)  # the sign bit: the full range becomes the whole int16 range
+    found = detect(clean.with_array(stored)).labels
+    assert (found[block] > 0).mean() >= 0.95
+    assert (found[flips] > 0).all()

@@ -177,8 +177,10 @@ def detect(volume: Volume, slab: int = SLAB) -> Detection:
             def blocks_again(part: slice) -> None:
                 block = np.asarray(array[:, :, part])
                 values = block.astype(np.float32)
-                flips = labels[:, :, part] == CODE["bit-errors"]  # their steps are not garbage
-                values[flips] = ndimage.median_filter(values, size=(3, 3, 1))[flips]
+                flips = np.nonzero(labels[:, :, part] == CODE["bit-errors"])  # their steps are not garbage
+                ni, nj = values.shape[:2]
+                values[flips] = np.median([values[np.clip(flips[0] + di, 0, ni - 1), np.clip(flips[1] + dj, 0, nj - 1),
+                                                  flips[2]] for di, dj in EIGHT], axis=0)
                 _corrupted_blocks(values, is_fill_value(block, fills), live[part], labels[:, :, part],
                                   stats["sigma"], full_range)
                 drop_mapped_pages(array, part.start, part.stop)
@@ -648,9 +650,18 @@ def _second_look(block, is_fill, live, labels, own: slice, sigma: float) -> None
     intact = labels[:, :, own] == 0
     screen = (np.abs(ours - median4) > SECOND_LOOK_SPREADS * sigma) & intact & ~is_fill[:, :, own]
     screen &= live[own][np.newaxis, np.newaxis, :]
-    where = np.nonzero(screen)
+    # and the directional test of _restorable, against the least spread there can be (2 sigma; none
+    # where the neighbours are all alike), so that its per-voxel work is for few voxels
+    along = np.full(ours.shape, np.inf, dtype=np.float32)  # the plane's border: left to _restorable
+    inner = (slice(1, ni - 1), slice(1, nj - 1))
+    for (a, b), (c, d) in (((0, 1), (2, 1)), ((1, 0), (1, 2)), ((0, 0), (2, 2)), ((0, 2), (2, 0))):
+        pair = (padded[a:a + ni, b:b + nj] + padded[c:c + ni, d:d + nj]) / 2
+        along[inner] = np.minimum(along[inner], np.abs(ours - pair)[inner])
+    loose = screen.copy()
+    screen &= (along > SECOND_LOOK_ALONG * 2 * sigma) | (highest == lowest)
     sound = (labels == 0) | (labels == CODE["bit-errors"])  # not lost to another kind of damage
     for _ in range(2):  # two flips side by side: the second is judged again without the first
+        where = np.nonzero(screen)
         if len(where[0]) == 0:
             return
         hit = _restorable(block, values, intact, sound, live, where, own.start, sigma)
@@ -659,7 +670,10 @@ def _second_look(block, is_fill, live, labels, own: slice, sigma: float) -> None
         found = tuple(w[hit] for w in where)
         labels[found[0], found[1], found[2] + own.start] = CODE["bit-errors"]
         intact[found] = False
-        where = tuple(w[~hit] for w in where)
+        screen[found] = False
+        for di, dj in EIGHT:  # a flip found spoilt its neighbours' directional screen
+            beside = (np.clip(found[0] + di, 0, ni - 1), np.clip(found[1] + dj, 0, nj - 1), found[2])
+            screen[beside] |= loose[beside] & intact[beside]
 
 
 def _restorable(block, values, intact, sound, live, where, offset: int, sigma: float) -> np.ndarray:
@@ -690,9 +704,17 @@ def _restorable(block, values, intact, sound, live, where, offset: int, sigma: f
     plane = np.stack(plane)  # rows: (-1,-1) (-1,0) (-1,1) (0,-1) (0,1) (1,-1) (1,0) (1,1)
     directional = np.fmin.reduce([np.abs(centre - (plane[a] + plane[b]) / 2)
                                   for a, b in ((1, 6), (3, 4), (0, 7), (2, 5))])
+    hit = np.zeros(len(centre), dtype=bool)
+    # the directional test first, against the least spread there can be (2 sigma, or 0 where the
+    # neighbours are all alike): the sorts below are for the few voxels left
+    flat = np.fmax.reduce(plane) == np.fmin.reduce(plane)
+    left = np.nonzero(~(directional <= SECOND_LOOK_ALONG * 2 * sigma) | flat)[0]
+    if len(left) == 0:
+        return hit
+    plane, through, centre, directional = plane[:, left], np.stack(through)[:, left], centre[left], directional[left]
     plane = np.sort(plane, axis=0)  # NaN (no neighbour) sorts last
     count = np.isfinite(plane).sum(axis=0)
-    every = np.sort(np.concatenate([plane, np.stack(through)]), axis=0)
+    every = np.sort(np.concatenate([plane, through]), axis=0)
     n = np.isfinite(every).sum(axis=0)
     column = np.arange(len(n))
     median = (every[np.maximum(n - 1, 0) // 2, column] + every[n // 2, column]) / 2
@@ -701,15 +723,15 @@ def _restorable(block, values, intact, sound, live, where, offset: int, sigma: f
     spread = np.where(flat, 0.0, np.maximum((plane[np.maximum(last - 1, 0), column] - plane[1]) / 2, 2 * sigma))
     jump = np.abs(centre - median)
     keep = (count >= 5) & (jump > SECOND_LOOK_SPREADS * spread) & ~(directional <= SECOND_LOOK_ALONG * spread)
-    hit = np.zeros(len(centre), dtype=bool)
     index = np.nonzero(keep)[0]
     if len(index) == 0:
         return hit
     closest = np.full(len(index), np.inf)
-    for restored in _restorations(block[where[0][index], where[1][index], k[index]]):
+    at = left[index]
+    for restored in _restorations(block[where[0][at], where[1][at], k[at]]):
         closest = np.fmin(closest, np.abs(restored - median[index]))
     jump = jump[index]
-    hit[index] = (closest <= np.maximum(spread[index], jump / 10)) & (SECOND_LOOK_GAIN * closest <= jump)
+    hit[at] = (closest <= np.maximum(spread[index], jump / 10)) & (SECOND_LOOK_GAIN * closest <= jump)
     return hit
 
 

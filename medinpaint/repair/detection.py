@@ -63,7 +63,7 @@ SECOND_LOOK_SPREADS, SECOND_LOOK_GAIN, SECOND_LOOK_ALONG = 3.0, 3.0, 2.0
 # error (5: squared error left on three damaged training volumes a half to a fifth of the second
 # look's, flagging 28-286 sound voxels; 4 flagged up to 3x more for 10-20% less error left)
 PREDICTED_ERRORS = 5.0
-WORKERS = min(4, os.cpu_count() or 1)  # threads scanning slabs at once (each holds ~8 slab-sized temporaries)
+WORKERS = min(4, os.cpu_count() or 1)  # threads scanning slabs at once (each holds up to 9 slab-sized float32 temporaries)
 
 
 @dataclass
@@ -191,14 +191,21 @@ def detect(volume: Volume, slab: int = SLAB) -> Detection:
 
 def _each_slab(nk: int, slab: int, work) -> None:
     """Run ``work(slice)`` on every slab of ``slab`` slices, on WORKERS threads (NumPy and SciPy release
-    the GIL in their loops). Slabs are disjoint, so the order they finish in does not matter."""
+    the GIL in their loops). Slabs are disjoint, so the order they finish in does not matter; the later
+    bit-error looks also read the labels of one slice either side, where a neighbour may be writing, and
+    so treat a voxel labelled a bit error and an unlabelled one alike there."""
     parts = [slice(k0, min(k0 + slab, nk)) for k0 in range(0, nk, slab)]
+
+    def quietly(part: slice) -> None:
+        with np.errstate(over="ignore", invalid="ignore"):  # NaN, or a flipped NaN's 3e38, in a float scan
+            work(part)
+
     if WORKERS < 2 or len(parts) < 2:
         for part in parts:
-            work(part)
+            quietly(part)
         return
     with ThreadPoolExecutor(max_workers=min(WORKERS, len(parts))) as pool:
-        for _ in pool.map(work, parts):  # re-raises the first error
+        for _ in pool.map(quietly, parts):  # re-raises the first error
             pass
 
 
@@ -481,7 +488,7 @@ def _one_flip_explains(values: np.ndarray, low: np.ndarray, high: np.ndarray, th
 
 def _restorations(values: np.ndarray, threshold: float = 0.0):
     """Each value the stored words would hold with one bit flipped back (bits worth ``threshold / 2``
-    or more; for floats, the value scaled by a power of two up to 2^8), as float64 arrays."""
+    or more; for floats, an exponent bit: the value scaled by 2^(2^b) either way), as float64 arrays."""
     if values.dtype.kind in "iu":
         native = values.dtype.newbyteorder("=")  # the bits as stored, whatever the array's byte order
         words = values.astype(native).view(f"u{values.dtype.itemsize}")
@@ -489,9 +496,12 @@ def _restorations(values: np.ndarray, threshold: float = 0.0):
             if 2.0**bit >= threshold / 2:
                 yield (words ^ np.array(1 << bit, dtype=words.dtype)).view(native).astype(np.float64)
     else:
-        for power in range(1, 9):
-            yield values / 2.0**power
-            yield values * 2.0**power
+        exponent_bits = np.finfo(values.dtype).nexp
+        values = values.astype(np.float64)
+        with np.errstate(over="ignore"):  # beyond float64: inf, never near a neighbour
+            for bit in range(exponent_bits):
+                yield np.ldexp(values, -(2**bit))
+                yield np.ldexp(values, 2**bit)
 
 
 def _trim(rough: np.ndarray, box: tuple[slice, slice, slice]) -> tuple[slice, slice, slice]:
@@ -641,24 +651,38 @@ def _second_look(block, is_fill, live, labels, own: slice, sigma: float) -> None
         return
     values = block.astype(np.float32)
     ours = values[:, :, own]
-    # screen: far from the median of the four nearest neighbours (reflected at the border: never itself)
+    # screen: far from the median of the four nearest neighbours (reflected at the border: never itself);
+    # in place where it can be, as the slab-sized arrays add up (this runs on several slabs at once)
     padded = np.pad(ours, ((1, 1), (1, 1), (0, 0)), mode="reflect")
     four = (padded[:-2, 1:-1], padded[2:, 1:-1], padded[1:-1, :-2], padded[1:-1, 2:])
-    highest = np.maximum(np.maximum(four[0], four[1]), np.maximum(four[2], four[3]))
-    lowest = np.minimum(np.minimum(four[0], four[1]), np.minimum(four[2], four[3]))
-    median4 = (four[0] + four[1] + four[2] + four[3] - highest - lowest) / 2
+    highest, lowest = np.maximum(four[0], four[1]), np.minimum(four[0], four[1])
+    median4 = four[0] + four[1]
+    for other in four[2:]:
+        np.maximum(highest, other, out=highest)
+        np.minimum(lowest, other, out=lowest)
+        median4 += other
+    median4 -= highest
+    median4 -= lowest
+    median4 /= 2
+    far = np.abs(np.subtract(ours, median4, out=median4), out=median4) > SECOND_LOOK_SPREADS * sigma
+    flat = highest == lowest
+    del highest, lowest, median4
     intact = labels[:, :, own] == 0
-    screen = (np.abs(ours - median4) > SECOND_LOOK_SPREADS * sigma) & intact & ~is_fill[:, :, own]
-    screen &= live[own][np.newaxis, np.newaxis, :]
+    screen = far & intact & ~is_fill[:, :, own] & live[own][np.newaxis, np.newaxis, :]
     # and the directional test of _restorable, against the least spread there can be (2 sigma; none
     # where the neighbours are all alike), so that its per-voxel work is for few voxels
-    along = np.full(ours.shape, np.inf, dtype=np.float32)  # the plane's border: left to _restorable
-    inner = (slice(1, ni - 1), slice(1, nj - 1))
+    along = np.full(ours.shape, np.inf, dtype=np.float32)
+    pair = np.empty_like(along)
     for (a, b), (c, d) in (((0, 1), (2, 1)), ((1, 0), (1, 2)), ((0, 0), (2, 2)), ((0, 2), (2, 0))):
-        pair = (padded[a:a + ni, b:b + nj] + padded[c:c + ni, d:d + nj]) / 2
-        along[inner] = np.minimum(along[inner], np.abs(ours - pair)[inner])
+        np.add(padded[a:a + ni, b:b + nj], padded[c:c + ni, d:d + nj], out=pair)
+        pair /= 2
+        np.minimum(along, np.abs(np.subtract(ours, pair, out=pair), out=pair), out=along)
+    del padded, pair
+    along[[0, -1]] = np.inf  # the plane's border (reflected pairs there): left to _restorable
+    along[:, [0, -1]] = np.inf
     loose = screen.copy()
-    screen &= (along > SECOND_LOOK_ALONG * 2 * sigma) | (highest == lowest)
+    screen &= (along > SECOND_LOOK_ALONG * 2 * sigma) | flat
+    del along
     sound = (labels == 0) | (labels == CODE["bit-errors"])  # not lost to another kind of damage
     for _ in range(2):  # two flips side by side: the second is judged again without the first
         where = np.nonzero(screen)
@@ -740,25 +764,26 @@ EIGHT = tuple((di, dj) for di in (-1, 0, 1) for dj in (-1, 0, 1) if (di, dj) != 
 
 def _predicted_look(block, is_fill, live, labels, sigma: float, fitted: int = 200_000) -> None:
     """Bit errors in smooth tissue: a voxel far from the linear prediction from its eight in-plane
-    neighbours (weights fitted by least squares to ``fitted`` sound voxels of the slab), in units of
-    the prediction's error on the ring two voxels out (which a flip does not reach, so it cannot hide
-    itself), where one flip at least that large brings it within twice that error of the prediction.
+    neighbours (weights fitted by least squares to about ``fitted`` sound voxels of the slab), in units
+    of the prediction's error on the ring two voxels out (which a flip does not reach, so it cannot
+    hide itself), where one flip at least that large brings it within twice that error of the prediction.
 
     Like :func:`_second_look`, only for scans already found to carry bit errors. Voxels beside damage
-    found earlier or beside a fill value (the edge of a masked background) are left alone: their
-    prediction leans on values that are not tissue."""
+    found earlier, beside a fill value (the edge of a masked background) or beside a value that is not
+    finite are left alone: their prediction leans on values that are not tissue. Slab-sized arrays are
+    reused where they can be: about six are alive at once."""
     ni, nj = block.shape[:2]
     if ni < 5 or nj < 5:
         return
     values = block.astype(np.float32)
     padded = np.pad(values, ((1, 1), (1, 1), (0, 0)), mode="reflect")  # a border voxel is never its own neighbour
     shifted = [padded[1 + di:1 + di + ni, 1 + dj:1 + dj + nj] for di, dj in EIGHT]
-    near = ndimage.maximum_filter(((labels != 0) | is_fill).view(np.uint8), size=(3, 3, 1)) > 0
+    near = ndimage.maximum_filter(((labels != 0) | is_fill | ~np.isfinite(values)).view(np.uint8), size=(3, 3, 1)) > 0
     sound = ~near & live[np.newaxis, np.newaxis, :]
-    sample = np.flatnonzero(sound)
-    if len(sample) < 100:
+    step = max(1, sound.size // (4 * fitted))  # every step-th voxel, the sound ones among them
+    sample = np.unravel_index(np.flatnonzero(sound.reshape(-1)[::step]) * step, sound.shape)
+    if len(sample[0]) < 100:
         return
-    sample = np.unravel_index(sample[:: max(1, len(sample) // fitted)], sound.shape)
     features = np.stack([s[sample] for s in shifted] + [np.ones(len(sample[0]), dtype=np.float32)], axis=1)
     target = values[sample]
     weights = np.linalg.lstsq(features, target, rcond=None)[0]
@@ -766,20 +791,27 @@ def _predicted_look(block, is_fill, live, labels, sigma: float, fitted: int = 20
     typical = error <= 3 * 1.4826 * np.median(error) + 1e-6
     weights = np.linalg.lstsq(features[typical], target[typical], rcond=None)[0]
     predicted = np.full(values.shape, weights[-1], dtype=np.float32)
+    term = np.empty_like(predicted)
     for w, s in zip(weights[:-1], shifted, strict=True):
-        predicted += np.float32(w) * s
-    residual = values - predicted
+        predicted += np.multiply(s, np.float32(w), out=term)
+    del padded, shifted
+    residual = np.subtract(values, predicted, out=values)
     floor = max(1.4826 * float(np.median(np.abs(residual[sample]))), sigma / 2, 1e-6)
-    squared = np.where(near, np.float32(floor**2), residual * residual)
-    ring = (ndimage.uniform_filter(squared, size=(5, 5, 1)) * 25 - ndimage.uniform_filter(squared, size=(3, 3, 1)) * 9) / 16
-    scale = np.maximum(np.sqrt(np.maximum(ring, 0)), floor)
-    where = np.nonzero(sound & (labels == 0) & (np.abs(residual) > PREDICTED_ERRORS * scale))
+    squared = np.square(residual, out=term)
+    squared[near] = floor**2
+    scale = ndimage.uniform_filter(squared, size=(5, 5, 1))  # the ring's mean square: 5x5 less 3x3
+    scale *= np.float32(25 / 16)
+    inner = ndimage.uniform_filter(squared, size=(3, 3, 1), output=squared)
+    scale -= np.multiply(inner, np.float32(9 / 16), out=inner)
+    np.sqrt(np.maximum(scale, floor**2, out=scale), out=scale)
+    far = np.abs(residual, out=term) > np.float32(PREDICTED_ERRORS) * scale
+    where = np.nonzero(far & sound & (labels == 0))
     if len(where[0]) == 0:
         return
-    stored, scale, residual, predicted = block[where], scale[where], np.abs(residual[where]), predicted[where]
+    stored, scale, jump, predicted = block[where], scale[where], term[where], predicted[where]
     closest = np.full(len(stored), np.inf)
     for restored in _restorations(stored):
         large = np.abs(restored - stored) >= PREDICTED_ERRORS * scale
         closest = np.where(large, np.fmin(closest, np.abs(restored - predicted)), closest)
-    hit = (closest <= 2 * scale) & (SECOND_LOOK_GAIN * closest <= residual)
+    hit = (closest <= 2 * scale) & (SECOND_LOOK_GAIN * closest <= jump)
     labels[tuple(w[hit] for w in where)] = CODE["bit-errors"]

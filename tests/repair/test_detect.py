@@ -39,7 +39,7 @@ def test_no_false_positives_on_clean_test_images(pydicom_files, nibabel_files, s
 def test_no_false_positives_on_training_volumes():
     require_file("/usr/share/mricron/templates/ch2.nii.gz")
     for source in available_sources():
-        if source.name == "ch2better":  # the same subject as ch2 at 0.5 mm: 35 M voxels, checked in bench/
+        if source.name == "ch2better":  # the same subject as ch2 at 0.5 mm: 35 M voxels, checked by bench/bench_bit_errors.py
             continue
         found = detect(source.load()).counts()
         assert found == {}, f"{source.name}: {found}"

@@ -545,7 +545,12 @@ def _label_blocks(values, busy, box, is_fill, labels, full_range: float) -> None
         # grow by its reach, then trim back to the rows and columns that are garbage
         part = _grown(part, 2, values.shape)
         local = values[part]
-        rough = np.abs(local - ndimage.median_filter(local, size=(3, 3, 1))) > 0.1 * full_range
+        # the median over one more voxel of context, mirrored at the plane's border: reflected there, an
+        # edge voxel would fill two thirds of its own window and often be its own median
+        wider = _grown(part, 1, values.shape)
+        inner = tuple(slice(p.start - w.start, p.stop - w.start) for p, w in zip(part, wider, strict=True))
+        median = ndimage.median_filter(values[wider], size=(3, 3, 1), mode="mirror")[inner]
+        rough = np.abs(local - median) > 0.1 * full_range
         block = _trim(rough[:, :, 0], part)
         if is_fill[block].mean() > 0.2:  # a jagged edge against the background, not garbage
             return

@@ -49,3 +49,13 @@ def test_evaluate_writes_report_and_figures(sample_data, tmp_path, fill_model):
     assert "| damage | method |" in (tmp_path / "report.md").read_text()
     figures = sorted(p.name for p in (tmp_path / "figures").iterdir())
     assert "ct_slice_lost-lines.png" in figures
+
+
+def test_evaluate_skips_damage_that_leaves_nothing_to_repair_from(pydicom_files, fill_model):
+    """A long packet burst covers the whole 64x64 one-slice MR_small at seed 3: the engine rightly
+    refuses it, and evaluate scores the other kinds instead of stopping."""
+    from medinpaint.repair.evaluate import evaluate_volume
+
+    rows = evaluate_volume(read(pydicom_files / "MR_small.dcm"), "mr_small", seed=3, model=fill_model)
+    kinds = {row["kind"] for row in rows}
+    assert "packet-loss" not in kinds and {"lost-lines", "bit-errors"} <= kinds

@@ -305,7 +305,8 @@ def _fill_regions(components, n, holes, content, labels) -> None:
             continue
         grown = (slice(max(si.start - 1, 0), si.stop + 1), slice(max(sj.start - 1, 0), sj.stop + 1), sk)
         comp = components[grown] == index
-        ring = ndimage.binary_dilation(comp, structure=PLANE) & ~comp
+        # damage found already (a burst's whole lines, beside the rest of the burst) says nothing of content
+        ring = ndimage.binary_dilation(comp, structure=PLANE) & ~comp & (labels[grown] == 0)
         if _content_fraction(content[grown][ring]) < CONTENT_AROUND_HOLE:
             continue
         origin = (grown[0].start, grown[1].start)

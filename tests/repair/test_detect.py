@@ -238,3 +238,13 @@ def test_a_corrupted_block_on_the_plane_border_is_found_whole(pydicom_files):
     found = detect(damaged).labels > 0
     assert found[truth].all()
     assert (found & ~truth).sum() <= 24
+
+
+def test_a_packet_burst_that_spans_whole_lines_is_found_whole(pydicom_files):
+    """The whole lines of a long burst are found as lost lines first; the burst's last tiles, beside
+    them at the plane's border, are judged on the content around them that is not already damage."""
+    clean = read(pydicom_files / "CT_small.dcm")
+    damaged, truth = _damaged(clean, PacketLoss(tile_size=16, first_tile=3, num_tiles=23, fill="min"))
+    found = detect(damaged).labels > 0
+    assert found[truth].all()
+    assert not (found & ~truth).any()

@@ -557,6 +557,15 @@ def _label_blocks(values, busy, box, is_fill, labels, full_range: float) -> None
             return
         region = labels[block]
         region[region == 0] = CODE["corrupted-blocks"]
+        # an edge row or column of a block the trim took off (measured over the rows or columns of a
+        # union of blocks, it can fall below the garbage fraction): rough voxels beside the block, up
+        # to two steps out and within the box, are garbage too
+        taken = np.zeros(rough.shape, dtype=bool)
+        taken[tuple(slice(b.start - p.start, b.stop - p.start) for b, p in zip(block, part, strict=True))] = True
+        for _ in range(2):
+            taken |= ndimage.binary_dilation(taken, structure=PLANE) & rough
+        around = labels[part]
+        around[taken & (around == 0)] = CODE["corrupted-blocks"]
         reach = _grown(block, 2, values.shape)  # the busy halo the 5x5 window put around this block
         cleared = tuple(slice(max(r.start - b.start, 0), max(r.stop - b.start, 0)) for r, b in zip(reach, box, strict=True))
         busy[cleared] = False  # the caller's comparison made ``busy``: this region's own array

@@ -248,3 +248,14 @@ def test_a_packet_burst_that_spans_whole_lines_is_found_whole(pydicom_files):
     found = detect(damaged).labels > 0
     assert found[truth].all()
     assert not (found & ~truth).any()
+
+
+def test_the_edges_of_overlapping_blocks_are_not_trimmed_off(pydicom_files):
+    """Four overlapping blocks on MR_small: the rectangles trimmed out of their union lose edge rows and
+    columns of single blocks; rough voxels beside a block found are taken too (55 -> 25 missed)."""
+    clean = read(pydicom_files / "MR_small.dcm")
+    blocks = [(15, 42, 24, 14), (1, 11, 20, 29), (26, 33, 17, 29), (4, 33, 16, 18)]
+    damaged, truth = _damaged(clean, CorruptBlocks(blocks=blocks, seed=1013105928))
+    visible = truth & (np.abs(damaged.array.astype(float) - clean.array) > 0.02 * np.ptp(clean.array))
+    found = detect(damaged).labels > 0
+    assert (visible & ~found).sum() <= 0.02 * visible.sum()

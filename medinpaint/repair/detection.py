@@ -259,15 +259,20 @@ def _lost_lines(is_fill, content, live, labels) -> None:
                 labels[a:b, :, k] = CODE["lost-lines"]
 
 
-def _tile_aligned(component: np.ndarray, origin: tuple[int, int], shape: tuple[int, int]) -> bool:
-    """True when the component is exactly a union of whole cells of an 8 or 16 pixel grid."""
+def _tile_aligned(component: np.ndarray, origin: tuple[int, int], shape: tuple[int, int],
+                  spare: np.ndarray | None = None) -> bool:
+    """True when the component is exactly a union of whole cells of an 8 or 16 pixel grid (``spare``
+    voxels, of the component's array, count as part of any cell it touches)."""
     ii, jj = np.nonzero(component)
     ii, jj = ii + origin[0], jj + origin[1]
-    area = len(ii)
+    si, sj = np.nonzero(spare) if spare is not None else (np.empty(0, int), np.empty(0, int))
+    si, sj = si + origin[0], sj + origin[1]
     for t in TILES:
-        cells = np.unique((ii // t) * (shape[1] // t + 1) + jj // t)
-        ci, cj = cells // (shape[1] // t + 1), cells % (shape[1] // t + 1)
+        per_row = shape[1] // t + 1
+        cells = np.unique((ii // t) * per_row + jj // t)
+        ci, cj = cells // per_row, cells % per_row
         full = (np.minimum((ci + 1) * t, shape[0]) - ci * t) * (np.minimum((cj + 1) * t, shape[1]) - cj * t)
+        area = len(ii) + int(np.isin((si // t) * per_row + sj // t, cells).sum())
         if int(full.sum()) == area:
             return True
     return False
@@ -277,12 +282,24 @@ def _packet_loss(is_fill, content, live, labels) -> None:
     holes = is_fill & live[np.newaxis, np.newaxis, :] & (labels == 0)
     components, n = ndimage.label(holes, structure=PLANE)
     if n:
-        _fill_regions(components, n, holes, content, labels)
+        _fill_regions(components, n, holes, content, labels, _edge_padding(is_fill))
     _lost_tiles(holes & (labels == 0), content, labels)
 
 
-def _fill_regions(components, n, holes, content, labels) -> None:
-    """Keep the fill regions that are tile-aligned or inner rectangles, mostly surrounded by content."""
+def _edge_padding(is_fill: np.ndarray) -> np.ndarray:
+    """Whole lines at a fill value from the plane's border inwards: a scan's own padding (dipy's S0
+    has two zero rows at its edge), which a lost packet's tiles can join."""
+    padding = np.zeros(is_fill.shape, dtype=bool)
+    for axis in (0, 1):
+        full = is_fill.all(axis=1 - axis)  # (lines, slices)
+        edge = np.cumprod(full, axis=0).astype(bool) | np.cumprod(full[::-1], axis=0)[::-1].astype(bool)
+        padding |= edge[:, np.newaxis, :] if axis == 0 else edge[np.newaxis, :, :]
+    return padding
+
+
+def _fill_regions(components, n, holes, content, labels, padding) -> None:
+    """Keep the fill regions that are tile-aligned or inner rectangles, mostly surrounded by content.
+    A region joined to the scan's own ``padding`` is kept without it where the rest is tile-aligned."""
     shape = holes.shape[:2]
     areas = np.bincount(components.ravel(), minlength=n + 1)[1:]
     # most regions are specks (voxels that happen to hold a fill value): number only the large ones,
@@ -312,6 +329,11 @@ def _fill_regions(components, n, holes, content, labels) -> None:
         origin = (grown[0].start, grown[1].start)
         if (is_rectangle and not touches_border) or _tile_aligned(comp[:, :, 0], origin, shape):
             labels[grown][comp] = CODE["packet-loss"]
+            continue
+        pad = padding[grown]
+        core = comp & ~pad
+        if pad[comp].any() and core.sum() >= MIN_HOLE and _tile_aligned(core[:, :, 0], origin, shape, pad[:, :, 0]):
+            labels[grown][core] = CODE["packet-loss"]
 
 
 def _edge_content(content: np.ndarray, t: int, ci: int, cj: int) -> list[np.ndarray]:

@@ -259,3 +259,17 @@ def test_the_edges_of_overlapping_blocks_are_not_trimmed_off(pydicom_files):
     visible = truth & (np.abs(damaged.array.astype(float) - clean.array) > 0.02 * np.ptp(clean.array))
     found = detect(damaged).labels > 0
     assert (visible & ~found).sum() <= 0.02 * visible.sum()
+
+
+def test_lost_packets_that_join_the_scans_own_padding_are_found(pydicom_files):
+    """Zero lines at the plane's edge (dipy's S0 has them) join a burst's last tiles into one region
+    that is no union of tiles; without them the rest is, and it is the burst."""
+    clean = read(pydicom_files / "CT_small.dcm")
+    padded = clean.array.copy()
+    padded[126:], padded[:, 126:] = 0, 0
+    clean = clean.with_array(padded)
+    assert detect(clean).counts() == {}
+    damaged, truth = _damaged(clean, PacketLoss(tile_size=16, first_tile=60, num_tiles=4, fill=0))
+    visible = truth & (damaged.array != clean.array)
+    found = detect(damaged).labels > 0
+    assert found[visible].all() and not (found & ~truth).any()

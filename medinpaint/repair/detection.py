@@ -43,7 +43,6 @@ PLANE[:, :, 1] = ndimage.generate_binary_structure(2, 1)  # 4-connected within a
 
 CONTENT_BESIDE_LINE = 0.3  # a lost line has at least this much content in the rows on each side
 EDGE_RUN, EDGE_CONTENT = 3, 0.75  # lost slices at the scan's edge: at most 3, beside a slice 3/4 as full as most
-CONTENT_AROUND_HOLE = 0.6  # a lost packet is mostly surrounded by content
 BURST_CONTENT = 0.3  # a fill-valued tile next to a lost one was lost too when content runs this far along a side
 MIN_HOLE = 16  # pixels: smaller fill specks are left alone (a single lost pixel is a bit error)
 TILES = (8, 16)
@@ -232,10 +231,6 @@ def _lost_slices(volume: Volume, constant: np.ndarray, fractions: np.ndarray, la
             labels[:, :, ks[0]:ks[-1] + 1] = CODE["lost-slices"]
 
 
-def _content_fraction(rows: np.ndarray) -> float:
-    return float(rows.mean()) if rows.size else 0.0
-
-
 def _runs(full: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Runs of True along axis 0 of a (lines, slices) array: (slice, first line, line after the run)."""
     edges = np.diff(np.pad(full, ((1, 1), (0, 0))).astype(np.int8), axis=0)
@@ -282,24 +277,29 @@ def _packet_loss(is_fill, content, live, labels) -> None:
     holes = is_fill & live[np.newaxis, np.newaxis, :] & (labels == 0)
     components, n = ndimage.label(holes, structure=PLANE)
     if n:
-        _fill_regions(components, n, holes, content, labels, _edge_padding(is_fill))
+        _fill_regions(components, n, holes, labels, is_fill)
     _lost_tiles(holes & (labels == 0), content, labels)
 
 
 def _edge_padding(is_fill: np.ndarray) -> np.ndarray:
-    """Whole lines at a fill value from the plane's border inwards: a scan's own padding (dipy's S0
-    has two zero rows at its edge), which a lost packet's tiles can join."""
+    """Whole lines at a fill value from the plane's border inwards in most slices: a scan's own
+    padding (dipy's S0 has two zero rows at its edge), which a lost packet's tiles can join. A burst's
+    own lines at the border are in one slice only (in a one-slice image they cannot be told apart)."""
     padding = np.zeros(is_fill.shape, dtype=bool)
     for axis in (0, 1):
         full = is_fill.all(axis=1 - axis)  # (lines, slices)
         edge = np.cumprod(full, axis=0).astype(bool) | np.cumprod(full[::-1], axis=0)[::-1].astype(bool)
+        edge &= edge.mean(axis=1, keepdims=True) >= 0.5  # in this slice, and in most of the slab's
         padding |= edge[:, np.newaxis, :] if axis == 0 else edge[np.newaxis, :, :]
     return padding
 
 
-def _fill_regions(components, n, holes, content, labels, padding) -> None:
-    """Keep the fill regions that are tile-aligned or inner rectangles, mostly surrounded by content.
-    A region joined to the scan's own ``padding`` is kept without it where the rest is tile-aligned."""
+def _fill_regions(components, n, holes, labels, is_fill) -> None:
+    """Keep the fill regions that are tile-aligned, or exact rectangles a tile wide at least inside the
+    plane (around a region there is only content or damage found already: fill voxels beside it
+    belong to it). A region joined to the scan's own padding lines is kept without them where the
+    rest is tile-aligned."""
+    padding = None
     shape = holes.shape[:2]
     areas = np.bincount(components.ravel(), minlength=n + 1)[1:]
     # most regions are specks (voxels that happen to hold a fill value): number only the large ones,
@@ -322,14 +322,12 @@ def _fill_regions(components, n, holes, content, labels, padding) -> None:
             continue
         grown = (slice(max(si.start - 1, 0), si.stop + 1), slice(max(sj.start - 1, 0), sj.stop + 1), sk)
         comp = components[grown] == index
-        # damage found already (a burst's whole lines, beside the rest of the burst) says nothing of content
-        ring = ndimage.binary_dilation(comp, structure=PLANE) & ~comp & (labels[grown] == 0)
-        if _content_fraction(content[grown][ring]) < CONTENT_AROUND_HOLE:
-            continue
         origin = (grown[0].start, grown[1].start)
         if (is_rectangle and not touches_border) or _tile_aligned(comp[:, :, 0], origin, shape):
             labels[grown][comp] = CODE["packet-loss"]
             continue
+        if padding is None:
+            padding = _edge_padding(is_fill)
         pad = padding[grown]
         core = comp & ~pad
         if pad[comp].any() and core.sum() >= MIN_HOLE and _tile_aligned(core[:, :, 0], origin, shape, pad[:, :, 0]):
@@ -568,8 +566,8 @@ def _label_blocks(values, busy, box, is_fill, labels, full_range: float) -> None
         # grow by its reach, then trim back to the rows and columns that are garbage
         part = _grown(part, 2, values.shape)
         local = values[part]
-        # the median over one more voxel of context, mirrored at the plane's border: reflected there, an
-        # edge voxel would fill two thirds of its own window and often be its own median
+        # the median over one more voxel of context, mirrored at the plane's border: reflected there,
+        # the edge row would fill six ninths of an edge voxel's window, and it was often its own median
         wider = _grown(part, 1, values.shape)
         inner = tuple(slice(p.start - w.start, p.stop - w.start) for p, w in zip(part, wider, strict=True))
         median = ndimage.median_filter(values[wider], size=(3, 3, 1), mode="mirror")[inner]
@@ -581,7 +579,8 @@ def _label_blocks(values, busy, box, is_fill, labels, full_range: float) -> None
         region[region == 0] = CODE["corrupted-blocks"]
         # an edge row or column of a block the trim took off (measured over the rows or columns of a
         # union of blocks, it can fall below the garbage fraction): rough voxels beside the block, up
-        # to two steps out and within the box, are garbage too
+        # to two steps out and within the busy box grown by 2, are garbage too (this also takes 1-13
+        # sound voxels beside a block, rough from the garbage in their own window)
         taken = np.zeros(rough.shape, dtype=bool)
         taken[tuple(slice(b.start - p.start, b.stop - p.start) for b, p in zip(block, part, strict=True))] = True
         for _ in range(2):

@@ -6,8 +6,7 @@ not, working on the stored values (where the failure happened):
 - lost slices: missing instances of a DICOM series (from the positions), or a constant slice between
   two slices with content, or up to three at the scan's edge beside a slice full of content;
 - lost scan lines: whole rows (or columns) at a fill value (0, the image minimum or the padding value)
-  with content on both sides, or from the plane's edge beside a line nearly full of content where
-  most other slices have content (a scan's own padding is in most slices);
+  with content on both sides;
 - lost packets: fill-valued regions aligned to an 8 or 16 pixel tile grid, or exact rectangles inside
   the content;
 - truncation: the tail of a pixel stream (raster order: row by row, slice by slice) at a fill value,
@@ -245,16 +244,9 @@ def _lost_lines(is_fill, content, live, labels) -> None:
         full = is_fill.all(axis=1 - axis)  # (lines, slices)
         frac = content.mean(axis=1 - axis)
         ks, starts, stops = _runs(full & live[np.newaxis, :])
-        n = full.shape[0]
-        inside = (starts > 0) & (stops < n)
-        before, after = frac[np.maximum(starts - 1, 0), ks], frac[np.minimum(stops, n - 1), ks]
-        rich = inside & (before >= CONTENT_BESIDE_LINE) & (after >= CONTENT_BESIDE_LINE)
-        # a run from the plane's edge is the scan's own background or padding, unless (in a scan of
-        # several slices) most slices have content there, and the line beyond it is nearly full
-        usual = _edge_padding_lines(full, live)
-        for at_edge, beyond in ((starts == 0) & (stops < n), after), ((stops == n) & (starts > 0), before):
-            fresh = np.array([not usual[a:b].any() for a, b in zip(starts, stops, strict=True)], dtype=bool)
-            rich |= at_edge & fresh & (beyond >= EDGE_CONTENT) & (live.sum() > 1)
+        inside = (starts > 0) & (stops < full.shape[0])  # the scan's own edge is not a lost line
+        ks, starts, stops = ks[inside], starts[inside], stops[inside]
+        rich = (frac[starts - 1, ks] >= CONTENT_BESIDE_LINE) & (frac[stops, ks] >= CONTENT_BESIDE_LINE)
         for k, a, b in zip(ks[rich], starts[rich], stops[rich], strict=True):
             if axis == 1:
                 labels[:, a:b, k] = CODE["lost-lines"]
@@ -287,13 +279,6 @@ def _packet_loss(is_fill, content, live, labels) -> None:
     if n:
         _fill_regions(components, n, holes, labels, is_fill)
     _lost_tiles(holes & (labels == 0), content, labels)
-
-
-def _edge_padding_lines(full: np.ndarray, live: np.ndarray) -> np.ndarray:
-    """Which lines are whole fill lines from the plane's border inwards in at least half of the live
-    slices (``full``: whole fill lines, (lines, slices))."""
-    edge = np.cumprod(full, axis=0).astype(bool) | np.cumprod(full[::-1], axis=0)[::-1].astype(bool)
-    return edge[:, live].mean(axis=1) >= 0.5 if live.any() else np.zeros(len(full), dtype=bool)
 
 
 def _edge_padding(is_fill: np.ndarray) -> np.ndarray:

@@ -273,13 +273,3 @@ def test_lost_packets_that_join_the_scans_own_padding_are_found(pydicom_files):
     visible = truth & (damaged.array != clean.array)
     found = detect(damaged).labels > 0
     assert found[visible].all() and not (found & ~truth).any()
-
-
-@pytest.mark.parametrize("lines", [[0, 1, 2, 3], [13, 14, 15]])
-def test_lost_lines_at_the_planes_edge_of_a_scan_of_several_slices(sample_data, lines):
-    """A run of fill lines from the plane's edge is a lost one where the other slices have content
-    there (the scan's own padding is in most slices) and the line beyond it is nearly full."""
-    clean = read(sample_data / "ct_head_series")  # 16x16x5, content to the plane's edge
-    damaged, truth = _damaged(clean, LostLines(lines=lines, slices=[2], fill="min"))
-    found = detect(damaged).labels > 0
-    assert found[truth].all() and not (found & ~truth).any()

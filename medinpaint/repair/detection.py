@@ -57,6 +57,11 @@ BACKGROUND_FLIP = 0.1  # a bit error in uniform background changes the fill valu
 # the mean of the two neighbours along every in-plane direction (2 halved the flags on clean voxels of
 # damaged training volumes against none, for 1-5% more squared error left)
 SECOND_LOOK_SPREADS, SECOND_LOOK_GAIN, SECOND_LOOK_ALONG = 3.0, 3.0, 2.0
+# the later looks run once the first has found this many flips, and this share of the voxels: in a
+# noisy clean scan it can take a few voxels for flips (4-28 in heudiconv's b0dwi diffusion mosaics of
+# 1.8 M voxels, 9 in axasc35), and the later looks would then take ~2,000; bit errors at the damage
+# presets' lowest rate (1e-4) leave about 6e-5 of the voxels to the first look
+LATER_LOOKS_AFTER, LATER_LOOKS_SHARE = 16, 2e-5
 # then a voxel this many times the local error of a linear prediction from its eight neighbours
 # (fitted to the slab) away from it, where one flip of at least that size brings it within twice that
 # error (5: squared error left on three damaged training volumes a half to a fifth of the second
@@ -113,6 +118,9 @@ def detect(volume: Volume, slab: int = SLAB) -> Detection:
     if volume.array.ndim == 4:
         parts = [detect(volume.with_array(volume.array[..., t]), slab) for t in range(volume.shape[3])]
         return Detection(np.stack([p.labels for p in parts], axis=-1), {"per_volume": [p.details for p in parts]})
+    mosaic = _mosaic(volume)
+    if mosaic is not None:
+        return _detect_mosaic(volume, mosaic, slab)
     array = volume.array
     nk = array.shape[2]
     minimum = array.min()
@@ -141,7 +149,7 @@ def detect(volume: Volume, slab: int = SLAB) -> Detection:
     if patterns:
         _truncation(array, fills, constant, fractions, labels)
     stats = _intensity_stats(array, live)
-    flipped = np.zeros(nk, dtype=bool)  # slices where bit errors were found
+    flipped = np.zeros(nk, dtype=np.int64)  # bit errors found per slice
 
     def scan(part: slice) -> None:
         block = np.asarray(array[:, :, part])
@@ -152,11 +160,11 @@ def detect(volume: Volume, slab: int = SLAB) -> Detection:
             _packet_loss(is_fill, ~is_fill, live[part], region)
         if stats is not None:
             _garbage_and_bit_errors(block, is_fill, live[part], region, stats)
-            flipped[part] = (region == CODE["bit-errors"]).any(axis=(0, 1))
+            flipped[part] = (region == CODE["bit-errors"]).sum(axis=(0, 1))
         drop_mapped_pages(array, part.start, part.stop)
 
     _each_slab(nk, slab, scan)
-    if stats is not None and flipped.any():
+    if stats is not None and flipped.sum() >= max(LATER_LOOKS_AFTER, LATER_LOOKS_SHARE * array[:, :, 0].size * live.sum()):
 
         def second_look(part: slice) -> None:
             start, stop = max(part.start - 1, 0), min(part.stop + 1, nk)  # one slice either side, for context
@@ -168,6 +176,7 @@ def detect(volume: Volume, slab: int = SLAB) -> Detection:
             drop_mapped_pages(array, start, stop)
 
         _each_slab(nk, slab, second_look)
+    if stats is not None and flipped.any():
         # flips stretch the full range (one bit-15 flip made it 16x a CT's), and garbage is judged
         # against it: look for blocks again against the range of what was not found damaged
         full_range = _full_range_of_sound(array, live, labels)
@@ -186,6 +195,38 @@ def detect(volume: Volume, slab: int = SLAB) -> Detection:
 
             _each_slab(nk, slab, blocks_again)
     return Detection(labels, {"fill_values": [float(f) for f in fills]})
+
+
+def _mosaic(volume: Volume) -> tuple[int, int] | None:
+    """(tiles per side, images) of a Siemens mosaic (one DICOM image holding a volume's slices as
+    tiles, the unused ones black), or None. Its tile borders and empty tiles would pass for lost lines
+    and a truncated stream."""
+    headers = (volume.meta.get("dicom") or {}).get("slices") or []
+    header = next((h for h in headers if h is not None), None)
+    if volume.array.ndim != 3 or volume.shape[2] != 1 or header is None or "MOSAIC" not in (header.get("ImageType") or []):
+        return None
+    images = header.get((0x0019, 0x100A))  # Siemens: NumberOfImagesInMosaic
+    if images is None:
+        return None
+    count = int(images.value)
+    side = int(np.ceil(np.sqrt(count)))
+    if count < 1 or volume.shape[0] % side or volume.shape[1] % side:
+        return None
+    return side, count
+
+
+def _detect_mosaic(volume: Volume, mosaic: tuple[int, int], slab: int) -> Detection:
+    """Detection on a mosaic's tiles as the slices of a volume; labels back in the mosaic's layout."""
+    side, count = mosaic
+    ni, nj = volume.shape[:2]
+    ti, tj = ni // side, nj // side
+    # tiles fill the image row by row: tile b * side + a holds i in [a ti, (a+1) ti), j in [b tj, (b+1) tj)
+    tiles = volume.array[:, :, 0].reshape(side, ti, side, tj).transpose(1, 3, 2, 0).reshape(ti, tj, side * side)
+    inner = detect(volume.with_array(np.ascontiguousarray(tiles[:, :, :count])), slab)
+    labels = np.zeros((ti, tj, side * side), dtype=np.uint8)
+    labels[:, :, :count] = inner.labels
+    labels = labels.reshape(ti, tj, side, side).transpose(3, 0, 2, 1).reshape(ni, nj, 1)
+    return Detection(labels, {**inner.details, "mosaic": {"tiles_per_side": side, "images": count}})
 
 
 def _each_slab(nk: int, slab: int, work) -> None:

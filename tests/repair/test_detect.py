@@ -273,3 +273,21 @@ def test_lost_packets_that_join_the_scans_own_padding_are_found(pydicom_files):
     visible = truth & (damaged.array != clean.array)
     found = detect(damaged).labels > 0
     assert found[visible].all() and not (found & ~truth).any()
+
+
+def test_a_siemens_mosaic_is_scanned_tile_by_tile():
+    """A mosaic holds a volume's slices as tiles of one image: its tile borders and empty tiles are no
+    lost lines or truncated stream (heudiconv's axasc35: 35 EPI slices of 64x64 in a 6x6 mosaic), and
+    a lost line inside a tile is found there."""
+    from medinpaint.data.sources import SOURCES
+
+    clean = read(require_file(SOURCES["heudiconv-axasc35"].path()))
+    assert clean.shape == (384, 384, 1)
+    found = detect(clean).counts()
+    assert "lost-lines" not in found and "truncation" not in found
+    damaged = clean.array.copy()
+    damaged[64:128, 64 + 30, 0] = 0  # one line across tile 7 (second row, second column of tiles)
+    detection = detect(clean.with_array(damaged))
+    from medinpaint.repair.detection import CODE
+
+    assert (detection.labels[64:128, 94, 0] == CODE["lost-lines"]).all()

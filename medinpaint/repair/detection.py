@@ -40,6 +40,7 @@ CODE = {kind: n for n, kind in enumerate(KINDS, start=1)}
 
 PLANE = np.zeros((3, 3, 3), dtype=bool)
 PLANE[:, :, 1] = ndimage.generate_binary_structure(2, 1)  # 4-connected within a slice, never across
+EIGHT = tuple((di, dj) for di in (-1, 0, 1) for dj in (-1, 0, 1) if (di, dj) != (0, 0))  # in-plane neighbours
 
 CONTENT_BESIDE_LINE = 0.3  # a lost line has at least this much content in the rows on each side
 EDGE_RUN, EDGE_CONTENT = 3, 0.75  # lost slices at the scan's edge: at most 3, beside a slice 3/4 as full as most
@@ -188,9 +189,7 @@ def detect(volume: Volume, slab: int = SLAB) -> Detection:
                 block = np.asarray(array[:, :, part])
                 values = block.astype(np.float32)
                 flips = np.nonzero(labels[:, :, part] == CODE["bit-errors"])  # their steps are not garbage
-                ni, nj = values.shape[:2]
-                values[flips] = np.median([values[np.clip(flips[0] + di, 0, ni - 1), np.clip(flips[1] + dj, 0, nj - 1),
-                                                  flips[2]] for di, dj in EIGHT], axis=0)
+                values[flips] = np.median([values[i, j, flips[2]] for i, j, _ in _beside(flips, values.shape)], axis=0)
                 _corrupted_blocks(values, is_fill_value(block, fills), live[part], labels[:, :, part],
                                   stats["sigma"], full_range)
                 drop_mapped_pages(array, part.start, part.stop)
@@ -229,6 +228,19 @@ def _detect_mosaic(volume: Volume, mosaic: tuple[int, int], slab: int) -> Detect
     labels[:, :, :count] = inner.labels
     labels = labels.reshape(ti, tj, side, side).transpose(3, 0, 2, 1).reshape(ni, nj, 1)
     return Detection(labels, {**inner.details, "mosaic": {"tiles_per_side": side, "images": count}})
+
+
+def _beside(where: tuple[np.ndarray, ...], shape: tuple[int, ...]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The eight in-plane neighbours (in the order of EIGHT) of the voxels ``where`` in planes of
+    ``shape``: their i and j, clipped into the plane (a border voxel then stands in for a neighbour
+    beyond it), and whether the neighbour lies inside the plane."""
+    ni, nj = shape[:2]
+    found = []
+    for di, dj in EIGHT:
+        i, j = where[0] + di, where[1] + dj
+        inside = (i >= 0) & (i < ni) & (j >= 0) & (j < nj)
+        found.append((np.clip(i, 0, ni - 1), np.clip(j, 0, nj - 1), inside))
+    return found
 
 
 def _each_slab(nk: int, slab: int, work) -> None:
@@ -528,14 +540,10 @@ def _bit_errors_in_background(array, is_fill, live, labels, threshold: float) ->
     where = np.nonzero(screen)
     if len(where[0]) == 0:
         return
-    ni, nj = array.shape[:2]
     fill = array[np.where(where[0] > 0, where[0] - 1, where[0] + 1), where[1], where[2]]  # a neighbour inside the plane
     alike = np.ones(len(fill), dtype=bool)
-    for di in (-1, 0, 1):
-        for dj in (-1, 0, 1):
-            i, j = np.clip(where[0] + di, 0, ni - 1), np.clip(where[1] + dj, 0, nj - 1)
-            beyond = (i == where[0]) & (j == where[1])  # beyond the plane's border: no neighbour there
-            alike &= beyond | (array[i, j, where[2]] == fill)
+    for i, j, inside in _beside(where, array.shape):  # beyond the plane's border there is no neighbour
+        alike &= ~inside | (array[i, j, where[2]] == fill)
     centre = array[where]
     large = np.abs(centre.astype(np.float64) - fill.astype(np.float64)) >= threshold
     hit = alike & large & _one_flip_explains(centre, fill, fill, threshold)
@@ -696,9 +704,7 @@ def _flips(array, values, where, is_fill, left_out, threshold: float, tolerance:
     (give or take ``tolerance``). ``left_out``: voxels that do not count as neighbours."""
     # the edge repeated at the plane's border: a border voxel is among its own neighbours and never
     # flagged (mirrored neighbours flagged a dark edge voxel of a clean scan)
-    ni, nj = values.shape[:2]
-    neighbours = [(np.clip(where[0] + di, 0, ni - 1), np.clip(where[1] + dj, 0, nj - 1), where[2])
-                  for di in (-1, 0, 1) for dj in (-1, 0, 1) if (di, dj) != (0, 0)]
+    neighbours = [(i, j, where[2]) for i, j, _ in _beside(where, values.shape)]
     around = np.stack([values[n] for n in neighbours])
     if left_out is None:
         high, low = around.max(axis=0), around.min(axis=0)
@@ -774,9 +780,8 @@ def _second_look(block, is_fill, live, labels, own: slice, sigma: float) -> None
         labels[found[0], found[1], found[2] + own.start] = CODE["bit-errors"]
         intact[found] = False
         screen[found] = False
-        for di, dj in EIGHT:  # a flip found spoilt its neighbours' directional screen
-            beside = (np.clip(found[0] + di, 0, ni - 1), np.clip(found[1] + dj, 0, nj - 1), found[2])
-            screen[beside] |= loose[beside] & intact[beside]
+        for i, j, _ in _beside(found, (ni, nj)):  # a flip found spoilt its neighbours' directional screen
+            screen[i, j, found[2]] |= loose[i, j, found[2]] & intact[i, j, found[2]]
 
 
 def _restorable(block, values, intact, sound, live, where, offset: int, sigma: float) -> np.ndarray:
@@ -788,16 +793,10 @@ def _restorable(block, values, intact, sound, live, where, offset: int, sigma: f
 
     The spread is the in-plane neighbours' range without its extremes, at least twice the scan's noise;
     where they all hold one value (a masked background) it is zero."""
-    ni, nj, nk = block.shape
+    nk = block.shape[2]
     k = where[2] + offset
-    plane = []
-    for di in (-1, 0, 1):
-        for dj in (-1, 0, 1):
-            if (di, dj) != (0, 0):
-                i, j = where[0] + di, where[1] + dj
-                inside = (i >= 0) & (i < ni) & (j >= 0) & (j < nj)
-                i, j = np.clip(i, 0, ni - 1), np.clip(j, 0, nj - 1)
-                plane.append(np.where(inside & intact[i, j, where[2]], values[i, j, k], np.nan))
+    plane = [np.where(inside & intact[i, j, where[2]], values[i, j, k], np.nan)
+             for i, j, inside in _beside(where, block.shape)]
     through = []
     for dk in (-1, 1):
         kk = np.clip(k + dk, 0, nk - 1)
@@ -837,8 +836,6 @@ def _restorable(block, values, intact, sound, live, where, offset: int, sigma: f
     hit[at] = (closest <= np.maximum(spread[index], jump / 10)) & (SECOND_LOOK_GAIN * closest <= jump)
     return hit
 
-
-EIGHT = tuple((di, dj) for di in (-1, 0, 1) for dj in (-1, 0, 1) if (di, dj) != (0, 0))
 
 
 def _predicted_look(block, is_fill, live, labels, sigma: float, fitted: int = 200_000) -> None:

@@ -47,6 +47,10 @@ EDGE_RUN, EDGE_CONTENT = 3, 0.75  # lost slices at the scan's edge: at most 3, b
 BURST_CONTENT = 0.3  # a fill-valued tile next to a lost one was lost too when content runs this far along a side
 MIN_HOLE = 16  # pixels: smaller fill specks are left alone (a single lost pixel is a bit error)
 TILES = (8, 16)
+# a garbage block's neighbours differ, along the direction where they match best, by this share of
+# what any two of its voxels differ at least (simulated blocks on training volumes: 0.71-1.0; a short
+# bright vessel that passed for a block in heudiconv's b0 diffusion mosaic: 0.49)
+GARBAGE_ALONG = 0.6
 SLAB = 32  # slices read at a time
 MIN_PLANE = 16  # pixels along each in-plane axis for the pattern detectors
 BIT_ERROR_SIGMAS, BIT_ERROR_RANGE = 8.0, 0.15  # a bit error in tissue stands out by this many sigmas and of the range
@@ -70,6 +74,9 @@ LATER_LOOKS_AFTER, LATER_LOOKS_SHARE = 10, 2e-5
 # error (5: squared error left on three damaged training volumes a half to a fifth of the second
 # look's, flagging 28-286 sound voxels; 4 flagged up to 3x more for 10-20% less error left)
 PREDICTED_ERRORS = 5.0
+# the first look's flips in tissue count only where the outliers one flip explains outnumber those it
+# does not by this much (+1): clean mosaics gave 4:2, 4:2, 28:7 and 9:3; flipped training volumes 0-4 unexplained
+NATURAL_OUTLIER_ODDS = 5
 WORKERS = min(4, os.cpu_count() or 1)  # threads scanning slabs at once (each holds up to 9 slab-sized float32 temporaries)
 
 
@@ -124,6 +131,12 @@ def detect(volume: Volume, slab: int = SLAB) -> Detection:
     mosaic = _mosaic(volume)
     if mosaic is not None:
         return _detect_mosaic(volume, mosaic, slab)
+    return _detect_volume(volume, slab)
+
+
+def _detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
+    """Detection in a 3D volume; ``stream``: its voxels are the pixel stream in Fortran order (not
+    the tiles of a mosaic), so a truncated stream shows as a tail of fill."""
     array = volume.array
     nk = array.shape[2]
     minimum = array.min()
@@ -149,10 +162,11 @@ def detect(volume: Volume, slab: int = SLAB) -> Detection:
     _lost_slices(volume, constant, fractions, labels)
     live = ~constant
     patterns = min(array.shape[:2]) >= MIN_PLANE  # too few pixels in a plane to tell a pattern from anatomy
-    if patterns:
+    if patterns and stream:
         _truncation(array, fills, constant, fractions, labels)
     stats = _intensity_stats(array, live)
     flipped = np.zeros(nk, dtype=np.int64)  # bit errors found per slice
+    in_tissue, unexplained = [], []  # per slab, where the first look found flips in tissue and outliers it did not
 
     def scan(part: slice) -> None:
         block = np.asarray(array[:, :, part])
@@ -162,40 +176,72 @@ def detect(volume: Volume, slab: int = SLAB) -> Detection:
             _lost_lines(is_fill, ~is_fill, live[part], region)
             _packet_loss(is_fill, ~is_fill, live[part], region)
         if stats is not None:
-            _garbage_and_bit_errors(block, is_fill, live[part], region, stats)
+            found, outliers = _garbage_and_bit_errors(block, is_fill, live[part], region, stats)
+            in_tissue.append(_offset(found, part.start))
+            unexplained.append(_offset(outliers, part.start))
             flipped[part] = (region == CODE["bit-errors"]).sum(axis=(0, 1))
         drop_mapped_pages(array, part.start, part.stop)
 
     _each_slab(nk, slab, scan)
-    if stats is not None and flipped.sum() >= max(LATER_LOOKS_AFTER, LATER_LOOKS_SHARE * array[:, :, 0].size * live.sum()):
-
-        def second_look(part: slice) -> None:
-            start, stop = max(part.start - 1, 0), min(part.stop + 1, nk)  # one slice either side, for context
-            block = np.asarray(array[:, :, start:stop])
-            is_fill = is_fill_value(block, fills)
-            own = slice(part.start - start, part.stop - start)
-            _second_look(block, is_fill, live[start:stop], labels[:, :, start:stop], own, stats["sigma"])
-            _predicted_look(block[:, :, own], is_fill[:, :, own], live[part], labels[:, :, part], stats["sigma"])
-            drop_mapped_pages(array, start, stop)
-
-        _each_slab(nk, slab, second_look)
-    if stats is not None and flipped.any():
-        # flips stretch the full range (one bit-15 flip made it 16x a CT's), and garbage is judged
-        # against it: look for blocks again against the range of what was not found damaged
-        full_range = _full_range_of_sound(array, live, labels)
-        if 0 < full_range < 0.8 * stats["full_range"]:
-
-            def blocks_again(part: slice) -> None:
-                block = np.asarray(array[:, :, part])
-                values = block.astype(np.float32)
-                flips = np.nonzero(labels[:, :, part] == CODE["bit-errors"])  # their steps are not garbage
-                values[flips] = np.median([values[i, j, flips[2]] for i, j, _ in _beside(flips, values.shape)], axis=0)
-                _corrupted_blocks(values, is_fill_value(block, fills), live[part], labels[:, :, part],
-                                  stats["sigma"], full_range)
-                drop_mapped_pages(array, part.start, part.stop)
-
-            _each_slab(nk, slab, blocks_again)
+    if stats is None:
+        return Detection(labels, {"fill_values": [float(f) for f in fills]})
+    tissue_flips = sum(len(w[0]) for w in in_tissue)
+    blocks = _blocks_again(array, fills, live, labels, stats, slab) if flipped.any() else []
+    # outliers inside garbage found only now are the block's, not the scan's own
+    natural = sum(int((labels[w] == 0).sum()) for w in unexplained)
+    if tissue_flips and _natural_outliers(tissue_flips, natural):
+        for where in in_tissue + blocks:  # and the blocks looked for only because of them
+            labels[where] = 0
+        for where in in_tissue:
+            np.subtract.at(flipped, where[2], 1)
+    if flipped.sum() >= max(LATER_LOOKS_AFTER, LATER_LOOKS_SHARE * array[:, :, 0].size * live.sum()):
+        _later_looks(array, fills, live, labels, stats["sigma"], slab)
     return Detection(labels, {"fill_values": [float(f) for f in fills]})
+
+
+def _offset(where: tuple[np.ndarray, ...], start: int) -> tuple[np.ndarray, ...]:
+    """Voxel indices of a slab starting at slice ``start``, as indices of the whole volume."""
+    return where[0], where[1], where[2] + start
+
+
+def _blocks_again(array, fills, live, labels, stats: dict, slab: int) -> list[tuple[np.ndarray, ...]]:
+    """Corrupted blocks looked for again in a scan with flips: flips stretch the full range (one bit-15
+    flip made it 16x a CT's), and garbage is judged against it; now against the range of what was not
+    found damaged. Returns where blocks were found, slab by slab."""
+    full_range = _full_range_of_sound(array, live, labels)
+    found = []
+    if not 0 < full_range < 0.8 * stats["full_range"]:
+        return found
+
+    def blocks_again(part: slice) -> None:
+        block = np.asarray(array[:, :, part])
+        values = block.astype(np.float32)
+        region = labels[:, :, part]
+        flips = np.nonzero(region == CODE["bit-errors"])  # their steps are not garbage
+        values[flips] = np.median([values[i, j, flips[2]] for i, j, _ in _beside(flips, values.shape)], axis=0)
+        before = region == CODE["corrupted-blocks"]
+        _corrupted_blocks(values, is_fill_value(block, fills), live[part], region, stats["sigma"], full_range)
+        found.append(_offset(np.nonzero((region == CODE["corrupted-blocks"]) & ~before), part.start))
+        drop_mapped_pages(array, part.start, part.stop)
+
+    _each_slab(array.shape[2], slab, blocks_again)
+    return found
+
+
+def _later_looks(array, fills, live, labels, sigma: float, slab: int) -> None:
+    """The second and the predicted look, slab by slab, each slab with one slice of context either side."""
+    nk = array.shape[2]
+
+    def later_looks(part: slice) -> None:
+        start, stop = max(part.start - 1, 0), min(part.stop + 1, nk)
+        block = np.asarray(array[:, :, start:stop])
+        is_fill = is_fill_value(block, fills)
+        own = slice(part.start - start, part.stop - start)
+        _second_look(block, is_fill, live[start:stop], labels[:, :, start:stop], own, sigma)
+        _predicted_look(block[:, :, own], is_fill[:, :, own], live[part], labels[:, :, part], sigma)
+        drop_mapped_pages(array, start, stop)
+
+    _each_slab(nk, slab, later_looks)
 
 
 def _mosaic(volume: Volume) -> tuple[int, int] | None:
@@ -217,16 +263,21 @@ def _mosaic(volume: Volume) -> tuple[int, int] | None:
 
 
 def _detect_mosaic(volume: Volume, mosaic: tuple[int, int], slab: int) -> Detection:
-    """Detection on a mosaic's tiles as the slices of a volume; labels back in the mosaic's layout."""
+    """Detection on a mosaic's tiles as the slices of a volume, labels back in the mosaic's layout;
+    a truncated stream on the mosaic itself, whose rows are the stream's order."""
     side, count = mosaic
     ni, nj = volume.shape[:2]
     ti, tj = ni // side, nj // side
     # tiles fill the image row by row: tile b * side + a holds i in [a ti, (a+1) ti), j in [b tj, (b+1) tj)
     tiles = volume.array[:, :, 0].reshape(side, ti, side, tj).transpose(1, 3, 2, 0).reshape(ti, tj, side * side)
-    inner = detect(volume.with_array(np.ascontiguousarray(tiles[:, :, :count])), slab)
+    inner = _detect_volume(volume.with_array(np.ascontiguousarray(tiles[:, :, :count])), slab, stream=False)
     labels = np.zeros((ti, tj, side * side), dtype=np.uint8)
     labels[:, :, :count] = inner.labels
     labels = labels.reshape(ti, tj, side, side).transpose(3, 0, 2, 1).reshape(ni, nj, 1)
+    plane = np.asarray(volume.array)
+    fills = inner.details["fill_values"]
+    _truncation(plane, fills, np.array([plane.min() == plane.max()]),
+                np.array([(~is_fill_value(plane, fills)).mean()]), labels, tile=ti)
     return Detection(labels, {**inner.details, "mosaic": {"tiles_per_side": side, "images": count}})
 
 
@@ -444,8 +495,10 @@ def _lost_tiles(holes, content, labels) -> None:
             region[block & (region == 0)] = CODE["packet-loss"]
 
 
-def _truncation(array, fills, constant, fractions, labels) -> None:
-    """The tail of the stream (Fortran order: i fastest, then j, then k) at one fill value, cutting content."""
+def _truncation(array, fills, constant, fractions, labels, tile: int = 0) -> None:
+    """The tail of the stream (Fortran order: i fastest, then j, then k) at one fill value, cutting
+    content. ``tile``: the tile width of a mosaic, whose tiles can end in black rows of their own, so
+    that a tail of fill starting at a tile's edge is no cut (a real cut lands there once in ``tile``)."""
     ni, nj, nk = array.shape
     tail_value = array[-1, -1, -1]
     if tail_value not in fills:
@@ -461,6 +514,8 @@ def _truncation(array, fills, constant, fractions, labels) -> None:
     if rest == ni * nj:  # the cut falls on a slice boundary
         k, rest = k + 1, 0
     j, i = divmod(rest, ni)
+    if tile and i % tile == 0:
+        return
     if rest:
         # the cut runs through a slice, abruptly: the row above is rich in content, also right of the
         # cut, and the part of the cut row that arrived looks like the row above (a tapering edge of
@@ -603,6 +658,18 @@ def _grown(box: tuple[slice, ...], by: int, shape: tuple[int, ...]) -> tuple[sli
     return tuple(slice(max(s.start - by, 0), min(s.stop + by, n)) for s, n in zip(box[:2], shape, strict=False)) + box[2:]
 
 
+def _along_a_line(block: np.ndarray) -> float:
+    """How much neighbours along the direction where they match best differ, against any two voxels
+    of ``block``: near 1 for garbage (no direction is special), small along a line of anatomy."""
+    flat = np.sort(block.ravel().astype(np.float64))
+    n = len(flat)
+    any_two = 2 * np.dot(2 * np.arange(1, n + 1) - n - 1, flat) / (n * (n - 1)) if n > 1 else 0.0
+    pairs = ((block[1:], block[:-1]), (block[:, 1:], block[:, :-1]), (block[1:, 1:], block[:-1, :-1]),
+             (block[1:, :-1], block[:-1, 1:]))
+    along = min((np.abs(a.astype(np.float64) - b).mean() for a, b in pairs if a.size), default=0.0)
+    return along / any_two if any_two > 0 else 0.0
+
+
 def _label_blocks(values, busy, box, is_fill, labels, full_range: float) -> None:
     """Label the garbage rectangles of one busy region (``busy`` inside ``box`` of one plane).
 
@@ -625,6 +692,8 @@ def _label_blocks(values, busy, box, is_fill, labels, full_range: float) -> None
         rough = np.abs(local - median) > 0.1 * full_range
         block = _trim(rough[:, :, 0], part)
         if is_fill[block].mean() > 0.2:  # a jagged edge against the background, not garbage
+            return
+        if _along_a_line(values[block][:, :, 0]) < GARBAGE_ALONG:  # a short vessel or edge, not garbage
             return
         region = labels[block]
         region[region == 0] = CODE["corrupted-blocks"]
@@ -670,7 +739,9 @@ def _corrupted_blocks(values, is_fill, live, labels, sigma: float, full_range: f
     return step_i
 
 
-def _garbage_and_bit_errors(array, is_fill, live, labels, stats: dict) -> None:
+def _garbage_and_bit_errors(array, is_fill, live, labels, stats: dict) -> tuple[tuple[np.ndarray, ...], ...]:
+    """Corrupted blocks, then bit errors in the background and in tissue. Returns where flips were
+    found in tissue, and where outliers as large are that no single flip explains."""
     sigma, value_range = stats["sigma"], stats["value_range"]
     threshold = max(BIT_ERROR_SIGMAS * sigma, BIT_ERROR_RANGE * value_range)
     values = array.astype(np.float32)
@@ -686,22 +757,35 @@ def _garbage_and_bit_errors(array, is_fill, live, labels, stats: dict) -> None:
     screen &= ~is_fill & (labels == 0) & live[np.newaxis, np.newaxis, :]
     where = np.nonzero(screen)
     if len(where[0]) == 0:
-        return
+        return where, where
     tolerance = max(3.0 * sigma, 0.05 * value_range)
-    found = _flips(array, values, where, is_fill, None, threshold, tolerance)
+    found, outlying = _flips(array, values, where, is_fill, None, threshold, tolerance)
     labels[tuple(w[found] for w in where)] = CODE["bit-errors"]
     if found.any() and not found.all():
         # two flips side by side hide each other (each widens the other's neighbour range): the rest
         # are looked at again with the flips found left out of their neighbours
-        rest = tuple(w[~found] for w in where)
-        again = _flips(array, values, rest, is_fill, labels == CODE["bit-errors"], threshold, tolerance)
-        labels[tuple(w[again] for w in rest)] = CODE["bit-errors"]
+        rest = np.nonzero(~found)[0]
+        again, _ = _flips(array, values, tuple(w[rest] for w in where), is_fill, labels == CODE["bit-errors"],
+                          threshold, tolerance)
+        found[rest[again]] = True
+        labels[tuple(w[rest[again]] for w in where)] = CODE["bit-errors"]
+    return tuple(w[found] for w in where), tuple(w[outlying & ~found] for w in where)
 
 
-def _flips(array, values, where, is_fill, left_out, threshold: float, tolerance: float) -> np.ndarray:
+def _natural_outliers(explained: int, unexplained: int) -> bool:
+    """Whether the first look's flips in tissue are better taken for the scan's own outliers. Some
+    clean scans hold single voxels far outside their neighbours' range (noisy diffusion and EPI
+    mosaics: 6-35 in heudiconv's), and for 2 to 4 of every 5 of them some flipped bit happens to land
+    back inside that range; every outlier that real flips make is explained by one. So a scan whose
+    outliers are not at least NATURAL_OUTLIER_ODDS times as often explained as not is taken as clean."""
+    return unexplained > 0 and explained < NATURAL_OUTLIER_ODDS * (unexplained + 1)
+
+
+def _flips(array, values, where, is_fill, left_out, threshold: float, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
     """Which voxels of ``where`` lie beyond the range of their eight neighbours by more than
-    ``threshold`` and than the neighbours spread, where one flipped bit puts them back inside it
-    (give or take ``tolerance``). ``left_out``: voxels that do not count as neighbours."""
+    ``threshold`` and than the neighbours spread (the outliers, second array), where one flipped bit
+    puts them back inside it (give or take ``tolerance``; the first). ``left_out``: voxels that do not
+    count as neighbours."""
     # the edge repeated at the plane's border: a border voxel is among its own neighbours and never
     # flagged (mirrored neighbours flagged a dark edge voxel of a clean scan)
     neighbours = [(i, j, where[2]) for i, j, _ in _beside(where, values.shape)]
@@ -723,7 +807,7 @@ def _flips(array, values, where, is_fill, left_out, threshold: float, tolerance:
     if len(index):
         found[index] = _one_flip_explains(array[tuple(w[index] for w in where)], low[index] - tolerance,
                                           high[index] + tolerance, threshold)
-    return found
+    return found, keep
 
 
 def _second_look(block, is_fill, live, labels, own: slice, sigma: float) -> None:

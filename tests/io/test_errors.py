@@ -17,6 +17,8 @@ BROKEN = [
     ("rtplan.dcm", UnsupportedError, "RT Plan"),
     ("test-SR.dcm", UnsupportedError, "SR Storage"),
     ("SC_rgb_jpeg.dcm", UnsupportedError, "colour"),
+    ("examples_palette.dcm", UnsupportedError, "palette colour"),  # ultrasound: its values index a colour table
+    ("liver_1frame.dcm", UnsupportedError, "one-bit"),  # a segmentation (SEG); writing it back had raised a TypeError
     ("JPEG-lossy.dcm", InputError, "cannot be decoded"),
 ]
 

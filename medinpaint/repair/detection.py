@@ -47,6 +47,10 @@ EDGE_RUN, EDGE_CONTENT = 3, 0.75  # lost slices at the scan's edge: at most 3, b
 BURST_CONTENT = 0.3  # a fill-valued tile next to a lost one was lost too when content runs this far along a side
 MIN_HOLE = 16  # pixels: smaller fill specks are left alone (a single lost pixel is a bit error)
 TILES = (8, 16)
+# a fill rectangle off the tile grid is a lost packet where its surroundings stand out from the fill
+# by this share of the content's value range (pydicom's NM bone scan holds a zero 8x8 block in a
+# background of 1s, 1% of its range)
+RECTANGLE_CONTRAST = 0.05
 # a garbage block's neighbours differ, along the direction where they match best, by this share of
 # what any two of its voxels differ at least (simulated blocks on training volumes: 0.71-1.0; a short
 # bright vessel that passed for a block in heudiconv's b0 diffusion mosaic: 0.49)
@@ -174,7 +178,7 @@ def _detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
         region = labels[:, :, part]
         if patterns:
             _lost_lines(is_fill, ~is_fill, live[part], region)
-            _packet_loss(is_fill, ~is_fill, live[part], region)
+            _packet_loss(block, is_fill, live[part], region, RECTANGLE_CONTRAST * stats["value_range"] if stats else 0.0)
         if stats is not None:
             found, outliers = _garbage_and_bit_errors(block, is_fill, live[part], region, stats)
             in_tissue.append(_offset(found, part.start))
@@ -379,12 +383,12 @@ def _tile_aligned(component: np.ndarray, origin: tuple[int, int], shape: tuple[i
     return False
 
 
-def _packet_loss(is_fill, content, live, labels) -> None:
+def _packet_loss(block, is_fill, live, labels, contrast: float) -> None:
     holes = is_fill & live[np.newaxis, np.newaxis, :] & (labels == 0)
     components, n = ndimage.label(holes, structure=PLANE)
     if n:
-        _fill_regions(components, n, holes, labels, is_fill)
-    _lost_tiles(holes & (labels == 0), content, labels)
+        _fill_regions(block, components, n, holes, labels, is_fill, contrast)
+    _lost_tiles(holes & (labels == 0), ~is_fill, labels)
 
 
 def _edge_padding(is_fill: np.ndarray) -> np.ndarray:
@@ -400,11 +404,12 @@ def _edge_padding(is_fill: np.ndarray) -> np.ndarray:
     return padding
 
 
-def _fill_regions(components, n, holes, labels, is_fill) -> None:
+def _fill_regions(block, components, n, holes, labels, is_fill, contrast: float) -> None:
     """Keep the fill regions that are tile-aligned, or exact rectangles a tile wide at least inside the
     plane (around a region there is only content or damage found already: fill voxels beside it
-    belong to it). A region joined to the scan's own padding lines is kept without them where the
-    rest is tile-aligned."""
+    belong to it) whose surroundings stand out from the fill by ``contrast`` (a dark, noisy background
+    holds such rectangles of its own). A region joined to the scan's own padding lines is kept
+    without them where the rest is tile-aligned."""
     padding = None
     shape = holes.shape[:2]
     areas = np.bincount(components.ravel(), minlength=n + 1)[1:]
@@ -429,6 +434,11 @@ def _fill_regions(components, n, holes, labels, is_fill) -> None:
         grown = (slice(max(si.start - 1, 0), si.stop + 1), slice(max(sj.start - 1, 0), sj.stop + 1), sk)
         comp = components[grown] == index
         origin = (grown[0].start, grown[1].start)
+        if is_rectangle and not touches_border and not on_grid:
+            around = block[grown][~comp].astype(np.float64)
+            if abs(np.median(around) - float(block[grown][comp][0])) > contrast:
+                labels[grown][comp] = CODE["packet-loss"]
+            continue
         if (is_rectangle and not touches_border) or _tile_aligned(comp[:, :, 0], origin, shape):
             labels[grown][comp] = CODE["packet-loss"]
             continue

@@ -18,7 +18,8 @@ from tests.conftest import require_file
 
 PYDICOM_IMAGES = ["CT_small.dcm", "MR_small.dcm", "MR_small_RLE.dcm", "MR_small_bigendian.dcm",
                   "MR_small_jp2klossless.dcm", "JPEG2000.dcm", "dicomdirtests/98892001/CT5N",
-                  "dicomdirtests/98892001/CT2N", "dicomdirtests/77654033/CT2"]
+                  "dicomdirtests/98892001/CT2N", "dicomdirtests/77654033/CT2",
+                  "JPGExtended.dcm"]  # an NM bone scan, with a zero 8x8 block of its own in a background of 1s
 NIBABEL_IMAGES = ["anatomical.nii", "example4d.nii.gz", "example_nifti2.nii.gz"]
 
 
@@ -353,3 +354,16 @@ def test_a_truncated_mosaic_is_cut_in_the_mosaics_own_order():
 
     assert (labels[cut:] == CODE["truncation"]).mean() > 0.95
     assert not labels[:cut - 384].any()
+
+
+def test_a_lost_rectangle_off_the_tile_grid_is_found_in_tissue(pydicom_files):
+    """A fill rectangle off the 8 and 16 pixel grids counts as lost where its surroundings stand out
+    from the fill (the NM bone scan's own zero block, in a background of 1s, does not)."""
+    clean = read(pydicom_files / "CT_small.dcm")
+    damaged = clean.array.copy()
+    damaged[61:71, 43:55, 0] = 0  # 10x12 pixels, starting off both grids, inside the head
+    found = detect(clean.with_array(damaged))
+    from medinpaint.repair.detection import CODE
+
+    assert (found.labels[61:71, 43:55, 0] == CODE["packet-loss"]).all()
+    assert found.counts() == {"packet-loss": 120}

@@ -764,6 +764,7 @@ def _garbage_and_bit_errors(array, is_fill, live, labels, stats: dict) -> tuple[
     # along i (the block search's steps): an impulse differs from both by more than the threshold.
     screen = np.zeros(values.shape, dtype=bool)
     screen[1:-1] = (step_i[:-1] > threshold) & (step_i[1:] > threshold)
+    screen[0], screen[-1] = step_i[0] > threshold, step_i[-1] > threshold  # one neighbour along i at the border
     screen &= ~is_fill & (labels == 0) & live[np.newaxis, np.newaxis, :]
     where = np.nonzero(screen)
     if len(where[0]) == 0:
@@ -796,22 +797,26 @@ def _flips(array, values, where, is_fill, left_out, threshold: float, tolerance:
     ``threshold`` and than the neighbours spread (the outliers, second array), where one flipped bit
     puts them back inside it (give or take ``tolerance``; the first). ``left_out``: voxels that do not
     count as neighbours."""
-    # the edge repeated at the plane's border: a border voxel is among its own neighbours and never
-    # flagged (mirrored neighbours flagged a dark edge voxel of a clean scan)
-    neighbours = [(i, j, where[2]) for i, j, _ in _beside(where, values.shape)]
+    # at the plane's border only the neighbours inside it count (five along an edge, too few in a
+    # corner; mirrored ones had counted twice and flagged a dark edge voxel of a clean scan), and as
+    # what lies beyond is unseen, the voxel must stand out twice as far (once as far flagged a dark
+    # spot at the edge of nibabel's clean anatomical.nii)
+    beside = _beside(where, values.shape)
+    on_border = ~np.stack([inside for _, _, inside in beside]).all(axis=0)
+    neighbours = [(i, j, where[2]) for i, j, _ in beside]
     around = np.stack([values[n] for n in neighbours])
-    if left_out is None:
-        high, low = around.max(axis=0), around.min(axis=0)
-    else:
-        gone = np.stack([left_out[n] for n in neighbours])
-        high = np.where(gone, -np.inf, around).max(axis=0)
-        low = np.where(gone, np.inf, around).min(axis=0)
-    content_around = sum((~is_fill[n]).astype(np.uint8) for n in neighbours)
+    gone = ~np.stack([inside for _, _, inside in beside])
+    if left_out is not None:
+        gone |= np.stack([left_out[n] for n in neighbours])
+    high = np.where(gone, -np.inf, around).max(axis=0)
+    low = np.where(gone, np.inf, around).min(axis=0)
+    content_around = sum((~is_fill[n] & ~g).astype(np.uint8) for n, g in zip(neighbours, gone, strict=True))
     centre = values[where]
     excess = np.maximum(centre - high, low - centre)
     # not a fill value inside tissue (templates and masks have such holes), nor a lone voxel of tissue
     # in the background (what skull stripping leaves): both occur in clean scans
-    keep = np.isfinite(high) & (excess > threshold) & (excess > BIT_ERROR_SPREAD * (high - low)) & (content_around >= 5)
+    keep = (np.isfinite(high) & (excess > np.where(on_border, 2 * threshold, threshold))
+            & (excess > BIT_ERROR_SPREAD * (high - low)) & (content_around >= 5))
     found = np.zeros(len(centre), dtype=bool)
     index = np.nonzero(keep)[0]
     if len(index):

@@ -367,3 +367,17 @@ def test_a_lost_rectangle_off_the_tile_grid_is_found_in_tissue(pydicom_files):
 
     assert (found.labels[61:71, 43:55, 0] == CODE["packet-loss"]).all()
     assert found.counts() == {"packet-loss": 120}
+
+
+def test_a_flip_on_the_planes_border_is_found(pydicom_files):
+    """A voxel on the plane's border is judged on its five neighbours inside the plane (it was never
+    flagged: the first look counted it among its own neighbours)."""
+    clean = read(pydicom_files / "MR_small.dcm")
+    damaged = clean.array.copy()
+    damaged[8, 63, 0] ^= 4096  # the last column: 338 -> 4434
+    damaged[30, 0, 0] ^= 4096  # the first
+    found = detect(clean.with_array(damaged))
+    from medinpaint.repair.detection import CODE
+
+    assert found.labels[8, 63, 0] == found.labels[30, 0, 0] == CODE["bit-errors"]
+    assert found.counts() == {"bit-errors": 2}

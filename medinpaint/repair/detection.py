@@ -927,12 +927,14 @@ def _restorable(block, values, intact, sound, live, where, offset: int, sigma: f
     index = np.nonzero(keep)[0]
     if len(index) == 0:
         return hit
-    closest = np.full(len(index), np.inf)
     at = left[index]
+    jump, spread = jump[index], spread[index]
+    lowest, highest = plane[1, index] - spread, plane[np.maximum(last[index] - 1, 0), index] + spread
+    near = np.maximum(spread, jump / 10)
     for restored in _restorations(block[where[0][at], where[1][at], k[at]]):
-        closest = np.fmin(closest, np.abs(restored - median[index]))
-    jump = jump[index]
-    hit[at] = (closest <= np.maximum(spread[index], jump / 10)) & (SECOND_LOOK_GAIN * closest <= jump)
+        off = np.abs(restored - median[index])
+        within = (off <= near) | ((restored >= lowest) & (restored <= highest))
+        hit[at] |= within & (SECOND_LOOK_GAIN * off <= jump)
     return hit
 
 

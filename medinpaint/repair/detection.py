@@ -852,7 +852,11 @@ def _second_look(block, is_fill, live, labels, own: slice, sigma: float) -> None
     flat = highest == lowest
     del highest, lowest, median4
     intact = labels[:, :, own] == 0
-    screen = far & intact & ~is_fill[:, :, own] & live[own][np.newaxis, np.newaxis, :]
+    # a fill value counts only alone among content: a flip to 0 inside tissue (64 -> 0)
+    fill = is_fill[:, :, own]
+    alone = fill & (ndimage.convolve(fill.view(np.uint8), np.ones((3, 3, 1), np.uint8), mode="constant") == 1)
+    screen = far & intact & (~fill | alone) & live[own][np.newaxis, np.newaxis, :]
+    del alone
     # and the directional test of _restorable, against the least spread there can be (2 sigma; none
     # where the neighbours are all alike), so that its per-voxel work is for few voxels
     along = np.full(ours.shape, np.inf, dtype=np.float32)

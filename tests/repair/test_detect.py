@@ -179,6 +179,8 @@ def test_later_looks_find_flips_that_texture_hid(sample_data, monkeypatch):
     # a voxel darker than all its neighbours, flipped bright (72 -> 200 among 75-140): restored into
     # their range, though further from their median than they spread
     assert damaged.array[39, 189, 14] == 200 and found[39, 189, 14]
+    # a flip to the fill value, alone among tissue (64 -> 0 among 58-89)
+    assert damaged.array[165, 156, 35] == 0 and found[165, 156, 35]
 
 
 def test_flips_that_all_land_on_the_image_minimum_are_not_taken_for_a_fill(nibabel_files):

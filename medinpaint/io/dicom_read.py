@@ -186,12 +186,12 @@ def _decode(ds: Dataset, path: Path) -> np.ndarray:
         raise UnsupportedError(path, f"is not an image this tool can repair ({_sop_name(ds)}, {kind})")
     if int(ds.get("SamplesPerPixel", 1)) != 1:
         raise UnsupportedError(path, f"has colour pixels ({ds.get('PhotometricInterpretation')}); only greyscale is supported")
+    syntax = UID(ds.file_meta.TransferSyntaxUID)
+    _check_pixel_module(ds, path)
     if ds.get("PhotometricInterpretation") == "PALETTE COLOR":
         raise UnsupportedError(path, "has palette colour pixels (indices into a colour table); only greyscale is supported")
     if int(ds.get("BitsAllocated", 16)) == 1:
         raise UnsupportedError(path, f"has one-bit pixels ({_sop_name(ds)}: a bitmap, not an image to repair)")
-    syntax = UID(ds.file_meta.TransferSyntaxUID)
-    _check_pixel_module(ds, path)
     if syntax.is_compressed:
         from pydicom.pixels import get_decoder
 

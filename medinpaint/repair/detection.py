@@ -8,19 +8,24 @@ not, working on the stored values (where the failure happened):
 - lost scan lines: whole rows (or columns) at a fill value (0, the image minimum or the padding value)
   with content on both sides;
 - lost packets: fill-valued regions aligned to an 8 or 16 pixel tile grid, or exact rectangles inside
-  the content;
-- truncation: the tail of a pixel stream (raster order: row by row, slice by slice) at a fill value,
-  cutting through content;
-- corrupted blocks: rectangles of garbage, far rougher than the rest of the image;
-- bit errors: single voxels far outside the range of all eight neighbours, or in uniform background
-  a voxel one flipped bit away from the fill value all eight neighbours hold. Once a scan is known to
-  carry bit errors, a second look takes smaller jumps too: a voxel well away from its neighbours'
-  median that one flipped bit puts back beside it, then a voxel far from a linear prediction from
-  its neighbours, in units of that prediction's local error (texture hides such flips in a clean-scan
-  check, but in a scan with flips they are flips far more often than not).
+  content that stands out from the fill;
+- truncation: the tail of a pixel stream (raster order: row by row, slice by slice; a Siemens mosaic's
+  own rows) at a fill value, cutting through content;
+- corrupted blocks: rectangles of garbage, far rougher than the rest of the image and alike along no
+  direction;
+- bit errors: single voxels far outside the range of their eight neighbours (the five inside the
+  plane at its border, by twice as much), or in uniform background a voxel one flipped bit away from
+  the fill value all eight neighbours hold. Flips in tissue count only where the outliers one flip
+  explains far outnumber those it does not (some clean scans hold outliers of their own), unless the
+  scan surely carries flips. Once a scan is known to carry bit errors, a second look takes smaller
+  jumps too: a voxel well away from its neighbours' median that one flipped bit puts back among them,
+  then a voxel far from a linear prediction from its neighbours, in units of that prediction's local
+  error (texture hides such flips in a clean-scan check, but in a scan with flips they are flips far
+  more often than not).
 
 Thresholds are relative to the scan's own noise and range, and were set so that no clean scan the
-project has (sample data, training volumes, pydicom's and nibabel's images) gives a single detection.
+project has (sample data, training volumes including heudiconv's mosaics, pydicom's and nibabel's
+images) gives a single detection.
 """
 
 from __future__ import annotations
@@ -67,11 +72,12 @@ BACKGROUND_FLIP = 0.1  # a bit error in uniform background changes the fill valu
 # damaged training volumes against none, for 1-5% more squared error left)
 SECOND_LOOK_SPREADS, SECOND_LOOK_GAIN, SECOND_LOOK_ALONG = 3.0, 3.0, 2.0
 # the later looks run once the first has found this many flips, and this share of the voxels: in a
-# noisy clean scan it can take a few voxels for flips (4-28 in heudiconv's b0dwi diffusion mosaics of
-# 1.8 M voxels, 9 spikes in axasc35's EPI), and the later looks would then take ~300-2,000; bit errors
-# at the damage presets' lowest rate (1e-4) leave about 6e-5 of the voxels to the first look. The
-# cost: a small scan with few flips gets the first look only (nibabel's 34 k-voxel anatomical.nii,
-# 5-9 flips found at two of seven held-out seeds)
+# noisy clean scan one flip explains some outliers of the scan's own (4-28 in heudiconv's b0dwi
+# diffusion mosaics of 1.8 M voxels, 9 spikes in axasc35's EPI; NATURAL_OUTLIER_ODDS drops those where
+# outliers no flip explains show beside them, but by chance none may), and the later looks would then
+# take ~300-2,000; bit errors at the damage presets' lowest rate (1e-4) leave about 6e-5 of the voxels
+# to the first look. The cost: a small scan with few flips gets the first look only (nibabel's 34
+# k-voxel anatomical.nii, 5-9 flips found at some held-out seeds)
 LATER_LOOKS_AFTER, LATER_LOOKS_SHARE = 10, 2e-5
 # then a voxel this many times the local error of a linear prediction from its eight neighbours
 # (fitted to the slab) away from it, where one flip of at least that size brings it within twice that
@@ -193,7 +199,8 @@ def _detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     blocks = _blocks_again(array, fills, live, labels, stats, slab) if flipped.any() else []
     # outliers inside garbage found only now are the block's, not the scan's own
     natural = sum(int((labels[w] == 0).sum()) for w in unexplained)
-    if tissue_flips and _natural_outliers(tissue_flips, natural):
+    if (tissue_flips and _natural_outliers(tissue_flips, natural)
+            and not _beyond_doubt(array, in_tissue, stats, int(flipped.sum()) - tissue_flips)):
         for where in in_tissue + blocks:  # and the blocks looked for only because of them
             labels[where] = 0
         for where in in_tissue:
@@ -560,11 +567,13 @@ def _intensity_stats(array, live: np.ndarray) -> dict | None:
     if len(ks) == 0 or array.dtype.kind not in "iuf":
         return None
     sample = np.asarray(array[:, :, ks]).astype(np.float32)
-    sigma, value_range = _noise_sigma(sample, np.ones(len(ks), dtype=bool))
-    full_range = float(sample.max() - sample.min())
-    if value_range <= 0 or full_range <= 0:
+    sigma = _noise_sigma(sample)
+    low, high = np.nanpercentile(sample, [0.5, 99.5])  # values that are not finite have no place in a range
+    full_range = float(np.nanmax(sample) - np.nanmin(sample))
+    if not (high - low > 0 and full_range > 0):
         return None
-    return {"sigma": sigma, "value_range": value_range, "full_range": full_range}
+    return {"sigma": sigma, "low": float(low), "high": float(high), "value_range": float(high - low),
+            "full_range": full_range}
 
 
 def _sample_slices(live: np.ndarray) -> np.ndarray:
@@ -580,16 +589,12 @@ def _full_range_of_sound(array, live: np.ndarray, labels: np.ndarray) -> float:
     return float(sound.max()) - float(sound.min()) if sound.size else 0.0
 
 
-def _noise_sigma(array: np.ndarray, live: np.ndarray) -> tuple[float, float]:
-    """Robust noise level (MAD of the 3x3 median residual over content) and the content's value range."""
-    sample = array[:, :, live].astype(np.float32)
-    if sample.size == 0:
-        return 0.0, 0.0
-    step = max(1, sample.shape[2] // 6)  # a subset of slices is enough for two numbers
-    sample = sample[:, :, ::step]
+def _noise_sigma(sample: np.ndarray) -> float:
+    """Robust noise level: MAD of the 3x3 median residual over the sampled slices."""
+    sample = sample[:, :, ::max(1, sample.shape[2] // 6)]  # a subset of slices is enough for one number
     residual = np.abs(sample - ndimage.median_filter(sample, size=(3, 3, 1)))
-    low, high = np.percentile(sample, [0.5, 99.5])
-    return float(1.4826 * np.median(residual[residual > 0])) if np.any(residual > 0) else 0.0, float(high - low)
+    moved = residual[residual > 0]  # NaN compares False: left out
+    return float(1.4826 * np.median(moved)) if moved.size else 0.0
 
 
 def _bit_errors_in_background(array, is_fill, live, labels, threshold: float) -> None:
@@ -764,7 +769,8 @@ def _garbage_and_bit_errors(array, is_fill, live, labels, stats: dict) -> tuple[
     # along i (the block search's steps): an impulse differs from both by more than the threshold.
     screen = np.zeros(values.shape, dtype=bool)
     screen[1:-1] = (step_i[:-1] > threshold) & (step_i[1:] > threshold)
-    screen[0], screen[-1] = step_i[0] > threshold, step_i[-1] > threshold  # one neighbour along i at the border
+    if values.shape[0] > 1:  # at the border, its one neighbour along i
+        screen[0], screen[-1] = step_i[0] > threshold, step_i[-1] > threshold
     screen &= ~is_fill & (labels == 0) & live[np.newaxis, np.newaxis, :]
     where = np.nonzero(screen)
     if len(where[0]) == 0:
@@ -790,6 +796,20 @@ def _natural_outliers(explained: int, unexplained: int) -> bool:
     back inside that range; every outlier that real flips make is explained by one. So a scan whose
     outliers are not at least NATURAL_OUTLIER_ODDS times as often explained as not is taken as clean."""
     return unexplained > 0 and explained < NATURAL_OUTLIER_ODDS * (unexplained + 1)
+
+
+def _beyond_doubt(array, in_tissue: list, stats: dict, in_background: int) -> bool:
+    """Whether the scan surely carries bit errors, whatever outliers of its own it has: a flip was
+    found in the uniform background, or a flip in tissue left a value a whole value range beyond the
+    content's (a high bit, such as int16's sign bit)."""
+    if in_background:
+        return True
+    low, high = stats["low"] - stats["value_range"], stats["high"] + stats["value_range"]
+    for where in in_tissue:
+        values = np.asarray(array[where], dtype=np.float64)
+        if ((values < low) | (values > high)).any():
+            return True
+    return False
 
 
 def _flips(array, values, where, is_fill, left_out, threshold: float, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
@@ -892,7 +912,9 @@ def _restorable(block, values, intact, sound, live, where, offset: int, sigma: f
     SECOND_LOOK_SPREADS spreads from the median of their eight in-plane and two through-plane
     neighbours, and SECOND_LOOK_ALONG spreads from the mean of the two neighbours along every in-plane
     direction (a thin vessel or an edge matches its neighbours along its length), where one flipped
-    bit brings them back beside that median.
+    bit brings them back beside that median, or into the in-plane neighbours' range without its
+    extremes widened by a spread (a voxel darker than all its neighbours), SECOND_LOOK_GAIN times
+    closer to the median.
 
     The spread is the in-plane neighbours' range without its extremes, at least twice the scan's noise;
     where they all hold one value (a masked background) it is zero."""
@@ -940,7 +962,6 @@ def _restorable(block, values, intact, sound, live, where, offset: int, sigma: f
         within = (off <= near) | ((restored >= lowest) & (restored <= highest))
         hit[at] |= within & (SECOND_LOOK_GAIN * off <= jump)
     return hit
-
 
 
 def _predicted_look(block, is_fill, live, labels, sigma: float, fitted: int = 200_000) -> None:

@@ -90,3 +90,16 @@ def test_syntax_without_decoder_is_unsupported_not_a_crash(pydicom_files, tmp_pa
     with pytest.raises(UnsupportedError, match="MPEG2 Main Profile / Main Level, and no decoder") as info:
         read(tmp_path / "mpeg2.dcm")
     assert "mpeg2.dcm" in str(info.value)
+
+
+def test_an_empty_pixel_module_value_is_a_named_error(pydicom_files, tmp_path):
+    """An empty BitsAllocated is a bad value, named as such, before any check that reads it as a number."""
+    import pydicom
+
+    ds = pydicom.dcmread(pydicom_files / "MR_small.dcm")
+    ds.BitsAllocated = None
+    path = tmp_path / "empty_bits.dcm"
+    ds.save_as(path)
+    with pytest.raises(InputError, match="invalid BitsAllocated") as info:
+        read(path)
+    assert "empty_bits.dcm" in str(info.value)

@@ -234,6 +234,10 @@ def test_a_float_scan_with_values_that_are_not_finite(sample_data):
     truth &= np.isfinite(values) & (np.abs(damaged.array - values) > 20)  # a flipped NaN has no finite neighbours
     found = detect(damaged).labels > 0
     assert (found & truth).sum() >= 0.9 * truth.sum()
+    # and a lost rectangle off the tile grid, judged against the range of the finite values
+    lost = damaged.array.copy()
+    lost[61:71, 93:105, 30] = 0
+    assert (detect(damaged.with_array(lost)).labels[61:71, 93:105, 30] > 0).all()
 
 
 def test_a_corrupted_block_on_the_plane_border_is_found_whole(pydicom_files):
@@ -336,7 +340,7 @@ def test_no_false_positives_on_clean_siemens_mosaics():
 def test_flips_in_a_noisy_mosaic_outnumber_its_own_outliers():
     """In the b1500 mosaic whose noise gives outliers of its own, flips at 1e-4 of the voxels are
     found: all of them are explained by one flip, against a few outliers that are not."""
-    path = _mosaics()[2]
+    path = _mosaics()[0].with_name("b0dwi_for_fmap+00003.dcm")  # the b1500 mosaic
     clean = read(path)
     damaged, flipped = _damaged(clean, BitErrors(rate=1e-4, top_bits=4, seed=3))
     found = detect(damaged).labels > 0
@@ -379,10 +383,31 @@ def test_a_flip_on_the_planes_border_is_found(pydicom_files):
     flagged: the first look counted it among its own neighbours)."""
     clean = read(pydicom_files / "MR_small.dcm")
     damaged = clean.array.copy()
-    damaged[8, 63, 0] ^= 4096  # the last column: 338 -> 4434
-    damaged[30, 0, 0] ^= 4096  # the first
+    border = ([8, 30, 0, 63], [63, 0, 30, 30])  # the last and first column, the first and last row
+    damaged[border[0], border[1], 0] ^= 4096  # 338 -> 4434 on the last column
     found = detect(clean.with_array(damaged))
     from medinpaint.repair.detection import CODE
 
-    assert found.labels[8, 63, 0] == found.labels[30, 0, 0] == CODE["bit-errors"]
-    assert found.counts() == {"bit-errors": 2}
+    assert (found.labels[border[0], border[1], 0] == CODE["bit-errors"]).all()
+    assert found.counts() == {"bit-errors": 4}
+
+
+def test_flips_beyond_doubt_stand_beside_an_outlier_no_flip_explains(pydicom_files):
+    """A scan with outliers that one flip does not explain may have outliers of its own, but flips of
+    the sign bit (far beyond any content) and a block found because of them are not such outliers."""
+    clean = read(pydicom_files / "CT_small.dcm")
+    damaged, block = _damaged(clean, CorruptBlocks(blocks=[(40, 40, 16, 20)], seed=1))
+    stored = damaged.array.copy()
+    flips = (np.array([10, 20, 100, 110, 70]), np.array([100, 15, 30, 110, 90]), np.zeros(5, dtype=int))
+    stored[flips] ^= np.int16(-32768)
+    stored[80, 60, 0] += 1500  # an outlier that no single flip explains
+    found = detect(clean.with_array(stored)).labels
+    assert (found[block] > 0).mean() >= 0.95
+    assert (found[flips] > 0).all()
+
+
+def test_a_volume_one_voxel_thick_in_plane(sample_data):
+    """A plane one voxel high (a single sagittal line of slices) is looked at without error."""
+    clean = read(sample_data / "mr_head.nii.gz")
+    thin = clean.with_array(np.ascontiguousarray(clean.array[90:91]))
+    assert detect(thin).counts() == {}

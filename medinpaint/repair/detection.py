@@ -16,8 +16,9 @@ not, working on the stored values (where the failure happened):
 - bit errors: single voxels far outside the range of their eight neighbours (the five inside the
   plane at its border, by twice as much), or in uniform background a voxel one flipped bit away from
   the fill value all eight neighbours hold. Flips in tissue count only where the outliers one flip
-  explains far outnumber those it does not (some clean scans hold outliers of their own), unless the
-  scan surely carries flips. Once a scan is known to carry bit errors, a second look takes smaller
+  explains far outnumber those it does not (some clean scans hold outliers of their own); otherwise
+  only flips beyond doubt (a value far beyond the content's range) stand. Once a scan is known to
+  carry bit errors, and has far fewer outliers of its own than flips, a second look takes smaller
   jumps too: a voxel well away from its neighbours' median that one flipped bit puts back among them,
   then a voxel far from a linear prediction from its neighbours, in units of that prediction's local
   error (texture hides such flips in a clean-scan check, but in a scan with flips they are flips far
@@ -87,6 +88,10 @@ PREDICTED_ERRORS = 5.0
 # the first look's flips in tissue count only where the outliers one flip explains outnumber those it
 # does not by this much (+1): clean mosaics gave 4:2, 4:2, 28:7 and 9:3; flipped training volumes 0-4 unexplained
 NATURAL_OUTLIER_ODDS = 5
+# and the later looks run only where the first look's flips outnumber such outliers by this much: in
+# noisy diffusion and EPI mosaics carrying real flips they took 1e-3 of the voxels (axasc35 with 2
+# flips: 386 sound voxels); the demo MR at rate 1e-3 has 716 flips beside one such outlier
+LATER_LOOKS_ODDS = 100
 WORKERS = min(4, os.cpu_count() or 1)  # threads scanning slabs at once (each holds up to 9 slab-sized float32 temporaries)
 
 
@@ -199,13 +204,18 @@ def _detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     blocks = _blocks_again(array, fills, live, labels, stats, slab) if flipped.any() else []
     # outliers inside garbage found only now are the block's, not the scan's own
     natural = sum(int((labels[w] == 0).sum()) for w in unexplained)
-    if (tissue_flips and _natural_outliers(tissue_flips, natural)
-            and not _beyond_doubt(array, in_tissue, stats, int(flipped.sum()) - tissue_flips)):
-        for where in in_tissue + blocks:  # and the blocks looked for only because of them
-            labels[where] = 0
+    doubtful = tissue_flips and _natural_outliers(tissue_flips, natural)
+    if doubtful:  # the scan's own outliers: only flips beyond doubt stand
         for where in in_tissue:
-            np.subtract.at(flipped, where[2], 1)
-    if flipped.sum() >= max(LATER_LOOKS_AFTER, LATER_LOOKS_SHARE * array[:, :, 0].size * live.sum()):
+            dropped = tuple(w[~_beyond_doubt(array, where, stats)] for w in where)
+            labels[dropped] = 0
+            np.subtract.at(flipped, dropped[2], 1)
+        if not flipped.any():
+            for where in blocks:  # looked for only because of the flips dropped
+                labels[where] = 0
+    # the later looks take smaller jumps, where a scan with outliers of its own has far more of them
+    later = not doubtful and tissue_flips >= LATER_LOOKS_ODDS * natural
+    if later and flipped.sum() >= max(LATER_LOOKS_AFTER, LATER_LOOKS_SHARE * array[:, :, 0].size * live.sum()):
         _later_looks(array, fills, live, labels, stats["sigma"], slab)
     return Detection(labels, {"fill_values": [float(f) for f in fills]})
 
@@ -798,18 +808,12 @@ def _natural_outliers(explained: int, unexplained: int) -> bool:
     return unexplained > 0 and explained < NATURAL_OUTLIER_ODDS * (unexplained + 1)
 
 
-def _beyond_doubt(array, in_tissue: list, stats: dict, in_background: int) -> bool:
-    """Whether the scan surely carries bit errors, whatever outliers of its own it has: a flip was
-    found in the uniform background, or a flip in tissue left a value a whole value range beyond the
-    content's (a high bit, such as int16's sign bit)."""
-    if in_background:
-        return True
+def _beyond_doubt(array, where: tuple[np.ndarray, ...], stats: dict) -> np.ndarray:
+    """Which flips found at ``where`` no scan's own outlier could be: those that left a value a whole
+    value range beyond the content's (a high bit, such as int16's sign bit)."""
     low, high = stats["low"] - stats["value_range"], stats["high"] + stats["value_range"]
-    for where in in_tissue:
-        values = np.asarray(array[where], dtype=np.float64)
-        if ((values < low) | (values > high)).any():
-            return True
-    return False
+    values = np.asarray(array[where], dtype=np.float64)
+    return (values < low) | (values > high)
 
 
 def _flips(array, values, where, is_fill, left_out, threshold: float, tolerance: float) -> tuple[np.ndarray, np.ndarray]:

@@ -306,13 +306,14 @@ def test_a_siemens_mosaic_is_scanned_tile_by_tile():
 def test_the_later_looks_wait_for_a_real_share_of_flips(monkeypatch):
     """heudiconv's clean b1500 diffusion mosaic has noise that one flip explains in 28 voxels: taken
     for flips when the scan's own outliers are not weighed (below), they are still too few for the
-    later looks, which would take ~2,000 more."""
+    later looks (checked here without the odds that also keep them off), which would take ~2,000 more."""
     import medinpaint.repair.detection as detection
     from medinpaint.data.sources import SOURCES
 
     folder = require_file(SOURCES["heudiconv-b0dwi"].path())
     scan = read(folder / "b0dwi_for_fmap+00003.dcm")
     monkeypatch.setattr(detection, "NATURAL_OUTLIER_ODDS", 0)
+    monkeypatch.setattr(detection, "LATER_LOOKS_ODDS", 0)
     found = detect(scan).counts().get("bit-errors", 0)
     monkeypatch.setattr(detection, "_second_look", lambda *args: None)
     monkeypatch.setattr(detection, "_predicted_look", lambda *args: None)
@@ -411,3 +412,15 @@ def test_a_volume_one_voxel_thick_in_plane(sample_data):
     clean = read(sample_data / "mr_head.nii.gz")
     thin = clean.with_array(np.ascontiguousarray(clean.array[90:91]))
     assert detect(thin).counts() == {}
+
+
+def test_a_noisy_mosaic_with_flips_gets_no_later_look():
+    """axasc35's EPI holds outliers of its own, which the first look sees beside real flips: the flips
+    (high bits of 12-bit data, beyond doubt) are found, and the later looks, which took ~390 of its
+    noise voxels for flips, do not run."""
+    path = _mosaics()[-1]
+    clean = read(path)
+    damaged, flipped = _damaged(clean, BitErrors(rate=1e-4, top_bits=4, seed=1))
+    found = detect(damaged).labels > 0
+    assert flipped.sum() > 10 and (found[flipped]).mean() >= 0.9
+    assert (found & ~flipped).sum() <= 20

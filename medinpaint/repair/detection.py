@@ -803,8 +803,9 @@ def _natural_outliers(explained: int, unexplained: int) -> bool:
     """Whether the first look's flips in tissue are better taken for the scan's own outliers. Some
     clean scans hold single voxels far outside their neighbours' range (noisy diffusion and EPI
     mosaics: 6-35 in heudiconv's), and for 2 to 4 of every 5 of them some flipped bit happens to land
-    back inside that range; every outlier that real flips make is explained by one. So a scan whose
-    outliers are not at least NATURAL_OUTLIER_ODDS times as often explained as not is taken as clean."""
+    back inside that range; nearly every outlier that real flips make is explained by one. So a scan whose
+    outliers are not at least NATURAL_OUTLIER_ODDS times as often explained as not keeps only the
+    flips no outlier of its own could be (:func:`_beyond_doubt`)."""
     return unexplained > 0 and explained < NATURAL_OUTLIER_ODDS * (unexplained + 1)
 
 

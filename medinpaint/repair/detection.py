@@ -10,7 +10,7 @@ not, working on the stored values (where the failure happened):
 - lost packets: fill-valued regions aligned to an 8 or 16 pixel tile grid, or exact rectangles inside
   content that stands out from the fill;
 - truncation: the tail of a pixel stream (raster order: row by row, slice by slice; a Siemens mosaic's
-  own rows) at a fill value, cutting through content;
+  own rows) at a fill value, cutting through content or following a slice full of it;
 - corrupted blocks: rectangles of garbage, far rougher than the rest of the image and alike along no
   direction;
 - bit errors: single voxels far outside the range of their eight neighbours (the five inside the
@@ -62,6 +62,7 @@ RECTANGLE_CONTRAST = 0.05
 # bright vessel that passed for a block in heudiconv's b0 diffusion mosaic: 0.49)
 GARBAGE_ALONG = 0.6
 SLAB = 32  # slices read at a time
+CUT_LOST_SHARE = 0.25  # a stream cut through a slice loses at least this share of the slice before's content
 MIN_PLANE = 16  # pixels along each in-plane axis for the pattern detectors
 BIT_ERROR_SIGMAS, BIT_ERROR_RANGE = 8.0, 0.15  # a bit error in tissue stands out by this many sigmas and of the range
 BIT_ERROR_SPREAD = 1.3  # ... and by this many times the spread of its eight neighbours (1.1 fired on 5 clean scans)
@@ -547,32 +548,48 @@ def _truncation(array, fills, constant, fractions, labels, tile: int = 0) -> Non
     j, i = divmod(rest, ni)
     if tile and i % tile == 0:
         return
+    # whole slices lost after a slice rich in content (not after the thin top of a head)
+    whole_slices_lost = k + 1 < nk if rest else k < nk
+    after_rich = whole_slices_lost and k > 0 and fractions[k - 1] >= max(0.5 * np.median(fractions[~constant]), 0.05)
     if rest:
-        # the cut runs through a slice, abruptly: the row above is rich in content, also right of the
-        # cut, and the part of the cut row that arrived looks like the row above (a tapering edge of
-        # the anatomy thins out on both sides instead)
         content = ~is_fill_value(plane, fills)
-        if j == 0:
+        if not (after_rich or _cut_row(content, i, j) or _cut_against_slice_before(array, fills, constant, content, k, rest)):
             return
-        above = content[:, j - 1]
-        if above.mean() < 0.5:
-            return
-        if i and (content[:i, j].mean() < 0.8 * above[:i].mean() or above[i:].mean() < 0.5):
-            return
-    else:
-        # the last slice that arrived must be rich in content, not the thin top of a head
-        if k == 0 or k >= nk:
-            return
-        if fractions[k - 1] < max(0.5 * np.median(fractions[~constant]), 0.05):
-            return
-    if rest:
         plane_lost = np.zeros(ni * nj, dtype=bool)
         plane_lost[rest:] = True
         region = labels[:, :, k]
         region[plane_lost.reshape((ni, nj), order="F") & (region == 0)] = CODE["truncation"]
         k += 1
+    elif not after_rich:
+        return
     tail = labels[:, :, k:]
     tail[tail == 0] = CODE["truncation"]
+
+
+def _cut_row(content: np.ndarray, i: int, j: int) -> bool:
+    """A cut at (i, j) through a slice, abrupt along its rows: the row above is rich in content, also
+    right of the cut, and the part of the cut row that arrived looks like the row above (a tapering
+    edge of the anatomy thins out on both sides instead)."""
+    if j == 0:
+        return False
+    above = content[:, j - 1]
+    if above.mean() < 0.5:
+        return False
+    return not (i and (content[:i, j].mean() < 0.8 * above[:i].mean() or above[i:].mean() < 0.5))
+
+
+def _cut_against_slice_before(array, fills, constant, content: np.ndarray, k: int, rest: int) -> bool:
+    """A cut after ``rest`` voxels of slice ``k``, judged against the slice before: where the slice
+    arrived it holds about as much content as that slice there, and that slice holds a good share of
+    its content beyond the cut (the top of a head, where the scan ends, narrows slice by slice: little
+    of the slice before lies beyond its last voxel). Cuts near the edge of the anatomy pass here,
+    where the rows beside them are mostly background."""
+    if k == 0 or constant[k - 1]:
+        return False
+    before = ~is_fill_value(np.asarray(array[:, :, k - 1]), fills).reshape(-1, order="F")
+    arrived = content.reshape(-1, order="F")[:rest]
+    lost_share = before[rest:].sum() / max(before.sum(), 1)
+    return lost_share >= CUT_LOST_SHARE and arrived.sum() >= 0.8 * before[:rest].sum()
 
 
 def _intensity_stats(array, live: np.ndarray) -> dict | None:

@@ -437,3 +437,22 @@ def test_one_flip_in_an_empty_slice_is_only_a_flip():
     damaged = clean.array.copy()
     damaged[18, 33, 178] = 128
     assert detect(clean.with_array(damaged)).counts() == {"bit-errors": 1}
+
+
+@pytest.mark.parametrize("slice_, row, column", [
+    (47, 20, 90),  # the last slice, through a row of the head's edge: a quarter of the slice before is lost
+    (30, 210, 60),  # in the background rows at a slice's end, and every slice after it lost
+])
+def test_a_truncated_stream_is_found_where_its_cut_row_is_mostly_background(sample_data, slice_, row, column):
+    """A cut whose rows are mostly background is judged against the slice before, or by the whole
+    slices lost after a slice full of content (RandTruncation on nibabel's example4d and on the MNI
+    template had cut there unseen)."""
+    clean = read(sample_data / "mr_head.nii.gz")
+    ni, nj, _ = clean.shape
+    damaged, lost = _damaged(clean, Truncation(kept=slice_ * ni * nj + row * ni + column, fill=0))
+    found = detect(damaged).labels
+    from medinpaint.repair.detection import CODE
+
+    assert (found[lost] == CODE["truncation"]).all()
+    # before the cut only a run of background the tail joined (where the stream was cut in it is unknowable)
+    assert (clean.array[(found == CODE["truncation"]) & ~lost] == 0).all()

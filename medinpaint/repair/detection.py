@@ -10,7 +10,7 @@ not, working on the stored values (where the failure happened):
 - lost packets: fill-valued regions aligned to an 8 or 16 pixel tile grid, or exact rectangles inside
   content that stands out from the fill;
 - truncation: the tail of a pixel stream (raster order: row by row, slice by slice; a Siemens mosaic's
-  own rows) at a fill value, cutting through content or following a slice full of it;
+  own rows) at a fill value, cutting through content;
 - corrupted blocks: rectangles of garbage, far rougher than the rest of the image and alike along no
   direction;
 - bit errors: single voxels far outside the range of their eight neighbours (the five inside the
@@ -181,7 +181,7 @@ def _detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     # fill-valued lines and regions are lost only where they cut into content: a slice beyond the head
     # with a few flipped voxels has fill all around them (ch2's empty top slice with one flip: 10,412
     # voxels had passed for lost packets)
-    cut = live & (fractions * array.shape[0] * array.shape[1] >= MIN_HOLE)
+    cut = live & (np.rint(fractions * array.shape[0] * array.shape[1]) >= MIN_HOLE)
     if patterns and stream:
         _truncation(array, fills, constant, fractions, labels)
     stats = _intensity_stats(array, live)
@@ -213,13 +213,17 @@ def _detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     if doubtful:  # the scan's own outliers: only flips beyond doubt stand
         for where in in_tissue:
             dropped = tuple(w[~_beyond_doubt(array, where, stats)] for w in where)
-            labels[dropped] = 0
+            # one inside a block found since is the block's garbage (the block search skipped labelled voxels)
+            in_block = np.zeros(len(dropped[0]), dtype=bool)
+            for i, j, inside in _beside(dropped, labels.shape):
+                in_block |= inside & (labels[i, j, dropped[2]] == CODE["corrupted-blocks"])
+            labels[dropped] = np.where(in_block, CODE["corrupted-blocks"], 0).astype(np.uint8)
             np.subtract.at(flipped, dropped[2], 1)
         if not flipped.any():
             for where in blocks:  # looked for only because of the flips dropped
                 labels[where] = 0
     # the later looks take smaller jumps, where a scan with outliers of its own has far more of them
-    later = not doubtful and tissue_flips >= LATER_LOOKS_ODDS * natural
+    later = not doubtful and flipped.sum() >= LATER_LOOKS_ODDS * natural
     if later and flipped.sum() >= max(LATER_LOOKS_AFTER, LATER_LOOKS_SHARE * array[:, :, 0].size * live.sum()):
         _later_looks(array, fills, live, labels, stats["sigma"], slab)
     return Detection(labels, {"fill_values": [float(f) for f in fills]})
@@ -548,19 +552,21 @@ def _truncation(array, fills, constant, fractions, labels, tile: int = 0) -> Non
     j, i = divmod(rest, ni)
     if tile and i % tile == 0:
         return
-    # whole slices lost after a slice rich in content (not after the thin top of a head)
-    whole_slices_lost = k + 1 < nk if rest else k < nk
-    after_rich = whole_slices_lost and k > 0 and fractions[k - 1] >= max(0.5 * np.median(fractions[~constant]), 0.05)
     if rest:
+        # the cut runs through slice k. Where it falls after the slice's content, in its background,
+        # it cannot be told from a scan that ends in anatomy and is padded with fill slices (a partial
+        # field of view resampled onto a larger grid): such cuts are left
         content = ~is_fill_value(plane, fills)
-        if not (after_rich or _cut_row(content, i, j) or _cut_against_slice_before(array, fills, constant, content, k, rest)):
+        if not (_cut_row(content, i, j) or _cut_against_slice_before(array, fills, constant, content, k, rest)):
             return
         plane_lost = np.zeros(ni * nj, dtype=bool)
         plane_lost[rest:] = True
         region = labels[:, :, k]
         region[plane_lost.reshape((ni, nj), order="F") & (region == 0)] = CODE["truncation"]
         k += 1
-    elif not after_rich:
+    # the cut falls on a slice boundary: the last slice that arrived must be rich in content, not the
+    # thin top of a head
+    elif k == 0 or k >= nk or fractions[k - 1] < max(0.5 * np.median(fractions[~constant]), 0.05):
         return
     tail = labels[:, :, k:]
     tail[tail == 0] = CODE["truncation"]
@@ -589,7 +595,9 @@ def _cut_against_slice_before(array, fills, constant, content: np.ndarray, k: in
     before = ~is_fill_value(np.asarray(array[:, :, k - 1]), fills).reshape(-1, order="F")
     arrived = content.reshape(-1, order="F")[:rest]
     lost_share = before[rest:].sum() / max(before.sum(), 1)
-    return lost_share >= CUT_LOST_SHARE and arrived.sum() >= 0.8 * before[:rest].sum()
+    # content on both sides of the cut: a flip or two in an empty slice above a head is no slice that arrived
+    enough = before[:rest].sum() >= MIN_HOLE and arrived.sum() >= MIN_HOLE
+    return enough and lost_share >= CUT_LOST_SHARE and arrived.sum() >= 0.8 * before[:rest].sum()
 
 
 def _intensity_stats(array, live: np.ndarray) -> dict | None:

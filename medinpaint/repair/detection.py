@@ -856,10 +856,10 @@ def _flips(array, values, where, is_fill, left_out, threshold: float, tolerance:
     # what lies beyond is unseen, the voxel must stand out twice as far (once as far flagged a dark
     # spot at the edge of nibabel's clean anatomical.nii)
     beside = _beside(where, values.shape)
-    on_border = ~np.stack([inside for _, _, inside in beside]).all(axis=0)
     neighbours = [(i, j, where[2]) for i, j, _ in beside]
     around = np.stack([values[n] for n in neighbours])
-    gone = ~np.stack([inside for _, _, inside in beside])
+    gone = ~np.stack([inside for _, _, inside in beside])  # beyond the plane's border
+    on_border = gone.any(axis=0)
     if left_out is not None:
         gone |= np.stack([left_out[n] for n in neighbours])
     high = np.where(gone, -np.inf, around).max(axis=0)

@@ -285,13 +285,23 @@ def test_lost_packets_that_join_the_scans_own_padding_are_found(pydicom_files):
     assert found[visible].all() and not (found & ~truth).any()
 
 
+def _mosaics():
+    """heudiconv's Siemens mosaic files: the three b0dwi diffusion mosaics, then the axasc35 EPI."""
+    from medinpaint.data.sources import SOURCES
+
+    folder = require_file(SOURCES["heudiconv-b0dwi"].path())
+    return sorted(folder.glob("*.dcm")) + [require_file(SOURCES["heudiconv-axasc35"].path())]
+
+
+def _mosaic_file(name: str):
+    return next(path for path in _mosaics() if path.name == name)
+
+
 def test_a_siemens_mosaic_is_scanned_tile_by_tile():
     """A mosaic holds a volume's slices as tiles of one image: its tile borders and empty tiles are no
     lost lines or truncated stream (heudiconv's axasc35: 35 EPI slices of 64x64 in a 6x6 mosaic), and
     a lost line inside a tile is found there."""
-    from medinpaint.data.sources import SOURCES
-
-    clean = read(require_file(SOURCES["heudiconv-axasc35"].path()))
+    clean = read(_mosaic_file("axasc35.dcm"))
     assert clean.shape == (384, 384, 1)
     found = detect(clean).counts()
     assert "lost-lines" not in found and "truncation" not in found
@@ -308,23 +318,14 @@ def test_the_later_looks_wait_for_a_real_share_of_flips(monkeypatch):
     for flips when the scan's own outliers are not weighed (below), they are still too few for the
     later looks (checked here without the odds that also keep them off), which would take ~2,000 more."""
     import medinpaint.repair.detection as detection
-    from medinpaint.data.sources import SOURCES
 
-    folder = require_file(SOURCES["heudiconv-b0dwi"].path())
-    scan = read(folder / "b0dwi_for_fmap+00003.dcm")
+    scan = read(_mosaic_file("b0dwi_for_fmap+00003.dcm"))
     monkeypatch.setattr(detection, "NATURAL_OUTLIER_ODDS", 0)
     monkeypatch.setattr(detection, "LATER_LOOKS_ODDS", 0)
     found = detect(scan).counts().get("bit-errors", 0)
     monkeypatch.setattr(detection, "_second_look", lambda *args: None)
     monkeypatch.setattr(detection, "_predicted_look", lambda *args: None)
     assert 0 < found == detect(scan).counts().get("bit-errors", 0)
-
-
-def _mosaics():
-    from medinpaint.data.sources import SOURCES
-
-    folder = require_file(SOURCES["heudiconv-b0dwi"].path())
-    return sorted(folder.glob("*.dcm")) + [require_file(SOURCES["heudiconv-axasc35"].path())]
 
 
 def test_no_false_positives_on_clean_siemens_mosaics():
@@ -341,8 +342,7 @@ def test_no_false_positives_on_clean_siemens_mosaics():
 def test_flips_in_a_noisy_mosaic_outnumber_its_own_outliers():
     """In the b1500 mosaic whose noise gives outliers of its own, flips at 1e-4 of the voxels are
     found: all of them are explained by one flip, against a few outliers that are not."""
-    path = _mosaics()[0].with_name("b0dwi_for_fmap+00003.dcm")  # the b1500 mosaic
-    clean = read(path)
+    clean = read(_mosaic_file("b0dwi_for_fmap+00003.dcm"))  # the b1500 mosaic
     damaged, flipped = _damaged(clean, BitErrors(rate=1e-4, top_bits=4, seed=3))
     found = detect(damaged).labels > 0
     visible = flipped & (np.abs(damaged.array.astype(float) - clean.array) > 2000)
@@ -353,8 +353,7 @@ def test_flips_in_a_noisy_mosaic_outnumber_its_own_outliers():
 def test_a_truncated_mosaic_is_cut_in_the_mosaics_own_order():
     """The pixel stream of a mosaic runs along the mosaic's rows, across its tiles: a cut part way
     along a row of the image is found from there on, however it falls in the tiles."""
-    path = _mosaics()[-1]
-    clean = read(path)
+    clean = read(_mosaic_file("axasc35.dcm"))
     stream = clean.array[:, :, 0].reshape(-1, order="F").copy()  # i fastest: the rows of the image
     cut = 384 * 300 + 100  # row 300, column 100: inside a tile of the last row of tiles
     stream[cut:] = 0
@@ -418,8 +417,7 @@ def test_a_noisy_mosaic_with_flips_gets_no_later_look():
     """axasc35's EPI holds outliers of its own, which the first look sees beside real flips: the flips
     (high bits of 12-bit data, beyond doubt) are found, and the later looks, which took ~390 of its
     noise voxels for flips, do not run."""
-    path = _mosaics()[-1]
-    clean = read(path)
+    clean = read(_mosaic_file("axasc35.dcm"))
     damaged, flipped = _damaged(clean, BitErrors(rate=1e-4, top_bits=4, seed=1))
     found = detect(damaged).labels > 0
     assert flipped.sum() > 10 and (found[flipped]).mean() >= 0.9

@@ -43,10 +43,14 @@ def damage_slice(plane: np.ndarray, fraction: float, seed: int) -> tuple[np.ndar
     """Lost 16x16 packets covering about ``fraction`` of a slice, in a few bursts."""
     rng = np.random.default_rng(seed)
     tiles = (plane.shape[0] // 16) * (plane.shape[1] // 16)
-    want = int(fraction * tiles)
+    want = round(fraction * tiles)
     damaged, mask = plane[np.newaxis], np.zeros((1,) + plane.shape, dtype=bool)
     while mask.sum() < want * 256:
-        burst = PacketLoss(tile_size=16, first_tile=int(rng.integers(0, tiles - 64)), num_tiles=int(rng.integers(8, 32)))
+        first, length = int(rng.integers(0, tiles - 64)), int(rng.integers(8, 32))
+        # the last burst is cut short, so the slice holds the fraction asked for (bursts that overlap
+        # lose less: the loop goes on until enough is lost)
+        length = min(length, want - int(mask.sum()) // 256)
+        burst = PacketLoss(tile_size=16, first_tile=first, num_tiles=length)
         damaged, m = burst(damaged)
         mask |= np.asarray(m).astype(bool)
     return np.asarray(damaged)[0], mask[0]

@@ -815,14 +815,15 @@ def _garbage_and_bit_errors(array, is_fill, live, labels, stats: dict) -> tuple[
     if len(where[0]) == 0:
         return where, where
     tolerance = max(3.0 * sigma, 0.05 * value_range)
-    found, outlying = _flips(array, values, where, is_fill, None, threshold, tolerance)
+    doubt = _doubt(stats)
+    found, outlying = _flips(array, values, where, is_fill, None, threshold, tolerance, doubt)
     labels[tuple(w[found] for w in where)] = CODE["bit-errors"]
     if found.any() and not found.all():
         # two flips side by side hide each other (each widens the other's neighbour range): the rest
         # are looked at again with the flips found left out of their neighbours
         rest = np.nonzero(~found)[0]
         again, _ = _flips(array, values, tuple(w[rest] for w in where), is_fill, labels == CODE["bit-errors"],
-                          threshold, tolerance)
+                          threshold, tolerance, doubt)
         found[rest[again]] = True
         labels[tuple(w[rest[again]] for w in where)] = CODE["bit-errors"]
     return tuple(w[found] for w in where), tuple(w[outlying & ~found] for w in where)
@@ -838,19 +839,27 @@ def _natural_outliers(explained: int, unexplained: int) -> bool:
     return unexplained > 0 and explained < NATURAL_OUTLIER_ODDS * (unexplained + 1)
 
 
+def _doubt(stats: dict) -> tuple[float, float]:
+    """Values outside these bounds, a whole value range beyond the content's, no scan holds as its
+    own: a high bit flipped (such as int16's sign bit)."""
+    return stats["low"] - stats["value_range"], stats["high"] + stats["value_range"]
+
+
 def _beyond_doubt(array, where: tuple[np.ndarray, ...], stats: dict) -> np.ndarray:
-    """Which flips found at ``where`` no scan's own outlier could be: those that left a value a whole
-    value range beyond the content's (a high bit, such as int16's sign bit)."""
-    low, high = stats["low"] - stats["value_range"], stats["high"] + stats["value_range"]
+    """Which flips found at ``where`` no scan's own outlier could be (:func:`_doubt`)."""
+    low, high = _doubt(stats)
     values = np.asarray(array[where], dtype=np.float64)
     return (values < low) | (values > high)
 
 
-def _flips(array, values, where, is_fill, left_out, threshold: float, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
+def _flips(array, values, where, is_fill, left_out, threshold: float, tolerance: float,
+           doubt: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
     """Which voxels of ``where`` lie beyond the range of their eight neighbours by more than
     ``threshold`` and than the neighbours spread (the outliers, second array), where one flipped bit
     puts them back inside it (give or take ``tolerance``; the first). ``left_out``: voxels that do not
-    count as neighbours."""
+    count as neighbours. A voxel with fewer than five neighbours of content (in a corner, at the rim
+    of a masked background, beside another flip in the background) is judged only where its value
+    lies outside ``doubt``."""
     # at the plane's border only the neighbours inside it count (five along an edge, too few in a
     # corner; mirrored ones had counted twice and flagged a dark edge voxel of a clean scan), and as
     # what lies beyond is unseen, the voxel must stand out twice as far (once as far flagged a dark
@@ -869,8 +878,9 @@ def _flips(array, values, where, is_fill, left_out, threshold: float, tolerance:
     excess = np.maximum(centre - high, low - centre)
     # not a fill value inside tissue (templates and masks have such holes), nor a lone voxel of tissue
     # in the background (what skull stripping leaves): both occur in clean scans
+    beyond = (centre < doubt[0]) | (centre > doubt[1])
     keep = (np.isfinite(high) & (excess > np.where(on_border, 2 * threshold, threshold))
-            & (excess > BIT_ERROR_SPREAD * (high - low)) & (content_around >= 5))
+            & (excess > BIT_ERROR_SPREAD * (high - low)) & ((content_around >= 5) | beyond))
     found = np.zeros(len(centre), dtype=bool)
     index = np.nonzero(keep)[0]
     if len(index):

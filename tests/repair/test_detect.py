@@ -406,6 +406,28 @@ def test_flips_beyond_doubt_stand_beside_an_outlier_no_flip_explains(pydicom_fil
     assert (found[flips] > 0).all()
 
 
+def test_flips_beyond_doubt_with_few_neighbours_of_content_are_found(pydicom_files, nibabel_files):
+    """A voxel with fewer than five neighbours of content is judged where its value lies far beyond
+    the content's: sign-bit flips in the plane's four corners (three neighbours each), and two flips
+    side by side in an empty background (each the other's only neighbour that is not fill)."""
+    clean = read(pydicom_files / "CT_small.dcm")
+    damaged = clean.array.copy()
+    corners = (np.array([0, 0, 127, 127]), np.array([0, 127, 0, 127]), np.zeros(4, dtype=int))
+    damaged[corners] ^= np.int16(-32768)
+    found = detect(clean.with_array(damaged))
+    assert found.counts() == {"bit-errors": 4} and (found.labels[corners] > 0).all()
+
+    epi = read(nibabel_files / "example4d.nii.gz")
+    clean = epi.with_array(np.ascontiguousarray(epi.array[..., 0]))
+    assert (clean.array[41:46, 86:91, 5] == 0).all()  # empty background around the pair
+    damaged = clean.array.copy()
+    damaged[42, 88, 5] ^= np.int16(-32768)
+    damaged[43, 88, 5] ^= np.int16(8192)
+    found = detect(clean.with_array(damaged))
+    assert found.counts() == {"bit-errors": 2}
+    assert found.labels[42, 88, 5] > 0 and found.labels[43, 88, 5] > 0
+
+
 def test_a_volume_one_voxel_thick_in_plane(sample_data):
     """A plane one voxel high (a single sagittal line of slices) is looked at without error."""
     clean = read(sample_data / "mr_head.nii.gz")

@@ -14,8 +14,9 @@ not, working on the stored values (where the failure happened):
 - corrupted blocks: rectangles of garbage, far rougher than the rest of the image and alike along no
   direction;
 - bit errors: single voxels far outside the range of their eight neighbours (the five inside the
-  plane at its border, by twice as much), or in uniform background a voxel one flipped bit away from
-  the fill value all eight neighbours hold. Flips in tissue count only where the outliers one flip
+  plane at its border, by twice as much; at the rim of a masked background, brighter than the content
+  beside it by twice as much; with fewer neighbours of content, only far beyond the content's range),
+  or in uniform background a voxel one flipped bit away from the fill value all eight neighbours hold. Flips in tissue count only where the outliers one flip
   explains far outnumber those it does not (some clean scans hold outliers of their own); otherwise
   only flips beyond doubt (a value far beyond the content's range) stand. Once a scan is known to
   carry bit errors, and has far fewer outliers of its own than flips, a second look takes smaller

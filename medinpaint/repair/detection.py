@@ -67,7 +67,6 @@ CUT_LOST_SHARE = 0.25  # a stream cut through a slice loses at least this share 
 MIN_PLANE = 16  # pixels along each in-plane axis for the pattern detectors
 BIT_ERROR_SIGMAS, BIT_ERROR_RANGE = 8.0, 0.15  # a bit error in tissue stands out by this many sigmas and of the range
 BIT_ERROR_SPREAD = 1.3  # ... and by this many times the spread of its eight neighbours (1.1 fired on 5 clean scans)
-RIM_CONTENT = 2  # neighbours of content a voxel at the rim of a masked background is judged on
 BACKGROUND_FLIP = 0.1  # a bit error in uniform background changes the fill value by this much of the range
 # the second look, in a scan already found to carry bit errors: a voxel this many neighbour spreads
 # from its neighbours' median, which one flipped bit brings within one spread of it (or a tenth of the
@@ -873,25 +872,16 @@ def _flips(array, values, where, is_fill, left_out, threshold: float, tolerance:
     on_border = gone.any(axis=0)
     if left_out is not None:
         gone |= np.stack([left_out[n] for n in neighbours])
-    fill_beside = np.stack([is_fill[n] for n in neighbours]) & ~gone
-    content = ~fill_beside & ~gone
-    content_around = content.sum(axis=0)
-    # at the rim of a masked background, brighter than the content beside it (the fill is no measure
-    # of tissue: ch2bet's 0 -> 128 flips beside its brain went unseen); darker than everything, fill too
-    high = np.where(content_around > 0, np.where(content, around, -np.inf).max(axis=0),
-                    np.where(gone, -np.inf, around).max(axis=0))
+    high = np.where(gone, -np.inf, around).max(axis=0)
     low = np.where(gone, np.inf, around).min(axis=0)
-    spread = high - np.where(content_around > 0, np.where(content, around, np.inf).min(axis=0), low)
-    rim = fill_beside.any(axis=0)
+    content_around = sum((~is_fill[n] & ~g).astype(np.uint8) for n, g in zip(neighbours, gone, strict=True))
     centre = values[where]
     excess = np.maximum(centre - high, low - centre)
     # not a fill value inside tissue (templates and masks have such holes), nor a lone voxel of tissue
-    # in the background (what skull stripping leaves): both occur in clean scans. At the rim, as at
-    # the plane's border, the voxel must stand out twice as far
+    # in the background (what skull stripping leaves): both occur in clean scans
     beyond = (centre < doubt[0]) | (centre > doubt[1])
-    keep = (np.isfinite(high) & (excess > np.where(on_border | rim, 2 * threshold, threshold))
-            & (excess > BIT_ERROR_SPREAD * spread)
-            & ((content_around >= 5) | (rim & (content_around >= RIM_CONTENT)) | beyond))
+    keep = (np.isfinite(high) & (excess > np.where(on_border, 2 * threshold, threshold))
+            & (excess > BIT_ERROR_SPREAD * (high - low)) & ((content_around >= 5) | beyond))
     found = np.zeros(len(centre), dtype=bool)
     index = np.nonzero(keep)[0]
     if len(index):

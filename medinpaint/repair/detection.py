@@ -14,11 +14,11 @@ not, working on the stored values (where the failure happened):
 - corrupted blocks: rectangles of garbage, far rougher than the rest of the image and alike along no
   direction;
 - bit errors: single voxels far outside the range of their eight neighbours (the five inside the
-  plane at its border, by twice as much; at the rim of a masked background, brighter than the content
-  beside it by twice as much; with fewer neighbours of content, only far beyond the content's range),
-  or in uniform background a voxel one flipped bit away from the fill value all eight neighbours hold. Flips in tissue count only where the outliers one flip
-  explains far outnumber those it does not (some clean scans hold outliers of their own); otherwise
-  only flips beyond doubt (a value far beyond the content's range) stand. Once a scan is known to
+  plane at its border, by twice as much; with fewer neighbours of content, only four value ranges
+  beyond the content's), or in uniform background a voxel one flipped bit away from the fill value
+  all eight neighbours hold. Flips in tissue count only where the outliers one flip explains far
+  outnumber those it does not (some clean scans hold outliers of their own); otherwise only flips a
+  value range beyond the content's stand. Once a scan is known to
   carry bit errors, and has far fewer outliers of its own than flips, a second look takes smaller
   jumps too: a voxel well away from its neighbours' median that one flipped bit puts back among them,
   then a voxel far from a linear prediction from its neighbours, in units of that prediction's local
@@ -67,6 +67,9 @@ CUT_LOST_SHARE = 0.25  # a stream cut through a slice loses at least this share 
 MIN_PLANE = 16  # pixels along each in-plane axis for the pattern detectors
 BIT_ERROR_SIGMAS, BIT_ERROR_RANGE = 8.0, 0.15  # a bit error in tissue stands out by this many sigmas and of the range
 BIT_ERROR_SPREAD = 1.3  # ... and by this many times the spread of its eight neighbours (1.1 fired on 5 clean scans)
+# a voxel with fewer than five neighbours of content is judged only this many value ranges beyond the
+# content's (clean scans hold voxels up to 2.3 beyond: a float template, a noise phantom)
+FEW_NEIGHBOURS_RANGES = 4.0
 BACKGROUND_FLIP = 0.1  # a bit error in uniform background changes the fill value by this much of the range
 # the second look, in a scan already found to carry bit errors: a voxel this many neighbour spreads
 # from its neighbours' median, which one flipped bit brings within one spread of it (or a tenth of the
@@ -816,7 +819,7 @@ def _garbage_and_bit_errors(array, is_fill, live, labels, stats: dict) -> tuple[
     if len(where[0]) == 0:
         return where, where
     tolerance = max(3.0 * sigma, 0.05 * value_range)
-    doubt = _doubt(stats)
+    doubt = _doubt(stats, FEW_NEIGHBOURS_RANGES)
     found, outlying = _flips(array, values, where, is_fill, None, threshold, tolerance, doubt)
     labels[tuple(w[found] for w in where)] = CODE["bit-errors"]
     if found.any() and not found.all():
@@ -836,18 +839,20 @@ def _natural_outliers(explained: int, unexplained: int) -> bool:
     mosaics: 6-35 in heudiconv's), and for 2 to 4 of every 5 of them some flipped bit happens to land
     back inside that range; nearly every outlier that real flips make is explained by one. So a scan whose
     outliers are not at least NATURAL_OUTLIER_ODDS times as often explained as not keeps only the
-    flips no outlier of its own could be (:func:`_beyond_doubt`)."""
+    flips far beyond the content's range (:func:`_beyond_doubt`)."""
     return unexplained > 0 and explained < NATURAL_OUTLIER_ODDS * (unexplained + 1)
 
 
-def _doubt(stats: dict) -> tuple[float, float]:
-    """Values outside these bounds, a whole value range beyond the content's, no scan holds as its
-    own: a high bit flipped (such as int16's sign bit)."""
-    return stats["low"] - stats["value_range"], stats["high"] + stats["value_range"]
+def _doubt(stats: dict, ranges: float = 1.0) -> tuple[float, float]:
+    """Bounds ``ranges`` value ranges beyond the content's (its 0.5-99.5 percentiles). A flipped high
+    bit (int16's sign bit) lands far beyond; a clean scan's own voxels reach up to 2.3 ranges beyond
+    (a float template, a noise phantom), but those are not among the first look's flips."""
+    return stats["low"] - ranges * stats["value_range"], stats["high"] + ranges * stats["value_range"]
 
 
 def _beyond_doubt(array, where: tuple[np.ndarray, ...], stats: dict) -> np.ndarray:
-    """Which flips found at ``where`` no scan's own outlier could be (:func:`_doubt`)."""
+    """Which flips found at ``where`` left a value a whole value range beyond the content's
+    (:func:`_doubt`): in a scan with outliers of its own (noisy mosaics), those still stand."""
     low, high = _doubt(stats)
     values = np.asarray(array[where], dtype=np.float64)
     return (values < low) | (values > high)
@@ -858,9 +863,8 @@ def _flips(array, values, where, is_fill, left_out, threshold: float, tolerance:
     """Which voxels of ``where`` lie beyond the range of their eight neighbours by more than
     ``threshold`` and than the neighbours spread (the outliers, second array), where one flipped bit
     puts them back inside it (give or take ``tolerance``; the first). ``left_out``: voxels that do not
-    count as neighbours. A voxel with fewer than five neighbours of content (in a corner, at the rim
-    of a masked background, beside another flip in the background) is judged only where its value
-    lies outside ``doubt``."""
+    count as neighbours. A voxel with fewer than five neighbours of content (in a corner, beside
+    another flip in the background) is judged only where its value lies outside ``doubt``."""
     # at the plane's border only the neighbours inside it count (five along an edge, too few in a
     # corner; mirrored ones had counted twice and flagged a dark edge voxel of a clean scan), and as
     # what lies beyond is unseen, the voxel must stand out twice as far (once as far flagged a dark

@@ -428,6 +428,19 @@ def test_flips_beyond_doubt_with_few_neighbours_of_content_are_found(pydicom_fil
     assert found.labels[42, 88, 5] > 0 and found.labels[43, 88, 5] > 0
 
 
+def test_a_bright_voxel_of_its_own_in_a_corner_is_not_taken_for_a_flip(pydicom_files):
+    """With three neighbours a corner voxel is judged only four value ranges beyond the content (clean
+    scans hold voxels up to 2.3 beyond); a value 1.5 ranges beyond stays, one 9 beyond is a flip."""
+    clean = read(pydicom_files / "CT_small.dcm")
+    stored = clean.array.copy()
+    low, high = np.percentile(stored, [0.5, 99.5])
+    stored[0, 0, 0] ^= np.int16(4096)  # 175 -> 4271: 1.5 ranges beyond, and one flip explains it
+    stored[127, 127, 0] ^= np.int16(16384)
+    assert high + (high - low) < stored[0, 0, 0] < high + 2 * (high - low)
+    found = detect(clean.with_array(stored))
+    assert found.counts() == {"bit-errors": 1} and found.labels[127, 127, 0] > 0
+
+
 def test_a_volume_one_voxel_thick_in_plane(sample_data):
     """A plane one voxel high (a single sagittal line of slices) is looked at without error."""
     clean = read(sample_data / "mr_head.nii.gz")

@@ -441,6 +441,22 @@ def test_a_bright_voxel_of_its_own_in_a_corner_is_not_taken_for_a_flip(pydicom_f
     assert found.counts() == {"bit-errors": 1} and found.labels[127, 127, 0] > 0
 
 
+@pytest.mark.parametrize("grown", [1, 3])
+def test_lone_voxels_a_3d_brain_mask_leaves_are_not_flips(grown):
+    """ch2 masked by ch2bet's brain mask grown by a voxel or three (a generous skull strip) leaves
+    single voxels of tissue in otherwise empty planes, with tissue beside them in the next slice; two
+    of them hold a single bit's value (16 and 64 of uint8), as a flip from 0 would."""
+    from scipy import ndimage
+
+    require_file("/usr/share/mricron/templates/ch2.nii.gz")
+    sources = {source.name: source for source in available_sources()}
+    head = sources["ch2"].load()
+    brain = ndimage.binary_fill_holes(sources["ch2bet"].load().array > 0)
+    mask = ndimage.binary_dilation(brain, iterations=grown)
+    masked = head.with_array(np.where(mask, head.array, 0).astype(head.array.dtype))
+    assert detect(masked).counts() == {}
+
+
 def test_a_volume_one_voxel_thick_in_plane(sample_data):
     """A plane one voxel high (a single sagittal line of slices) is looked at without error."""
     clean = read(sample_data / "mr_head.nii.gz")

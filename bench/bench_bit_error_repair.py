@@ -40,6 +40,12 @@ def volumes():
         yield name, volume.with_array(np.ascontiguousarray(array[:, :, middle:middle + DEPTH]))
 
 
+def squared(array: np.ndarray, clean: np.ndarray, span: float, where: np.ndarray | None = None) -> float:
+    """Squared error of ``array`` against ``clean`` in units of ``span``, summed (over ``where`` if given)."""
+    error = ((array.astype(np.float64) - clean) / span) ** 2
+    return float(error.sum() if where is None else error[where].sum())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -64,18 +70,13 @@ def main() -> None:
             given = repair_volume(volume, mask=truth.astype(np.uint8), model=model, device="cpu").volume.array
             found = repair_volume(volume, model=model, device="cpu")
             flagged = found.mask.astype(bool)
-
-            def squared(a, where=None):
-                error = ((a.astype(np.float64) - stored) / span) ** 2
-                return float(error.sum() if where is None else error[where].sum())
-
             row["flips"] += int(truth.sum())
-            row["true_mask"] += squared(given)
-            row["detected"] += squared(found.volume.array)
+            row["true_mask"] += squared(given, stored, span)
+            row["detected"] += squared(found.volume.array, stored, span)
             row["missed"] += int((truth & ~flagged).sum())
-            row["missed_error"] += squared(damaged, truth & ~flagged)
+            row["missed_error"] += squared(damaged, stored, span, truth & ~flagged)
             row["sound_flagged"] += int((flagged & ~truth).sum())
-            row["sound_error"] += squared(found.volume.array, flagged & ~truth)
+            row["sound_error"] += squared(found.volume.array, stored, span, flagged & ~truth)
         rows.append(row)
     total = {key: sum(r[key] for r in rows) for key in ("true_mask", "detected", "sound_flagged")}
     print(json.dumps({"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, "

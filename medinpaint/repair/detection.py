@@ -16,10 +16,10 @@ not, working on the stored values (where the failure happened):
 - bit errors: single voxels far outside the range of their eight neighbours (the five inside the
   plane at its border, by twice as much; with fewer neighbours of content, only four value ranges
   beyond the content's), or in uniform background a voxel one flipped bit away from the fill value
-  all eight neighbours and the two across slices hold. Flips in tissue count only where the outliers one flip explains far
-  outnumber those it does not (some clean scans hold outliers of their own); otherwise only flips a
-  value range beyond the content's stand. Once a scan is known to
-  carry bit errors, and has far fewer outliers of its own than flips, a second look takes smaller
+  all eight neighbours and the two across slices hold. Flips in tissue count only where the outliers
+  one flip explains far outnumber those it does not (some clean scans hold outliers of their own);
+  otherwise only flips a value range beyond the content's stand. Once a scan is known to carry bit
+  errors, and has far fewer outliers of its own than flips, a second look takes smaller
   jumps too: a voxel well away from its neighbours' median that one flipped bit puts back among them,
   then a voxel far from a linear prediction from its neighbours, in units of that prediction's local
   error (texture hides such flips in a clean-scan check, but in a scan with flips they are flips far

@@ -201,7 +201,7 @@ def _detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
             _packet_loss(block, is_fill, cut[part], region, RECTANGLE_CONTRAST * stats["value_range"] if stats else 0.0)
         if stats is not None:
             found, outliers = _garbage_and_bit_errors(block, is_fill, live[part], region, stats,
-                                                      _fill_across(array, part, is_fill, fills))
+                                                      _fill_with_context(array, part, is_fill, fills))
             in_tissue.append(_offset(found, part.start))
             unexplained.append(_offset(outliers, part.start))
             flipped[part] = (region == CODE["bit-errors"]).sum(axis=(0, 1))
@@ -234,17 +234,17 @@ def _detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     return Detection(labels, {"fill_values": [float(f) for f in fills]})
 
 
-def _fill_across(array, part: slice, is_fill: np.ndarray, fills: list[float]) -> np.ndarray:
-    """Where the voxels of slices ``part`` have a fill value in the slice before and after (beyond the
-    scan's first and last slice there is none, as if fill): the empty background in three dimensions."""
-    across = np.ones(is_fill.shape, dtype=bool)
-    across[:, :, 1:] &= is_fill[:, :, :-1]
-    across[:, :, :-1] &= is_fill[:, :, 1:]
+def _fill_with_context(array, part: slice, is_fill: np.ndarray, fills: list[float]) -> np.ndarray:
+    """``is_fill`` of slices ``part`` with the slice before and after them (beyond the scan's first
+    and last slice, fill)."""
+    ni, nj, n = is_fill.shape
+    context = np.ones((ni, nj, n + 2), dtype=bool)
+    context[:, :, 1:-1] = is_fill
     for k, end in ((part.start - 1, 0), (part.stop, -1)):
         if 0 <= k < array.shape[2]:
-            across[:, :, end] &= is_fill_value(np.asarray(array[:, :, k]), fills)
+            context[:, :, end] = is_fill_value(np.asarray(array[:, :, k]), fills)
             drop_mapped_pages(array, k, k + 1)  # its own slab's scan dropped it, or will
-    return across
+    return context
 
 
 def _offset(where: tuple[np.ndarray, ...], start: int) -> tuple[np.ndarray, ...]:
@@ -654,21 +654,31 @@ def _noise_sigma(sample: np.ndarray) -> float:
     return float(1.4826 * np.median(moved)) if moved.size else 0.0
 
 
-def _bit_errors_in_background(array, is_fill, live, labels, threshold: float, fill_across: np.ndarray) -> None:
+def _bit_errors_in_background(array, is_fill, live, labels, threshold: float, fill_context: np.ndarray) -> None:
     """A flipped bit in the empty background: one voxel whose eight neighbours all hold the same fill
-    value, as do its neighbours in the slices before and after (``fill_across``), and which differs
-    from it by exactly one bit (by ``threshold`` or more). Lone voxels of tissue in a masked
-    background (what skull stripping leaves) hold any value, rarely a fill value with one bit changed
-    (in uint8, 1 in 64: a 3D mask leaves such voxels beside tissue in the next slice); the tissue rule
-    below leaves the background alone for them."""
+    value and which differs from it by exactly one bit (by ``threshold`` or more), where the slices
+    before and after hold no tissue at its place (``fill_context``: fill, or a voxel alone in its own
+    plane, such as another flip). Lone voxels of tissue in a masked background (what skull stripping
+    leaves) hold any value, rarely a fill value with one bit changed (in uint8, 1 in 64: a 3D mask
+    leaves such voxels beside tissue in the next slice); the tissue rule below leaves the background
+    alone for them."""
     if array.dtype.kind not in "iu" or array.shape[0] < 3 or array.shape[1] < 3:
         return
     # screened on the two neighbours along i (none beyond the plane's border): both fill, the voxel not
     beside = np.pad(is_fill, ((1, 1), (0, 0), (0, 0)), constant_values=True)
-    screen = beside[:-2] & beside[2:] & ~is_fill & fill_across & (labels == 0) & live[np.newaxis, np.newaxis, :]
+    screen = beside[:-2] & beside[2:] & ~is_fill & (labels == 0) & live[np.newaxis, np.newaxis, :]
     where = np.nonzero(screen)
     if len(where[0]) == 0:
         return
+    no_tissue = np.ones(len(where[0]), dtype=bool)
+    for dk in (0, 2):  # the slice before and after, in ``fill_context``'s numbering
+        across = (where[0], where[1], where[2] + dk)
+        fill_there = fill_context[across]
+        alone = ~fill_there
+        for i, j, inside in _beside(across, fill_context.shape):  # fill all around it in its own plane
+            alone &= ~inside | fill_context[i, j, across[2]]
+        no_tissue &= fill_there | alone
+    where = tuple(w[no_tissue] for w in where)
     fill = array[np.where(where[0] > 0, where[0] - 1, where[0] + 1), where[1], where[2]]  # a neighbour inside the plane
     alike = np.ones(len(fill), dtype=bool)
     for i, j, inside in _beside(where, array.shape):  # beyond the plane's border there is no neighbour
@@ -814,16 +824,16 @@ def _corrupted_blocks(values, is_fill, live, labels, sigma: float, full_range: f
 
 
 def _garbage_and_bit_errors(array, is_fill, live, labels, stats: dict,
-                            fill_across: np.ndarray) -> tuple[tuple[np.ndarray, ...], ...]:
-    """Corrupted blocks, then bit errors in the background (``fill_across``: where the slices before
-    and after hold fill) and in tissue. Returns where flips were found in tissue, and where outliers
-    as large are that no single flip explains."""
+                            fill_context: np.ndarray) -> tuple[tuple[np.ndarray, ...], ...]:
+    """Corrupted blocks, then bit errors in the background (``fill_context``: ``is_fill`` with one
+    slice more on each side) and in tissue. Returns where flips were found in tissue, and where
+    outliers as large are that no single flip explains."""
     sigma, value_range = stats["sigma"], stats["value_range"]
     threshold = max(BIT_ERROR_SIGMAS * sigma, BIT_ERROR_RANGE * value_range)
     values = array.astype(np.float32)
     step_i = _corrupted_blocks(values, is_fill, live, labels, sigma, stats["full_range"])
 
-    _bit_errors_in_background(array, is_fill, live, labels, BACKGROUND_FLIP * value_range, fill_across)
+    _bit_errors_in_background(array, is_fill, live, labels, BACKGROUND_FLIP * value_range, fill_context)
 
     # bit errors: a voxel far beyond the range of all eight neighbours (further than they spread),
     # which one flipped bit would put back inside that range. Screened first on the two neighbours

@@ -457,6 +457,16 @@ def test_lone_voxels_a_3d_brain_mask_leaves_are_not_flips(grown):
     assert detect(masked).counts() == {}
 
 
+def test_two_flips_stacked_across_slices_in_the_background_are_found(sample_data):
+    """Each is the other's neighbour across slices, alone in its own plane: not tissue."""
+    clean = read(sample_data / "mr_head.nii.gz")
+    damaged = clean.array.copy()
+    assert not damaged[0:5, 6:11, 19:23].any()
+    damaged[2, 8, 20] = damaged[2, 8, 21] = 64  # bit 6 of a stored 0, twice
+    found = detect(clean.with_array(damaged))
+    assert found.counts() == {"bit-errors": 2} and found.labels[2, 8, 20] > 0 and found.labels[2, 8, 21] > 0
+
+
 def test_a_volume_one_voxel_thick_in_plane(sample_data):
     """A plane one voxel high (a single sagittal line of slices) is looked at without error."""
     clean = read(sample_data / "mr_head.nii.gz")

@@ -152,12 +152,18 @@ def affine_from_lps(direction: np.ndarray, spacing, origin) -> np.ndarray:
     return LPS_FROM_RAS @ lps
 
 
+# Linux's MADV_PAGEOUT (5.4 and later; Python's mmap module does not name it): reclaim the pages now.
+# Unlike MADV_DONTNEED it keeps pages written to in a private map (they would go to swap), where
+# DONTNEED threw such changes away and read the file's values back.
+MADV_PAGEOUT = 21
+
+
 def drop_mapped_pages(array: np.ndarray, k0: int, k1: int) -> None:
     """Let the kernel drop the resident pages of slices ``k0:k1`` of a memory-mapped volume.
 
     For a scan read from an uncompressed NIfTI (a private copy-on-write map) this keeps a pass over the
-    whole volume at the memory of one slab: the pages are read again from the file when needed. Only
-    for pages not yet written to (their changes would be dropped too); a no-op for in-memory arrays.
+    whole volume at the memory of one slab: the pages are read again from the file when needed. Pages
+    written to stay as written. A no-op for in-memory arrays, and where the kernel cannot page out.
     """
     import mmap
 
@@ -173,4 +179,7 @@ def drop_mapped_pages(array: np.ndarray, k0: int, k1: int) -> None:
     stop = array.ctypes.data + k1 * plane - base
     start -= start % mmap.PAGESIZE
     if stop > start:
-        raw.madvise(mmap.MADV_DONTNEED, start, min(stop, len(raw)) - start)
+        try:
+            raw.madvise(MADV_PAGEOUT, start, min(stop, len(raw)) - start)
+        except OSError:  # a kernel older than 5.4: the pages stay until memory is short
+            pass

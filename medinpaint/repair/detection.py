@@ -33,6 +33,7 @@ images) gives a single detection.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -201,7 +202,7 @@ def _detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
             _packet_loss(block, is_fill, cut[part], region, RECTANGLE_CONTRAST * stats["value_range"] if stats else 0.0)
         if stats is not None:
             found, outliers = _garbage_and_bit_errors(block, is_fill, live[part], region, stats,
-                                                      _fill_with_context(array, part, is_fill, fills))
+                                                      lambda: _fill_with_context(array, part, is_fill, fills))
             in_tissue.append(_offset(found, part.start))
             unexplained.append(_offset(outliers, part.start))
             flipped[part] = (region == CODE["bit-errors"]).sum(axis=(0, 1))
@@ -654,11 +655,12 @@ def _noise_sigma(sample: np.ndarray) -> float:
     return float(1.4826 * np.median(moved)) if moved.size else 0.0
 
 
-def _bit_errors_in_background(array, is_fill, live, labels, threshold: float, fill_context: np.ndarray) -> None:
+def _bit_errors_in_background(array, is_fill, live, labels, threshold: float,
+                              fill_context: Callable[[], np.ndarray]) -> None:
     """A flipped bit in the empty background: one voxel whose eight neighbours all hold the same fill
     value and which differs from it by exactly one bit (by ``threshold`` or more), where the slices
-    before and after hold no tissue at its place (``fill_context``: fill, or a voxel alone in its own
-    plane, such as another flip). Lone voxels of tissue in a masked background (what skull stripping
+    before and after hold no tissue at its place: fill, or a voxel alone in its own plane, such as
+    another flip (``fill_context()``, which reads those slices, is called only for such voxels). Lone voxels of tissue in a masked background (what skull stripping
     leaves) hold any value, rarely a fill value with one bit changed (in uint8, 1 in 64: a 3D mask
     leaves such voxels beside tissue in the next slice); the tissue rule below leaves the background
     alone for them."""
@@ -670,13 +672,14 @@ def _bit_errors_in_background(array, is_fill, live, labels, threshold: float, fi
     where = np.nonzero(screen)
     if len(where[0]) == 0:
         return
+    context = fill_context()
     no_tissue = np.ones(len(where[0]), dtype=bool)
-    for dk in (0, 2):  # the slice before and after, in ``fill_context``'s numbering
+    for dk in (0, 2):  # the slice before and after, in ``context``'s numbering
         across = (where[0], where[1], where[2] + dk)
-        fill_there = fill_context[across]
+        fill_there = context[across]
         alone = ~fill_there
-        for i, j, inside in _beside(across, fill_context.shape):  # fill all around it in its own plane
-            alone &= ~inside | fill_context[i, j, across[2]]
+        for i, j, inside in _beside(across, context.shape):  # fill all around it in its own plane
+            alone &= ~inside | context[i, j, across[2]]
         no_tissue &= fill_there | alone
     where = tuple(w[no_tissue] for w in where)
     fill = array[np.where(where[0] > 0, where[0] - 1, where[0] + 1), where[1], where[2]]  # a neighbour inside the plane
@@ -824,9 +827,9 @@ def _corrupted_blocks(values, is_fill, live, labels, sigma: float, full_range: f
 
 
 def _garbage_and_bit_errors(array, is_fill, live, labels, stats: dict,
-                            fill_context: np.ndarray) -> tuple[tuple[np.ndarray, ...], ...]:
-    """Corrupted blocks, then bit errors in the background (``fill_context``: ``is_fill`` with one
-    slice more on each side) and in tissue. Returns where flips were found in tissue, and where
+                            fill_context: Callable[[], np.ndarray]) -> tuple[tuple[np.ndarray, ...], ...]:
+    """Corrupted blocks, then bit errors in the background (``fill_context``: gives ``is_fill`` with
+    one slice more on each side) and in tissue. Returns where flips were found in tissue, and where
     outliers as large are that no single flip explains."""
     sigma, value_range = stats["sigma"], stats["value_range"]
     threshold = max(BIT_ERROR_SIGMAS * sigma, BIT_ERROR_RANGE * value_range)

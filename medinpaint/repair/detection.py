@@ -218,7 +218,7 @@ def _detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     doubtful = tissue_flips and _natural_outliers(tissue_flips, natural)
     if doubtful:  # the scan's own outliers: only flips beyond doubt stand
         for where in in_tissue:
-            dropped = tuple(w[~_beyond_doubt(array, where, stats)] for w in where)
+            dropped = tuple(w[~_beyond_doubt(array[where], _doubt(stats))] for w in where)
             # one inside a block found since is the block's garbage (the block search skipped labelled voxels)
             in_block = np.zeros(len(dropped[0]), dtype=bool)
             for i, j, inside in _beside(dropped, labels.shape):
@@ -881,12 +881,11 @@ def _doubt(stats: dict, ranges: float = 1.0) -> tuple[float, float]:
     return stats["low"] - ranges * stats["value_range"], stats["high"] + ranges * stats["value_range"]
 
 
-def _beyond_doubt(array, where: tuple[np.ndarray, ...], stats: dict) -> np.ndarray:
-    """Which flips found at ``where`` left a value a whole value range beyond the content's
-    (:func:`_doubt`): in a scan with outliers of its own (noisy mosaics), those still stand."""
-    low, high = _doubt(stats)
-    values = np.asarray(array[where], dtype=np.float64)
-    return (values < low) | (values > high)
+def _beyond_doubt(values: np.ndarray, doubt: tuple[float, float]) -> np.ndarray:
+    """Which ``values`` lie outside the bounds ``doubt`` (:func:`_doubt`): for flips found in a scan
+    with outliers of its own (noisy mosaics), one value range beyond the content's; those still stand."""
+    values = np.asarray(values, dtype=np.float64)
+    return (values < doubt[0]) | (values > doubt[1])
 
 
 def _flips(array, values, where, is_fill, left_out, threshold: float, tolerance: float,
@@ -914,7 +913,7 @@ def _flips(array, values, where, is_fill, left_out, threshold: float, tolerance:
     excess = np.maximum(centre - high, low - centre)
     # not a fill value inside tissue (templates and masks have such holes), nor a lone voxel of tissue
     # in the background (what skull stripping leaves): both occur in clean scans
-    beyond = (centre < doubt[0]) | (centre > doubt[1])
+    beyond = _beyond_doubt(centre, doubt)
     keep = (np.isfinite(high) & (excess > np.where(on_border, 2 * threshold, threshold))
             & (excess > BIT_ERROR_SPREAD * (high - low)) & ((content_around >= 5) | beyond))
     found = np.zeros(len(centre), dtype=bool)

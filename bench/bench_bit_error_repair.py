@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -24,7 +25,8 @@ import numpy as np
 from medinpaint.damage.presets import TRANSMISSION
 from medinpaint.data.sources import available_sources
 from medinpaint.io import read
-from medinpaint.repair.engine import _device, _load, repair_volume
+from medinpaint.nets import default_model_path, load_model
+from medinpaint.repair import repair_volume
 from medinpaint.repair.evaluate import KINDS
 
 SOURCES = ("ch2", "ch2bet", "mni152", "cranium", "nibabel-example4d", "dipy-piesno")
@@ -50,7 +52,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     args = parser.parse_args()
-    model = _load(None, "repair", _device("cpu"))[0]
+    model = load_model(default_model_path("repair"))[0]  # loaded once for every repair below
     n = next(i for i, cls in enumerate(KINDS) if cls.damage_class.kind == "bit-errors")
     transform_class = KINDS[n]
     rows = []
@@ -80,7 +82,7 @@ def main() -> None:
         rows.append(row)
     total = {key: sum(r[key] for r in rows) for key in ("true_mask", "detected", "sound_flagged")}
     print(json.dumps({"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, "
-                      f"{__import__('os').cpu_count()} cores", "seeds": args.seeds, "depth": DEPTH,
+                      f"{os.cpu_count()} cores", "seeds": args.seeds, "depth": DEPTH,
                       "seconds": round(time.perf_counter() - started, 1), "volumes": rows, "total": total}, indent=2))
     print("\n| volume | flips | true mask | detected | missed (error) | sound flagged (error) |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")

@@ -32,6 +32,7 @@ images) gives a single detection.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -49,6 +50,11 @@ CODE = {kind: n for n, kind in enumerate(KINDS, start=1)}
 PLANE = np.zeros((3, 3, 3), dtype=bool)
 PLANE[:, :, 1] = ndimage.generate_binary_structure(2, 1)  # 4-connected within a slice, never across
 EIGHT = tuple((di, dj) for di in (-1, 0, 1) for dj in (-1, 0, 1) if (di, dj) != (0, 0))  # in-plane neighbours
+
+_ALL, _HEAD, _TAIL = slice(None), slice(1, None), slice(None, -1)
+# the voxel pairs one step apart along i, j and the two diagonals, as (first, second) slices of a plane
+PAIRS = (((_HEAD, _ALL), (_TAIL, _ALL)), ((_ALL, _HEAD), (_ALL, _TAIL)),
+         ((_HEAD, _HEAD), (_TAIL, _TAIL)), ((_HEAD, _TAIL), (_TAIL, _HEAD)))
 
 CONTENT_BESIDE_LINE = 0.3  # a lost line has at least this much content in the rows on each side
 EDGE_RUN, EDGE_CONTENT = 3, 0.75  # lost slices at the scan's edge: at most 3, beside a slice 3/4 as full as most
@@ -197,12 +203,14 @@ def _detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
         block = np.asarray(array[:, :, part])
         is_fill = is_fill_value(block, fills)
         region = labels[:, :, part]
+        # the slices either side are read only where a detector asks, and then once
+        fill_context = functools.cache(lambda: _fill_with_context(array, part, is_fill, fills))
         if patterns:
             _lost_lines(is_fill, ~is_fill, cut[part], region)
-            _packet_loss(block, is_fill, cut[part], region, RECTANGLE_CONTRAST * stats["value_range"] if stats else 0.0)
+            _packet_loss(block, is_fill, cut[part], region, RECTANGLE_CONTRAST * stats["value_range"] if stats else 0.0,
+                         fill_context if nk > 1 else None)
         if stats is not None:
-            found, outliers = _garbage_and_bit_errors(block, is_fill, live[part], region, stats,
-                                                      lambda: _fill_with_context(array, part, is_fill, fills))
+            found, outliers = _garbage_and_bit_errors(block, is_fill, live[part], region, stats, fill_context)
             in_tissue.append(_offset(found, part.start))
             unexplained.append(_offset(outliers, part.start))
             flipped[part] = (region == CODE["bit-errors"]).sum(axis=(0, 1))
@@ -428,12 +436,15 @@ def _tile_aligned(component: np.ndarray, origin: tuple[int, int], shape: tuple[i
     return False
 
 
-def _packet_loss(block, is_fill, live, labels, contrast: float) -> None:
+def _packet_loss(block, is_fill, live, labels, contrast: float,
+                 fill_context: Callable[[], np.ndarray] | None) -> None:
+    """Lost packets in a slab (``fill_context``: gives ``is_fill`` with one slice more on each side;
+    None for a scan of one slice)."""
     holes = is_fill & live[np.newaxis, np.newaxis, :] & (labels == 0)
     components, n = ndimage.label(holes, structure=PLANE)
     if n:
         _fill_regions(block, components, n, holes, labels, is_fill, contrast)
-    _lost_tiles(holes & (labels == 0), ~is_fill, labels)
+    _lost_tiles(holes & (labels == 0), ~is_fill, labels, fill_context)
 
 
 def _edge_padding(is_fill: np.ndarray) -> np.ndarray:
@@ -515,11 +526,21 @@ def _edge_content(content: np.ndarray, t: int, ci: int, cj: int) -> list[np.ndar
     return sides
 
 
-def _lost_tiles(holes, content, labels) -> None:
+def _cut_sides(sides: list[np.ndarray]) -> np.ndarray:
+    """How many sides of each cell (of ``_edge_content``'s) have content along nearly all of the line
+    just outside them."""
+    return sum((frac >= 0.9).astype(np.uint8) for frac in sides)
+
+
+def _lost_tiles(holes, content, labels, fill_context: Callable[[], np.ndarray] | None) -> None:
     """Whole fill-valued grid tiles cut straight into the content: a lost packet beside the background.
 
-    A tile counts when content runs along nearly all of the line just outside two or more of its sides;
-    the edge of anatomy is curved and does not follow two grid lines of a tile."""
+    A tile counts when content runs along nearly all of the line just outside two or more of its sides
+    (the edge of anatomy is curved and does not follow two grid lines of a tile), and, in a scan of
+    several slices, fills at least half of the tile in the slice before or after it, or the tile is
+    lost there too (a burst can hit the same place in two slices); a notch of a brain mask that
+    happens to be a tile wide is empty in the slices beside it, and cut by content there on one side
+    at most."""
     ni, nj = holes.shape[:2]
     for t in TILES:
         ci, cj = ni // t, nj // t
@@ -529,8 +550,13 @@ def _lost_tiles(holes, content, labels) -> None:
         if not full.any():
             continue
         sides = _edge_content(content, t, ci, cj)
-        cut_sides = sum((frac >= 0.9).astype(np.uint8) for frac in sides)
-        hit = full & (cut_sides >= 2)
+        hit = full & (_cut_sides(sides) >= 2)
+        if hit.any() and fill_context is not None:
+            context = ~fill_context()
+            tiles = context[: ci * t, : cj * t].reshape(ci, t, cj, t, -1)
+            lost_too = ~tiles.any(axis=(1, 3)) & (_cut_sides(_edge_content(context, t, ci, cj)) >= 2)
+            evidence = (tiles.mean(axis=(1, 3), dtype=np.float32) >= 0.5) | lost_too
+            hit &= evidence[:, :, :-2] | evidence[:, :, 2:]
         region = labels[: ci * t, : cj * t]
         lost = (region == CODE["packet-loss"]).reshape(ci, t, cj, t, -1).all(axis=(1, 3)) | hit
         # a burst goes on along the stream (i fastest): a whole fill-valued tile next to a lost one
@@ -660,9 +686,10 @@ def _bit_errors_in_background(array, is_fill, live, labels, threshold: float,
     """A flipped bit in the empty background: one voxel whose eight neighbours all hold the same fill
     value and which differs from it by exactly one bit (by ``threshold`` or more), where the slices
     before and after hold no tissue at its place: fill, or a voxel alone in its own plane, such as
-    another flip (``fill_context()``, which reads those slices, is called only for such voxels). Lone voxels of tissue in a masked background (what skull stripping
-    leaves) hold any value, rarely a fill value with one bit changed (in uint8, 1 in 64: a 3D mask
-    leaves such voxels beside tissue in the next slice); the tissue rule below leaves the background
+    another flip (``fill_context()``, which reads those slices, is called only for such voxels).
+    Lone voxels of tissue in a masked background (what skull stripping leaves) hold any value, rarely
+    a fill value with one bit changed (in uint8, 1 in 64: a 3D mask leaves such voxels beside tissue
+    in the next slice); the tissue rule below leaves the background
     alone for them."""
     if array.dtype.kind not in "iu" or array.shape[0] < 3 or array.shape[1] < 3:
         return
@@ -745,16 +772,20 @@ def _grown(box: tuple[slice, ...], by: int, shape: tuple[int, ...]) -> tuple[sli
     return tuple(slice(max(s.start - by, 0), min(s.stop + by, n)) for s, n in zip(box[:2], shape, strict=False)) + box[2:]
 
 
-def _along_a_line(block: np.ndarray) -> float:
+def _along_a_line(block: np.ndarray, content: np.ndarray) -> float:
     """How much neighbours along the direction where they match best differ, against any two voxels
-    of ``block``: near 1 for garbage (no direction is special), small along a line of anatomy."""
-    flat = np.sort(block.ravel().astype(np.float64))
+    of ``block``: near 1 for garbage (no direction is special), small along a line of anatomy. Only
+    ``content`` voxels count: a strip of scalp left by a brain mask is rough against the fill around
+    it, smooth along itself."""
+    flat = np.sort(block[content].astype(np.float64))
     n = len(flat)
     any_two = 2 * np.dot(2 * np.arange(1, n + 1) - n - 1, flat) / (n * (n - 1)) if n > 1 else 0.0
-    pairs = ((block[1:], block[:-1]), (block[:, 1:], block[:, :-1]), (block[1:, 1:], block[:-1, :-1]),
-             (block[1:, :-1], block[:-1, 1:]))
-    along = min((np.abs(a.astype(np.float64) - b).mean() for a, b in pairs if a.size), default=0.0)
-    return along / any_two if any_two > 0 else 0.0
+    along = np.inf
+    for a, b in PAIRS:
+        both = content[a] & content[b]
+        if both.any():
+            along = min(along, float(np.abs(block[a][both].astype(np.float64) - block[b][both]).mean()))
+    return along / any_two if any_two > 0 and np.isfinite(along) else 0.0
 
 
 def _label_blocks(values, busy, box, is_fill, labels, full_range: float) -> None:
@@ -780,7 +811,9 @@ def _label_blocks(values, busy, box, is_fill, labels, full_range: float) -> None
         block = _trim(rough[:, :, 0], part)
         if is_fill[block].mean() > 0.2:  # a jagged edge against the background, not garbage
             return
-        if _along_a_line(values[block][:, :, 0]) < GARBAGE_ALONG:  # a short vessel or edge, not garbage
+        if min(s.stop - s.start for s in block[:2]) < 2:  # a line of bright voxels, no rectangle
+            return
+        if _along_a_line(values[block][:, :, 0], ~is_fill[block][:, :, 0]) < GARBAGE_ALONG:  # a vessel, not garbage
             return
         region = labels[block]
         region[region == 0] = CODE["corrupted-blocks"]

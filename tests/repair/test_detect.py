@@ -14,6 +14,7 @@ from medinpaint.damage.transmission import (
 from medinpaint.data.sources import available_sources
 from medinpaint.io import read
 from medinpaint.repair import detect
+from medinpaint.repair.detection import CODE
 from tests.conftest import require_file
 
 PYDICOM_IMAGES = ["CT_small.dcm", "MR_small.dcm", "MR_small_RLE.dcm", "MR_small_bigendian.dcm",
@@ -129,7 +130,6 @@ def test_a_flipped_bit_in_the_empty_background_is_found(sample_data):
     damaged[where] = 64  # bit 6 of a stored 0
     damaged[0, 1, 28] = 32 if empty[0, 1, 28] else damaged[0, 1, 28]
     truth = damaged != clean.array
-    from medinpaint.repair.detection import CODE
 
     found = detect(clean.with_array(damaged)).labels == CODE["bit-errors"]
     assert found[truth].all()
@@ -187,7 +187,6 @@ def test_flips_that_all_land_on_the_image_minimum_are_not_taken_for_a_fill(nibab
     """The sign bit of a stored 0 gives -32768 every time: many voxels at the minimum, none side by side."""
     from scipy import ndimage
 
-    from medinpaint.repair.detection import CODE
 
     clean = read(nibabel_files / "example4d.nii.gz")
     clean = clean.with_array(np.ascontiguousarray(clean.array[..., 0]))
@@ -308,7 +307,6 @@ def test_a_siemens_mosaic_is_scanned_tile_by_tile():
     damaged = clean.array.copy()
     damaged[64:128, 64 + 30, 0] = 0  # one line across tile 7 (second row, second column of tiles)
     detection = detect(clean.with_array(damaged))
-    from medinpaint.repair.detection import CODE
 
     assert (detection.labels[64:128, 94, 0] == CODE["lost-lines"]).all()
 
@@ -359,7 +357,6 @@ def test_a_truncated_mosaic_is_cut_in_the_mosaics_own_order():
     stream[cut:] = 0
     damaged = clean.with_array(stream.reshape(clean.shape[:2], order="F")[:, :, np.newaxis])
     labels = detect(damaged).labels[:, :, 0].reshape(-1, order="F")
-    from medinpaint.repair.detection import CODE
 
     assert (labels[cut:] == CODE["truncation"]).mean() > 0.95
     assert not labels[:cut - 384].any()
@@ -372,7 +369,6 @@ def test_a_lost_rectangle_off_the_tile_grid_is_found_in_tissue(pydicom_files):
     damaged = clean.array.copy()
     damaged[61:71, 43:55, 0] = 0  # 10x12 pixels, starting off both grids, inside the head
     found = detect(clean.with_array(damaged))
-    from medinpaint.repair.detection import CODE
 
     assert (found.labels[61:71, 43:55, 0] == CODE["packet-loss"]).all()
     assert found.counts() == {"packet-loss": 120}
@@ -386,7 +382,6 @@ def test_a_flip_on_the_planes_border_is_found(pydicom_files):
     border = ([8, 30, 0, 63], [63, 0, 30, 30])  # the last and first column, the first and last row
     damaged[border[0], border[1], 0] ^= 4096  # 338 -> 4434 on the last column
     found = detect(clean.with_array(damaged))
-    from medinpaint.repair.detection import CODE
 
     assert (found.labels[border[0], border[1], 0] == CODE["bit-errors"]).all()
     assert found.counts() == {"bit-errors": 4}
@@ -441,11 +436,15 @@ def test_a_bright_voxel_of_its_own_in_a_corner_is_not_taken_for_a_flip(pydicom_f
     assert found.counts() == {"bit-errors": 1} and found.labels[127, 127, 0] > 0
 
 
-@pytest.mark.parametrize("grown", [1, 3])
-def test_lone_voxels_a_3d_brain_mask_leaves_are_not_flips(grown):
-    """ch2 masked by ch2bet's brain mask grown by a voxel or three (a generous skull strip) leaves
-    single voxels of tissue in otherwise empty planes, with tissue beside them in the next slice; two
-    of them hold a single bit's value (16 and 64 of uint8), as a flip from 0 would."""
+@pytest.mark.parametrize("grown", [1, 2, 3, 5, 6])
+def test_a_generous_3d_brain_mask_leaves_nothing_taken_for_damage(grown):
+    """ch2 masked by ch2bet's brain mask grown by a few voxels (a generous skull strip). Grown by 1
+    or 3 it leaves single voxels of tissue in otherwise empty planes, with tissue beside them in the
+    next slice; two of them hold a single bit's value (16 and 64 of uint8), as a flip from 0 would.
+    Grown by 2 it cuts a notch exactly one 8-pixel tile wide, walls on the grid lines (a lost packet
+    would have tissue in the slices beside it; the notch is empty there). Grown by 2, 5 or 6 it leaves
+    strips of scalp one to three voxels thick: rough against the fill around them, smooth along
+    themselves, not garbage."""
     from scipy import ndimage
 
     require_file("/usr/share/mricron/templates/ch2.nii.gz")
@@ -455,6 +454,21 @@ def test_lone_voxels_a_3d_brain_mask_leaves_are_not_flips(grown):
     mask = ndimage.binary_dilation(brain, iterations=grown)
     masked = head.with_array(np.where(mask, head.array, 0).astype(head.array.dtype))
     assert detect(masked).counts() == {}
+
+
+@pytest.mark.parametrize("slab", [1, 32])
+def test_a_packet_lost_at_the_same_place_in_the_last_two_slices_is_found(sample_data, slab):
+    """A tile at the edge of the head, joined to the background once lost. The last slice's only
+    neighbour lost the same tile: that counts for it, as tissue there would (the damage presets hit
+    the same tiles in each slice they pick)."""
+    clean = read(sample_data / "mr_head.nii.gz")
+    damaged = clean.array.copy()
+    tile = (slice(64, 80), slice(16, 32), slice(46, 48))
+    assert 0.9 < (damaged[tile] > 0).mean() < 1
+    damaged[tile] = 0
+    found = detect(clean.with_array(damaged), slab=slab)
+    assert found.counts() == {"packet-loss": 512}
+    assert (found.labels[tile] == CODE["packet-loss"]).all()
 
 
 def test_two_flips_stacked_across_slices_in_the_background_are_found(sample_data):
@@ -530,7 +544,6 @@ def test_a_truncated_stream_is_found_where_its_cut_row_is_mostly_background(samp
     ni, nj, nk = clean.shape
     damaged, lost = _damaged(clean, Truncation(kept=(nk - 1) * ni * nj + 20 * ni + 90, fill=0))
     found = detect(damaged).labels
-    from medinpaint.repair.detection import CODE
 
     assert (found[lost] == CODE["truncation"]).all()
     # before the cut only a run of background the tail joined (where the stream was cut in it is unknowable)

@@ -104,6 +104,7 @@ NATURAL_OUTLIER_ODDS = 5
 # noisy diffusion and EPI mosaics carrying real flips they took 1e-3 of the voxels (axasc35 with 2
 # flips: 386 sound voxels); the demo MR at rate 1e-3 has 716 flips beside one such outlier
 LATER_LOOKS_ODDS = 100
+CONTEXT = 2  # slices either side of a slab that the lost-tile and background-flip rules look at
 WORKERS = min(4, os.cpu_count() or 1)  # threads scanning slabs at once (each holds up to 9 slab-sized float32 temporaries)
 
 
@@ -244,15 +245,16 @@ def _detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
 
 
 def _fill_with_context(array, part: slice, is_fill: np.ndarray, fills: list[float]) -> np.ndarray:
-    """``is_fill`` of slices ``part`` with the slice before and after them (beyond the scan's first
-    and last slice, fill)."""
+    """``is_fill`` of slices ``part`` with ``CONTEXT`` slices before and after them (beyond the scan's
+    first and last slice, fill): slice ``k`` of the slab is ``k + CONTEXT`` of what this returns."""
     ni, nj, n = is_fill.shape
-    context = np.ones((ni, nj, n + 2), dtype=bool)
-    context[:, :, 1:-1] = is_fill
-    for k, end in ((part.start - 1, 0), (part.stop, -1)):
-        if 0 <= k < array.shape[2]:
-            context[:, :, end] = is_fill_value(np.asarray(array[:, :, k]), fills)
-            drop_mapped_pages(array, k, k + 1)  # its own slab's scan dropped it, or will
+    context = np.ones((ni, nj, n + 2 * CONTEXT), dtype=bool)
+    context[:, :, CONTEXT:-CONTEXT] = is_fill
+    for d in range(1, CONTEXT + 1):
+        for k, at in ((part.start - d, CONTEXT - d), (part.stop - 1 + d, CONTEXT + n - 1 + d)):
+            if 0 <= k < array.shape[2]:
+                context[:, :, at] = is_fill_value(np.asarray(array[:, :, k]), fills)
+                drop_mapped_pages(array, k, k + 1)  # its own slab's scan dropped it, or will
     return context
 
 
@@ -438,8 +440,8 @@ def _tile_aligned(component: np.ndarray, origin: tuple[int, int], shape: tuple[i
 
 def _packet_loss(block, is_fill, live, labels, contrast: float,
                  fill_context: Callable[[], np.ndarray] | None) -> None:
-    """Lost packets in a slab (``fill_context``: gives ``is_fill`` with one slice more on each side;
-    None for a scan of one slice)."""
+    """Lost packets in a slab (``fill_context``: gives ``is_fill`` with ``CONTEXT`` slices more on
+    each side; None for a scan of one slice)."""
     holes = is_fill & live[np.newaxis, np.newaxis, :] & (labels == 0)
     components, n = ndimage.label(holes, structure=PLANE)
     if n:
@@ -538,9 +540,9 @@ def _lost_tiles(holes, content, labels, fill_context: Callable[[], np.ndarray] |
     A tile counts when content runs along nearly all of the line just outside two or more of its sides
     (the edge of anatomy is curved and does not follow two grid lines of a tile), and, in a scan of
     several slices, fills at least half of the tile in the slice before or after it, or the tile is
-    lost there too (a burst can hit the same place in two slices); a notch of a brain mask that
-    happens to be a tile wide is empty in the slices beside it, and cut by content there on one side
-    at most."""
+    lost there too and tissue fills it one slice further (a burst can hit the same place in two
+    slices). A notch or a gap of a brain mask that happens to be a tile wide is empty in the slices
+    beside it, or two slices on."""
     ni, nj = holes.shape[:2]
     for t in TILES:
         ci, cj = ni // t, nj // t
@@ -552,11 +554,13 @@ def _lost_tiles(holes, content, labels, fill_context: Callable[[], np.ndarray] |
         sides = _edge_content(content, t, ci, cj)
         hit = full & (_cut_sides(sides) >= 2)
         if hit.any() and fill_context is not None:
-            context = ~fill_context()
+            context = ~fill_context()  # slice k of the slab is k + 2 here
             tiles = context[: ci * t, : cj * t].reshape(ci, t, cj, t, -1)
-            lost_too = ~tiles.any(axis=(1, 3)) & (_cut_sides(_edge_content(context, t, ci, cj)) >= 2)
-            evidence = (tiles.mean(axis=(1, 3), dtype=np.float32) >= 0.5) | lost_too
-            hit &= evidence[:, :, :-2] | evidence[:, :, 2:]
+            tissue = tiles.mean(axis=(1, 3), dtype=np.float32) >= 0.5
+            lost = ~tiles.any(axis=(1, 3)) & (_cut_sides(_edge_content(context, t, ci, cj)) >= 2)
+            before = tissue[:, :, 1:-3] | (lost[:, :, 1:-3] & tissue[:, :, :-4])
+            after = tissue[:, :, 3:-1] | (lost[:, :, 3:-1] & tissue[:, :, 4:])
+            hit &= before | after
         region = labels[: ci * t, : cj * t]
         lost = (region == CODE["packet-loss"]).reshape(ci, t, cj, t, -1).all(axis=(1, 3)) | hit
         # a burst goes on along the stream (i fastest): a whole fill-valued tile next to a lost one
@@ -701,8 +705,8 @@ def _bit_errors_in_background(array, is_fill, live, labels, threshold: float,
         return
     context = fill_context()
     no_tissue = np.ones(len(where[0]), dtype=bool)
-    for dk in (0, 2):  # the slice before and after, in ``context``'s numbering
-        across = (where[0], where[1], where[2] + dk)
+    for dk in (-1, 1):  # the slice before and after
+        across = (where[0], where[1], where[2] + CONTEXT + dk)
         fill_there = context[across]
         alone = ~fill_there
         for i, j, inside in _beside(across, context.shape):  # fill all around it in its own plane
@@ -862,7 +866,7 @@ def _corrupted_blocks(values, is_fill, live, labels, sigma: float, full_range: f
 def _garbage_and_bit_errors(array, is_fill, live, labels, stats: dict,
                             fill_context: Callable[[], np.ndarray]) -> tuple[tuple[np.ndarray, ...], ...]:
     """Corrupted blocks, then bit errors in the background (``fill_context``: gives ``is_fill`` with
-    one slice more on each side) and in tissue. Returns where flips were found in tissue, and where
+    ``CONTEXT`` slices more on each side) and in tissue. Returns where flips were found in tissue, and where
     outliers as large are that no single flip explains."""
     sigma, value_range = stats["sigma"], stats["value_range"]
     threshold = max(BIT_ERROR_SIGMAS * sigma, BIT_ERROR_RANGE * value_range)

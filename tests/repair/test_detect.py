@@ -436,22 +436,24 @@ def test_a_bright_voxel_of_its_own_in_a_corner_is_not_taken_for_a_flip(pydicom_f
     assert found.counts() == {"bit-errors": 1} and found.labels[127, 127, 0] > 0
 
 
-@pytest.mark.parametrize("grown", [1, 2, 3, 5, 6])
-def test_a_generous_3d_brain_mask_leaves_nothing_taken_for_damage(grown):
-    """ch2 masked by ch2bet's brain mask grown by a few voxels (a generous skull strip). Grown by 1
-    or 3 it leaves single voxels of tissue in otherwise empty planes, with tissue beside them in the
-    next slice; two of them hold a single bit's value (16 and 64 of uint8), as a flip from 0 would.
-    Grown by 2 it cuts a notch exactly one 8-pixel tile wide, walls on the grid lines (a lost packet
-    would have tissue in the slices beside it; the notch is empty there). Grown by 2, 5 or 6 it leaves
-    strips of scalp one to three voxels thick: rough against the fill around them, smooth along
-    themselves, not garbage."""
+@pytest.mark.parametrize("by", [1, 2, 3, 5, 6, -3])
+def test_a_3d_brain_mask_grown_or_shrunk_leaves_nothing_taken_for_damage(by):
+    """ch2 masked by ch2bet's brain mask grown (or shrunk, ``by`` < 0) by a few voxels: a generous or
+    a tight skull strip. Grown by 1 or 3 it leaves single voxels of tissue in otherwise empty planes,
+    with tissue beside them in the next slice; two of them hold a single bit's value (16 and 64 of
+    uint8), as a flip from 0 would. Grown by 2 it cuts a notch exactly one 8-pixel tile wide, walls
+    on the grid lines, and shrunk by 3 a gap 8 rows high between two lobes: a lost packet would have
+    tissue in the slices beside it, or two slices on; the notch and the gap are empty there. Grown by
+    2, 5 or 6 it leaves strips of scalp one to three voxels thick: rough against the fill around them,
+    smooth along themselves, not garbage."""
     from scipy import ndimage
 
     require_file("/usr/share/mricron/templates/ch2.nii.gz")
     sources = {source.name: source for source in available_sources()}
     head = sources["ch2"].load()
     brain = ndimage.binary_fill_holes(sources["ch2bet"].load().array > 0)
-    mask = ndimage.binary_dilation(brain, iterations=grown)
+    mask = (ndimage.binary_dilation(brain, iterations=by) if by > 0
+            else ndimage.binary_erosion(brain, iterations=-by))
     masked = head.with_array(np.where(mask, head.array, 0).astype(head.array.dtype))
     assert detect(masked).counts() == {}
 

@@ -199,6 +199,7 @@ def _detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     stats = _intensity_stats(array, live)
     flipped = np.zeros(nk, dtype=np.int64)  # bit errors found per slice
     in_tissue, unexplained = [], []  # per slab, where the first look found flips in tissue and outliers it did not
+    in_background, lone = [], []  # per slab, flips in the background and lone voxels there no flip explains
 
     def scan(part: slice) -> None:
         block = np.asarray(array[:, :, part])
@@ -211,15 +212,24 @@ def _detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
             _packet_loss(block, is_fill, cut[part], region, RECTANGLE_CONTRAST * stats["value_range"] if stats else 0.0,
                          fill_context if nk > 1 else None)
         if stats is not None:
-            found, outliers = _garbage_and_bit_errors(block, is_fill, live[part], region, stats, fill_context)
+            found, outliers, (background, alone) = _garbage_and_bit_errors(block, is_fill, live[part], region,
+                                                                           stats, fill_context)
             in_tissue.append(_offset(found, part.start))
             unexplained.append(_offset(outliers, part.start))
+            in_background.append(_offset(background, part.start))
+            lone.append(alone)
             flipped[part] = (region == CODE["bit-errors"]).sum(axis=(0, 1))
         drop_mapped_pages(array, part.start, part.stop)
 
     _each_slab(nk, slab, scan)
     if stats is None:
         return Detection(labels, {"fill_values": [float(f) for f in fills]})
+    background_flips = sum(len(w[0]) for w in in_background)
+    if background_flips and _natural_outliers(background_flips, sum(lone)):
+        for where in in_background:  # the background's own lone voxels: only flips beyond doubt stand
+            dropped = tuple(w[~_beyond_doubt(array[where], _doubt(stats))] for w in where)
+            labels[dropped] = 0
+            np.subtract.at(flipped, dropped[2], 1)
     tissue_flips = sum(len(w[0]) for w in in_tissue)
     blocks = _blocks_again(array, fills, live, labels, stats, slab) if flipped.any() else []
     # outliers inside garbage found only now are the block's, not the scan's own
@@ -686,23 +696,35 @@ def _noise_sigma(sample: np.ndarray) -> float:
 
 
 def _bit_errors_in_background(array, is_fill, live, labels, threshold: float,
-                              fill_context: Callable[[], np.ndarray]) -> None:
+                              fill_context: Callable[[], np.ndarray]) -> tuple[tuple[np.ndarray, ...], int]:
     """A flipped bit in the empty background: one voxel whose eight neighbours all hold the same fill
     value and which differs from it by exactly one bit (by ``threshold`` or more), where the slices
     before and after hold no tissue at its place: fill, or a voxel alone in its own plane, such as
     another flip (``fill_context()``, which reads those slices, is called only for such voxels).
-    Lone voxels of tissue in a masked background (what skull stripping leaves) hold any value, rarely
-    a fill value with one bit changed (in uint8, 1 in 64: a 3D mask leaves such voxels beside tissue
-    in the next slice); the tissue rule below leaves the background
-    alone for them."""
+    Lone voxels of tissue in a masked or thresholded background (what skull stripping or a cut-off
+    for background noise leaves) hold any value, rarely a fill value with one bit changed (in uint8,
+    1 in 64). Returns where flips were found, and how many lone voxels no single flip explains: where
+    those outnumber the flips, the flips are such voxels too (:func:`_natural_outliers`)."""
+    nothing = (np.empty(0, dtype=np.intp),) * 3
     if array.dtype.kind not in "iu" or array.shape[0] < 3 or array.shape[1] < 3:
-        return
+        return nothing, 0
     # screened on the two neighbours along i (none beyond the plane's border): both fill, the voxel not
     beside = np.pad(is_fill, ((1, 1), (0, 0), (0, 0)), constant_values=True)
     screen = beside[:-2] & beside[2:] & ~is_fill & (labels == 0) & live[np.newaxis, np.newaxis, :]
     where = np.nonzero(screen)
     if len(where[0]) == 0:
-        return
+        return nothing, 0
+    fill = array[np.where(where[0] > 0, where[0] - 1, where[0] + 1), where[1], where[2]]  # a neighbour inside the plane
+    lone = np.ones(len(fill), dtype=bool)
+    for i, j, inside in _beside(where, array.shape):  # beyond the plane's border there is no neighbour
+        lone &= ~inside | (array[i, j, where[2]] == fill)
+    centre = array[where]
+    lone &= np.abs(centre.astype(np.float64) - fill.astype(np.float64)) >= threshold
+    one_flip = _one_flip_explains(centre, fill, fill, threshold)
+    unexplained = int((lone & ~one_flip).sum())
+    where = tuple(w[lone & one_flip] for w in where)
+    if len(where[0]) == 0:
+        return nothing, unexplained
     context = fill_context()
     no_tissue = np.ones(len(where[0]), dtype=bool)
     for dk in (-1, 1):  # the slice before and after
@@ -712,15 +734,9 @@ def _bit_errors_in_background(array, is_fill, live, labels, threshold: float,
         for i, j, inside in _beside(across, context.shape):  # fill all around it in its own plane
             alone &= ~inside | context[i, j, across[2]]
         no_tissue &= fill_there | alone
-    where = tuple(w[no_tissue] for w in where)
-    fill = array[np.where(where[0] > 0, where[0] - 1, where[0] + 1), where[1], where[2]]  # a neighbour inside the plane
-    alike = np.ones(len(fill), dtype=bool)
-    for i, j, inside in _beside(where, array.shape):  # beyond the plane's border there is no neighbour
-        alike &= ~inside | (array[i, j, where[2]] == fill)
-    centre = array[where]
-    large = np.abs(centre.astype(np.float64) - fill.astype(np.float64)) >= threshold
-    hit = alike & large & _one_flip_explains(centre, fill, fill, threshold)
-    labels[tuple(w[hit] for w in where)] = CODE["bit-errors"]
+    hit = tuple(w[no_tissue] for w in where)
+    labels[hit] = CODE["bit-errors"]
+    return hit, unexplained
 
 
 def _one_flip_explains(values: np.ndarray, low: np.ndarray, high: np.ndarray, threshold: float) -> np.ndarray:
@@ -863,17 +879,17 @@ def _corrupted_blocks(values, is_fill, live, labels, sigma: float, full_range: f
     return step_i
 
 
-def _garbage_and_bit_errors(array, is_fill, live, labels, stats: dict,
-                            fill_context: Callable[[], np.ndarray]) -> tuple[tuple[np.ndarray, ...], ...]:
+def _garbage_and_bit_errors(array, is_fill, live, labels, stats: dict, fill_context: Callable[[], np.ndarray]):
     """Corrupted blocks, then bit errors in the background (``fill_context``: gives ``is_fill`` with
-    ``CONTEXT`` slices more on each side) and in tissue. Returns where flips were found in tissue, and where
-    outliers as large are that no single flip explains."""
+    ``CONTEXT`` slices more on each side) and in tissue. Returns where flips were found in tissue,
+    where outliers as large are that no single flip explains, and the background's flips and lone
+    voxels no flip explains (:func:`_bit_errors_in_background`)."""
     sigma, value_range = stats["sigma"], stats["value_range"]
     threshold = max(BIT_ERROR_SIGMAS * sigma, BIT_ERROR_RANGE * value_range)
     values = array.astype(np.float32)
     step_i = _corrupted_blocks(values, is_fill, live, labels, sigma, stats["full_range"])
 
-    _bit_errors_in_background(array, is_fill, live, labels, BACKGROUND_FLIP * value_range, fill_context)
+    background = _bit_errors_in_background(array, is_fill, live, labels, BACKGROUND_FLIP * value_range, fill_context)
 
     # bit errors: a voxel far beyond the range of all eight neighbours (further than they spread),
     # which one flipped bit would put back inside that range. Screened first on the two neighbours
@@ -885,7 +901,7 @@ def _garbage_and_bit_errors(array, is_fill, live, labels, stats: dict,
     screen &= ~is_fill & (labels == 0) & live[np.newaxis, np.newaxis, :]
     where = np.nonzero(screen)
     if len(where[0]) == 0:
-        return where, where
+        return where, where, background
     tolerance = max(3.0 * sigma, 0.05 * value_range)
     doubt = _doubt(stats, FEW_NEIGHBOURS_RANGES)
     found, outlying = _flips(array, values, where, is_fill, None, threshold, tolerance, doubt)
@@ -898,7 +914,7 @@ def _garbage_and_bit_errors(array, is_fill, live, labels, stats: dict,
                           threshold, tolerance, doubt)
         found[rest[again]] = True
         labels[tuple(w[rest[again]] for w in where)] = CODE["bit-errors"]
-    return tuple(w[found] for w in where), tuple(w[outlying & ~found] for w in where)
+    return tuple(w[found] for w in where), tuple(w[outlying & ~found] for w in where), background
 
 
 def _natural_outliers(explained: int, unexplained: int) -> bool:

@@ -611,6 +611,8 @@ def _truncation(array, fills, constant, fractions, labels, tile: int = 0) -> Non
     j, i = divmod(rest, ni)
     if tile and i % tile == 0:
         return
+    if (nk - k) * ni * nj - rest < MIN_HOLE:  # a few voxels at the fill value end many a clean scan
+        return
     if rest:
         # the cut runs through slice k. Where it falls after the slice's content, in its background,
         # it cannot be told from a scan that ends in anatomy and is padded with fill slices (a partial

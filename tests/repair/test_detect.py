@@ -555,6 +555,17 @@ def test_one_flip_in_an_empty_slice_is_only_a_flip(k):
     assert detect(clean.with_array(damaged)).counts() == {"bit-errors": 1}
 
 
+def test_a_noise_cut_off_that_zeroes_the_streams_last_voxels_is_no_truncation():
+    """dipy's S0 ends each slice in a zero row; with its background below 6 set to 0 the voxel
+    before that row is 0 too, and the stream ends in two fill voxels after content."""
+    from medinpaint.data.sources import SOURCES
+
+    s0 = read(require_file(SOURCES["dipy-s0"].path()))
+    cut = np.where(s0.array < 6, 0, s0.array).astype(s0.array.dtype)
+    assert cut[-3, -1, -1] != 0 and not cut[-2:, -1, -1].any()
+    assert detect(s0.with_array(cut)).counts() == {}
+
+
 def test_a_scan_padded_with_empty_slices_is_not_truncated(sample_data):
     """A field of view that ends in anatomy, padded with fill slices (as when a partial scan is
     resampled onto a larger grid), is no truncated stream: the two cannot be told apart."""

@@ -8,17 +8,20 @@ not, working on the stored values (where the failure happened):
 - lost scan lines: whole rows (or columns) at a fill value (0, the image minimum or the padding value)
   with content on both sides;
 - lost packets: fill-valued regions aligned to an 8 or 16 pixel tile grid, or exact rectangles inside
-  content that stands out from the fill;
+  content that stands out from the fill; a whole tile beside the background where content runs
+  straight along two of its sides and fills it in a slice beside it (or two slices on, where the
+  slice beside lost the same tile);
 - truncation: the tail of a pixel stream (raster order: row by row, slice by slice; a Siemens mosaic's
-  own rows) at a fill value, cutting through content;
+  own rows) at a fill value, cutting through content, 16 voxels long at least;
 - corrupted blocks: rectangles of garbage, far rougher than the rest of the image and alike along no
-  direction;
+  direction (judged on their voxels of content: a strip of scalp a mask leaves is smooth along itself);
 - bit errors: single voxels far outside the range of their eight neighbours (the five inside the
   plane at its border, by twice as much; with fewer neighbours of content, only four value ranges
   beyond the content's), or in uniform background a voxel one flipped bit away from the fill value
-  all eight neighbours and the two across slices hold. Flips in tissue count only where the outliers
-  one flip explains far outnumber those it does not (some clean scans hold outliers of their own);
-  otherwise only flips a value range beyond the content's stand. Once a scan is known to carry bit
+  all eight neighbours and the two across slices hold. Flips count only where the outliers one flip
+  explains far outnumber those it does not (some clean scans hold outliers of their own in tissue,
+  and a cut-off for background noise leaves lone voxels in the background); otherwise only flips a
+  value range beyond the content's stand. Once a scan is known to carry bit
   errors, and has far fewer outliers of its own than flips, a second look takes smaller
   jumps too: a voxel well away from its neighbours' median that one flipped bit puts back among them,
   then a voxel far from a linear prediction from its neighbours, in units of that prediction's local

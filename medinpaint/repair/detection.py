@@ -6,7 +6,7 @@ not, working on the stored values (where the failure happened):
 - lost slices: missing instances of a DICOM series (from the positions), or a constant slice between
   two slices with content, or up to three at the scan's edge beside a slice full of content;
 - lost scan lines: whole rows (or columns) at a fill value (0, the image minimum or the padding value)
-  with content on both sides;
+  with content on both sides, and along them in a slice beside;
 - lost packets: fill-valued regions aligned to an 8 or 16 pixel tile grid, or exact rectangles inside
   content that stands out from the fill; a whole tile beside the background where content runs
   straight along two of its sides and fills it in a slice beside it (or two slices on, where the
@@ -211,9 +211,10 @@ def _detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
         # the slices either side are read only where a detector asks, and then once
         fill_context = functools.cache(lambda: _fill_with_context(array, part, is_fill, fills))
         if patterns:
-            _lost_lines(is_fill, ~is_fill, cut[part], region)
+            across = fill_context if nk > 1 else None
+            _lost_lines(is_fill, ~is_fill, cut[part], region, across)
             _packet_loss(block, is_fill, cut[part], region, RECTANGLE_CONTRAST * stats["value_range"] if stats else 0.0,
-                         fill_context if nk > 1 else None)
+                         across)
         if stats is not None:
             found, outliers, (background, alone) = _garbage_and_bit_errors(block, is_fill, live[part], region,
                                                                            stats, fill_context)
@@ -417,7 +418,12 @@ def _runs(full: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return start_k, start, stop
 
 
-def _lost_lines(is_fill, content, live, labels) -> None:
+def _lost_lines(is_fill, content, live, labels, fill_context: Callable[[], np.ndarray] | None) -> None:
+    """Runs of whole lines at a fill value with content on both sides, and, in a scan of several
+    slices, content along them in the slice before or after (or two slices on, where the slice beside
+    lost the same lines): the midline of a symmetric template cut off below its CSF is a line of 0
+    between two hemispheres, empty in the slices beside it too. ``fill_context`` as for
+    :func:`_packet_loss`."""
     for axis in (1, 0):  # rows (j) first: a scan line runs along i; then whole columns (i)
         full = is_fill.all(axis=1 - axis)  # (lines, slices)
         frac = content.mean(axis=1 - axis)
@@ -426,10 +432,24 @@ def _lost_lines(is_fill, content, live, labels) -> None:
         ks, starts, stops = ks[inside], starts[inside], stops[inside]
         rich = (frac[starts - 1, ks] >= CONTENT_BESIDE_LINE) & (frac[stops, ks] >= CONTENT_BESIDE_LINE)
         for k, a, b in zip(ks[rich], starts[rich], stops[rich], strict=True):
-            if axis == 1:
-                labels[:, a:b, k] = CODE["lost-lines"]
-            else:
-                labels[a:b, :, k] = CODE["lost-lines"]
+            lines = (slice(None), slice(a, b)) if axis == 1 else (slice(a, b), slice(None))
+            if fill_context is not None and not _content_across(fill_context(), lines, k, CONTENT_BESIDE_LINE):
+                continue
+            labels[lines + (k,)] = CODE["lost-lines"]
+
+
+def _content_across(context: np.ndarray, region: tuple[slice, slice], k: int, share: float) -> bool:
+    """Whether ``share`` of ``region`` (of slab slice ``k``) holds content in the slice before or
+    after, or, where that slice is all fill there (lost too), in the slice beyond it. ``context``:
+    ``is_fill`` with ``CONTEXT`` slices either side (:func:`_fill_with_context`)."""
+    at = k + CONTEXT
+    for step in (-1, 1):
+        beside = ~context[region + (at + step,)]
+        if beside.mean() >= share:
+            return True
+        if not beside.any() and (~context[region + (at + 2 * step,)]).mean() >= share:
+            return True
+    return False
 
 
 def _tile_aligned(component: np.ndarray, origin: tuple[int, int], shape: tuple[int, int],

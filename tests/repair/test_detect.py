@@ -482,6 +482,29 @@ def test_background_flips_stand_where_they_far_outnumber_its_own_lone_voxels(sam
     assert found.counts() == ({"bit-errors": flips} if stand else {})
 
 
+def test_the_midline_of_a_template_cut_off_below_its_csf_is_no_lost_line():
+    """The MNI template is symmetric: with its values below the 20th percentile set to 0, its
+    midline is a line of 0 between two hemispheres, in the slices beside it too."""
+    from medinpaint.data.sources import SOURCES
+
+    template = SOURCES["mni152"].load()
+    floor = np.percentile(template.array[template.array > 0], 20)
+    cut = np.where(template.array < floor, 0, template.array).astype(template.array.dtype)
+    assert not cut[97:100, :, 115:117].any()
+    assert detect(template.with_array(cut)).counts() == {}
+
+
+@pytest.mark.parametrize("slab", [1, 32])
+def test_lines_lost_at_the_same_place_in_the_last_two_slices_are_found(sample_data, slab):
+    """The last slice's only neighbour lost the same lines: tissue one slice further counts."""
+    clean = read(sample_data / "mr_head.nii.gz")
+    damaged = clean.array.copy()
+    damaged[:, 100:102, 46:] = 0
+    found = detect(clean.with_array(damaged), slab=slab)
+    assert found.counts() == {"lost-lines": 2 * 2 * 181}
+    assert (found.labels[:, 100:102, 46:] == CODE["lost-lines"]).all()
+
+
 @pytest.mark.parametrize("slab", [1, 32])
 def test_a_packet_lost_at_the_same_place_in_the_last_two_slices_is_found(sample_data, slab):
     """A tile at the edge of the head, joined to the background once lost. The last slice's only

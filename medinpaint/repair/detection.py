@@ -561,21 +561,14 @@ def _edge_content(content: np.ndarray, t: int, ci: int, cj: int) -> list[np.ndar
     return sides
 
 
-def _cut_sides(sides: list[np.ndarray]) -> np.ndarray:
-    """How many sides of each cell (of ``_edge_content``'s) have content along nearly all of the line
-    just outside them."""
-    return sum((frac >= 0.9).astype(np.uint8) for frac in sides)
-
-
 def _lost_tiles(holes, content, labels, fill_context: Callable[[], np.ndarray] | None) -> None:
     """Whole fill-valued grid tiles cut straight into the content: a lost packet beside the background.
 
     A tile counts when content runs along nearly all of the line just outside two or more of its sides
     (the edge of anatomy is curved and does not follow two grid lines of a tile), and, in a scan of
-    several slices, fills at least half of the tile in the slice before or after it, or the tile is
-    lost there too and tissue fills it one slice further (a burst can hit the same place in two
-    slices). A notch or a gap of a brain mask that happens to be a tile wide is empty in the slices
-    beside it, or two slices on."""
+    several slices, fills at least half of the tile in the slice before or after it, or, where that
+    slice lost the same tile (a burst can hit the same place in two slices), in the slice beyond. A
+    notch or a gap of a brain mask that happens to be a tile wide is empty there."""
     ni, nj = holes.shape[:2]
     for t in TILES:
         ci, cj = ni // t, nj // t
@@ -585,15 +578,11 @@ def _lost_tiles(holes, content, labels, fill_context: Callable[[], np.ndarray] |
         if not full.any():
             continue
         sides = _edge_content(content, t, ci, cj)
-        hit = full & (_cut_sides(sides) >= 2)
-        if hit.any() and fill_context is not None:
-            context = ~fill_context()  # slice k of the slab is k + 2 here
-            tiles = context[: ci * t, : cj * t].reshape(ci, t, cj, t, -1)
-            tissue = tiles.mean(axis=(1, 3), dtype=np.float32) >= 0.5
-            lost = ~tiles.any(axis=(1, 3)) & (_cut_sides(_edge_content(context, t, ci, cj)) >= 2)
-            before = tissue[:, :, 1:-3] | (lost[:, :, 1:-3] & tissue[:, :, :-4])
-            after = tissue[:, :, 3:-1] | (lost[:, :, 3:-1] & tissue[:, :, 4:])
-            hit &= before | after
+        hit = full & (sum((frac >= 0.9).astype(np.uint8) for frac in sides) >= 2)
+        if fill_context is not None:
+            for i, j, k in zip(*np.nonzero(hit), strict=True):
+                tile = (slice(i * t, (i + 1) * t), slice(j * t, (j + 1) * t))
+                hit[i, j, k] = _content_across(fill_context(), tile, k, 0.5)
         region = labels[: ci * t, : cj * t]
         lost = (region == CODE["packet-loss"]).reshape(ci, t, cj, t, -1).all(axis=(1, 3)) | hit
         # a burst goes on along the stream (i fastest): a whole fill-valued tile next to a lost one

@@ -60,6 +60,9 @@ PAIRS = (((_HEAD, _ALL), (_TAIL, _ALL)), ((_ALL, _HEAD), (_ALL, _TAIL)),
          ((_HEAD, _HEAD), (_TAIL, _TAIL)), ((_HEAD, _TAIL), (_TAIL, _HEAD)))
 
 CONTENT_BESIDE_LINE = 0.3  # a lost line has at least this much content in the rows on each side
+# a lost line or tile has at least this much content at its place in a slice beside it: a notch of a
+# brain mask one tile wide held 0-28% (at the anatomy's rim a lost tile had 41% in the slice before)
+CONTENT_ACROSS = 0.3
 EDGE_RUN, EDGE_CONTENT = 3, 0.75  # lost slices at the scan's edge: at most 3, beside a slice 3/4 as full as most
 BURST_CONTENT = 0.3  # a fill-valued tile next to a lost one was lost too when content runs this far along a side
 MIN_HOLE = 16  # pixels: smaller fill specks are left alone (a single lost pixel is a bit error)
@@ -103,6 +106,11 @@ PREDICTED_ERRORS = 5.0
 # the first look's flips in tissue count only where the outliers one flip explains outnumber those it
 # does not by this much (+1): clean mosaics gave 4:2, 4:2, 28:7 and 9:3; flipped training volumes 0-4 unexplained
 NATURAL_OUTLIER_ODDS = 5
+# and the background's flips where they outnumber its own lone voxels that no flip explains by this
+# much (+1): a cut-off for background noise leaves such voxels, 0.4-3% of them one bit from 0 (36% in
+# the MNI template cut at 128, a bit's value itself); a brain mask leaves a few (33 in ch2 under
+# ch2bet's mask grown by 1, where 148 flips at a rate of 3e-5 stand)
+BACKGROUND_OUTLIER_ODDS = 2
 # and the later looks run only where the first look's flips outnumber such outliers by this much: in
 # noisy diffusion and EPI mosaics carrying real flips they took 1e-3 of the voxels (axasc35 with 2
 # flips: 386 sound voxels); the demo MR at rate 1e-3 has 716 flips beside one such outlier
@@ -229,7 +237,7 @@ def _detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     if stats is None:
         return Detection(labels, {"fill_values": [float(f) for f in fills]})
     background_flips = sum(len(w[0]) for w in in_background)
-    if background_flips and _natural_outliers(background_flips, sum(lone)):
+    if background_flips and _natural_outliers(background_flips, sum(lone), BACKGROUND_OUTLIER_ODDS):
         for where in in_background:  # the background's own lone voxels: only flips beyond doubt stand
             dropped = tuple(w[~_beyond_doubt(array[where], _doubt(stats))] for w in where)
             labels[dropped] = 0
@@ -238,7 +246,7 @@ def _detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     blocks = _blocks_again(array, fills, live, labels, stats, slab) if flipped.any() else []
     # outliers inside garbage found only now are the block's, not the scan's own
     natural = sum(int((labels[w] == 0).sum()) for w in unexplained)
-    doubtful = tissue_flips and _natural_outliers(tissue_flips, natural)
+    doubtful = tissue_flips and _natural_outliers(tissue_flips, natural, NATURAL_OUTLIER_ODDS)
     if doubtful:  # the scan's own outliers: only flips beyond doubt stand
         for where in in_tissue:
             dropped = tuple(w[~_beyond_doubt(array[where], _doubt(stats))] for w in where)
@@ -258,18 +266,22 @@ def _detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     return Detection(labels, {"fill_values": [float(f) for f in fills]})
 
 
-def _fill_with_context(array, part: slice, is_fill: np.ndarray, fills: list[float]) -> np.ndarray:
+def _fill_with_context(array, part: slice, is_fill, fills: list[float]) -> tuple[np.ndarray, np.ndarray]:
     """``is_fill`` of slices ``part`` with ``CONTEXT`` slices before and after them (beyond the scan's
-    first and last slice, fill): slice ``k`` of the slab is ``k + CONTEXT`` of what this returns."""
+    first and last slice, fill), and which of those slices lie in the scan: slice ``k`` of the slab is
+    ``k + CONTEXT`` of what this returns."""
     ni, nj, n = is_fill.shape
     context = np.ones((ni, nj, n + 2 * CONTEXT), dtype=bool)
     context[:, :, CONTEXT:-CONTEXT] = is_fill
+    in_scan = np.zeros(n + 2 * CONTEXT, dtype=bool)
+    in_scan[CONTEXT:-CONTEXT] = True
     for d in range(1, CONTEXT + 1):
         for k, at in ((part.start - d, CONTEXT - d), (part.stop - 1 + d, CONTEXT + n - 1 + d)):
             if 0 <= k < array.shape[2]:
                 context[:, :, at] = is_fill_value(np.asarray(array[:, :, k]), fills)
+                in_scan[at] = True
                 drop_mapped_pages(array, k, k + 1)  # its own slab's scan dropped it, or will
-    return context
+    return context, in_scan
 
 
 def _offset(where: tuple[np.ndarray, ...], start: int) -> tuple[np.ndarray, ...]:
@@ -418,12 +430,12 @@ def _runs(full: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return start_k, start, stop
 
 
-def _lost_lines(is_fill, content, live, labels, fill_context: Callable[[], np.ndarray] | None) -> None:
+def _lost_lines(is_fill, content, live, labels, fill_context: Callable[[], tuple] | None) -> None:
     """Runs of whole lines at a fill value with content on both sides, and, in a scan of several
     slices, content along them in the slice before or after (or two slices on, where the slice beside
-    lost the same lines): the midline of a symmetric template cut off below its CSF is a line of 0
-    between two hemispheres, empty in the slices beside it too. ``fill_context`` as for
-    :func:`_packet_loss`."""
+    lost the same lines; :func:`_content_across`): the midline of a symmetric template cut off below
+    its CSF is a line of 0 between two hemispheres, empty in the slices beside it too.
+    ``fill_context`` as for :func:`_packet_loss`."""
     for axis in (1, 0):  # rows (j) first: a scan line runs along i; then whole columns (i)
         full = is_fill.all(axis=1 - axis)  # (lines, slices)
         frac = content.mean(axis=1 - axis)
@@ -433,23 +445,30 @@ def _lost_lines(is_fill, content, live, labels, fill_context: Callable[[], np.nd
         rich = (frac[starts - 1, ks] >= CONTENT_BESIDE_LINE) & (frac[stops, ks] >= CONTENT_BESIDE_LINE)
         for k, a, b in zip(ks[rich], starts[rich], stops[rich], strict=True):
             lines = (slice(None), slice(a, b)) if axis == 1 else (slice(a, b), slice(None))
-            if fill_context is not None and not _content_across(fill_context(), lines, k, CONTENT_BESIDE_LINE):
+            if fill_context is not None and not _content_across(*fill_context(), lines, k):
                 continue
             labels[lines + (k,)] = CODE["lost-lines"]
 
 
-def _content_across(context: np.ndarray, region: tuple[slice, slice], k: int, share: float) -> bool:
-    """Whether ``share`` of ``region`` (of slab slice ``k``) holds content in the slice before or
-    after, or, where that slice is all fill there (lost too), in the slice beyond it. ``context``:
-    ``is_fill`` with ``CONTEXT`` slices either side (:func:`_fill_with_context`)."""
+def _content_across(context: np.ndarray, in_scan: np.ndarray, region: tuple[slice, slice], k: int) -> bool:
+    """Whether ``CONTENT_ACROSS`` of ``region`` (of slab slice ``k``) holds content in the slice before
+    or after, or, where that slice is all fill there (lost too), in the slice beyond it; also where
+    the scan ends on both sides before any slice tells (a scan of two slices that lost the same
+    place in both). ``context``, ``in_scan``: from :func:`_fill_with_context`."""
     at = k + CONTEXT
+    untold = 0
     for step in (-1, 1):
-        beside = ~context[region + (at + step,)]
-        if beside.mean() >= share:
+        beside = at + step
+        if in_scan[beside] and not context[region + (beside,)].all():
+            if (~context[region + (beside,)]).mean() >= CONTENT_ACROSS:
+                return True
+            continue
+        beyond = beside + step if in_scan[beside] else beside
+        if not in_scan[beyond]:
+            untold += 1
+        elif (~context[region + (beyond,)]).mean() >= CONTENT_ACROSS:
             return True
-        if not beside.any() and (~context[region + (at + 2 * step,)]).mean() >= share:
-            return True
-    return False
+    return untold == 2
 
 
 def _tile_aligned(component: np.ndarray, origin: tuple[int, int], shape: tuple[int, int],
@@ -472,9 +491,9 @@ def _tile_aligned(component: np.ndarray, origin: tuple[int, int], shape: tuple[i
 
 
 def _packet_loss(block, is_fill, live, labels, contrast: float,
-                 fill_context: Callable[[], np.ndarray] | None) -> None:
-    """Lost packets in a slab (``fill_context``: gives ``is_fill`` with ``CONTEXT`` slices more on
-    each side; None for a scan of one slice)."""
+                 fill_context: Callable[[], tuple] | None) -> None:
+    """Lost packets in a slab (``fill_context``: gives :func:`_fill_with_context` of the slab; None for
+    a scan of one slice)."""
     holes = is_fill & live[np.newaxis, np.newaxis, :] & (labels == 0)
     components, n = ndimage.label(holes, structure=PLANE)
     if n:
@@ -561,14 +580,15 @@ def _edge_content(content: np.ndarray, t: int, ci: int, cj: int) -> list[np.ndar
     return sides
 
 
-def _lost_tiles(holes, content, labels, fill_context: Callable[[], np.ndarray] | None) -> None:
+def _lost_tiles(holes, content, labels, fill_context: Callable[[], tuple] | None) -> None:
     """Whole fill-valued grid tiles cut straight into the content: a lost packet beside the background.
 
     A tile counts when content runs along nearly all of the line just outside two or more of its sides
     (the edge of anatomy is curved and does not follow two grid lines of a tile), and, in a scan of
-    several slices, fills at least half of the tile in the slice before or after it, or, where that
-    slice lost the same tile (a burst can hit the same place in two slices), in the slice beyond. A
-    notch or a gap of a brain mask that happens to be a tile wide is empty there."""
+    several slices, holds content at its place in the slice before or after it, or, where that slice
+    lost the same tile (a burst can hit the same place in two slices), in the slice beyond
+    (:func:`_content_across`). A notch or a gap of a brain mask that happens to be a tile wide is
+    nearly empty there."""
     ni, nj = holes.shape[:2]
     for t in TILES:
         ci, cj = ni // t, nj // t
@@ -582,7 +602,7 @@ def _lost_tiles(holes, content, labels, fill_context: Callable[[], np.ndarray] |
         if fill_context is not None:
             for i, j, k in zip(*np.nonzero(hit), strict=True):
                 tile = (slice(i * t, (i + 1) * t), slice(j * t, (j + 1) * t))
-                hit[i, j, k] = _content_across(fill_context(), tile, k, 0.5)
+                hit[i, j, k] = _content_across(*fill_context(), tile, k)
         region = labels[: ci * t, : cj * t]
         lost = (region == CODE["packet-loss"]).reshape(ci, t, cj, t, -1).all(axis=(1, 3)) | hit
         # a burst goes on along the stream (i fastest): a whole fill-valued tile next to a lost one
@@ -710,7 +730,7 @@ def _noise_sigma(sample: np.ndarray) -> float:
 
 
 def _bit_errors_in_background(array, is_fill, live, labels, threshold: float,
-                              fill_context: Callable[[], np.ndarray]) -> tuple[tuple[np.ndarray, ...], int]:
+                              fill_context: Callable[[], tuple]) -> tuple[tuple[np.ndarray, ...], int]:
     """A flipped bit in the empty background: one voxel whose eight neighbours all hold the same fill
     value and which differs from it by exactly one bit (by ``threshold`` or more), where the slices
     before and after hold no tissue at its place: fill, or a voxel alone in its own plane, such as
@@ -718,7 +738,7 @@ def _bit_errors_in_background(array, is_fill, live, labels, threshold: float,
     Lone voxels of tissue in a masked or thresholded background (what skull stripping or a cut-off
     for background noise leaves) hold any value, rarely a fill value with one bit changed (in uint8,
     1 in 64). Returns where flips were found, and how many lone voxels no single flip explains: where
-    those outnumber the flips, the flips are such voxels too (:func:`_natural_outliers`)."""
+    the flips do not outnumber those BACKGROUND_OUTLIER_ODDS to 1, they may be such voxels too."""
     nothing = (np.empty(0, dtype=np.intp),) * 3
     if array.dtype.kind not in "iu" or array.shape[0] < 3 or array.shape[1] < 3:
         return nothing, 0
@@ -739,7 +759,7 @@ def _bit_errors_in_background(array, is_fill, live, labels, threshold: float,
     where = tuple(w[lone & one_flip] for w in where)
     if len(where[0]) == 0:
         return nothing, unexplained
-    context = fill_context()
+    context, _ = fill_context()
     no_tissue = np.ones(len(where[0]), dtype=bool)
     for dk in (-1, 1):  # the slice before and after
         across = (where[0], where[1], where[2] + CONTEXT + dk)
@@ -893,9 +913,10 @@ def _corrupted_blocks(values, is_fill, live, labels, sigma: float, full_range: f
     return step_i
 
 
-def _garbage_and_bit_errors(array, is_fill, live, labels, stats: dict, fill_context: Callable[[], np.ndarray]):
-    """Corrupted blocks, then bit errors in the background (``fill_context``: gives ``is_fill`` with
-    ``CONTEXT`` slices more on each side) and in tissue. Returns where flips were found in tissue,
+def _garbage_and_bit_errors(array, is_fill, live, labels, stats: dict,
+                            fill_context: Callable[[], tuple]) -> tuple[tuple, tuple, tuple]:
+    """Corrupted blocks, then bit errors in the background (``fill_context``: gives
+    :func:`_fill_with_context` of the slab) and in tissue. Returns where flips were found in tissue,
     where outliers as large are that no single flip explains, and the background's flips and lone
     voxels no flip explains (:func:`_bit_errors_in_background`)."""
     sigma, value_range = stats["sigma"], stats["value_range"]
@@ -931,14 +952,16 @@ def _garbage_and_bit_errors(array, is_fill, live, labels, stats: dict, fill_cont
     return tuple(w[found] for w in where), tuple(w[outlying & ~found] for w in where), background
 
 
-def _natural_outliers(explained: int, unexplained: int) -> bool:
-    """Whether the first look's flips in tissue are better taken for the scan's own outliers. Some
-    clean scans hold single voxels far outside their neighbours' range (noisy diffusion and EPI
-    mosaics: 6-35 in heudiconv's), and for 2 to 4 of every 5 of them some flipped bit happens to land
-    back inside that range; nearly every outlier that real flips make is explained by one. So a scan whose
-    outliers are not at least NATURAL_OUTLIER_ODDS times as often explained as not keeps only the
-    flips far beyond the content's range (:func:`_beyond_doubt`)."""
-    return unexplained > 0 and explained < NATURAL_OUTLIER_ODDS * (unexplained + 1)
+def _natural_outliers(explained: int, unexplained: int, odds: float) -> bool:
+    """Whether the first look's flips are better taken for the scan's own outliers. Some clean scans
+    hold single voxels far outside their neighbours' range (noisy diffusion and EPI mosaics: 6-35 in
+    heudiconv's), and for 2 to 4 of every 5 of them some flipped bit happens to land back inside
+    that range; nearly every outlier that real flips make is explained by one. So a scan whose
+    outliers are not at least ``odds`` times as often explained as not keeps only the flips far
+    beyond the content's range (:func:`_beyond_doubt`): NATURAL_OUTLIER_ODDS in tissue, and
+    BACKGROUND_OUTLIER_ODDS in the background, where the scan's own lone voxels are rarely one bit
+    from the fill."""
+    return unexplained > 0 and explained < odds * (unexplained + 1)
 
 
 def _doubt(stats: dict, ranges: float = 1.0) -> tuple[float, float]:

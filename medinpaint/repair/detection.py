@@ -115,7 +115,7 @@ BACKGROUND_OUTLIER_ODDS = 2
 # noisy diffusion and EPI mosaics carrying real flips they took 1e-3 of the voxels (axasc35 with 2
 # flips: 386 sound voxels); the demo MR at rate 1e-3 has 716 flips beside one such outlier
 LATER_LOOKS_ODDS = 100
-CONTEXT = 2  # slices either side of a slab that the lost-tile and background-flip rules look at
+CONTEXT = 2  # slices either side of a slab that the rules for lost lines and tiles and background flips look at
 WORKERS = min(4, os.cpu_count() or 1)  # threads scanning slabs at once (each holds up to 9 slab-sized float32 temporaries)
 
 
@@ -219,7 +219,7 @@ def _detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
         # the slices either side are read only where a detector asks, and then once
         fill_context = functools.cache(lambda: _fill_with_context(array, part, is_fill, fills))
         if patterns:
-            across = fill_context if nk > 1 else None
+            across = fill_context if nk > 2 else None  # a thinner scan is judged in-plane only
             _lost_lines(is_fill, ~is_fill, cut[part], region, across)
             _packet_loss(block, is_fill, cut[part], region, RECTANGLE_CONTRAST * stats["value_range"] if stats else 0.0,
                          across)
@@ -431,8 +431,8 @@ def _runs(full: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _lost_lines(is_fill, content, live, labels, fill_context: Callable[[], tuple] | None) -> None:
-    """Runs of whole lines at a fill value with content on both sides, and, in a scan of several
-    slices, content along them in the slice before or after (or two slices on, where the slice beside
+    """Runs of whole lines at a fill value with content on both sides, and, in a scan of three slices
+    or more, content along them in the slice before or after (or two slices on, where the slice beside
     lost the same lines; :func:`_content_across`): the midline of a symmetric template cut off below
     its CSF is a line of 0 between two hemispheres, empty in the slices beside it too.
     ``fill_context`` as for :func:`_packet_loss`."""
@@ -452,23 +452,21 @@ def _lost_lines(is_fill, content, live, labels, fill_context: Callable[[], tuple
 
 def _content_across(context: np.ndarray, in_scan: np.ndarray, region: tuple[slice, slice], k: int) -> bool:
     """Whether ``CONTENT_ACROSS`` of ``region`` (of slab slice ``k``) holds content in the slice before
-    or after, or, where that slice is all fill there (lost too), in the slice beyond it; also where
-    the scan ends on both sides before any slice tells (a scan of two slices that lost the same
-    place in both). ``context``, ``in_scan``: from :func:`_fill_with_context`."""
+    or after, or, where that slice is all fill there (lost too), in the slice beyond it. In a scan of
+    three slices or more, a burst that hit the same place in two slices always has such a slice on
+    one side. ``context``, ``in_scan``: from :func:`_fill_with_context`."""
     at = k + CONTEXT
-    untold = 0
     for step in (-1, 1):
         beside = at + step
-        if in_scan[beside] and not context[region + (beside,)].all():
-            if (~context[region + (beside,)]).mean() >= CONTENT_ACROSS:
-                return True
+        if not in_scan[beside]:
             continue
-        beyond = beside + step if in_scan[beside] else beside
-        if not in_scan[beyond]:
-            untold += 1
-        elif (~context[region + (beyond,)]).mean() >= CONTENT_ACROSS:
+        there = ~context[region + (beside,)]
+        if there.mean() >= CONTENT_ACROSS:
             return True
-    return untold == 2
+        beyond = beside + step
+        if not there.any() and in_scan[beyond] and (~context[region + (beyond,)]).mean() >= CONTENT_ACROSS:
+            return True
+    return False
 
 
 def _tile_aligned(component: np.ndarray, origin: tuple[int, int], shape: tuple[int, int],
@@ -493,7 +491,7 @@ def _tile_aligned(component: np.ndarray, origin: tuple[int, int], shape: tuple[i
 def _packet_loss(block, is_fill, live, labels, contrast: float,
                  fill_context: Callable[[], tuple] | None) -> None:
     """Lost packets in a slab (``fill_context``: gives :func:`_fill_with_context` of the slab; None for
-    a scan of one slice)."""
+    a scan of one or two slices, judged in-plane only)."""
     holes = is_fill & live[np.newaxis, np.newaxis, :] & (labels == 0)
     components, n = ndimage.label(holes, structure=PLANE)
     if n:
@@ -585,8 +583,8 @@ def _lost_tiles(holes, content, labels, fill_context: Callable[[], tuple] | None
 
     A tile counts when content runs along nearly all of the line just outside two or more of its sides
     (the edge of anatomy is curved and does not follow two grid lines of a tile), and, in a scan of
-    several slices, holds content at its place in the slice before or after it, or, where that slice
-    lost the same tile (a burst can hit the same place in two slices), in the slice beyond
+    three slices or more, holds content at its place in the slice before or after it, or, where that
+    slice lost the same tile (a burst can hit the same place in two slices), in the slice beyond
     (:func:`_content_across`). A notch or a gap of a brain mask that happens to be a tile wide is
     nearly empty there."""
     ni, nj = holes.shape[:2]
@@ -738,7 +736,7 @@ def _bit_errors_in_background(array, is_fill, live, labels, threshold: float,
     Lone voxels of tissue in a masked or thresholded background (what skull stripping or a cut-off
     for background noise leaves) hold any value, rarely a fill value with one bit changed (in uint8,
     1 in 64). Returns where flips were found, and how many lone voxels no single flip explains: where
-    the flips do not outnumber those BACKGROUND_OUTLIER_ODDS to 1, they may be such voxels too."""
+    the flips do not outnumber those (+1) BACKGROUND_OUTLIER_ODDS to 1, they may be such voxels too."""
     nothing = (np.empty(0, dtype=np.intp),) * 3
     if array.dtype.kind not in "iu" or array.shape[0] < 3 or array.shape[1] < 3:
         return nothing, 0

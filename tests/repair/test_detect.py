@@ -499,16 +499,18 @@ def test_background_flips_stand_where_they_far_outnumber_its_own_lone_voxels(sam
     assert found.counts() == ({"bit-errors": flips} if stand else {})
 
 
-def test_the_midline_of_a_template_cut_off_below_its_csf_is_no_lost_line():
+@pytest.mark.parametrize("slices", [slice(None), slice(115, 118)])
+def test_the_midline_of_a_template_cut_off_below_its_csf_is_no_lost_line(slices):
     """The MNI template is symmetric: with its values below the 20th percentile set to 0, its
-    midline is a line of 0 between two hemispheres, in the slices beside it too."""
+    midline is a line of 0 between two hemispheres, in the slices beside it too (in a crop of three
+    slices, all three)."""
     from medinpaint.data.sources import SOURCES
 
     template = SOURCES["mni152"].load()
     floor = np.percentile(template.array[template.array > 0], 20)
     cut = np.where(template.array < floor, 0, template.array).astype(template.array.dtype)
-    assert not cut[97:100, :, 115:117].any()
-    assert detect(template.with_array(cut)).counts() == {}
+    assert not cut[97:100, :, 115:118].any()
+    assert detect(template.with_array(np.ascontiguousarray(cut[:, :, slices]))).counts() == {}
 
 
 @pytest.mark.parametrize("slab", [1, 32])
@@ -523,11 +525,38 @@ def test_lines_lost_at_the_same_place_in_the_last_two_slices_are_found(sample_da
 
 
 def test_a_packet_lost_in_both_slices_of_a_two_slice_scan_is_found(sample_data):
-    """No slice beyond tells whether the tile held tissue: the scan ends on both sides."""
+    """A scan of two slices is judged in-plane only, as one of a single slice: with the same tile lost
+    in both, no slice is left to tell a lost tile from a notch of a mask."""
     clean = read(sample_data / "mr_head.nii.gz")
     two = np.ascontiguousarray(clean.array[:, :, 40:42])
     two[64:80, 16:32] = 0
     assert detect(clean.with_array(two)).counts() == {"packet-loss": 512}
+
+
+@pytest.mark.parametrize("hit", [(0, 1), (1, 2)])
+def test_a_burst_in_two_slices_of_a_three_slice_scan_is_found_in_both(sample_data, hit):
+    """The third slice holds tissue at the tile's place, beside one of them and beyond the other."""
+    clean = read(sample_data / "mr_head.nii.gz")
+    three = np.ascontiguousarray(clean.array[:, :, 40:43])
+    three[64:80, 16:32, hit[0]:hit[1] + 1] = 0
+    found = detect(clean.with_array(three))
+    assert found.counts() == {"packet-loss": 512}
+    assert (found.labels[64:80, 16:32, hit[0]:hit[1] + 1] == CODE["packet-loss"]).all()
+
+
+def test_a_masks_notch_through_a_three_slice_scan_is_no_lost_packet():
+    """ch2 under ch2bet's brain mask grown by 2, slices 35-37: the notch one tile wide is empty in
+    slices 35 and 36 and holds 28% tissue in 37."""
+    from scipy import ndimage
+
+    require_file("/usr/share/mricron/templates/ch2.nii.gz")
+    sources = {source.name: source for source in available_sources()}
+    head = sources["ch2"].load()
+    brain = ndimage.binary_fill_holes(sources["ch2bet"].load().array > 0)
+    masked = np.where(ndimage.binary_dilation(brain, iterations=2), head.array, 0).astype(head.array.dtype)
+    three = np.ascontiguousarray(masked[:, :, 35:38])
+    assert not three[56:64, 96:104, :2].any()
+    assert detect(head.with_array(three)).counts() == {}
 
 
 def test_a_burst_at_the_rim_of_the_head_in_the_last_two_slices_is_found():

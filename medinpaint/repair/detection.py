@@ -21,12 +21,11 @@ not, working on the stored values (where the failure happened):
   all eight neighbours and the two across slices hold. Flips count only where the outliers one flip
   explains far outnumber those it does not (some clean scans hold outliers of their own in tissue,
   and a cut-off for background noise leaves lone voxels in the background); otherwise only flips a
-  value range beyond the content's stand. Once a scan is known to carry bit
-  errors, and has far fewer outliers of its own than flips, a second look takes smaller
-  jumps too: a voxel well away from its neighbours' median that one flipped bit puts back among them,
-  then a voxel far from a linear prediction from its neighbours, in units of that prediction's local
-  error (texture hides such flips in a clean-scan check, but in a scan with flips they are flips far
-  more often than not).
+  value range beyond the content's stand. Once a scan is known to carry bit errors, and has far
+  fewer outliers of its own than flips, a second look takes smaller jumps too: a voxel well away
+  from its neighbours' median that one flipped bit puts back among them, then a voxel far from a
+  linear prediction from its neighbours, in units of that prediction's local error (texture hides
+  such flips in a clean-scan check, but in a scan with flips they are flips far more often than not).
 
 Thresholds are relative to the scan's own noise and range, and were set so that no clean scan the
 project has (sample data, training volumes including heudiconv's mosaics, pydicom's and nibabel's
@@ -236,10 +235,11 @@ def _detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     _each_slab(nk, slab, scan)
     if stats is None:
         return Detection(labels, {"fill_values": [float(f) for f in fills]})
+    doubt = _doubt(stats)
     background_flips = sum(len(w[0]) for w in in_background)
     if background_flips and _natural_outliers(background_flips, sum(lone), BACKGROUND_OUTLIER_ODDS):
         for where in in_background:  # the background's own lone voxels: only flips beyond doubt stand
-            dropped = tuple(w[~_beyond_doubt(array[where], _doubt(stats))] for w in where)
+            dropped = tuple(w[~_beyond_doubt(array[where], doubt)] for w in where)
             labels[dropped] = 0
             np.subtract.at(flipped, dropped[2], 1)
     tissue_flips = sum(len(w[0]) for w in in_tissue)
@@ -249,7 +249,7 @@ def _detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     doubtful = tissue_flips and _natural_outliers(tissue_flips, natural, NATURAL_OUTLIER_ODDS)
     if doubtful:  # the scan's own outliers: only flips beyond doubt stand
         for where in in_tissue:
-            dropped = tuple(w[~_beyond_doubt(array[where], _doubt(stats))] for w in where)
+            dropped = tuple(w[~_beyond_doubt(array[where], doubt)] for w in where)
             # one inside a block found since is the block's garbage (the block search skipped labelled voxels)
             in_block = np.zeros(len(dropped[0]), dtype=bool)
             for i, j, inside in _beside(dropped, labels.shape):

@@ -435,6 +435,20 @@ def test_a_bright_voxel_of_its_own_in_a_corner_is_not_taken_for_a_flip(pydicom_f
     assert found.counts() == {"bit-errors": 1} and found.labels[127, 127, 0] > 0
 
 
+def _ch2_skull_stripped(by: int):
+    """ch2 under ch2bet's brain mask (holes filled) grown by ``by`` voxels, or shrunk where ``by`` < 0:
+    a generous or a tight skull strip of a clean scan."""
+    from scipy import ndimage
+
+    require_file("/usr/share/mricron/templates/ch2.nii.gz")
+    sources = {source.name: source for source in available_sources()}
+    head = sources["ch2"].load()
+    brain = ndimage.binary_fill_holes(sources["ch2bet"].load().array > 0)
+    mask = (ndimage.binary_dilation(brain, iterations=by) if by > 0
+            else ndimage.binary_erosion(brain, iterations=-by))
+    return head.with_array(np.where(mask, head.array, 0).astype(head.array.dtype))
+
+
 @pytest.mark.parametrize("by", [1, 2, 3, 5, 6, -3])
 def test_a_3d_brain_mask_grown_or_shrunk_leaves_nothing_taken_for_damage(by):
     """ch2 masked by ch2bet's brain mask grown (or shrunk, ``by`` < 0) by a few voxels: a generous or
@@ -445,30 +459,16 @@ def test_a_3d_brain_mask_grown_or_shrunk_leaves_nothing_taken_for_damage(by):
     tissue in the slices beside it, or two slices on; the notch and the gap are empty there. Grown by
     2, 5 or 6 it leaves strips of scalp one to three voxels thick: rough against the fill around them,
     smooth along themselves, not garbage."""
-    from scipy import ndimage
-
-    require_file("/usr/share/mricron/templates/ch2.nii.gz")
-    sources = {source.name: source for source in available_sources()}
-    head = sources["ch2"].load()
-    brain = ndimage.binary_fill_holes(sources["ch2bet"].load().array > 0)
-    mask = (ndimage.binary_dilation(brain, iterations=by) if by > 0
-            else ndimage.binary_erosion(brain, iterations=-by))
-    masked = head.with_array(np.where(mask, head.array, 0).astype(head.array.dtype))
-    assert detect(masked).counts() == {}
+    assert detect(_ch2_skull_stripped(by)).counts() == {}
 
 
 def test_background_flips_at_a_low_rate_stand_beside_a_masks_lone_voxels():
     """ch2 under ch2bet's brain mask grown by 1 holds 33 lone voxels of tissue that no flip explains
     (2 more hold a bit's value); 148 flips from 0 at a rate of 3e-5 outnumber them and stand."""
-    from scipy import ndimage
-
     from medinpaint.damage.transmission import BitErrors
 
-    require_file("/usr/share/mricron/templates/ch2.nii.gz")
-    sources = {source.name: source for source in available_sources()}
-    head = sources["ch2"].load()
-    brain = ndimage.binary_fill_holes(sources["ch2bet"].load().array > 0)
-    masked = np.where(ndimage.binary_dilation(brain, iterations=1), head.array, 0).astype(np.uint8)
+    head = _ch2_skull_stripped(1)
+    masked = head.array
     damaged, flipped = (np.asarray(x)[0] for x in BitErrors(rate=3e-5, seed=1)(masked[np.newaxis]))
     background = flipped.astype(bool) & (masked == 0)
     found = detect(head.with_array(np.ascontiguousarray(damaged))).labels > 0
@@ -547,14 +547,8 @@ def test_a_burst_in_two_slices_of_a_three_slice_scan_is_found_in_both(sample_dat
 def test_a_masks_notch_through_a_three_slice_scan_is_no_lost_packet():
     """ch2 under ch2bet's brain mask grown by 2, slices 35-37: the notch one tile wide is empty in
     slices 35 and 36 and holds 28% tissue in 37."""
-    from scipy import ndimage
-
-    require_file("/usr/share/mricron/templates/ch2.nii.gz")
-    sources = {source.name: source for source in available_sources()}
-    head = sources["ch2"].load()
-    brain = ndimage.binary_fill_holes(sources["ch2bet"].load().array > 0)
-    masked = np.where(ndimage.binary_dilation(brain, iterations=2), head.array, 0).astype(head.array.dtype)
-    three = np.ascontiguousarray(masked[:, :, 35:38])
+    head = _ch2_skull_stripped(2)
+    three = np.ascontiguousarray(head.array[:, :, 35:38])
     assert not three[56:64, 96:104, :2].any()
     assert detect(head.with_array(three)).counts() == {}
 

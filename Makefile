@@ -4,6 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEMO   := demo_out
+FETCH  := $(PY) -m medinpaint.data.fetch
 
 .PHONY: setup test demo data lint clean train-default
 
@@ -14,7 +15,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
+# the whole suite, with the training sources fetched first (a no-op once data/ holds them); outside CI a
+# source that cannot be fetched only warns, and the tests that need it skip with the reason
 test: setup
+	$(FETCH) || [ "$$CI" != true ]
 	$(PY) -m pytest -q
 
 lint: setup
@@ -34,7 +38,7 @@ demo: setup
 	@echo "demo outputs in $(DEMO)/: repaired scans, masks, reports; evaluation in $(DEMO)/evaluation/report.md"
 
 data: setup
-	$(PY) -m medinpaint.data.fetch data
+	$(FETCH)
 
 # retrain the shipped models (bounded: 30 min each for repair, denoise and the SeedCNN
 # baseline, on this 2-core CPU) and rebuild the model card's tables in runs/compare/compare.md

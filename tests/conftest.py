@@ -45,6 +45,22 @@ def require_file(path: str | Path) -> Path:
     return path
 
 
+def require_source(name: str) -> Path:
+    """Where a training source of ``medinpaint.data`` lies (the data folder, then the installed package).
+
+    ``make test`` fetches the sources first (``make data``); a source still missing skips the test with
+    the places looked in, and fails it under CI=true.
+    """
+    from medinpaint.data.sources import find_source
+
+    source = find_source(name)
+    path = next((p for p in source.candidates() if p.exists()), None)
+    if path is None:
+        looked = ", ".join(map(str, source.candidates()))
+        _missing(f"the source {name!r} (looked in {looked}; run `make data`)")
+    return path
+
+
 @pytest.fixture(scope="session")
 def pydicom_files() -> Path:
     import pydicom
@@ -74,4 +90,4 @@ def sample_data() -> Path:
 @pytest.fixture(scope="session")
 def mr_head() -> Path:
     """Colin27 T1 head (Debian mricron-data), a training source."""
-    return require_file("/usr/share/mricron/templates/ch2.nii.gz")
+    return require_source("ch2")

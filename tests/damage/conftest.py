@@ -7,13 +7,13 @@ import numpy as np
 import pydicom.data
 import pytest
 
-from tests.conftest import require_file
+from tests.conftest import require_source
 
 
 @pytest.fixture(scope="session")
 def mr_volume() -> np.ndarray:
     """Colin27 (ch2) as stored: uint8, (181, 217, 181)."""
-    path = require_file("/usr/share/mricron/templates/ch2.nii.gz")
+    path = require_source("ch2")
     return np.asarray(nib.load(path).dataobj)
 
 

@@ -15,9 +15,9 @@ from medinpaint.damage import KINDS
 from medinpaint.damage.presets import CT_ARTIFACTS, MR_ARTIFACTS
 from medinpaint.data import SOURCES, VALIDATION_SUBJECTS, SlicePairDataset, denormalise, select_split
 from medinpaint.data.slices import RandSlabAffined
-from tests.conftest import require_file
+from tests.conftest import require_source
 
-# real volumes that need no `make data`: Debian's ch2 and Cranium, pip's nibabel and pydicom files
+# real volumes: Debian's ch2 and Cranium (fetched by `make data`), pip's nibabel and pydicom files
 NAMES = ["ch2", "cranium", "nibabel-anatomical", "pydicom-ct-small"]
 MR_KINDS = {cls.damage_class.kind for cls in MR_ARTIFACTS}
 CT_KINDS = {cls.damage_class.kind for cls in CT_ARTIFACTS}
@@ -26,7 +26,7 @@ CT_KINDS = {cls.damage_class.kind for cls in CT_ARTIFACTS}
 @pytest.fixture(scope="module")
 def volumes():
     for name in NAMES:
-        require_file(SOURCES[name].path())
+        require_source(name)
     return [SOURCES[name].load() for name in NAMES]
 
 

@@ -20,7 +20,7 @@ from medinpaint.data.sources import (
     read_inv3,
 )
 from medinpaint.errors import InputError
-from tests.conftest import require_file
+from tests.conftest import require_source
 
 RESERVED = ("data_store", "pydicom-data", "J2K_pixelrep_mismatch", "aniso_vox", "t1_coronal_slice",
             "insighttoolkit", "dicompyler", "octave-dicom")
@@ -64,7 +64,7 @@ def test_installed_packages_count_as_available(tmp_path):
 
 
 def test_the_invesalius_ct_is_read_from_its_tar():
-    path = require_file(find_source("cranium").candidates()[-1])
+    path = require_source("cranium")
     volume = read_inv3(path)
     assert volume.shape == (256, 256, 108) and volume.dtype == np.int16
     np.testing.assert_allclose(volume.spacing, (0.9570312, 0.9570312, 1.5), rtol=1e-6)

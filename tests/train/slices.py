@@ -8,19 +8,15 @@ from __future__ import annotations
 
 import nibabel as nib
 import numpy as np
-import pytest
 import torch
 from torch.utils.data import Dataset
+
+from tests.conftest import require_source
 
 
 def load_head() -> np.ndarray:
     """Colin27 (a training source), from the data folder or where Debian installs it."""
-    from medinpaint.data.sources import SOURCES
-
-    path = next((p for p in SOURCES["ch2"].candidates() if p.exists()), None)
-    if path is None:
-        pytest.fail("Colin27 (ch2.nii.gz) is missing: run `make data` or apt-get install mricron-data")
-    volume = np.asarray(nib.load(path).dataobj, dtype=np.float32)
+    volume = np.asarray(nib.load(require_source("ch2")).dataobj, dtype=np.float32)
     return volume / np.percentile(volume, 99.5)
 
 

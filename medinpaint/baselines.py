@@ -42,7 +42,8 @@ def telea(image: np.ndarray, mask: np.ndarray, radius: int = 3) -> np.ndarray:
     low, high = float(image[~mask].min()), float(image[~mask].max())
     scale = (high - low) / 65535.0 or 1.0
     stored = np.clip(np.rint((image - low) / scale), 0, 65535).astype(np.uint16)
-    filled = cv2.inpaint(np.ascontiguousarray(stored), mask.astype(np.uint8), float(radius), cv2.INPAINT_TELEA)
+    filled = cv2.inpaint(np.ascontiguousarray(stored), mask.astype(np.uint8), float(radius),
+                         cv2.INPAINT_TELEA)
     return _keep_outside(image, filled.astype(np.float32) * scale + low, mask)
 
 

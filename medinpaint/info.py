@@ -75,11 +75,13 @@ def format_text(info: dict) -> str:
         if key == "series":
             lines.append(f"{'series':<18}{len(value)} in folder")
             for s in value:
-                lines.append(f"  #{s['number']} {s['modality']} {s['files']} files {s['description']!r} uid {s['uid']}")
+                lines.append(f"  #{s['number']} {s['modality']} {s['files']} files "
+                             f"{s['description']!r} uid {s['uid']}")
         elif key == "gaps":
             lines.append(f"{'gaps':<18}{'none' if not value else ''}")
             for g in value:
-                lines.append(f"  {g['missing']} missing after slice {g['after_slice']} ({g['gap_mm']:.2f} mm step)")
+                lines.append(f"  {g['missing']} missing after slice {g['after_slice']} "
+                             f"({g['gap_mm']:.2f} mm step)")
         elif isinstance(value, dict):
             lines.append(f"{key:<18}" + ", ".join(f"{k}={v}" for k, v in value.items()))
         else:

@@ -46,7 +46,8 @@ def _subject(item: Volume | Source) -> str:
 
 def select_split(volumes: Sequence[Volume | Source], split: str,
                  val_subjects: Sequence[str] = VALIDATION_SUBJECTS) -> list[Volume | Source]:
-    """The volumes (or sources) of one split: a subject is in ``val`` exactly when it is in ``val_subjects``."""
+    """The volumes (or sources) of one split: a subject is in ``val`` exactly when it is in
+    ``val_subjects``."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     if split == "all":
@@ -97,7 +98,8 @@ class SlicePairDataset(Dataset):
         chosen = select_split(chosen, split, val_subjects)
         loaded = [v.load() if isinstance(v, Source) else v for v in chosen]
         if not loaded:
-            raise ValueError(f"volumes holds no volume for split {split!r} (validation subjects: {val_subjects})")
+            raise ValueError(f"volumes holds no volume for split {split!r} "
+                             f"(validation subjects: {val_subjects})")
         self.store = VolumeStore(loaded)
         self.split = split
         self.preset = preset

@@ -29,7 +29,8 @@ def normalisation(physical: np.ndarray, modality: str | None) -> dict:
 
 def normalise(physical: np.ndarray, norm: dict) -> np.ndarray:
     """Physical values to the normalised scale, as float32."""
-    return ((np.asarray(physical, dtype=np.float64) - norm["low"]) / (norm["high"] - norm["low"])).astype(np.float32)
+    return ((np.asarray(physical, dtype=np.float64) - norm["low"])
+            / (norm["high"] - norm["low"])).astype(np.float32)
 
 
 def denormalise(values, norm: dict):

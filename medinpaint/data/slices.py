@@ -52,7 +52,8 @@ class VolumeStore:
     def __init__(self, volumes: Sequence[Volume]) -> None:
         self.entries: list[StoredVolume] = []
         for volume in volumes:
-            subject = str(volume.meta.get("subject") or volume.meta.get("path") or f"volume{len(self.entries)}")
+            subject = str(volume.meta.get("subject") or volume.meta.get("path")
+                          or f"volume{len(self.entries)}")
             name = str(volume.meta.get("source") or subject)
             slope, intercept = _rescale_array(volume.slope), _rescale_array(volume.intercept)
             norm = normalisation(volume.physical(), volume.modality)
@@ -144,7 +145,8 @@ class RandSlabAffined(RandomizableTransform):
         if array.ndim == 0:
             return array
         values = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32) - fill)[None]
-        out = torch.nn.functional.grid_sample(values, grid, mode=mode, padding_mode="zeros", align_corners=False)
+        out = torch.nn.functional.grid_sample(values, grid, mode=mode, padding_mode="zeros",
+                                              align_corners=False)
         out = out[0].numpy() + fill
         if np.issubdtype(array.dtype, np.integer):
             info = np.iinfo(array.dtype)
@@ -159,7 +161,8 @@ class RandSlabAffined(RandomizableTransform):
         height, width = d["image"].shape[1:]
         cos, sin = np.cos(self._angle) / self._scale, np.sin(self._angle) / self._scale
         # grid_sample's normalised coordinates: keep the pixel aspect of non-square planes
-        theta = torch.tensor([[cos, -sin * width / height, 0.0], [sin * height / width, cos, 0.0]], dtype=torch.float32)
+        theta = torch.tensor([[cos, -sin * width / height, 0.0], [sin * height / width, cos, 0.0]],
+                             dtype=torch.float32)
         grid = torch.nn.functional.affine_grid(theta[None], [1, 1, height, width], align_corners=False)
         d["image"] = self._resample(d["image"], grid, "bilinear", float(d["padding"]))
         d["slope"] = self._resample(d["slope"], grid, "nearest", 1.0)
@@ -204,7 +207,8 @@ class DamageCentred(Randomizable, MapTransform):
         MapTransform.__init__(self, keys="image")
         self.preset = preset
         self.exclude = tuple(exclude)
-        self._damages = {m: make_damage(preset, keys="centre", mask_key="mask", modality=m, exclude=self.exclude)
+        self._damages = {m: make_damage(preset, keys="centre", mask_key="mask", modality=m,
+                                        exclude=self.exclude)
                          for m in ("CT", "MR", None)}
         self._seed = 0
 
@@ -240,11 +244,13 @@ class ToSamplePaird(Transform):
         slab = normalise(d["image"] * d["slope"] + d["intercept"], norm)
         centre = slab.shape[0] // 2
         centre_slope = d["slope"] if np.ndim(d["slope"]) == 0 else d["slope"][centre:centre + 1]
-        centre_intercept = d["intercept"] if np.ndim(d["intercept"]) == 0 else d["intercept"][centre:centre + 1]
+        centre_intercept = (d["intercept"] if np.ndim(d["intercept"]) == 0
+                            else d["intercept"][centre:centre + 1])
         damaged = slab.copy()
         hit = np.asarray(d["mask"], dtype=bool)
         damaged_centre = normalise(d["damaged_centre"] * centre_slope + centre_intercept, norm)
-        damaged[centre:centre + 1] = np.where(hit, np.clip(damaged_centre, -1.0, 2.0), slab[centre:centre + 1])
+        damaged[centre:centre + 1] = np.where(hit, np.clip(damaged_centre, -1.0, 2.0),
+                                              slab[centre:centre + 1])
         return {
             "damaged": torch.from_numpy(damaged),
             "clean": torch.from_numpy(np.ascontiguousarray(slab[centre:centre + 1])),

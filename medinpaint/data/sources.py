@@ -118,7 +118,8 @@ SOURCES: dict[str, Source] = {s.name: s for s in (
     _pypi("mni152", "mni152", "MR", "nilearn",
           "nilearn/datasets/data/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"),
     _pypi("nibabel-example4d", "nibabel-example4d", "MR", "nibabel", "nibabel/tests/data/example4d.nii.gz"),
-    # nibabel's and nipy's small T1 crops and nipy's EPI: grouped as one subject, as their origin is not stated
+    # nibabel's and nipy's small T1 crops and nipy's EPI: grouped as one subject, as their origin is
+    # not stated
     _pypi("nibabel-anatomical", "nipy-example", "MR", "nibabel", "nibabel/tests/data/anatomical.nii"),
     _pypi("nipy-anatomical", "nipy-example", "MR", "nipy", "nipy/testing/anatomical.nii.gz"),
     _pypi("nipy-functional", "nipy-example", "MR", "nipy", "nipy/testing/functional.nii.gz"),

@@ -63,7 +63,8 @@ def atomic_folder(path: str | os.PathLike, overwrite: bool = False) -> Iterator[
         raise OutputError(path, f"its folder {parent} does not exist")
     if not os.access(path if path.is_dir() else parent, os.W_OK):
         raise OutputError(path, "is not writable")
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path if path.is_dir() else parent))
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp",
+                                    dir=path if path.is_dir() else parent))
     try:
         yield staging
         for f in staging.iterdir():

@@ -102,7 +102,8 @@ def write_dicom_series(volume: Volume, folder: str | os.PathLike, derivation: st
     if source["multiframe"]:
         datasets = [_multiframe_instance(volume, source, series_uid, derivation)]
     else:
-        datasets = [_single_instance(volume, source, k, series_uid, derivation) for k in range(volume.shape[2])]
+        datasets = [_single_instance(volume, source, k, series_uid, derivation)
+                    for k in range(volume.shape[2])]
     written = []
     with atomic_folder(folder, overwrite) as staging:
         for n, ds in enumerate(datasets, start=1):
@@ -126,7 +127,8 @@ def _derive(template: Dataset, series_uid: str, sop_entropy: list[str], derivati
     image_type = list(ds.get("ImageType", []))
     enhanced = "SharedFunctionalGroupsSequence" in ds or "Enhanced" in UID(ds.SOPClassUID).name
     # enhanced IODs keep value 2 (PRIMARY) and drop what only an ORIGINAL acquisition may state
-    ds.ImageType = ["DERIVED", image_type[1] if enhanced and len(image_type) > 1 else "SECONDARY", *image_type[2:]]
+    ds.ImageType = ["DERIVED", image_type[1] if enhanced and len(image_type) > 1 else "SECONDARY",
+                    *image_type[2:]]
     if enhanced:
         _mark_frame_types(ds)
         for keyword in ORIGINAL_ONLY:

@@ -107,7 +107,8 @@ def list_series(folder: str | os.PathLike) -> list[SeriesInfo]:
             raise InputError(path, "has no SeriesInstanceUID")
         info = series.setdefault(
             uid,
-            SeriesInfo(uid, _int_or_none(ds.get("SeriesNumber")), ds.get("Modality"), str(ds.get("SeriesDescription", ""))),
+            SeriesInfo(uid, _int_or_none(ds.get("SeriesNumber")), ds.get("Modality"),
+                       str(ds.get("SeriesDescription", ""))),
         )
         info.files.append(path)
     if skipped:
@@ -138,7 +139,8 @@ def choose_series(folder: Path, series: str | int | None) -> SeriesInfo:
     found = list_series(folder)
     if series is None:
         if len(found) > 1:
-            listing = ", ".join(f"#{s.number} {s.modality} {s.short_uid} ({len(s.files)} files)" for s in found)
+            listing = ", ".join(f"#{s.number} {s.modality} {s.short_uid} ({len(s.files)} files)"
+                                for s in found)
             raise SeriesError(folder, f"holds {len(found)} series ({listing}); choose one with --series")
         return found[0]
     for info in found:
@@ -182,16 +184,20 @@ def read_series_files(files: list[str | os.PathLike], fill_gaps: bool = False) -
 
 def _decode(ds: Dataset, path: Path) -> np.ndarray:
     if "PixelData" not in ds:
-        kind = "float pixel data" if ("FloatPixelData" in ds or "DoubleFloatPixelData" in ds) else "no pixel data"
+        kind = ("float pixel data" if ("FloatPixelData" in ds or "DoubleFloatPixelData" in ds)
+                else "no pixel data")
         raise UnsupportedError(path, f"is not an image this tool can repair ({_sop_name(ds)}, {kind})")
     if int(ds.get("SamplesPerPixel", 1)) != 1:
-        raise UnsupportedError(path, f"has colour pixels ({ds.get('PhotometricInterpretation')}); only greyscale is supported")
+        raise UnsupportedError(path, f"has colour pixels ({ds.get('PhotometricInterpretation')}); "
+                                     "only greyscale is supported")
     syntax = UID(ds.file_meta.TransferSyntaxUID)
     _check_pixel_module(ds, path)
     if ds.get("PhotometricInterpretation") == "PALETTE COLOR":
-        raise UnsupportedError(path, "has palette colour pixels (indices into a colour table); only greyscale is supported")
+        raise UnsupportedError(path, "has palette colour pixels (indices into a colour table); "
+                                     "only greyscale is supported")
     if int(ds.get("BitsAllocated", 16)) == 1:
-        raise UnsupportedError(path, f"has one-bit pixels ({_sop_name(ds)}: a bitmap, not an image to repair)")
+        raise UnsupportedError(path, f"has one-bit pixels ({_sop_name(ds)}: a bitmap, "
+                                     "not an image to repair)")
     if syntax.is_compressed:
         from pydicom.pixels import get_decoder
 
@@ -207,19 +213,22 @@ def _decode(ds: Dataset, path: Path) -> np.ndarray:
     try:
         arr = ds.pixel_array
     except Exception as exc:  # noqa: BLE001 - decoders raise many types for a damaged stream
-        raise InputError(path, f"pixel data is truncated or cannot be decoded ({str(exc).strip().splitlines()[-1]})") from exc
+        raise InputError(path, "pixel data is truncated or cannot be decoded "
+                               f"({str(exc).strip().splitlines()[-1]})") from exc
     arr = np.asarray(arr)
     return arr.astype(arr.dtype.newbyteorder("="), copy=False)  # native byte order
 
 
 def _check_pixel_module(ds: Dataset, path: Path) -> None:
     """The Image Pixel module's integers must be integers before any decoder sees them."""
-    for keyword in ("Rows", "Columns", "BitsAllocated", "BitsStored", "PixelRepresentation", "NumberOfFrames"):
+    for keyword in ("Rows", "Columns", "BitsAllocated", "BitsStored", "PixelRepresentation",
+                    "NumberOfFrames"):
         if keyword in ds:
             try:
                 int(ds[keyword].value)
             except (TypeError, ValueError):
-                raise InputError(path, f"has an invalid {keyword} value ({ds[keyword].value!r}): bad value representation") from None
+                raise InputError(path, f"has an invalid {keyword} value ({ds[keyword].value!r}): "
+                                       "bad value representation") from None
 
 
 def _stored_range(ds: Dataset) -> tuple[int, int]:
@@ -231,7 +240,8 @@ def _stored_range(ds: Dataset) -> tuple[int, int]:
 
 def _geometry_item(ds: Dataset, sequence: str, frame: int) -> Dataset | None:
     """An item of a functional-group macro for one frame: per-frame first, then shared."""
-    for groups_name, index in (("PerFrameFunctionalGroupsSequence", frame), ("SharedFunctionalGroupsSequence", 0)):
+    for groups_name, index in (("PerFrameFunctionalGroupsSequence", frame),
+                               ("SharedFunctionalGroupsSequence", 0)):
         groups = ds.get(groups_name)
         items = groups[index].get(sequence) if groups and len(groups) > index else None
         if items:
@@ -284,9 +294,11 @@ def _collapse(values: list[float]) -> float | np.ndarray:
 
 def _source_meta(ds: Dataset, path: Path) -> dict:
     syntax = str(ds.file_meta.TransferSyntaxUID)
-    lossy = syntax in LOSSY_SYNTAXES and syntax != "1.2.840.10008.1.2.4.91" or ds.get("LossyImageCompression") == "01"
+    lossy = (syntax in LOSSY_SYNTAXES and syntax != "1.2.840.10008.1.2.4.91"
+             or ds.get("LossyImageCompression") == "01")
     if syntax == "1.2.840.10008.1.2.4.91" and ds.get("LossyImageCompression") != "00":
-        lossy = True  # JPEG 2000 (not the lossless-only syntax) counts as lossy unless the file says otherwise
+        # JPEG 2000 (not the lossless-only syntax) counts as lossy unless the file says otherwise
+        lossy = True
     return {
         "transfer_syntax": syntax,
         "lossy": bool(lossy),
@@ -345,7 +357,8 @@ def _read_series(folder: Path, info: SeriesInfo, fill_gaps: bool) -> Volume:
     datasets = [_dcmread(p) for p in info.files]
     for ds, p in zip(datasets, info.files, strict=True):
         if int(ds.get("NumberOfFrames", 1) or 1) > 1:
-            raise SeriesError(p, "is a multi-frame object inside a series of several files; read it on its own")
+            raise SeriesError(p, "is a multi-frame object inside a series of several files; "
+                                 "read it on its own")
     iop = _orientation(datasets[0])
     normal = None if iop is None else np.cross(iop[:3], iop[3:])
     positions = [_position(ds) for ds in datasets]
@@ -359,7 +372,8 @@ def _read_series(folder: Path, info: SeriesInfo, fill_gaps: bool) -> Volume:
                               "(multi-echo or time series are not supported as one volume)")
     else:
         log.warning("%s: no ImagePositionPatient; slices ordered by InstanceNumber", folder)
-        order = sorted(range(len(datasets)), key=lambda i: (_int_or_none(datasets[i].get("InstanceNumber")) or 0, i))
+        order = sorted(range(len(datasets)),
+                       key=lambda i: (_int_or_none(datasets[i].get("InstanceNumber")) or 0, i))
         along = None
     datasets = [datasets[i] for i in order]
     files = [info.files[i] for i in order]
@@ -367,7 +381,8 @@ def _read_series(folder: Path, info: SeriesInfo, fill_gaps: bool) -> Volume:
     shape = (int(datasets[0].Rows), int(datasets[0].Columns))
     for ds, p in zip(datasets, files, strict=True):
         if (int(ds.Rows), int(ds.Columns)) != shape:
-            raise SeriesError(p, f"is {ds.Rows}x{ds.Columns} but the series' first image is {shape[0]}x{shape[1]}")
+            raise SeriesError(p, f"is {ds.Rows}x{ds.Columns} but the series' first image is "
+                                 f"{shape[0]}x{shape[1]}")
     pixels = [_decode(ds, p) for ds, p in zip(datasets, files, strict=True)]
     dtypes = {a.dtype for a in pixels}
     if len(dtypes) > 1:

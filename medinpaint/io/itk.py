@@ -40,7 +40,8 @@ def read_itk(path: str | os.PathLike) -> Volume:
         first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unknown error"
         raise InputError(path, f"cannot be read by ITK ({first})") from exc
     if image.GetNumberOfComponentsPerPixel() != 1:
-        raise InputError(path, f"has {image.GetNumberOfComponentsPerPixel()} components per voxel; only scalar images are supported")
+        raise InputError(path, f"has {image.GetNumberOfComponentsPerPixel()} components per voxel; "
+                               "only scalar images are supported")
     dim = image.GetDimension()
     if dim not in (2, 3):
         raise InputError(path, f"is {dim}D; medinpaint reads 2D and 3D ITK images")
@@ -96,7 +97,8 @@ def write_itk(volume: Volume, path: str | os.PathLike, overwrite: bool = False) 
         image.SetOrigin(origin)
         image.SetDirection(direction.ravel().tolist())
     for key, value in volume.meta.get("itk_metadata", {}).items():
-        if not key.startswith(("ITK_", "NRRD_space", "NRRD_kinds", "NRRD_type", "NRRD_dimension", "NRRD_sizes")):
+        if not key.startswith(("ITK_", "NRRD_space", "NRRD_kinds", "NRRD_type", "NRRD_dimension",
+                               "NRRD_sizes")):
             image.SetMetaData(key, value)
     compress = path.suffix in (".nrrd", ".mha")
     if path.suffix in DETACHED:

@@ -86,7 +86,8 @@ def write_nifti(volume: Volume, path: str | os.PathLike, overwrite: bool = False
         on_disk = header.get_data_dtype()
     slope, inter = np.asarray(volume.slope), np.asarray(volume.intercept)
     if slope.ndim or inter.ndim:
-        raise ValueError(f"{path}: NIfTI holds one rescale for the whole image; this volume has one per slice")
+        raise ValueError(f"{path}: NIfTI holds one rescale for the whole image; "
+                         "this volume has one per slice")
     source_slope, source_inter = header.get_slope_inter()
     if (source_slope, source_inter) != (None, None) or volume.has_rescale:
         if (source_slope or 1.0, source_inter or 0.0) != (float(slope), float(inter)):

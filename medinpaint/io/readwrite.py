@@ -25,7 +25,8 @@ def output_kind(path: str | os.PathLike) -> str:
         return "itk"
     if name.endswith(".dcm"):
         return "dicom-file"
-    raise OutputError(path, "unknown output format; use .nii, .nii.gz, .nrrd, .nhdr, .mha, .mhd, or a folder for DICOM")
+    raise OutputError(path, "unknown output format; use .nii, .nii.gz, .nrrd, .nhdr, .mha, .mhd, "
+                            "or a folder for DICOM")
 
 
 def read(path: str | os.PathLike, series: str | int | None = None, fill_gaps: bool = False) -> Volume:

@@ -13,7 +13,8 @@ def main(argv: list[str] | None = None) -> int:
     from medinpaint.train.config import add_arguments, config_from_args
     from medinpaint.train.run import train
 
-    parser = argparse.ArgumentParser(prog="python -m medinpaint.train", description="Train a medinpaint network with MSE.")
+    parser = argparse.ArgumentParser(prog="python -m medinpaint.train",
+                                     description="Train a medinpaint network with MSE.")
     add_arguments(parser)
     try:
         summary = train(config_from_args(parser.parse_args(argv)))

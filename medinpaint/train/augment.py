@@ -26,8 +26,8 @@ def _contrast(x: torch.Tensor, gamma: torch.Tensor, gain: torch.Tensor, offset: 
 
 
 def augment(
-    damaged: torch.Tensor, clean: torch.Tensor, mask: torch.Tensor, generator: torch.Generator, gamma: bool = True,
-    noise_floor: float = 0.02,
+    damaged: torch.Tensor, clean: torch.Tensor, mask: torch.Tensor, generator: torch.Generator,
+    gamma: bool = True, noise_floor: float = 0.02,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Randomly flip/turn, re-contrast and add a noise floor to each sample of a batch ``(B, C, H, W)``."""
     batch = clean.shape[0]
@@ -80,7 +80,8 @@ def rician(clean: torch.Tensor, sigma: torch.Tensor, generator: torch.Generator)
     return torch.sqrt((clean + sigma * real) ** 2 + (sigma * imaginary) ** 2)
 
 
-def grainy(clean: torch.Tensor, sigma: torch.Tensor, grain: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def grainy(clean: torch.Tensor, sigma: torch.Tensor, grain: torch.Tensor,
+           generator: torch.Generator) -> torch.Tensor:
     """``clean`` plus correlated Gaussian noise of standard deviation ``sigma`` and grain size ``grain``
     pixels per sample: white noise band-passed as filtered back-projection leaves it in low-dose CT
     (the texture of ``medinpaint.damage.LowDoseNoise``), which a denoiser trained on white noise
@@ -99,11 +100,13 @@ def scanner_noise(clean: torch.Tensor, sigma: torch.Tensor, generator: torch.Gen
     """The denoiser's training noise: per sample, at its level ``sigma``, either Rician (MR) or
     grainy Gaussian of grain 0.7-1.5 pixels (low-dose CT), half of the samples each."""
     grains = 0.7 + 0.8 * torch.rand(clean.shape[0], generator=generator)
-    ct = (torch.rand(clean.shape[0], generator=generator) < 0.5).view(-1, *([1] * (clean.ndim - 1))).to(clean.device)
+    ct = ((torch.rand(clean.shape[0], generator=generator) < 0.5)
+          .view(-1, *([1] * (clean.ndim - 1))).to(clean.device))
     return torch.where(ct, grainy(clean, sigma, grains, generator), rician(clean, sigma, generator))
 
 
-def rician_noise(clean: torch.Tensor, generator: torch.Generator, sigma_range: tuple[float, float]) -> torch.Tensor:
+def rician_noise(clean: torch.Tensor, generator: torch.Generator,
+                 sigma_range: tuple[float, float]) -> torch.Tensor:
     """``clean`` with Rician noise of a level drawn log-uniformly from ``sigma_range`` per sample.
 
     Used to train the blind denoiser over a wide, known range of levels: the level must not matter.
@@ -139,5 +142,6 @@ def validation_noise(clean: torch.Tensor, index: int) -> tuple[torch.Tensor, flo
 
 
 def scored(clean: torch.Tensor, sigma: float) -> bool:
-    """Whether a denoiser can be scored against ``clean`` at added noise ``sigma`` (see :func:`validation_noise`)."""
+    """Whether a denoiser can be scored against ``clean`` at added noise ``sigma``
+    (see :func:`validation_noise`)."""
     return sigma >= CLEANER_BY * reference_noise(clean)

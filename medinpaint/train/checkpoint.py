@@ -23,7 +23,8 @@ def git_commit() -> str | None:
     """The commit of the medinpaint source tree, or None outside a repository with commits."""
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=10
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True, text=True,
+            timeout=10,
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -66,7 +67,8 @@ def save_checkpoint(
     return save_model(model, folder / f"{name}.safetensors", args, meta)
 
 
-def load_training_state(folder: str | os.PathLike, name: str, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+def load_training_state(folder: str | os.PathLike, name: str, model: torch.nn.Module,
+                        optimizer: torch.optim.Optimizer) -> dict[str, Any]:
     """Fill ``model`` and ``optimizer`` from checkpoint ``name`` in ``folder``; return its JSON."""
     from safetensors.torch import load_file
 

@@ -44,7 +44,8 @@ def _predict(model: torch.nn.Module, sample: dict[str, Any]) -> np.ndarray:
 
 def _db(prediction: np.ndarray, clean: np.ndarray, mask: np.ndarray | None = None) -> float:
     p, c = torch.from_numpy(prediction)[None, None], torch.from_numpy(clean)[None, None]
-    return float(psnr(p, c, None if mask is None else torch.from_numpy(mask.astype(np.float32))[None, None])[0])
+    return float(psnr(p, c, None if mask is None
+                      else torch.from_numpy(mask.astype(np.float32))[None, None])[0])
 
 
 def compare_repair(models: dict[str, torch.nn.Module], context: int, seeds: list[int]) -> dict[str, Any]:
@@ -63,7 +64,8 @@ def compare_repair(models: dict[str, torch.nn.Module], context: int, seeds: list
                 skipped += 1
                 continue
             fills = {name: _predict(model, sample) for name, model in models.items()}
-            fills["in-plane fill"] = classical_fill(sample["damaged"][None, context : context + 1], sample["mask"][None])[0, 0].numpy()
+            fills["in-plane fill"] = classical_fill(sample["damaged"][None, context : context + 1],
+                                                    sample["mask"][None])[0, 0].numpy()
             fills["biharmonic"] = baselines.biharmonic(centre, mask)
             fills["telea"] = baselines.telea(centre, mask)
             fills["median"] = baselines.median(centre, mask)
@@ -71,7 +73,8 @@ def compare_repair(models: dict[str, torch.nn.Module], context: int, seeds: list
                 fills["slice interpolation"] = baselines.slice_interpolation(stack, mask)
             for name, fill in fills.items():
                 scores[sample["kind"]][name].append(_db(fill, clean, mask))
-    table = {kind: {name: float(np.mean(v)) for name, v in methods.items()} for kind, methods in scores.items()}
+    table = {kind: {name: float(np.mean(v)) for name, v in methods.items()}
+             for kind, methods in scores.items()}
     counts = {kind: len(next(iter(methods.values()))) for kind, methods in scores.items()}
     return {"psnr_mask": table, "n": counts, "skipped_edge_samples": skipped, "seeds": seeds}
 
@@ -82,9 +85,10 @@ def compare_denoise(model: torch.nn.Module, seeds: list[int]) -> dict[str, Any]:
     ``levels``: Rician noise of each of :data:`VALIDATION_SIGMAS` on every validation slice
     (:func:`validation_noise`, as the training validation adds it), per subject and level, with the
     references' median own noise level; pairs whose reference is not clean enough for the level
-    (:func:`scored`) are counted in ``not_scored`` instead. ``preset``: the damage preset's noise (Rician for MR, low-dose for CT)
-    with ``seeds``; on MR it is weaker than the references' own noise, which a blind denoiser removes
-    too, so those rows measure the reference as much as the method.
+    (:func:`scored`) are counted in ``not_scored`` instead. ``preset``: the damage preset's noise
+    (Rician for MR, low-dose for CT) with ``seeds``; on MR it is weaker than the references' own
+    noise, which a blind denoiser removes too, so those rows measure the reference as much as the
+    method.
     """
     levels: dict[str, dict[str, list[tuple[float, float]]]] = defaultdict(lambda: defaultdict(list))
     own: dict[str, list[float]] = defaultdict(list)
@@ -94,7 +98,8 @@ def compare_denoise(model: torch.nn.Module, seeds: list[int]) -> dict[str, Any]:
     def score(rows, key, noisy, clean, sigma):
         with torch.no_grad():
             denoised = model(torch.from_numpy(noisy)[None, None])[0, 0].numpy()
-        outputs = {"medinpaint (blind)": denoised, "BM3D (true sigma)": baselines.bm3d_denoise(noisy, sigma), "noisy input": noisy}
+        outputs = {"medinpaint (blind)": denoised, "BM3D (true sigma)": baselines.bm3d_denoise(noisy, sigma),
+                   "noisy input": noisy}
         for name, image in outputs.items():
             value = float(ssim(torch.from_numpy(image)[None, None], torch.from_numpy(clean)[None, None])[0])
             rows[key][name].append((_db(image, clean), value))
@@ -103,10 +108,12 @@ def compare_denoise(model: torch.nn.Module, seeds: list[int]) -> dict[str, Any]:
         dataset = make_dataset(TrainConfig(preset="noise", context=0), "val", seed=seed)
         for index, sample in enumerate(tqdm(dataset, desc=f"denoise, seed {seed}", leave=False)):
             noisy, clean = sample["damaged"][0].numpy(), sample["clean"][0].numpy()
-            score(preset, f"{sample['kind']}, {sample['subject']}", noisy, clean, float(np.std(noisy - clean)))
+            score(preset, f"{sample['kind']}, {sample['subject']}", noisy, clean,
+                  float(np.std(noisy - clean)))
             if number == 0:  # the slices are the same for every seed; only the preset's noise differs
                 for level in range(len(VALIDATION_SIGMAS)):  # every slice at every level its reference allows
-                    noisy, sigma = validation_noise(sample["clean"][None], len(VALIDATION_SIGMAS) * index + level)
+                    noisy, sigma = validation_noise(sample["clean"][None],
+                                                    len(VALIDATION_SIGMAS) * index + level)
                     if scored(sample["clean"][None], sigma):
                         score(levels, (sample["subject"], sigma), noisy[0, 0].numpy(), clean, sigma)
                     else:
@@ -114,13 +121,16 @@ def compare_denoise(model: torch.nn.Module, seeds: list[int]) -> dict[str, Any]:
                 own[sample["subject"]].append(reference_noise(sample["clean"][None]))
 
     def table(rows):
-        return {key: {name: {"psnr": float(np.mean([v[0] for v in values])), "ssim": float(np.mean([v[1] for v in values])),
-                             "n": len(values)} for name, values in methods.items()} for key, methods in rows.items()}
+        return {key: {name: {"psnr": float(np.mean([v[0] for v in values])),
+                             "ssim": float(np.mean([v[1] for v in values])),
+                             "n": len(values)} for name, values in methods.items()}
+                for key, methods in rows.items()}
 
     by_level: dict[str, dict[str, Any]] = defaultdict(dict)
     for (subject, sigma), methods in sorted(table(levels).items()):
         by_level[subject][f"{sigma:g}"] = methods
-    return {"levels": dict(by_level), "reference_noise": {subject: float(np.median(v)) for subject, v in own.items()},
+    return {"levels": dict(by_level),
+            "reference_noise": {subject: float(np.median(v)) for subject, v in own.items()},
             "not_scored": dict(too_noisy), "preset": table(preset)}
 
 
@@ -130,27 +140,32 @@ def markdown(result: dict[str, Any]) -> str:
     if "repair" in result:
         table = result["repair"]["psnr_mask"]
         methods = list(next(iter(table.values())))
-        lines += ["| kind (n) | " + " | ".join(methods) + " | gain over best classical |", "|---" * (len(methods) + 2) + "|"]
+        lines += ["| kind (n) | " + " | ".join(methods) + " | gain over best classical |",
+                  "|---" * (len(methods) + 2) + "|"]
         for kind in sorted(table):
             row = table[kind]
             best = max(row[m] for m in CLASSICAL if m in row)
             gain = row.get("medinpaint", float("nan")) - best
-            lines.append(f"| {kind} ({result['repair']['n'][kind]}) | " + " | ".join(f"{row[m]:.2f}" for m in methods) + f" | {gain:+.2f} |")
+            lines.append(f"| {kind} ({result['repair']['n'][kind]}) | "
+                         + " | ".join(f"{row[m]:.2f}" for m in methods) + f" | {gain:+.2f} |")
         lines.append("")
     if "denoise" in result:
         denoise = result["denoise"]
         names = list(next(iter(next(iter(denoise["levels"].values())).values())))
-        lines += ["| subject (own noise), Rician sigma (n) | " + " | ".join(names) + " | model - BM3D |", "|---" * (len(names) + 2) + "|"]
+        lines += ["| subject (own noise), Rician sigma (n) | " + " | ".join(names) + " | model - BM3D |",
+                  "|---" * (len(names) + 2) + "|"]
         for subject, by_sigma in denoise["levels"].items():
             own = denoise["reference_noise"][subject]
             for sigma, methods in by_sigma.items():
                 cells = " | ".join(f"{methods[m]['psnr']:.2f} / {methods[m]['ssim']:.3f}" for m in names)
                 gap = methods["medinpaint (blind)"]["psnr"] - methods["BM3D (true sigma)"]["psnr"]
-                lines.append(f"| {subject} ({own:.3f}), {sigma} ({methods[names[0]]['n']}) | {cells} | {gap:+.2f} |")
+                lines.append(f"| {subject} ({own:.3f}), {sigma} ({methods[names[0]]['n']}) | {cells} "
+                             f"| {gap:+.2f} |")
         if denoise["not_scored"]:
             lines += ["", "Not scored (the reference's own noise above half the added level): " + ", ".join(
                 f"{key} ({n})" for key, n in sorted(denoise["not_scored"].items())) + "."]
-        lines += ["", "| preset noise kind, subject | method | n | PSNR (dB) | SSIM |", "|---|---|---|---|---|"]
+        lines += ["", "| preset noise kind, subject | method | n | PSNR (dB) | SSIM |",
+                  "|---|---|---|---|---|"]
         for kind, methods in sorted(denoise["preset"].items()):
             for name, v in methods.items():
                 lines.append(f"| {kind} | {name} | {v['n']} | {v['psnr']:.2f} | {v['ssim']:.4f} |")
@@ -158,7 +173,8 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m medinpaint.train.compare", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m medinpaint.train.compare",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("--repair", help="repair model (.safetensors)")
     parser.add_argument("--seed-cnn", help="SeedCNN trained on the same pairs (.safetensors)")
     parser.add_argument("--denoise", help="denoise model (.safetensors)")

@@ -110,28 +110,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``medinpaint train`` and ``python -m medinpaint.train`` (one definition)."""
     parser.add_argument("--config", metavar="JSON", help="training config file; options below override it")
     parser.add_argument("--model", help="architecture: RepairNet (default), Denoiser or SeedCNN")
-    parser.add_argument("--model-args", type=json.loads, metavar="JSON", help='architecture arguments, e.g. \'{"features": [16, 32, 64, 64]}\'')
-    parser.add_argument("--preset", help="damage preset of the pairs: transmission, mr-artifacts, ct-artifacts, all, or noise (Rician / low-dose noise only, for the denoiser)")
-    parser.add_argument("--sources", nargs="+", metavar="SRC", help="training volumes (default: all permitted sources)")
+    parser.add_argument("--model-args", type=json.loads, metavar="JSON",
+                        help='architecture arguments, e.g. \'{"features": [16, 32, 64, 64]}\'')
+    parser.add_argument("--preset", help="damage preset of the pairs: transmission, mr-artifacts, "
+                        "ct-artifacts, all, or noise (Rician / low-dose noise only, for the denoiser)")
+    parser.add_argument("--sources", nargs="+", metavar="SRC",
+                        help="training volumes (default: all permitted sources)")
     parser.add_argument("--context", type=int, help="neighbouring slices on each side (2.5D), default 1")
     parser.add_argument("--patch-size", type=int, help="training patch edge in pixels, default 128")
     parser.add_argument("--epochs", type=int, help="epochs, default 10")
     parser.add_argument("--steps-per-epoch", type=int, help="batches per epoch (0: one pass), default 200")
     parser.add_argument("--batch-size", type=int, help="samples per batch and process, default 16")
     parser.add_argument("--lr", type=float, help="peak AdamW learning rate, default 2e-3")
-    parser.add_argument("--loss", choices=("masked", "full"), help="MSE over damaged pixels per sample, or the whole image")
+    parser.add_argument("--loss", choices=("masked", "full"),
+                        help="MSE over damaged pixels per sample, or the whole image")
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                         help="flips, quarter turns and contrast changes of training batches (default on)")
-    parser.add_argument("--noise-floor", type=float, help="largest noise level added to damaged and clean alike (default 0.02)")
+    parser.add_argument("--noise-floor", type=float,
+                        help="largest noise level added to damaged and clean alike (default 0.02)")
     parser.add_argument("--noise-sigma", type=float, nargs=2, metavar=("LOW", "HIGH"),
-                        help="denoiser training: Rician noise levels to add to clean slices (normalised units)")
+                        help="denoiser training: Rician noise levels to add to clean slices "
+                        "(normalised units)")
     parser.add_argument("--val-samples", type=int, help="validation slices scored each epoch, default 64")
     parser.add_argument("--device", help="auto (CUDA when present), cpu, cuda, cuda:N")
     parser.add_argument("--amp", choices=("auto", "on", "off"), help="bf16 mixed precision on CUDA")
-    parser.add_argument("--compile", choices=("auto", "on", "off"), help="torch.compile the model (auto: on CUDA)")
+    parser.add_argument("--compile", choices=("auto", "on", "off"),
+                        help="torch.compile the model (auto: on CUDA)")
     parser.add_argument("--num-workers", type=int, help="DataLoader workers per process, default 2")
     parser.add_argument("--output", "-o", metavar="DIR", help="folder for checkpoints and metrics")
-    parser.add_argument("--resume", action="store_true", default=None, help="continue from OUTPUT's last checkpoint")
+    parser.add_argument("--resume", action="store_true", default=None,
+                        help="continue from OUTPUT's last checkpoint")
     parser.add_argument("--seed", type=int, help="seed of weights, data order and damage, default 0")
     parser.add_argument("--threads", type=int, help="CPU threads per process (0: PyTorch default)")
     parser.add_argument("--max-minutes", type=float, help="stop after the epoch that passes this wall time")

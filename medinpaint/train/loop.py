@@ -41,7 +41,8 @@ def collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
     batch: dict[str, Any] = {}
     for key in samples[0]:
         values = [s[key] for s in samples]
-        batch[key] = torch.stack([torch.as_tensor(v).float() for v in values]) if key in TENSOR_KEYS else values
+        batch[key] = (torch.stack([torch.as_tensor(v).float() for v in values]) if key in TENSOR_KEYS
+                      else values)
     return batch
 
 
@@ -135,10 +136,12 @@ class Trainer:
         self.model.to(self.device)
         if cuda:
             self.model.to(memory_format=torch.channels_last)
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr,
+                                           weight_decay=config.weight_decay)
         self.trained = self.model
         if self.world_size > 1:
-            self.trained = nn.parallel.DistributedDataParallel(self.model, device_ids=[self.device.index] if cuda else None)
+            self.trained = nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if cuda else None)
         if _switch(config.compile, cuda):
             self.trained = torch.compile(self.trained)
 
@@ -148,13 +151,15 @@ class Trainer:
         config = self.config
         sampler = None
         if self.world_size > 1 and hasattr(self.train_dataset, "__len__"):
-            sampler = torch.utils.data.DistributedSampler(self.train_dataset, seed=config.seed, drop_last=True)
+            sampler = torch.utils.data.DistributedSampler(self.train_dataset, seed=config.seed,
+                                                          drop_last=True)
         shuffle = sampler is None and hasattr(self.train_dataset, "__len__") and not isinstance(
             self.train_dataset, torch.utils.data.IterableDataset
         )
         return DataLoader(
-            self.train_dataset, batch_size=config.batch_size, shuffle=shuffle, sampler=sampler, drop_last=True,
-            num_workers=config.num_workers, pin_memory=self.device.type == "cuda", collate_fn=collate,
+            self.train_dataset, batch_size=config.batch_size, shuffle=shuffle, sampler=sampler,
+            drop_last=True, num_workers=config.num_workers, pin_memory=self.device.type == "cuda",
+            collate_fn=collate,
             persistent_workers=config.num_workers > 0,
         )
 
@@ -175,7 +180,8 @@ class Trainer:
     def _to_device(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return tuple(batch[k].to(self.device, non_blocking=True) for k in TENSOR_KEYS)
 
-    def train_step(self, batch: dict[str, Any], step: int, total_steps: int, time_fraction: float = 0.0) -> float:
+    def train_step(self, batch: dict[str, Any], step: int, total_steps: int,
+                   time_fraction: float = 0.0) -> float:
         """One AdamW step on one batch; returns the batch's loss."""
         damaged, clean, mask = self._to_device(batch)
         weight = None
@@ -187,7 +193,8 @@ class Trainer:
             weight = (self.config.noise_sigma[0] / sigma) ** 2
         if self.config.augment:
             damaged, clean, mask = augment(
-                damaged, clean, mask, self.generator, gamma=self.config.preset != "noise", noise_floor=self.config.noise_floor
+                damaged, clean, mask, self.generator, gamma=self.config.preset != "noise",
+                noise_floor=self.config.noise_floor,
             )
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(step, self.config, total_steps, time_fraction)
@@ -226,7 +233,8 @@ class Trainer:
             if self.config.task == "repair":  # SeedCNN predicts every pixel: keep the undamaged ones
                 centre = damaged[:, damaged.shape[1] // 2 : damaged.shape[1] // 2 + 1]
                 prediction = centre + mask * (prediction - centre)
-            values = [float(psnr(prediction, clean, mask)[0]), float(psnr(prediction, clean)[0]), float(ssim(prediction, clean)[0])]
+            values = [float(psnr(prediction, clean, mask)[0]), float(psnr(prediction, clean)[0]),
+                      float(ssim(prediction, clean)[0])]
             rows["all"].append(values)
             rows[str(batch.get("kind", ["all"])[0])].append(values)
         result: dict[str, Any] = {}
@@ -234,7 +242,8 @@ class Trainer:
             with warnings.catch_warnings():  # a kind whose masks were all empty has no masked PSNR
                 warnings.simplefilter("ignore", RuntimeWarning)
                 mean = np.nanmean(np.asarray(values, dtype=np.float64), axis=0)
-            result[kind] = {"psnr_mask": float(mean[0]), "psnr": float(mean[1]), "ssim": float(mean[2]), "n": len(values)}
+            result[kind] = {"psnr_mask": float(mean[0]), "psnr": float(mean[1]), "ssim": float(mean[2]),
+                            "n": len(values)}
         return result
 
     def _score(self, val: dict[str, Any]) -> float:
@@ -242,12 +251,14 @@ class Trainer:
         return overall.get("psnr_mask" if self.config.task == "repair" else "psnr", float("-inf"))
 
     # ------------------------------------------------------------------ run
-    def _meta(self, epoch: int, step: int, val: dict[str, Any], best: float, history: list[dict[str, Any]]) -> dict[str, Any]:
+    def _meta(self, epoch: int, step: int, val: dict[str, Any], best: float,
+              history: list[dict[str, Any]]) -> dict[str, Any]:
         meta = {
             "task": self.config.task,
             "damage_preset": self.config.preset,
             "context": self.config.context,
-            "loss": "per-sample MSE averaged over the damaged pixels" if self.config.loss == "masked" else "MSE over the whole image",
+            "loss": ("per-sample MSE averaged over the damaged pixels" if self.config.loss == "masked"
+                     else "MSE over the whole image"),
             "training": self.config.to_dict(),
             "git_commit": git_commit(),
             "torch": torch.__version__,
@@ -281,7 +292,8 @@ class Trainer:
         while epoch < config.epochs:
             torch.manual_seed(config.seed * 100003 + epoch * 1009 + self.rank)
             losses, samples, epoch_start = [], 0, time.monotonic()
-            bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{config.epochs}", disable=not main, mininterval=2.0, leave=False)
+            bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{config.epochs}", disable=not main,
+                       mininterval=2.0, leave=False)
             for _ in bar:
                 batch = next(batches)
                 losses.append(self.train_step(batch, step, total_steps, self._time_used(started, previous)))
@@ -296,14 +308,17 @@ class Trainer:
                 val = self.validate() if self.val_dataset is not None else {}
                 score = self._score(val)
                 record = {
-                    "epoch": epoch, "step": step, "train_loss": float(np.mean(losses)), "lr": self.optimizer.param_groups[0]["lr"],
-                    "samples_per_s": samples / train_seconds, "seconds": previous + time.monotonic() - started, "val": val,
+                    "epoch": epoch, "step": step, "train_loss": float(np.mean(losses)),
+                    "lr": self.optimizer.param_groups[0]["lr"], "samples_per_s": samples / train_seconds,
+                    "seconds": previous + time.monotonic() - started, "val": val,
                 }
                 history.append(record)
                 if score > best or not (self.output / "best.json").exists():
                     best = max(best, score)
-                    save_checkpoint(self.output, "best", self.model, self.model_args, self._meta(epoch, step, val, best, history))
-                save_checkpoint(self.output, "last", self.model, self.model_args, self._meta(epoch, step, val, best, history), self.optimizer)
+                    save_checkpoint(self.output, "best", self.model, self.model_args,
+                                    self._meta(epoch, step, val, best, history))
+                save_checkpoint(self.output, "last", self.model, self.model_args,
+                                self._meta(epoch, step, val, best, history), self.optimizer)
                 self._write_metrics(history)
                 tqdm.write(_epoch_line(record))
             out_of_time = self._out_of_time(started, previous)
@@ -311,7 +326,8 @@ class Trainer:
                 dist.barrier()
             if out_of_time:
                 break
-        return {"epochs": epoch, "steps": step, "best_score": best, "history": history, "output": str(self.output)}
+        return {"epochs": epoch, "steps": step, "best_score": best, "history": history,
+                "output": str(self.output)}
 
     def _time_used(self, started: float, previous: float) -> float:
         """Share of ``max_minutes`` used so far (0 without a limit), the same on every rank."""
@@ -329,14 +345,16 @@ class Trainer:
 
     def _write_metrics(self, history: list[dict[str, Any]]) -> None:
         (self.output / "metrics.json").write_text(json.dumps(history, indent=2) + "\n")
-        fields = ["epoch", "step", "train_loss", "lr", "samples_per_s", "seconds", "val_psnr_mask", "val_psnr", "val_ssim"]
+        fields = ["epoch", "step", "train_loss", "lr", "samples_per_s", "seconds", "val_psnr_mask",
+                  "val_psnr", "val_ssim"]
         with open(self.output / "metrics.csv", "w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=fields)
             writer.writeheader()
             for record in history:
                 overall = record["val"].get("all", {})
                 row = {k: record[k] for k in fields[:6]}
-                row.update({"val_psnr_mask": overall.get("psnr_mask"), "val_psnr": overall.get("psnr"), "val_ssim": overall.get("ssim")})
+                row.update({"val_psnr_mask": overall.get("psnr_mask"), "val_psnr": overall.get("psnr"),
+                            "val_ssim": overall.get("ssim")})
                 writer.writerow(row)
 
 
@@ -353,7 +371,9 @@ def neighbour_is_target(batch: dict[str, Any]) -> bool:
 
 def _epoch_line(record: dict[str, Any]) -> str:
     overall = record["val"].get("all", {})
-    parts = [f"epoch {record['epoch']}", f"loss {record['train_loss']:.3e}", f"{record['samples_per_s']:.1f} samples/s"]
+    parts = [f"epoch {record['epoch']}", f"loss {record['train_loss']:.3e}",
+             f"{record['samples_per_s']:.1f} samples/s"]
     if overall:
-        parts += [f"val PSNR(mask) {overall['psnr_mask']:.2f} dB", f"PSNR {overall['psnr']:.2f} dB", f"SSIM {overall['ssim']:.4f}"]
+        parts += [f"val PSNR(mask) {overall['psnr_mask']:.2f} dB", f"PSNR {overall['psnr']:.2f} dB",
+                  f"SSIM {overall['ssim']:.4f}"]
     return " | ".join(parts)

@@ -28,7 +28,8 @@ def masked_mse(prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tenso
     return per_sample.mean()
 
 
-def psnr(prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None, data_range: float = 1.0) -> torch.Tensor:
+def psnr(prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None,
+         data_range: float = 1.0) -> torch.Tensor:
     """Per-sample PSNR in dB, over the masked pixels where ``mask`` is given (NaN for an empty mask)."""
     error = (prediction.float() - target.float()) ** 2
     if mask is None:

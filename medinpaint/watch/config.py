@@ -23,7 +23,8 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
 
 NON_IMAGE_POLICIES = ("pass", "skip")
 UNDAMAGED_POLICIES = ("copy", "derived", "skip")
-AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # 16 characters of the default repertoire, no backslash
+# 16 characters of the default repertoire, no backslash
+AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")
 
 
 def check_ae_title(title: str, what: str = "AE title") -> str:
@@ -122,7 +123,8 @@ class WatchConfig:
             self.state = default_state(self.inbox, self.out)
         if self.quarantine is None:
             self.quarantine = self.state / "quarantine"
-        for name in ("stable_seconds", "poll_seconds", "rescan_seconds", "retry_seconds", "retry_max_seconds"):
+        for name in ("stable_seconds", "poll_seconds", "rescan_seconds", "retry_seconds",
+                     "retry_max_seconds"):
             if not float(getattr(self, name)) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
             setattr(self, name, float(getattr(self, name)))
@@ -233,7 +235,8 @@ def build(cls, path, data: dict, tables: dict[str, dict[str, str]], overrides: d
 
 def load_watch_config(path: str | os.PathLike | None = None, **overrides: Any) -> WatchConfig:
     """WatchConfig from a TOML file (optional) and command-line values (``None`` means not given)."""
-    return build(WatchConfig, path, read_toml(path), {"watch": WATCH_KEYS, "forward": FORWARD_KEYS}, overrides)
+    return build(WatchConfig, path, read_toml(path), {"watch": WATCH_KEYS, "forward": FORWARD_KEYS},
+                 overrides)
 
 
 def load_listen_config(path: str | os.PathLike | None = None, **overrides: Any) -> ListenConfig:

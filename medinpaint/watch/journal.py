@@ -97,7 +97,8 @@ class Journal:
         """Record a new series; False when the journal knew it already."""
         now = time.time()
         cursor = self.db.execute(
-            "INSERT OR IGNORE INTO series (uid, tag, kind, state, created, updated) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT OR IGNORE INTO series (uid, tag, kind, state, created, updated) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
             (uid, tag, kind, SEEN, now, now))
         if cursor.rowcount:
             self.event(tag, SEEN, kind)
@@ -149,11 +150,13 @@ class Journal:
 
     # --- files ----------------------------------------------------------------------------------
     def members(self, uid: str) -> list[Path]:
-        rows = self.db.execute("SELECT path FROM files WHERE uid = ? AND status = 'member' ORDER BY path", (uid,))
+        rows = self.db.execute("SELECT path FROM files WHERE uid = ? AND status = 'member' ORDER BY path",
+                               (uid,))
         return [Path(r["path"]) for r in rows]
 
     def file_status(self, path: Path, uid: str, status: str) -> None:
-        self.db.execute("INSERT OR REPLACE INTO files (path, uid, status) VALUES (?, ?, ?)", (str(path), uid, status))
+        self.db.execute("INSERT OR REPLACE INTO files (path, uid, status) VALUES (?, ?, ?)",
+                        (str(path), uid, status))
 
     def known_file(self, path: Path) -> sqlite3.Row | None:
         return self.db.execute("SELECT * FROM files WHERE path = ?", (str(path),)).fetchone()
@@ -176,7 +179,8 @@ class Journal:
         service = {row["key"]: json.loads(row["value"]) for row in self.db.execute("SELECT * FROM service")}
         beat = service.pop("heartbeat", None)
         attention = [
-            {"series": r["tag"], "state": r["state"], "error": r["error"], "forward_attempts": r["forward_attempts"]}
+            {"series": r["tag"], "state": r["state"], "error": r["error"],
+             "forward_attempts": r["forward_attempts"]}
             for r in self.db.execute(
                 "SELECT * FROM series WHERE state = 'failed' OR (state = 'written' AND forward_attempts > 0) "
                 "ORDER BY updated")

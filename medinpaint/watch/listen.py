@@ -96,7 +96,8 @@ class Listener:
                                            evt_handlers=handlers)
         except OSError as exc:
             raise MedinpaintError(None, f"cannot listen on port {self.config.port}: {exc.strerror}") from exc
-        log.info("listening as %s on port %d, writing into %s", self.config.aet, self.config.port, self.config.inbox)
+        log.info("listening as %s on port %d, writing into %s", self.config.aet, self.config.port,
+                 self.config.inbox)
 
     def stop(self) -> None:
         if self._server is not None:

@@ -54,7 +54,8 @@ class Watcher:
         self.once = once
         self.stopping = threading.Event()
         self.events: queue.SimpleQueue = queue.SimpleQueue()
-        self.tick = max(0.05, min(0.5, config.stable_seconds / 10))  # how late a complete series may be noticed
+        # how late a complete series may be noticed
+        self.tick = max(0.05, min(0.5, config.stable_seconds / 10))
         self.states: dict[str, str] = {}  # journal state of every series the tracker has met
         self.noted: set[Path] = set()  # files already reported as arriving too late
         self.tried: set[str] = set()  # series whose forward was tried in this run (--once)
@@ -107,7 +108,8 @@ class Watcher:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise OutputError(self.config.state, "another medinpaint watch is using this state folder") from None
+            raise OutputError(self.config.state,
+                              "another medinpaint watch is using this state folder") from None
         return fd
 
     def _observe(self):
@@ -250,7 +252,8 @@ class Watcher:
 
     def _heartbeat(self) -> None:
         self.journal.heartbeat(running=True, pid=os.getpid(), watching=str(self.config.inbox),
-                               mode="once" if self.once else ("polling" if self.config.polling else "inotify"))
+                               mode="once" if self.once
+                               else ("polling" if self.config.polling else "inotify"))
 
 
 def retry_failed(journal: Journal) -> int:

@@ -68,7 +68,8 @@ class RepairMode(enum.Enum):
 
     @staticmethod
     def label(mode):
-        return {RepairMode.REPAIR: _("Repair dropouts"), RepairMode.BOTH: _("Repair dropouts and denoise")}[mode]
+        return {RepairMode.REPAIR: _("Repair dropouts"),
+                RepairMode.BOTH: _("Repair dropouts and denoise")}[mode]
 
 
 class ComputeDevice(enum.Enum):
@@ -195,7 +196,8 @@ class MedInpaintWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.applyButton.enabled = False
 
     def _setRunning(self, running: bool) -> None:
-        self.ui.applyButton.enabled = not running and bool(self._parameterNode and self._parameterNode.inputVolume)
+        self.ui.applyButton.enabled = not running and bool(self._parameterNode
+                                                           and self._parameterNode.inputVolume)
         self.ui.cancelButton.enabled = running
         for widget in (self.ui.inputsCollapsibleButton, self.ui.settingsCollapsibleButton,
                        self.ui.outputsCollapsibleButton):
@@ -206,7 +208,8 @@ class MedInpaintWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onApplyButton(self) -> None:
         """Install what is missing (after asking), then start the repair in the background."""
-        with slicer.util.tryWithErrorDisplay(_("Failed to install MedInpaint's dependencies."), waitCursor=True):
+        with slicer.util.tryWithErrorDisplay(_("Failed to install MedInpaint's dependencies."),
+                                             waitCursor=True):
             if not self.logic.setupPythonRequirements(askConfirmation=True):
                 self.ui.statusLabel.text = _("Dependencies were not installed; nothing was done.")
                 return

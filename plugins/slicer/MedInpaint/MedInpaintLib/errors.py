@@ -34,7 +34,8 @@ class RepairCancelled(RepairError):
 
 
 class ProcessesLeft(RepairError):
-    """Cancelling could not end every process of the run (the pids are listed so they can be ended by hand)."""
+    """Cancelling could not end every process of the run (the pids are listed so they can be ended by
+    hand)."""
 
     def __init__(self, pids: list[int]):
         self.pids = sorted(pids)

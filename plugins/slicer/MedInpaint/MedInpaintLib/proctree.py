@@ -115,7 +115,8 @@ def end_tree(root: int, groups: set[int] = frozenset(), timeout: float = 10.0) -
     # Freeze first, so that nothing forks new children or re-parents orphans while we collect.
     for _ in range(50):
         table = process_table()
-        members = descendants(root, table) | {p for p, i in table.items() if i.pgid in groups and not i.zombie}
+        members = descendants(root, table) | {p for p, i in table.items()
+                                              if i.pgid in groups and not i.zombie}
         new = members - frozen.keys()
         if not new:
             break

@@ -120,7 +120,8 @@ class RepairRun:
         ws = self.workspace
         missing = [p.name for p in (ws.output, ws.mask_out, ws.report) if not p.exists()]
         if missing:
-            raise RepairFailed(f"medinpaint finished but did not write {', '.join(missing)}", 0, list(self.log.tail))
+            raise RepairFailed(f"medinpaint finished but did not write {', '.join(missing)}", 0,
+                               list(self.log.tail))
         try:
             report = json.loads(ws.report.read_text(encoding="utf-8"))
         except ValueError as exc:

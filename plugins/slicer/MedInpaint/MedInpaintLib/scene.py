@@ -62,8 +62,8 @@ def check_input_volume(node) -> None:
     if image is None or image.GetNumberOfPoints() == 0:
         raise ValueError(f"the volume '{node.GetName()}' has no voxels")
     if image.GetNumberOfScalarComponents() != 1:
-        raise ValueError(f"the volume '{node.GetName()}' has {image.GetNumberOfScalarComponents()} components per voxel; "
-                         "only single-component volumes can be repaired")
+        raise ValueError(f"the volume '{node.GetName()}' has {image.GetNumberOfScalarComponents()} "
+                         "components per voxel; only single-component volumes can be repaired")
 
 
 def _write(node, path: str | os.PathLike) -> None:
@@ -122,9 +122,11 @@ def export_mask(mask_node, reference, path: str | os.PathLike) -> None:
         labelmap = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "__MedInpaintTemporary__")
         temporary.append(labelmap)
         if not logic.ExportVisibleSegmentsToLabelmapNode(segmentation, labelmap, reference):
-            raise RepairError(f"the mask '{mask_node.GetName()}' could not be placed on the grid of '{reference.GetName()}'")
+            raise RepairError(f"the mask '{mask_node.GetName()}' could not be placed on the grid of "
+                              f"'{reference.GetName()}'")
         if labelmap.GetImageData() is None or not same_grid(labelmap, reference):
-            raise RepairError(f"the mask '{mask_node.GetName()}' has no visible segment inside '{reference.GetName()}'")
+            raise RepairError(f"the mask '{mask_node.GetName()}' has no visible segment inside "
+                              f"'{reference.GetName()}'")
         _write(labelmap, path)
     finally:
         for node in temporary:
@@ -165,7 +167,8 @@ def import_volume(path: str | os.PathLike, reference, output_node) -> None:
 
 
 def import_mask(path: str | os.PathLike, reference, segmentation_node) -> None:
-    """Show the uint8 mask file as one segment ("Repaired voxels") of ``segmentation_node`` over ``reference``."""
+    """Show the uint8 mask file as one segment ("Repaired voxels") of ``segmentation_node`` over
+    ``reference``."""
     import slicer
     import slicer.util
 
@@ -180,7 +183,8 @@ def import_mask(path: str | os.PathLike, reference, segmentation_node) -> None:
         segmentation = segmentation_node.GetSegmentation()
         segmentation.RemoveAllSegments()
         if voxels.any():
-            slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(loaded, segmentation_node)
+            slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(
+                loaded, segmentation_node)
         else:  # nothing repaired: still one (empty) segment, so the result always looks the same
             segment = slicer.vtkSegment()
             segment.AddRepresentation(slicer.vtkSegmentationConverter.GetBinaryLabelmapRepresentationName(),
@@ -205,7 +209,8 @@ def repaired_mask_array(segmentation_node, reference) -> np.ndarray:
     scene = reference.GetScene()
     labelmap = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "__MedInpaintTemporary__")
     try:
-        slicer.vtkSlicerSegmentationsModuleLogic.ExportVisibleSegmentsToLabelmapNode(segmentation_node, labelmap, reference)
+        slicer.vtkSlicerSegmentationsModuleLogic.ExportVisibleSegmentsToLabelmapNode(
+            segmentation_node, labelmap, reference)
         if labelmap.GetImageData() is None:
             return np.zeros(tuple(reversed(_dimensions(reference))), np.uint8)
         return (slicer.util.arrayFromVolume(labelmap) > 0).astype(np.uint8)
@@ -247,7 +252,8 @@ class SceneRepair:
                  on_progress: Callable[[Progress], None] | None = None,
                  on_log: Callable[[str], None] | None = None):
         check_input_volume(input_node)
-        if output_node is not None and (not output_node.IsA("vtkMRMLScalarVolumeNode") or output_node is input_node):
+        if output_node is not None and (not output_node.IsA("vtkMRMLScalarVolumeNode")
+                                        or output_node is input_node):
             raise ValueError("the output must be a scalar volume node other than the input")
         self.input_node = input_node
         self.options = options
@@ -272,9 +278,9 @@ class SceneRepair:
             names = {self.workspace.input.name: f"the volume '{self.input_node.GetName()}'"}
             if self.mask_node is not None:
                 names[self.workspace.mask.name] = f"the mask '{self.mask_node.GetName()}'"
-            self.repair_run = RepairRun(self.workspace, self.options, self.python, has_mask=self.mask_node is not None,
-                                  launcher=self.launcher, on_progress=self.on_progress, on_log=self.on_log,
-                                  names=names)
+            self.repair_run = RepairRun(self.workspace, self.options, self.python,
+                                        has_mask=self.mask_node is not None, launcher=self.launcher,
+                                        on_progress=self.on_progress, on_log=self.on_log, names=names)
             self.repair_run.start()
         except BaseException:
             self.workspace.cleanup()
@@ -305,8 +311,8 @@ class SceneRepair:
                     created.append(self.output_node)
                 import_volume(outcome.output, self.input_node, self.output_node)
                 if self.segmentation_node is None:
-                    self.segmentation_node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode",
-                                                                     scene.GenerateUniqueName(f"{name} repair mask"))
+                    self.segmentation_node = scene.AddNewNodeByClass(
+                        "vtkMRMLSegmentationNode", scene.GenerateUniqueName(f"{name} repair mask"))
                     created.append(self.segmentation_node)
                 import_mask(outcome.mask, self.output_node, self.segmentation_node)
             except BaseException:

@@ -68,7 +68,8 @@ class Workspace:
         return {"TMPDIR": scratch, "TEMP": scratch, "TMP": scratch, "PYTHONUNBUFFERED": "1"}
 
     def describe(self, text: str, names: dict[str, str]) -> str:
-        """``text`` with this folder's file paths replaced by what they stand for (``names``: file name -> label).
+        """``text`` with this folder's file paths replaced by what they stand for (``names``: file
+        name -> label).
 
         Errors from the run name temporary files nobody has heard of; the user knows their nodes.
         """

@@ -91,8 +91,8 @@ def one_run(scene, node, options: RepairOptions, root: Path) -> dict:
     t_import = time.perf_counter() - t2
     ws.cleanup()
     return {"export_s": t_export, "process_s": t_process, "first_progress_s": first.get("t", t1) - t1,
-            "repair_s": float(outcome.report["seconds"]), "import_s": t_import, "longest_poll_ms": 1000 * longest_poll,
-            "damaged_voxels": int(outcome.report["damaged_voxels"])}
+            "repair_s": float(outcome.report["seconds"]), "import_s": t_import,
+            "longest_poll_ms": 1000 * longest_poll, "damaged_voxels": int(outcome.report["damaged_voxels"])}
 
 
 def cancel_latency(scene, node, options: RepairOptions, root: Path) -> dict:
@@ -133,8 +133,8 @@ def main() -> None:
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print(json.dumps(results, indent=2))
-    keys = ["export_s", "first_progress_s", "repair_s", "process_s", "import_s", "longest_poll_ms", "cancel_ms",
-            "processes_ended"]
+    keys = ["export_s", "first_progress_s", "repair_s", "process_s", "import_s", "longest_poll_ms",
+            "cancel_ms", "processes_ended"]
     print("| volume | " + " | ".join(keys) + " |")
     print("| --- |" + " ---: |" * len(keys))
     for name, values in results.items():

@@ -70,7 +70,8 @@ def main(out: Path) -> None:
             for c in range(len(group) + 1, COLUMNS):
                 axes[top, c].axis("off")
                 axes[top + 1, c].axis("off")
-    fig.suptitle("medinpaint damage kinds (seed 3): damaged slice and mask of changed/lost voxels", fontsize=10)
+    fig.suptitle("medinpaint damage kinds (seed 3): damaged slice and mask of changed/lost voxels",
+                 fontsize=10)
     fig.tight_layout()
     fig.savefig(out, dpi=90)
     print(f"wrote {out}")

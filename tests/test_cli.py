@@ -92,7 +92,8 @@ def test_read_only_output_folder(sample_data, tmp_path):
         for p in (public, public / "in.dcm", locked):
             p.chmod(0o755 if p.is_dir() else 0o644)
         locked.chmod(0o555)
-        command = [sys.executable, "-m", "medinpaint.cli", "convert", str(public / "in.dcm"), str(locked / "out.nii")]
+        command = [sys.executable, "-m", "medinpaint.cli", "convert", str(public / "in.dcm"),
+                   str(locked / "out.nii")]
         if os.geteuid() == 0:
             command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
         run = subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).parent.parent)

@@ -129,6 +129,6 @@ def test_cli_simulate_refuses_another_output_format(sample_data, tmp_path, capsy
                  "--mask-out", str(tmp_path / "mask.nii.gz")])
     assert code == 2 and "input's format" in capsys.readouterr().err
     assert not (tmp_path / "out").exists() and not (tmp_path / "mask.nii.gz").exists()
-    code = main(["simulate", str(sample_data / "mr_head.nii.gz"), str(tmp_path / "out.nii.gz"), "--damage", "all",
-                 "--mask-out", str(tmp_path / "mask_folder")])
+    code = main(["simulate", str(sample_data / "mr_head.nii.gz"), str(tmp_path / "out.nii.gz"),
+                 "--damage", "all", "--mask-out", str(tmp_path / "mask_folder")])
     assert code == 2 and "DICOM mask" in capsys.readouterr().err and not (tmp_path / "out.nii.gz").exists()

@@ -105,7 +105,8 @@ def test_validation_gives_whole_slices_with_fixed_damage_and_undoable_normalisat
         _check_contract(sample, channels=1)
         assert tuple(sample["clean"].shape[1:]) == plane_shape
         repeat, other = val[i], again[i]
-        assert torch.equal(repeat["damaged"], sample["damaged"]) and torch.equal(other["damaged"], sample["damaged"])
+        assert (torch.equal(repeat["damaged"], sample["damaged"])
+                and torch.equal(other["damaged"], sample["damaged"]))
         assert repeat["kind"] == sample["kind"]
         # the normalisation is undone exactly by the recorded norm
         physical = np.take(entry.array * entry.slope + entry.intercept, item["index"], axis=item["axis"])
@@ -124,7 +125,8 @@ def test_training_is_reproducible_from_its_seed(volumes):
         return [dataset[i] for i in (3, 500, 900, 3)]
 
     a, b, c = draw(1), draw(1), draw(2)
-    assert all(torch.equal(x["damaged"], y["damaged"]) and torch.equal(x["mask"], y["mask"]) for x, y in zip(a, b, strict=True))
+    assert all(torch.equal(x["damaged"], y["damaged"]) and torch.equal(x["mask"], y["mask"])
+               for x, y in zip(a, b, strict=True))
     assert any(not torch.equal(x["damaged"], z["damaged"]) for x, z in zip(a, c, strict=True))
     assert not torch.equal(a[0]["damaged"], a[3]["damaged"])  # fresh patch and damage on every visit
 
@@ -171,7 +173,8 @@ def test_per_slice_rescale_is_followed_along_every_axis(volumes):
                             intercept=np.linspace(-5.0, 5.0, 40))
     volume.meta["subject"] = "rescaled"
     assert depth > 100
-    dataset = SlicePairDataset([volume], preset="transmission", split="val", val_subjects=("rescaled",), stride=17)
+    dataset = SlicePairDataset([volume], preset="transmission", split="val", val_subjects=("rescaled",),
+                               stride=17)
     physical = volume.physical(np.float64)
     for i in range(len(dataset)):
         sample, item = dataset[i], dataset.data[i]
@@ -209,6 +212,7 @@ def test_rotation_and_zoom_come_before_the_damage_and_keep_stored_values(volumes
     assert (small[:, :10, :10] == 0).all()  # outside the zoomed-out slab: the padding value
     assert abs(float(small.astype(float).sum()) - 0.25 * float(slab.astype(float).sum())) < 0.05 * slab.sum()
     # the training chain rotates the clean slab first, so the damage is still axis-aligned
-    train = SlicePairDataset(volumes[:1], preset="transmission", patch_size=64, context=1, split="train", seed=2)
+    train = SlicePairDataset(volumes[:1], preset="transmission", patch_size=64, context=1, split="train",
+                             seed=2)
     names = [type(step).__name__ for step in train.transform.transforms]
     assert names.index("RandSlabAffined") < names.index("DamageCentred")

@@ -72,7 +72,8 @@ def test_recreated_slice_gets_position_and_neighbour_references(pydicom_files, t
     out = _instances(tmp_path.parent / "filled")
     assert len(out) == 5
     expected = full.meta["dicom"]["slices"][2].ImagePositionPatient
-    assert [float(v) for v in out[2].ImagePositionPatient] == pytest.approx([float(v) for v in expected], abs=1e-3)
+    assert [float(v) for v in out[2].ImagePositionPatient] == pytest.approx([float(v) for v in expected],
+                                                                          abs=1e-3)
     assert {r.ReferencedSOPInstanceUID for r in out[2].SourceImageSequence} == {
         full.meta["dicom"]["slices"][1].SOPInstanceUID, full.meta["dicom"]["slices"][3].SOPInstanceUID}
     assert [ds.InstanceNumber for ds in out] == [1, 2, 3, 4, 5]
@@ -90,8 +91,8 @@ def _dciodvfy_errors(path) -> set[str]:
     return {line for line in (run.stdout + run.stderr).splitlines() if line.startswith("Error")}
 
 
-@pytest.mark.parametrize("source", ["CT_small.dcm", "MR_small.dcm", "MR_small_bigendian.dcm", "MR_small_RLE.dcm",
-                                    "JPEG2000.dcm", CT5N + "/2062"])
+@pytest.mark.parametrize("source", ["CT_small.dcm", "MR_small.dcm", "MR_small_bigendian.dcm",
+                                    "MR_small_RLE.dcm", "JPEG2000.dcm", CT5N + "/2062"])
 def test_derived_is_no_worse_under_dciodvfy(pydicom_files, tmp_path, source):
     require_tool("dciodvfy")
     write(read(pydicom_files / source), tmp_path / "out")

@@ -94,8 +94,10 @@ def test_compressed_syntaxes_decode_like_their_twin(pydicom_files, compressed, u
     ("MR2_J2KR.dcm", "MR2_UNCR.dcm"),
     ("JPEG2000.dcm", "JPEG2000_UNC.dcm"),
 ])
-def test_compressed_multiframe_and_j2k_decode_like_their_twin(pydicom_data_files, pydicom_files, compressed, uncompressed):
-    path_a = pydicom_files / compressed if (pydicom_files / compressed).exists() else pydicom_data_files / compressed
+def test_compressed_multiframe_and_j2k_decode_like_their_twin(pydicom_data_files, pydicom_files, compressed,
+                                                              uncompressed):
+    path_a = (pydicom_files / compressed if (pydicom_files / compressed).exists()
+              else pydicom_data_files / compressed)
     a, b = read(path_a), read(pydicom_data_files / uncompressed)
     assert np.array_equal(a.array, b.array)
 

@@ -17,8 +17,10 @@ BROKEN = [
     ("rtplan.dcm", UnsupportedError, "RT Plan"),
     ("test-SR.dcm", UnsupportedError, "SR Storage"),
     ("SC_rgb_jpeg.dcm", UnsupportedError, "colour"),
-    ("examples_palette.dcm", UnsupportedError, "palette colour"),  # ultrasound: its values index a colour table
-    ("liver_1frame.dcm", UnsupportedError, "one-bit"),  # a segmentation (SEG); writing it back had raised a TypeError
+    # ultrasound: its values index a colour table
+    ("examples_palette.dcm", UnsupportedError, "palette colour"),
+    # a segmentation (SEG); writing it back had raised a TypeError
+    ("liver_1frame.dcm", UnsupportedError, "one-bit"),
     ("JPEG-lossy.dcm", InputError, "cannot be decoded"),
 ]
 

@@ -19,7 +19,8 @@ def scaled_nifti(mr_head, tmp_path):
     return tmp_path / "scaled.nii"
 
 
-@pytest.mark.parametrize("name", ["anatomical.nii", "example4d.nii.gz", "example_nifti2.nii.gz", "scaled.nii"])
+@pytest.mark.parametrize("name", ["anatomical.nii", "example4d.nii.gz", "example_nifti2.nii.gz",
+                                  "scaled.nii"])
 def test_nifti_round_trip_is_exact(nibabel_files, scaled_nifti, tmp_path, name):
     source = scaled_nifti if name == "scaled.nii" else nibabel_files / name
     tmp_path = tmp_path / "out"
@@ -27,7 +28,8 @@ def test_nifti_round_trip_is_exact(nibabel_files, scaled_nifti, tmp_path, name):
     out = tmp_path / name
     write(read(source), out)
     a, b = nib.load(source), nib.load(out)
-    assert a.header.binaryblock == b.header.binaryblock  # qform/sform codes, pixdim, scl_*, descrip, intent ...
+    # qform/sform codes, pixdim, scl_*, descrip, intent ...
+    assert a.header.binaryblock == b.header.binaryblock
     raw_a, raw_b = np.asanyarray(a.dataobj.get_unscaled()), np.asanyarray(b.dataobj.get_unscaled())
     assert raw_a.dtype == raw_b.dtype and np.array_equal(raw_a, raw_b)
 
@@ -36,7 +38,8 @@ def test_scaled_nifti_keeps_slope_and_stored_values(scaled_nifti):
     volume = read(scaled_nifti)
     img = nib.load(scaled_nifti)
     assert img.dataobj.slope != 1.0
-    assert (volume.slope, volume.intercept) == (pytest.approx(img.dataobj.slope), pytest.approx(img.dataobj.inter))
+    assert (volume.slope, volume.intercept) == (pytest.approx(img.dataobj.slope),
+                                                pytest.approx(img.dataobj.inter))
     assert np.array_equal(volume.array, np.asanyarray(img.dataobj.get_unscaled()))
     assert np.allclose(volume.physical(np.float64), img.get_fdata(), atol=1e-4)
 

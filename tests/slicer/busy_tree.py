@@ -11,7 +11,8 @@ import sys
 import time
 
 SLEEPER = "import time; time.sleep(600)"
-ORPHANER = ("import subprocess, sys; p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'], "
+ORPHANER = ("import subprocess, sys; "
+            "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'], "
             "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); print('PID', p.pid, flush=True)")
 
 

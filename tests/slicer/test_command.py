@@ -9,8 +9,8 @@ from MedInpaintLib.command import MODES, NEW_SESSION_SCRIPT, RepairOptions, buil
 
 
 def test_default_command_runs_repair_in_a_new_session_with_progress():
-    command = build_command("/opt/Slicer/bin/PythonSlicer", "/w/input.nrrd", "/w/output.nrrd", RepairOptions(),
-                            mask_out_path="/w/mask-out.nrrd", report_path="/w/report.json")
+    command = build_command("/opt/Slicer/bin/PythonSlicer", "/w/input.nrrd", "/w/output.nrrd",
+                            RepairOptions(), mask_out_path="/w/mask-out.nrrd", report_path="/w/report.json")
     assert command[:3] == ["/opt/Slicer/bin/PythonSlicer", str(NEW_SESSION_SCRIPT), "medinpaint.cli"]
     assert command[3:6] == ["repair", "/w/input.nrrd", "/w/output.nrrd"]
     assert "--progress" in command
@@ -21,7 +21,8 @@ def test_default_command_runs_repair_in_a_new_session_with_progress():
 
 
 def test_options_map_to_flags():
-    command = build_command("py", "in.nrrd", "out.nrrd", RepairOptions(mode="both", device="cpu", model="/m/x.safetensors"),
+    command = build_command("py", "in.nrrd", "out.nrrd",
+                            RepairOptions(mode="both", device="cpu", model="/m/x.safetensors"),
                             mask_path="mask.nrrd", new_session=False)
     assert command[:3] == ["py", "-m", "medinpaint.cli"]
     assert "--denoise" in command

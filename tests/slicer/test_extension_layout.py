@@ -36,16 +36,19 @@ def test_the_module_has_the_four_template_classes_on_slicers_bases():
 def test_every_ui_widget_the_module_uses_is_in_the_ui_file():
     used = {node.attr for node in ast.walk(_module_source())
             if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute)
-            and node.value.attr == "ui" and isinstance(node.value.value, ast.Name) and node.value.value.id == "self"}
+            and node.value.attr == "ui" and isinstance(node.value.value, ast.Name)
+            and node.value.value.id == "self"}
     defined = {widget.get("name") for widget in _ui().iter("widget")}
     assert used and used <= defined, sorted(used - defined)
 
 
 def test_parameter_bound_widgets_name_fields_of_the_parameter_node():
     tree = _module_source()
-    wrapper = next(node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "MedInpaintParameterNode")
+    wrapper = next(node for node in tree.body
+                   if isinstance(node, ast.ClassDef) and node.name == "MedInpaintParameterNode")
     fields = {stmt.target.id for stmt in wrapper.body if isinstance(stmt, ast.AnnAssign)}
-    bound = {prop.find("string").text for prop in _ui().iter("property") if prop.get("name") == "SlicerParameterName"}
+    bound = {prop.find("string").text for prop in _ui().iter("property")
+             if prop.get("name") == "SlicerParameterName"}
     assert bound == fields
 
 
@@ -58,7 +61,8 @@ def test_the_build_ships_every_library_file_and_resource():
     assert "slicerMacroBuildScriptedModule(" in cmake
     top = (EXTENSION_DIR / "CMakeLists.txt").read_text(encoding="utf-8")
     assert "find_package(Slicer REQUIRED)" in top and "add_subdirectory(MedInpaint)" in top
-    for key in ("HOMEPAGE", "CATEGORY", "CONTRIBUTORS", "DESCRIPTION", "ICONURL", "SCREENSHOTURLS", "DEPENDS"):
+    for key in ("HOMEPAGE", "CATEGORY", "CONTRIBUTORS", "DESCRIPTION", "ICONURL", "SCREENSHOTURLS",
+                "DEPENDS"):
         assert f"set(EXTENSION_{key} " in top
 
 

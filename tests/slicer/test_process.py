@@ -62,7 +62,8 @@ def test_output_is_read_without_blocking_and_ends_with_the_exit_status():
 
 def test_cancel_ends_a_tree_with_a_launcher_and_an_orphaned_worker():
     env = {"PYTHONPATH": str(REPO)}
-    process = BackgroundProcess(launched([sys.executable, str(NEW_SESSION_SCRIPT), "tests.slicer.busy_tree"]), env)
+    process = BackgroundProcess(launched([sys.executable, str(NEW_SESSION_SCRIPT), "tests.slicer.busy_tree"]),
+                                env)
     process.start()
     lines = []
 
@@ -86,7 +87,8 @@ def test_cancel_ends_a_tree_with_a_launcher_and_an_orphaned_worker():
 def test_a_plain_kill_of_the_launcher_would_leave_the_work_running():
     """Why the tree is ended: the launcher's child survives a kill of the launcher (then we clean up)."""
     env = {"PYTHONPATH": str(REPO)}
-    process = BackgroundProcess(launched([sys.executable, str(NEW_SESSION_SCRIPT), "tests.slicer.busy_tree"]), env)
+    process = BackgroundProcess(launched([sys.executable, str(NEW_SESSION_SCRIPT), "tests.slicer.busy_tree"]),
+                                env)
     process.start()
     _wait_for(lambda: len(proctree.descendants(process.pid)) >= 3)
     children = proctree.descendants(process.pid) - {process.pid}

@@ -58,8 +58,10 @@ def test_failure_without_error_line_reports_the_last_lines_or_the_status():
 
 def test_the_report_box_shows_what_was_found_and_done():
     report = {"damaged_voxels": 112, "kinds": {"lost-lines": 100, "bit-errors": 12}, "damaged_slices": [5, 6],
-              "recreated_slices": [], "denoised": False, "device": "cpu", "seconds": 0.874, "input": "input.nrrd"}
+              "recreated_slices": [], "denoised": False, "device": "cpu", "seconds": 0.874,
+              "input": "input.nrrd"}
     assert format_report(report).splitlines() == [
         "Repaired voxels: 112", "Damage found: lost-lines (100), bit-errors (12)", "Slices with damage: 5, 6",
         "Denoised: no", "Device: cpu", "Repair time: 0.9 s"]
-    assert format_report({"damaged_voxels": 0, "kinds": {}, "seconds": 1}).splitlines()[1] == "Damage found: none"
+    assert (format_report({"damaged_voxels": 0, "kinds": {}, "seconds": 1}).splitlines()[1]
+            == "Damage found: none")

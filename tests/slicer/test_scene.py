@@ -53,10 +53,12 @@ def _launch(args, env):
 
 def _data_nodes(scene) -> set[str]:
     return {scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())
-            if scene.GetNthNode(i).IsA("vtkMRMLVolumeNode") or scene.GetNthNode(i).IsA("vtkMRMLSegmentationNode")}
+            if scene.GetNthNode(i).IsA("vtkMRMLVolumeNode")
+            or scene.GetNthNode(i).IsA("vtkMRMLSegmentationNode")}
 
 
-def test_a_volume_leaves_and_returns_with_exact_geometry_and_type(slicer_mrml, scene, mr_slab_int16, tmp_path):
+def test_a_volume_leaves_and_returns_with_exact_geometry_and_type(slicer_mrml, scene, mr_slab_int16,
+                                                                  tmp_path):
     from medinpaint.io import read
 
     matrix = oblique_ijk_to_ras()
@@ -119,7 +121,8 @@ def test_a_segmentation_mask_is_placed_on_the_input_grid(slicer_mrml, scene, mr_
     np.testing.assert_array_equal(np.transpose(written.array) > 0, lost > 0)
 
 
-def test_the_logic_data_path_repairs_through_a_real_process(slicer_mrml, scene, mr_slab_int16, repair_cli, tmp_path):
+def test_the_logic_data_path_repairs_through_a_real_process(slicer_mrml, scene, mr_slab_int16, repair_cli,
+                                                            tmp_path):
     matrix = oblique_ijk_to_ras()
     damaged = mr_slab_int16.copy()
     damaged[3, 40:42, :] = 0  # two lost lines in one slice
@@ -128,8 +131,8 @@ def test_the_logic_data_path_repairs_through_a_real_process(slicer_mrml, scene, 
     node.SetAndObserveTransformNodeID(transform.GetID())
     progress = []
 
-    result = SceneRepair(node, RepairOptions(device="cpu"), repair_cli, launcher=_launch, workspace_root=tmp_path,
-                         on_progress=progress.append).run(timeout=120)
+    result = SceneRepair(node, RepairOptions(device="cpu"), repair_cli, launcher=_launch,
+                         workspace_root=tmp_path, on_progress=progress.append).run(timeout=120)
 
     out = result.output_node
     assert out.GetName() == "MR head repaired" and out is not node
@@ -160,8 +163,8 @@ def test_a_given_mask_is_what_gets_repaired(slicer_mrml, scene, mr_slab_int16, r
     labelmap = _volume(slicer_mrml, scene, lost, matrix, "lost", "vtkMRMLLabelMapVolumeNode")
     output = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "chosen output")
 
-    result = SceneRepair(node, RepairOptions(device="cpu"), repair_cli, output_node=output, mask_node=labelmap,
-                         launcher=_launch, workspace_root=tmp_path).run(timeout=120)
+    result = SceneRepair(node, RepairOptions(device="cpu"), repair_cli, output_node=output,
+                         mask_node=labelmap, launcher=_launch, workspace_root=tmp_path).run(timeout=120)
 
     assert result.output_node is output
     repaired = slicer_mrml.util.arrayFromVolume(output)
@@ -171,14 +174,15 @@ def test_a_given_mask_is_what_gets_repaired(slicer_mrml, scene, mr_slab_int16, r
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_failed_run_adds_no_node_and_leaves_no_file(slicer_mrml, scene, mr_slab_int16, repair_cli, tmp_path):
+def test_a_failed_run_adds_no_node_and_leaves_no_file(slicer_mrml, scene, mr_slab_int16, repair_cli,
+                                                      tmp_path):
     damaged = mr_slab_int16.copy()
     damaged[3, 40:42, :] = 0  # damage, so that the repair has to load its model
     node = _volume(slicer_mrml, scene, damaged, oblique_ijk_to_ras())
     before = _data_nodes(scene)
     missing_model = tmp_path / "models" / "nothing-here.safetensors"
-    repair = SceneRepair(node, RepairOptions(device="cpu", model=str(missing_model)), repair_cli, launcher=_launch,
-                         workspace_root=tmp_path / "work")
+    repair = SceneRepair(node, RepairOptions(device="cpu", model=str(missing_model)), repair_cli,
+                         launcher=_launch, workspace_root=tmp_path / "work")
     with pytest.raises(RepairFailed) as failure:
         repair.run(timeout=120)
     assert failure.value.exit_code == 2 and "nothing-here.safetensors" in failure.value.message
@@ -186,8 +190,8 @@ def test_a_failed_run_adds_no_node_and_leaves_no_file(slicer_mrml, scene, mr_sla
     assert list((tmp_path / "work").iterdir()) == []
 
 
-def test_cancelling_the_data_path_adds_no_node_and_leaves_nothing_behind(slicer_mrml, scene, mr_head, repair_cli,
-                                                                         tmp_path):
+def test_cancelling_the_data_path_adds_no_node_and_leaves_nothing_behind(slicer_mrml, scene, mr_head,
+                                                                         repair_cli, tmp_path):
     from medinpaint.io import read
 
     head = np.ascontiguousarray(np.transpose(read(mr_head).array).astype(np.int16))

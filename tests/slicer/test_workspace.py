@@ -26,7 +26,8 @@ def test_the_runs_own_temporary_files_land_inside_the_workspace(tmp_path):
     ws = Workspace(tmp_path)
     code = "import tempfile; f = tempfile.NamedTemporaryFile(delete=False); print(f.name)"
     env = dict(os.environ, **ws.environment())
-    made = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.strip()
+    made = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          check=True).stdout.strip()
     assert os.path.dirname(made) == str(ws.scratch)
     ws.cleanup()
     assert not os.path.exists(made) and list(tmp_path.iterdir()) == []

@@ -28,7 +28,8 @@ def _parser(name: str) -> ConfigParser:
 
 
 def _bundle(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "monai.bundle", "run", "--meta_file", str(CONFIGS / "metadata.json"), *args]
+    command = [sys.executable, "-m", "monai.bundle", "run", "--meta_file", str(CONFIGS / "metadata.json"),
+               *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=180, cwd=cwd)
 
 
@@ -53,7 +54,8 @@ def test_inference_config_instantiates_the_shipped_model_and_a_sliding_window_in
 
 
 def test_bundle_run_trains_a_tiny_model(tmp_path):
-    result = _bundle("--config_file", str(CONFIGS / "train.json"), "--bundle_root", str(tmp_path), cwd=tmp_path)
+    result = _bundle("--config_file", str(CONFIGS / "train.json"), "--bundle_root", str(tmp_path),
+                     cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "runs" / "bundle-train" / "best.safetensors").exists()
     assert "best score" in result.stdout
@@ -70,7 +72,8 @@ def test_bundle_run_repairs_a_real_scan_inside_the_mask_only(tmp_path, mr_head):
     nib.save(nib.Nifti1Image(mask, image.affine), tmp_path / "mask.nii.gz")
     result = _bundle(
         "--config_file", str(CONFIGS / "inference.json"), "--input_image", str(tmp_path / "damaged.nii.gz"),
-        "--mask_image", str(tmp_path / "mask.nii.gz"), "--output_image", str(tmp_path / "out" / "repaired.nii.gz"),
+        "--mask_image", str(tmp_path / "mask.nii.gz"),
+        "--output_image", str(tmp_path / "out" / "repaired.nii.gz"),
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]

@@ -31,7 +31,8 @@ def test_an_unknown_setting_in_a_config_file_names_the_file(tmp_path):
 
 def test_augmentation_moves_image_target_and_mask_together():
     batch = collate([HoleSlices(load_head(), count=6, patch=40)[i] for i in range(6)])
-    damaged, clean, mask = augment(batch["damaged"], batch["clean"], batch["mask"], torch.Generator().manual_seed(3))
+    damaged, clean, mask = augment(batch["damaged"], batch["clean"], batch["mask"],
+                                   torch.Generator().manual_seed(3))
     keep = mask[:, 0] == 0
     assert torch.allclose(damaged[:, 1][keep], clean[:, 0][keep])
     assert torch.equal(mask.sum(dim=(1, 2, 3)), batch["mask"].sum(dim=(1, 2, 3)))
@@ -39,13 +40,16 @@ def test_augmentation_moves_image_target_and_mask_together():
 
 
 def test_medinpaint_train_help_and_a_clear_error_for_a_bad_config(tmp_path):
-    shown = subprocess.run([sys.executable, "-m", "medinpaint.cli", "train", "--help"], capture_output=True, text=True)
+    shown = subprocess.run([sys.executable, "-m", "medinpaint.cli", "train", "--help"], capture_output=True,
+                           text=True)
     assert shown.returncode == 0
-    for option in ("--config", "--model", "--preset", "--sources", "--epochs", "--batch-size", "--device", "--output", "--resume"):
+    for option in ("--config", "--model", "--preset", "--sources", "--epochs", "--batch-size", "--device",
+                   "--output", "--resume"):
         assert option in shown.stdout
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    failed = subprocess.run([sys.executable, "-m", "medinpaint.cli", "train", "--config", str(bad)], capture_output=True, text=True)
+    failed = subprocess.run([sys.executable, "-m", "medinpaint.cli", "train", "--config", str(bad)],
+                            capture_output=True, text=True)
     assert failed.returncode == 2
     assert "bad.json" in failed.stderr and "Traceback" not in failed.stderr
 
@@ -61,8 +65,8 @@ def test_denoiser_training_noise_has_the_level_asked_for():
 def test_the_noise_floor_is_shared_by_damaged_centre_and_target_only():
     clean = torch.full((2, 1, 32, 32), 0.5)
     damaged = torch.full((2, 3, 32, 32), 0.5)
-    out_damaged, out_clean, _ = augment(damaged, clean, torch.zeros_like(clean), torch.Generator().manual_seed(1),
-                                        gamma=False, noise_floor=0.05)
+    out_damaged, out_clean, _ = augment(damaged, clean, torch.zeros_like(clean),
+                                        torch.Generator().manual_seed(1), gamma=False, noise_floor=0.05)
     assert torch.allclose(out_damaged[:, 1:2], out_clean)
     assert not torch.allclose(out_damaged[:, 0:1], out_clean)
 

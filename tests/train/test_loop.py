@@ -22,8 +22,9 @@ def head() -> np.ndarray:
 
 def _config(tmp_path, **changes) -> TrainConfig:
     values = dict(
-        model="RepairNet", model_args={"features": [8, 16, 16]}, context=1, epochs=1, steps_per_epoch=4, batch_size=4,
-        num_workers=0, output=str(tmp_path / "run"), val_samples=3, warmup_steps=2, lr=3e-3, device="cpu",
+        model="RepairNet", model_args={"features": [8, 16, 16]}, context=1, epochs=1, steps_per_epoch=4,
+        batch_size=4, num_workers=0, output=str(tmp_path / "run"), val_samples=3, warmup_steps=2, lr=3e-3,
+        device="cpu",
         augment=False, threads=1,
     )
     values.update(changes)
@@ -42,7 +43,8 @@ def test_masked_mse_weighs_every_sample_equally_whatever_its_hole_size():
     # the denoiser's weights: one factor per sample on its whole-image mean
     assert float(masked_mse(prediction, clean, None, torch.tensor([2.0, 5.0]))) == pytest.approx(2.0 / 64 / 2)
     # ... and on the per-sample means over the mask when there is one
-    assert float(masked_mse(prediction, clean, mask, torch.tensor([2.0, 5.0]))) == pytest.approx(2.0 * 1.0 / 2)
+    assert (float(masked_mse(prediction, clean, mask, torch.tensor([2.0, 5.0])))
+            == pytest.approx(2.0 * 1.0 / 2))
 
 
 def test_learning_rate_warms_up_then_decays():
@@ -81,7 +83,8 @@ def test_the_seed_cnn_overfits_one_batch(head, tmp_path):
 
 def test_training_writes_metrics_and_a_best_checkpoint_that_reloads_identically(head, tmp_path):
     config = _config(tmp_path)
-    summary = Trainer(config, HoleSlices(head, count=8, patch=32), HoleSlices(head, count=3, patch=32, seed=9)).run()
+    summary = Trainer(config, HoleSlices(head, count=8, patch=32),
+                      HoleSlices(head, count=3, patch=32, seed=9)).run()
     run = tmp_path / "run"
     rows = list(csv.DictReader(open(run / "metrics.csv")))
     assert len(rows) == 1 and float(rows[0]["val_psnr_mask"]) > 10
@@ -132,7 +135,8 @@ def test_validation_leaves_out_samples_whose_neighbour_is_the_answer(head, tmp_p
 @pytest.mark.parametrize("compiled", ["off", "on"])
 def test_cuda_bf16_training_learns_and_its_checkpoint_loads_on_the_cpu(head, tmp_path, compiled):
     config = _config(tmp_path, device="cuda", amp="on", compile=compiled, lr=3e-3, warmup_steps=0)
-    trainer = Trainer(config, HoleSlices(head, count=4, patch=32), HoleSlices(head, count=3, patch=32, seed=9))
+    trainer = Trainer(config, HoleSlices(head, count=4, patch=32),
+                      HoleSlices(head, count=3, patch=32, seed=9))
     trainer._setup()
     assert trainer.amp and next(trainer.model.parameters()).is_cuda
     batch = collate([trainer.train_dataset[i] for i in range(4)])

@@ -6,9 +6,10 @@ The PACS (Orthanc) is down when the series is ready, and started once the watche
 failed forward; the series must then arrive, once. Everything talks to 127.0.0.1 inside the namespace,
 so fixed ports are safe and nothing outside can be reached or disturbed.
 
-Run by tests/watch/test_orthanc.py as ``unshare -n bash -c 'ip link set lo up && python THIS WORK SRC MODEL'``;
-writes ``WORK/result.json`` (what Orthanc's REST API reports, the journal, exit statuses) for the test
-to check, and the processes' logs into WORK on failure.
+Run by tests/watch/test_orthanc.py as
+``unshare -n bash -c 'ip link set lo up && python THIS WORK SRC MODEL'``; writes ``WORK/result.json``
+(what Orthanc's REST API reports, the journal, exit statuses) for the test to check, and the
+processes' logs into WORK on failure.
 """
 
 from __future__ import annotations
@@ -59,8 +60,9 @@ def journal_rows(state: Path, sql: str) -> list[tuple]:
 
 def start_orthanc(work: Path) -> subprocess.Popen:
     config = {
-        "Name": "medinpaint-test", "DicomAet": "ORTHANC", "DicomPort": ORTHANC_DICOM, "HttpPort": ORTHANC_HTTP,
-        "StorageDirectory": str(work / "orthanc" / "storage"), "IndexDirectory": str(work / "orthanc" / "index"),
+        "Name": "medinpaint-test", "DicomAet": "ORTHANC", "DicomPort": ORTHANC_DICOM,
+        "HttpPort": ORTHANC_HTTP, "StorageDirectory": str(work / "orthanc" / "storage"),
+        "IndexDirectory": str(work / "orthanc" / "index"),
         "RemoteAccessAllowed": False, "AuthenticationEnabled": False, "Plugins": [],
         "DicomCheckCalledAet": True, "DicomAlwaysAllowStore": True,
     }
@@ -80,8 +82,8 @@ def main(work: Path, source: Path, model: str) -> int:
     listen = Process(medinpaint("listen", "--port", str(LISTEN_PORT), "--aet", "MEDINPAINT", "--out",
                                 str(work / "in"), "--accept", "STORESCU", "--bind", "127.0.0.1"))
     watch = Process(medinpaint("watch", "--in", str(work / "in"), "--out", str(work / "out"), "--state",
-                               str(state), "--stable-seconds", "1", "--config", str(work / "watch.toml"), "--model", model,
-                               "--forward", f"ORTHANC@127.0.0.1:{ORTHANC_DICOM}"))
+                               str(state), "--stable-seconds", "1", "--config", str(work / "watch.toml"),
+                               "--model", model, "--forward", f"ORTHANC@127.0.0.1:{ORTHANC_DICOM}"))
     orthanc = None
     try:
         echo = ["echoscu", "-aet", "STORESCU", "-aec", "MEDINPAINT", "127.0.0.1", str(LISTEN_PORT)]
@@ -105,7 +107,8 @@ def main(work: Path, source: Path, model: str) -> int:
         result["orthanc_statistics"] = rest("/statistics")
         result["journal_series"] = [list(r) for r in journal_rows(
             state, "SELECT tag, state, result, damaged_voxels, forward_attempts FROM series")]
-        result["journal_events"] = [list(r) for r in journal_rows(state, "SELECT tag, event, detail FROM events")]
+        result["journal_events"] = [list(r) for r in journal_rows(
+            state, "SELECT tag, event, detail FROM events")]
     except Exception as exc:  # noqa: BLE001 - reported to the test with the logs
         result["error"] = f"{type(exc).__name__}: {exc}"
     finally:

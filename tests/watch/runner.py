@@ -27,8 +27,8 @@ def medinpaint(*args: str) -> list[str]:
 def watch_args(tmp: Path, *extra: str, stable: float = 1.0) -> list[str]:
     """``medinpaint watch`` on tmp/in -> tmp/out with its state in tmp/state, repairing with MODEL."""
     model = ["--model", str(MODEL)] if MODEL is not None else []
-    return medinpaint("watch", "--in", str(tmp / "in"), "--out", str(tmp / "out"), "--state", str(tmp / "state"),
-                      "--stable-seconds", str(stable), *model, *extra)
+    return medinpaint("watch", "--in", str(tmp / "in"), "--out", str(tmp / "out"),
+                      "--state", str(tmp / "state"), "--stable-seconds", str(stable), *model, *extra)
 
 
 class Process:
@@ -40,8 +40,8 @@ class Process:
         if failpoint:
             env["MEDINPAINT_WATCH_FAILPOINT"] = failpoint
         self.lines: list[str] = []
-        self.proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     text=True)
+        self.proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, text=True)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -54,7 +54,8 @@ class Process:
         return "\n".join(self.lines)
 
     def wait_for(self, text: str, timeout: float = 60.0) -> None:
-        """Wait until a stderr line contains ``text``; fail with the log if the process ends or time runs out."""
+        """Wait until a stderr line contains ``text``; fail with the log if the process ends or time
+        runs out."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if any(text in line for line in self.lines):

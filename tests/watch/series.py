@@ -50,7 +50,8 @@ def sample_series(folder: Path, damaged: int | None = 2, rows: slice = slice(5, 
 
 
 def built_series(folder: Path, slices: int, source: Path = CT_SLICE, damaged: list[int] | None = None,
-                 rows: slice = slice(40, 56), prefix: str = "IM", series_uid: str | None = None) -> list[Path]:
+                 rows: slice = slice(40, 56), prefix: str = "IM",
+                 series_uid: str | None = None) -> list[Path]:
     """A series of ``slices`` instances made from one real slice, with new UIDs and positions."""
     folder.mkdir(parents=True, exist_ok=True)
     template = pydicom.dcmread(source)

@@ -16,7 +16,8 @@ def test_peer_parses_aet_host_port():
     peer = Peer.parse("ORTHANC@127.0.0.1:4242")
     assert (peer.aet, peer.host, peer.port) == ("ORTHANC", "127.0.0.1", 4242)
     assert str(peer) == "ORTHANC@127.0.0.1:4242"
-    for bad in ("ORTHANC127.0.0.1:4242", "ORTHANC@host", "A@h:70000", "WAY_TOO_LONG_AE_TITLE@h:104", "A\\B@h:1"):
+    for bad in ("ORTHANC127.0.0.1:4242", "ORTHANC@host", "A@h:70000", "WAY_TOO_LONG_AE_TITLE@h:104",
+                "A\\B@h:1"):
         with pytest.raises(ValueError):
             Peer.parse(bad)
 

@@ -27,7 +27,8 @@ def test_a_series_through_its_states(tmp_path):
     journal.heartbeat(running=True, pid=1)
     summary = journal.summary()
     assert summary["series"] == {WRITTEN: 1, FAILED: 1}
-    assert summary["attention"] == [{"series": "def", "state": FAILED, "error": "broken", "forward_attempts": 0}]
+    assert summary["attention"] == [{"series": "def", "state": FAILED, "error": "broken",
+                                     "forward_attempts": 0}]
     assert [e["event"] for e in summary["events"]] == [SEEN, STABLE, REPAIRING, WRITTEN, SEEN, FAILED]
     assert summary["service"] == {"running": True, "pid": 1} and summary["heartbeat_age_s"] < 5
     assert journal.inputs_kept(WRITTEN)[0]["tag"] == "abc"

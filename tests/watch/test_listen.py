@@ -29,7 +29,8 @@ def listener(tmp_path):
 def test_dcmtk_echo_and_store(listener, tmp_path):
     echoscu, storescu = require_tool("echoscu"), require_tool("storescu")
     port = str(listener.config.port)
-    subprocess.run([echoscu, "-aet", "STORESCU", "-aec", "MEDINPAINT", "127.0.0.1", port], check=True, timeout=30)
+    subprocess.run([echoscu, "-aet", "STORESCU", "-aec", "MEDINPAINT", "127.0.0.1", port], check=True,
+                   timeout=30)
     files = sorted(SAMPLE_CT_SERIES.glob("*.dcm"))
     subprocess.run([storescu, "-aet", "STORESCU", "-aec", "MEDINPAINT", "127.0.0.1", port, *map(str, files)],
                    check=True, timeout=60)

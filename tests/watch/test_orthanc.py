@@ -32,7 +32,8 @@ def test_damaged_series_from_dcmtk_reaches_orthanc_once_repaired_and_derived(tmp
     sources = {pydicom.dcmread(f).SOPInstanceUID: f for f in source}
     series_uid = pydicom.dcmread(source[0]).SeriesInstanceUID
     work = tmp_path / "work"
-    run = subprocess.run(in_private_network(sys.executable, str(ROOT / "tests" / "watch" / "orthanc_scenario.py"),
+    run = subprocess.run(in_private_network(sys.executable,
+                                            str(ROOT / "tests" / "watch" / "orthanc_scenario.py"),
                                             str(work), str(tmp_path / "src"), str(fill_model)),
                          cwd=ROOT, capture_output=True, text=True, timeout=170)
     logs = "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(work.glob("*.log")))

@@ -20,7 +20,8 @@ from tests.watch.series import TEST_FILES, built_series, digest, out_series, sam
 
 def status(tmp) -> dict:
     result = subprocess.run(medinpaint("watch", "--in", str(tmp / "in"), "--out", str(tmp / "out"), "--state",
-                                       str(tmp / "state"), "--status"), cwd=ROOT, capture_output=True, text=True)
+                                       str(tmp / "state"), "--status"),
+                            cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -145,7 +146,8 @@ def test_a_series_without_damage_follows_its_policy(tmp_path, policy):
     else:
         source = read_series_files(files)
         assert all(list(ds.ImageType)[0] == "DERIVED" for ds in written)
-        assert np.array_equal(read_series_files(sorted((tmp_path / "out" / tag).iterdir())).array, source.array)
+        assert np.array_equal(read_series_files(sorted((tmp_path / "out" / tag).iterdir())).array,
+                              source.array)
 
 
 def test_a_series_that_cannot_be_one_volume_fails_with_its_reason(tmp_path):

@@ -3,7 +3,8 @@
 All are plain ``torch.nn.Module``s on ``(B, C, H, W)`` tensors, constructible from a MONAI bundle
 config (``{"_target_": "medinpaint.nets.RepairNet", "context": 1}``) and usable under
 ``monai.inferers.SlidingWindowInferer``. Models are stored as safetensors plus JSON
-(:func:`save_model`, :func:`load_model`).
+(:func:`save_model`, :func:`load_model`); :func:`resolve_model` takes a file, a module or None (the
+shipped model) as a caller names it, and :func:`pick_device` decides the device the same way for all.
 """
 
 from medinpaint.nets.denoise import Denoiser
@@ -16,9 +17,11 @@ from medinpaint.nets.store import (
     default_model_path,
     load_model,
     read_model_meta,
+    resolve_model,
     save_model,
 )
 from medinpaint.nets.unet import SmallUNet
+from medinpaint.nets.utils import channels_last, pick_device
 
 __all__ = [
     "ARCHITECTURES",
@@ -28,10 +31,13 @@ __all__ = [
     "SmallUNet",
     "biharmonic_relax",
     "build_model",
+    "channels_last",
     "classical_fill",
     "default_model_path",
     "load_model",
+    "pick_device",
     "push_pull_fill",
     "read_model_meta",
+    "resolve_model",
     "save_model",
 ]

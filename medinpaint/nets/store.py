@@ -115,6 +115,31 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> t
     return model.to(device).eval(), meta
 
 
+def resolve_model(model: str | os.PathLike | nn.Module | None, *, default: str,
+                  device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any], str]:
+    """The network a caller names, ready for inference: ``(model, meta, name)``.
+
+    Args:
+        model: a model file (:func:`load_model`), a module already built (moved to ``device`` and put
+            in eval mode; ``meta`` then holds its architecture and its ``context`` where it has one),
+            or None (or ``""``) for the model shipped as ``default``.
+        default: the shipped model to use when none is named: ``"repair"`` or ``"denoise"``.
+        device: where the model runs.
+
+    ``name`` is the file's name, or the module's class name, for reports. A model file that does not
+    exist raises :class:`~medinpaint.errors.InputError` naming it.
+    """
+    if isinstance(model, nn.Module):
+        module = model.to(device).eval()
+        args = {"context": module.context} if hasattr(module, "context") else {}
+        return module, {"architecture": type(module).__name__, "args": args}, type(module).__name__
+    path = Path(model) if model else default_model_path(default)
+    if not path.exists():
+        raise InputError(path, "model file not found")
+    loaded, meta = load_model(path, device=device)
+    return loaded, meta, path.name
+
+
 def default_model_path(name: str) -> Path:
     """Path of a model shipped inside the package: ``"repair"`` or ``"denoise"``."""
     if name not in DEFAULT_MODELS:

@@ -23,6 +23,7 @@ from medinpaint.damage.presets import TRANSMISSION
 from medinpaint.data.normalise import normalisation
 from medinpaint.io import Volume, read
 from medinpaint.io.atomic import atomic_file
+from medinpaint.nets import pick_device, resolve_model
 from medinpaint.repair.engine import repair_volume
 
 KINDS = [cls for cls in TRANSMISSION if cls.damage_class.kind != "truncation"]
@@ -150,10 +151,8 @@ def markdown(summary: dict, scans: list[str], seconds: float) -> str:
 def evaluate(paths: list[str | os.PathLike], out: str | os.PathLike, seed: int = 0, model=None,
              progress=None) -> dict:
     """Evaluate on clean scans and write ``out/report.md``, ``out/report.json`` and ``out/figures/``."""
-    from medinpaint.repair.engine import _device, _load
-
     started = time.perf_counter()
-    model = _load(model, "repair", _device("auto"))[0]  # loaded once for every repair below
+    model = resolve_model(model, default="repair", device=pick_device("auto"))[0]  # once for every repair below
     out = Path(out)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []

@@ -1,6 +1,6 @@
 """Whole planes through the repair network in large batches, with every step on the device.
 
-On a GPU, cutting planes into crops around the damage (the CPU path of :mod:`medinpaint.repair.engine`)
+On a GPU, cutting planes into crops around the damage (the CPU path, :mod:`medinpaint.repair.crops`)
 costs more in Python and host copies than it saves in arithmetic. Here the host only copies stored
 voxels to the device and back; the rescale to physical units, the normalisation, the in-plane fills,
 the network, the rounding to the stored dtype and the composite all run on the device. Voxels outside
@@ -9,12 +9,11 @@ the mask are taken from the stored values themselves, so they stay bit-identical
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import torch
 
 from medinpaint.io import Volume
+from medinpaint.repair.inferer import Progress, RepairInferer
 
 PIXELS_PER_BATCH = 64 * 512 * 512  # on a GPU: 64 planes of 512x512 per network call
 PIXELS_PER_BATCH_CPU = 4 * 512 * 512
@@ -86,34 +85,28 @@ def _per_slice(value, nk: int) -> torch.Tensor:
     return torch.as_tensor(np.broadcast_to(np.asarray(value, dtype=np.float64), (nk,)).copy())
 
 
-class PlaneRepairer:
+class PlaneInferer(RepairInferer):
     """Repairs the damaged planes of one 3D volume in place, whole planes at a time (see the module)."""
 
-    def __init__(self, model, meta: dict, device: torch.device, norm: dict, bfloat16: bool,
-                 progress: Callable[[float, str], None] | None = None):
-        from medinpaint.nets import RepairNet, classical_fill
-        from medinpaint.repair.engine import channels_last
-
-        self.model = channels_last(model)
-        self.device, self.norm, self.amp = device, norm, bfloat16
-        self.context = int(meta.get("args", {}).get("context", 0))
-        self.takes_fill = isinstance(model, RepairNet)
-        self.fill = model.in_plane_fill if self.takes_fill else classical_fill
-        self.progress = progress
+    def __init__(self, model: torch.nn.Module, meta: dict, *, device: torch.device, bfloat16: bool,
+                 progress: Progress | None = None) -> None:
+        super().__init__(model, meta, device=device, bfloat16=bfloat16, progress=progress)
         self.transfer = Transfer(device)
 
-    def run(self, volume: Volume, array: np.ndarray, mask: np.ndarray, slices: list[int], lost: set[int]) -> None:
-        """Repair ``slices`` of ``array`` (the stored voxels, ``(H, W, K)``, written in place) where
-        ``mask`` is set. ``lost``: whole slices already re-created in ``array``; as neighbours they
-        count as intact."""
+    def __call__(self, volume: Volume, out: np.ndarray, mask: np.ndarray, slices: list[int], *,
+                 recreated: dict[int, np.ndarray], norm: dict) -> None:
+        """As :meth:`RepairInferer.__call__`; re-created slices are read back from ``out`` as stored.
+        Torch lacks some operations for some dtypes on some devices: that raises NotImplementedError,
+        with the planes of the runs done so far written (repaired under the mask only)."""
         before = torch.backends.cudnn.benchmark
         torch.backends.cudnn.benchmark = CUDNN_BENCHMARK and self.device.type == "cuda"
         try:
-            self._run(volume, array, mask, slices, lost)
+            self._run(volume, out, mask, slices, lost=set(recreated), norm=norm)
         finally:
             torch.backends.cudnn.benchmark = before
 
-    def _run(self, volume: Volume, array: np.ndarray, mask: np.ndarray, slices: list[int], lost: set[int]) -> None:
+    def _run(self, volume: Volume, array: np.ndarray, mask: np.ndarray, slices: list[int], *, lost: set[int],
+             norm: dict) -> None:
         nk = array.shape[2]
         per_batch = PIXELS_PER_BATCH if self.device.type == "cuda" else PIXELS_PER_BATCH_CPU
         batch = max(1, per_batch // (array.shape[0] * array.shape[1]))
@@ -126,7 +119,7 @@ class PlaneRepairer:
         if dtype.kind in "iu":
             info = np.iinfo(dtype)
             limits = volume.meta.get("stored_range") or (info.min, info.max)
-        low, span = self.norm["low"], self.norm["high"] - self.norm["low"]
+        low, span = norm["low"], norm["high"] - norm["low"]
         runs = groups(slices, self.context, batch)
         for done, run in enumerate(runs, 1):
             k0, k1 = max(run[0] - self.context, 0), min(run[-1] + self.context, nk - 1) + 1
@@ -136,22 +129,17 @@ class PlaneRepairer:
             values = raw.to(work)  # exact; and torch cannot index uint16 tensors on CUDA
             planes = ((values * scale[0] + scale[1] - low) / span).float()
             holes = damaged.clone()
-            holes[[k - k0 for k in lost if k0 <= k < k1]] = False  # re-created slices are neighbours as they are
+            holes[[k - k0 for k in lost if k0 <= k < k1]] = False  # re-created slices: neighbours as they are
             with torch.inference_mode():
-                filled = self.fill(planes[:, None], holes[:, None].float())[:, 0]
+                filled = self.in_plane_fill(planes, holes)
                 at = torch.tensor([k - k0 for k in run], device=self.device)
-                layers = []
-                for d in range(-self.context, self.context + 1):
-                    if d == 0:
-                        layers.append(planes[at])
-                        continue
-                    inside = torch.tensor([0 <= k + d < nk for k in run], device=self.device).view(-1, 1, 1)
-                    # at the scan's edge, or in a 2D image, the in-plane fill stands in for a missing neighbour
-                    layers.append(torch.where(inside, filled[(at + d).clamp(0, k1 - k0 - 1)], filled[at]))
-                x = torch.stack(layers + [damaged[at].float()], dim=1).contiguous(memory_format=torch.channels_last)
-                extra = {"fill": filled[at][:, None]} if self.takes_fill else {}
-                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-                    y = self.model(x, **extra)[:, 0].float()
+
+                def neighbours(d: int, filled=filled, at=at, last=k1 - k0 - 1) -> torch.Tensor:
+                    return filled[(at + d).clamp(0, last)]
+
+                x = self.stack(planes[at], damaged[at].float(), filled[at], run, depth=nk,
+                               neighbours=neighbours)
+                y = self.predict(x, filled[at])
                 stored = ((y.to(work) * span + low) - scale[1][at]) / scale[0][at]
                 if limits is not None:
                     stored = stored.round().clamp(*limits)
@@ -159,5 +147,8 @@ class PlaneRepairer:
                 # the arithmetic; composed in ``work`` because torch has no ``where`` for uint16
                 repaired = torch.where(damaged[at], stored, values[at]).to(raw.dtype)
             self.transfer.store(array, run, repaired)
-            if self.progress:
-                self.progress(done / len(runs), "repairing damaged planes")
+            self.report(done / len(runs), "repairing damaged planes")
+
+
+__all__ = ["CUDNN_BENCHMARK", "PIXELS_PER_BATCH", "PIXELS_PER_BATCH_CPU", "PlaneInferer", "Transfer",
+           "groups"]

@@ -14,7 +14,8 @@ import numpy as np
 from monai.transforms import MapTransform, Transform
 
 from medinpaint.io import Volume
-from medinpaint.repair.engine import _device, _load, repair_volume
+from medinpaint.nets import pick_device, resolve_model
+from medinpaint.repair.engine import repair_volume
 
 
 class Repair(Transform):
@@ -33,7 +34,7 @@ class Repair(Transform):
 
     def _network(self):
         if self._model is None:
-            self._model = _load(self.model_path, "repair", _device(self.device))[0]
+            self._model = resolve_model(self.model_path, default="repair", device=pick_device(self.device))[0]
         return self._model
 
     def __call__(self, img, mask=None):

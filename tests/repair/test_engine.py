@@ -6,7 +6,9 @@ import pytest
 from medinpaint.damage.transmission import LostLines, LostSlices, PacketLoss
 from medinpaint.errors import InputError
 from medinpaint.io import read
+from medinpaint.repair import crops as crop_path
 from medinpaint.repair import repair_volume
+from medinpaint.repair.crops import MARGIN, _regions
 
 
 def _damage(volume, transform):
@@ -93,31 +95,27 @@ def test_bfloat16_changes_only_repaired_voxels_and_only_slightly(sample_data):
 
 
 def test_crops_hold_every_damaged_pixel_once_with_its_context(sample_data):
-    from medinpaint.repair import engine
-
     clean = read(sample_data / "mr_head.nii.gz")
     _, truth = _damage(clean, PacketLoss(tile_size=8, first_tile=100, num_tiles=40, slices=[3]))
     plane = truth[:, :, 3].copy()
     plane[5, 7] = plane[-3, -2] = True  # bit errors near the plane's corners
-    crops, owner = engine._regions(plane)
+    crops, owner = _regions(plane)
     assert len(crops) > 1 and np.array_equal(owner > 0, plane)
     for index, crop in enumerate(crops, start=1):
         i, j = np.nonzero(owner == index)
         assert len(i), "a crop that repairs nothing"
         for axis, (s, lo, hi) in enumerate(zip(crop, (i.min(), j.min()), (i.max(), j.max()), strict=True)):
-            assert s.start <= max(lo - engine.MARGIN, 0) and s.stop >= min(hi + 1 + engine.MARGIN, plane.shape[axis])
+            assert s.start <= max(lo - MARGIN, 0) and s.stop >= min(hi + 1 + MARGIN, plane.shape[axis])
     area = sum((a.stop - a.start) * (b.stop - b.start) for a, b in crops)
     assert area < plane.size / 2  # work follows the damage
 
 
 def test_cropped_repair_matches_the_whole_plane(sample_data, monkeypatch):
     """Only crops around the damage go through the network (the shipped one): the seams must not show."""
-    from medinpaint.repair import engine
-
     clean = read(sample_data / "mr_head.nii.gz")
     damaged, truth = _damage(clean, PacketLoss(tile_size=8, first_tile=150, num_tiles=60, slices=[20]))
     cropped = repair_volume(damaged, mask=truth, device="cpu", precision="float32").volume.array
-    monkeypatch.setattr(engine, "WHOLE_PLANE", 0.0)
+    monkeypatch.setattr(crop_path, "WHOLE_PLANE", 0.0)
     whole = repair_volume(damaged, mask=truth, device="cpu", precision="float32").volume.array
     difference = np.abs(cropped[truth].astype(int) - whole[truth].astype(int))
     peak = float(clean.array.max())

@@ -7,13 +7,21 @@ import torch
 
 from medinpaint.damage.transmission import PacketLoss
 from medinpaint.io import read
-from medinpaint.repair import engine, repair_volume
+from medinpaint.repair import crops as crop_path
+from medinpaint.repair import planes as plane_path
+from medinpaint.repair import repair_volume
 from medinpaint.repair.planes import Transfer, groups
 
 
 def _damaged(volume, slices):
-    damaged, mask = PacketLoss(tile_size=8, first_tile=150, num_tiles=60, slices=slices)(volume.array[np.newaxis])
+    damage = PacketLoss(tile_size=8, first_tile=150, num_tiles=60, slices=slices)
+    damaged, mask = damage(volume.array[np.newaxis])
     return np.asarray(damaged)[0], np.asarray(mask)[0].astype(bool)
+
+
+def _repaired(volume, mask, **options) -> np.ndarray:
+    """The stored voxels of ``volume`` repaired on the CPU where ``mask`` is set."""
+    return repair_volume(volume, mask=mask, device="cpu", **options).volume.array
 
 
 def test_runs_read_one_span_each_and_respect_the_batch():
@@ -28,7 +36,8 @@ def test_transfer_round_trip_in_either_memory_order(order):
     array = np.asarray(np.random.default_rng(0).integers(0, 65535, (20, 30, 9)), dtype=np.uint16, order=order)
     transfer = Transfer(torch.device("cpu"))
     span = transfer.load(array[:, :, 2:6], "volume")
-    assert span.shape == (4, 20, 30) and torch.equal(span[1], torch.from_numpy(array[:, :, 3].astype(np.int32)).to(span.dtype))
+    assert span.shape == (4, 20, 30)
+    assert torch.equal(span[1], torch.from_numpy(array[:, :, 3].astype(np.int32)).to(span.dtype))
     out = np.zeros_like(array)
     transfer.store(out, [2, 5], span[[0, 3]].flip(0))
     assert np.array_equal(out[:, :, 2], array[:, :, 5]) and np.array_equal(out[:, :, 5], array[:, :, 2])
@@ -43,9 +52,9 @@ def test_whole_planes_match_the_crop_path(sample_data, scan, monkeypatch):
     array, mask = _damaged(clean, [1, 2, 3])
     mask[:, :, 4] = True  # a lost slice beside a damaged one
     damaged = clean.with_array(np.asarray(array, order="F" if clean.array.flags.f_contiguous else "C"))
-    monkeypatch.setattr(engine, "WHOLE_PLANE", 0.0)  # the crop path, sending whole planes
-    crops = repair_volume(damaged, mask=mask, device="cpu", precision="float32", whole_planes=False).volume.array
-    planes = repair_volume(damaged, mask=mask, device="cpu", precision="float32", whole_planes=True).volume.array
+    monkeypatch.setattr(crop_path, "WHOLE_PLANE", 0.0)  # the crop path, sending whole planes
+    crops = _repaired(damaged, mask, precision="float32", whole_planes=False)
+    planes = _repaired(damaged, mask, precision="float32", whole_planes=True)
     assert planes.dtype == damaged.array.dtype
     assert np.array_equal(planes[~mask], damaged.array[~mask])
     difference = np.abs(planes.astype(int) - crops.astype(int))
@@ -59,12 +68,12 @@ def test_a_lost_neighbour_counts_as_the_slice_that_replaced_it(sample_data, whol
     array, mask = _damaged(clean, [20])
     array[:, :, 21] = 0
     mask[:, :, 21] = True
-    lost = repair_volume(clean.with_array(array), mask=mask, device="cpu", whole_planes=whole_planes).volume.array
+    lost = _repaired(clean.with_array(array), mask, whole_planes=whole_planes)
     rebuilt = array.copy()
     rebuilt[:, :, 21] = lost[:, :, 21]  # as if slice 21 had arrived as re-created
     only_20 = mask.copy()
     only_20[:, :, 21] = False
-    direct = repair_volume(clean.with_array(rebuilt), mask=only_20, device="cpu", whole_planes=whole_planes).volume.array
+    direct = _repaired(clean.with_array(rebuilt), only_20, whole_planes=whole_planes)
     difference = np.abs(lost[:, :, 20].astype(int) - direct[:, :, 20].astype(int))
     assert difference.max() <= 1  # the stored rounding of the re-created plane, and a shifted MR range
 
@@ -80,7 +89,7 @@ def test_whole_planes_keep_the_dtype_and_every_other_voxel(sample_data, dtype):
     if np.dtype(dtype) == np.int64:
         stored += 2**60  # beyond float64's exact integers: must come back exact all the same
     stored = np.asfortranarray(stored.astype(dtype))  # ">i2": big-endian, as some files store it
-    result = repair_volume(clean.with_array(stored), mask=mask, device="cpu", whole_planes=True).volume.array
+    result = _repaired(clean.with_array(stored), mask, whole_planes=True)
     assert result.dtype == np.dtype(dtype) and np.array_equal(result[~mask], stored[~mask])
     assert np.abs(result[mask].astype(float) - stored[mask]).max() > 0  # it did repair
 
@@ -102,13 +111,11 @@ def test_cuda_repairs_like_the_cpu_and_keeps_every_other_voxel(sample_data, dtyp
 def test_a_dtype_the_device_cannot_handle_falls_back_to_crops(sample_data, monkeypatch, caplog):
     """Torch lacks some operations for some dtypes on some devices (uint16 indexing on CUDA): the
     engine then repairs by crops, with the same result as the crop path, and says so in the log."""
-    from medinpaint.repair import planes
-
     clean = read(sample_data / "mr_head.nii.gz")
     array, mask = _damaged(clean, [5, 6])
     damaged = clean.with_array(np.asfortranarray(array))
-    crops = repair_volume(damaged, mask=mask, device="cpu", precision="float32", whole_planes=False).volume.array
-    real_store = planes.Transfer.store
+    crops = _repaired(damaged, mask, precision="float32", whole_planes=False)
+    real_store = plane_path.Transfer.store
     calls = []
 
     def store_once_then_fail(self, *args):  # the first run of planes lands, the second fails
@@ -117,9 +124,9 @@ def test_a_dtype_the_device_cannot_handle_falls_back_to_crops(sample_data, monke
         calls.append(1)
         return real_store(self, *args)
 
-    monkeypatch.setattr(planes.Transfer, "store", store_once_then_fail)
-    monkeypatch.setattr(planes, "PIXELS_PER_BATCH_CPU", 1)  # one plane per run: slice 5, then slice 6 fails
+    monkeypatch.setattr(plane_path.Transfer, "store", store_once_then_fail)
+    monkeypatch.setattr(plane_path, "PIXELS_PER_BATCH_CPU", 1)  # one plane per run: slice 5, then 6 fails
     with caplog.at_level("WARNING", logger="medinpaint.repair.engine"):
-        result = repair_volume(damaged, mask=mask, device="cpu", precision="float32", whole_planes=True).volume.array
+        result = _repaired(damaged, mask, precision="float32", whole_planes=True)
     assert "repairing crops instead" in caplog.text
     assert np.array_equal(result, crops)

@@ -1,0 +1,30 @@
+"""Helpers for running the networks: which device, and weights laid out for fast convolutions.
+
+As ``monai.networks.utils`` is to MONAI's networks: used by the repair engine, the MONAI transforms,
+the evaluation and the benchmarks alike, so each decides the device the same way.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def pick_device(device: str | torch.device = "auto") -> torch.device:
+    """The torch device for ``device``: ``"auto"`` is CUDA when a GPU is present, else the CPU;
+    anything else (``"cpu"``, ``"cuda"``, ``"cuda:1"``, a ``torch.device``) is taken as it is."""
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def channels_last(model: nn.Module) -> nn.Module:
+    """``model`` with its convolution weights channels-last, converted only once (a conversion walks
+    every parameter: 1.4 ms per call for the shipped net, when a whole slice takes ~55 ms)."""
+    weights = [p for p in model.parameters() if p.dim() == 4]
+    if weights and not all(w.is_contiguous(memory_format=torch.channels_last) for w in weights):
+        model.to(memory_format=torch.channels_last)
+    return model
+
+
+__all__ = ["channels_last", "pick_device"]

@@ -70,8 +70,8 @@ def corrupt_blocks(array, rng, *, share=0.02, count=None, size=(8, 48), style=No
     lost = np.zeros(work.shape, bool)
     lost3 = lost.reshape(height, width, depth)
     target = None if count is not None else max(1, round(share * lost.size))
-    styles = []
-    while (len(styles) < count) if count is not None else (int(np.count_nonzero(lost)) < target):
+    styles, hit = [], 0
+    while (len(styles) < count) if count is not None else (hit < target):
         h = min(int(rng.integers(size[0], size[1], endpoint=True)), height)
         w = min(int(rng.integers(size[0], size[1], endpoint=True)), width)
         y, x = int(rng.integers(height - h + 1)), int(rng.integers(width - w + 1))
@@ -82,7 +82,9 @@ def corrupt_blocks(array, rng, *, share=0.02, count=None, size=(8, 48), style=No
             work[y:y + h, x:x + w] = content
         else:
             work[y:y + h, x:x + w, z] = content
-        lost3[y:y + h, x:x + w, z] = True
+        region = lost3[y:y + h, x:x + w, z]
+        hit += region.size - int(np.count_nonzero(region))
+        region[...] = True
         styles.append(chosen)
     return finish(array, work, lost, kind="blocks", info={"styles": styles})
 

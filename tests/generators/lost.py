@@ -66,9 +66,7 @@ def lost_tiles(array, rng, *, share=0.08, tile=None, aligned=None, burst=(1, 8),
         for index in range(start, min(start + _draw(rng, burst), rows * cols)):
             y = offset[0] + (index // cols) * tile
             x = offset[1] + (index % cols) * tile
-            region = lost3[max(y, 0):y + tile, max(x, 0):x + tile, z]
-            count += region.size - int(np.count_nonzero(region))
-            region[...] = True
+            count += _mark(lost3[max(y, 0):y + tile, max(x, 0):x + tile, z])
             if count >= target:
                 break
     work[lost] = value
@@ -76,15 +74,18 @@ def lost_tiles(array, rng, *, share=0.08, tile=None, aligned=None, burst=(1, 8),
                   info={"tile": tile, "aligned": aligned, "offset": offset, "bursts": bursts})
 
 
-def _line_span(lost2, axis, first, last, start, stop):
-    """Mark lines ``first..last`` along ``axis``, from ``start`` in the first line to ``stop`` in the last."""
-    lines = lost2 if axis == 0 else lost2.T
+def _mark(region) -> int:
+    """Set a view of the lost mask to True; the number of voxels newly lost."""
+    added = region.size - int(np.count_nonzero(region))
+    region[...] = True
+    return added
+
+
+def _line_span(lines, first, last, start, stop) -> int:
+    """Mark lines ``first..last`` from ``start`` in the first line to ``stop`` in the last (stream order)."""
     if first == last:
-        lines[first, start:stop] = True
-        return
-    lines[first, start:] = True
-    lines[first + 1:last] = True
-    lines[last, :stop] = True
+        return _mark(lines[first, start:stop])
+    return _mark(lines[first, start:]) + _mark(lines[first + 1:last]) + _mark(lines[last, :stop])
 
 
 def lost_lines(array, rng, *, share=0.04, axis=None, run=(1, 3), partial=0.3, interleaved=0.2,
@@ -116,17 +117,15 @@ def lost_lines(array, rng, *, share=0.04, axis=None, run=(1, 3), partial=0.3, in
     count = 0
     while count < target:
         z = int(rng.integers(depth))
-        slice_lost = lost3[..., z]
-        before = int(np.count_nonzero(slice_lost))
+        lines = lost3[..., z] if axis == 0 else lost3[..., z].T
         kind = rng.random()
         if kind < interleaved:
             span = min(_draw(rng, stretch), n_lines)
             first = int(rng.integers(n_lines - span + 1))
-            lines = slice_lost if axis == 0 else slice_lost.T
             for line in range(first, first + span, 2):
-                if count + int(np.count_nonzero(slice_lost)) - before >= target:
+                if count >= target:
                     break
-                lines[line] = True
+                count += _mark(lines[line])
             events["interleaved"] += 1
         elif kind < interleaved + partial:
             span = min(_draw(rng, run), n_lines)
@@ -137,18 +136,16 @@ def lost_lines(array, rng, *, share=0.04, axis=None, run=(1, 3), partial=0.3, in
                 stop = int(rng.integers(start + shortest, length, endpoint=True))
             else:
                 start, stop = int(rng.integers(length)), int(rng.integers(1, length, endpoint=True))
-            _line_span(slice_lost, axis, first, first + span - 1, start, stop)
+            count += _line_span(lines, first, first + span - 1, start, stop)
             events["partial"] += 1
         else:
             span = min(_draw(rng, run), n_lines)
             first = int(rng.integers(n_lines - span + 1))
-            lines = slice_lost if axis == 0 else slice_lost.T
             for line in range(first, first + span):
-                if count + int(np.count_nonzero(slice_lost)) - before >= target:
+                if count >= target:
                     break
-                lines[line] = True
+                count += _mark(lines[line])
             events["runs"] += 1
-        count += int(np.count_nonzero(slice_lost)) - before
     work[lost] = value
     return finish(array, work, lost, kind="lines", fill=value, fill_name=name, info={"axis": axis, **events})
 

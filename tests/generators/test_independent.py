@@ -166,6 +166,12 @@ def test_a_voxel_already_at_the_fill_is_lost_but_not_changed(ct_stored):
     assert np.array_equal(result.mask, result.lost & (clean != 0))
 
 
+def test_blocks_share(mr_volume):
+    result = damage(mr_volume, "blocks", np.random.default_rng(0), share=0.02, size=(8, 24))
+    assert 0.02 <= result.lost.mean() < 0.02 + 24 * 24 / mr_volume.size
+    assert set(result.info["styles"]) == {"bytes", "uniform", "copy", "shift"}
+
+
 @pytest.mark.parametrize("style", ["bytes", "uniform", "copy", "shift"])
 def test_every_block_style(images, style):
     for name in ("ct_int16", "ct_hu_float32", "mr_uint8"):

@@ -17,13 +17,14 @@ from medinpaint.errors import (  # noqa: E402
 )
 
 
-def repair_volume(*args, **kwargs):
-    """Detect and repair damage in a :class:`~medinpaint.io.Volume`; see :func:`medinpaint.repair.repair_volume`.
+def repair_volume(volume, **options):
+    """Detect and repair damage in a :class:`~medinpaint.io.Volume`; see
+    :func:`medinpaint.repair.repair_volume` (every option is a keyword).
 
-    (Imported on first use, so ``import medinpaint`` stays light.)"""
+    (Imported on first use, so ``import medinpaint`` stays light: the engine loads torch and MONAI.)"""
     from medinpaint.repair import repair_volume as _repair_volume
 
-    return _repair_volume(*args, **kwargs)
+    return _repair_volume(volume, **options)
 
 
 __all__ = [

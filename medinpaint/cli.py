@@ -41,10 +41,11 @@ def _run_info(args: argparse.Namespace) -> int:
 
 # --- convert -----------------------------------------------------------------------------------
 def _add_convert(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("convert", help="convert between DICOM, NIfTI and ITK formats, keeping metadata",
-                       description="Convert SRC to the format named by DST's extension (.nii, .nii.gz, .nrrd, "
-                       ".nhdr, .mha, .mhd). A DST without extension, or an existing folder, gets a derived "
-                       "DICOM series (needs a DICOM source), one file per instance. Outputs are written atomically.")
+    p = sub.add_parser(
+        "convert", help="convert between DICOM, NIfTI and ITK formats, keeping metadata",
+        description="Convert SRC to the format named by DST's extension (.nii, .nii.gz, .nrrd, "
+        ".nhdr, .mha, .mhd). A DST without extension, or an existing folder, gets a derived "
+        "DICOM series (needs a DICOM source), one file per instance. Outputs are written atomically.")
     p.add_argument("src", help="input scan")
     p.add_argument("dst", help="output file, or folder for a DICOM series")
     p.add_argument("--series", help="for a folder with several series: SeriesInstanceUID or SeriesNumber")
@@ -62,18 +63,20 @@ def _run_convert(args: argparse.Namespace) -> int:
 
 # --- simulate ----------------------------------------------------------------------------------
 def _add_simulate(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("simulate", help="damage a clean scan as a broken transfer or a scanner would, with its mask",
-                       description="Damage SRC with one kind of damage drawn from a preset and write it to OUT in "
-                       "the input's format (header and geometry kept), and the mask of the damaged voxels to "
-                       "MASK with the same geometry. The same seed gives bit-identical output; nothing changes "
-                       "outside the mask.")
+    p = sub.add_parser(
+        "simulate", help="damage a clean scan as a broken transfer or a scanner would, with its mask",
+        description="Damage SRC with one kind of damage drawn from a preset and write it to OUT in "
+        "the input's format (header and geometry kept), and the mask of the damaged voxels to "
+        "MASK with the same geometry. The same seed gives bit-identical output; nothing changes "
+        "outside the mask.")
     p.add_argument("src", metavar="SRC", help="input scan (DICOM file or folder, NIfTI, NRRD, MHA)")
     p.add_argument("out", metavar="OUT", help="output file, or folder for a DICOM series")
     # the names of medinpaint.damage.presets.PRESETS, spelled out so that --help need not import MONAI
     p.add_argument("--damage", required=True, choices=("all", "ct-artifacts", "mr-artifacts", "transmission"),
                    metavar="PRESET", help="damage preset: %(choices)s")
     p.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default: %(default)s)")
-    p.add_argument("--mask-out", required=True, metavar="MASK", help="output mask file (uint8, 1 = damaged), or folder for DICOM")
+    p.add_argument("--mask-out", required=True, metavar="MASK",
+                   help="output mask file (uint8, 1 = damaged), or folder for DICOM")
     p.add_argument("--series", help="for a folder with several series: SeriesInstanceUID or SeriesNumber")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
 
@@ -89,12 +92,14 @@ def _run_simulate(args: argparse.Namespace) -> int:
         raise OutputError(args.out, f"the damaged scan is written in the input's format ({volume.format}); "
                           "give a .nii/.nii.gz, .nrrd/.mha path or a folder (DICOM) to match it")
     if output_kind(args.mask_out) == "dicom" and volume.format != "dicom":
-        raise OutputError(args.mask_out, "a DICOM mask needs a DICOM input; give a .nii.gz, .nrrd or .mha path")
+        raise OutputError(args.mask_out,
+                          "a DICOM mask needs a DICOM input; give a .nii.gz, .nrrd or .mha path")
     damaged, mask = simulate_volume(volume, args.damage, args.seed)
     out = write(damaged, args.out, overwrite=args.overwrite,
                 derivation=f"Damage simulated by medinpaint ({args.damage}, seed {args.seed})")
     mask_volume = volume.with_array(mask, slope=1.0, intercept=0.0)
-    mask_out = write(mask_volume, args.mask_out, overwrite=args.overwrite, derivation="Damage mask by medinpaint")
+    mask_out = write(mask_volume, args.mask_out, overwrite=args.overwrite,
+                     derivation="Damage mask by medinpaint")
     log.info("damaged %d of %d voxels", int(mask.sum()), mask.size)
     print(f"wrote {out} and {mask_out}")
     return 0
@@ -102,13 +107,14 @@ def _run_simulate(args: argparse.Namespace) -> int:
 
 # --- watch -------------------------------------------------------------------------------------
 def _add_watch(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("watch", help="service: repair each complete DICOM series arriving in a folder, "
-                       "write it as a derived series, forward it to a PACS",
-                       description="Watch IN (recursively) for DICOM series; once a series has had no new or "
-                       "changed file for --stable-seconds, repair it and write it to OUT/<tag>/ as one derived "
-                       "series (renamed into place when complete), then optionally send it to a PACS. A SQLite "
-                       "journal in the state folder makes every step crash-safe. Settings can come from a TOML "
-                       "file (--config); flags override it. Use -v to log each series.")
+    p = sub.add_parser(
+        "watch", help="service: repair each complete DICOM series arriving in a folder, "
+        "write it as a derived series, forward it to a PACS",
+        description="Watch IN (recursively) for DICOM series; once a series has had no new or "
+        "changed file for --stable-seconds, repair it and write it to OUT/<tag>/ as one derived "
+        "series (renamed into place when complete), then optionally send it to a PACS. A SQLite "
+        "journal in the state folder makes every step crash-safe. Settings can come from a TOML "
+        "file (--config); flags override it. Use -v to log each series.")
     p.add_argument("--in", dest="inbox", metavar="IN", help="folder to watch (only read, never modified)")
     p.add_argument("--out", help="folder for the results, one sub-folder per series")
     p.add_argument("--stable-seconds", type=float, metavar="S",
@@ -117,14 +123,17 @@ def _add_watch(sub: argparse._SubParsersAction) -> None:
                    "(default: one per IN/OUT pair under ~/.local/state/medinpaint)")
     p.add_argument("--forward", metavar="AET@HOST:PORT", help="send every result to this PACS (C-STORE)")
     p.add_argument("--config", metavar="FILE", help="TOML settings (see docs/service/watch.toml)")
-    p.add_argument("--done", metavar="DIR", help="move the inputs of each finished series here (default: leave them)")
+    p.add_argument("--done", metavar="DIR",
+                   help="move the inputs of each finished series here (default: leave them)")
     p.add_argument("--model", metavar="FILE", help="repair model (.safetensors; default: the shipped model)")
     p.add_argument("--polling", action="store_true", default=None,
                    help="poll instead of inotify (for NFS/SMB shares, which send no events)")
-    p.add_argument("--once", action="store_true", help="handle what is in IN (waiting until it is complete), then "
+    p.add_argument("--once", action="store_true",
+                   help="handle what is in IN (waiting until it is complete), then "
                    "exit: status 0, or 1 if a series failed or could not be forwarded yet")
     p.add_argument("--status", action="store_true", help="print the journal's summary as JSON and exit")
-    p.add_argument("--retry-failed", action="store_true", help="put failed series back in the queue, then watch")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="put failed series back in the queue, then watch")
 
 
 def _run_watch(args: argparse.Namespace) -> int:
@@ -132,12 +141,13 @@ def _run_watch(args: argparse.Namespace) -> int:
 
     from medinpaint.watch import JOURNAL_NAME, Journal, Watcher, load_watch_config, retry_failed
 
-    config = load_watch_config(args.config, inbox=args.inbox, out=args.out, stable_seconds=args.stable_seconds,
-                               state=args.state, forward=args.forward, done=args.done, polling=args.polling,
-                               model=args.model)
+    config = load_watch_config(args.config, inbox=args.inbox, out=args.out,
+                               stable_seconds=args.stable_seconds, state=args.state, forward=args.forward,
+                               done=args.done, polling=args.polling, model=args.model)
     if args.status:
         if not (config.state / JOURNAL_NAME).exists():
-            raise MedinpaintError(config.state, "holds no journal: the watcher has not run with this state folder")
+            raise MedinpaintError(config.state,
+                                  "holds no journal: the watcher has not run with this state folder")
         journal = Journal(config.state / JOURNAL_NAME)
         print(json.dumps(journal.summary(), indent=2))
         journal.close()
@@ -155,19 +165,21 @@ def _run_watch(args: argparse.Namespace) -> int:
 
 # --- listen ------------------------------------------------------------------------------------
 def _add_listen(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("listen", help="service: a DICOM node (C-STORE, C-ECHO) that writes what it receives "
-                       "into the folder `medinpaint watch` reads",
-                       description="Receive DICOM instances (C-STORE SCP, C-ECHO answered) and write each into "
-                       "OUT/<series hash>/<instance hash>.dcm, first as .part, renamed once on disk. Only "
-                       "associations calling our AE title are accepted, and with --accept only those calling "
-                       "AE titles.")
+    p = sub.add_parser(
+        "listen", help="service: a DICOM node (C-STORE, C-ECHO) that writes what it receives "
+        "into the folder `medinpaint watch` reads",
+        description="Receive DICOM instances (C-STORE SCP, C-ECHO answered) and write each into "
+        "OUT/<series hash>/<instance hash>.dcm, first as .part, renamed once on disk. Only "
+        "associations calling our AE title are accepted, and with --accept only those calling "
+        "AE titles.")
     p.add_argument("--port", type=int, help="TCP port (default 11112)")
     p.add_argument("--aet", help="our AE title (default MEDINPAINT)")
     p.add_argument("--out", dest="inbox", metavar="IN", help="folder to write into: the watcher's --in")
     p.add_argument("--accept", action="append", metavar="AET",
                    help="a calling AE title allowed to send (repeat for several; default: any)")
     p.add_argument("--bind", metavar="ADDRESS", help="address to listen on (default: all interfaces)")
-    p.add_argument("--config", metavar="FILE", help="TOML settings ([listen] table of docs/service/watch.toml)")
+    p.add_argument("--config", metavar="FILE",
+                   help="TOML settings ([listen] table of docs/service/watch.toml)")
 
 
 def _run_listen(args: argparse.Namespace) -> int:
@@ -198,7 +210,8 @@ def _add_repair(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mask", help="voxels to repair (non-zero), same geometry as IN; replaces detection")
     p.add_argument("--denoise", action="store_true", help="also remove scanner noise with the blind denoiser")
     p.add_argument("--report", help="write a JSON report (what was found, where, what was done) to this file")
-    p.add_argument("--mask-out", help="write the mask of repaired voxels (uint8, geometry of IN) to this file")
+    p.add_argument("--mask-out",
+                   help="write the mask of repaired voxels (uint8, geometry of IN) to this file")
     p.add_argument("--model", help="repair model (.safetensors with its .json); default: the shipped one")
     p.add_argument("--denoise-model", help="denoise model; default: the shipped one")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where the network runs")
@@ -214,12 +227,13 @@ def _add_repair(sub: argparse._SubParsersAction) -> None:
 def _run_repair(args: argparse.Namespace) -> int:
     from medinpaint.repair.run import repair_file
 
-    report = repair_file(args.input, args.output, mask=args.mask, denoise=args.denoise, report_path=args.report,
-                         mask_out=args.mask_out, model=args.model, denoise_model=args.denoise_model,
-                         device=args.device, series=args.series, overwrite=args.overwrite,
-                         progress_lines=args.progress, precision=args.precision)
+    report = repair_file(args.input, args.output, mask=args.mask, denoise=args.denoise,
+                         report_path=args.report, mask_out=args.mask_out, model=args.model,
+                         denoise_model=args.denoise_model, device=args.device, series=args.series,
+                         overwrite=args.overwrite, progress_lines=args.progress, precision=args.precision)
     kinds = ", ".join(f"{k} {v}" for k, v in report["kinds"].items()) or "no damage found"
-    print(f"wrote {args.output}: {report['damaged_voxels']} voxels repaired ({kinds}) in {report['seconds']:.2f} s")
+    print(f"wrote {args.output}: {report['damaged_voxels']} voxels repaired ({kinds}) "
+          f"in {report['seconds']:.2f} s")
     return 0
 
 
@@ -227,13 +241,14 @@ def _run_repair(args: argparse.Namespace) -> int:
 def _add_train(sub: argparse._SubParsersAction) -> None:
     from medinpaint.train.config import add_arguments
 
-    p = sub.add_parser("train", help="train a repair or denoise network with MSE on damaged/clean slice pairs",
-                       description="Train a network (RepairNet, Denoiser or SeedCNN) on damaged/clean slice pairs "
-                       "made on the fly from the permitted training scans, scoring PSNR/SSIM on subject-held-out "
-                       "validation slices after every epoch. Writes best/last checkpoints (safetensors + JSON) and "
-                       "metrics.csv/json into --output. Settings come from --config (JSON; see "
-                       "medinpaint/train/recipes/) and/or the options below. For several GPUs or processes: "
-                       "torchrun --nproc_per_node N -m medinpaint.train [same options].")
+    p = sub.add_parser(
+        "train", help="train a repair or denoise network with MSE on damaged/clean slice pairs",
+        description="Train a network (RepairNet, Denoiser or SeedCNN) on damaged/clean slice pairs "
+        "made on the fly from the permitted training scans, scoring PSNR/SSIM on subject-held-out "
+        "validation slices after every epoch. Writes best/last checkpoints (safetensors + JSON) and "
+        "metrics.csv/json into --output. Settings come from --config (JSON; see "
+        "medinpaint/train/recipes/) and/or the options below. For several GPUs or processes: "
+        "torchrun --nproc_per_node N -m medinpaint.train [same options].")
     add_arguments(p)
 
 
@@ -290,7 +305,8 @@ COMMANDS = [
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="medinpaint",
-        description="Repair damaged medical scans (DICOM, NIfTI, NRRD/MHA) with a convolutional neural network.",
+        description="Repair damaged medical scans (DICOM, NIfTI, NRRD/MHA) with a convolutional neural "
+        "network.",
     )
     parser.add_argument("--version", action="version", version=f"medinpaint {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")

@@ -62,7 +62,8 @@ def push_pull_fill(image: torch.Tensor, mask: torch.Tensor, levels: int = 8) -> 
     return image * keep + filled * (1.0 - keep)
 
 
-def biharmonic_relax(image: torch.Tensor, mask: torch.Tensor, steps: int = 5, damping: float = 0.5) -> torch.Tensor:
+def biharmonic_relax(image: torch.Tensor, mask: torch.Tensor, steps: int = 5,
+                     damping: float = 0.5) -> torch.Tensor:
     """Move the masked pixels of ``image`` towards the discrete biharmonic solution; others pass unchanged.
 
     Damped Jacobi (``damping`` below 0.62 keeps every frequency stable) from a starting fill such as
@@ -80,6 +81,7 @@ def biharmonic_relax(image: torch.Tensor, mask: torch.Tensor, steps: int = 5, da
     return image
 
 
-def classical_fill(image: torch.Tensor, mask: torch.Tensor, levels: int = 8, relax_steps: int = 5) -> torch.Tensor:
+def classical_fill(image: torch.Tensor, mask: torch.Tensor, levels: int = 8,
+                   relax_steps: int = 5) -> torch.Tensor:
     """The in-plane fill the repair network starts from: push-pull, then ``relax_steps`` biharmonic sweeps."""
     return biharmonic_relax(push_pull_fill(image, mask, levels), mask, relax_steps)

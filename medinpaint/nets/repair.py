@@ -93,7 +93,8 @@ class RepairNet(nn.Module):
         inputs = [fill, mask]
         if self.context:
             neighbours = torch.cat([x[:, :centre_index], x[:, centre_index + 1 : -1]], dim=1)
-            between = 0.5 * (x[:, centre_index - 1 : centre_index] + x[:, centre_index + 1 : centre_index + 2])
+            before, after = x[:, centre_index - 1 : centre_index], x[:, centre_index + 1 : centre_index + 2]
+            between = 0.5 * (before + after)
             inputs += [neighbours, between]
         out = self.body(torch.cat(inputs, dim=1)).float()
         base = fill
@@ -101,6 +102,7 @@ class RepairNet(nn.Module):
             base = fill + torch.sigmoid(out[:, 1:2]) * (between - fill)
         repaired = base + out[:, 0:1]
         if self.isolated_fill:
-            intact_neighbours = 9.0 * F.avg_pool2d(1.0 - mask, 3, stride=1, padding=1)  # zeros beyond the edge
+            # intact pixels among the 3x3 around each (zeros beyond the edge)
+            intact_neighbours = 9.0 * F.avg_pool2d(1.0 - mask, 3, stride=1, padding=1)
             repaired = torch.where(intact_neighbours > 7.5, fill, repaired)
         return centre + mask * (repaired - centre)

@@ -42,7 +42,8 @@ def _paths(path: str | os.PathLike) -> tuple[Path, Path]:
     return stem.with_suffix(".safetensors"), stem.with_suffix(".json")
 
 
-def save_model(model: nn.Module, path: str | os.PathLike, args: dict[str, Any], meta: dict[str, Any] | None = None) -> Path:
+def save_model(model: nn.Module, path: str | os.PathLike, args: dict[str, Any],
+               meta: dict[str, Any] | None = None) -> Path:
     """Write ``model``'s weights to ``path`` (``.safetensors``) and its description beside it.
 
     Args:
@@ -62,9 +63,11 @@ def save_model(model: nn.Module, path: str | os.PathLike, args: dict[str, Any], 
     try:
         weights.parent.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-        record = {"format": FORMAT, "format_version": FORMAT_VERSION, "architecture": architecture, "args": args}
+        record = {"format": FORMAT, "format_version": FORMAT_VERSION, "architecture": architecture,
+                  "args": args}
         record.update(meta or {})
-        tmp_weights, tmp_description = weights.with_name(weights.name + ".tmp"), description.with_name(description.name + ".tmp")
+        tmp_weights = weights.with_name(weights.name + ".tmp")
+        tmp_description = description.with_name(description.name + ".tmp")
         save_file(state, str(tmp_weights), metadata={"format": FORMAT, "architecture": architecture})
         os.chmod(tmp_weights, 0o644)  # safetensors creates it private; a model is meant to be shared
         tmp_description.write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
@@ -84,12 +87,14 @@ def read_model_meta(path: str | os.PathLike) -> dict[str, Any]:
         raise InputError(description, "model description (.json) not found beside the weights") from error
     except (OSError, ValueError) as error:
         raise InputError(description, f"not a readable model description: {error}") from error
-    if not isinstance(record, dict) or record.get("format") != FORMAT or record.get("architecture") not in ARCHITECTURES:
+    if (not isinstance(record, dict) or record.get("format") != FORMAT
+            or record.get("architecture") not in ARCHITECTURES):
         raise InputError(description, f"not a {FORMAT} description with a known architecture")
     return record
 
 
-def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+def load_model(path: str | os.PathLike,
+               device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
     """Build the model described beside ``path``, load its safetensors weights, return it in eval mode.
 
     Returns ``(model, meta)`` where ``meta`` is the JSON description. A file that is not
@@ -111,7 +116,8 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> t
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as error:
-        raise InputError(weights, f"weights do not fit {meta['architecture']}{meta.get('args', {})}") from error
+        fit = f"{meta['architecture']}{meta.get('args', {})}"
+        raise InputError(weights, f"weights do not fit {fit}") from error
     return model.to(device).eval(), meta
 
 

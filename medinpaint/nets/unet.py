@@ -20,7 +20,8 @@ _ACT = ("leakyrelu", {"negative_slope": 0.1, "inplace": True})
 
 
 def _conv(in_channels: int, out_channels: int, strides: int = 1, bias: bool = True) -> Convolution:
-    return Convolution(2, in_channels, out_channels, strides=strides, kernel_size=3, act=_ACT, norm=None, bias=bias)
+    return Convolution(2, in_channels, out_channels, strides=strides, kernel_size=3, act=_ACT, norm=None,
+                       bias=bias)
 
 
 class SmallUNet(nn.Module):
@@ -39,7 +40,8 @@ class SmallUNet(nn.Module):
     """
 
     def __init__(
-        self, in_channels: int, out_channels: int, features: Sequence[int] = (16, 32, 64, 64), bias: bool = True
+        self, in_channels: int, out_channels: int, features: Sequence[int] = (16, 32, 64, 64),
+        bias: bool = True,
     ):
         super().__init__()
         features = tuple(int(f) for f in features)
@@ -55,7 +57,8 @@ class SmallUNet(nn.Module):
             self.encoders.append(nn.Sequential(first, _conv(width, width, bias=bias)))
             previous = width
         self.decoders = nn.ModuleList(
-            _conv(features[level + 1] + features[level], features[level], bias=bias) for level in range(len(features) - 1)
+            _conv(features[level + 1] + features[level], features[level], bias=bias)
+            for level in range(len(features) - 1)
         )
         self.head = nn.Conv2d(features[0], out_channels, kernel_size=1, bias=bias)
 

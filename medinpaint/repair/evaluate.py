@@ -42,14 +42,16 @@ def _scores(repaired: np.ndarray, clean: np.ndarray, mask: np.ndarray, span: flo
 
 
 def _classical(name: str, volume: np.ndarray, mask: np.ndarray, k: int) -> np.ndarray | None:
-    """A classical fill of damaged slice ``k`` of ``volume`` (physical values), or None where it does not apply."""
+    """A classical fill of damaged slice ``k`` of ``volume`` (physical values), or None where it does not
+    apply."""
     plane = volume[:, :, k]
     if mask[:, :, k].all():  # nothing in-plane to fill from: only slice interpolation applies
         if name != "slice interpolation":
             return None
         lost = [int(i) for i in np.nonzero(mask.all(axis=(0, 1)))[0]]
         return baselines.interpolate_slices(volume, lost, axis=2)[:, :, k]
-    fill = {"biharmonic": baselines.biharmonic, "telea": baselines.telea, "median": baselines.median}.get(name)
+    fills = {"biharmonic": baselines.biharmonic, "telea": baselines.telea, "median": baselines.median}
+    fill = fills.get(name)
     if fill is not None:
         return fill(plane, mask[:, :, k])
     if name == "slice interpolation" and 0 < k < volume.shape[2] - 1:
@@ -58,7 +60,8 @@ def _classical(name: str, volume: np.ndarray, mask: np.ndarray, k: int) -> np.nd
     return None
 
 
-def evaluate_volume(volume: Volume, name: str, seed: int, model=None, figures: Path | None = None) -> list[dict]:
+def evaluate_volume(volume: Volume, name: str, seed: int, model=None,
+                    figures: Path | None = None) -> list[dict]:
     """Rows of scores (one per kind and method) for one clean scan."""
     rows = []
     clean_physical = volume.physical()
@@ -95,11 +98,11 @@ def evaluate_volume(volume: Volume, name: str, seed: int, model=None, figures: P
                              **_scores(result, clean_physical[:, :, k], m, span)})
             if figures is not None and k == slices[0]:
                 _figure(figures / f"{name}_{kind}.png", clean_physical[:, :, k], damaged_physical[:, :, k],
-                        per_method, norm, f"{name}: {kind}, slice {k}")
+                        per_method, norm=norm, title=f"{name}: {kind}, slice {k}")
     return rows
 
 
-def _figure(path: Path, clean, damaged, results: dict, norm: dict, title: str) -> None:
+def _figure(path: Path, clean, damaged, results: dict, *, norm: dict, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -128,7 +131,8 @@ def summarise(rows: list[dict]) -> dict:
     """Mean scores per kind and method."""
     table: dict = {}
     for row in rows:
-        cell = table.setdefault(row["kind"], {}).setdefault(row["method"], {"psnr_mask": [], "psnr": [], "ssim": []})
+        empty = {"psnr_mask": [], "psnr": [], "ssim": []}
+        cell = table.setdefault(row["kind"], {}).setdefault(row["method"], empty)
         for key in cell:
             cell[key].append(row[key])
     return {kind: {method: {k: float(np.mean(v)) for k, v in cell.items()} | {"n": len(cell["psnr"])}
@@ -139,10 +143,12 @@ def markdown(summary: dict, scans: list[str], seconds: float) -> str:
     lines = ["# medinpaint evaluation", "",
              f"Scans: {', '.join(scans)}. PSNR in dB on the scan's normalised range; 'in mask' is inside the",
              "damaged region only. 'medinpaint (detected)' repairs what its own detection found.", "",
-             "| damage | method | PSNR in mask | PSNR slice | SSIM | slices |", "| --- | --- | --- | --- | --- | --- |"]
+             "| damage | method | PSNR in mask | PSNR slice | SSIM | slices |",
+             "| --- | --- | --- | --- | --- | --- |"]
     for kind, methods in summary.items():
         for method, s in sorted(methods.items(), key=lambda item: -item[1]["psnr_mask"]):
-            lines.append(f"| {kind} | {method} | {s['psnr_mask']:.2f} | {s['psnr']:.2f} | {s['ssim']:.4f} | {s['n']} |")
+            lines.append(f"| {kind} | {method} | {s['psnr_mask']:.2f} | {s['psnr']:.2f} | {s['ssim']:.4f} "
+                         f"| {s['n']} |")
     lines += ["", "Figures: `figures/<scan>_<kind>.png` (top: images, bottom: absolute difference to clean).",
               "", f"Took {seconds:.1f} s."]
     return "\n".join(lines)
@@ -152,7 +158,7 @@ def evaluate(paths: list[str | os.PathLike], out: str | os.PathLike, seed: int =
              progress=None) -> dict:
     """Evaluate on clean scans and write ``out/report.md``, ``out/report.json`` and ``out/figures/``."""
     started = time.perf_counter()
-    model = resolve_model(model, default="repair", device=pick_device("auto"))[0]  # once for every repair below
+    model = resolve_model(model, default="repair", device=pick_device("auto"))[0]  # once for every repair
     out = Path(out)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []

@@ -40,7 +40,7 @@ def _mask_volume(volume, mask: np.ndarray):
     return type(volume)(mask.astype(np.uint8), volume.affine, 1.0, 0.0, meta)
 
 
-def repair_file(input_path, output_path, mask=None, denoise: bool = False, report_path=None, mask_out=None,
+def repair_file(input_path, output_path, *, mask=None, denoise: bool = False, report_path=None, mask_out=None,
                 model=None, denoise_model=None, device: str = "auto", series=None, overwrite: bool = False,
                 progress_lines: bool = False, precision: str = "auto") -> dict:
     """Repair the scan at ``input_path`` and write it to ``output_path`` (format from the path).

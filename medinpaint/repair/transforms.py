@@ -11,6 +11,8 @@ from collections.abc import Hashable, Mapping
 from typing import Any
 
 import numpy as np
+import torch
+from monai.data import MetaTensor
 from monai.transforms import MapTransform, Transform
 
 from medinpaint.io import Volume
@@ -38,9 +40,6 @@ class Repair(Transform):
         return self._model
 
     def __call__(self, img, mask=None):
-        import torch
-        from monai.data import MetaTensor
-
         array = img.detach().cpu().numpy() if isinstance(img, torch.Tensor) else np.asarray(img)
         affine = np.asarray(img.affine) if isinstance(img, MetaTensor) else np.eye(4)
         if affine.shape != (4, 4):
@@ -55,7 +54,8 @@ class Repair(Transform):
             if given is not None and len(spatial) == 2:
                 given = given[..., np.newaxis]
             volume = Volume(np.ascontiguousarray(channel), affine, meta={"format": "array", "modality": None})
-            result = repair_volume(volume, mask=given, denoise=self.denoise, model=self._network(), device=self.device)
+            result = repair_volume(volume, mask=given, denoise=self.denoise, model=self._network(),
+                                   device=self.device)
             repaired = result.volume.array if len(spatial) == 3 else result.volume.array[..., 0]
             out[c] = repaired
             masks[c] = result.mask if len(spatial) == 3 else result.mask[..., 0]
@@ -63,7 +63,8 @@ class Repair(Transform):
         self.last_report = {"channels": reports}
         self.last_mask = masks
         if isinstance(img, MetaTensor):
-            return MetaTensor(torch.as_tensor(out), meta=dict(img.meta), applied_operations=list(img.applied_operations))
+            return MetaTensor(torch.as_tensor(out), meta=dict(img.meta),
+                              applied_operations=list(img.applied_operations))
         if isinstance(img, torch.Tensor):
             return torch.as_tensor(out, device=img.device)
         return out
@@ -78,7 +79,7 @@ class Repaird(MapTransform):
         mask_out_key: optional key to store the mask of repaired voxels under.
     """
 
-    def __init__(self, keys, mask_key: str | None = None, mask_out_key: str | None = None, model=None,
+    def __init__(self, keys, *, mask_key: str | None = None, mask_out_key: str | None = None, model=None,
                  denoise: bool = False, device: str = "auto", allow_missing_keys: bool = False) -> None:
         super().__init__(keys, allow_missing_keys)
         self.repair = Repair(model=model, denoise=denoise, device=device)

@@ -91,7 +91,8 @@ class Steps:
                 log.info("series %s: no damage found; nothing written (undamaged = skip)", tag)
                 return SKIPPED
             if self.config.undamaged == "copy":
-                return self._publish_copy(uid, tag, files, "undamaged", "no damage found; passed on unchanged",
+                return self._publish_copy(uid, tag, files, "undamaged",
+                                          "no damage found; passed on unchanged",
                                           report=report, damaged_voxels=0)
         derivation = CHECKED if damaged == 0 and not self.config.denoise else (
             REPAIRED_DENOISED if self.config.denoise else REPAIRED)
@@ -135,7 +136,8 @@ class Steps:
         return self._publish(uid, tag, staged, result, f"{derivation}: {damaged} damaged voxels",
                              damaged_voxels=damaged, report=report)
 
-    def _publish_copy(self, uid: str, tag: str, files: list[Path], result: str, detail: str, **columns) -> str:
+    def _publish_copy(self, uid: str, tag: str, files: list[Path], result: str, detail: str,
+                      **columns) -> str:
         staged = self._fresh_staging(tag)
         copy_files(sorted(files), staged)
         return self._publish(uid, tag, staged, result, detail, **columns)

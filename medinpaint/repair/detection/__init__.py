@@ -1,0 +1,67 @@
+"""Find damage in a scan without being told where it is.
+
+Each detector looks for a trace that a transmission or storage failure leaves and a real anatomy does
+not, working on the stored values (where the failure happened):
+
+- lost slices: missing instances of a DICOM series (from the positions), or a constant slice between
+  two slices with content, or up to three at the scan's edge beside a slice full of content;
+- lost scan lines: whole rows (or columns) at a fill value (0, the image minimum or the padding value)
+  with content on both sides, and along them in a slice beside;
+- lost packets: fill-valued regions aligned to an 8 or 16 pixel tile grid, or exact rectangles inside
+  content that stands out from the fill; a whole tile beside the background where content runs
+  straight along two of its sides and fills it in a slice beside it (or two slices on, where the
+  slice beside lost the same tile);
+- truncation: the tail of a pixel stream (raster order: row by row, slice by slice; a Siemens mosaic's
+  own rows) at a fill value, cutting through content, 16 voxels long at least;
+- corrupted blocks: rectangles of garbage, far rougher than the rest of the image and alike along no
+  direction (judged on their voxels of content: a strip of scalp a mask leaves is smooth along itself);
+- bit errors: single voxels far outside the range of their eight neighbours (the five inside the
+  plane at its border, by twice as much; with fewer neighbours of content, only four value ranges
+  beyond the content's), or in uniform background a voxel one flipped bit away from the fill value
+  all eight neighbours and the two across slices hold. Flips count only where the outliers one flip
+  explains far outnumber those it does not (some clean scans hold outliers of their own in tissue,
+  and a cut-off for background noise leaves lone voxels in the background); otherwise only flips a
+  value range beyond the content's stand. Once a scan is known to carry bit errors, and has far
+  fewer outliers of its own than flips, a second look takes smaller jumps too: a voxel well away
+  from its neighbours' median that one flipped bit puts back among them, then a voxel far from a
+  linear prediction from its neighbours, in units of that prediction's local error (texture hides
+  such flips in a clean-scan check, but in a scan with flips they are flips far more often than not).
+
+Thresholds are relative to the scan's own noise and range, and were set so that no clean scan the
+project has (sample data, training volumes including heudiconv's mosaics, pydicom's and nibabel's
+images) gives a single detection. Each detector's thresholds are one frozen dataclass with a default
+instance in its module (``LostLineThresholds`` and ``LOST_LINES``, ...); docs/detection.md says which
+rule each one sets and what it is known to miss.
+
+Modules: :mod:`.volume` drives a scan through the detectors, slab by slab (:mod:`.slabs`);
+:mod:`.lost_slices` (lost slices, truncation), :mod:`.lines_tiles` (lost lines, packet loss),
+:mod:`.blocks` (corrupted blocks), :mod:`.bit_errors` and :mod:`.later_looks` (bit errors);
+:mod:`.kinds` holds the kinds (named by the damage transforms) and :class:`Detection`.
+"""
+
+from medinpaint.repair.detection.bit_errors import BIT_ERRORS, BitErrorThresholds
+from medinpaint.repair.detection.blocks import CORRUPTED_BLOCKS, CorruptedBlockThresholds
+from medinpaint.repair.detection.kinds import CODE, KINDS, Detection
+from medinpaint.repair.detection.later_looks import LATER_LOOKS, LaterLookThresholds
+from medinpaint.repair.detection.lines_tiles import (
+    LOST_LINES,
+    PACKET_LOSS,
+    LostLineThresholds,
+    PacketLossThresholds,
+)
+from medinpaint.repair.detection.lost_slices import (
+    LOST_SLICES,
+    TRUNCATION,
+    LostSliceThresholds,
+    TruncationThresholds,
+)
+from medinpaint.repair.detection.slabs import SCAN, SLAB, ScanThresholds, fill_values, is_fill_value
+from medinpaint.repair.detection.volume import detect
+
+__all__ = [
+    "detect", "Detection", "KINDS", "CODE", "SLAB", "fill_values", "is_fill_value",
+    "ScanThresholds", "SCAN", "LostSliceThresholds", "LOST_SLICES", "TruncationThresholds", "TRUNCATION",
+    "LostLineThresholds", "LOST_LINES", "PacketLossThresholds", "PACKET_LOSS",
+    "CorruptedBlockThresholds", "CORRUPTED_BLOCKS", "BitErrorThresholds", "BIT_ERRORS",
+    "LaterLookThresholds", "LATER_LOOKS",
+]

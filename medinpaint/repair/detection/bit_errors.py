@@ -1,0 +1,222 @@
+"""Bit errors, the first look: single voxels far outside their neighbours' range that one flipped bit
+puts back, and flips from the fill value in an empty background."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from medinpaint.repair.detection.blocks import find_corrupted_blocks
+from medinpaint.repair.detection.kinds import CODE
+from medinpaint.repair.detection.slabs import CONTEXT, in_plane_neighbours
+
+
+@dataclass(frozen=True)
+class BitErrorThresholds:
+    """When the first look takes a voxel for a flipped bit.
+
+    Args:
+        sigmas: a flip in tissue stands out from its neighbours' range by this many noise sigmas ...
+        range_share: ... or this share of the content's value range, whichever is more ...
+        spreads: ... and by this many times the spread of its eight neighbours.
+        border_factor: a voxel on the plane's border must stand out this many times as far.
+        tolerance_sigmas: one flip puts it back within this many sigmas of the neighbours' range ...
+        tolerance_range: ... or this share of the value range, whichever is more.
+        min_content_neighbours: with fewer neighbours of content a voxel is judged only where it lies
+            ``few_neighbours_ranges`` value ranges beyond the content's.
+        few_neighbours_ranges: see ``min_content_neighbours``.
+        background_flip: a flip in uniform background changes the fill value by this share of the range.
+        natural_outlier_odds: flips in tissue stand only where the outliers one flip explains
+            outnumber those it does not (+1) by this much; otherwise only flips beyond doubt.
+        background_outlier_odds: the same for flips in the background against its lone voxels.
+        doubt_ranges: flips beyond doubt lie this many value ranges beyond the content's.
+    """
+
+    sigmas: float = 8.0
+    range_share: float = 0.15
+    spreads: float = 1.3
+    border_factor: int = 2
+    tolerance_sigmas: float = 3.0
+    tolerance_range: float = 0.05
+    min_content_neighbours: int = 5
+    few_neighbours_ranges: float = 4.0
+    background_flip: float = 0.1
+    natural_outlier_odds: int = 5
+    background_outlier_odds: int = 2
+    doubt_ranges: float = 1.0
+
+
+BIT_ERRORS = BitErrorThresholds()
+
+
+def flips_in_background(array, is_fill, not_constant, labels, threshold: float,
+                              fill_context: Callable[[], tuple]) -> tuple[tuple[np.ndarray, ...], int]:
+    """A flipped bit in the empty background: one voxel whose eight neighbours all hold the same fill
+    value and which differs from it by exactly one bit (by ``threshold`` or more), where the slices
+    before and after hold no tissue at its place: fill, or a voxel alone in its own plane, such as
+    another flip (``fill_context()``, which reads those slices, is called only for such voxels).
+    Lone voxels of tissue in a masked or thresholded background (what skull stripping or a cut-off
+    for background noise leaves) hold any value, rarely a fill value with one bit changed (in uint8,
+    1 in 64). Returns where flips were found, and how many lone voxels no single flip explains: where
+    the flips do not outnumber those (+1) BIT_ERRORS.background_outlier_odds to 1, they may be such voxels too."""
+    nothing = (np.empty(0, dtype=np.intp),) * 3
+    if array.dtype.kind not in "iu" or array.shape[0] < 3 or array.shape[1] < 3:
+        return nothing, 0
+    # screened on the two neighbours along i (none beyond the plane's border): both fill, the voxel not
+    beside = np.pad(is_fill, ((1, 1), (0, 0), (0, 0)), constant_values=True)
+    screen = beside[:-2] & beside[2:] & ~is_fill & (labels == 0) & not_constant[np.newaxis, np.newaxis, :]
+    where = np.nonzero(screen)
+    if len(where[0]) == 0:
+        return nothing, 0
+    fill = array[np.where(where[0] > 0, where[0] - 1, where[0] + 1), where[1], where[2]]  # a neighbour inside the plane
+    lone = np.ones(len(fill), dtype=bool)
+    for i, j, inside in in_plane_neighbours(where, array.shape):  # beyond the plane's border there is no neighbour
+        lone &= ~inside | (array[i, j, where[2]] == fill)
+    centre = array[where]
+    lone &= np.abs(centre.astype(np.float64) - fill.astype(np.float64)) >= threshold
+    one_flip = one_flip_explains(centre, fill, fill, threshold)
+    unexplained = int((lone & ~one_flip).sum())
+    where = tuple(w[lone & one_flip] for w in where)
+    if len(where[0]) == 0:
+        return nothing, unexplained
+    context, _ = fill_context()
+    no_tissue = np.ones(len(where[0]), dtype=bool)
+    for dk in (-1, 1):  # the slice before and after
+        across = (where[0], where[1], where[2] + CONTEXT + dk)
+        fill_there = context[across]
+        alone = ~fill_there
+        for i, j, inside in in_plane_neighbours(across, context.shape):  # fill all around it in its own plane
+            alone &= ~inside | context[i, j, across[2]]
+        no_tissue &= fill_there | alone
+    hit = tuple(w[no_tissue] for w in where)
+    labels[hit] = CODE["bit-errors"]
+    return hit, unexplained
+
+
+def one_flip_explains(values: np.ndarray, low: np.ndarray, high: np.ndarray, threshold: float) -> np.ndarray:
+    """True where flipping one bit of the stored word (an exponent bit for floats) lands in [low, high]."""
+    explained = np.zeros(values.shape, dtype=bool)
+    for restored in one_flip_restorations(values, threshold):
+        explained |= (restored >= low) & (restored <= high)
+    return explained
+
+
+def one_flip_restorations(values: np.ndarray, threshold: float = 0.0):
+    """Each value the stored words would hold with one bit flipped back (bits worth ``threshold / 2``
+    or more; for floats, an exponent bit: the value scaled by 2^(2^b) either way), as float64 arrays."""
+    if values.dtype.kind in "iu":
+        native = values.dtype.newbyteorder("=")  # the bits as stored, whatever the array's byte order
+        words = values.astype(native).view(f"u{values.dtype.itemsize}")
+        for bit in range(8 * values.dtype.itemsize):
+            if 2.0**bit >= threshold / 2:
+                yield (words ^ np.array(1 << bit, dtype=words.dtype)).view(native).astype(np.float64)
+    else:
+        exponent_bits = np.finfo(values.dtype).nexp
+        values = values.astype(np.float64)
+        with np.errstate(over="ignore"):  # beyond float64: inf, never near a neighbour
+            for bit in range(exponent_bits):
+                yield np.ldexp(values, -(2**bit))
+                yield np.ldexp(values, 2**bit)
+
+
+def blocks_and_first_look_flips(array, is_fill, not_constant, labels, stats: dict,
+                            fill_context: Callable[[], tuple]) -> tuple[tuple, tuple, tuple]:
+    """Corrupted blocks, then bit errors in the background (``fill_context``: gives
+    :func:`fill_with_context` of the slab) and in tissue. Returns where flips were found in tissue,
+    where outliers as large are that no single flip explains, and the background's flips and lone
+    voxels no flip explains (:func:`flips_in_background`)."""
+    sigma, value_range = stats["sigma"], stats["value_range"]
+    threshold = max(BIT_ERRORS.sigmas * sigma, BIT_ERRORS.range_share * value_range)
+    values = array.astype(np.float32)
+    step_i = find_corrupted_blocks(values, is_fill, not_constant, labels, sigma, stats["full_range"])
+
+    background = flips_in_background(array, is_fill, not_constant, labels, BIT_ERRORS.background_flip * value_range, fill_context)
+
+    # bit errors: a voxel far beyond the range of all eight neighbours (further than they spread),
+    # which one flipped bit would put back inside that range. Screened first on the two neighbours
+    # along i (the block search's steps): an impulse differs from both by more than the threshold.
+    screen = np.zeros(values.shape, dtype=bool)
+    screen[1:-1] = (step_i[:-1] > threshold) & (step_i[1:] > threshold)
+    if values.shape[0] > 1:  # at the border, its one neighbour along i
+        screen[0], screen[-1] = step_i[0] > threshold, step_i[-1] > threshold
+    screen &= ~is_fill & (labels == 0) & not_constant[np.newaxis, np.newaxis, :]
+    where = np.nonzero(screen)
+    if len(where[0]) == 0:
+        return where, where, background
+    tolerance = max(3.0 * sigma, 0.05 * value_range)
+    bounds = content_bounds(stats, BIT_ERRORS.few_neighbours_ranges)
+    found, outlying = flips_beyond_neighbour_range(array, values, where, is_fill, None, threshold, tolerance, bounds)
+    labels[tuple(w[found] for w in where)] = CODE["bit-errors"]
+    if found.any() and not found.all():
+        # two flips side by side hide each other (each widens the other's neighbour range): the rest
+        # are looked at again with the flips found left out of their neighbours
+        rest = np.nonzero(~found)[0]
+        again, _ = flips_beyond_neighbour_range(array, values, tuple(w[rest] for w in where), is_fill, labels == CODE["bit-errors"],
+                          threshold, tolerance, bounds)
+        found[rest[again]] = True
+        labels[tuple(w[rest[again]] for w in where)] = CODE["bit-errors"]
+    return tuple(w[found] for w in where), tuple(w[outlying & ~found] for w in where), background
+
+
+def outliers_may_be_natural(explained: int, unexplained: int, odds: float) -> bool:
+    """Whether the first look's flips are better taken for the scan's own outliers. Some clean scans
+    hold single voxels far outside their neighbours' range (noisy diffusion and EPI mosaics: 6-35 in
+    heudiconv's), and for 2 to 4 of every 5 of them some flipped bit happens to land back inside
+    that range; nearly every outlier that real flips make is explained by one. So a scan whose
+    outliers are not at least ``odds`` times as often explained as not keeps only the flips far
+    beyond the content's range (:func:`outside_bounds`): BIT_ERRORS.natural_outlier_odds in tissue, and
+    BIT_ERRORS.background_outlier_odds in the background, where the scan's own lone voxels are rarely one bit
+    from the fill."""
+    return unexplained > 0 and explained < odds * (unexplained + 1)
+
+
+def content_bounds(stats: dict, ranges: float = 1.0) -> tuple[float, float]:
+    """Bounds ``ranges`` value ranges beyond the content's (its 0.5-99.5 percentiles). A flipped high
+    bit (int16's sign bit) lands far beyond; a clean scan's own voxels reach up to 2.3 ranges beyond
+    (a float template, a noise phantom), but those are not among the first look's flips."""
+    return stats["low"] - ranges * stats["value_range"], stats["high"] + ranges * stats["value_range"]
+
+
+def outside_bounds(values: np.ndarray, bounds: tuple[float, float]) -> np.ndarray:
+    """Which ``values`` lie outside the bounds ``bounds`` (:func:`content_bounds`): for flips found in a scan
+    with outliers of its own (noisy mosaics), one value range beyond the content's; those still stand."""
+    values = np.asarray(values, dtype=np.float64)
+    return (values < bounds[0]) | (values > bounds[1])
+
+
+def flips_beyond_neighbour_range(array, values, where, is_fill, left_out, threshold: float, tolerance: float,
+           bounds: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Which voxels of ``where`` lie beyond the range of their eight neighbours by more than
+    ``threshold`` and than the neighbours spread (the outliers, second array), where one flipped bit
+    puts them back inside it (give or take ``tolerance``; the first). ``left_out``: voxels that do not
+    count as neighbours. A voxel with fewer than five neighbours of content (in a corner, beside
+    another flip in the background) is judged only where its value lies outside ``bounds``."""
+    # at the plane's border only the neighbours inside it count (five along an edge, too few in a
+    # corner; mirrored ones had counted twice and flagged a dark edge voxel of a clean scan), and as
+    # what lies beyond is unseen, the voxel must stand out twice as far (once as far flagged a dark
+    # spot at the edge of nibabel's clean anatomical.nii)
+    beside = in_plane_neighbours(where, values.shape)
+    neighbours = [(i, j, where[2]) for i, j, _ in beside]
+    around = np.stack([values[n] for n in neighbours])
+    gone = ~np.stack([inside for _, _, inside in beside])  # beyond the plane's border
+    on_border = gone.any(axis=0)
+    if left_out is not None:
+        gone |= np.stack([left_out[n] for n in neighbours])
+    high = np.where(gone, -np.inf, around).max(axis=0)
+    low = np.where(gone, np.inf, around).min(axis=0)
+    content_around = sum((~is_fill[n] & ~g).astype(np.uint8) for n, g in zip(neighbours, gone, strict=True))
+    centre = values[where]
+    excess = np.maximum(centre - high, low - centre)
+    # not a fill value inside tissue (templates and masks have such holes), nor a lone voxel of tissue
+    # in the background (what skull stripping leaves): both occur in clean scans
+    beyond = outside_bounds(centre, bounds)
+    keep = (np.isfinite(high) & (excess > np.where(on_border, 2 * threshold, threshold))
+            & (excess > BIT_ERRORS.spreads * (high - low)) & ((content_around >= 5) | beyond))
+    found = np.zeros(len(centre), dtype=bool)
+    index = np.nonzero(keep)[0]
+    if len(index):
+        found[index] = one_flip_explains(array[tuple(w[index] for w in where)], low[index] - tolerance,
+                                          high[index] + tolerance, threshold)
+    return found, keep

@@ -1,0 +1,48 @@
+"""The kinds of damage detection tells apart, and the :class:`Detection` it returns.
+
+The kind names are the damage transforms' own (:mod:`medinpaint.damage.transmission`): detection
+finds what those transforms do, under the same names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from medinpaint.damage.transmission import (
+    BitErrors,
+    CorruptBlocks,
+    LostLines,
+    LostSlices,
+    PacketLoss,
+    Truncation,
+)
+from medinpaint.repair.detection.slabs import SLAB
+
+# label codes are 1-based positions in this order (0: intact)
+KINDS: tuple[str, ...] = tuple(damage.kind for damage in (LostSlices, LostLines, PacketLoss, Truncation,
+                                                            CorruptBlocks, BitErrors))
+CODE: dict[str, int] = {kind: n for n, kind in enumerate(KINDS, start=1)}
+
+
+@dataclass
+class Detection:
+    """Where the damage is: ``labels`` holds one code of ``KINDS`` (1-based) per voxel, 0 where intact."""
+
+    labels: np.ndarray
+    details: dict = field(default_factory=dict)
+
+    @property
+    def mask(self) -> np.ndarray:
+        return (self.labels > 0).astype(np.uint8)
+
+    def counts(self) -> dict[str, int]:
+        found = np.zeros(len(KINDS) + 1, dtype=np.int64)
+        for k in range(0, self.labels.shape[2], SLAB):  # slab by slab: bincount widens to int64
+            found += np.bincount(self.labels[:, :, k:k + SLAB].ravel(), minlength=len(KINDS) + 1)
+        return {kind: int(found[CODE[kind]]) for kind in KINDS if found[CODE[kind]]}
+
+    def slices(self, kind: str) -> list[int]:
+        """Slice indices (along k) that hold damage of ``kind``."""
+        return [int(k) for k in np.nonzero((self.labels == CODE[kind]).any(axis=(0, 1)))[0]]

@@ -1,0 +1,242 @@
+"""Bit errors, the later looks: in a scan already found to carry flips, smaller jumps that texture hid."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from medinpaint.io.volume import drop_mapped_pages
+from medinpaint.repair.detection.bit_errors import one_flip_restorations
+from medinpaint.repair.detection.kinds import CODE
+from medinpaint.repair.detection.slabs import EIGHT, for_each_slab, in_plane_neighbours, is_fill_value
+
+
+@dataclass(frozen=True)
+class LaterLookThresholds:
+    """When the later looks run, and what they take for a flip.
+
+    Args:
+        after_flips: they run once the first look found this many flips ...
+        after_share: ... and this share of the voxels ...
+        odds: ... and its flips outnumber the outliers no flip explains by this much.
+        median_spreads: the median look takes a voxel this many neighbour spreads from their median ...
+        along_spreads: ... and this many from the mean of the two neighbours along every direction ...
+        gain: ... that one flip brings this many times closer to the median.
+        min_spread_sigmas: the neighbours' spread counts as at least this many noise sigmas.
+        near_share: a restored value within this share of the jump (or a spread) is beside the median.
+        predicted_errors: the predicted look takes a voxel this many local errors from a linear
+            prediction, where one flip of at least that size brings it within ``predicted_within``.
+        predicted_within: see ``predicted_errors``, in local errors.
+        fitted: voxels of a slab the prediction's weights are fitted to, about.
+        min_fitted: a slab with fewer sound voxels sampled gets no predicted look.
+        refit_mads: the weights are fitted again without residuals beyond this many MADs.
+    """
+
+    after_flips: int = 10
+    after_share: float = 2e-5
+    odds: int = 100
+    median_spreads: float = 3.0
+    along_spreads: float = 2.0
+    gain: float = 3.0
+    min_spread_sigmas: int = 2
+    near_share: int = 10
+    predicted_errors: float = 5.0
+    predicted_within: int = 2
+    fitted: int = 200_000
+    min_fitted: int = 100
+    refit_mads: int = 3
+
+
+LATER_LOOKS = LaterLookThresholds()
+
+
+def find_smaller_flips(array, fills, not_constant, labels, sigma: float, slab: int) -> None:
+    """The second and the predicted look, slab by slab, each slab with one slice of context either side."""
+    nk = array.shape[2]
+
+    def later_looks(part: slice) -> None:
+        start, stop = max(part.start - 1, 0), min(part.stop + 1, nk)
+        block = np.asarray(array[:, :, start:stop])
+        is_fill = is_fill_value(block, fills)
+        own = slice(part.start - start, part.stop - start)
+        flips_against_neighbour_median(block, is_fill, not_constant[start:stop], labels[:, :, start:stop], own, sigma)
+        flips_against_linear_prediction(block[:, :, own], is_fill[:, :, own], not_constant[part], labels[:, :, part], sigma)
+        drop_mapped_pages(array, start, stop)
+
+    for_each_slab(nk, slab, later_looks)
+
+
+def flips_against_neighbour_median(block, is_fill, not_constant, labels, own: slice, sigma: float) -> None:
+    """Bit errors that texture hid from the first look, in the slices ``own`` of ``block`` (the others
+    are context). Run only on scans already found to carry bit errors: on a clean scan the looser
+    rule of :func:`restored_beside_median` would take texture for flips. Labels are written in ``own`` only; the
+    context slices are only read, so slabs can run at once."""
+    ni, nj = block.shape[:2]
+    if ni < 3 or nj < 3:
+        return
+    values = block.astype(np.float32)
+    ours = values[:, :, own]
+    # screen: far from the median of the four nearest neighbours (reflected at the border: never itself);
+    # in place where it can be, as the slab-sized arrays add up (this runs on several slabs at once)
+    padded = np.pad(ours, ((1, 1), (1, 1), (0, 0)), mode="reflect")
+    four = (padded[:-2, 1:-1], padded[2:, 1:-1], padded[1:-1, :-2], padded[1:-1, 2:])
+    highest, lowest = np.maximum(four[0], four[1]), np.minimum(four[0], four[1])
+    median4 = four[0] + four[1]
+    for other in four[2:]:
+        np.maximum(highest, other, out=highest)
+        np.minimum(lowest, other, out=lowest)
+        median4 += other
+    median4 -= highest
+    median4 -= lowest
+    median4 /= 2
+    far = np.abs(np.subtract(ours, median4, out=median4), out=median4) > LATER_LOOKS.median_spreads * sigma
+    flat = highest == lowest
+    del highest, lowest, median4
+    intact = labels[:, :, own] == 0
+    # a fill value counts only alone among content: a flip to 0 inside tissue (64 -> 0)
+    fill = is_fill[:, :, own]
+    alone = fill & (ndimage.convolve(fill.view(np.uint8), np.ones((3, 3, 1), np.uint8), mode="constant") == 1)
+    screen = far & intact & (~fill | alone) & not_constant[own][np.newaxis, np.newaxis, :]
+    del alone
+    # and the directional test of restored_beside_median, against the least spread there can be (2 sigma; none
+    # where the neighbours are all alike), so that its per-voxel work is for few voxels
+    along = np.full(ours.shape, np.inf, dtype=np.float32)
+    pair = np.empty_like(along)
+    for (a, b), (c, d) in (((0, 1), (2, 1)), ((1, 0), (1, 2)), ((0, 0), (2, 2)), ((0, 2), (2, 0))):
+        np.add(padded[a:a + ni, b:b + nj], padded[c:c + ni, d:d + nj], out=pair)
+        pair /= 2
+        np.minimum(along, np.abs(np.subtract(ours, pair, out=pair), out=pair), out=along)
+    del padded, pair
+    along[[0, -1]] = np.inf  # the plane's border (reflected pairs there): left to restored_beside_median
+    along[:, [0, -1]] = np.inf
+    loose = screen.copy()
+    screen &= (along > LATER_LOOKS.along_spreads * 2 * sigma) | flat
+    del along
+    sound = (labels == 0) | (labels == CODE["bit-errors"])  # not lost to another kind of damage
+    for _ in range(2):  # two flips side by side: the second is judged again without the first
+        where = np.nonzero(screen)
+        if len(where[0]) == 0:
+            return
+        hit = restored_beside_median(block, values, intact, sound, not_constant, where, own.start, sigma)
+        if not hit.any():
+            return
+        found = tuple(w[hit] for w in where)
+        labels[found[0], found[1], found[2] + own.start] = CODE["bit-errors"]
+        intact[found] = False
+        screen[found] = False
+        for i, j, _ in in_plane_neighbours(found, (ni, nj)):  # a flip found spoilt its neighbours' directional screen
+            screen[i, j, found[2]] |= loose[i, j, found[2]] & intact[i, j, found[2]]
+
+
+def restored_beside_median(block, values, intact, sound, not_constant, where, offset: int, sigma: float) -> np.ndarray:
+    """Which voxels of ``where`` (slice indices ``offset`` short of ``block``'s) are more than
+    LATER_LOOKS.median_spreads spreads from the median of their eight in-plane and two through-plane
+    neighbours, and LATER_LOOKS.along_spreads spreads from the mean of the two neighbours along every in-plane
+    direction (a thin vessel or an edge matches its neighbours along its length), where one flipped
+    bit brings them back beside that median, or into the in-plane neighbours' range without its
+    extremes widened by a spread (a voxel darker than all its neighbours), LATER_LOOKS.gain times
+    closer to the median.
+
+    The spread is the in-plane neighbours' range without its extremes, at least twice the scan's noise;
+    where they all hold one value (a masked background) it is zero."""
+    nk = block.shape[2]
+    k = where[2] + offset
+    plane = [np.where(inside & intact[i, j, where[2]], values[i, j, k], np.nan)
+             for i, j, inside in in_plane_neighbours(where, block.shape)]
+    through = []
+    for dk in (-1, 1):
+        kk = np.clip(k + dk, 0, nk - 1)
+        usable = (kk == k + dk) & not_constant[kk] & sound[where[0], where[1], kk]
+        through.append(np.where(usable, values[where[0], where[1], kk], np.nan))
+    centre = values[where[0], where[1], k]
+    plane = np.stack(plane)  # rows: (-1,-1) (-1,0) (-1,1) (0,-1) (0,1) (1,-1) (1,0) (1,1)
+    directional = np.fmin.reduce([np.abs(centre - (plane[a] + plane[b]) / 2)
+                                  for a, b in ((1, 6), (3, 4), (0, 7), (2, 5))])
+    hit = np.zeros(len(centre), dtype=bool)
+    # the directional test first, against the least spread there can be (2 sigma, or 0 where the
+    # neighbours are all alike): the sorts below are for the few voxels left
+    flat = np.fmax.reduce(plane) == np.fmin.reduce(plane)
+    left = np.nonzero(~(directional <= LATER_LOOKS.along_spreads * 2 * sigma) | flat)[0]
+    if len(left) == 0:
+        return hit
+    plane, through, centre, directional = plane[:, left], np.stack(through)[:, left], centre[left], directional[left]
+    plane = np.sort(plane, axis=0)  # NaN (no neighbour) sorts last
+    count = np.isfinite(plane).sum(axis=0)
+    every = np.sort(np.concatenate([plane, through]), axis=0)
+    n = np.isfinite(every).sum(axis=0)
+    column = np.arange(len(n))
+    median = (every[np.maximum(n - 1, 0) // 2, column] + every[n // 2, column]) / 2
+    last = np.maximum(count - 1, 0)
+    flat = plane[0] == plane[last, column]
+    spread = np.where(flat, 0.0, np.maximum((plane[np.maximum(last - 1, 0), column] - plane[1]) / 2, 2 * sigma))
+    jump = np.abs(centre - median)
+    keep = (count >= 5) & (jump > LATER_LOOKS.median_spreads * spread) & ~(directional <= LATER_LOOKS.along_spreads * spread)
+    index = np.nonzero(keep)[0]
+    if len(index) == 0:
+        return hit
+    at = left[index]
+    jump, spread = jump[index], spread[index]
+    lowest, highest = plane[1, index] - spread, plane[np.maximum(last[index] - 1, 0), index] + spread
+    near = np.maximum(spread, jump / 10)
+    for restored in one_flip_restorations(block[where[0][at], where[1][at], k[at]]):
+        off = np.abs(restored - median[index])
+        within = (off <= near) | ((restored >= lowest) & (restored <= highest))
+        hit[at] |= within & (LATER_LOOKS.gain * off <= jump)
+    return hit
+
+
+def flips_against_linear_prediction(block, is_fill, not_constant, labels, sigma: float, fitted: int = 200_000) -> None:
+    """Bit errors in smooth tissue: a voxel far from the linear prediction from its eight in-plane
+    neighbours (weights fitted by least squares to about ``fitted`` sound voxels of the slab), in units
+    of the prediction's error on the ring two voxels out (which a flip does not reach, so it cannot
+    hide itself), where one flip at least that large brings it within twice that error of the prediction.
+
+    Like :func:`flips_against_neighbour_median`, only for scans already found to carry bit errors. Voxels beside damage
+    found earlier, beside a fill value (the edge of a masked background) or beside a value that is not
+    finite are left alone: their prediction leans on values that are not tissue. Slab-sized arrays are
+    reused where they can be: about six are alive at once."""
+    ni, nj = block.shape[:2]
+    if ni < 5 or nj < 5:
+        return
+    values = block.astype(np.float32)
+    padded = np.pad(values, ((1, 1), (1, 1), (0, 0)), mode="reflect")  # a border voxel is never its own neighbour
+    shifted = [padded[1 + di:1 + di + ni, 1 + dj:1 + dj + nj] for di, dj in EIGHT]
+    near = ndimage.maximum_filter(((labels != 0) | is_fill | ~np.isfinite(values)).view(np.uint8), size=(3, 3, 1)) > 0
+    sound = ~near & not_constant[np.newaxis, np.newaxis, :]
+    step = max(1, sound.size // (4 * fitted))  # every step-th voxel, the sound ones among them
+    sample = np.unravel_index(np.flatnonzero(sound.reshape(-1)[::step]) * step, sound.shape)
+    if len(sample[0]) < 100:
+        return
+    features = np.stack([s[sample] for s in shifted] + [np.ones(len(sample[0]), dtype=np.float32)], axis=1)
+    target = values[sample]
+    weights = np.linalg.lstsq(features, target, rcond=None)[0]
+    error = np.abs(target - features @ weights)  # again without the outliers (flips, edges) of the first fit
+    typical = error <= 3 * 1.4826 * np.median(error) + 1e-6
+    weights = np.linalg.lstsq(features[typical], target[typical], rcond=None)[0]
+    predicted = np.full(values.shape, weights[-1], dtype=np.float32)
+    term = np.empty_like(predicted)
+    for w, s in zip(weights[:-1], shifted, strict=True):
+        predicted += np.multiply(s, np.float32(w), out=term)
+    del padded, shifted
+    residual = np.subtract(values, predicted, out=values)
+    floor = max(1.4826 * float(np.median(np.abs(residual[sample]))), sigma / 2, 1e-6)
+    squared = np.square(residual, out=term)
+    squared[near] = floor**2
+    scale = ndimage.uniform_filter(squared, size=(5, 5, 1))  # the ring's mean square: 5x5 less 3x3
+    scale *= np.float32(25 / 16)
+    inner = ndimage.uniform_filter(squared, size=(3, 3, 1), output=squared)
+    scale -= np.multiply(inner, np.float32(9 / 16), out=inner)
+    np.sqrt(np.maximum(scale, floor**2, out=scale), out=scale)
+    far = np.abs(residual, out=term) > np.float32(LATER_LOOKS.predicted_errors) * scale
+    where = np.nonzero(far & sound & (labels == 0))
+    if len(where[0]) == 0:
+        return
+    stored, scale, jump, predicted = block[where], scale[where], term[where], predicted[where]
+    closest = np.full(len(stored), np.inf)
+    for restored in one_flip_restorations(stored):
+        large = np.abs(restored - stored) >= LATER_LOOKS.predicted_errors * scale
+        closest = np.where(large, np.fmin(closest, np.abs(restored - predicted)), closest)
+    hit = (closest <= 2 * scale) & (LATER_LOOKS.gain * closest <= jump)
+    labels[tuple(w[hit] for w in where)] = CODE["bit-errors"]

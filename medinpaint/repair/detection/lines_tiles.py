@@ -1,0 +1,254 @@
+"""Lost scan lines and lost packets (fill-valued tiles and rectangles): what a broken transfer drops."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from medinpaint.repair.detection.kinds import CODE
+from medinpaint.repair.detection.slabs import CONTEXT, PLANE, SCAN
+
+TILES = (8, 16)  # the tile grids a packet covers
+
+
+@dataclass(frozen=True)
+class LostLineThresholds:
+    """When a run of whole fill-valued lines is lost.
+
+    Args:
+        content_beside: the lines on each side of the run hold at least this share of content.
+        content_across: the slice before or after (or two on) holds this share of content along them.
+    """
+
+    content_beside: float = 0.3
+    content_across: float = 0.3
+
+
+@dataclass(frozen=True)
+class PacketLossThresholds:
+    """When a fill-valued tile or rectangle is a lost packet.
+
+    Args:
+        rectangle_contrast: a fill rectangle off the tile grid counts where its surroundings stand out
+            from the fill by this share of the content's value range.
+        side_content: content runs along this share of the line just outside a side of a lost tile ...
+        min_sides: ... on at least this many sides.
+        content_across: a lost tile has this share of content at its place in a slice beside it.
+        burst_content: a fill tile next to a lost one along the stream was lost too where content
+            runs this far along one of its sides.
+        padding_share: fill lines at the plane's border in this share of the slab's slices are the
+            scan's own padding.
+    """
+
+    rectangle_contrast: float = 0.05
+    side_content: float = 0.9
+    min_sides: int = 2
+    content_across: float = 0.3
+    burst_content: float = 0.3
+    padding_share: float = 0.5
+
+
+LOST_LINES = LostLineThresholds()
+PACKET_LOSS = PacketLossThresholds()
+
+
+def runs_along_lines(full: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Runs of True along axis 0 of a (lines, slices) array: (slice, first line, line after the run)."""
+    edges = np.diff(np.pad(full, ((1, 1), (0, 0))).astype(np.int8), axis=0)
+    start_k, start = np.nonzero(edges.T == 1)  # ordered by slice, then line: starts and stops pair up
+    _, stop = np.nonzero(edges.T == -1)
+    return start_k, start, stop
+
+
+def find_lost_lines(is_fill, content, not_constant, labels, fill_context: Callable[[], tuple] | None) -> None:
+    """Runs of whole lines at a fill value with content on both sides, and, in a scan of three slices
+    or more, content along them in the slice before or after (or two slices on, where the slice beside
+    lost the same lines; :func:`content_across`): the midline of a symmetric template cut off below
+    its CSF is a line of 0 between two hemispheres, empty in the slices beside it too.
+    ``fill_context`` as for :func:`find_packet_loss`."""
+    for axis in (1, 0):  # rows (j) first: a scan line runs along i; then whole columns (i)
+        full = is_fill.all(axis=1 - axis)  # (lines, slices)
+        frac = content.mean(axis=1 - axis)
+        ks, starts, stops = runs_along_lines(full & not_constant[np.newaxis, :])
+        inside = (starts > 0) & (stops < full.shape[0])  # the scan's own edge is not a lost line
+        ks, starts, stops = ks[inside], starts[inside], stops[inside]
+        rich = (frac[starts - 1, ks] >= LOST_LINES.content_beside) & (frac[stops, ks] >= LOST_LINES.content_beside)
+        for k, a, b in zip(ks[rich], starts[rich], stops[rich], strict=True):
+            lines = (slice(None), slice(a, b)) if axis == 1 else (slice(a, b), slice(None))
+            if fill_context is not None and not content_across(*fill_context(), lines, k, LOST_LINES.content_across):
+                continue
+            labels[lines + (k,)] = CODE["lost-lines"]
+
+
+def content_across(context: np.ndarray, in_scan: np.ndarray, region: tuple[slice, slice], k: int,
+                   share: float) -> bool:
+    """Whether ``share`` of ``region`` (of slab slice ``k``) holds content in the slice before
+    or after, or, where that slice is all fill there (lost too), in the slice beyond it. In a scan of
+    three slices or more, a burst that hit the same place in two slices always has such a slice on
+    one side. ``context``, ``in_scan``: from :func:`fill_with_context`."""
+    at = k + CONTEXT
+    for step in (-1, 1):
+        beside = at + step
+        if not in_scan[beside]:
+            continue
+        there = ~context[region + (beside,)]
+        if there.mean() >= share:
+            return True
+        beyond = beside + step
+        if not there.any() and in_scan[beyond] and (~context[region + (beyond,)]).mean() >= share:
+            return True
+    return False
+
+
+def tile_aligned(component: np.ndarray, origin: tuple[int, int], shape: tuple[int, int],
+                  spare: np.ndarray | None = None) -> bool:
+    """True when the component is exactly a union of whole cells of an 8 or 16 pixel grid (``spare``
+    voxels, of the component's array, count as part of any cell it touches)."""
+    ii, jj = np.nonzero(component)
+    ii, jj = ii + origin[0], jj + origin[1]
+    si, sj = np.nonzero(spare) if spare is not None else (np.empty(0, int), np.empty(0, int))
+    si, sj = si + origin[0], sj + origin[1]
+    for t in TILES:
+        per_row = shape[1] // t + 1
+        cells = np.unique((ii // t) * per_row + jj // t)
+        ci, cj = cells // per_row, cells % per_row
+        full = (np.minimum((ci + 1) * t, shape[0]) - ci * t) * (np.minimum((cj + 1) * t, shape[1]) - cj * t)
+        area = len(ii) + int(np.isin((si // t) * per_row + sj // t, cells).sum())
+        if int(full.sum()) == area:
+            return True
+    return False
+
+
+def find_packet_loss(block, is_fill, not_constant, labels, contrast: float,
+                 fill_context: Callable[[], tuple] | None) -> None:
+    """Lost packets in a slab (``fill_context``: gives :func:`fill_with_context` of the slab; None for
+    a scan of one or two slices, judged in-plane only)."""
+    holes = is_fill & not_constant[np.newaxis, np.newaxis, :] & (labels == 0)
+    components, n = ndimage.label(holes, structure=PLANE)
+    if n:
+        lost_fill_regions(block, components, n, holes, labels, is_fill, contrast)
+    find_lost_tiles(holes & (labels == 0), ~is_fill, labels, fill_context)
+
+
+def edge_padding(is_fill: np.ndarray) -> np.ndarray:
+    """Whole lines at a fill value from the plane's border inwards in most slices: a scan's own
+    padding (dipy's S0 has two zero rows at its edge), which a lost packet's tiles can join. A burst's
+    own lines at the border are in one slice only (in a one-slice image they cannot be told apart)."""
+    padding = np.zeros(is_fill.shape, dtype=bool)
+    for axis in (0, 1):
+        full = is_fill.all(axis=1 - axis)  # (lines, slices)
+        edge = np.cumprod(full, axis=0).astype(bool) | np.cumprod(full[::-1], axis=0)[::-1].astype(bool)
+        edge &= edge.mean(axis=1, keepdims=True) >= 0.5  # in this slice, and in most of the slab's
+        padding |= edge[:, np.newaxis, :] if axis == 0 else edge[np.newaxis, :, :]
+    return padding
+
+
+def lost_fill_regions(block, components, n, holes, labels, is_fill, contrast: float) -> None:
+    """Keep the fill regions that are tile-aligned, or exact rectangles a tile wide at least inside the
+    plane (around a region there is only content or damage found already: fill voxels beside it
+    belong to it) whose surroundings stand out from the fill by ``contrast`` (a dark, noisy background
+    holds such rectangles of its own). A region joined to the scan's own padding lines is kept
+    without them where the rest is tile-aligned."""
+    padding = None
+    shape = holes.shape[:2]
+    areas = np.bincount(components.ravel(), minlength=n + 1)[1:]
+    # most regions are specks (voxels that happen to hold a fill value): number only the large ones,
+    # as find_objects costs time per region
+    large = areas >= SCAN.min_hole
+    renumber = np.zeros(n + 1, dtype=components.dtype)
+    renumber[1:][large] = np.arange(1, int(large.sum()) + 1, dtype=components.dtype)
+    components, areas = renumber[components], areas[large]
+    for index, box in enumerate(ndimage.find_objects(components), start=1):
+        if box is None:
+            continue
+        si, sj, sk = box
+        # cheap shape tests first: a union of grid tiles has a grid-aligned bounding box
+        on_grid = all(s.start % TILES[0] == 0 and (s.stop % TILES[0] == 0 or s.stop == size)
+                      for s, size in zip((si, sj), shape, strict=True))
+        touches_border = si.start == 0 or sj.start == 0 or si.stop == shape[0] or sj.stop == shape[1]
+        is_rectangle = (areas[index - 1] == (si.stop - si.start) * (sj.stop - sj.start)
+                        and min(si.stop - si.start, sj.stop - sj.start) >= TILES[0])  # a tile at least
+        if not on_grid and not (is_rectangle and not touches_border):
+            continue
+        grown = (slice(max(si.start - 1, 0), si.stop + 1), slice(max(sj.start - 1, 0), sj.stop + 1), sk)
+        comp = components[grown] == index
+        origin = (grown[0].start, grown[1].start)
+        if is_rectangle and not touches_border and not on_grid:
+            around = block[grown][~comp].astype(np.float64)
+            if abs(np.median(around) - float(block[grown][comp][0])) > contrast:
+                labels[grown][comp] = CODE["packet-loss"]
+            continue
+        if (is_rectangle and not touches_border) or tile_aligned(comp[:, :, 0], origin, shape):
+            labels[grown][comp] = CODE["packet-loss"]
+            continue
+        if padding is None:
+            padding = edge_padding(is_fill)
+        pad = padding[grown]
+        core = comp & ~pad
+        if pad[comp].any() and core.sum() >= SCAN.min_hole and tile_aligned(core[:, :, 0], origin, shape, pad[:, :, 0]):
+            labels[grown][core] = CODE["packet-loss"]
+
+
+def content_outside_tile_sides(content: np.ndarray, t: int, ci: int, cj: int) -> list[np.ndarray]:
+    """Content fraction along the line just outside each side of every t x t cell: four (ci, cj, k) arrays."""
+    ni, nj, nk = content.shape
+    c = content.astype(np.float32)
+    sides = []
+    for axis, count in ((0, ci), (1, cj)):
+        for outside in (-1, t):  # the line before the cell, and the line after it
+            frac = np.zeros((ci, cj, nk), dtype=np.float32)
+            for n in range(count):
+                line = n * t + outside
+                if not 0 <= line < content.shape[axis]:
+                    continue
+                if axis == 0:
+                    frac[n] = c[line, : cj * t].reshape(cj, t, nk).mean(axis=1)
+                else:
+                    frac[:, n] = c[: ci * t, line].reshape(ci, t, nk).mean(axis=1)
+            sides.append(frac)
+    return sides
+
+
+def find_lost_tiles(holes, content, labels, fill_context: Callable[[], tuple] | None) -> None:
+    """Whole fill-valued grid tiles cut straight into the content: a lost packet beside the background.
+
+    A tile counts when content runs along nearly all of the line just outside two or more of its sides
+    (the edge of anatomy is curved and does not follow two grid lines of a tile), and, in a scan of
+    three slices or more, holds content at its place in the slice before or after it, or, where that
+    slice lost the same tile (a burst can hit the same place in two slices), in the slice beyond
+    (:func:`content_across`). A notch or a gap of a brain mask that happens to be a tile wide is
+    nearly empty there."""
+    ni, nj = holes.shape[:2]
+    for t in TILES:
+        ci, cj = ni // t, nj // t
+        if ci == 0 or cj == 0:
+            continue
+        full = holes[: ci * t, : cj * t].reshape(ci, t, cj, t, -1).all(axis=(1, 3))
+        if not full.any():
+            continue
+        sides = content_outside_tile_sides(content, t, ci, cj)
+        hit = full & (sum((frac >= 0.9).astype(np.uint8) for frac in sides) >= 2)
+        if fill_context is not None:
+            for i, j, k in zip(*np.nonzero(hit), strict=True):
+                tile = (slice(i * t, (i + 1) * t), slice(j * t, (j + 1) * t))
+                hit[i, j, k] = content_across(*fill_context(), tile, k, PACKET_LOSS.content_across)
+        region = labels[: ci * t, : cj * t]
+        lost = (region == CODE["packet-loss"]).reshape(ci, t, cj, t, -1).all(axis=(1, 3)) | hit
+        # a burst goes on along the stream (i fastest): a whole fill-valued tile next to a lost one
+        # along i, with content along one of its sides, was lost with it (over the edge of anatomy,
+        # where the two-sides rule cannot see it)
+        touching = np.maximum.reduce(sides) >= PACKET_LOSS.burst_content
+        while True:
+            beside = np.zeros_like(lost)
+            beside[1:] |= lost[:-1]
+            beside[:-1] |= lost[1:]
+            grown = full & ~lost & beside & touching
+            if not grown.any():
+                break
+            lost |= grown
+        if lost.any():
+            block = np.repeat(np.repeat(lost, t, axis=0), t, axis=1)
+            region[block & (region == 0)] = CODE["packet-loss"]

@@ -1,0 +1,150 @@
+"""Lost slices (missing instances, constant slices between or beside content) and a truncated pixel stream."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from medinpaint.io import Volume
+from medinpaint.repair.detection.kinds import CODE
+from medinpaint.repair.detection.slabs import SCAN, is_fill_value
+
+
+@dataclass(frozen=True)
+class LostSliceThresholds:
+    """When a run of constant slices is lost rather than the empty air around a head.
+
+    Args:
+        min_content_beside: a run between two slices is lost where both hold at least this share of
+            content, ...
+        share_of_typical_beside: ... or this share of the scan's typical slice, whichever is more.
+        edge_run: at the scan's edge, a run of at most this many slices ...
+        edge_content: ... beside a slice holding this share of the typical slice's content.
+    """
+
+    min_content_beside: float = 0.05
+    share_of_typical_beside: float = 0.25
+    edge_run: int = 3
+    edge_content: float = 0.75
+
+
+@dataclass(frozen=True)
+class TruncationThresholds:
+    """When a tail of fill at the end of the pixel stream is a cut, not a scan's own padding.
+
+    Args:
+        cut_lost_share: a cut through a slice loses at least this share of the slice before's content.
+        arrived_match: where the slice arrived it holds this share of the slice before's content there.
+        row_content: the row above a cut holds this share of content (and right of the cut too) ...
+        row_match: ... and the part of the cut row that arrived this share of the row above's.
+        boundary_share: a cut on a slice boundary follows a slice holding this share of the median
+            slice's content ...
+        boundary_min_content: ... and at least this share of content at all.
+    """
+
+    cut_lost_share: float = 0.25
+    arrived_match: float = 0.8
+    row_content: float = 0.5
+    row_match: float = 0.8
+    boundary_share: float = 0.5
+    boundary_min_content: float = 0.05
+
+
+LOST_SLICES = LostSliceThresholds()
+TRUNCATION = TruncationThresholds()
+
+
+def find_lost_slices(volume: Volume, constant: np.ndarray, fractions: np.ndarray, labels: np.ndarray) -> None:
+    missing = (volume.meta.get("dicom") or {}).get("missing") or []
+    for k in missing:
+        labels[:, :, k] = CODE["lost-slices"]
+    typical = float(np.median(fractions[~constant])) if (~constant).any() else 1.0
+    rich = max(0.05, 0.25 * typical)
+    runs, n = ndimage.label(constant)
+    for r in range(1, n + 1):
+        ks = np.nonzero(runs == r)[0]
+        before, after = ks[0] - 1, ks[-1] + 1
+        sides = [fractions[k] for k in (before, after) if 0 <= k < len(constant)]
+        if len(sides) == 2:
+            # content on both sides: not the empty air beyond the head's top
+            lost = min(sides) >= rich
+        else:
+            # at the scan's edge: a short run beside a slice as full as the scan's typical one (anatomy
+            # does not stop dead at a slice; the empty slices around a head or a padded grid border
+            # slices with little content, and run for longer)
+            lost = len(sides) == 1 and len(ks) <= LOST_SLICES.edge_run and sides[0] >= LOST_SLICES.edge_content * typical
+        if lost:
+            labels[:, :, ks[0]:ks[-1] + 1] = CODE["lost-slices"]
+
+
+def find_truncation(array, fills, constant, fractions, labels, tile: int = 0) -> None:
+    """The tail of the stream (Fortran order: i fastest, then j, then k) at one fill value, cutting
+    content. ``tile``: the tile width of a mosaic, whose tiles can end in black rows of their own, so
+    that a tail of fill starting at a tile's edge is no cut (a real cut lands there once in ``tile``)."""
+    ni, nj, nk = array.shape
+    tail_value = array[-1, -1, -1]
+    if tail_value not in fills:
+        return
+    k = nk - 1
+    while k >= 0 and constant[k] and array[0, 0, k] == tail_value:
+        k -= 1
+    if k < 0:
+        return
+    plane = np.asarray(array[:, :, k])
+    differs = np.nonzero(plane.reshape(-1, order="F") != tail_value)[0]
+    rest = int(differs[-1]) + 1
+    if rest == ni * nj:  # the cut falls on a slice boundary
+        k, rest = k + 1, 0
+    j, i = divmod(rest, ni)
+    if tile and i % tile == 0:
+        return
+    if (nk - k) * ni * nj - rest < SCAN.min_hole:  # a few voxels at the fill value end many a clean scan
+        return
+    if rest:
+        # the cut runs through slice k. Where it falls after the slice's content, in its background,
+        # it cannot be told from a scan that ends in anatomy and is padded with fill slices (a partial
+        # field of view resampled onto a larger grid): such cuts are left
+        content = ~is_fill_value(plane, fills)
+        if not (cut_is_abrupt_along_rows(content, i, j) or cut_against_slice_before(array, fills, constant, content, k, rest)):
+            return
+        plane_lost = np.zeros(ni * nj, dtype=bool)
+        plane_lost[rest:] = True
+        region = labels[:, :, k]
+        region[plane_lost.reshape((ni, nj), order="F") & (region == 0)] = CODE["truncation"]
+        k += 1
+    # the cut falls on a slice boundary: the last slice that arrived must be rich in content, not the
+    # thin top of a head
+    elif k == 0 or k >= nk or fractions[k - 1] < max(0.5 * np.median(fractions[~constant]), 0.05):
+        return
+    tail = labels[:, :, k:]
+    tail[tail == 0] = CODE["truncation"]
+
+
+def cut_is_abrupt_along_rows(content: np.ndarray, i: int, j: int) -> bool:
+    """A cut at (i, j) through a slice, abrupt along its rows: the row above is rich in content, also
+    right of the cut, and the part of the cut row that arrived looks like the row above (a tapering
+    edge of the anatomy thins out on both sides instead)."""
+    if j == 0:
+        return False
+    above = content[:, j - 1]
+    if above.mean() < 0.5:
+        return False
+    return not (i and (content[:i, j].mean() < 0.8 * above[:i].mean() or above[i:].mean() < 0.5))
+
+
+def cut_against_slice_before(array, fills, constant, content: np.ndarray, k: int, rest: int) -> bool:
+    """A cut after ``rest`` voxels of slice ``k``, judged against the slice before: where the slice
+    arrived it holds about as much content as that slice there, and that slice holds a good share of
+    its content beyond the cut (the top of a head, where the scan ends, narrows slice by slice: little
+    of the slice before lies beyond its last voxel). Cuts near the edge of the anatomy pass here,
+    where the rows beside them are mostly background."""
+    if k == 0 or constant[k - 1]:
+        return False
+    before = ~is_fill_value(np.asarray(array[:, :, k - 1]), fills).reshape(-1, order="F")
+    arrived = content.reshape(-1, order="F")[:rest]
+    lost_share = before[rest:].sum() / max(before.sum(), 1)
+    # content on both sides of the cut: a flip or two in an empty slice above a head is no slice that arrived
+    enough = before[:rest].sum() >= SCAN.min_hole and arrived.sum() >= SCAN.min_hole
+    return enough and lost_share >= TRUNCATION.cut_lost_share and arrived.sum() >= 0.8 * before[:rest].sum()

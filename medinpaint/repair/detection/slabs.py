@@ -1,0 +1,118 @@
+"""The slab reader: a scan is read ``SLAB`` slices at a time, on ``WORKERS`` threads, so that a
+memory-mapped scan is never loaded whole; and what every detector shares (fill values, neighbours,
+the slices beside a slab)."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from medinpaint.io import Volume
+from medinpaint.io.volume import drop_mapped_pages
+
+SLAB = 32  # slices read at a time
+CONTEXT = 2  # slices either side of a slab that the rules for lost lines and tiles and background flips look at
+# threads scanning slabs at once (each holds up to 9 slab-sized float32 temporaries)
+WORKERS = min(4, os.cpu_count() or 1)
+
+PLANE = np.zeros((3, 3, 3), dtype=bool)
+PLANE[:, :, 1] = ndimage.generate_binary_structure(2, 1)  # 4-connected within a slice, never across
+# in-plane neighbours
+EIGHT = tuple((di, dj) for di in (-1, 0, 1) for dj in (-1, 0, 1) if (di, dj) != (0, 0))
+
+
+@dataclass(frozen=True)
+class ScanThresholds:
+    """Sizes below which the detectors leave a scan or a region alone.
+
+    Args:
+        min_hole: pixels; smaller fill specks are left alone (a single lost pixel is a bit error), a
+            tail of fill shorter than this ends many a clean scan, and voxels at the minimum fewer
+            than this side by side are bit errors, not a fill.
+        min_plane: pixels along each in-plane axis for the pattern detectors (lost lines, tiles,
+            truncation): in fewer, a pattern cannot be told from anatomy.
+    """
+
+    min_hole: int = 16
+    min_plane: int = 16
+
+
+SCAN = ScanThresholds()
+
+
+def is_fill_value(values: np.ndarray, fills: list[float]) -> np.ndarray:
+    """``np.isin(values, fills)`` for the two or three fill values, without isin's sorting."""
+    result = values == fills[0]
+    for f in fills[1:]:
+        result |= values == f
+    return result
+
+
+def fill_values(volume: Volume, minimum=None) -> list[float]:
+    """The values a failure leaves: stored 0, the image ``minimum`` (where given), and DICOM's padding value."""
+    values = {0} if minimum is None else {0, minimum.item()}
+    source = volume.meta.get("dicom") or {}
+    header = next((s for s in source.get("slices", []) if s is not None), None)
+    if header is not None and "PixelPaddingValue" in header:
+        values.add(int(header.PixelPaddingValue))
+    return sorted(values)
+
+
+def fill_with_context(array, part: slice, is_fill, fills: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """``is_fill`` of slices ``part`` with ``CONTEXT`` slices before and after them (beyond the scan's
+    first and last slice, fill), and which of those slices lie in the scan: slice ``k`` of the slab is
+    ``k + CONTEXT`` of what this returns."""
+    ni, nj, n = is_fill.shape
+    context = np.ones((ni, nj, n + 2 * CONTEXT), dtype=bool)
+    context[:, :, CONTEXT:-CONTEXT] = is_fill
+    in_scan = np.zeros(n + 2 * CONTEXT, dtype=bool)
+    in_scan[CONTEXT:-CONTEXT] = True
+    for d in range(1, CONTEXT + 1):
+        for k, at in ((part.start - d, CONTEXT - d), (part.stop - 1 + d, CONTEXT + n - 1 + d)):
+            if 0 <= k < array.shape[2]:
+                context[:, :, at] = is_fill_value(np.asarray(array[:, :, k]), fills)
+                in_scan[at] = True
+                drop_mapped_pages(array, k, k + 1)  # its own slab's scan dropped it, or will
+    return context, in_scan
+
+
+def to_volume_indices(where: tuple[np.ndarray, ...], start: int) -> tuple[np.ndarray, ...]:
+    """Voxel indices of a slab starting at slice ``start``, as indices of the whole volume."""
+    return where[0], where[1], where[2] + start
+
+
+def in_plane_neighbours(where: tuple[np.ndarray, ...], shape: tuple[int, ...]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The eight in-plane neighbours (in the order of EIGHT) of the voxels ``where`` in planes of
+    ``shape``: their i and j, clipped into the plane (a border voxel then stands in for a neighbour
+    beyond it), and whether the neighbour lies inside the plane."""
+    ni, nj = shape[:2]
+    found = []
+    for di, dj in EIGHT:
+        i, j = where[0] + di, where[1] + dj
+        inside = (i >= 0) & (i < ni) & (j >= 0) & (j < nj)
+        found.append((np.clip(i, 0, ni - 1), np.clip(j, 0, nj - 1), inside))
+    return found
+
+
+def for_each_slab(nk: int, slab: int, work) -> None:
+    """Run ``work(slice)`` on every slab of ``slab`` slices, on WORKERS threads (NumPy and SciPy release
+    the GIL in their loops). Slabs are disjoint, so the order they finish in does not matter; the later
+    bit-error looks also read the labels of one slice either side, where a neighbour may be writing, and
+    so treat a voxel labelled a bit error and an unlabelled one alike there."""
+    parts = [slice(k0, min(k0 + slab, nk)) for k0 in range(0, nk, slab)]
+
+    def quietly(part: slice) -> None:
+        with np.errstate(over="ignore", invalid="ignore"):  # NaN, or a flipped NaN's 3e38, in a float scan
+            work(part)
+
+    if WORKERS < 2 or len(parts) < 2:
+        for part in parts:
+            quietly(part)
+        return
+    with ThreadPoolExecutor(max_workers=min(WORKERS, len(parts))) as pool:
+        for _ in pool.map(quietly, parts):  # re-raises the first error
+            pass

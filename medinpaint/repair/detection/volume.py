@@ -1,0 +1,179 @@
+"""The volume driver: a scan's slabs through every detector, and the bit-error verdicts that need the
+whole scan (the odds of flips against the scan's own outliers, the later looks)."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from medinpaint.io import Volume
+from medinpaint.io.volume import drop_mapped_pages
+from medinpaint.repair.detection.bit_errors import (
+    BIT_ERRORS,
+    blocks_and_first_look_flips,
+    content_bounds,
+    outliers_may_be_natural,
+    outside_bounds,
+)
+from medinpaint.repair.detection.blocks import blocks_against_sound_range
+from medinpaint.repair.detection.intensity import intensity_stats
+from medinpaint.repair.detection.kinds import CODE, Detection
+from medinpaint.repair.detection.later_looks import LATER_LOOKS, find_smaller_flips
+from medinpaint.repair.detection.lines_tiles import PACKET_LOSS, find_lost_lines, find_packet_loss
+from medinpaint.repair.detection.lost_slices import find_lost_slices, find_truncation
+from medinpaint.repair.detection.slabs import (
+    SCAN,
+    SLAB,
+    fill_values,
+    fill_with_context,
+    for_each_slab,
+    in_plane_neighbours,
+    is_fill_value,
+    to_volume_indices,
+)
+
+
+def detect(volume: Volume, slab: int = SLAB) -> Detection:
+    """Detect damage in a 3D volume (a 4D one is checked volume by volume along its last axis).
+
+    The volume is read ``slab`` slices at a time, so a memory-mapped scan is never loaded whole.
+    """
+    if volume.array.ndim == 4:
+        parts = [detect(volume.with_array(volume.array[..., t]), slab) for t in range(volume.shape[3])]
+        return Detection(np.stack([p.labels for p in parts], axis=-1), {"per_volume": [p.details for p in parts]})
+    mosaic = mosaic_layout(volume)
+    if mosaic is not None:
+        return detect_mosaic(volume, mosaic, slab)
+    return detect_volume(volume, slab)
+
+
+def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
+    """Detection in a 3D volume; ``stream``: its voxels are the pixel stream in Fortran order (not
+    the tiles of a mosaic), so a truncated stream shows as a tail of fill."""
+    array = volume.array
+    nk = array.shape[2]
+    minimum = array.min()
+    fills = fill_values(volume, minimum)
+    constant = np.empty(nk, dtype=bool)
+    fractions = np.empty(nk)
+    at_minimum = np.zeros(nk, dtype=np.int64)
+
+    def survey(part: slice) -> None:
+        block = np.asarray(array[:, :, part])
+        constant[part] = block.min(axis=(0, 1)) == block.max(axis=(0, 1))
+        fractions[part] = (~is_fill_value(block, fills)).mean(axis=(0, 1))
+        # voxels at the minimum beside another one (a lost line, a region), not scattered bit errors
+        lowest = block == minimum
+        at_minimum[part] = ((lowest[1:] & lowest[:-1]).sum(axis=(0, 1))
+                            + (lowest[:, 1:] & lowest[:, :-1]).sum(axis=(0, 1)))
+        drop_mapped_pages(array, part.start, part.stop)
+
+    for_each_slab(nk, slab, survey)
+    if at_minimum.sum() < SCAN.min_hole:  # lone voxels at the minimum are bit errors, not a fill
+        fills = fill_values(volume)
+    labels = np.zeros(array.shape, dtype=np.uint8)
+    find_lost_slices(volume, constant, fractions, labels)
+    not_constant = ~constant
+    patterns = min(array.shape[:2]) >= SCAN.min_plane  # too few pixels in a plane to tell a pattern from anatomy
+    # fill-valued lines and regions are lost only where they cut into content: a slice beyond the head
+    # with a few flipped voxels has fill all around them (ch2's empty top slice with one flip: 10,412
+    # voxels had passed for lost packets)
+    cut = not_constant & (np.rint(fractions * array.shape[0] * array.shape[1]) >= SCAN.min_hole)
+    if patterns and stream:
+        find_truncation(array, fills, constant, fractions, labels)
+    stats = intensity_stats(array, not_constant)
+    flipped = np.zeros(nk, dtype=np.int64)  # bit errors found per slice
+    in_tissue, unexplained = [], []  # per slab, where the first look found flips in tissue and outliers it did not
+    in_background, lone = [], []  # per slab, flips in the background and lone voxels there no flip explains
+
+    def scan(part: slice) -> None:
+        block = np.asarray(array[:, :, part])
+        is_fill = is_fill_value(block, fills)
+        region = labels[:, :, part]
+        # the slices either side are read only where a detector asks, and then once
+        fill_context = functools.cache(lambda: fill_with_context(array, part, is_fill, fills))
+        if patterns:
+            across = fill_context if nk > 2 else None  # a thinner scan is judged in-plane only
+            find_lost_lines(is_fill, ~is_fill, cut[part], region, across)
+            find_packet_loss(block, is_fill, cut[part], region, PACKET_LOSS.rectangle_contrast * stats["value_range"] if stats else 0.0,
+                         across)
+        if stats is not None:
+            found, outliers, (background, alone) = blocks_and_first_look_flips(block, is_fill, not_constant[part], region,
+                                                                           stats, fill_context)
+            in_tissue.append(to_volume_indices(found, part.start))
+            unexplained.append(to_volume_indices(outliers, part.start))
+            in_background.append(to_volume_indices(background, part.start))
+            lone.append(alone)
+            flipped[part] = (region == CODE["bit-errors"]).sum(axis=(0, 1))
+        drop_mapped_pages(array, part.start, part.stop)
+
+    for_each_slab(nk, slab, scan)
+    if stats is None:
+        return Detection(labels, {"fill_values": [float(f) for f in fills]})
+    bounds = content_bounds(stats)
+    background_flips = sum(len(w[0]) for w in in_background)
+    if background_flips and outliers_may_be_natural(background_flips, sum(lone), BIT_ERRORS.background_outlier_odds):
+        for where in in_background:  # the background's own lone voxels: only flips beyond bounds stand
+            dropped = tuple(w[~outside_bounds(array[where], bounds)] for w in where)
+            labels[dropped] = 0
+            np.subtract.at(flipped, dropped[2], 1)
+    tissue_flips = sum(len(w[0]) for w in in_tissue)
+    blocks = blocks_against_sound_range(array, fills, not_constant, labels, stats, slab) if flipped.any() else []
+    # outliers inside garbage found only now are the block's, not the scan's own
+    natural = sum(int((labels[w] == 0).sum()) for w in unexplained)
+    flips_in_doubt = tissue_flips and outliers_may_be_natural(tissue_flips, natural, BIT_ERRORS.natural_outlier_odds)
+    if flips_in_doubt:  # the scan's own outliers: only flips beyond bounds stand
+        for where in in_tissue:
+            dropped = tuple(w[~outside_bounds(array[where], bounds)] for w in where)
+            # one inside a block found since is the block's garbage (the block search skipped labelled voxels)
+            in_block = np.zeros(len(dropped[0]), dtype=bool)
+            for i, j, inside in in_plane_neighbours(dropped, labels.shape):
+                in_block |= inside & (labels[i, j, dropped[2]] == CODE["corrupted-blocks"])
+            labels[dropped] = np.where(in_block, CODE["corrupted-blocks"], 0).astype(np.uint8)
+            np.subtract.at(flipped, dropped[2], 1)
+        if not flipped.any():
+            for where in blocks:  # looked for only because of the flips dropped
+                labels[where] = 0
+    # the later looks take smaller jumps, where a scan with outliers of its own has far more of them
+    later = not flips_in_doubt and flipped.sum() >= LATER_LOOKS.odds * natural
+    if later and flipped.sum() >= max(LATER_LOOKS.after_flips, LATER_LOOKS.after_share * array[:, :, 0].size * not_constant.sum()):
+        find_smaller_flips(array, fills, not_constant, labels, stats["sigma"], slab)
+    return Detection(labels, {"fill_values": [float(f) for f in fills]})
+
+
+def mosaic_layout(volume: Volume) -> tuple[int, int] | None:
+    """(tiles per side, images) of a Siemens mosaic (one DICOM image holding a volume's slices as
+    tiles, the unused ones black), or None. Its tile borders and empty tiles would pass for lost lines
+    and a truncated stream."""
+    headers = (volume.meta.get("dicom") or {}).get("slices") or []
+    header = next((h for h in headers if h is not None), None)
+    if volume.array.ndim != 3 or volume.shape[2] != 1 or header is None or "MOSAIC" not in (header.get("ImageType") or []):
+        return None
+    images = header.get((0x0019, 0x100A))  # Siemens: NumberOfImagesInMosaic
+    if images is None:
+        return None
+    count = int(images.value)
+    side = int(np.ceil(np.sqrt(count)))
+    if count < 1 or volume.shape[0] % side or volume.shape[1] % side:
+        return None
+    return side, count
+
+
+def detect_mosaic(volume: Volume, mosaic: tuple[int, int], slab: int) -> Detection:
+    """Detection on a mosaic's tiles as the slices of a volume, labels back in the mosaic's layout;
+    a truncated stream on the mosaic itself, whose rows are the stream's order."""
+    side, count = mosaic
+    ni, nj = volume.shape[:2]
+    ti, tj = ni // side, nj // side
+    # tiles fill the image row by row: tile b * side + a holds i in [a ti, (a+1) ti), j in [b tj, (b+1) tj)
+    tiles = volume.array[:, :, 0].reshape(side, ti, side, tj).transpose(1, 3, 2, 0).reshape(ti, tj, side * side)
+    inner = detect_volume(volume.with_array(np.ascontiguousarray(tiles[:, :, :count])), slab, stream=False)
+    labels = np.zeros((ti, tj, side * side), dtype=np.uint8)
+    labels[:, :, :count] = inner.labels
+    labels = labels.reshape(ti, tj, side, side).transpose(3, 0, 2, 1).reshape(ni, nj, 1)
+    plane = np.asarray(volume.array)
+    fills = inner.details["fill_values"]
+    find_truncation(plane, fills, np.array([plane.min() == plane.max()]),
+                np.array([(~is_fill_value(plane, fills)).mean()]), labels, tile=ti)
+    return Detection(labels, {**inner.details, "mosaic": {"tiles_per_side": side, "images": count}})

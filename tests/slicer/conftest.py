@@ -88,3 +88,27 @@ def oblique_ijk_to_ras() -> np.ndarray:
     matrix[:3, :3] = rz @ rx @ np.diag([0.82, 0.91, 3.3])
     matrix[:3, 3] = [-41.25, 17.5, 96.125]
     return matrix
+
+
+REPOSITORY = MODULE_DIR.parents[2]
+WHEEL_BUILDER = MODULE_DIR.parent / "CMake" / "build_medinpaint_wheel.py"
+
+
+@pytest.fixture(scope="session")
+def carried_wheel(tmp_path_factory) -> Path:
+    """The medinpaint wheel the extension carries, built from this repository by the extension's own
+    build step (the script CMake runs), into a fresh folder."""
+    out = tmp_path_factory.mktemp("wheels")
+    result = subprocess.run([sys.executable, str(WHEEL_BUILDER), str(REPOSITORY), str(out)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    (wheel,) = out.glob("medinpaint-*.whl")
+    return wheel
+
+
+@pytest.fixture(scope="session")
+def module(slicer_mrml):
+    """MedInpaint.py itself, imported on plain MRML (slicer-core): no Qt, no Slicer application."""
+    import MedInpaint
+
+    return MedInpaint

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -166,9 +166,13 @@ def import_volume(path: str | os.PathLike, reference, output_node) -> None:
         output_node.CreateDefaultDisplayNodes()
 
 
-def import_mask(path: str | os.PathLike, reference, segmentation_node) -> None:
+def import_mask(path: str | os.PathLike, reference, segmentation_node, source=None) -> None:
     """Show the uint8 mask file as one segment ("Repaired voxels") of ``segmentation_node`` over
-    ``reference``."""
+    ``reference``.
+
+    ``source`` (default: ``reference``), a volume on the same grid, becomes the segmentation's reference
+    image geometry node: DICOM SEG export follows that reference to the series the segment belongs to.
+    """
     import slicer
     import slicer.util
 
@@ -195,7 +199,8 @@ def import_mask(path: str | os.PathLike, reference, segmentation_node) -> None:
     segment = segmentation.GetNthSegment(0)
     segment.SetName(MASK_SEGMENT_NAME)
     segment.SetColor(*MASK_COLOR)
-    segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(reference)
+    geometry_source = reference if source is None else source
+    segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(geometry_source)
     segmentation_node.SetAndObserveTransformNodeID(reference.GetTransformNodeID())
     if segmentation_node.GetDisplayNode() is None:
         segmentation_node.CreateDefaultDisplayNodes()
@@ -218,14 +223,40 @@ def repaired_mask_array(segmentation_node, reference) -> np.ndarray:
         scene.RemoveNode(labelmap)
 
 
+def _hierarchy_item(hierarchy, node) -> int:
+    item = hierarchy.GetItemByDataNode(node)
+    if not item:  # no subject hierarchy plugin watches this scene (plain MRML): add the node's item here
+        item = hierarchy.CreateItem(hierarchy.GetSceneItemID(), node)
+    return item
+
+
+def place_in_hierarchy(source, nodes, created=()) -> int:
+    """Put result ``nodes`` beside ``source`` in the subject hierarchy (its study, folder or the scene).
+
+    Nodes in ``created`` always move there; a node the user chose moves only when it sits at the top of
+    the hierarchy, where Slicer puts new nodes; one the user filed elsewhere stays. Returns the parent item.
+    """
+    import slicer
+
+    hierarchy = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(source.GetScene())
+    top = hierarchy.GetSceneItemID()
+    parent = hierarchy.GetItemParent(_hierarchy_item(hierarchy, source)) or top
+    for node in nodes:
+        item = _hierarchy_item(hierarchy, node)
+        if any(node is new for new in created) or hierarchy.GetItemParent(item) == top:
+            hierarchy.SetItemParent(item, parent)
+    return parent
+
+
 @dataclass
 class SceneResult:
-    """The nodes a run filled in, medinpaint's report and the run's wall time."""
+    """The nodes a run filled in, medinpaint's report, the run's wall time, and anything worth a warning."""
 
     output_node: object
     segmentation_node: object
     report: dict
     seconds: float
+    warnings: list[str] = field(default_factory=list)
 
 
 class SceneRepair:
@@ -267,6 +298,17 @@ class SceneRepair:
         self.on_log = on_log
         self.workspace: Workspace | None = None
         self.repair_run: RepairRun | None = None
+        #: Why the temporary folder could not be removed (e.g. a file locked on Windows), when it could not.
+        self.cleanup_problem: str | None = None
+
+    def _cleanup(self) -> None:
+        """Remove the temporary folder; a failure is recorded, never raised over the run's own outcome."""
+        if self.workspace is None:
+            return
+        try:
+            self.workspace.cleanup()
+        except OSError as exc:
+            self.cleanup_problem = f"the temporary folder {self.workspace.path} could not be removed: {exc}"
 
     def start(self) -> None:
         """Export the input (and mask) and start the run; on any error nothing is left behind."""
@@ -283,7 +325,7 @@ class SceneRepair:
                                         on_progress=self.on_progress, on_log=self.on_log, names=names)
             self.repair_run.start()
         except BaseException:
-            self.workspace.cleanup()
+            self._cleanup()
             raise
 
     def poll(self) -> str:
@@ -297,12 +339,18 @@ class SceneRepair:
     def finish(self) -> SceneResult:
         """After the run ended: load the results into the scene, remove the temporary folder.
 
-        Raises the run's :class:`~MedInpaintLib.errors.RepairError` when it failed or was cancelled.
+        Raises the run's :class:`~MedInpaintLib.errors.RepairError` when it failed or was cancelled, or
+        when the input left the scene meanwhile. The results go beside the input in the subject hierarchy,
+        and the segmentation refers to the input volume. A temporary folder that cannot be removed does not
+        undo a good result: the result carries a warning instead (see :attr:`cleanup_problem`).
         """
         try:
             outcome = self.repair_run.outcome()
             scene = self.input_node.GetScene()
             name = self.input_node.GetName()
+            if scene is None:
+                raise RepairError(f"the volume '{name}' was removed from the scene during its repair; "
+                                  "nothing was loaded")
             created = []
             try:
                 if self.output_node is None:
@@ -314,14 +362,17 @@ class SceneRepair:
                     self.segmentation_node = scene.AddNewNodeByClass(
                         "vtkMRMLSegmentationNode", scene.GenerateUniqueName(f"{name} repair mask"))
                     created.append(self.segmentation_node)
-                import_mask(outcome.mask, self.output_node, self.segmentation_node)
+                import_mask(outcome.mask, self.output_node, self.segmentation_node, source=self.input_node)
+                place_in_hierarchy(self.input_node, (self.output_node, self.segmentation_node), created)
             except BaseException:
                 for node in created:
                     scene.RemoveNode(node)
                 raise
-            return SceneResult(self.output_node, self.segmentation_node, outcome.report, outcome.seconds)
         finally:
-            self.workspace.cleanup()
+            self._cleanup()
+        warnings = [self.cleanup_problem] if self.cleanup_problem else []
+        return SceneResult(self.output_node, self.segmentation_node, outcome.report, outcome.seconds,
+                           warnings)
 
     def run(self, timeout: float | None = None) -> SceneResult:
         """Start, wait (the callbacks fire from this thread) and finish: for scripts and tests."""
@@ -338,5 +389,4 @@ class SceneRepair:
         try:
             return self.repair_run.cancel(timeout) if self.repair_run is not None else []
         finally:
-            if self.workspace is not None:
-                self.workspace.cleanup()
+            self._cleanup()

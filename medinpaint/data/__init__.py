@@ -1,4 +1,4 @@
-"""Damaged/clean slice-pair datasets built from the volumes of shared/DATA.md.
+"""Damaged/clean slice-pair datasets built from the volumes of docs/data.md.
 
 :class:`SlicePairDataset` gives samples ``{"damaged", "clean", "mask", "subject", "kind", "norm"}``;
 :mod:`medinpaint.data.sources` says where each scan comes from and which subjects are held out;

@@ -61,7 +61,7 @@ class SlicePairDataset(Dataset):
     Args:
         volumes: Volumes (``meta["subject"]`` names the subject, ``meta["modality"]`` picks the
             normalisation), :class:`~medinpaint.data.sources.Source` objects or source names; None: every
-            source of shared/DATA.md found on this machine.
+            source of docs/data.md found on this machine.
         preset: damage preset name (``transmission``, ``mr-artifacts``, ``ct-artifacts``, ``all``); each
             volume gets the preset's kinds for its modality, and ``lost-slices`` only when ``context > 0``.
         patch_size: edge of the square training patches (smaller planes are padded with the volume's

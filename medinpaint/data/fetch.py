@@ -65,7 +65,7 @@ def fetch_pypi(package: str, folder: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m medinpaint.data.fetch",
                                      description="Fetch the training and validation sources of "
-                                     "shared/DATA.md with apt-get and pip into DIR (this is `make data`).")
+                                     "docs/data.md with apt-get and pip into DIR (this is `make data`).")
     parser.add_argument("folder", nargs="?", type=Path, default=None, metavar="DIR",
                         help=f"data folder (default: $MEDINPAINT_DATA or {data_dir()})")
     args = parser.parse_args(argv)

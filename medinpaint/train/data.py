@@ -50,7 +50,7 @@ def build_datasets(config: TrainConfig) -> tuple[Dataset, Dataset, dict[str, Any
             "train_subjects": train.subjects,
             "val_subjects": val.subjects,
             "sources": config.sources
-            or "every source of shared/DATA.md found on the machine (medinpaint.data)",
+            or "every source of docs/data.md found on the machine (medinpaint.data)",
             "axes": "slices along all three axes",
         },
         "normalisation": "medinpaint.data: CT by a HU window, MR by robust percentiles, to about [0, 1]; "

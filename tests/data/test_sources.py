@@ -1,4 +1,4 @@
-"""The sources registry holds the training sources of shared/DATA.md and nothing reserved, finds them in
+"""The sources registry holds the training sources of docs/data.md and nothing reserved, finds them in
 the data folder before the installed packages, and reads the InVesalius CT at run time."""
 
 from __future__ import annotations

@@ -83,7 +83,8 @@ def main() -> None:
     total = {key: sum(r[key] for r in rows) for key in ("true_mask", "detected", "sound_flagged")}
     print(json.dumps({"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, "
                       f"{os.cpu_count()} cores", "seeds": args.seeds, "depth": DEPTH,
-                      "seconds": round(time.perf_counter() - started, 1), "volumes": rows, "total": total}, indent=2))
+                      "seconds": round(time.perf_counter() - started, 1), "volumes": rows, "total": total},
+                     indent=2))
     print("\n| volume | flips | true mask | detected | missed (error) | sound flagged (error) |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for r in rows + [{"volume": "all", "flips": sum(r["flips"] for r in rows), **total,

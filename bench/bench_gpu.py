@@ -52,7 +52,8 @@ def timed(fn, repeats: int) -> float:
 def network_only(model, batch: int, repeats: int, device: str, compile_too: bool) -> dict:
     """Slices/s of the repair network (float32 fills, bf16 body) on 512x512 batches already on the
     device, and of its in-plane fill alone; eager with and without cuDNN's algorithm search, and compiled."""
-    x = torch.rand(batch, model.in_channels, 512, 512, device=device).contiguous(memory_format=torch.channels_last)
+    x = torch.rand(batch, model.in_channels, 512, 512, device=device)
+    x = x.contiguous(memory_format=torch.channels_last)
     x[:, -1] = (torch.rand(batch, 512, 512, device=device) < 0.08).float()
     kind = torch.device(device).type
 
@@ -81,7 +82,8 @@ def network_only(model, batch: int, repeats: int, device: str, compile_too: bool
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="repair model; default: the shipped one")
     parser.add_argument("--depth", type=int, default=600)
     parser.add_argument("--repeats", type=int, default=3)
@@ -94,10 +96,12 @@ def main() -> None:
     model = load_model(args.model or default_model_path("repair"), device=args.device)[0]
     volume, mask = damaged_volume(args.depth)
     depth = args.depth
-    repair_volume(volume.with_array(volume.array[:, :, :80].copy(order="F")), mask=mask[:, :, :80], model=model,
-                  device=args.device)  # warm-up: CUDA context, kernels
-    results = {"date": time.strftime("%Y-%m-%d"), "machine": f"{torch.cuda.get_device_name() if args.device != 'cpu' else 'CPU'}, {platform.machine()}",
-               "torch": torch.__version__, "shape": list(volume.shape), "damaged_fraction": float(mask.mean())}
+    repair_volume(volume.with_array(volume.array[:, :, :80].copy(order="F")), mask=mask[:, :, :80],
+                  model=model, device=args.device)  # warm-up: CUDA context, kernels
+    card = torch.cuda.get_device_name() if args.device != "cpu" else "CPU"
+    results = {"date": time.strftime("%Y-%m-%d"), "machine": f"{card}, {platform.machine()}",
+               "torch": torch.__version__, "shape": list(volume.shape),
+               "damaged_fraction": float(mask.mean())}
     from medinpaint.repair import planes
 
     start = time.perf_counter()
@@ -108,14 +112,16 @@ def main() -> None:
     del copy
     start = time.perf_counter()
     own = volume.array.copy(order="F")
-    results["copy_of_the_volume_seconds"] = time.perf_counter() - start  # fresh pages: the VM's first-touch cost
+    # fresh pages: the VM's first-touch cost
+    results["copy_of_the_volume_seconds"] = time.perf_counter() - start
     target = volume.with_array(own)  # repaired over and over: the same work each time, the mask being given
     variants = {"bf16_in_place": ("auto", True), "bf16_in_place_no_cudnn_benchmark": ("auto", False),
                 "float32_in_place": ("float32", True)}
     for name, (precision, search) in variants.items():
         planes.CUDNN_BENCHMARK = search
-        seconds = timed(lambda p=precision: repair_volume(target, mask=mask, model=model, device=args.device, precision=p,
-                                                          in_place=True), args.repeats if search else 2)
+        seconds = timed(lambda p=precision: repair_volume(target, mask=mask, model=model, device=args.device,
+                                                          precision=p, in_place=True),
+                        args.repeats if search else 2)
         results[name] = {"seconds": seconds, "slices_per_s": depth / seconds}
     planes.CUDNN_BENCHMARK = True
     part = min(100, depth)
@@ -129,16 +135,20 @@ def main() -> None:
     detected = repair_volume(sub, model=model, device=args.device)
     seconds = time.perf_counter() - start
     results["with_detection"] = {"slices": part, "seconds": seconds, "slices_per_s": part / seconds,
-                                 "found_voxels": detected.report["damaged_voxels"], "true_voxels": int(mask[:, :, :part].sum())}
+                                 "found_voxels": detected.report["damaged_voxels"],
+                                 "true_voxels": int(mask[:, :, :part].sum())}
     results["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
-    results["network"] = network_only(model, 64 if args.device != "cpu" else 2, args.repeats, args.device, args.compile)
+    results["network"] = network_only(model, 64 if args.device != "cpu" else 2, args.repeats, args.device,
+                                      args.compile)
     print(json.dumps(results, indent=2))
-    print(f"\n{results['machine']}, 512x512x{depth} CT, every slice {100 * results['damaged_fraction']:.1f}% damaged\n")
+    print(f"\n{results['machine']}, 512x512x{depth} CT, every slice "
+          f"{100 * results['damaged_fraction']:.1f}% damaged\n")
     net = results["network"]
     rows = [
         ("end to end, mask given, bf16 (a new repaired volume)", results["bf16"]["slices_per_s"], ">= 2000"),
         ("same, repaired in place", results["bf16_in_place"]["slices_per_s"], ""),
-        ("same, without cuDNN's algorithm search", results["bf16_in_place_no_cudnn_benchmark"]["slices_per_s"], ""),
+        ("same, without cuDNN's algorithm search",
+         results["bf16_in_place_no_cudnn_benchmark"]["slices_per_s"], ""),
         ("same, float32", results["float32_in_place"]["slices_per_s"], ""),
         ("crops around the damage (the CPU path), bf16", results["bf16_crops"]["slices_per_s"], ""),
         ("end to end with detection (on the CPU)", results["with_detection"]["slices_per_s"], ""),

@@ -26,20 +26,23 @@ from medinpaint.train.data import make_dataset
 def _models() -> dict[str, tuple[torch.nn.Module, TrainConfig]]:
     repair, repair_meta = load_model(default_model_path("repair"))
     denoise, denoise_meta = load_model(default_model_path("denoise"))
-    out = {"SeedCNN (in 4, 64 ch)": (SeedCNN(in_channels=4), TrainConfig(model="SeedCNN", context=1, preset="transmission"))}
-    for name, (model, meta) in {"repair (RepairNet)": (repair, repair_meta), "denoise (Denoiser)": (denoise, denoise_meta)}.items():
+    seed = TrainConfig(model="SeedCNN", context=1, preset="transmission")
+    out = {"SeedCNN (in 4, 64 ch)": (SeedCNN(in_channels=4), seed)}
+    shipped = {"repair (RepairNet)": (repair, repair_meta), "denoise (Denoiser)": (denoise, denoise_meta)}
+    for name, (model, meta) in shipped.items():
         settings = {k: meta["training"][k] for k in ("model", "model_args", "context", "preset", "loss")}
         out[name] = (model, TrainConfig(**settings))
     return out
 
 
 def training_throughput(model: torch.nn.Module, config: TrainConfig, steps: int) -> float:
-    config = TrainConfig(**{**config.to_dict(), "patch_size": 96, "batch_size": 16, "device": "cpu", "num_workers": 0,
-                            "output": "/tmp/medinpaint-bench-train"})
+    config = TrainConfig(**{**config.to_dict(), "patch_size": 96, "batch_size": 16, "device": "cpu",
+                            "num_workers": 0, "output": "/tmp/medinpaint-bench-train"})
     dataset = make_dataset(config, "train")
     trainer = Trainer(config, dataset, model=model.train())
     trainer._setup()
-    batches = [collate([dataset[(b * 16 + i) * 7 % len(dataset)] for i in range(16)]) for b in range(steps + 2)]
+    batches = [collate([dataset[(b * 16 + i) * 7 % len(dataset)] for i in range(16)])
+               for b in range(steps + 2)]
     for step in range(2):
         trainer.train_step(batches[step], step, 10**6)
     started = time.perf_counter()
@@ -84,11 +87,12 @@ def main() -> None:
             "train_samples_per_s": round(training_throughput(model, config, args.steps), 1),
             "infer_512_ms": round(inference_ms(model, channels, args.repeats, False), 1),
             "infer_512_ms_channels_last": round(inference_ms(model, channels, args.repeats, True), 1),
-            "infer_512_ms_channels_last_bf16": round(inference_ms(model, channels, args.repeats, True, True), 1),
+            "infer_512_ms_channels_last_bf16": round(inference_ms(model, channels, args.repeats, True, True),
+                                                     1),
         })
     print(json.dumps({"threads": args.threads, "results": results}, indent=2))
-    print("\n| model | parameters | train samples/s (96x96, batch 16) | 512x512 inference ms | channels-last ms "
-          "| channels-last + bf16 ms |")
+    print("\n| model | parameters | train samples/s (96x96, batch 16) | 512x512 inference ms "
+          "| channels-last ms | channels-last + bf16 ms |")
     print("|---|---:|---:|---:|---:|---:|")
     for r in results:
         print(f"| {r['model']} | {r['parameters']:,} | {r['train_samples_per_s']} | {r['infer_512_ms']} "

@@ -161,10 +161,12 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(results, indent=2))
     print(f"\n| measure | value |\n| --- | --- |\n"
-          f"| latency, last file in -> series in OUT (median of {len(latencies)}) | {results['latency_median_s']} s "
+          f"| latency, last file in -> series in OUT (median of {len(latencies)}) "
+          f"| {results['latency_median_s']} s "
           f"(stable-seconds {args.stable_seconds:g} + {results['latency_over_stable_s']} s) |\n"
           + "".join(f"| - {name} (median) | {value} s |\n" for name, value in steps.items()) +
-          f"| throughput, {len(batch)} series of {args.slices} slices | {results['series_per_minute']} series/min "
+          f"| throughput, {len(batch)} series of {args.slices} slices "
+          f"| {results['series_per_minute']} series/min "
           f"({results['batch_elapsed_s']} s) |")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))

@@ -56,7 +56,8 @@ def test_slice_interpolation_averages_the_neighbours_inside_the_mask():
 
 def test_lost_slices_of_a_volume_are_interpolated_linearly_and_copied_at_the_edge():
     volume = np.stack([np.full((3, 3), float(k), np.float32) for k in range(6)], axis=2)
-    out = baselines.interpolate_slices(np.where(np.isin(np.arange(6), [2, 3, 5]), -1, volume), [2, 3, 5], axis=2)
+    lost = np.where(np.isin(np.arange(6), [2, 3, 5]), -1, volume)
+    out = baselines.interpolate_slices(lost, [2, 3, 5], axis=2)
     assert np.allclose(out[0, 0], [0, 1, 2, 3, 4, 4])
 
 

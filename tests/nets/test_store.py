@@ -29,7 +29,8 @@ def test_round_trip_gives_identical_outputs_without_unpickling(tmp_path, monkeyp
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.1 * torch.randn_like(p))
-    path = save_model(model, tmp_path / "m.safetensors", {"context": 1, "features": [8, 16, 16]}, {"damage_preset": "x"})
+    path = save_model(model, tmp_path / "m.safetensors", {"context": 1, "features": [8, 16, 16]},
+                      {"damage_preset": "x"})
     _forbid_pickle(monkeypatch)
     loaded, meta = load_model(path)
     x = torch.rand(2, 4, 40, 40)
@@ -52,7 +53,8 @@ def test_a_pickled_checkpoint_is_refused_with_the_file_named(tmp_path):
 
 
 def test_weights_of_another_architecture_are_refused(tmp_path):
-    path = save_model(RepairNet(context=0, features=(4, 8)), tmp_path / "m", {"context": 0, "features": [4, 8]})
+    path = save_model(RepairNet(context=0, features=(4, 8)), tmp_path / "m",
+                      {"context": 0, "features": [4, 8]})
     meta = read_model_meta(path)
     meta["args"] = {"context": 0, "features": [8, 16]}
     path.with_suffix(".json").write_text(json.dumps(meta))

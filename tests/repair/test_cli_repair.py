@@ -52,7 +52,8 @@ def test_progress_lines_and_errors(sample_data, tmp_path, fill_model):
     repaired = read(tmp_path / "out.nii.gz").array
     assert not np.array_equal(repaired, damaged) and np.array_equal(repaired[:, :119], damaged[:, :119])
     again = subprocess.run([sys.executable, "-m", "medinpaint.cli", "repair", str(tmp_path / "in.nii"),
-                            str(tmp_path / "out.nii.gz"), "--model", str(fill_model)], capture_output=True, text=True)
+                            str(tmp_path / "out.nii.gz"), "--model", str(fill_model)],
+                           capture_output=True, text=True)
     assert again.returncode == 2 and "exists already" in again.stderr and again.stderr.count("\n") == 1
 
 
@@ -63,12 +64,14 @@ def test_bad_inputs(sample_data, tmp_path, fill_model, capsys):
     assert "the mask is" in capsys.readouterr().err
     not_model = tmp_path / "model.safetensors"
     not_model.write_bytes(b"\x80\x04pickle")
-    (tmp_path / "model.json").write_text(json.dumps({"format": "medinpaint-model", "architecture": "RepairNet",
+    (tmp_path / "model.json").write_text(json.dumps({"format": "medinpaint-model",
+                                                     "architecture": "RepairNet",
                                                      "args": {"context": 1}, "format_version": 1}))
     damaged = read(sample_data / "mr_head.nii.gz")
     array = damaged.array.copy()
     array[:, 50:52, 3] = 0
     write(damaged.with_array(array), tmp_path / "d.nii.gz")
-    assert main(["repair", str(tmp_path / "d.nii.gz"), str(tmp_path / "o.nii.gz"), "--model", str(not_model)]) == 2
+    assert main(["repair", str(tmp_path / "d.nii.gz"), str(tmp_path / "o.nii.gz"),
+                 "--model", str(not_model)]) == 2
     assert "not a safetensors file" in capsys.readouterr().err
     assert not (tmp_path / "o.nii.gz").exists()

@@ -1,0 +1,53 @@
+"""The scans the detection tests read, and how they damage them."""
+
+import numpy as np
+
+from medinpaint.data.sources import available_sources
+from tests.conftest import require_file
+
+PYDICOM_IMAGES = ["CT_small.dcm", "MR_small.dcm", "MR_small_RLE.dcm", "MR_small_bigendian.dcm",
+                  "MR_small_jp2klossless.dcm", "JPEG2000.dcm", "dicomdirtests/98892001/CT5N",
+                  "dicomdirtests/98892001/CT2N", "dicomdirtests/77654033/CT2",
+                  "JPGExtended.dcm"]  # an NM bone scan, with a zero 8x8 block of its own in a background of 1s
+
+
+NIBABEL_IMAGES = ["anatomical.nii", "example4d.nii.gz", "example_nifti2.nii.gz"]
+
+
+def clean_scans(pydicom_files, nibabel_files, sample_data):
+    paths = [sample_data / "ct_head_series", sample_data / "ct_slice.dcm", sample_data / "mr_slice.dcm",
+             sample_data / "mr_head.nii.gz"]
+    paths += [pydicom_files / name for name in PYDICOM_IMAGES]
+    paths += [nibabel_files / name for name in NIBABEL_IMAGES]
+    return paths
+
+
+def damage_copy(volume, transform):
+    damaged, mask = transform(volume.array[np.newaxis])
+    return volume.with_array(np.ascontiguousarray(np.asarray(damaged)[0])), np.asarray(mask)[0].astype(bool)
+
+
+def mosaics():
+    """heudiconv's Siemens mosaic files: the three b0dwi diffusion mosaics, then the axasc35 EPI."""
+    from medinpaint.data.sources import SOURCES
+
+    folder = require_file(SOURCES["heudiconv-b0dwi"].path())
+    return sorted(folder.glob("*.dcm")) + [require_file(SOURCES["heudiconv-axasc35"].path())]
+
+
+def mosaic_file(name: str):
+    return next(path for path in mosaics() if path.name == name)
+
+
+def ch2_skull_stripped(by: int):
+    """ch2 under ch2bet's brain mask (holes filled) grown by ``by`` voxels, or shrunk where ``by`` < 0:
+    a generous or a tight skull strip of a clean scan."""
+    from scipy import ndimage
+
+    require_file("/usr/share/mricron/templates/ch2.nii.gz")
+    sources = {source.name: source for source in available_sources()}
+    head = sources["ch2"].load()
+    brain = ndimage.binary_fill_holes(sources["ch2bet"].load().array > 0)
+    mask = (ndimage.binary_dilation(brain, iterations=by) if by > 0
+            else ndimage.binary_erosion(brain, iterations=-by))
+    return head.with_array(np.where(mask, head.array, 0).astype(head.array.dtype))

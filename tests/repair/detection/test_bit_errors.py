@@ -1,0 +1,206 @@
+"""Bit errors, the first look: flips in tissue and in the background, against the scan's own outliers."""
+
+import numpy as np
+import pytest
+
+from medinpaint.damage.transmission import (
+    BitErrors,
+    CorruptBlocks,
+)
+from medinpaint.io import read
+from medinpaint.repair import detect
+from medinpaint.repair.detection import CODE
+from tests.conftest import require_file
+from tests.repair.detection.scans import (
+    ch2_skull_stripped,
+    damage_copy,
+    mosaic_file,
+)
+
+
+def test_a_flipped_bit_in_the_empty_background_is_found(sample_data):
+    """A voxel one bit away from the fill value its eight neighbours hold; the plane's border included."""
+    from scipy import ndimage
+
+    clean = read(sample_data / "mr_head.nii.gz")
+    empty = ndimage.maximum_filter(clean.array, size=(3, 3, 1), mode="nearest") == 0
+    where = tuple(w[::max(1, len(w) // 40)][:40] for w in np.nonzero(empty))
+    damaged = clean.array.copy()
+    damaged[where] = 64  # bit 6 of a stored 0
+    damaged[0, 1, 28] = 32 if empty[0, 1, 28] else damaged[0, 1, 28]
+    truth = damaged != clean.array
+
+    found = detect(clean.with_array(damaged)).labels == CODE["bit-errors"]
+    assert found[truth].all()
+    # the scan carries flips, so the later looks also took a few peaks of texture for them (9 of 1.9 M)
+    assert (found & ~truth).sum() <= 12
+    assert not (found & ~truth & (ndimage.maximum_filter(clean.array, size=(3, 3, 1)) == 0)).any()
+
+
+def test_a_bit_error_holding_the_image_minimum_is_not_taken_for_a_fill(pydicom_files):
+    clean = read(pydicom_files / "CT_small.dcm")
+    damaged = clean.array.copy()
+    damaged[60, 70, 0] ^= np.int16(-32768)  # the sign bit: the voxel becomes the image minimum
+    assert damaged.min() == damaged[60, 70, 0]
+    detection = detect(clean.with_array(damaged))
+    assert detection.counts() == {"bit-errors": 1} and detection.labels[60, 70, 0] > 0
+
+
+def test_two_flips_side_by_side_are_both_found(pydicom_files):
+    """Each widens the other's neighbour range; once one is found, the other is judged without it."""
+    clean = read(pydicom_files / "CT_small.dcm")
+    damaged = clean.array.copy()
+    damaged[60, 70, 0] ^= np.int16(-32768)  # the sign bit: far below every neighbour
+    damaged[61, 71, 0] ^= np.int16(16384)  # bit 14: far above them, and above its flipped neighbour's range
+    detection = detect(clean.with_array(damaged))
+    assert detection.counts() == {"bit-errors": 2}
+    assert detection.labels[60, 70, 0] > 0 and detection.labels[61, 71, 0] > 0
+
+
+def test_flips_that_all_land_on_the_image_minimum_are_not_taken_for_a_fill(nibabel_files):
+    """The sign bit of a stored 0 gives -32768 every time: many voxels at the minimum, none side by side."""
+    from scipy import ndimage
+
+    clean = read(nibabel_files / "example4d.nii.gz")
+    clean = clean.with_array(np.ascontiguousarray(clean.array[..., 0]))
+    empty = ndimage.maximum_filter(np.abs(clean.array), size=(5, 5, 1), mode="nearest") == 0
+    where = tuple(w[::max(1, len(w) // 30)][:30] for w in np.nonzero(empty))
+    damaged = clean.array.copy()
+    damaged[where] = np.int16(-32768)
+    found = detect(clean.with_array(damaged)).labels == CODE["bit-errors"]
+    assert found[where].all()
+
+
+def test_a_flip_on_the_planes_border_is_found(pydicom_files):
+    """A voxel on the plane's border is judged on its five neighbours inside the plane (it was never
+    flagged: the first look counted it among its own neighbours)."""
+    clean = read(pydicom_files / "MR_small.dcm")
+    damaged = clean.array.copy()
+    border = ([8, 30, 0, 63], [63, 0, 30, 30])  # the last and first column, the first and last row
+    damaged[border[0], border[1], 0] ^= 4096  # 338 -> 4434 on the last column
+    found = detect(clean.with_array(damaged))
+
+    assert (found.labels[border[0], border[1], 0] == CODE["bit-errors"]).all()
+    assert found.counts() == {"bit-errors": 4}
+
+
+def test_flips_beyond_doubt_stand_beside_an_outlier_no_flip_explains(pydicom_files):
+    """A scan with outliers that one flip does not explain may have outliers of its own, but flips of
+    the sign bit (far beyond any content) and a block found because of them are not such outliers."""
+    clean = read(pydicom_files / "CT_small.dcm")
+    damaged, block = damage_copy(clean, CorruptBlocks(blocks=[(40, 40, 16, 20)], seed=1))
+    stored = damaged.array.copy()
+    flips = (np.array([10, 20, 100, 110, 70]), np.array([100, 15, 30, 110, 90]), np.zeros(5, dtype=int))
+    stored[flips] ^= np.int16(-32768)
+    stored[80, 60, 0] += 1500  # an outlier that no single flip explains
+    found = detect(clean.with_array(stored)).labels
+    assert (found[block] > 0).all()
+    assert (found[flips] > 0).all()
+
+
+def test_flips_beyond_doubt_with_few_neighbours_of_content_are_found(pydicom_files, nibabel_files):
+    """A voxel with fewer than five neighbours of content is judged where its value lies far beyond
+    the content's: sign-bit flips in the plane's four corners (three neighbours each), and two flips
+    side by side in an empty background (each the other's only neighbour that is not fill)."""
+    clean = read(pydicom_files / "CT_small.dcm")
+    damaged = clean.array.copy()
+    corners = (np.array([0, 0, 127, 127]), np.array([0, 127, 0, 127]), np.zeros(4, dtype=int))
+    damaged[corners] ^= np.int16(-32768)
+    found = detect(clean.with_array(damaged))
+    assert found.counts() == {"bit-errors": 4} and (found.labels[corners] > 0).all()
+
+    epi = read(nibabel_files / "example4d.nii.gz")
+    clean = epi.with_array(np.ascontiguousarray(epi.array[..., 0]))
+    assert (clean.array[41:46, 86:91, 5] == 0).all()  # empty background around the pair
+    damaged = clean.array.copy()
+    damaged[42, 88, 5] ^= np.int16(-32768)
+    damaged[43, 88, 5] ^= np.int16(8192)
+    found = detect(clean.with_array(damaged))
+    assert found.counts() == {"bit-errors": 2}
+    assert found.labels[42, 88, 5] > 0 and found.labels[43, 88, 5] > 0
+
+
+def test_a_bright_voxel_of_its_own_in_a_corner_is_not_taken_for_a_flip(pydicom_files):
+    """With three neighbours a corner voxel is judged only four value ranges beyond the content (clean
+    scans hold voxels up to 2.3 beyond); a value 1.5 ranges beyond stays, one 9 beyond is a flip."""
+    clean = read(pydicom_files / "CT_small.dcm")
+    stored = clean.array.copy()
+    low, high = np.percentile(stored, [0.5, 99.5])
+    stored[0, 0, 0] ^= np.int16(4096)  # 175 -> 4271: 1.5 ranges beyond, and one flip explains it
+    stored[127, 127, 0] ^= np.int16(16384)
+    assert high + (high - low) < stored[0, 0, 0] < high + 2 * (high - low)
+    found = detect(clean.with_array(stored))
+    assert found.counts() == {"bit-errors": 1} and found.labels[127, 127, 0] > 0
+
+
+def test_background_flips_at_a_low_rate_stand_beside_a_masks_lone_voxels():
+    """ch2 under ch2bet's brain mask grown by 1 holds 33 lone voxels of tissue that no flip explains
+    (2 more hold a bit's value); 148 flips from 0 at a rate of 3e-5 outnumber them and stand."""
+    from medinpaint.damage.transmission import BitErrors
+
+    head = ch2_skull_stripped(1)
+    masked = head.array
+    damaged, flipped = (np.asarray(x)[0] for x in BitErrors(rate=3e-5, seed=1)(masked[np.newaxis]))
+    background = flipped.astype(bool) & (masked == 0)
+    found = detect(head.with_array(np.ascontiguousarray(damaged))).labels > 0
+    assert background.sum() > 100 and found[background].mean() > 0.95
+
+
+@pytest.mark.parametrize(("scan", "cut_off"), [("mr_head.nii.gz", 29), ("example4d.nii.gz", 470)])
+def test_lone_voxels_a_noise_cut_off_leaves_are_not_flips(sample_data, nibabel_files, scan, cut_off):
+    """A scan whose background below a cut-off was set to 0 (a 10th or 50th percentile here) keeps
+    lone voxels of noise in it, and a few hold a single bit's value (32 of uint8, 512 of int16), as a
+    flip from 0 would; far more hold values no flip explains."""
+    clean = read((sample_data if scan.startswith("mr_head") else nibabel_files) / scan)
+    array = clean.array if clean.array.ndim == 3 else clean.array[..., 0]
+    cut = np.where(array < cut_off, 0, array).astype(array.dtype)
+    assert detect(clean.with_array(cut)).counts() == {}
+
+
+@pytest.mark.parametrize(("flips", "stand"), [(12, True), (3, False)])
+def test_background_flips_stand_where_they_far_outnumber_its_own_lone_voxels(sample_data, flips, stand):
+    """One lone voxel of tissue that no flip explains: a dozen flips from 0 still stand, three do not
+    (they could be lone voxels of the scan's own that happen to hold a single bit's value)."""
+    clean = read(sample_data / "mr_head.nii.gz")
+    damaged = clean.array.copy()
+    assert not damaged[0:5, 6:11, :].any()
+    damaged[2, 8, 2] = 37  # no one bit away from 0
+    damaged[2, 8, 10:10 + flips] = 64  # bit 6 of a stored 0, stacked across slices
+    found = detect(clean.with_array(damaged))
+    assert found.counts() == ({"bit-errors": flips} if stand else {})
+
+
+def test_two_flips_stacked_across_slices_in_the_background_are_found(sample_data):
+    """Each is the other's neighbour across slices, alone in its own plane: not tissue."""
+    clean = read(sample_data / "mr_head.nii.gz")
+    damaged = clean.array.copy()
+    assert not damaged[0:5, 6:11, 19:23].any()
+    damaged[2, 8, 20] = damaged[2, 8, 21] = 64  # bit 6 of a stored 0, twice
+    found = detect(clean.with_array(damaged))
+    assert found.counts() == {"bit-errors": 2} and found.labels[2, 8, 20] > 0 and found.labels[2, 8, 21] > 0
+
+
+@pytest.mark.parametrize("k", [177, 178])
+def test_one_flip_in_an_empty_slice_is_only_a_flip(k):
+    """ch2's top slices beyond the head are empty: one flipped bit there makes the slice no longer
+    constant, and its fill all around the flip had passed for lost packets (10,412 voxels); in the
+    first empty slice, for a stream cut after the flip (151,116 voxels)."""
+    from medinpaint.data.sources import SOURCES
+
+    require_file("/usr/share/mricron/templates/ch2.nii.gz")
+    clean = SOURCES["ch2"].load()
+    assert not clean.array[:, :, k].any() and clean.array[:, :, k - 1].any() == (k == 177)
+    damaged = clean.array.copy()
+    damaged[18, 33, k] = 128
+    assert detect(clean.with_array(damaged)).counts() == {"bit-errors": 1}
+
+
+def test_flips_in_a_noisy_mosaic_outnumber_its_own_outliers():
+    """In the b1500 mosaic whose noise gives outliers of its own, flips at 1e-4 of the voxels are
+    found: all of them are explained by one flip, against a few outliers that are not."""
+    clean = read(mosaic_file("b0dwi_for_fmap+00003.dcm"))  # the b1500 mosaic
+    damaged, flipped = damage_copy(clean, BitErrors(rate=1e-4, top_bits=4, seed=3))
+    found = detect(damaged).labels > 0
+    visible = flipped & (np.abs(damaged.array.astype(float) - clean.array) > 2000)
+    assert visible.sum() > 50
+    assert (found[visible]).mean() >= 0.9

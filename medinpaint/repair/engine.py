@@ -64,7 +64,7 @@ def repair_volume(volume: Volume, *, mask: np.ndarray | None = None, denoise: bo
         denoise: also run the blind denoiser over every slice (all voxels may then change).
         model, denoise_model: safetensors files, or loaded modules; None: the models shipped with
             medinpaint (:func:`medinpaint.nets.resolve_model`).
-        device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
+        device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"`` (:func:`medinpaint.nets.pick_device`).
         precision: ``"auto"`` (bfloat16 where the device computes it natively), ``"float32"`` (the same
             result on every machine) or ``"bfloat16"``; for the networks' bodies only.
         whole_planes: send whole planes through the network with every step on the device
@@ -105,7 +105,8 @@ def repair_volume(volume: Volume, *, mask: np.ndarray | None = None, denoise: bo
         net, meta, name = resolve_model(model, default="repair", device=torch_device)
         model_meta["repair"] = {"path": name, "architecture": meta.get("architecture"),
                                 "args": meta.get("args", {})}
-        network = _Network(net, meta, torch_device, bfloat16, report_progress, planes)
+        network = _Network(model=net, meta=meta, device=torch_device, bfloat16=bfloat16,
+                           progress=report_progress, whole_planes=planes)
         for t in volumes:
             sub_mask = repair_mask if t is None else repair_mask[..., t]
             sub = volume if t is None else volume.with_array(volume.array[..., t])
@@ -139,7 +140,7 @@ def repair_volume(volume: Volume, *, mask: np.ndarray | None = None, denoise: bo
     return RepairResult(volume.with_array(array), out_mask, report)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class _Network:
     """The repair network with how it runs, for the inferers each volume sets up."""
 

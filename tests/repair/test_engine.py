@@ -1,14 +1,20 @@
 """The engine: undamaged voxels bit-identical, stored dtype kept, lost slices re-created, masks honoured."""
 
+import ast
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+import medinpaint.repair
 from medinpaint.damage.transmission import LostLines, LostSlices, PacketLoss
 from medinpaint.errors import InputError
 from medinpaint.io import read
 from medinpaint.repair import crops as crop_path
 from medinpaint.repair import repair_volume
-from medinpaint.repair.crops import MARGIN, _regions
+from medinpaint.repair.crops import MARGIN, CropInferer, _regions
+from medinpaint.repair.inferer import RepairInferer
+from medinpaint.repair.planes import PlaneInferer
 
 
 def _damage(volume, transform):
@@ -123,3 +129,23 @@ def test_cropped_repair_matches_the_whole_plane(sample_data, monkeypatch):
     assert np.array_equal(cropped[~truth], whole[~truth])
     # measured: at most 1 of 255 apart (mean 0.07), the crops 0.06 dB ahead in PSNR inside the mask
     assert difference.max() <= 2 and difference.mean() < 0.2 and gap < 0.05
+
+
+def test_options_are_keywords(sample_data, fill_model):
+    volume = read(sample_data / "ct_head_series")
+    with pytest.raises(TypeError):
+        repair_volume(volume, np.zeros(volume.shape, dtype=np.uint8))  # a mask passed by position
+
+
+def test_the_inferers_sit_below_the_engine():
+    """The crop path and the whole-plane path share one base (repair/inferer.py) and never import the
+    engine, nor anything of medinpaint from inside a function (where an import cycle would hide)."""
+    folder = Path(medinpaint.repair.__file__).parent
+    for name in ("inferer", "crops", "planes", "engine"):
+        tree = ast.parse((folder / f"{name}.py").read_text())
+        top = {node for node in tree.body if isinstance(node, ast.ImportFrom | ast.Import)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("medinpaint"):
+                assert node in top, f"{name}.py imports {node.module} inside a function"
+                assert name == "engine" or node.module != "medinpaint.repair.engine"
+    assert issubclass(CropInferer, RepairInferer) and issubclass(PlaneInferer, RepairInferer)

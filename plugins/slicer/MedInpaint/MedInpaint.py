@@ -526,7 +526,10 @@ class MedInpaintLogic(ScriptedLoadableModuleLogic):
         logging.debug(f"MedInpaint: launching {args}")
         if self._launcher is not None:
             return self._launcher(args, dict(environmentUpdates))
-        return slicer.util.launchConsoleProcess(args, updateEnvironment=dict(environmentUpdates))
+        # Outside the application there is no launcher environment to leave: this process's own is used.
+        inApplication = getattr(slicer, "app", None) is not None
+        return slicer.util.launchConsoleProcess(args, useStartupEnvironment=inApplication,
+                                                updateEnvironment=dict(environmentUpdates))
 
     def process(self, inputVolume, outputVolume=None, maskNode=None, mode="repair", device="auto",
                 model=None, waitForCompletion=True, progressCallback=None, logCallback=None,

@@ -488,6 +488,7 @@ class MedInpaintLogic(ScriptedLoadableModuleLogic):
                 askConfirmation=askConfirmation, torchVersionRequirement=plan.torch.requirement)
             if torch is None:
                 return False
+            importlib.invalidate_caches()
             plan = self.planRequirements(wheel)  # torch is in now: pin it for pip
             if plan.problems:
                 raise RuntimeError("\n\n".join(plan.problems))

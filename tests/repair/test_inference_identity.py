@@ -5,7 +5,8 @@ of a sample scan with the ``transmission`` preset's random damage at fixed seeds
 the shipped models on the CPU, through the crop path and the whole-plane path, in float32 and in
 bfloat16, with the mask given and with detection (and once with the denoiser). The sha256 of the
 repaired array, of the mask, of the report (as canonical JSON, without its timing) and of the progress
-calls must equal those in ``inference_reference.json``, recorded before the refactor.
+calls must equal those in ``inference_reference.json``, recorded with the engine of commit b80e80f,
+before its split into one inferer base with a crop path and a whole-plane path (issue 17).
 
 The network's arithmetic depends on the CPU's kernels (AVX512, AVX2, ...) and on torch's version,
 so the reference is checked only on the machine kind it was recorded on (its ``fingerprint``); on

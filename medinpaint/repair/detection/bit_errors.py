@@ -3,7 +3,7 @@ puts back, and flips from the fill value in an empty background."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,8 +51,9 @@ class BitErrorThresholds:
 BIT_ERRORS = BitErrorThresholds()
 
 
-def flips_in_background(array, is_fill, not_constant, labels, threshold: float,
-                              fill_context: Callable[[], tuple]) -> tuple[tuple[np.ndarray, ...], int]:
+def flips_in_background(array: np.ndarray, is_fill: np.ndarray, not_constant: np.ndarray, labels: np.ndarray,
+                        threshold: float,
+                        fill_context: Callable[[], tuple]) -> tuple[tuple[np.ndarray, ...], int]:
     """A flipped bit in the empty background: one voxel whose eight neighbours all hold the same fill
     value and which differs from it by exactly one bit (by ``threshold`` or more), where the slices
     before and after hold no tissue at its place: fill, or a voxel alone in its own plane, such as
@@ -60,7 +61,8 @@ def flips_in_background(array, is_fill, not_constant, labels, threshold: float,
     Lone voxels of tissue in a masked or thresholded background (what skull stripping or a cut-off
     for background noise leaves) hold any value, rarely a fill value with one bit changed (in uint8,
     1 in 64). Returns where flips were found, and how many lone voxels no single flip explains: where
-    the flips do not outnumber those (+1) BIT_ERRORS.background_outlier_odds to 1, they may be such voxels too."""
+    the flips do not outnumber those (+1) ``BIT_ERRORS.background_outlier_odds`` to 1, they may be such
+    voxels too."""
     nothing = (np.empty(0, dtype=np.intp),) * 3
     if array.dtype.kind not in "iu" or array.shape[0] < 3 or array.shape[1] < 3:
         return nothing, 0
@@ -70,9 +72,11 @@ def flips_in_background(array, is_fill, not_constant, labels, threshold: float,
     where = np.nonzero(screen)
     if len(where[0]) == 0:
         return nothing, 0
-    fill = array[np.where(where[0] > 0, where[0] - 1, where[0] + 1), where[1], where[2]]  # a neighbour inside the plane
+    # a neighbour inside the plane
+    fill = array[np.where(where[0] > 0, where[0] - 1, where[0] + 1), where[1], where[2]]
     lone = np.ones(len(fill), dtype=bool)
-    for i, j, inside in in_plane_neighbours(where, array.shape):  # beyond the plane's border there is no neighbour
+    # beyond the plane's border there is no neighbour
+    for i, j, inside in in_plane_neighbours(where, array.shape):
         lone &= ~inside | (array[i, j, where[2]] == fill)
     centre = array[where]
     lone &= np.abs(centre.astype(np.float64) - fill.astype(np.float64)) >= threshold
@@ -87,7 +91,8 @@ def flips_in_background(array, is_fill, not_constant, labels, threshold: float,
         across = (where[0], where[1], where[2] + CONTEXT + dk)
         fill_there = context[across]
         alone = ~fill_there
-        for i, j, inside in in_plane_neighbours(across, context.shape):  # fill all around it in its own plane
+        # fill all around it in its own plane
+        for i, j, inside in in_plane_neighbours(across, context.shape):
             alone &= ~inside | context[i, j, across[2]]
         no_tissue &= fill_there | alone
     hit = tuple(w[no_tissue] for w in where)
@@ -103,7 +108,7 @@ def one_flip_explains(values: np.ndarray, low: np.ndarray, high: np.ndarray, thr
     return explained
 
 
-def one_flip_restorations(values: np.ndarray, threshold: float = 0.0):
+def one_flip_restorations(values: np.ndarray, threshold: float = 0.0) -> Iterator[np.ndarray]:
     """Each value the stored words would hold with one bit flipped back (bits worth ``threshold / 2``
     or more; for floats, an exponent bit: the value scaled by 2^(2^b) either way), as float64 arrays."""
     if values.dtype.kind in "iu":
@@ -121,8 +126,9 @@ def one_flip_restorations(values: np.ndarray, threshold: float = 0.0):
                 yield np.ldexp(values, 2**bit)
 
 
-def blocks_and_first_look_flips(array, is_fill, not_constant, labels, stats: dict,
-                            fill_context: Callable[[], tuple]) -> tuple[tuple, tuple, tuple]:
+def blocks_and_first_look_flips(array: np.ndarray, is_fill: np.ndarray, not_constant: np.ndarray,
+                                labels: np.ndarray, stats: dict,
+                                fill_context: Callable[[], tuple]) -> tuple[tuple, tuple, tuple]:
     """Corrupted blocks, then bit errors in the background (``fill_context``: gives
     :func:`fill_with_context` of the slab) and in tissue. Returns where flips were found in tissue,
     where outliers as large are that no single flip explains, and the background's flips and lone
@@ -132,7 +138,8 @@ def blocks_and_first_look_flips(array, is_fill, not_constant, labels, stats: dic
     values = array.astype(np.float32)
     step_i = find_corrupted_blocks(values, is_fill, not_constant, labels, sigma, stats["full_range"])
 
-    background = flips_in_background(array, is_fill, not_constant, labels, BIT_ERRORS.background_flip * value_range, fill_context)
+    background = flips_in_background(array, is_fill, not_constant, labels,
+                                     BIT_ERRORS.background_flip * value_range, fill_context)
 
     # bit errors: a voxel far beyond the range of all eight neighbours (further than they spread),
     # which one flipped bit would put back inside that range. Screened first on the two neighbours
@@ -145,16 +152,17 @@ def blocks_and_first_look_flips(array, is_fill, not_constant, labels, stats: dic
     where = np.nonzero(screen)
     if len(where[0]) == 0:
         return where, where, background
-    tolerance = max(3.0 * sigma, 0.05 * value_range)
+    tolerance = max(BIT_ERRORS.tolerance_sigmas * sigma, BIT_ERRORS.tolerance_range * value_range)
     bounds = content_bounds(stats, BIT_ERRORS.few_neighbours_ranges)
-    found, outlying = flips_beyond_neighbour_range(array, values, where, is_fill, None, threshold, tolerance, bounds)
+    found, outlying = flips_beyond_neighbour_range(array, values, where, is_fill, None, threshold, tolerance,
+                                                   bounds)
     labels[tuple(w[found] for w in where)] = CODE["bit-errors"]
     if found.any() and not found.all():
         # two flips side by side hide each other (each widens the other's neighbour range): the rest
         # are looked at again with the flips found left out of their neighbours
         rest = np.nonzero(~found)[0]
-        again, _ = flips_beyond_neighbour_range(array, values, tuple(w[rest] for w in where), is_fill, labels == CODE["bit-errors"],
-                          threshold, tolerance, bounds)
+        again, _ = flips_beyond_neighbour_range(array, values, tuple(w[rest] for w in where), is_fill,
+                                                labels == CODE["bit-errors"], threshold, tolerance, bounds)
         found[rest[again]] = True
         labels[tuple(w[rest[again]] for w in where)] = CODE["bit-errors"]
     return tuple(w[found] for w in where), tuple(w[outlying & ~found] for w in where), background
@@ -166,13 +174,13 @@ def outliers_may_be_natural(explained: int, unexplained: int, odds: float) -> bo
     heudiconv's), and for 2 to 4 of every 5 of them some flipped bit happens to land back inside
     that range; nearly every outlier that real flips make is explained by one. So a scan whose
     outliers are not at least ``odds`` times as often explained as not keeps only the flips far
-    beyond the content's range (:func:`outside_bounds`): BIT_ERRORS.natural_outlier_odds in tissue, and
-    BIT_ERRORS.background_outlier_odds in the background, where the scan's own lone voxels are rarely one bit
-    from the fill."""
+    beyond the content's range (:func:`outside_bounds`): ``BIT_ERRORS.natural_outlier_odds`` in tissue,
+    and ``BIT_ERRORS.background_outlier_odds`` in the background, where the scan's own lone voxels are
+    rarely one bit from the fill."""
     return unexplained > 0 and explained < odds * (unexplained + 1)
 
 
-def content_bounds(stats: dict, ranges: float = 1.0) -> tuple[float, float]:
+def content_bounds(stats: dict, ranges: float) -> tuple[float, float]:
     """Bounds ``ranges`` value ranges beyond the content's (its 0.5-99.5 percentiles). A flipped high
     bit (int16's sign bit) lands far beyond; a clean scan's own voxels reach up to 2.3 ranges beyond
     (a float template, a noise phantom), but those are not among the first look's flips."""
@@ -180,14 +188,16 @@ def content_bounds(stats: dict, ranges: float = 1.0) -> tuple[float, float]:
 
 
 def outside_bounds(values: np.ndarray, bounds: tuple[float, float]) -> np.ndarray:
-    """Which ``values`` lie outside the bounds ``bounds`` (:func:`content_bounds`): for flips found in a scan
-    with outliers of its own (noisy mosaics), one value range beyond the content's; those still stand."""
+    """Which ``values`` lie outside ``bounds`` (:func:`content_bounds`): for flips found in a scan with
+    outliers of its own (noisy mosaics), one value range beyond the content's; those still stand."""
     values = np.asarray(values, dtype=np.float64)
     return (values < bounds[0]) | (values > bounds[1])
 
 
-def flips_beyond_neighbour_range(array, values, where, is_fill, left_out, threshold: float, tolerance: float,
-           bounds: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+def flips_beyond_neighbour_range(array: np.ndarray, values: np.ndarray, where: tuple[np.ndarray, ...],
+                                 is_fill: np.ndarray, left_out: np.ndarray | None, threshold: float,
+                                 tolerance: float,
+                                 bounds: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
     """Which voxels of ``where`` lie beyond the range of their eight neighbours by more than
     ``threshold`` and than the neighbours spread (the outliers, second array), where one flipped bit
     puts them back inside it (give or take ``tolerance``; the first). ``left_out``: voxels that do not
@@ -206,17 +216,20 @@ def flips_beyond_neighbour_range(array, values, where, is_fill, left_out, thresh
         gone |= np.stack([left_out[n] for n in neighbours])
     high = np.where(gone, -np.inf, around).max(axis=0)
     low = np.where(gone, np.inf, around).min(axis=0)
-    content_around = sum((~is_fill[n] & ~g).astype(np.uint8) for n, g in zip(neighbours, gone, strict=True))
+    content_around = sum((~is_fill[n] & ~g).astype(np.uint8)
+                         for n, g in zip(neighbours, gone, strict=True))
     centre = values[where]
     excess = np.maximum(centre - high, low - centre)
     # not a fill value inside tissue (templates and masks have such holes), nor a lone voxel of tissue
     # in the background (what skull stripping leaves): both occur in clean scans
     beyond = outside_bounds(centre, bounds)
-    keep = (np.isfinite(high) & (excess > np.where(on_border, 2 * threshold, threshold))
-            & (excess > BIT_ERRORS.spreads * (high - low)) & ((content_around >= 5) | beyond))
+    border_threshold = BIT_ERRORS.border_factor * threshold
+    keep = (np.isfinite(high) & (excess > np.where(on_border, border_threshold, threshold))
+            & (excess > BIT_ERRORS.spreads * (high - low))
+            & ((content_around >= BIT_ERRORS.min_content_neighbours) | beyond))
     found = np.zeros(len(centre), dtype=bool)
     index = np.nonzero(keep)[0]
     if len(index):
         found[index] = one_flip_explains(array[tuple(w[index] for w in where)], low[index] - tolerance,
-                                          high[index] + tolerance, threshold)
+                                           high[index] + tolerance, threshold)
     return found, keep

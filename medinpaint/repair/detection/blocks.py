@@ -36,6 +36,7 @@ class CorruptedBlockThresholds:
         rough_range: a voxel of garbage differs from its 3x3 median by this share of the full range.
         garbage_share: rows and columns of a block hold at least this share of rough voxels.
         max_fill: a block with more than this share of fill is a jagged edge against the background.
+        min_width: a block narrower than this (in rows or columns) is a line of bright voxels.
         garbage_along: neighbours along the direction where they match best differ by at least this
             share of what any two voxels of the block differ.
         max_blocks: rectangles trimmed out of one busy region at most.
@@ -49,6 +50,7 @@ class CorruptedBlockThresholds:
     rough_range: float = 0.1
     garbage_share: float = 0.3
     max_fill: float = 0.2
+    min_width: int = 2
     garbage_along: float = 0.6
     max_blocks: int = 4
     sound_range_share: float = 0.8
@@ -62,26 +64,27 @@ def trim_to_garbage(rough: np.ndarray, box: tuple[slice, slice, slice]) -> tuple
     mostly garbage."""
     si, sj, sk = box
     i0, i1, j0, j1 = 0, rough.shape[0], 0, rough.shape[1]
-    while i1 - i0 > 1 and rough[i0, j0:j1].mean() < 0.3:
+    while i1 - i0 > 1 and rough[i0, j0:j1].mean() < CORRUPTED_BLOCKS.garbage_share:
         i0 += 1
-    while i1 - i0 > 1 and rough[i1 - 1, j0:j1].mean() < 0.3:
+    while i1 - i0 > 1 and rough[i1 - 1, j0:j1].mean() < CORRUPTED_BLOCKS.garbage_share:
         i1 -= 1
-    while j1 - j0 > 1 and rough[i0:i1, j0].mean() < 0.3:
+    while j1 - j0 > 1 and rough[i0:i1, j0].mean() < CORRUPTED_BLOCKS.garbage_share:
         j0 += 1
-    while j1 - j0 > 1 and rough[i0:i1, j1 - 1].mean() < 0.3:
+    while j1 - j0 > 1 and rough[i0:i1, j1 - 1].mean() < CORRUPTED_BLOCKS.garbage_share:
         j1 -= 1
     # rows went first, measured over columns not yet trimmed: take back an edge row that is garbage
     # over the block's own columns (a thin block's rows are short, the margins weighed too much)
-    while i0 > 0 and rough[i0 - 1, j0:j1].mean() >= 0.3:
+    while i0 > 0 and rough[i0 - 1, j0:j1].mean() >= CORRUPTED_BLOCKS.garbage_share:
         i0 -= 1
-    while i1 < rough.shape[0] and rough[i1, j0:j1].mean() >= 0.3:
+    while i1 < rough.shape[0] and rough[i1, j0:j1].mean() >= CORRUPTED_BLOCKS.garbage_share:
         i1 += 1
     return slice(si.start + i0, si.start + i1), slice(sj.start + j0, sj.start + j1), sk
 
 
 def grown_in_plane(box: tuple[slice, ...], by: int, shape: tuple[int, ...]) -> tuple[slice, ...]:
     """``box`` grown by ``by`` pixels in-plane, within ``shape``."""
-    return tuple(slice(max(s.start - by, 0), min(s.stop + by, n)) for s, n in zip(box[:2], shape, strict=False)) + box[2:]
+    return tuple(slice(max(s.start - by, 0), min(s.stop + by, n))
+                 for s, n in zip(box[:2], shape, strict=False)) + box[2:]
 
 
 def roughness_along_best_direction(block: np.ndarray, content: np.ndarray) -> float:
@@ -100,16 +103,18 @@ def roughness_along_best_direction(block: np.ndarray, content: np.ndarray) -> fl
     return along / any_two if any_two > 0 and np.isfinite(along) else 0.0
 
 
-def label_garbage_rectangles(values, busy, box, is_fill, labels, full_range: float) -> None:
+def label_garbage_rectangles(values: np.ndarray, busy: np.ndarray, box: tuple[slice, ...],
+                             is_fill: np.ndarray, labels: np.ndarray, full_range: float) -> None:
     """Label the garbage rectangles of one busy region (``busy`` inside ``box`` of one plane).
 
     Overlapping blocks make a region that no single rectangle fits: the largest is trimmed out first,
     then what stays busy beyond its reach is trimmed again (at most four times)."""
-    for _ in range(4):
+    for _ in range(CORRUPTED_BLOCKS.max_blocks):
         inside = ndimage.find_objects(busy.astype(np.uint8))
         if not inside or busy.sum() < SCAN.min_hole:
             return
-        part = tuple(slice(b.start + s.start, b.start + s.stop) for b, s in zip(box, inside[0], strict=True))
+        part = tuple(slice(b.start + s.start, b.start + s.stop)
+                     for b, s in zip(box, inside[0], strict=True))
         # the 5x5 window can fall short of a block's edge where garbage happens to match its neighbour:
         # grow by its reach, then trim back to the rows and columns that are garbage
         part = grown_in_plane(part, 2, values.shape)
@@ -117,15 +122,19 @@ def label_garbage_rectangles(values, busy, box, is_fill, labels, full_range: flo
         # the median over one more voxel of context, mirrored at the plane's border: reflected there,
         # the edge row would fill six ninths of an edge voxel's window, and it was often its own median
         wider = grown_in_plane(part, 1, values.shape)
-        inner = tuple(slice(p.start - w.start, p.stop - w.start) for p, w in zip(part, wider, strict=True))
+        inner = tuple(slice(p.start - w.start, p.stop - w.start)
+                      for p, w in zip(part, wider, strict=True))
         median = ndimage.median_filter(values[wider], size=(3, 3, 1), mode="mirror")[inner]
-        rough = np.abs(local - median) > 0.1 * full_range
+        rough = np.abs(local - median) > CORRUPTED_BLOCKS.rough_range * full_range
         block = trim_to_garbage(rough[:, :, 0], part)
-        if is_fill[block].mean() > 0.2:  # a jagged edge against the background, not garbage
+        # a jagged edge against the background, not garbage
+        if is_fill[block].mean() > CORRUPTED_BLOCKS.max_fill:
             return
-        if min(s.stop - s.start for s in block[:2]) < 2:  # a line of bright voxels, no rectangle
+        # a line of bright voxels, no rectangle
+        if min(s.stop - s.start for s in block[:2]) < CORRUPTED_BLOCKS.min_width:
             return
-        if roughness_along_best_direction(values[block][:, :, 0], ~is_fill[block][:, :, 0]) < CORRUPTED_BLOCKS.garbage_along:  # a vessel, not garbage
+        roughness = roughness_along_best_direction(values[block][:, :, 0], ~is_fill[block][:, :, 0])
+        if roughness < CORRUPTED_BLOCKS.garbage_along:  # a vessel, not garbage
             return
         region = labels[block]
         region[region == 0] = CODE["corrupted-blocks"]
@@ -134,17 +143,20 @@ def label_garbage_rectangles(values, busy, box, is_fill, labels, full_range: flo
         # to two steps out and within the busy box grown by 2, are garbage too (this also takes 1-13
         # sound voxels beside a block, rough from the garbage in their own window)
         taken = np.zeros(rough.shape, dtype=bool)
-        taken[tuple(slice(b.start - p.start, b.stop - p.start) for b, p in zip(block, part, strict=True))] = True
+        taken[tuple(slice(b.start - p.start, b.stop - p.start)
+                    for b, p in zip(block, part, strict=True))] = True
         for _ in range(2):
             taken |= ndimage.binary_dilation(taken, structure=PLANE) & rough
         around = labels[part]
         around[taken & (around == 0)] = CODE["corrupted-blocks"]
-        reach = grown_in_plane(block, 2, values.shape)  # the busy halo the 5x5 window put around this block
-        cleared = tuple(slice(max(r.start - b.start, 0), max(r.stop - b.start, 0)) for r, b in zip(reach, box, strict=True))
+        reach = grown_in_plane(block, 2, values.shape)  # the busy halo the 5x5 window put around the block
+        cleared = tuple(slice(max(r.start - b.start, 0), max(r.stop - b.start, 0))
+                        for r, b in zip(reach, box, strict=True))
         busy[cleared] = False  # the caller's comparison made ``busy``: this region's own array
 
 
-def find_corrupted_blocks(values, is_fill, not_constant, labels, sigma: float, full_range: float) -> np.ndarray:
+def find_corrupted_blocks(values: np.ndarray, is_fill: np.ndarray, not_constant: np.ndarray,
+                          labels: np.ndarray, sigma: float, full_range: float) -> np.ndarray:
     """Label rectangles of garbage. Garbage has no spatial correlation, so neighbouring voxels differ
     by about a third of the range everywhere in the block; an edge of anatomy is steep along a line
     only. Returns the absolute steps along i (the bit-error screen uses them too)."""
@@ -153,12 +165,13 @@ def find_corrupted_blocks(values, is_fill, not_constant, labels, sigma: float, f
     steps[1:] += step_i
     steps[:, 1:] += np.abs(np.diff(values, axis=1))
     steps /= 2
-    step_limit = max(0.2 * full_range, 6.0 * sigma)
+    step_limit = max(CORRUPTED_BLOCKS.step_range * full_range, CORRUPTED_BLOCKS.step_sigmas * sigma)
     busy = np.zeros(values.shape, dtype=bool)
     ni4, nj4 = values.shape[0] // 4 * 4, values.shape[1] // 4 * 4
     if ni4 and nj4:
         steep = (steps[:ni4, :nj4] > step_limit).reshape(ni4 // 4, 4, nj4 // 4, 4, -1).sum(axis=(1, 3))
-        candidates = np.nonzero((steep >= 8).any(axis=(0, 1)) & not_constant)[0]  # slices with a 4x4 cell mostly steep
+        # slices with a 4x4 cell mostly steep
+        candidates = np.nonzero((steep >= CORRUPTED_BLOCKS.steep_cells).any(axis=(0, 1)) & not_constant)[0]
     else:
         candidates = []
     if len(candidates):
@@ -171,25 +184,29 @@ def find_corrupted_blocks(values, is_fill, not_constant, labels, sigma: float, f
     return step_i
 
 
-def blocks_against_sound_range(array, fills, not_constant, labels, stats: dict, slab: int) -> list[tuple[np.ndarray, ...]]:
+def blocks_against_sound_range(array: np.ndarray, fills: list[float], not_constant: np.ndarray,
+                               labels: np.ndarray, stats: dict, slab: int) -> list[tuple[np.ndarray, ...]]:
     """Corrupted blocks looked for again in a scan with flips: flips stretch the full range (one bit-15
     flip made it 16x a CT's), and garbage is judged against it; now against the range of what was not
     found damaged. Returns where blocks were found, slab by slab."""
     full_range = full_range_of_sound(array, not_constant, labels)
     found = []
-    if not 0 < full_range < 0.8 * stats["full_range"]:
+    if not 0 < full_range < CORRUPTED_BLOCKS.sound_range_share * stats["full_range"]:
         return found
 
-    def blocks_again(part: slice) -> None:
+    def look_in_slab(part: slice) -> None:
         block = np.asarray(array[:, :, part])
         values = block.astype(np.float32)
         region = labels[:, :, part]
         flips = np.nonzero(region == CODE["bit-errors"])  # their steps are not garbage
-        values[flips] = np.median([values[i, j, flips[2]] for i, j, _ in in_plane_neighbours(flips, values.shape)], axis=0)
+        neighbours = in_plane_neighbours(flips, values.shape)
+        values[flips] = np.median([values[i, j, flips[2]] for i, j, _ in neighbours], axis=0)
         before = region == CODE["corrupted-blocks"]
-        find_corrupted_blocks(values, is_fill_value(block, fills), not_constant[part], region, stats["sigma"], full_range)
-        found.append(to_volume_indices(np.nonzero((region == CODE["corrupted-blocks"]) & ~before), part.start))
+        find_corrupted_blocks(values, is_fill_value(block, fills), not_constant[part], region, stats["sigma"],
+                              full_range)
+        new = np.nonzero((region == CODE["corrupted-blocks"]) & ~before)
+        found.append(to_volume_indices(new, part.start))
         drop_mapped_pages(array, part.start, part.stop)
 
-    for_each_slab(array.shape[2], slab, blocks_again)
+    for_each_slab(array.shape[2], slab, look_in_slab)
     return found

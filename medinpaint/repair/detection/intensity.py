@@ -6,7 +6,7 @@ import numpy as np
 from scipy import ndimage
 
 
-def intensity_stats(array, not_constant: np.ndarray) -> dict | None:
+def intensity_stats(array: np.ndarray, not_constant: np.ndarray) -> dict | None:
     """Noise level and value ranges of the scan's content, from a subset of its slices."""
     ks = sample_slices(not_constant)
     if len(ks) == 0 or array.dtype.kind not in "iuf":
@@ -27,7 +27,7 @@ def sample_slices(not_constant: np.ndarray) -> np.ndarray:
     return ks[:: max(1, len(ks) // 16)]
 
 
-def full_range_of_sound(array, not_constant: np.ndarray, labels: np.ndarray) -> float:
+def full_range_of_sound(array: np.ndarray, not_constant: np.ndarray, labels: np.ndarray) -> float:
     """The full range of the sampled slices over the voxels not found damaged."""
     ks = sample_slices(not_constant)
     sound = np.asarray(array[:, :, ks])[labels[:, :, ks] == 0]

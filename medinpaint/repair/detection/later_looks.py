@@ -25,6 +25,7 @@ class LaterLookThresholds:
         along_spreads: ... and this many from the mean of the two neighbours along every direction ...
         gain: ... that one flip brings this many times closer to the median.
         min_spread_sigmas: the neighbours' spread counts as at least this many noise sigmas.
+        min_neighbours: the median look judges only voxels with at least this many in-plane neighbours.
         near_share: a restored value within this share of the jump (or a spread) is beside the median.
         predicted_errors: the predicted look takes a voxel this many local errors from a linear
             prediction, where one flip of at least that size brings it within ``predicted_within``.
@@ -41,6 +42,7 @@ class LaterLookThresholds:
     along_spreads: float = 2.0
     gain: float = 3.0
     min_spread_sigmas: int = 2
+    min_neighbours: int = 5
     near_share: int = 10
     predicted_errors: float = 5.0
     predicted_within: int = 2
@@ -52,33 +54,38 @@ class LaterLookThresholds:
 LATER_LOOKS = LaterLookThresholds()
 
 
-def find_smaller_flips(array, fills, not_constant, labels, sigma: float, slab: int) -> None:
-    """The second and the predicted look, slab by slab, each slab with one slice of context either side."""
+def find_smaller_flips(array: np.ndarray, fills: list[float], not_constant: np.ndarray, labels: np.ndarray,
+                       sigma: float, slab: int) -> None:
+    """The median and the predicted look, slab by slab, each slab with one slice of context either side."""
     nk = array.shape[2]
 
-    def later_looks(part: slice) -> None:
+    def look_in_slab(part: slice) -> None:
         start, stop = max(part.start - 1, 0), min(part.stop + 1, nk)
         block = np.asarray(array[:, :, start:stop])
         is_fill = is_fill_value(block, fills)
         own = slice(part.start - start, part.stop - start)
-        flips_against_neighbour_median(block, is_fill, not_constant[start:stop], labels[:, :, start:stop], own, sigma)
-        flips_against_linear_prediction(block[:, :, own], is_fill[:, :, own], not_constant[part], labels[:, :, part], sigma)
+        flips_against_neighbour_median(block, is_fill, not_constant[start:stop], labels[:, :, start:stop],
+                                       own, sigma)
+        flips_against_linear_prediction(block[:, :, own], is_fill[:, :, own], not_constant[part],
+                                        labels[:, :, part], sigma)
         drop_mapped_pages(array, start, stop)
 
-    for_each_slab(nk, slab, later_looks)
+    for_each_slab(nk, slab, look_in_slab)
 
 
-def flips_against_neighbour_median(block, is_fill, not_constant, labels, own: slice, sigma: float) -> None:
+def flips_against_neighbour_median(block: np.ndarray, is_fill: np.ndarray, not_constant: np.ndarray,
+                                   labels: np.ndarray, own: slice, sigma: float) -> None:
     """Bit errors that texture hid from the first look, in the slices ``own`` of ``block`` (the others
     are context). Run only on scans already found to carry bit errors: on a clean scan the looser
-    rule of :func:`restored_beside_median` would take texture for flips. Labels are written in ``own`` only; the
-    context slices are only read, so slabs can run at once."""
+    rule of :func:`restored_beside_median` would take texture for flips. Labels are written in ``own``
+    only; the context slices are only read, so slabs can run at once."""
     ni, nj = block.shape[:2]
     if ni < 3 or nj < 3:
         return
     values = block.astype(np.float32)
     ours = values[:, :, own]
-    # screen: far from the median of the four nearest neighbours (reflected at the border: never itself);
+    # screen: far from the median of the four nearest neighbours (reflected at the border: never
+    # itself);
     # in place where it can be, as the slab-sized arrays add up (this runs on several slabs at once)
     padded = np.pad(ours, ((1, 1), (1, 1), (0, 0)), mode="reflect")
     four = (padded[:-2, 1:-1], padded[2:, 1:-1], padded[1:-1, :-2], padded[1:-1, 2:])
@@ -97,11 +104,13 @@ def flips_against_neighbour_median(block, is_fill, not_constant, labels, own: sl
     intact = labels[:, :, own] == 0
     # a fill value counts only alone among content: a flip to 0 inside tissue (64 -> 0)
     fill = is_fill[:, :, own]
-    alone = fill & (ndimage.convolve(fill.view(np.uint8), np.ones((3, 3, 1), np.uint8), mode="constant") == 1)
+    fill_around = ndimage.convolve(fill.view(np.uint8), np.ones((3, 3, 1), np.uint8), mode="constant")
+    alone = fill & (fill_around == 1)
+    del fill_around
     screen = far & intact & (~fill | alone) & not_constant[own][np.newaxis, np.newaxis, :]
     del alone
-    # and the directional test of restored_beside_median, against the least spread there can be (2 sigma; none
-    # where the neighbours are all alike), so that its per-voxel work is for few voxels
+    # and the directional test of restored_beside_median, against the least spread there can be (2
+    # sigma; none where the neighbours are all alike), so that its per-voxel work is for few voxels
     along = np.full(ours.shape, np.inf, dtype=np.float32)
     pair = np.empty_like(along)
     for (a, b), (c, d) in (((0, 1), (2, 1)), ((1, 0), (1, 2)), ((0, 0), (2, 2)), ((0, 2), (2, 0))):
@@ -112,7 +121,7 @@ def flips_against_neighbour_median(block, is_fill, not_constant, labels, own: sl
     along[[0, -1]] = np.inf  # the plane's border (reflected pairs there): left to restored_beside_median
     along[:, [0, -1]] = np.inf
     loose = screen.copy()
-    screen &= (along > LATER_LOOKS.along_spreads * 2 * sigma) | flat
+    screen &= (along > LATER_LOOKS.along_spreads * LATER_LOOKS.min_spread_sigmas * sigma) | flat
     del along
     sound = (labels == 0) | (labels == CODE["bit-errors"])  # not lost to another kind of damage
     for _ in range(2):  # two flips side by side: the second is judged again without the first
@@ -126,18 +135,21 @@ def flips_against_neighbour_median(block, is_fill, not_constant, labels, own: sl
         labels[found[0], found[1], found[2] + own.start] = CODE["bit-errors"]
         intact[found] = False
         screen[found] = False
-        for i, j, _ in in_plane_neighbours(found, (ni, nj)):  # a flip found spoilt its neighbours' directional screen
+        # a flip found spoilt its neighbours' directional screen
+        for i, j, _ in in_plane_neighbours(found, (ni, nj)):
             screen[i, j, found[2]] |= loose[i, j, found[2]] & intact[i, j, found[2]]
 
 
-def restored_beside_median(block, values, intact, sound, not_constant, where, offset: int, sigma: float) -> np.ndarray:
+def restored_beside_median(block: np.ndarray, values: np.ndarray, intact: np.ndarray, sound: np.ndarray,
+                           not_constant: np.ndarray, where: tuple[np.ndarray, ...], offset: int,
+                           sigma: float) -> np.ndarray:
     """Which voxels of ``where`` (slice indices ``offset`` short of ``block``'s) are more than
-    LATER_LOOKS.median_spreads spreads from the median of their eight in-plane and two through-plane
-    neighbours, and LATER_LOOKS.along_spreads spreads from the mean of the two neighbours along every in-plane
+    ``median_spreads`` spreads from the median of their eight in-plane and two through-plane
+    neighbours, and ``along_spreads`` spreads from the mean of the two neighbours along every in-plane
     direction (a thin vessel or an edge matches its neighbours along its length), where one flipped
     bit brings them back beside that median, or into the in-plane neighbours' range without its
-    extremes widened by a spread (a voxel darker than all its neighbours), LATER_LOOKS.gain times
-    closer to the median.
+    extremes widened by a spread (a voxel darker than all its neighbours), ``gain`` times closer to
+    the median (:data:`LATER_LOOKS`).
 
     The spread is the in-plane neighbours' range without its extremes, at least twice the scan's noise;
     where they all hold one value (a masked background) it is zero."""
@@ -158,10 +170,12 @@ def restored_beside_median(block, values, intact, sound, not_constant, where, of
     # the directional test first, against the least spread there can be (2 sigma, or 0 where the
     # neighbours are all alike): the sorts below are for the few voxels left
     flat = np.fmax.reduce(plane) == np.fmin.reduce(plane)
-    left = np.nonzero(~(directional <= LATER_LOOKS.along_spreads * 2 * sigma) | flat)[0]
+    left = np.nonzero(~(directional <= LATER_LOOKS.along_spreads * LATER_LOOKS.min_spread_sigmas * sigma)
+                      | flat)[0]
     if len(left) == 0:
         return hit
-    plane, through, centre, directional = plane[:, left], np.stack(through)[:, left], centre[left], directional[left]
+    plane, through = plane[:, left], np.stack(through)[:, left]
+    centre, directional = centre[left], directional[left]
     plane = np.sort(plane, axis=0)  # NaN (no neighbour) sorts last
     count = np.isfinite(plane).sum(axis=0)
     every = np.sort(np.concatenate([plane, through]), axis=0)
@@ -170,16 +184,18 @@ def restored_beside_median(block, values, intact, sound, not_constant, where, of
     median = (every[np.maximum(n - 1, 0) // 2, column] + every[n // 2, column]) / 2
     last = np.maximum(count - 1, 0)
     flat = plane[0] == plane[last, column]
-    spread = np.where(flat, 0.0, np.maximum((plane[np.maximum(last - 1, 0), column] - plane[1]) / 2, 2 * sigma))
+    spread = np.where(flat, 0.0, np.maximum((plane[np.maximum(last - 1, 0), column] - plane[1]) / 2,
+                                            LATER_LOOKS.min_spread_sigmas * sigma))
     jump = np.abs(centre - median)
-    keep = (count >= 5) & (jump > LATER_LOOKS.median_spreads * spread) & ~(directional <= LATER_LOOKS.along_spreads * spread)
+    keep = ((count >= LATER_LOOKS.min_neighbours) & (jump > LATER_LOOKS.median_spreads * spread)
+            & ~(directional <= LATER_LOOKS.along_spreads * spread))
     index = np.nonzero(keep)[0]
     if len(index) == 0:
         return hit
     at = left[index]
     jump, spread = jump[index], spread[index]
     lowest, highest = plane[1, index] - spread, plane[np.maximum(last[index] - 1, 0), index] + spread
-    near = np.maximum(spread, jump / 10)
+    near = np.maximum(spread, jump / LATER_LOOKS.near_share)
     for restored in one_flip_restorations(block[where[0][at], where[1][at], k[at]]):
         off = np.abs(restored - median[index])
         within = (off <= near) | ((restored >= lowest) & (restored <= highest))
@@ -187,33 +203,39 @@ def restored_beside_median(block, values, intact, sound, not_constant, where, of
     return hit
 
 
-def flips_against_linear_prediction(block, is_fill, not_constant, labels, sigma: float, fitted: int = 200_000) -> None:
+def flips_against_linear_prediction(block: np.ndarray, is_fill: np.ndarray, not_constant: np.ndarray,
+                                    labels: np.ndarray, sigma: float) -> None:
     """Bit errors in smooth tissue: a voxel far from the linear prediction from its eight in-plane
-    neighbours (weights fitted by least squares to about ``fitted`` sound voxels of the slab), in units
-    of the prediction's error on the ring two voxels out (which a flip does not reach, so it cannot
-    hide itself), where one flip at least that large brings it within twice that error of the prediction.
+    neighbours (weights fitted by least squares to about ``LATER_LOOKS.fitted`` sound voxels of the
+    slab), in units of the prediction's error on the ring two voxels out (which a flip does not reach,
+    so it cannot hide itself), where one flip at least that large brings it within twice that error of
+    the prediction.
 
-    Like :func:`flips_against_neighbour_median`, only for scans already found to carry bit errors. Voxels beside damage
-    found earlier, beside a fill value (the edge of a masked background) or beside a value that is not
-    finite are left alone: their prediction leans on values that are not tissue. Slab-sized arrays are
-    reused where they can be: about six are alive at once."""
+    Like :func:`flips_against_neighbour_median`, only for scans already found to carry bit errors.
+    Voxels beside damage found earlier, beside a fill value (the edge of a masked background) or beside
+    a value that is not finite are left alone: their prediction leans on values that are not tissue.
+    Slab-sized arrays are reused where they can be: about six are alive at once."""
     ni, nj = block.shape[:2]
     if ni < 5 or nj < 5:
         return
     values = block.astype(np.float32)
-    padded = np.pad(values, ((1, 1), (1, 1), (0, 0)), mode="reflect")  # a border voxel is never its own neighbour
+    # a border voxel is never its own neighbour
+    padded = np.pad(values, ((1, 1), (1, 1), (0, 0)), mode="reflect")
     shifted = [padded[1 + di:1 + di + ni, 1 + dj:1 + dj + nj] for di, dj in EIGHT]
-    near = ndimage.maximum_filter(((labels != 0) | is_fill | ~np.isfinite(values)).view(np.uint8), size=(3, 3, 1)) > 0
+    unsound = (labels != 0) | is_fill | ~np.isfinite(values)
+    near = ndimage.maximum_filter(unsound.view(np.uint8), size=(3, 3, 1)) > 0
+    del unsound
     sound = ~near & not_constant[np.newaxis, np.newaxis, :]
-    step = max(1, sound.size // (4 * fitted))  # every step-th voxel, the sound ones among them
+    step = max(1, sound.size // (4 * LATER_LOOKS.fitted))  # every step-th voxel, the sound ones among them
     sample = np.unravel_index(np.flatnonzero(sound.reshape(-1)[::step]) * step, sound.shape)
-    if len(sample[0]) < 100:
+    if len(sample[0]) < LATER_LOOKS.min_fitted:
         return
     features = np.stack([s[sample] for s in shifted] + [np.ones(len(sample[0]), dtype=np.float32)], axis=1)
     target = values[sample]
     weights = np.linalg.lstsq(features, target, rcond=None)[0]
-    error = np.abs(target - features @ weights)  # again without the outliers (flips, edges) of the first fit
-    typical = error <= 3 * 1.4826 * np.median(error) + 1e-6
+    # fitted again without the first fit's outliers (flips, edges)
+    error = np.abs(target - features @ weights)
+    typical = error <= LATER_LOOKS.refit_mads * 1.4826 * np.median(error) + 1e-6
     weights = np.linalg.lstsq(features[typical], target[typical], rcond=None)[0]
     predicted = np.full(values.shape, weights[-1], dtype=np.float32)
     term = np.empty_like(predicted)
@@ -238,5 +260,5 @@ def flips_against_linear_prediction(block, is_fill, not_constant, labels, sigma:
     for restored in one_flip_restorations(stored):
         large = np.abs(restored - stored) >= LATER_LOOKS.predicted_errors * scale
         closest = np.where(large, np.fmin(closest, np.abs(restored - predicted)), closest)
-    hit = (closest <= 2 * scale) & (LATER_LOOKS.gain * closest <= jump)
+    hit = (closest <= LATER_LOOKS.predicted_within * scale) & (LATER_LOOKS.gain * closest <= jump)
     labels[tuple(w[hit] for w in where)] = CODE["bit-errors"]

@@ -63,7 +63,8 @@ def runs_along_lines(full: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return start_k, start, stop
 
 
-def find_lost_lines(is_fill, content, not_constant, labels, fill_context: Callable[[], tuple] | None) -> None:
+def find_lost_lines(is_fill: np.ndarray, content: np.ndarray, not_constant: np.ndarray, labels: np.ndarray,
+                    fill_context: Callable[[], tuple] | None) -> None:
     """Runs of whole lines at a fill value with content on both sides, and, in a scan of three slices
     or more, content along them in the slice before or after (or two slices on, where the slice beside
     lost the same lines; :func:`content_across`): the midline of a symmetric template cut off below
@@ -75,10 +76,13 @@ def find_lost_lines(is_fill, content, not_constant, labels, fill_context: Callab
         ks, starts, stops = runs_along_lines(full & not_constant[np.newaxis, :])
         inside = (starts > 0) & (stops < full.shape[0])  # the scan's own edge is not a lost line
         ks, starts, stops = ks[inside], starts[inside], stops[inside]
-        rich = (frac[starts - 1, ks] >= LOST_LINES.content_beside) & (frac[stops, ks] >= LOST_LINES.content_beside)
-        for k, a, b in zip(ks[rich], starts[rich], stops[rich], strict=True):
+        content_both_sides = ((frac[starts - 1, ks] >= LOST_LINES.content_beside)
+                              & (frac[stops, ks] >= LOST_LINES.content_beside))
+        for k, a, b in zip(ks[content_both_sides], starts[content_both_sides], stops[content_both_sides],
+                           strict=True):
             lines = (slice(None), slice(a, b)) if axis == 1 else (slice(a, b), slice(None))
-            if fill_context is not None and not content_across(*fill_context(), lines, k, LOST_LINES.content_across):
+            if fill_context is not None and not content_across(*fill_context(), lines, k,
+                                                               LOST_LINES.content_across):
                 continue
             labels[lines + (k,)] = CODE["lost-lines"]
 
@@ -104,7 +108,7 @@ def content_across(context: np.ndarray, in_scan: np.ndarray, region: tuple[slice
 
 
 def tile_aligned(component: np.ndarray, origin: tuple[int, int], shape: tuple[int, int],
-                  spare: np.ndarray | None = None) -> bool:
+                 spare: np.ndarray | None = None) -> bool:
     """True when the component is exactly a union of whole cells of an 8 or 16 pixel grid (``spare``
     voxels, of the component's array, count as part of any cell it touches)."""
     ii, jj = np.nonzero(component)
@@ -122,8 +126,8 @@ def tile_aligned(component: np.ndarray, origin: tuple[int, int], shape: tuple[in
     return False
 
 
-def find_packet_loss(block, is_fill, not_constant, labels, contrast: float,
-                 fill_context: Callable[[], tuple] | None) -> None:
+def find_packet_loss(block: np.ndarray, is_fill: np.ndarray, not_constant: np.ndarray, labels: np.ndarray,
+                     contrast: float, fill_context: Callable[[], tuple] | None) -> None:
     """Lost packets in a slab (``fill_context``: gives :func:`fill_with_context` of the slab; None for
     a scan of one or two slices, judged in-plane only)."""
     holes = is_fill & not_constant[np.newaxis, np.newaxis, :] & (labels == 0)
@@ -141,12 +145,14 @@ def edge_padding(is_fill: np.ndarray) -> np.ndarray:
     for axis in (0, 1):
         full = is_fill.all(axis=1 - axis)  # (lines, slices)
         edge = np.cumprod(full, axis=0).astype(bool) | np.cumprod(full[::-1], axis=0)[::-1].astype(bool)
-        edge &= edge.mean(axis=1, keepdims=True) >= 0.5  # in this slice, and in most of the slab's
+        # in this slice, and in most of the slab's
+        edge &= edge.mean(axis=1, keepdims=True) >= PACKET_LOSS.padding_share
         padding |= edge[:, np.newaxis, :] if axis == 0 else edge[np.newaxis, :, :]
     return padding
 
 
-def lost_fill_regions(block, components, n, holes, labels, is_fill, contrast: float) -> None:
+def lost_fill_regions(block: np.ndarray, components: np.ndarray, n: int, holes: np.ndarray,
+                      labels: np.ndarray, is_fill: np.ndarray, contrast: float) -> None:
     """Keep the fill regions that are tile-aligned, or exact rectangles a tile wide at least inside the
     plane (around a region there is only content or damage found already: fill voxels beside it
     belong to it) whose surroundings stand out from the fill by ``contrast`` (a dark, noisy background
@@ -188,12 +194,14 @@ def lost_fill_regions(block, components, n, holes, labels, is_fill, contrast: fl
             padding = edge_padding(is_fill)
         pad = padding[grown]
         core = comp & ~pad
-        if pad[comp].any() and core.sum() >= SCAN.min_hole and tile_aligned(core[:, :, 0], origin, shape, pad[:, :, 0]):
+        if (pad[comp].any() and core.sum() >= SCAN.min_hole
+                and tile_aligned(core[:, :, 0], origin, shape, pad[:, :, 0])):
             labels[grown][core] = CODE["packet-loss"]
 
 
 def content_outside_tile_sides(content: np.ndarray, t: int, ci: int, cj: int) -> list[np.ndarray]:
-    """Content fraction along the line just outside each side of every t x t cell: four (ci, cj, k) arrays."""
+    """Content fraction along the line just outside each side of every t x t cell: four (ci, cj, k)
+    arrays."""
     ni, nj, nk = content.shape
     c = content.astype(np.float32)
     sides = []
@@ -212,7 +220,8 @@ def content_outside_tile_sides(content: np.ndarray, t: int, ci: int, cj: int) ->
     return sides
 
 
-def find_lost_tiles(holes, content, labels, fill_context: Callable[[], tuple] | None) -> None:
+def find_lost_tiles(holes: np.ndarray, content: np.ndarray, labels: np.ndarray,
+                    fill_context: Callable[[], tuple] | None) -> None:
     """Whole fill-valued grid tiles cut straight into the content: a lost packet beside the background.
 
     A tile counts when content runs along nearly all of the line just outside two or more of its sides
@@ -230,7 +239,8 @@ def find_lost_tiles(holes, content, labels, fill_context: Callable[[], tuple] | 
         if not full.any():
             continue
         sides = content_outside_tile_sides(content, t, ci, cj)
-        hit = full & (sum((frac >= 0.9).astype(np.uint8) for frac in sides) >= 2)
+        hit = full & (sum((frac >= PACKET_LOSS.side_content).astype(np.uint8) for frac in sides)
+                      >= PACKET_LOSS.min_sides)
         if fill_context is not None:
             for i, j, k in zip(*np.nonzero(hit), strict=True):
                 tile = (slice(i * t, (i + 1) * t), slice(j * t, (j + 1) * t))

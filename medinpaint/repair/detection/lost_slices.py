@@ -61,7 +61,7 @@ def find_lost_slices(volume: Volume, constant: np.ndarray, fractions: np.ndarray
     for k in missing:
         labels[:, :, k] = CODE["lost-slices"]
     typical = float(np.median(fractions[~constant])) if (~constant).any() else 1.0
-    rich = max(0.05, 0.25 * typical)
+    min_content_beside = max(LOST_SLICES.min_content_beside, LOST_SLICES.share_of_typical_beside * typical)
     runs, n = ndimage.label(constant)
     for r in range(1, n + 1):
         ks = np.nonzero(runs == r)[0]
@@ -69,17 +69,19 @@ def find_lost_slices(volume: Volume, constant: np.ndarray, fractions: np.ndarray
         sides = [fractions[k] for k in (before, after) if 0 <= k < len(constant)]
         if len(sides) == 2:
             # content on both sides: not the empty air beyond the head's top
-            lost = min(sides) >= rich
+            lost = min(sides) >= min_content_beside
         else:
             # at the scan's edge: a short run beside a slice as full as the scan's typical one (anatomy
             # does not stop dead at a slice; the empty slices around a head or a padded grid border
             # slices with little content, and run for longer)
-            lost = len(sides) == 1 and len(ks) <= LOST_SLICES.edge_run and sides[0] >= LOST_SLICES.edge_content * typical
+            lost = (len(sides) == 1 and len(ks) <= LOST_SLICES.edge_run
+                    and sides[0] >= LOST_SLICES.edge_content * typical)
         if lost:
             labels[:, :, ks[0]:ks[-1] + 1] = CODE["lost-slices"]
 
 
-def find_truncation(array, fills, constant, fractions, labels, tile: int = 0) -> None:
+def find_truncation(array: np.ndarray, fills: list[float], constant: np.ndarray, fractions: np.ndarray,
+                    labels: np.ndarray, tile: int = 0) -> None:
     """The tail of the stream (Fortran order: i fastest, then j, then k) at one fill value, cutting
     content. ``tile``: the tile width of a mosaic, whose tiles can end in black rows of their own, so
     that a tail of fill starting at a tile's edge is no cut (a real cut lands there once in ``tile``)."""
@@ -107,7 +109,8 @@ def find_truncation(array, fills, constant, fractions, labels, tile: int = 0) ->
         # it cannot be told from a scan that ends in anatomy and is padded with fill slices (a partial
         # field of view resampled onto a larger grid): such cuts are left
         content = ~is_fill_value(plane, fills)
-        if not (cut_is_abrupt_along_rows(content, i, j) or cut_against_slice_before(array, fills, constant, content, k, rest)):
+        if not (cut_is_abrupt_along_rows(content, i, j)
+                or cut_against_slice_before(array, fills, constant, content, k, rest)):
             return
         plane_lost = np.zeros(ni * nj, dtype=bool)
         plane_lost[rest:] = True
@@ -116,7 +119,8 @@ def find_truncation(array, fills, constant, fractions, labels, tile: int = 0) ->
         k += 1
     # the cut falls on a slice boundary: the last slice that arrived must be rich in content, not the
     # thin top of a head
-    elif k == 0 or k >= nk or fractions[k - 1] < max(0.5 * np.median(fractions[~constant]), 0.05):
+    elif k == 0 or k >= nk or fractions[k - 1] < max(
+            TRUNCATION.boundary_share * np.median(fractions[~constant]), TRUNCATION.boundary_min_content):
         return
     tail = labels[:, :, k:]
     tail[tail == 0] = CODE["truncation"]
@@ -129,12 +133,14 @@ def cut_is_abrupt_along_rows(content: np.ndarray, i: int, j: int) -> bool:
     if j == 0:
         return False
     above = content[:, j - 1]
-    if above.mean() < 0.5:
+    if above.mean() < TRUNCATION.row_content:
         return False
-    return not (i and (content[:i, j].mean() < 0.8 * above[:i].mean() or above[i:].mean() < 0.5))
+    return not (i and (content[:i, j].mean() < TRUNCATION.row_match * above[:i].mean()
+                       or above[i:].mean() < TRUNCATION.row_content))
 
 
-def cut_against_slice_before(array, fills, constant, content: np.ndarray, k: int, rest: int) -> bool:
+def cut_against_slice_before(array: np.ndarray, fills: list[float], constant: np.ndarray, content: np.ndarray,
+                             k: int, rest: int) -> bool:
     """A cut after ``rest`` voxels of slice ``k``, judged against the slice before: where the slice
     arrived it holds about as much content as that slice there, and that slice holds a good share of
     its content beyond the cut (the top of a head, where the scan ends, narrows slice by slice: little
@@ -145,6 +151,8 @@ def cut_against_slice_before(array, fills, constant, content: np.ndarray, k: int
     before = ~is_fill_value(np.asarray(array[:, :, k - 1]), fills).reshape(-1, order="F")
     arrived = content.reshape(-1, order="F")[:rest]
     lost_share = before[rest:].sum() / max(before.sum(), 1)
-    # content on both sides of the cut: a flip or two in an empty slice above a head is no slice that arrived
+    # content on both sides of the cut: a flip or two in an empty slice above a head is no slice that
+    # arrived
     enough = before[:rest].sum() >= SCAN.min_hole and arrived.sum() >= SCAN.min_hole
-    return enough and lost_share >= TRUNCATION.cut_lost_share and arrived.sum() >= 0.8 * before[:rest].sum()
+    return (enough and lost_share >= TRUNCATION.cut_lost_share
+            and arrived.sum() >= TRUNCATION.arrived_match * before[:rest].sum())

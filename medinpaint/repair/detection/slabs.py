@@ -5,6 +5,7 @@ the slices beside a slab)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -15,7 +16,8 @@ from medinpaint.io import Volume
 from medinpaint.io.volume import drop_mapped_pages
 
 SLAB = 32  # slices read at a time
-CONTEXT = 2  # slices either side of a slab that the rules for lost lines and tiles and background flips look at
+# slices either side of a slab that the rules for lost lines and tiles and background flips look at
+CONTEXT = 2
 # threads scanning slabs at once (each holds up to 9 slab-sized float32 temporaries)
 WORKERS = min(4, os.cpu_count() or 1)
 
@@ -52,8 +54,9 @@ def is_fill_value(values: np.ndarray, fills: list[float]) -> np.ndarray:
     return result
 
 
-def fill_values(volume: Volume, minimum=None) -> list[float]:
-    """The values a failure leaves: stored 0, the image ``minimum`` (where given), and DICOM's padding value."""
+def fill_values(volume: Volume, minimum: np.generic | None = None) -> list[float]:
+    """The values a failure leaves: stored 0, the image ``minimum`` (where given), and DICOM's padding
+    value."""
     values = {0} if minimum is None else {0, minimum.item()}
     source = volume.meta.get("dicom") or {}
     header = next((s for s in source.get("slices", []) if s is not None), None)
@@ -62,7 +65,8 @@ def fill_values(volume: Volume, minimum=None) -> list[float]:
     return sorted(values)
 
 
-def fill_with_context(array, part: slice, is_fill, fills: list[float]) -> tuple[np.ndarray, np.ndarray]:
+def fill_with_context(array: np.ndarray, part: slice, is_fill: np.ndarray,
+                      fills: list[float]) -> tuple[np.ndarray, np.ndarray]:
     """``is_fill`` of slices ``part`` with ``CONTEXT`` slices before and after them (beyond the scan's
     first and last slice, fill), and which of those slices lie in the scan: slice ``k`` of the slab is
     ``k + CONTEXT`` of what this returns."""
@@ -85,7 +89,8 @@ def to_volume_indices(where: tuple[np.ndarray, ...], start: int) -> tuple[np.nda
     return where[0], where[1], where[2] + start
 
 
-def in_plane_neighbours(where: tuple[np.ndarray, ...], shape: tuple[int, ...]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def in_plane_neighbours(where: tuple[np.ndarray, ...],
+                        shape: tuple[int, ...]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """The eight in-plane neighbours (in the order of EIGHT) of the voxels ``where`` in planes of
     ``shape``: their i and j, clipped into the plane (a border voxel then stands in for a neighbour
     beyond it), and whether the neighbour lies inside the plane."""
@@ -98,7 +103,7 @@ def in_plane_neighbours(where: tuple[np.ndarray, ...], shape: tuple[int, ...]) -
     return found
 
 
-def for_each_slab(nk: int, slab: int, work) -> None:
+def for_each_slab(nk: int, slab: int, work: Callable[[slice], None]) -> None:
     """Run ``work(slice)`` on every slab of ``slab`` slices, on WORKERS threads (NumPy and SciPy release
     the GIL in their loops). Slabs are disjoint, so the order they finish in does not matter; the later
     bit-error looks also read the labels of one slice either side, where a neighbour may be writing, and

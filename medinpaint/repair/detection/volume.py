@@ -41,7 +41,8 @@ def detect(volume: Volume, slab: int = SLAB) -> Detection:
     """
     if volume.array.ndim == 4:
         parts = [detect(volume.with_array(volume.array[..., t]), slab) for t in range(volume.shape[3])]
-        return Detection(np.stack([p.labels for p in parts], axis=-1), {"per_volume": [p.details for p in parts]})
+        return Detection(np.stack([p.labels for p in parts], axis=-1),
+                         {"per_volume": [p.details for p in parts]})
     mosaic = mosaic_layout(volume)
     if mosaic is not None:
         return detect_mosaic(volume, mosaic, slab)
@@ -75,7 +76,8 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     labels = np.zeros(array.shape, dtype=np.uint8)
     find_lost_slices(volume, constant, fractions, labels)
     not_constant = ~constant
-    patterns = min(array.shape[:2]) >= SCAN.min_plane  # too few pixels in a plane to tell a pattern from anatomy
+    # too few pixels in a plane to tell a pattern from anatomy
+    patterns = min(array.shape[:2]) >= SCAN.min_plane
     # fill-valued lines and regions are lost only where they cut into content: a slice beyond the head
     # with a few flipped voxels has fill all around them (ch2's empty top slice with one flip: 10,412
     # voxels had passed for lost packets)
@@ -84,8 +86,10 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
         find_truncation(array, fills, constant, fractions, labels)
     stats = intensity_stats(array, not_constant)
     flipped = np.zeros(nk, dtype=np.int64)  # bit errors found per slice
-    in_tissue, unexplained = [], []  # per slab, where the first look found flips in tissue and outliers it did not
-    in_background, lone = [], []  # per slab, flips in the background and lone voxels there no flip explains
+    # per slab, where the first look found flips in tissue and outliers it did not
+    in_tissue, unexplained = [], []
+    # per slab, flips in the background and lone voxels there no flip explains
+    in_background, lone = [], []
 
     def scan(part: slice) -> None:
         block = np.asarray(array[:, :, part])
@@ -96,11 +100,11 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
         if patterns:
             across = fill_context if nk > 2 else None  # a thinner scan is judged in-plane only
             find_lost_lines(is_fill, ~is_fill, cut[part], region, across)
-            find_packet_loss(block, is_fill, cut[part], region, PACKET_LOSS.rectangle_contrast * stats["value_range"] if stats else 0.0,
-                         across)
+            contrast = PACKET_LOSS.rectangle_contrast * stats["value_range"] if stats else 0.0
+            find_packet_loss(block, is_fill, cut[part], region, contrast, across)
         if stats is not None:
-            found, outliers, (background, alone) = blocks_and_first_look_flips(block, is_fill, not_constant[part], region,
-                                                                           stats, fill_context)
+            found, outliers, (background, alone) = blocks_and_first_look_flips(
+                block, is_fill, not_constant[part], region, stats, fill_context)
             in_tissue.append(to_volume_indices(found, part.start))
             unexplained.append(to_volume_indices(outliers, part.start))
             in_background.append(to_volume_indices(background, part.start))
@@ -111,22 +115,26 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     for_each_slab(nk, slab, scan)
     if stats is None:
         return Detection(labels, {"fill_values": [float(f) for f in fills]})
-    bounds = content_bounds(stats)
+    bounds = content_bounds(stats, BIT_ERRORS.doubt_ranges)  # flips beyond them are flips beyond doubt
     background_flips = sum(len(w[0]) for w in in_background)
-    if background_flips and outliers_may_be_natural(background_flips, sum(lone), BIT_ERRORS.background_outlier_odds):
-        for where in in_background:  # the background's own lone voxels: only flips beyond bounds stand
+    if background_flips and outliers_may_be_natural(background_flips, sum(lone),
+                                                    BIT_ERRORS.background_outlier_odds):
+        for where in in_background:  # the background's own lone voxels: only flips beyond doubt stand
             dropped = tuple(w[~outside_bounds(array[where], bounds)] for w in where)
             labels[dropped] = 0
             np.subtract.at(flipped, dropped[2], 1)
     tissue_flips = sum(len(w[0]) for w in in_tissue)
-    blocks = blocks_against_sound_range(array, fills, not_constant, labels, stats, slab) if flipped.any() else []
+    blocks = (blocks_against_sound_range(array, fills, not_constant, labels, stats, slab) if flipped.any()
+              else [])
     # outliers inside garbage found only now are the block's, not the scan's own
     natural = sum(int((labels[w] == 0).sum()) for w in unexplained)
-    flips_in_doubt = tissue_flips and outliers_may_be_natural(tissue_flips, natural, BIT_ERRORS.natural_outlier_odds)
-    if flips_in_doubt:  # the scan's own outliers: only flips beyond bounds stand
+    flips_in_doubt = tissue_flips and outliers_may_be_natural(tissue_flips, natural,
+                                                              BIT_ERRORS.natural_outlier_odds)
+    if flips_in_doubt:  # the scan's own outliers: only flips beyond doubt stand
         for where in in_tissue:
             dropped = tuple(w[~outside_bounds(array[where], bounds)] for w in where)
-            # one inside a block found since is the block's garbage (the block search skipped labelled voxels)
+            # one inside a block found since is the block's garbage (the block search skipped labelled
+            # voxels)
             in_block = np.zeros(len(dropped[0]), dtype=bool)
             for i, j, inside in in_plane_neighbours(dropped, labels.shape):
                 in_block |= inside & (labels[i, j, dropped[2]] == CODE["corrupted-blocks"])
@@ -137,7 +145,8 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
                 labels[where] = 0
     # the later looks take smaller jumps, where a scan with outliers of its own has far more of them
     later = not flips_in_doubt and flipped.sum() >= LATER_LOOKS.odds * natural
-    if later and flipped.sum() >= max(LATER_LOOKS.after_flips, LATER_LOOKS.after_share * array[:, :, 0].size * not_constant.sum()):
+    if later and flipped.sum() >= max(LATER_LOOKS.after_flips,
+                                      LATER_LOOKS.after_share * array[:, :, 0].size * not_constant.sum()):
         find_smaller_flips(array, fills, not_constant, labels, stats["sigma"], slab)
     return Detection(labels, {"fill_values": [float(f) for f in fills]})
 
@@ -148,7 +157,8 @@ def mosaic_layout(volume: Volume) -> tuple[int, int] | None:
     and a truncated stream."""
     headers = (volume.meta.get("dicom") or {}).get("slices") or []
     header = next((h for h in headers if h is not None), None)
-    if volume.array.ndim != 3 or volume.shape[2] != 1 or header is None or "MOSAIC" not in (header.get("ImageType") or []):
+    if (volume.array.ndim != 3 or volume.shape[2] != 1 or header is None
+            or "MOSAIC" not in (header.get("ImageType") or [])):
         return None
     images = header.get((0x0019, 0x100A))  # Siemens: NumberOfImagesInMosaic
     if images is None:
@@ -166,8 +176,10 @@ def detect_mosaic(volume: Volume, mosaic: tuple[int, int], slab: int) -> Detecti
     side, count = mosaic
     ni, nj = volume.shape[:2]
     ti, tj = ni // side, nj // side
-    # tiles fill the image row by row: tile b * side + a holds i in [a ti, (a+1) ti), j in [b tj, (b+1) tj)
-    tiles = volume.array[:, :, 0].reshape(side, ti, side, tj).transpose(1, 3, 2, 0).reshape(ti, tj, side * side)
+    # tiles fill the image row by row: tile b * side + a holds i in [a ti, (a+1) ti), j in [b tj,
+    # (b+1) tj)
+    tiles = (volume.array[:, :, 0].reshape(side, ti, side, tj).transpose(1, 3, 2, 0)
+             .reshape(ti, tj, side * side))
     inner = detect_volume(volume.with_array(np.ascontiguousarray(tiles[:, :, :count])), slab, stream=False)
     labels = np.zeros((ti, tj, side * side), dtype=np.uint8)
     labels[:, :, :count] = inner.labels
@@ -175,5 +187,5 @@ def detect_mosaic(volume: Volume, mosaic: tuple[int, int], slab: int) -> Detecti
     plane = np.asarray(volume.array)
     fills = inner.details["fill_values"]
     find_truncation(plane, fills, np.array([plane.min() == plane.max()]),
-                np.array([(~is_fill_value(plane, fills)).mean()]), labels, tile=ti)
+                    np.array([(~is_fill_value(plane, fills)).mean()]), labels, tile=ti)
     return Detection(labels, {**inner.details, "mosaic": {"tiles_per_side": side, "images": count}})

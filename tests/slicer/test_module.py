@@ -153,7 +153,7 @@ def test_cancel_returns_at_once_and_the_run_ends_as_cancelled(module, scene, stu
 
     started = time.monotonic()
     logic.cancel()
-    assert time.monotonic() - started < 0.2  # the GUI thread is never held
+    assert time.monotonic() - started < 1.0  # the GUI thread is not held while the tree is ended
     assert logic.running and completions == []
     _drive(logic, timeout=30)
 

@@ -337,8 +337,7 @@ class MedInpaintWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             busy = False
         if not busy:
             self._timer.stop()
-            if self.ui.cancelButton.enabled:  # no completion arrived: still return to idle
-                self._setRunning(False)
+            self._setRunning(False)  # idle even if no completion arrived
 
     def onCancelButton(self) -> None:
         self.ui.statusLabel.text = _("Cancelling...")
@@ -566,15 +565,18 @@ class MedInpaintLogic(ScriptedLoadableModuleLogic):
     def poll(self) -> bool:
         """Follow the background run: handle its output, and at its end load the results and report.
 
-        Never blocks and never raises: every failure, whatever its kind, ends the run, removes what it
-        left, and goes to ``completedCallback(None, error)``. Returns True while there is more to follow.
+        Never blocks and never raises: every failure, whatever its kind, ends the run (its processes are
+        ended in the background, as by :meth:`cancel`), removes what it left, and goes to
+        ``completedCallback(None, error)``. Returns True while there is more to follow.
         """
         if self._cancelThread is not None:
             if self._cancelThread.is_alive():
                 return True
             error, self._cancelOutcome = self._cancelOutcome, None
+            repair, self._cancelledRepair = self._cancelledRepair, None
             self._cancelThread = None
-            self._cancelledRepair = None
+            if repair is not None and repair.cleanup_problem:
+                logging.warning(f"MedInpaint: {repair.cleanup_problem}")
             self._complete(None, error)
             return False
         repair = self._repair
@@ -584,17 +586,14 @@ class MedInpaintLogic(ScriptedLoadableModuleLogic):
             if repair.poll() not in ("done", "failed", "cancelled"):
                 return True
             self._repair = None
-            result, error = repair.finish(), None
-        except Exception as exc:
+            result = repair.finish()
+        except Exception as exc:  # whatever went wrong: no process and no temporary file may stay
             self._repair = None
-            result, error = None, exc
-            try:
-                repair.cancel()  # whatever went wrong: no process and no temporary file may stay
-            except Exception as cleanupError:
-                logging.error(f"MedInpaint: cleaning up after a failure: {cleanupError}")
+            self._endInBackground(repair, exc)
+            return True
         if repair.cleanup_problem:
             logging.warning(f"MedInpaint: {repair.cleanup_problem}")
-        self._complete(result, error)
+        self._complete(result, None)
         return False
 
     def cancel(self, wait: bool = False) -> None:
@@ -605,12 +604,15 @@ class MedInpaintLogic(ScriptedLoadableModuleLogic):
         ``wait=True`` (used when Slicer quits) it blocks until the processes are gone and reports then.
         """
         repair, self._repair = self._repair, None
-        if repair is None:
-            if wait and self._cancelThread is not None:
-                self._cancelThread.join()
-                self.poll()
-            return
-        # Nothing from the cancelling thread may reach the GUI: the callbacks stay with the GUI thread.
+        if repair is not None:
+            self._endInBackground(repair, None)
+        if wait and self._cancelThread is not None:
+            self._cancelThread.join()
+            self.poll()
+
+    def _endInBackground(self, repair, error) -> None:
+        """End ``repair``'s processes and files in a thread; report ``error``, or RepairCancelled if None."""
+        # Nothing from the ending thread may reach the GUI: the callbacks stay with the GUI thread.
         if repair.repair_run is not None:
             repair.repair_run.on_progress = None
             repair.repair_run.on_log = None
@@ -618,17 +620,16 @@ class MedInpaintLogic(ScriptedLoadableModuleLogic):
         def end() -> None:
             try:
                 ended = repair.cancel()
-                logging.info(f"MedInpaint: cancelled; ended processes {ended}")
-                self._cancelOutcome = RepairCancelled(ended)
+                logging.info(f"MedInpaint: ended processes {ended}")
+                self._cancelOutcome = error if error is not None else RepairCancelled(ended)
             except Exception as exc:
-                self._cancelOutcome = exc
+                if error is not None:
+                    logging.error(f"MedInpaint: cleaning up after a failure: {exc}")
+                self._cancelOutcome = error if error is not None else exc
 
         self._cancelledRepair = repair
-        self._cancelThread = threading.Thread(target=end, name="MedInpaint-cancel", daemon=True)
+        self._cancelThread = threading.Thread(target=end, name="MedInpaint-end", daemon=True)
         self._cancelThread.start()
-        if wait:
-            self._cancelThread.join()
-            self.poll()
 
     def _complete(self, result, error) -> None:
         callback, self._completedCallback = self._completedCallback, None

@@ -196,3 +196,27 @@ def test_the_module_self_test_runs_on_plain_mrml(module, repair_cli):
     test.setUp()
     test.test_MedInpaint_repairs_the_sample_when_medinpaint_is_installed()
     test.scene.Clear(1)
+
+
+def test_an_exception_while_following_the_run_ends_it_and_is_reported(module, scene, study, repair_cli,
+                                                                       tmp_path):
+    """A panel that breaks on a progress report (while medinpaint still runs) does not leave it running."""
+    volume, _, _ = study
+    before = _data_nodes(scene)
+    completions, tree = [], set()
+    logic = module.MedInpaintLogic(pythonExecutable=repair_cli, temporaryPath=str(tmp_path),
+                                   launcher=lambda args, env: _launch(launched(args), env))
+
+    def broken_progress(progress):
+        tree.update(proctree.descendants(logic._repair.repair_run.process.pid))
+        raise ValueError("a broken progress bar")
+
+    logic.process(volume, device="cpu", waitForCompletion=False, progressCallback=broken_progress,
+                  completedCallback=lambda result, error: completions.append((result, error)))
+    _drive(logic)
+
+    (result, error), = completions
+    assert result is None and isinstance(error, ValueError)
+    assert len(tree) >= 2 and running(tree) == []
+    assert not logic.running and _data_nodes(scene) == before
+    assert list(tmp_path.iterdir()) == []

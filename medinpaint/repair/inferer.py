@@ -84,9 +84,9 @@ class RepairInferer(ABC):
               depth: int, neighbours: Callable[[int], torch.Tensor]) -> torch.Tensor:
         """The network's input ``(B, 2 * context + 2, H, W)``, channels-last: slices ``k - context`` to
         ``k + context`` around each centre ``k`` of ``slices`` (of a volume ``depth`` slices deep), then
-        the centre's mask. ``neighbours(d)``: the planes ``d`` slices from the centres, read only where
-        that slice exists; at the scan's edge, or in a 2D image, the centre's in-plane fill (``fills``)
-        stands in for the missing neighbour."""
+        the centre's mask. ``neighbours(d)``: the planes ``d`` slices from the centres (any value where
+        that slice does not exist: it is not used); at the scan's edge, or in a 2D image, the centre's
+        in-plane fill (``fills``) stands in for the missing neighbour."""
         layers = []
         for d in range(-self.context, self.context + 1):
             if d == 0:
@@ -103,6 +103,7 @@ class RepairInferer(ABC):
             return self.model(x, **extra)[:, 0].float()
 
     def report(self, fraction: float, stage: str) -> None:
+        """Tell the caller's ``progress`` how far the repair has got, when it asked to know."""
         if self.progress:
             self.progress(fraction, stage)
 

@@ -100,7 +100,8 @@ def test_a_background_run_lands_in_the_study_and_a_rerun_reuses_the_nodes(module
     role = result.segmentation_node.GetReferenceImageGeometryReferenceRole()
     assert result.segmentation_node.GetNodeReferenceID(role) == volume.GetID()
     assert result.output_node.GetName() == "MRHeadDamaged repaired"
-    assert result.report["damaged_voxels"] > 0 and progress
+    assert {"damaged_voxels", "kinds", "seconds"} <= set(result.report)
+    assert result.report["damaged_voxels"] > 0 and progress and all(0 <= p.percent <= 100 for p in progress)
     np.testing.assert_array_equal(module.slicer.util.arrayFromVolume(volume), before)  # input untouched
     assert list(tmp_path.iterdir()) == []
 

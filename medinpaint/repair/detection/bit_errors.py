@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from medinpaint.repair.detection.blocks import find_corrupted_blocks
-from medinpaint.repair.detection.kinds import CODE
+from medinpaint.repair.detection.kinds import BIT_ERRORS_CODE
 from medinpaint.repair.detection.slabs import CONTEXT, in_plane_neighbours
 
 
@@ -96,7 +96,7 @@ def flips_in_background(array: np.ndarray, is_fill: np.ndarray, not_constant: np
             alone &= ~inside | context[i, j, across[2]]
         no_tissue &= fill_there | alone
     hit = tuple(w[no_tissue] for w in where)
-    labels[hit] = CODE["bit-errors"]
+    labels[hit] = BIT_ERRORS_CODE
     return hit, unexplained
 
 
@@ -156,15 +156,15 @@ def blocks_and_first_look_flips(array: np.ndarray, is_fill: np.ndarray, not_cons
     bounds = content_bounds(stats, BIT_ERRORS.few_neighbours_ranges)
     found, outlying = flips_beyond_neighbour_range(array, values, where, is_fill, None, threshold, tolerance,
                                                    bounds)
-    labels[tuple(w[found] for w in where)] = CODE["bit-errors"]
+    labels[tuple(w[found] for w in where)] = BIT_ERRORS_CODE
     if found.any() and not found.all():
         # two flips side by side hide each other (each widens the other's neighbour range): the rest
         # are looked at again with the flips found left out of their neighbours
         rest = np.nonzero(~found)[0]
         again, _ = flips_beyond_neighbour_range(array, values, tuple(w[rest] for w in where), is_fill,
-                                                labels == CODE["bit-errors"], threshold, tolerance, bounds)
+                                                labels == BIT_ERRORS_CODE, threshold, tolerance, bounds)
         found[rest[again]] = True
-        labels[tuple(w[rest[again]] for w in where)] = CODE["bit-errors"]
+        labels[tuple(w[rest[again]] for w in where)] = BIT_ERRORS_CODE
     return tuple(w[found] for w in where), tuple(w[outlying & ~found] for w in where), background
 
 

@@ -9,7 +9,7 @@ from scipy import ndimage
 
 from medinpaint.io.volume import drop_mapped_pages
 from medinpaint.repair.detection.intensity import full_range_of_sound
-from medinpaint.repair.detection.kinds import CODE
+from medinpaint.repair.detection.kinds import BIT_ERRORS_CODE, CORRUPTED_BLOCKS_CODE
 from medinpaint.repair.detection.slabs import (
     PLANE,
     SCAN,
@@ -137,7 +137,7 @@ def label_garbage_rectangles(values: np.ndarray, busy: np.ndarray, box: tuple[sl
         if roughness < CORRUPTED_BLOCKS.garbage_along:  # a vessel, not garbage
             return
         region = labels[block]
-        region[region == 0] = CODE["corrupted-blocks"]
+        region[region == 0] = CORRUPTED_BLOCKS_CODE
         # an edge row or column of a block the trim took off (measured over the rows or columns of a
         # union of blocks, it can fall below the garbage fraction): rough voxels beside the block, up
         # to two steps out and within the busy box grown by 2, are garbage too (this also takes 1-13
@@ -148,7 +148,7 @@ def label_garbage_rectangles(values: np.ndarray, busy: np.ndarray, box: tuple[sl
         for _ in range(2):
             taken |= ndimage.binary_dilation(taken, structure=PLANE) & rough
         around = labels[part]
-        around[taken & (around == 0)] = CODE["corrupted-blocks"]
+        around[taken & (around == 0)] = CORRUPTED_BLOCKS_CODE
         reach = grown_in_plane(block, 2, values.shape)  # the busy halo the 5x5 window put around the block
         cleared = tuple(slice(max(r.start - b.start, 0), max(r.stop - b.start, 0))
                         for r, b in zip(reach, box, strict=True))
@@ -198,13 +198,13 @@ def blocks_against_sound_range(array: np.ndarray, fills: list[float], not_consta
         block = np.asarray(array[:, :, part])
         values = block.astype(np.float32)
         region = labels[:, :, part]
-        flips = np.nonzero(region == CODE["bit-errors"])  # their steps are not garbage
+        flips = np.nonzero(region == BIT_ERRORS_CODE)  # their steps are not garbage
         neighbours = in_plane_neighbours(flips, values.shape)
         values[flips] = np.median([values[i, j, flips[2]] for i, j, _ in neighbours], axis=0)
-        before = region == CODE["corrupted-blocks"]
+        before = region == CORRUPTED_BLOCKS_CODE
         find_corrupted_blocks(values, is_fill_value(block, fills), not_constant[part], region, stats["sigma"],
                               full_range)
-        new = np.nonzero((region == CODE["corrupted-blocks"]) & ~before)
+        new = np.nonzero((region == CORRUPTED_BLOCKS_CODE) & ~before)
         found.append(to_volume_indices(new, part.start))
         drop_mapped_pages(array, part.start, part.stop)
 

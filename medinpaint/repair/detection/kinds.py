@@ -24,6 +24,13 @@ from medinpaint.repair.detection.slabs import SLAB
 KINDS: tuple[str, ...] = tuple(damage.kind for damage in (LostSlices, LostLines, PacketLoss, Truncation,
                                                             CorruptBlocks, BitErrors))
 CODE: dict[str, int] = {kind: n for n, kind in enumerate(KINDS, start=1)}
+# the label code of each kind, for the detectors that write them
+LOST_SLICES_CODE = CODE[LostSlices.kind]
+LOST_LINES_CODE = CODE[LostLines.kind]
+PACKET_LOSS_CODE = CODE[PacketLoss.kind]
+TRUNCATION_CODE = CODE[Truncation.kind]
+CORRUPTED_BLOCKS_CODE = CODE[CorruptBlocks.kind]
+BIT_ERRORS_CODE = CODE[BitErrors.kind]
 
 
 @dataclass

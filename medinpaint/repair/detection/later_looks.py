@@ -9,7 +9,7 @@ from scipy import ndimage
 
 from medinpaint.io.volume import drop_mapped_pages
 from medinpaint.repair.detection.bit_errors import one_flip_restorations
-from medinpaint.repair.detection.kinds import CODE
+from medinpaint.repair.detection.kinds import BIT_ERRORS_CODE
 from medinpaint.repair.detection.slabs import EIGHT, for_each_slab, in_plane_neighbours, is_fill_value
 
 
@@ -123,7 +123,7 @@ def flips_against_neighbour_median(block: np.ndarray, is_fill: np.ndarray, not_c
     loose = screen.copy()
     screen &= (along > LATER_LOOKS.along_spreads * LATER_LOOKS.min_spread_sigmas * sigma) | flat
     del along
-    sound = (labels == 0) | (labels == CODE["bit-errors"])  # not lost to another kind of damage
+    sound = (labels == 0) | (labels == BIT_ERRORS_CODE)  # not lost to another kind of damage
     for _ in range(2):  # two flips side by side: the second is judged again without the first
         where = np.nonzero(screen)
         if len(where[0]) == 0:
@@ -132,7 +132,7 @@ def flips_against_neighbour_median(block: np.ndarray, is_fill: np.ndarray, not_c
         if not hit.any():
             return
         found = tuple(w[hit] for w in where)
-        labels[found[0], found[1], found[2] + own.start] = CODE["bit-errors"]
+        labels[found[0], found[1], found[2] + own.start] = BIT_ERRORS_CODE
         intact[found] = False
         screen[found] = False
         # a flip found spoilt its neighbours' directional screen
@@ -261,4 +261,4 @@ def flips_against_linear_prediction(block: np.ndarray, is_fill: np.ndarray, not_
         large = np.abs(restored - stored) >= LATER_LOOKS.predicted_errors * scale
         closest = np.where(large, np.fmin(closest, np.abs(restored - predicted)), closest)
     hit = (closest <= LATER_LOOKS.predicted_within * scale) & (LATER_LOOKS.gain * closest <= jump)
-    labels[tuple(w[hit] for w in where)] = CODE["bit-errors"]
+    labels[tuple(w[hit] for w in where)] = BIT_ERRORS_CODE

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from medinpaint.repair.detection.kinds import CODE
+from medinpaint.repair.detection.kinds import LOST_LINES_CODE, PACKET_LOSS_CODE
 from medinpaint.repair.detection.slabs import CONTEXT, PLANE, SCAN
 
 TILES = (8, 16)  # the tile grids a packet covers
@@ -84,7 +84,7 @@ def find_lost_lines(is_fill: np.ndarray, content: np.ndarray, not_constant: np.n
             if fill_context is not None and not content_across(*fill_context(), lines, k,
                                                                LOST_LINES.content_across):
                 continue
-            labels[lines + (k,)] = CODE["lost-lines"]
+            labels[lines + (k,)] = LOST_LINES_CODE
 
 
 def content_across(context: np.ndarray, in_scan: np.ndarray, region: tuple[slice, slice], k: int,
@@ -185,10 +185,10 @@ def lost_fill_regions(block: np.ndarray, components: np.ndarray, n: int, holes: 
         if is_rectangle and not touches_border and not on_grid:
             around = block[grown][~comp].astype(np.float64)
             if abs(np.median(around) - float(block[grown][comp][0])) > contrast:
-                labels[grown][comp] = CODE["packet-loss"]
+                labels[grown][comp] = PACKET_LOSS_CODE
             continue
         if (is_rectangle and not touches_border) or tile_aligned(comp[:, :, 0], origin, shape):
-            labels[grown][comp] = CODE["packet-loss"]
+            labels[grown][comp] = PACKET_LOSS_CODE
             continue
         if padding is None:
             padding = edge_padding(is_fill)
@@ -196,7 +196,7 @@ def lost_fill_regions(block: np.ndarray, components: np.ndarray, n: int, holes: 
         core = comp & ~pad
         if (pad[comp].any() and core.sum() >= SCAN.min_hole
                 and tile_aligned(core[:, :, 0], origin, shape, pad[:, :, 0])):
-            labels[grown][core] = CODE["packet-loss"]
+            labels[grown][core] = PACKET_LOSS_CODE
 
 
 def content_outside_tile_sides(content: np.ndarray, t: int, ci: int, cj: int) -> list[np.ndarray]:
@@ -246,7 +246,7 @@ def find_lost_tiles(holes: np.ndarray, content: np.ndarray, labels: np.ndarray,
                 tile = (slice(i * t, (i + 1) * t), slice(j * t, (j + 1) * t))
                 hit[i, j, k] = content_across(*fill_context(), tile, k, PACKET_LOSS.content_across)
         region = labels[: ci * t, : cj * t]
-        lost = (region == CODE["packet-loss"]).reshape(ci, t, cj, t, -1).all(axis=(1, 3)) | hit
+        lost = (region == PACKET_LOSS_CODE).reshape(ci, t, cj, t, -1).all(axis=(1, 3)) | hit
         # a burst goes on along the stream (i fastest): a whole fill-valued tile next to a lost one
         # along i, with content along one of its sides, was lost with it (over the edge of anatomy,
         # where the two-sides rule cannot see it)
@@ -261,4 +261,4 @@ def find_lost_tiles(holes: np.ndarray, content: np.ndarray, labels: np.ndarray,
             lost |= grown
         if lost.any():
             block = np.repeat(np.repeat(lost, t, axis=0), t, axis=1)
-            region[block & (region == 0)] = CODE["packet-loss"]
+            region[block & (region == 0)] = PACKET_LOSS_CODE

@@ -8,7 +8,7 @@ import numpy as np
 from scipy import ndimage
 
 from medinpaint.io import Volume
-from medinpaint.repair.detection.kinds import CODE
+from medinpaint.repair.detection.kinds import LOST_SLICES_CODE, TRUNCATION_CODE
 from medinpaint.repair.detection.slabs import SCAN, is_fill_value
 
 
@@ -59,7 +59,7 @@ TRUNCATION = TruncationThresholds()
 def find_lost_slices(volume: Volume, constant: np.ndarray, fractions: np.ndarray, labels: np.ndarray) -> None:
     missing = (volume.meta.get("dicom") or {}).get("missing") or []
     for k in missing:
-        labels[:, :, k] = CODE["lost-slices"]
+        labels[:, :, k] = LOST_SLICES_CODE
     typical = float(np.median(fractions[~constant])) if (~constant).any() else 1.0
     min_content_beside = max(LOST_SLICES.min_content_beside, LOST_SLICES.share_of_typical_beside * typical)
     runs, n = ndimage.label(constant)
@@ -77,7 +77,7 @@ def find_lost_slices(volume: Volume, constant: np.ndarray, fractions: np.ndarray
             lost = (len(sides) == 1 and len(ks) <= LOST_SLICES.edge_run
                     and sides[0] >= LOST_SLICES.edge_content * typical)
         if lost:
-            labels[:, :, ks[0]:ks[-1] + 1] = CODE["lost-slices"]
+            labels[:, :, ks[0]:ks[-1] + 1] = LOST_SLICES_CODE
 
 
 def find_truncation(array: np.ndarray, fills: list[float], constant: np.ndarray, fractions: np.ndarray,
@@ -115,7 +115,7 @@ def find_truncation(array: np.ndarray, fills: list[float], constant: np.ndarray,
         plane_lost = np.zeros(ni * nj, dtype=bool)
         plane_lost[rest:] = True
         region = labels[:, :, k]
-        region[plane_lost.reshape((ni, nj), order="F") & (region == 0)] = CODE["truncation"]
+        region[plane_lost.reshape((ni, nj), order="F") & (region == 0)] = TRUNCATION_CODE
         k += 1
     # the cut falls on a slice boundary: the last slice that arrived must be rich in content, not the
     # thin top of a head
@@ -123,7 +123,7 @@ def find_truncation(array: np.ndarray, fills: list[float], constant: np.ndarray,
             TRUNCATION.boundary_share * np.median(fractions[~constant]), TRUNCATION.boundary_min_content):
         return
     tail = labels[:, :, k:]
-    tail[tail == 0] = CODE["truncation"]
+    tail[tail == 0] = TRUNCATION_CODE
 
 
 def cut_is_abrupt_along_rows(content: np.ndarray, i: int, j: int) -> bool:

@@ -18,7 +18,7 @@ from medinpaint.repair.detection.bit_errors import (
 )
 from medinpaint.repair.detection.blocks import blocks_against_sound_range
 from medinpaint.repair.detection.intensity import intensity_stats
-from medinpaint.repair.detection.kinds import CODE, Detection
+from medinpaint.repair.detection.kinds import BIT_ERRORS_CODE, CORRUPTED_BLOCKS_CODE, Detection
 from medinpaint.repair.detection.later_looks import LATER_LOOKS, find_smaller_flips
 from medinpaint.repair.detection.lines_tiles import PACKET_LOSS, find_lost_lines, find_packet_loss
 from medinpaint.repair.detection.lost_slices import find_lost_slices, find_truncation
@@ -109,7 +109,7 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
             unexplained.append(to_volume_indices(outliers, part.start))
             in_background.append(to_volume_indices(background, part.start))
             lone.append(alone)
-            flipped[part] = (region == CODE["bit-errors"]).sum(axis=(0, 1))
+            flipped[part] = (region == BIT_ERRORS_CODE).sum(axis=(0, 1))
         drop_mapped_pages(array, part.start, part.stop)
 
     for_each_slab(nk, slab, scan)
@@ -137,8 +137,8 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
             # voxels)
             in_block = np.zeros(len(dropped[0]), dtype=bool)
             for i, j, inside in in_plane_neighbours(dropped, labels.shape):
-                in_block |= inside & (labels[i, j, dropped[2]] == CODE["corrupted-blocks"])
-            labels[dropped] = np.where(in_block, CODE["corrupted-blocks"], 0).astype(np.uint8)
+                in_block |= inside & (labels[i, j, dropped[2]] == CORRUPTED_BLOCKS_CODE)
+            labels[dropped] = np.where(in_block, CORRUPTED_BLOCKS_CODE, 0).astype(np.uint8)
             np.subtract.at(flipped, dropped[2], 1)
         if not flipped.any():
             for where in blocks:  # looked for only because of the flips dropped

@@ -301,8 +301,9 @@ class RandDamageDict(RandomizableTransform, _DamageDict):
 @cache
 def dictionary_twin(array_class: type[Damage] | type[RandDamage]) -> type[_DamageDict]:
     """The ``...d`` twin of an array damage: same keyword arguments plus ``keys``, ``mask_key``
-    (default ``"mask"``), ``params_key`` (default ``"damage"``) and ``allow_missing_keys``. One class per array class (cached), so
-    the twin pickles by name as the module-level ``...d`` of the array class's module."""
+    (default ``"mask"``), ``params_key`` (default ``"damage"``) and ``allow_missing_keys``. One class per
+    array class (cached), so the twin pickles by name as the module-level ``...d`` of the array class's
+    module."""
     base = RandDamageDict if issubclass(array_class, RandDamage) else DamageDict
     name = f"{array_class.__name__}d"
     doc = (f"Dictionary twin of :class:`{array_class.__name__}`: damages ``data[key]`` for every key, "

@@ -36,7 +36,8 @@ def _numbers(name: str, values: Any, low: float | None = None) -> list[float]:
     return [check_number(name, v, low) for v in values]
 
 
-def _add(image: np.ndarray, delta_plane: np.ndarray, slices: Sequence[int] | None) -> tuple[np.ndarray, np.ndarray]:
+def _add(image: np.ndarray, delta_plane: np.ndarray,
+         slices: Sequence[int] | None) -> tuple[np.ndarray, np.ndarray]:
     """Add an in-plane pattern to the planes hit, in the input's dtype, with the mask of changed voxels."""
     values = image.astype(np.float64)
     for tail in plane_tails(image, slices):
@@ -127,14 +128,16 @@ class Rings(Damage):
         self.radii = _numbers("radii", radii, 0.0)
         self.amplitudes = _numbers("amplitudes", amplitudes)
         if len(self.amplitudes) != len(self.radii):
-            raise ValueError(f"amplitudes must have one value per ring ({len(self.radii)}), got {amplitudes!r}")
+            raise ValueError(f"amplitudes must have one value per ring ({len(self.radii)}), "
+                             f"got {amplitudes!r}")
         self.width = check_number("width", width, 0.1)
         self.slices = check_indices("slices", slices, allow_none=True)
 
     def damage(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         i, j = np.ogrid[: image.shape[1], : image.shape[2]]
         r = np.hypot(i - self.center[0], j - self.center[1])
-        delta = sum(a * _profile(r - r0, self.width) for r0, a in zip(self.radii, self.amplitudes, strict=True))
+        delta = sum(a * _profile(r - r0, self.width)
+                    for r0, a in zip(self.radii, self.amplitudes, strict=True))
         return _add(image, delta, self.slices)
 
 
@@ -151,7 +154,8 @@ class RandRings(RandDamage):
     damage_class = Rings
 
     def __init__(self, prob: float = 1.0, num_rings: tuple[int, int] = (2, 8),
-                 amplitude: tuple[float, float] = (20.0, 120.0), width: tuple[float, float] = (0.6, 1.5)) -> None:
+                 amplitude: tuple[float, float] = (20.0, 120.0),
+                 width: tuple[float, float] = (0.6, 1.5)) -> None:
         super().__init__(prob)
         self.num_rings = check_range("num_rings", num_rings, 1, integer=True)
         self.amplitude = check_range("amplitude", amplitude, 0.0)
@@ -191,7 +195,8 @@ class Streaks(Damage):
         self.angles = _numbers("angles", angles)
         self.amplitudes = _numbers("amplitudes", amplitudes)
         if len(self.amplitudes) != len(self.angles):
-            raise ValueError(f"amplitudes must have one value per streak ({len(self.angles)}), got {amplitudes!r}")
+            raise ValueError(f"amplitudes must have one value per streak ({len(self.angles)}), "
+                             f"got {amplitudes!r}")
         self.width = check_number("width", width, 0.1)
         self.slices = check_indices("slices", slices, allow_none=True)
 

@@ -268,7 +268,8 @@ class RandBias(RandDamage):
 
     damage_class = Bias
 
-    def __init__(self, prob: float = 1.0, strength: tuple[float, float] = (0.1, 0.3), degree: int = 3) -> None:
+    def __init__(self, prob: float = 1.0, strength: tuple[float, float] = (0.1, 0.3),
+                 degree: int = 3) -> None:
         super().__init__(prob)
         self.strength = check_range("strength", strength, 0.0)
         self.degree = check_int("degree", degree, 1)

@@ -30,7 +30,8 @@ from medinpaint.damage.transmission import (
 TRANSMISSION: dict[type[RandDamage], dict[str, Any]] = {
     RandLostSlices: {"num_slices": (1, 3), "fills": (0, "min")},
     RandLostLines: {"num_runs": (1, 3), "run_length": (1, 16), "fills": (0, "min"), "num_slices": (1, 2)},
-    RandPacketLoss: {"tile_sizes": (8, 16), "burst_tiles": (1, 32), "fills": (0, "min"), "num_slices": (1, 2)},
+    RandPacketLoss: {"tile_sizes": (8, 16), "burst_tiles": (1, 32), "fills": (0, "min"),
+                     "num_slices": (1, 2)},
     RandCorruptBlocks: {"num_blocks": (1, 4), "block_size": (4, 32), "num_slices": (1, 2)},
     RandBitErrors: {"rate": (1e-4, 2e-3), "top_bits": 4},
     RandTruncation: {"kept_fraction": (0.5, 0.98), "fills": (0, "min")},
@@ -47,7 +48,8 @@ MR_ARTIFACTS: dict[type[RandDamage], dict[str, Any]] = {
 CT_ARTIFACTS: dict[type[RandDamage], dict[str, Any]] = {
     RandLowDoseNoise: {"sigma": (15.0, 60.0), "grain": (0.7, 1.5)},
     RandRings: {"num_rings": (2, 8), "amplitude": (20.0, 120.0), "width": (0.6, 1.5)},
-    RandStreaks: {"num_streaks": (4, 16), "amplitude": (50.0, 400.0), "width": (0.5, 2.0), "num_slices": (1, 8)},
+    RandStreaks: {"num_streaks": (4, 16), "amplitude": (50.0, 400.0), "width": (0.5, 2.0),
+                  "num_slices": (1, 8)},
 }
 
 PRESETS: dict[str, dict[type[RandDamage], dict[str, Any]]] = {
@@ -82,13 +84,15 @@ def preset_ranges(preset: str, modality: str | None = None,
     return kept or chosen
 
 
-def preset_transforms(preset: str, modality: str | None = None, exclude: tuple[str, ...] = ()) -> list[RandDamage]:
+def preset_transforms(preset: str, modality: str | None = None,
+                      exclude: tuple[str, ...] = ()) -> list[RandDamage]:
     """The random array transforms of a preset (see :func:`preset_ranges`), each with ``prob=1``."""
     return [cls(**kwargs) for cls, kwargs in preset_ranges(preset, modality, exclude).items()]
 
 
 def make_damage(preset: str, keys: str | tuple[str, ...] = "image", mask_key: str = "mask",
-                params_key: str = "damage", modality: str | None = None, exclude: tuple[str, ...] = ()) -> OneOf:
+                params_key: str = "damage", modality: str | None = None,
+                exclude: tuple[str, ...] = ()) -> OneOf:
     """A MONAI ``OneOf`` that damages ``data[keys]`` with one kind of the preset (see
     :func:`preset_ranges` for ``modality`` and ``exclude``), drawn with equal weight, writing the mask
     to ``mask_key`` and the applied parameters (with their ``kind``) to ``params_key``.

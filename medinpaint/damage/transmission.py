@@ -220,7 +220,8 @@ class RandPacketLoss(RandDamage):
         total = -(-image.shape[1] // t) * -(-image.shape[2] // t)
         burst = min(int(self.R.randint(self.burst_tiles[0], self.burst_tiles[1] + 1)), total)
         return {"tile_size": t, "first_tile": int(self.R.randint(0, total - burst + 1)), "num_tiles": burst,
-                "fill": _pick_fill(self.R, self.fills), "slices": sample_slices(self.R, image, self.num_slices)}
+                "fill": _pick_fill(self.R, self.fills),
+                "slices": sample_slices(self.R, image, self.num_slices)}
 
 
 class CorruptBlocks(Damage):
@@ -346,7 +347,8 @@ class RandBitErrors(RandDamage):
 
     damage_class = BitErrors
 
-    def __init__(self, prob: float = 1.0, rate: tuple[float, float] = (1e-4, 2e-3), top_bits: int = 4) -> None:
+    def __init__(self, prob: float = 1.0, rate: tuple[float, float] = (1e-4, 2e-3),
+                 top_bits: int = 4) -> None:
         super().__init__(prob)
         self.rate = check_range("rate", rate, 0.0, 1.0)
         self.top_bits = check_int("top_bits", top_bits, 1, 8)

@@ -8,7 +8,8 @@ from tests.conftest import require_file
 PYDICOM_IMAGES = ["CT_small.dcm", "MR_small.dcm", "MR_small_RLE.dcm", "MR_small_bigendian.dcm",
                   "MR_small_jp2klossless.dcm", "JPEG2000.dcm", "dicomdirtests/98892001/CT5N",
                   "dicomdirtests/98892001/CT2N", "dicomdirtests/77654033/CT2",
-                  "JPGExtended.dcm"]  # an NM bone scan, with a zero 8x8 block of its own in a background of 1s
+                  # an NM bone scan, with a zero 8x8 block of its own in a background of 1s
+                  "JPGExtended.dcm"]
 
 
 NIBABEL_IMAGES = ["anatomical.nii", "example4d.nii.gz", "example_nifti2.nii.gz"]

@@ -29,7 +29,8 @@ def test_a_corrupted_block_on_the_plane_border_is_found_whole(pydicom_files):
     """The garbage test's median is mirrored at the plane's border: reflected, the edge column was its
     own median too often, and the column of a block touching the border was trimmed off."""
     clean = read(pydicom_files / "MR_small.dcm")
-    damaged, truth = damage_copy(clean, CorruptBlocks(blocks=[(8, 0, 7, 28), (10, 41, 25, 23)], seed=890101386))
+    damaged, truth = damage_copy(clean, CorruptBlocks(blocks=[(8, 0, 7, 28), (10, 41, 25, 23)],
+                                                      seed=890101386))
     found = detect(damaged).labels > 0
     assert found[truth].all()
     assert (found & ~truth).sum() <= 24

@@ -31,7 +31,8 @@ def test_no_false_positives_on_clean_test_images(pydicom_files, nibabel_files, s
 def test_no_false_positives_on_training_volumes():
     require_file("/usr/share/mricron/templates/ch2.nii.gz")
     for source in available_sources():
-        if source.name == "ch2better":  # the same subject as ch2 at 0.5 mm: 35 M voxels, checked by bench/bench_bit_errors.py
+        # the same subject as ch2 at 0.5 mm: 35 M voxels, checked by bench/bench_bit_errors.py
+        if source.name == "ch2better":
             continue
         found = detect(source.load()).counts()
         assert found == {}, f"{source.name}: {found}"
@@ -45,9 +46,11 @@ def test_no_false_positives_on_training_volumes():
     # the block's edge is found to within a row: a few sound voxels beside it are refilled too
     (CorruptBlocks(blocks=[(80, 90, 12, 20)], seed=1, slices=[30]), "corrupted-blocks", 1.0, 24),
     (CorruptBlocks(blocks=[(100, 60, 20, 5)], seed=3, slices=[20]), "corrupted-blocks", 1.0, 24),  # thin
-    (CorruptBlocks(blocks=[(3, 195, 21, 6)], seed=4, slices=[10]), "corrupted-blocks", 1.0, 24),  # over background
+    # over background
+    (CorruptBlocks(blocks=[(3, 195, 21, 6)], seed=4, slices=[10]), "corrupted-blocks", 1.0, 24),
     # two overlapping blocks: no one rectangle fits their union
-    (CorruptBlocks(blocks=[(60, 49, 16, 20), (41, 63, 21, 6)], seed=5, slices=[12]), "corrupted-blocks", 1.0, 24),
+    (CorruptBlocks(blocks=[(60, 49, 16, 20), (41, 63, 21, 6)], seed=5, slices=[12]), "corrupted-blocks",
+     1.0, 24),
     # flips of the top bit inside the head; one in a busy neighbourhood can pass for texture, and the
     # later looks (the scan carries flips) take a few sound voxels of texture for flips (10 beside 346)
     (BitErrors(rate=2e-4, top_bits=1, seed=2), "bit-errors", 0.8, 20),
@@ -93,7 +96,8 @@ def test_a_float_scan_with_values_that_are_not_finite(sample_data):
     values[values == 0] = np.nan
     values[90, 100, 20] = np.nan
     damaged, truth = damage_copy(clean.with_array(values), BitErrors(rate=1e-3, top_bits=4, seed=1))
-    truth &= np.isfinite(values) & (np.abs(damaged.array - values) > 20)  # a flipped NaN has no finite neighbours
+    # a flipped NaN has no finite neighbours
+    truth &= np.isfinite(values) & (np.abs(damaged.array - values) > 20)
     found = detect(damaged).labels > 0
     assert (found & truth).sum() >= 0.9 * truth.sum()
     # and a lost rectangle off the tile grid, judged against the range of the finite values
@@ -127,7 +131,8 @@ def test_detection_keeps_what_was_written_to_a_mapped_scan(sample_data, tmp_path
     mapped.array[90, 100, 5:40] = 77  # a written line through several slabs, in tissue
     detect(mapped, slab=4)
     assert (mapped.array[90, 100, 5:40] == 77).all()
-    assert (np.asarray(nib.load(tmp_path / "head.nii").dataobj)[90, 100, 5:40] == clean.array[90, 100, 5:40]).all()
+    assert (np.asarray(nib.load(tmp_path / "head.nii").dataobj)[90, 100, 5:40]
+            == clean.array[90, 100, 5:40]).all()
 
 
 def test_a_volume_one_voxel_thick_in_plane(sample_data):

@@ -47,7 +47,8 @@ def test_the_second_look_sees_across_slab_borders(sample_data, monkeypatch):
 
     clean = read(sample_data / "mr_head.nii.gz")
     damaged, _ = damage_copy(clean, BitErrors(rate=1e-3, top_bits=4, seed=1))
-    monkeypatch.setattr(later_looks, "flips_against_linear_prediction", lambda *args: None)  # fitted per slab: varies by design
+    # fitted per slab: varies by design
+    monkeypatch.setattr(later_looks, "flips_against_linear_prediction", lambda *args: None)
     whole = detect(damaged, slab=64).labels
     assert np.array_equal(detect(damaged, slab=4).labels, whole)
 

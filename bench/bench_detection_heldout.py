@@ -42,12 +42,16 @@ def main() -> None:
     for kind, methods in scores.items():
         true, found = np.array(methods["medinpaint"]), np.array(methods["medinpaint (detected)"])
         rows[kind] = {"true_mask_db": float(true.mean()), "detected_db": float(found.mean()),
-                      "loss_db": float(true.mean() - found.mean()), "worst_seed_loss_db": float((true - found).max())}
-    print(json.dumps({"date": time.strftime("%Y-%m-%d"), "scans": [str(p) for p in scans], "seeds": args.seeds,
-                      "seconds": round(time.perf_counter() - started, 1), "kinds": rows}, indent=2))
-    print("\n| kind | true mask (dB) | detected (dB) | loss | worst seed's loss |\n| --- | ---: | ---: | ---: | ---: |")
+                      "loss_db": float(true.mean() - found.mean()),
+                      "worst_seed_loss_db": float((true - found).max())}
+    print(json.dumps({"date": time.strftime("%Y-%m-%d"), "scans": [str(p) for p in scans],
+                      "seeds": args.seeds, "seconds": round(time.perf_counter() - started, 1), "kinds": rows},
+                     indent=2))
+    print("\n| kind | true mask (dB) | detected (dB) | loss | worst seed's loss |")
+    print("| --- | ---: | ---: | ---: | ---: |")
     for kind, r in rows.items():
-        print(f"| {kind} | {r['true_mask_db']:.2f} | {r['detected_db']:.2f} | {r['loss_db']:.2f} | {r['worst_seed_loss_db']:.2f} |")
+        print(f"| {kind} | {r['true_mask_db']:.2f} | {r['detected_db']:.2f} | {r['loss_db']:.2f} "
+              f"| {r['worst_seed_loss_db']:.2f} |")
 
 
 if __name__ == "__main__":

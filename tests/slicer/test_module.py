@@ -69,6 +69,14 @@ def test_the_module_imports_without_qt_or_the_slicer_application(module):
     assert module.MedInpaintLogic().running is False
 
 
+def test_the_cuda_choice_follows_the_installed_torch(module):
+    torch = pytest.importorskip("torch")
+    has_cuda = torch.backends.cuda.is_built() and torch.cuda.is_available()
+    assert module.MedInpaintLogic.cudaAvailable() is has_cuda
+    if "+cpu" in torch.__version__:  # this environment's CPU build: the panel greys "GPU (CUDA)" out
+        assert module.MedInpaintLogic.cudaAvailable() is False
+
+
 def test_the_sample_is_the_documented_damaged_scan(module, sample_data, slicer_mrml):
     from medinpaint.damage.simulate import simulate_volume
     from medinpaint.io import read

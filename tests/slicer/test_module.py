@@ -17,7 +17,7 @@ import pytest
 from MedInpaintLib import proctree
 from MedInpaintLib.errors import RepairCancelled, RepairFailed
 
-from tests.conftest import require_tool
+from tests.conftest import IN_CI, require_tool
 from tests.slicer.conftest import launched, running
 
 
@@ -137,7 +137,8 @@ def test_a_temporary_file_that_cannot_be_removed_only_warns(module, scene, study
     locked.write_bytes(b"in use")
     if subprocess.run([chattr, "+i", str(locked)], capture_output=True).returncode != 0:
         logic.cancel(wait=True)
-        pytest.skip("this file system or user cannot make a file immutable")
+        reason = "this file system or user cannot make a file immutable (chattr +i)"
+        pytest.fail(f"{reason}; required under CI=true") if IN_CI else pytest.skip(reason)
     try:
         _drive(logic)
     finally:

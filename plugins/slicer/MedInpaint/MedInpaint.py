@@ -492,10 +492,13 @@ class MedInpaintLogic(ScriptedLoadableModuleLogic):
             if plan.problems:
                 raise RuntimeError("\n\n".join(plan.problems))
         if plan.pip or plan.project != req.KEEP:
+            packages = list(plan.pip)
+            if plan.project != req.KEEP:
+                packages.append(f"medinpaint {wheel.version} (carried by the extension)")
             if askConfirmation and not slicer.util.confirmOkCancelDisplay(
                     _("MedInpaint will install these Python packages into Slicer: {packages}. numpy, "
                       "SimpleITK and PyTorch are left as they are. This may take a few minutes. Go on?")
-                    .format(packages=", ".join([*plan.pip, f"medinpaint {wheel.version} (carried)"]))):
+                    .format(packages=", ".join(packages))):
                 return False
             if plan.pip:
                 self._pipInstallPinned(plan.pip, plan.constraints)

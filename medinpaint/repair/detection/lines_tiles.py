@@ -63,17 +63,18 @@ def runs_along_lines(full: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return start_k, start, stop
 
 
-def find_lost_lines(is_fill: np.ndarray, content: np.ndarray, not_constant: np.ndarray, labels: np.ndarray,
+def find_lost_lines(is_fill: np.ndarray, content: np.ndarray, content_slices: np.ndarray, labels: np.ndarray,
                     fill_context: Callable[[], tuple] | None) -> None:
     """Runs of whole lines at a fill value with content on both sides, and, in a scan of three slices
     or more, content along them in the slice before or after (or two slices on, where the slice beside
     lost the same lines; :func:`content_across`): the midline of a symmetric template cut off below
     its CSF is a line of 0 between two hemispheres, empty in the slices beside it too.
-    ``fill_context`` as for :func:`find_packet_loss`."""
+    ``content_slices``: the slab's slices with content for fill to cut into; ``fill_context`` as for
+    :func:`find_packet_loss`."""
     for axis in (1, 0):  # rows (j) first: a scan line runs along i; then whole columns (i)
         full = is_fill.all(axis=1 - axis)  # (lines, slices)
         frac = content.mean(axis=1 - axis)
-        ks, starts, stops = runs_along_lines(full & not_constant[np.newaxis, :])
+        ks, starts, stops = runs_along_lines(full & content_slices[np.newaxis, :])
         inside = (starts > 0) & (stops < full.shape[0])  # the scan's own edge is not a lost line
         ks, starts, stops = ks[inside], starts[inside], stops[inside]
         content_both_sides = ((frac[starts - 1, ks] >= LOST_LINES.content_beside)
@@ -126,11 +127,11 @@ def tile_aligned(component: np.ndarray, origin: tuple[int, int], shape: tuple[in
     return False
 
 
-def find_packet_loss(block: np.ndarray, is_fill: np.ndarray, not_constant: np.ndarray, labels: np.ndarray,
+def find_packet_loss(block: np.ndarray, is_fill: np.ndarray, content_slices: np.ndarray, labels: np.ndarray,
                      contrast: float, fill_context: Callable[[], tuple] | None) -> None:
     """Lost packets in a slab (``fill_context``: gives :func:`fill_with_context` of the slab; None for
-    a scan of one or two slices, judged in-plane only)."""
-    holes = is_fill & not_constant[np.newaxis, np.newaxis, :] & (labels == 0)
+    a scan of one or two slices, judged in-plane only; ``content_slices`` as for :func:`find_lost_lines`)."""
+    holes = is_fill & content_slices[np.newaxis, np.newaxis, :] & (labels == 0)
     components, n = ndimage.label(holes, structure=PLANE)
     if n:
         lost_fill_regions(block, components, n, holes, labels, is_fill, contrast)

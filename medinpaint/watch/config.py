@@ -23,6 +23,10 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
 
 NON_IMAGE_POLICIES = ("pass", "skip")
 UNDAMAGED_POLICIES = ("copy", "derived", "skip")
+LATE_POLICIES = ("redo", "hold")
+SOP_CLASS_SETS = ("image", "all")
+UID_TEXT = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+LOOPBACK = re.compile(r"^(127\.\d+\.\d+\.\d+|::1|localhost)$")
 # 16 characters of the default repertoire, no backslash
 AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")
 
@@ -90,6 +94,12 @@ class WatchConfig:
         calling_aet: our AE title when forwarding.
         retry_seconds: first wait after a failed forward; doubled on each failure up to
             ``retry_max_seconds``.
+        late: a series that gains or changes instances after it was taken: ``redo`` (built again as
+            a new version of the derived series, forwarded as such) or ``hold`` (state ``held`` until
+            a person runs ``--retry-failed``). Either way it is listed in ``--status``.
+        max_attempts: builds of one series that may be cut short (the process killed: a decoder
+            crash, the OOM killer) before the series is ``failed`` and the queue goes on without it.
+        retention_days: journal events older than this are pruned.
     """
 
     inbox: Path
@@ -111,6 +121,9 @@ class WatchConfig:
     calling_aet: str = "MEDINPAINT"
     retry_seconds: float = 10.0
     retry_max_seconds: float = 600.0
+    late: str = "redo"
+    max_attempts: int = 3
+    retention_days: float = 90.0
 
     def __post_init__(self) -> None:
         for name in ("inbox", "out", "state", "quarantine", "done", "staging", "model"):
@@ -124,7 +137,7 @@ class WatchConfig:
         if self.quarantine is None:
             self.quarantine = self.state / "quarantine"
         for name in ("stable_seconds", "poll_seconds", "rescan_seconds", "retry_seconds",
-                     "retry_max_seconds"):
+                     "retry_max_seconds", "retention_days"):
             if not float(getattr(self, name)) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
             setattr(self, name, float(getattr(self, name)))
@@ -132,6 +145,12 @@ class WatchConfig:
             raise ValueError(f"non_image must be one of {NON_IMAGE_POLICIES}, got {self.non_image!r}")
         if self.undamaged not in UNDAMAGED_POLICIES:
             raise ValueError(f"undamaged must be one of {UNDAMAGED_POLICIES}, got {self.undamaged!r}")
+        if self.late not in LATE_POLICIES:
+            raise ValueError(f"late must be one of {LATE_POLICIES}, got {self.late!r}")
+        if isinstance(self.max_attempts, bool) or int(self.max_attempts) != self.max_attempts or \
+                self.max_attempts < 1:
+            raise ValueError(f"max_attempts must be a whole number of at least 1, got {self.max_attempts}")
+        self.max_attempts = int(self.max_attempts)
         check_ae_title(self.calling_aet, "calling_aet")
         inbox = self.inbox.resolve()
         for name in ("out", "state", "quarantine", "done", "staging"):
@@ -155,15 +174,29 @@ class ListenConfig:
         inbox: the folder received instances are written to (the watcher's ``inbox``).
         port: TCP port to listen on.
         aet: our AE title; associations calling another title are rejected.
-        bind: address to listen on (``""`` for all interfaces).
-        accept: calling AE titles allowed to send; empty allows any.
+        bind: address to listen on: ``127.0.0.1`` (this machine only) unless another is configured;
+            ``""`` is every interface.
+        accept: calling AE titles allowed to send. Empty allows any, which is refused unless the
+            node listens on the loopback address only.
+        tls_cert, tls_key: our certificate and private key (PEM): with them, associations are TLS.
+        tls_ca: certificates (PEM) of the authorities whose clients may connect: with it, a client
+            must present a certificate they signed (mutual TLS).
+        sop_classes: what may be stored: ``image`` (the image storage SOP classes), ``all``, or a
+            list of SOP class UIDs.
+        min_free_mb: an instance that would leave less free space than this in the folder is
+            refused with status A700 (out of resources), before anything is written.
     """
 
     inbox: Path
     port: int = 11112
     aet: str = "MEDINPAINT"
-    bind: str = ""
+    bind: str = "127.0.0.1"
     accept: list[str] = field(default_factory=list)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_ca: Path | None = None
+    sop_classes: str | list[str] = "image"
+    min_free_mb: float = 1024.0
 
     def __post_init__(self) -> None:
         self.inbox = Path(self.inbox).expanduser().absolute()
@@ -172,6 +205,28 @@ class ListenConfig:
             raise ValueError(f"port must be 1..65535, got {self.port}")
         check_ae_title(self.aet)
         self.accept = [check_ae_title(a, "accepted calling AE title") for a in self.accept]
+        if not self.accept and not LOOPBACK.match(self.bind):
+            raise ValueError(f"listening on {self.bind or 'every interface'} needs an accept list of calling "
+                             "AE titles (any caller is allowed only on the loopback address)")
+        for name in ("tls_cert", "tls_key", "tls_ca"):
+            if getattr(self, name) is not None:
+                setattr(self, name, Path(getattr(self, name)).expanduser().absolute())
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        if self.tls_ca is not None and self.tls_cert is None:
+            raise ValueError("tls_ca needs tls_cert and tls_key")
+        if isinstance(self.sop_classes, str):
+            if self.sop_classes not in SOP_CLASS_SETS:
+                raise ValueError(f"sop_classes must be one of {SOP_CLASS_SETS} or a list of UIDs, "
+                                 f"got {self.sop_classes!r}")
+        else:
+            self.sop_classes = [str(u) for u in self.sop_classes]
+            bad = [u for u in self.sop_classes if not UID_TEXT.match(u)]
+            if bad or not self.sop_classes:
+                raise ValueError(f"sop_classes must be a non-empty list of SOP class UIDs, got {bad}")
+        if not float(self.min_free_mb) >= 0:
+            raise ValueError(f"min_free_mb must be 0 or more, got {self.min_free_mb}")
+        self.min_free_mb = float(self.min_free_mb)
 
 
 # TOML key -> field name, per table
@@ -179,11 +234,14 @@ WATCH_KEYS = {
     "in": "inbox", "out": "out", "state": "state", "stable_seconds": "stable_seconds", "polling": "polling",
     "poll_seconds": "poll_seconds", "rescan_seconds": "rescan_seconds", "quarantine": "quarantine",
     "done": "done", "staging": "staging", "non_image": "non_image", "undamaged": "undamaged",
-    "denoise": "denoise", "model": "model", "device": "device",
+    "denoise": "denoise", "model": "model", "device": "device", "late": "late",
+    "max_attempts": "max_attempts", "retention_days": "retention_days",
 }
 FORWARD_KEYS = {"to": "forward", "aet": "calling_aet", "retry_seconds": "retry_seconds",
                 "retry_max_seconds": "retry_max_seconds"}
-LISTEN_KEYS = {"in": "inbox", "port": "port", "aet": "aet", "bind": "bind", "accept": "accept"}
+LISTEN_KEYS = {"in": "inbox", "port": "port", "aet": "aet", "bind": "bind", "accept": "accept",
+               "tls_cert": "tls_cert", "tls_key": "tls_key", "tls_ca": "tls_ca", "sop_classes": "sop_classes",
+               "min_free_mb": "min_free_mb"}
 REQUIRED = {  # field: (what it is, its flag)
     WatchConfig: {"inbox": ("folder to watch", "--in"), "out": ("output folder", "--out")},
     ListenConfig: {"inbox": ("folder to write into", "--out")},

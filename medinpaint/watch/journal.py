@@ -3,16 +3,19 @@
 Every step of a series is committed here before the next one starts, with SQLite's write-ahead log and
 ``synchronous=FULL``, so a SIGKILL or a power cut leaves the journal at the last finished step, and the
 restarted watcher redoes only the step that was cut short. The steps are idempotent (deterministic UIDs,
-a fixed output name per series, renames), so a redone step gives the same result as the first try.
+a fixed output name per series and version, renames), so a redone step gives the same result as the first.
 
 A series moves through::
 
     seen -> stable -> repairing -> written [-> forwarded]
                                 -> skipped            (nothing to write, by configuration)
                                 -> failed             (its reason is kept; --retry-failed retries)
+                                -> held               (waits for a person, or for a missing instance)
 
-Series are keyed by SeriesInstanceUID (a UID, not patient data) and named everywhere else by ``tag``, a
-short hash of it; the journal holds no patient data.
+and back to ``seen`` as a new version when instances arrive or change after it was taken (``late =
+"redo"``). Instances are known by content, never by path: the short hash of their SOPInstanceUID, their
+size and the sha256 of their bytes. Series are keyed by SeriesInstanceUID (a UID, not patient data) and
+named everywhere else by ``tag``, a short hash of it; the journal holds no path, file name or patient data.
 """
 
 from __future__ import annotations
@@ -23,11 +26,12 @@ import sqlite3
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-SEEN, STABLE, REPAIRING, WRITTEN, FORWARDED, SKIPPED, FAILED = (
-    "seen", "stable", "repairing", "written", "forwarded", "skipped", "failed")
-STATES = (SEEN, STABLE, REPAIRING, WRITTEN, FORWARDED, SKIPPED, FAILED)
+SEEN, STABLE, REPAIRING, WRITTEN, FORWARDED, SKIPPED, FAILED, HELD = (
+    "seen", "stable", "repairing", "written", "forwarded", "skipped", "failed", "held")
+STATES = (SEEN, STABLE, REPAIRING, WRITTEN, FORWARDED, SKIPPED, FAILED, HELD)
+MEMBER, LATE, QUARANTINED = "member", "late", "quarantined"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS series (
@@ -35,24 +39,33 @@ CREATE TABLE IF NOT EXISTS series (
     tag TEXT NOT NULL UNIQUE,      -- short hash of uid: names the series in logs and in OUT
     kind TEXT NOT NULL,            -- image | non-image
     state TEXT NOT NULL,
-    files INTEGER DEFAULT 0,       -- input files taken when the series became stable
+    files INTEGER DEFAULT 0,       -- instances taken when the series became stable
     result TEXT,                   -- repaired | undamaged | passed | skipped
     damaged_voxels INTEGER,
     report TEXT,                   -- the repair report (JSON)
-    error TEXT,                    -- why it failed, or why the last forward failed
+    error TEXT,                    -- why it failed or is held, or why the last forward failed
     forward_attempts INTEGER DEFAULT 0,
     next_forward REAL,             -- unix time of the next forward attempt
-    inputs TEXT DEFAULT 'kept',    -- kept | moved (to the done folder)
+    inputs TEXT DEFAULT 'kept',    -- kept | moved | copied (to the done folder; IN read-only)
     created REAL NOT NULL,
     updated REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS series_by_state ON series (state);
-CREATE TABLE IF NOT EXISTS files (
-    path TEXT PRIMARY KEY,         -- input file, as found under IN
+CREATE TABLE IF NOT EXISTS instances (
     uid TEXT NOT NULL,             -- its series
-    status TEXT NOT NULL           -- member | quarantined | late
+    sop TEXT NOT NULL,             -- short hash of its SOPInstanceUID
+    digest TEXT NOT NULL,          -- sha256 of the file's bytes
+    size INTEGER NOT NULL,
+    status TEXT NOT NULL,          -- member | late (arrived or changed after the series was taken)
+                                   -- | quarantined (could not be read)
+    version INTEGER NOT NULL,      -- the series version it belongs to
+    PRIMARY KEY (uid, sop)
 );
-CREATE INDEX IF NOT EXISTS files_by_series ON files (uid);
+CREATE TABLE IF NOT EXISTS handled (
+    digest TEXT PRIMARY KEY,       -- sha256 of a file left in IN after it was dealt with (IN read-only)
+    what TEXT NOT NULL,            -- quarantined | filed
+    at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY,
     at REAL NOT NULL,
@@ -60,11 +73,32 @@ CREATE TABLE IF NOT EXISTS events (
     event TEXT NOT NULL,
     detail TEXT
 );
+CREATE INDEX IF NOT EXISTS events_by_time ON events (at);
 CREATE TABLE IF NOT EXISTS service (
     key TEXT PRIMARY KEY,
     value TEXT
 );
 """
+# columns added since the first release: added to an older journal when it is opened
+ADDED_COLUMNS = {
+    "version": "INTEGER DEFAULT 1",   # the series version being (or last) built
+    "attempts": "INTEGER DEFAULT 0",  # builds of this version started (a crash counts)
+    "sent": "INTEGER DEFAULT 0",      # instances of this version the PACS has acknowledged
+    "recreated": "TEXT",              # JSON list of slices re-created for true gaps
+    "late": "INTEGER DEFAULT 0",      # instances waiting to be handled by the late policy
+    "release": "INTEGER DEFAULT 0",   # a person asked to build a held series as it is
+    "taken": "REAL",                  # unix time the current version was taken (became stable)
+}
+
+
+class Instance(NamedTuple):
+    """One instance as the journal knows it."""
+
+    sop: str
+    digest: str
+    size: int
+    status: str
+    version: int
 
 
 class Journal:
@@ -81,7 +115,22 @@ class Journal:
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
+        self._migrate()
         self.db.executescript(SCHEMA)
+        have = {r["name"] for r in self.db.execute("PRAGMA table_info(series)")}
+        for name, kind in ADDED_COLUMNS.items():
+            if name not in have:
+                self.db.execute(f"ALTER TABLE series ADD COLUMN {name} {kind}")
+
+    def _migrate(self) -> None:
+        """A journal of the first release kept input paths (patient data): drop them; series that were
+        taken but not built yet go back to ``seen`` and are taken again from what is in IN."""
+        tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "files" in tables:
+            with self._transaction():
+                self.db.execute("DROP TABLE files")
+                self.db.execute("UPDATE series SET state = 'seen' WHERE state IN ('stable', 'repairing')")
+                self.db.execute("DELETE FROM events WHERE event IN ('late-file', 'quarantined')")
 
     def close(self) -> None:
         self.db.close()
@@ -104,16 +153,31 @@ class Journal:
             self.event(tag, SEEN, kind)
         return bool(cursor.rowcount)
 
-    def mark_stable(self, uid: str, files: Iterable[Path], kind: str | None = None) -> None:
-        """The series is complete: remember exactly which files make it up (and, if given, its final
-        kind: one image among its files makes it an image series), in the same transaction."""
-        files = [str(f) for f in files]
+    def mark_stable(self, uid: str, instances: Iterable[tuple[str, str, int]],
+                    kind: str | None = None) -> int:
+        """The series is complete: freeze which instances (sop hash, sha256, size) make it up, in the same
+        transaction as the state (and, if given, its final kind: one image makes an image series).
+
+        Instances of an earlier version that are not among ``instances`` stay members (their files
+        may have gone to the done folder); one with the same SOP instance and new bytes replaces the
+        old. Returns the number of members.
+        """
+        instances = list(instances)
         with self._transaction():
-            self.db.execute("DELETE FROM files WHERE uid = ? AND status = 'member'", (uid,))
-            self.db.executemany("INSERT OR REPLACE INTO files (path, uid, status) VALUES (?, ?, 'member')",
-                                [(f, uid) for f in files])
-            self._set(uid, STABLE, files=len(files), **({"kind": kind} if kind else {}))
-            self.event(self.get(uid)["tag"], STABLE, f"{len(files)} files")
+            row = self.get(uid)
+            version = int(row["version"] or 1)
+            self.db.executemany(
+                "INSERT OR REPLACE INTO instances (uid, sop, digest, size, status, version) "
+                "VALUES (?, ?, ?, ?, 'member', ?)", [(uid, s, d, n, version) for s, d, n in instances])
+            self.db.execute("UPDATE instances SET status = 'member' WHERE uid = ? AND status = 'late'",
+                            (uid,))
+            (count,) = self.db.execute("SELECT COUNT(*) FROM instances WHERE uid = ? AND status = 'member'",
+                                       (uid,)).fetchone()
+            self._set(uid, STABLE, files=count, late=0, attempts=0, taken=time.time(),
+                      **({"kind": kind} if kind else {}))
+            self.event(row["tag"], STABLE,
+                       f"{count} instances" + (f", version {version}" if version > 1 else ""))
+        return count
 
     def set_state(self, uid: str, state: str, detail: str | None = None, **columns: Any) -> None:
         """Move a series to ``state`` (and set other columns), logging an event."""
@@ -128,11 +192,34 @@ class Journal:
         with self._transaction():
             self._set(uid, None, **columns)
 
+    def start_attempt(self, uid: str) -> int:
+        """Count one more build of the series' current version, committed before any work starts (so
+        a build that kills the process still counts); the series is ``repairing``. Returns the count."""
+        with self._transaction():
+            row = self.get(uid)
+            attempts = int(row["attempts"] or 0) + 1
+            self._set(uid, REPAIRING, attempts=attempts)
+            self.event(row["tag"], REPAIRING, f"attempt {attempts}")
+        return attempts
+
+    def reopen(self, uid: str, why: str, new_version: bool) -> int:
+        """Take a series up again (instances arrived or changed after it was taken): back to ``seen``,
+        as a new version when the old one was published. Returns the version."""
+        with self._transaction():
+            row = self.get(uid)
+            version = int(row["version"] or 1) + (1 if new_version else 0)
+            self._set(uid, SEEN, version=version, attempts=0, sent=0, forward_attempts=0, next_forward=None,
+                      error=None, result=None, damaged_voxels=None, report=None, recreated=None,
+                      inputs="kept", release=0)
+            self.event(row["tag"], "reopened", f"{why}; version {version}")
+        return version
+
     def _set(self, uid: str, state: str | None, **columns: Any) -> None:
         if state is not None:
             columns["state"] = state
-        if "report" in columns and not isinstance(columns["report"], str | None):
-            columns["report"] = json.dumps(columns["report"], sort_keys=True, default=str)
+        for name in ("report", "recreated"):
+            if name in columns and not isinstance(columns[name], str | None):
+                columns[name] = json.dumps(columns[name], sort_keys=True, default=str)
         columns["updated"] = time.time()
         names = ", ".join(f"{name} = ?" for name in columns)
         self.db.execute(f"UPDATE series SET {names} WHERE uid = ?", (*columns.values(), uid))
@@ -148,23 +235,56 @@ class Journal:
         return self.db.execute(f"SELECT * FROM series WHERE state IN ({marks}) AND inputs = 'kept' "
                                "ORDER BY updated, uid", states).fetchall()
 
-    # --- files ----------------------------------------------------------------------------------
-    def members(self, uid: str) -> list[Path]:
-        rows = self.db.execute("SELECT path FROM files WHERE uid = ? AND status = 'member' ORDER BY path",
-                               (uid,))
-        return [Path(r["path"]) for r in rows]
+    def with_late(self) -> list[sqlite3.Row]:
+        """Series that have instances waiting for the late policy."""
+        return self.db.execute("SELECT * FROM series WHERE late > 0 ORDER BY updated, uid").fetchall()
 
-    def file_status(self, path: Path, uid: str, status: str) -> None:
-        self.db.execute("INSERT OR REPLACE INTO files (path, uid, status) VALUES (?, ?, ?)",
-                        (str(path), uid, status))
+    # --- instances ------------------------------------------------------------------------------
+    def instances(self, uid: str, *statuses: str) -> list[Instance]:
+        statuses = statuses or (MEMBER,)
+        marks = ", ".join("?" for _ in statuses)
+        rows = self.db.execute(f"SELECT sop, digest, size, status, version FROM instances WHERE uid = ? AND "
+                               f"status IN ({marks}) ORDER BY sop", (uid, *statuses))
+        return [Instance(*r) for r in rows]
 
-    def known_file(self, path: Path) -> sqlite3.Row | None:
-        return self.db.execute("SELECT * FROM files WHERE path = ?", (str(path),)).fetchone()
+    def instance(self, uid: str, sop: str) -> Instance | None:
+        row = self.db.execute("SELECT sop, digest, size, status, version FROM instances WHERE uid = ? AND "
+                              "sop = ?", (uid, sop)).fetchone()
+        return None if row is None else Instance(*row)
+
+    def late(self, uid: str, sop: str, digest: str, size: int, what: str) -> None:
+        """An instance arrived (or changed) after the series was taken: keep it for the late policy."""
+        with self._transaction():
+            row = self.get(uid)
+            self.db.execute("INSERT OR REPLACE INTO instances (uid, sop, digest, size, status, version) "
+                            "VALUES (?, ?, ?, ?, 'late', ?)",
+                            (uid, sop, digest, size, int(row["version"] or 1)))
+            (count,) = self.db.execute("SELECT COUNT(*) FROM instances WHERE uid = ? AND status = 'late'",
+                                       (uid,)).fetchone()
+            self._set(uid, None, late=count)
+            self.event(row["tag"], what, f"instance {sop}")
+
+    def instance_status(self, uid: str, sop: str, status: str) -> None:
+        self.db.execute("UPDATE instances SET status = ? WHERE uid = ? AND sop = ?", (status, uid, sop))
+
+    # --- files dealt with while IN is read-only ---------------------------------------------------
+    def handled(self, digest: str) -> str | None:
+        row = self.db.execute("SELECT what FROM handled WHERE digest = ?", (digest,)).fetchone()
+        return None if row is None else row["what"]
+
+    def remember(self, digest: str, what: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO handled (digest, what, at) VALUES (?, ?, ?)",
+                        (digest, what, time.time()))
 
     # --- events and health ----------------------------------------------------------------------
     def event(self, tag: str | None, event: str, detail: str | None = None) -> None:
         self.db.execute("INSERT INTO events (at, tag, event, detail) VALUES (?, ?, ?, ?)",
                         (time.time(), tag, event, detail))
+
+    def prune(self, retention_seconds: float) -> int:
+        """Forget events older than the retention period; how many went."""
+        cursor = self.db.execute("DELETE FROM events WHERE at < ?", (time.time() - retention_seconds,))
+        return cursor.rowcount
 
     def heartbeat(self, **values: Any) -> None:
         """The running service says it is alive (``medinpaint watch --status`` shows how long ago)."""
@@ -173,18 +293,26 @@ class Journal:
                             [(k, json.dumps(v)) for k, v in values.items()])
 
     def summary(self, last_events: int = 20) -> dict[str, Any]:
-        """Counts per state, the series that need attention, the latest events and the last heartbeat."""
+        """Counts per state, the series that need attention, the latest events and the last heartbeat.
+
+        Attention: failed and held series, forwards that failed, inputs that could not be filed, and
+        series with instances that arrived or changed after they were taken.
+        """
         counts = {row["state"]: row["n"] for row in
                   self.db.execute("SELECT state, COUNT(*) AS n FROM series GROUP BY state")}
         service = {row["key"]: json.loads(row["value"]) for row in self.db.execute("SELECT * FROM service")}
         beat = service.pop("heartbeat", None)
-        attention = [
-            {"series": r["tag"], "state": r["state"], "error": r["error"],
-             "forward_attempts": r["forward_attempts"]}
-            for r in self.db.execute(
-                "SELECT * FROM series WHERE state = 'failed' OR (state = 'written' AND forward_attempts > 0) "
-                "ORDER BY updated")
-        ]
+        attention = []
+        for r in self.db.execute(
+                "SELECT * FROM series WHERE state IN ('failed', 'held') OR (state = 'written' AND "
+                "forward_attempts > 0) OR late > 0 OR inputs = 'failed' ORDER BY updated"):
+            item = {"series": r["tag"], "state": r["state"], "error": r["error"],
+                    "forward_attempts": r["forward_attempts"]}
+            if r["late"]:
+                item["late_instances"] = r["late"]
+            if (r["version"] or 1) > 1:
+                item["version"] = r["version"]
+            attention.append(item)
         events = [
             {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r["at"])), "series": r["tag"],
              "event": r["event"], "detail": r["detail"]}

@@ -9,6 +9,14 @@ At start the staging folder is emptied (whatever a killed run left there) and th
 a series cut short in any state carries on from its last recorded step. A lock file in the state folder
 keeps a second watcher off the same journal. SIGTERM (and SIGINT) let the current step finish, then the
 loop exits with status 0.
+
+Instances that arrive, or change, after their series was taken are handled as a PACS does (Orthanc
+marks such a series unstable again): an identical copy of an instance taken is nothing new; anything
+else is journaled, and once the series is at rest it is built again as a new version of the derived
+series (``late = "redo"``), or held for a person (``late = "hold"``); ``--status`` lists it either way.
+Every exception a step raises is caught at the step boundary and journaled against its series, so no
+single input stops the service. Logs and journal name series by tag and instances by hash; paths below
+the service's folders are scrubbed from every log line. Files are created ``0640``, folders ``0750``.
 """
 
 from __future__ import annotations
@@ -23,15 +31,28 @@ from pathlib import Path
 
 from medinpaint.errors import OutputError
 from medinpaint.watch.config import WatchConfig
-from medinpaint.watch.files import empty_folder, short_hash, staging_folder
-from medinpaint.watch.journal import FAILED, FORWARDED, REPAIRING, SEEN, SKIPPED, STABLE, WRITTEN, Journal
+from medinpaint.watch.files import FILE_MODE, empty_folder, make_dirs, short_hash, staging_folder
+from medinpaint.watch.inputs import Inputs, out_name
+from medinpaint.watch.journal import (
+    FAILED,
+    FORWARDED,
+    HELD,
+    REPAIRING,
+    SEEN,
+    SKIPPED,
+    STABLE,
+    WRITTEN,
+    Journal,
+)
 from medinpaint.watch.steps import Steps
-from medinpaint.watch.tracker import IMAGE, Tracker
+from medinpaint.watch.tracker import IMAGE, Seen, Tracker
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 10.0
+PRUNE_SECONDS = 86400.0
 JOURNAL_NAME = "journal.sqlite"
+HOLD_LATE = "instances arrived or changed after the series was written"
 
 
 def _import_repair() -> None:
@@ -57,9 +78,8 @@ class Watcher:
         # how late a complete series may be noticed
         self.tick = max(0.05, min(0.5, config.stable_seconds / 10))
         self.states: dict[str, str] = {}  # journal state of every series the tracker has met
-        self.noted: set[Path] = set()  # files already reported as arriving too late
         self.tried: set[str] = set()  # series whose forward was tried in this run (--once)
-        self.failures = 0  # series that failed in this run
+        self.failures = 0  # series that failed (or were held) in this run
         self.preloading: threading.Thread | None = None
 
     def stop(self) -> None:
@@ -73,16 +93,26 @@ class Watcher:
         Returns 0, or 1 when (``once``) a series failed or a forward is still pending.
         """
         cfg = self.config
-        cfg.inbox.mkdir(parents=True, exist_ok=True)
-        cfg.state.mkdir(parents=True, exist_ok=True)
+        os.umask(0o027)  # whatever else writes here (SQLite, pydicom): nothing for others
+        make_dirs(cfg.inbox)
+        make_dirs(cfg.state)
         lock = self._lock()
         self.journal = Journal(cfg.state / JOURNAL_NAME)
+        for made in cfg.state.glob(JOURNAL_NAME + "*"):  # a journal made by an earlier release: 0644
+            os.chmod(made, FILE_MODE)
+        pruned = self.journal.prune(cfg.retention_days * 86400)
+        if pruned:
+            log.info("pruned %d journal events older than %g days", pruned, cfg.retention_days)
         staging = staging_folder(cfg.state, cfg.out, cfg.staging)
         leftovers = empty_folder(staging)
         if leftovers:
             log.info("removed %d unfinished results of an earlier run from %s", leftovers, staging)
-        self.steps = Steps(cfg, self.journal, staging)
         self.tracker = Tracker(cfg.inbox)
+        self.inputs = Inputs(cfg, self.journal, self.tracker)
+        self.steps = Steps(cfg, self.journal, staging, self.inputs)
+        handlers = logging.getLogger().handlers
+        for handler in handlers:
+            handler.addFilter(self.inputs.scrubber)
         if self.journal.in_state(STABLE, REPAIRING):
             self._preload()
         observer = None if self.once else self._observe()
@@ -99,11 +129,13 @@ class Watcher:
             self.unsent = len(self.journal.in_state(WRITTEN)) if cfg.forward is not None else 0
             self.journal.close()
             os.close(lock)
-        log.info("stopped cleanly")
+            log.info("stopped cleanly")
+            for handler in handlers:
+                handler.removeFilter(self.inputs.scrubber)
         return 1 if self.once and (self.failures or self.unsent) else 0
 
     def _lock(self) -> int:
-        fd = os.open(self.config.state / "watch.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.config.state / "watch.lock", os.O_RDWR | os.O_CREAT, FILE_MODE)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -135,7 +167,7 @@ class Watcher:
 
     def _loop(self) -> None:
         self.tracker.rescan()
-        last_rescan = last_beat = time.monotonic()
+        last_rescan = last_beat = last_prune = time.monotonic()
         # --once has no events: it looks again often enough to see a series that is still arriving
         rescan_every = max(self.tick, min(self.config.stable_seconds / 4, 2.0)) if self.once else \
             self.config.rescan_seconds
@@ -152,6 +184,9 @@ class Watcher:
             if now - last_beat >= HEARTBEAT_SECONDS:
                 self._heartbeat()
                 last_beat = now
+            if now - last_prune >= PRUNE_SECONDS:
+                self.journal.prune(self.config.retention_days * 86400)
+                last_prune = now
             if self.once and not busy and self._all_handled():
                 break
             if not busy:
@@ -179,8 +214,11 @@ class Watcher:
 
     # --- deciding -------------------------------------------------------------------------------
     def _meet_series(self) -> None:
-        """Journal new series; note files that arrive for a series already taken."""
-        for uid, entry in self.tracker.series.items():
+        """Journal new series; look at files that arrive (or change) for a series already taken."""
+        for uid in sorted(self.tracker.take_dirty()):
+            entry = self.tracker.series.get(uid)
+            if entry is None:
+                continue
             if uid not in self.states:
                 self.journal.seen(uid, short_hash(uid), entry.kind)
                 self.states[uid] = self.journal.get(uid)["state"]
@@ -188,30 +226,94 @@ class Watcher:
                     self._preload()
             if self.states[uid] == SEEN:
                 continue
-            for path in entry.files - self.noted:
-                self.noted.add(path)
-                known = self.journal.known_file(path)
-                if known is None:
-                    self.journal.file_status(path, uid, "late")
-                    self.journal.event(short_hash(uid), "late-file", path.name)
-                    log.warning("series %s: a file arrived after the series was taken (%s); left in place",
-                                short_hash(uid), path.name)
+            row = self.journal.get(uid)
+            resent = 0
+            for path in sorted(entry.files):
+                seen = self.tracker.files.get(path)
+                if seen is not None and not seen.noted:
+                    resent += self._arrived_after(row, path, seen)
+            if resent:
+                self.journal.event(row["tag"], "resent", f"{resent} instances, identical to those taken")
+                log.info("series %s: %d instances arrived after the series was taken, identical to those "
+                         "taken: nothing to do", row["tag"], resent)
+            self._settle(uid)
+
+    def _arrived_after(self, row, path: Path, seen: Seen) -> int:
+        """A file of a series already taken: an input kept in IN, an identical copy (1 is returned), or
+        an instance that is new or changed, kept for the late policy."""
+        identity = self.inputs.identity(path)
+        if identity is None:
+            return 0  # still changing: looked at again when it settles
+        seen.noted = True
+        sop, digest, size = identity
+        known = self.journal.instance(row["uid"], sop)
+        if known is not None and known.digest == digest:
+            return int(seen.signature[2] / 1e9 > (row["taken"] or 0))  # an input kept in IN counts no
+        what = "late-instance" if known is None else "changed-instance"
+        self.journal.late(row["uid"], sop, digest, size, what)
+        log.warning("series %s: instance %s %s after the series was taken; it will be %s", row["tag"], sop,
+                    "arrived" if known is None else "changed",
+                    "held for a person" if self.config.late == "hold" else "built again as a new version")
+        return 0
+
+    def _late_policy(self) -> bool:
+        """Series at rest with late instances: built again (as a new version when one was published), or
+        held for a person. True when one was taken up again."""
+        for row in self.journal.with_late():
+            uid, state = row["uid"], row["state"]
+            if state in (SEEN, STABLE, REPAIRING) or (state == WRITTEN and self.config.forward is not None):
+                continue  # being built, or its forward is pending: it goes on first
+            published = (self.config.out / out_name(row["tag"], row["version"])).exists()
+            policy_hold = state == HELD and (row["error"] or "").startswith(HOLD_LATE)
+            if self.config.late == "hold" and (published or policy_hold):
+                why = f"{HOLD_LATE} ({row['late']}); held for a person (--retry-failed builds a new version)"
+                if state != HELD or row["error"] != why:
+                    self.journal.set_state(uid, HELD, why, error=why)
+                    log.warning("series %s held: %s", row["tag"], why)
+                    self.states[uid] = HELD
+                    self.failures += 1
+                continue
+            self.journal.reopen(uid, f"{row['late']} instances arrived or changed", new_version=published)
+            self.tracker.unsettle(uid)
+            self.states[uid] = SEEN
+            log.info("series %s: taken up again with %d new or changed instances", row["tag"], row["late"])
+            return True
+        return False
+
+    def _settle(self, uid: str) -> None:
+        """A series at rest leaves the tracker's picture (only its files' sizes and times stay)."""
+        row = self.journal.get(uid)
+        state = row["state"]
+        at_rest = state in (FORWARDED, SKIPPED, FAILED, HELD) or (
+            state == WRITTEN and self.config.forward is None)
+        filed = self.config.done is None or row["inputs"] != "kept" or state in (FAILED, HELD)
+        if at_rest and filed and not row["late"]:
+            self.tracker.settle(uid)
 
     def _quarantine_broken(self) -> None:
         for path, reason in self.tracker.broken(self.config.stable_seconds):
             try:
-                self.steps.quarantine(path, reason)
+                self.inputs.quarantine(path, reason)
             except OSError as exc:
-                log.error("cannot quarantine %s: %s", path.name, exc.strerror)
-                continue
-            self.tracker.forget(path)
+                name = self.inputs.name(path)
+                log.error("cannot quarantine %s: %s", name, exc.strerror)
+                self.journal.event(None, "quarantine-failed", f"{name}: {exc.strerror}")
+                self.tracker.handled(path)  # not again in this run: no copy loop
 
     def _take_complete(self) -> None:
         for entry in self.tracker.complete(self.config.stable_seconds, self._open()):
-            self.journal.mark_stable(entry.uid, sorted(entry.files), entry.kind)
-            self.states[entry.uid] = STABLE
-            self.noted.update(entry.files)
-            log.info("series %s: complete with %d files", short_hash(entry.uid), len(entry.files))
+            identities = {}
+            for path in sorted(entry.files, key=lambda p: self.tracker.files[p].changed_at):
+                identity = self.inputs.identity(path)
+                if identity is None:
+                    break  # changed while it was read: the series waits again
+                identities[identity[0]] = identity  # two files of one instance: the newer counts
+            else:
+                for path in entry.files:
+                    self.tracker.files[path].noted = True
+                self.journal.mark_stable(entry.uid, identities.values(), entry.kind)
+                self.states[entry.uid] = STABLE
+                log.info("series %s: complete with %d files", short_hash(entry.uid), len(entry.files))
 
     def _open(self) -> set[str]:
         """Series in IN still collecting files (journal state "seen")."""
@@ -219,9 +321,10 @@ class Watcher:
 
     def _work(self) -> bool:
         """Run one step of one series, if any is due; True when a step ran."""
+        if self._late_policy():
+            return True
         for row in self.journal.in_state(STABLE, REPAIRING):
-            self.states[row["uid"]] = self.steps.build(row)
-            self.failures += self.states[row["uid"]] == FAILED
+            self._step("build", row, self.steps.build)
             return True
         if self.config.forward is not None:
             now = time.time()
@@ -230,21 +333,44 @@ class Watcher:
                 due = row["uid"] not in self.tried if self.once else (row["next_forward"] or 0) <= now
                 if due:
                     self.tried.add(row["uid"])
-                    self.states[row["uid"]] = self.steps.forward(row)
-                    self.failures += self.states[row["uid"]] == FAILED
+                    self._step("forward", row, self.steps.forward)
                     return True
         if self.config.done is not None:
             final = (FORWARDED, SKIPPED) if self.config.forward is not None else (WRITTEN, SKIPPED)
             for row in self.journal.inputs_kept(*final):
-                self.steps.file_inputs(row)
+                self._step("file", row, self.steps.file_inputs)
                 return True
         return False
+
+    def _step(self, name: str, row, step) -> None:
+        """One step of one series; whatever it raises is journaled against the series, never let out."""
+        uid, tag = row["uid"], row["tag"]
+        try:
+            state = step(row)
+        except Exception as exc:  # noqa: BLE001 - no single input may stop the service
+            why = f"{name} step: {self.inputs.problem(exc)}"
+            log.error("series %s: %s", tag, why)
+            log.debug("series %s: %s step failed", tag, name, exc_info=True)
+            if name == "build":
+                self.journal.set_state(uid, FAILED, why, error=why)
+                state = FAILED
+            elif name == "forward":
+                state = self.steps.forward_failed(row, why)
+            else:
+                self.journal.update(uid, inputs="failed", error=why)
+                self.journal.event(tag, "error", why)
+                state = row["state"]
+        if state is not None:
+            self.states[uid] = state
+            self.failures += state in (FAILED, HELD)
+        self._settle(uid)
 
     def _all_handled(self) -> bool:
         """(--once) nothing left that this run can still do."""
         if self._open() or self.journal.in_state(STABLE, REPAIRING):
             return False
-        if any(s.problem for s in self.tracker.files.values()):
+        files = self.tracker.files
+        if any(files[p].problem and not files[p].handled for p in self.tracker.unsettled):
             return False  # unreadable files wait for stable_seconds, then go to quarantine
         if self.config.forward is not None:
             return all(r["uid"] in self.tried for r in self.journal.in_state(WRITTEN))
@@ -257,8 +383,17 @@ class Watcher:
 
 
 def retry_failed(journal: Journal) -> int:
-    """Put every failed series back to ``stable``, to be built again; how many."""
-    rows = journal.in_state(FAILED)
+    """Put every failed and held series back in the queue; how many.
+
+    A failed series is built again (its attempts counted afresh); a series held for instances that came
+    after it was written is built again as a new version with them; a series held for an unreadable
+    instance is built as it is, its missing slices re-created.
+    """
+    rows = journal.in_state(FAILED, HELD)
     for row in rows:
-        journal.set_state(row["uid"], STABLE, "retry requested", error=None)
+        if row["state"] == HELD and row["late"]:
+            journal.reopen(row["uid"], "retry requested", new_version=True)
+        else:
+            journal.set_state(row["uid"], STABLE, "retry requested", error=None, attempts=0,
+                              release=int(row["state"] == HELD))
     return len(rows)

@@ -1,4 +1,4 @@
-"""Which files are under the watched folder, which series each belongs to, and when each last changed.
+"""Which files are under the watched folder, which series and instance each holds, and when each changed.
 
 A series is complete when no file of it has arrived or changed for ``stable_seconds`` (the rule of
 Orthanc's StableAge) and every file of it is fully written:
@@ -12,12 +12,18 @@ Orthanc's StableAge) and every file of it is fully written:
 - a file whose header cannot be read yet (a copy that has only just begun) holds back its folder like an
   in-progress file; once it has not changed for ``stable_seconds`` and still cannot be read, it is broken.
 
-Files are grouped by the SeriesInstanceUID in their headers, never by their paths. This module keeps its
-picture in memory only; what must survive a crash is in the journal.
+Files are grouped by the SeriesInstanceUID in their headers and known by their SOPInstanceUID (and, when
+it matters, the sha256 of their bytes), never by their paths: a path reused by another series or
+rewritten is a new file. Completeness is decided from what changed: each series keeps the time of its
+last change, and only the files still being written are looked at beside it, so the cost of a look does
+not grow with the number of files under IN. The files of a finished series leave the tracker's picture
+(``settle``): only their size and times stay, so that an unchanged file is not read again. This module
+keeps its picture in memory only; what must survive a crash is in the journal.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import time
@@ -26,6 +32,7 @@ from pathlib import Path
 
 from medinpaint.errors import MedinpaintError
 from medinpaint.io import read_header
+from medinpaint.watch.files import instance_hash
 
 log = logging.getLogger(__name__)
 
@@ -39,23 +46,41 @@ def in_progress_name(name: str) -> bool:
     return name.startswith(".") or name.lower().endswith(IN_PROGRESS_SUFFIXES)
 
 
-@dataclass
+def file_digest(path: Path) -> str:
+    """sha256 of a file's bytes, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass(slots=True)
 class Seen:
     """What we know of one file."""
 
     signature: tuple[int, int, int]  # size, mtime_ns, ctime_ns
     changed_at: float  # wall-clock time of the last change we know of
     series: str | None = None  # SeriesInstanceUID, once the header was read
+    sop: str | None = None  # short hash of its SOPInstanceUID
     kind: str | None = None  # IMAGE or NON_IMAGE
     problem: str | None = None  # why it cannot be read (yet)
     ignored: bool = False  # in-progress name, DICOMDIR
+    handled: bool = False  # dealt with (quarantined, filed) but it could not leave IN
+    noted: bool = False  # looked at by the watcher as a member, or after its series was taken
+    digest: str | None = None  # sha256 of its bytes, once asked for
+
+    @property
+    def size(self) -> int:
+        return self.signature[0]
 
 
-@dataclass
+@dataclass(slots=True)
 class Series:
     uid: str
     kind: str
     files: set[Path] = field(default_factory=set)
+    changed_at: float = 0.0  # the last change of any of its files (arrived, changed, left)
 
 
 class Tracker:
@@ -71,6 +96,10 @@ class Tracker:
         self.clock = clock
         self.files: dict[Path, Seen] = {}
         self.series: dict[str, Series] = {}
+        self.folders: dict[Path, set[Path]] = {}  # folder -> its files (in self.files)
+        self.unsettled: set[Path] = set()  # in-progress names and unreadable files
+        self.dirty: set[str] = set()  # series that changed since the watcher last asked
+        self.settled: dict[Path, tuple[tuple[int, int, int], str]] = {}  # files of finished series
 
     # --- observing ------------------------------------------------------------------------------
     def rescan(self, folder: Path | None = None) -> None:
@@ -82,8 +111,9 @@ class Tracker:
                 path = Path(dirpath) / name
                 found.add(path)
                 self.observe(path)
-        for path in [p for p in self.files if p not in found and (p == folder or folder in p.parents)]:
-            self.forget(path)
+        for known in (self.files, self.settled):
+            for path in [p for p in known if p not in found and (p == folder or folder in p.parents)]:
+                self.forget(path)
 
     def observe(self, path: Path) -> Seen | None:
         """Look at one file now: new, changed, unchanged or gone."""
@@ -100,10 +130,16 @@ class Tracker:
             return None
         signature = (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         now = self.clock()
+        settled = self.settled.get(path)
+        if settled is not None:
+            if settled[0] == signature:
+                return None  # a file of a finished series, unchanged
+            del self.settled[path]
+            self.dirty.add(settled[1])
         known = self.files.get(path)
         if known is not None and known.signature == signature:
             return known
-        changed_at = now if known is not None else min(now, st.st_ctime)
+        changed_at = now if known is not None or settled is not None else min(now, st.st_ctime)
         seen = Seen(signature, changed_at)
         if in_progress_name(path.name):
             seen.ignored = True
@@ -126,41 +162,123 @@ class Tracker:
             seen.problem = "has no SeriesInstanceUID, so it cannot be put into a series"
             return
         seen.series = uid
+        sop = str(ds.get("SOPInstanceUID", "") or ds.file_meta.get("MediaStorageSOPInstanceUID", "")).strip()
+        seen.sop = instance_hash(sop) if sop else None
         seen.kind = IMAGE if ("Rows" in ds and "Columns" in ds) else NON_IMAGE
 
     def _place(self, path: Path, old: Seen | None, new: Seen) -> None:
         if old is not None and old.series and old.series != new.series:
             self._leave(path, old.series)
         self.files[path] = new
+        self.folders.setdefault(path.parent, set()).add(path)
+        if (new.ignored and in_progress_name(path.name)) or new.problem:
+            self.unsettled.add(path)
+        else:
+            self.unsettled.discard(path)
         if new.series:
             entry = self.series.setdefault(new.series, Series(new.series, new.kind))
             entry.files.add(path)
+            entry.changed_at = max(entry.changed_at, new.changed_at)
             if new.kind == IMAGE:
                 entry.kind = IMAGE  # one image file makes an image series
+            self.dirty.add(new.series)
 
     def forget(self, path: Path) -> None:
         """The file is gone (moved away, deleted, quarantined): its series counts as changed."""
-        old = self.files.pop(Path(path), None)
-        if old is not None and old.series:
-            self._leave(Path(path), old.series)
+        path = Path(path)
+        self.settled.pop(path, None)
+        old = self.files.pop(path, None)
+        if old is None:
+            return
+        self.unsettled.discard(path)
+        siblings = self.folders.get(path.parent)
+        if siblings is not None:
+            siblings.discard(path)
+            if not siblings:
+                del self.folders[path.parent]
+        if old.series:
+            self._leave(path, old.series)
 
     def _leave(self, path: Path, uid: str) -> None:
         entry = self.series.get(uid)
         if entry is None:
             return
         entry.files.discard(path)
+        self.dirty.add(uid)
         if not entry.files:
             del self.series[uid]
         else:  # a file left: wait again, so a series being moved out is not taken half-way
-            for member in entry.files:
-                self.files[member].changed_at = self.clock()
+            entry.changed_at = self.clock()
+
+    def handled(self, path: Path) -> None:
+        """The file was dealt with but stays in IN (read-only): it no longer holds anything back."""
+        seen = self.files.get(Path(path))
+        if seen is not None:
+            seen.handled = True
+            self.unsettled.discard(Path(path))
+
+    def digest(self, path: Path) -> str | None:
+        """sha256 of the file as the tracker knows it; None when it is gone or changed meanwhile."""
+        seen = self.files.get(Path(path))
+        if seen is None:
+            return None
+        if seen.digest is None:
+            try:
+                digest = file_digest(path)
+            except OSError:
+                return None
+            if self.observe(path) is not seen:  # changed while it was read
+                return None
+            seen.digest = digest
+        return seen.digest
+
+    def instance(self, path: Path) -> str | None:
+        """The instance a file holds: the hash of its SOPInstanceUID (of its bytes without one)."""
+        seen = self.files.get(Path(path))
+        if seen is None:
+            return None
+        if seen.sop:
+            return seen.sop
+        digest = self.digest(path)
+        return None if digest is None else "f" + digest[:15]
+
+    def take_dirty(self) -> set[str]:
+        """Series that changed since the last call."""
+        dirty, self.dirty = self.dirty, set()
+        return dirty
+
+    def settle(self, uid: str) -> None:
+        """The series is finished: keep only its files' sizes and times (to notice a rewrite)."""
+        entry = self.series.pop(uid, None)
+        if entry is None:
+            return
+        for path in entry.files:
+            seen = self.files.get(path)
+            if seen is None or seen.series != uid:
+                continue
+            self.forget(path)
+            self.settled[path] = (seen.signature, uid)
+        self.dirty.discard(uid)
+
+    def unsettle(self, uid: str) -> None:
+        """The series is taken up again: look at its files once more."""
+        for path in [p for p, (_, u) in self.settled.items() if u == uid]:
+            del self.settled[path]
+            seen = self.observe(path)
+            if seen is not None:
+                seen.changed_at = min(seen.changed_at, self.clock())
 
     # --- deciding -------------------------------------------------------------------------------
     def broken(self, stable_seconds: float) -> list[tuple[Path, str]]:
         """Files that have not changed for ``stable_seconds`` and still cannot be read."""
         now = self.clock()
-        return [(p, s.problem) for p, s in self.files.items()
-                if s.problem and now - s.changed_at >= stable_seconds and self._unchanged(p)]
+        found = []
+        for path in list(self.unsettled):
+            seen = self.files.get(path)
+            if seen is not None and seen.problem and not seen.handled and \
+                    now - seen.changed_at >= stable_seconds and self._unchanged(path):
+                found.append((path, seen.problem))
+        return found
 
     def complete(self, stable_seconds: float, candidates: set[str] | None = None) -> list[Series]:
         """Series with no change for ``stable_seconds`` and nothing still being written beside them.
@@ -170,25 +288,26 @@ class Tracker:
         """
         now = self.clock()
         ready = []
-        for entry in list(self.series.values()):
-            if candidates is not None and entry.uid not in candidates:
-                continue
+        uids = list(self.series) if candidates is None else [u for u in candidates if u in self.series]
+        for uid in uids:
+            entry = self.series[uid]
             folders = {p.parent for p in entry.files}
-            if not self._quiet(entry.files, folders, now, stable_seconds):
+            if not self._quiet(entry, folders, now, stable_seconds):
                 continue
-            for path in [p for p in self.files if p.parent in folders]:
-                self.observe(path)
-            if entry.uid in self.series and self._quiet(entry.files, folders, self.clock(), stable_seconds):
-                ready.append(entry)
+            for folder in folders:
+                for path in list(self.folders.get(folder, ())):
+                    self.observe(path)
+            if uid in self.series and self._quiet(self.series[uid], folders, self.clock(), stable_seconds):
+                ready.append(self.series[uid])
         return ready
 
-    def _quiet(self, members: set[Path], folders: set[Path], now: float, stable_seconds: float) -> bool:
-        if any(now - self.files[p].changed_at < stable_seconds for p in members):
+    def _quiet(self, entry: Series, folders: set[Path], now: float, stable_seconds: float) -> bool:
+        if now - entry.changed_at < stable_seconds:
             return False
-        for path, seen in self.files.items():
+        for path in self.unsettled:
             # something in the same folder that may still become part of this series
-            unsettled = seen.ignored and in_progress_name(path.name) or seen.problem
-            if unsettled and path.parent in folders and now - seen.changed_at < stable_seconds:
+            seen = self.files[path]
+            if path.parent in folders and not seen.handled and now - seen.changed_at < stable_seconds:
                 return False
         return True
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -94,3 +95,12 @@ def run_watch(tmp: Path, *extra: str, stable: float = 1.0, timeout: float = 120.
     proc = Process(watch_args(tmp, "--once", *extra, stable=stable))
     code = proc.finish(timeout)
     return code, proc.log
+
+
+def watch_status(tmp: Path) -> dict:
+    """``medinpaint watch --status``: the journal's summary."""
+    result = subprocess.run(medinpaint("watch", "--in", str(tmp / "in"), "--out", str(tmp / "out"), "--state",
+                                       str(tmp / "state"), "--status"),
+                            cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)

@@ -30,7 +30,9 @@ def setup(tmp_path):
     pacs = Process(medinpaint("listen", "--port", str(port), "--aet", "PACS", "--out", str(tmp_path / "pacs"),
                               "--bind", "127.0.0.1"))
     pacs.wait_for("listening as PACS")
-    (tmp_path / "watch.toml").write_text("[forward]\nretry_seconds = 0.5\nretry_max_seconds = 1\n")
+    # each kill below cuts a build short; the poison-pill budget is tested on its own (test_poison.py)
+    (tmp_path / "watch.toml").write_text("[watch]\nmax_attempts = 20\n"
+                                         "[forward]\nretry_seconds = 0.5\nretry_max_seconds = 1\n")
     args = ["--forward", f"PACS@127.0.0.1:{port}", "--done", str(tmp_path / "done"),
             "--config", str(tmp_path / "watch.toml")]
     yield tmp_path, expected, digest(tmp_path / "in"), args

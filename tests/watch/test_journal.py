@@ -1,5 +1,5 @@
-"""The journal: states per series, the frozen file list, events and the health summary; it survives a
-process that is killed between two steps."""
+"""The journal: states per series, the frozen list of instances (by content: instance hash, sha256, size;
+never a path), events and the health summary; it survives a process that is killed between two steps."""
 
 from __future__ import annotations
 
@@ -9,17 +9,18 @@ import sys
 import textwrap
 from pathlib import Path
 
-from medinpaint.watch.journal import FAILED, REPAIRING, SEEN, STABLE, WRITTEN, Journal
+from medinpaint.watch.journal import FAILED, MEMBER, REPAIRING, SEEN, STABLE, WRITTEN, Instance, Journal
 
 
 def test_a_series_through_its_states(tmp_path):
     journal = Journal(tmp_path / "state" / "journal.sqlite")
     assert journal.seen("1.2.3", "abc", "image")
     assert not journal.seen("1.2.3", "abc", "image")  # known already
-    journal.mark_stable("1.2.3", [tmp_path / "b.dcm", tmp_path / "a.dcm"])
+    journal.mark_stable("1.2.3", [("bb", "d2", 20), ("aa", "d1", 10)])
     assert journal.get("1.2.3")["state"] == STABLE and journal.get("1.2.3")["files"] == 2
-    assert journal.members("1.2.3") == [tmp_path / "a.dcm", tmp_path / "b.dcm"]
-    journal.set_state("1.2.3", REPAIRING)
+    assert journal.instances("1.2.3") == [Instance("aa", "d1", 10, MEMBER, 1),
+                                          Instance("bb", "d2", 20, MEMBER, 1)]
+    assert journal.start_attempt("1.2.3") == 1 and journal.get("1.2.3")["state"] == REPAIRING
     journal.set_state("1.2.3", WRITTEN, "repaired", result="repaired", damaged_voxels=64,
                       report={"damaged_voxels": 64})
     journal.seen("4.5.6", "def", "non-image")
@@ -30,13 +31,14 @@ def test_a_series_through_its_states(tmp_path):
     assert summary["attention"] == [{"series": "def", "state": FAILED, "error": "broken",
                                      "forward_attempts": 0}]
     assert [e["event"] for e in summary["events"]] == [SEEN, STABLE, REPAIRING, WRITTEN, SEEN, FAILED]
+    assert journal.prune(3600) == 0 and len(journal.summary()["events"]) == 6
     assert summary["service"] == {"running": True, "pid": 1} and summary["heartbeat_age_s"] < 5
     assert journal.inputs_kept(WRITTEN)[0]["tag"] == "abc"
     journal.close()
 
 
 def test_a_step_is_recorded_whole_even_when_the_process_is_killed(tmp_path):
-    """A child marks a series stable with 500 files and is SIGKILLed right after the commit returns:
+    """A child marks a series stable with 500 instances and is SIGKILLed right after the commit returns:
     the journal, reopened, has the state and all 500 members (WAL + synchronous=FULL)."""
     db = tmp_path / "journal.sqlite"
     child = textwrap.dedent(f"""
@@ -44,10 +46,10 @@ def test_a_step_is_recorded_whole_even_when_the_process_is_killed(tmp_path):
         from medinpaint.watch.journal import Journal
         j = Journal({str(db)!r})
         j.seen("1.2.3", "abc", "image")
-        j.mark_stable("1.2.3", [f"/in/{{n:04d}}.dcm" for n in range(500)])
+        j.mark_stable("1.2.3", [(f"{{n:04d}}", "d", 1) for n in range(500)])
         os.kill(os.getpid(), signal.SIGKILL)
     """)
     result = subprocess.run([sys.executable, "-c", child], cwd=Path(__file__).resolve().parents[2])
     assert result.returncode == -signal.SIGKILL
     journal = Journal(db)
-    assert journal.get("1.2.3")["state"] == STABLE and len(journal.members("1.2.3")) == 500
+    assert journal.get("1.2.3")["state"] == STABLE and len(journal.instances("1.2.3")) == 500

@@ -6,8 +6,6 @@ The package reads top-down: ``io`` (scans in and out, one :class:`~medinpaint.io
 (the folder watcher service) and ``cli`` (the ``medinpaint`` command).
 """
 
-__version__ = "0.1.0"
-
 from medinpaint.errors import (  # noqa: E402
     InputError,
     MedinpaintError,
@@ -15,6 +13,7 @@ from medinpaint.errors import (  # noqa: E402
     SeriesError,
     UnsupportedError,
 )
+from medinpaint.version import __version__
 
 
 def repair_volume(volume, **options):

@@ -13,8 +13,8 @@ import json
 import logging
 import sys
 
-from medinpaint import __version__
 from medinpaint.errors import MedinpaintError
+from medinpaint.version import __version__
 
 log = logging.getLogger("medinpaint")
 

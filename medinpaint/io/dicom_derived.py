@@ -41,11 +41,11 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian
 
-from medinpaint import __version__
 from medinpaint.errors import OutputError
 from medinpaint.io.atomic import atomic_folder
 from medinpaint.io.dicom_read import LOSSY_SYNTAXES
 from medinpaint.io.volume import LPS_FROM_RAS, Volume
+from medinpaint.version import __version__
 
 SERIES_NUMBER_OFFSET = 1000
 REMOVED = (

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from medinpaint import __version__
 from medinpaint.baselines import interpolate_slices
 from medinpaint.data.normalise import denormalise, normalisation, normalise
 from medinpaint.errors import InputError
@@ -28,6 +27,7 @@ from medinpaint.repair.crops import CropInferer
 from medinpaint.repair.detection import detect
 from medinpaint.repair.inferer import PRECISIONS, Progress, RepairInferer, autocast, uses_bfloat16
 from medinpaint.repair.planes import PlaneInferer
+from medinpaint.version import __version__
 
 log = logging.getLogger(__name__)
 

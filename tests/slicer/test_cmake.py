@@ -4,7 +4,7 @@ No Slicer build can exist here, so ``Slicer_DIR`` points at a stand-in written b
 only what the extension's CMake uses from Slicer (its module macro, which here just checks that every
 listed file exists, and the scripted-module folders). What is checked is the extension's own logic: the
 custom command that builds the wheel with ``build_medinpaint_wheel.py``, the install rule, and that the
-three-line root ``CMakeLists.txt`` of README.md ("Building from this repository") works too.
+repository's root ``CMakeLists.txt``, which Slicer's extension build configures, works too.
 """
 
 from __future__ import annotations
@@ -39,10 +39,7 @@ macro(slicerMacroBuildScriptedModule)
   endforeach()
 endmacro()
 """
-ROOT_CMAKELISTS = """cmake_minimum_required(VERSION 3.16.3...3.28.0 FATAL_ERROR)
-project(MedInpaint)
-include({extension}/CMakeLists.txt)
-"""
+REPOSITORY_ROOT = EXTENSION_DIR.parent.parent  # its CMakeLists.txt include()s the extension
 
 
 @pytest.fixture
@@ -70,11 +67,8 @@ def test_the_build_carries_the_wheel_where_the_module_looks_for_it(layout, slice
 
     cmake = require_tool("cmake")
     source = EXTENSION_DIR
-    if layout == "repository root":  # README.md's three-line root file, which include()s the extension
-        source = tmp_path / "root"
-        source.mkdir()
-        (source / "CMakeLists.txt").write_text(ROOT_CMAKELISTS.format(extension=EXTENSION_DIR.as_posix()),
-                                                encoding="utf-8")
+    if layout == "repository root":  # what Slicer's extension build configures
+        source = REPOSITORY_ROOT
     _configure_build_install(cmake, source, tmp_path / "build", tmp_path / "install", slicer_dir)
 
     relative = WHEEL_DIR[len(str(MODULE_DIR)) + 1:]

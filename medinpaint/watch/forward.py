@@ -1,9 +1,11 @@
 """Send a finished series to a PACS with C-STORE (pynetdicom as the service class user).
 
 One association per series, one presentation context per SOP class and transfer syntax found in the
-files (so a copied compressed original goes out as it is stored). Any instance the PACS does not accept
-fails the whole attempt; the watcher journals it and tries again later. Sending a series twice is
-harmless: its instances keep their (deterministic) UIDs, and a PACS stores a SOP instance once.
+files (so a copied compressed original goes out as it is stored). A PACS that accepts only some of those
+contexts gets nothing (a series is sent whole or not at all), and any instance it does not store fails
+the attempt; the watcher journals it and tries again later, from the first instance not yet
+acknowledged, so each instance is sent once (``after_each`` lets the caller journal every
+acknowledgement before the next instance goes).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
+
+from pydicom.uid import UID
 
 from medinpaint.errors import MedinpaintError
 from medinpaint.io import read_header
@@ -47,6 +51,7 @@ def send_series(files: list[Path], peer: Peer, calling_aet: str,
     for path in files:
         ds = read_header(path)
         contexts.setdefault(str(ds.SOPClassUID), set()).add(str(ds.file_meta.TransferSyntaxUID))
+    wanted = {(sop_class, syntax) for sop_class, syntaxes in contexts.items() for syntax in syntaxes}
     ae = AE(ae_title=calling_aet)
     ae.connection_timeout = ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout
     for sop_class, syntaxes in sorted(contexts.items()):
@@ -61,12 +66,22 @@ def send_series(files: list[Path], peer: Peer, calling_aet: str,
         raise ForwardError(None, f"{peer} {why}")
     sent = 0
     try:
+        accepted = {(str(cx.abstract_syntax), str(cx.transfer_syntax[0])) for cx in assoc.accepted_contexts}
+        refused = sorted(wanted - accepted)
+        if refused:
+            sop_class, syntax = refused[0]
+            raise ForwardError(None, f"{peer} accepts only part of the series: it refused "
+                               f"{UID(sop_class).name} in {UID(syntax).name}"
+                               + (f" and {len(refused) - 1} more" if len(refused) > 1 else ""))
         for path in files:
-            status = assoc.send_c_store(path)
+            try:
+                status = assoc.send_c_store(path)
+            except (ValueError, AttributeError, RuntimeError) as exc:  # pynetdicom: no context, aborted
+                raise ForwardError(None, f"not stored by {peer}: {exc}") from exc
             code = getattr(status, "Status", None)
             if code not in STORED:
                 problem = "no response (timeout or aborted)" if code is None else f"status 0x{code:04X}"
-                raise ForwardError(path, f"not stored by {peer}: {problem}")
+                raise ForwardError(None, f"instance {sent + 1} not stored by {peer}: {problem}")
             sent += 1
             if after_each is not None:
                 after_each(sent)

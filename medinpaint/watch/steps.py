@@ -73,7 +73,7 @@ class Steps:
         if attempts > self.config.max_attempts:
             return self._fail(uid, tag, f"the process died {attempts - 1} times while building this series "
                               "(a crash or the OOM killer, e.g. in a decoder); not tried again")
-        failpoint.reached("read")
+        failpoint.reached("read", tag)
         files, missing = self.inputs.members(uid, tag)
         if not files:
             return self._fail(uid, tag, "its input files are gone")
@@ -97,7 +97,7 @@ class Steps:
         except Exception as exc:  # noqa: BLE001 - one series' failure must never stop the service
             log.debug("series %s failed", tag, exc_info=True)
             return self._fail(uid, tag, f"repair failed ({self.inputs.problem(exc)})")
-        failpoint.reached("repaired")
+        failpoint.reached("repaired", tag)
         damaged = int(result.report.get("damaged_voxels", 0))
         recreated = list(volume.meta["dicom"].get("missing") or [])
         report = {**result.report, "input_files": len(files), "timings_s": timings,
@@ -184,13 +184,13 @@ class Steps:
         return self._publish(uid, tag, staged, result, detail, **columns)
 
     def _publish(self, uid: str, tag: str, staged: Path, result: str, detail: str, **columns) -> str:
-        failpoint.reached("staged")
+        failpoint.reached("staged", tag)
         count = sum(1 for _ in staged.iterdir())
         name = staged.name
         # the outcome first: a kill after the rename finds it journaled (see build)
         self.journal.update(uid, result=result, error=None, **columns)
         publish(staged, self.config.out / name)
-        failpoint.reached("published")
+        failpoint.reached("published", tag)
         self.journal.set_state(uid, WRITTEN, detail)
         log.info("series %s: %s; %d files written to OUT/%s", tag, detail, count, name)
         return WRITTEN

@@ -1,7 +1,7 @@
 """The arguments of ``medinpaint batch`` and the call into :func:`medinpaint.batch.run_batch`.
 
 ``medinpaint.cli`` registers these as its ``batch`` subcommand; ``python -m medinpaint.batch`` runs them
-alone. Ray is imported only when a job runs, so ``--help`` works without it.
+alone (:func:`main`). Ray is imported only when a job runs, so ``--help`` works without it.
 """
 
 from __future__ import annotations
@@ -73,18 +73,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from medinpaint.cli import main as cli_main
-
-    return cli_main(["batch", *(argv or [])]) if _registered() else _standalone(argv)
-
-
-def _registered() -> bool:
-    from medinpaint import cli
-
-    return any(name == "batch" for name, _, _ in cli.COMMANDS)
-
-
-def _standalone(argv: list[str] | None) -> int:
+    """``python -m medinpaint.batch``: the subcommand's arguments, parsed and run on their own."""
     import logging
     import sys
 
@@ -99,3 +88,6 @@ def _standalone(argv: list[str] | None) -> int:
     except MedinpaintError as exc:
         print(f"medinpaint: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("medinpaint: interrupted; finish the job with --resume", file=sys.stderr)
+        return 130

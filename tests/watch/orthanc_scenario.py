@@ -3,18 +3,23 @@
     dcmtk storescu --C-STORE--> medinpaint listen --files--> medinpaint watch --C-STORE--> Orthanc
 
 The PACS (Orthanc) is down when the series is ready, and started once the watcher has journaled a
-failed forward; the series must then arrive, once. Everything talks to 127.0.0.1 inside the namespace,
-so fixed ports are safe and nothing outside can be reached or disturbed.
+failed forward; the watcher is then killed (SIGKILL) after the second instance is stored and journaled,
+and restarted; the series must arrive, each instance once. Orthanc counts what it receives (a Lua
+``ReceivedInstanceFilter`` logs every incoming instance, stored before or not), so a re-sent instance
+shows even though Orthanc keeps it once. Everything talks to 127.0.0.1 inside the namespace, so fixed
+ports are safe and nothing outside can be reached or disturbed.
 
 Run by tests/watch/test_orthanc.py as
 ``unshare -n bash -c 'ip link set lo up && python THIS WORK SRC MODEL'``; writes ``WORK/result.json``
-(what Orthanc's REST API reports, the journal, exit statuses) for the test to check, and the
+(what Orthanc's REST API reports, what it received, the journal, exit statuses) for the test, and the
 processes' logs into WORK on failure.
 """
 
 from __future__ import annotations
 
+import collections
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -29,6 +34,13 @@ sys.path.insert(0, str(ROOT))
 from tests.watch.runner import Process, medinpaint  # noqa: E402
 
 LISTEN_PORT, ORTHANC_DICOM, ORTHANC_HTTP = 11112, 4242, 8042
+COUNTER = """
+function ReceivedInstanceFilter(dicom, origin, info)
+   print('medinpaint-test received ' .. dicom.SOPInstanceUID)
+   return true
+end
+"""
+RECEIVED = re.compile(r"medinpaint-test received ([0-9.]+)")
 HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through a proxy
 
 
@@ -65,8 +77,10 @@ def start_orthanc(work: Path) -> subprocess.Popen:
         "IndexDirectory": str(work / "orthanc" / "index"),
         "RemoteAccessAllowed": False, "AuthenticationEnabled": False, "Plugins": [],
         "DicomCheckCalledAet": True, "DicomAlwaysAllowStore": True,
+        "LuaScripts": [str(work / "orthanc" / "count.lua")],
     }
     (work / "orthanc").mkdir(exist_ok=True)
+    (work / "orthanc" / "count.lua").write_text(COUNTER)
     (work / "orthanc" / "orthanc.json").write_text(json.dumps(config, indent=2))
     log = open(work / "orthanc.log", "w")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(["Orthanc", str(work / "orthanc" / "orthanc.json")], stdout=log, stderr=log)
@@ -81,9 +95,10 @@ def main(work: Path, source: Path, model: str) -> int:
     (work / "watch.toml").write_text("[forward]\nretry_seconds = 1\nretry_max_seconds = 2\n")
     listen = Process(medinpaint("listen", "--port", str(LISTEN_PORT), "--aet", "MEDINPAINT", "--out",
                                 str(work / "in"), "--accept", "STORESCU", "--bind", "127.0.0.1"))
-    watch = Process(medinpaint("watch", "--in", str(work / "in"), "--out", str(work / "out"), "--state",
+    watch_command = medinpaint("watch", "--in", str(work / "in"), "--out", str(work / "out"), "--state",
                                str(state), "--stable-seconds", "1", "--config", str(work / "watch.toml"),
-                               "--model", model, "--forward", f"ORTHANC@127.0.0.1:{ORTHANC_DICOM}"))
+                               "--model", model, "--forward", f"ORTHANC@127.0.0.1:{ORTHANC_DICOM}")
+    watch = Process(watch_command, failpoint="forward:2")
     orthanc = None
     try:
         echo = ["echoscu", "-aet", "STORESCU", "-aec", "MEDINPAINT", "127.0.0.1", str(LISTEN_PORT)]
@@ -96,6 +111,10 @@ def main(work: Path, source: Path, model: str) -> int:
         wait(lambda: journal_rows(state, "SELECT * FROM events WHERE event = 'forward-failed'"),
              "a failed forward in the journal", timeout=120)
         orthanc = start_orthanc(work)
+        watch.wait_for("medinpaint failpoint: forward:2", timeout=60)
+        watch.kill()  # two instances stored and journaled; the rest must follow once, after a restart
+        first_log = watch.log
+        watch = Process(watch_command)
         wait(lambda: journal_rows(state, "SELECT * FROM series WHERE state = 'forwarded'"), "the forward", 60)
         time.sleep(3)  # longer than the retry interval: a second copy would have arrived by now
         series = []
@@ -105,6 +124,8 @@ def main(work: Path, source: Path, model: str) -> int:
             series.append({"main": info["MainDicomTags"], "instances": instances})
         result["orthanc_series"] = series
         result["orthanc_statistics"] = rest("/statistics")
+        result["orthanc_received"] = collections.Counter(
+            RECEIVED.findall((work / "orthanc.log").read_text()))
         result["journal_series"] = [list(r) for r in journal_rows(
             state, "SELECT tag, state, result, damaged_voxels, forward_attempts FROM series")]
         result["journal_events"] = [list(r) for r in journal_rows(
@@ -117,7 +138,7 @@ def main(work: Path, source: Path, model: str) -> int:
         if orthanc is not None:
             orthanc.terminate()
             orthanc.wait(timeout=30)
-        (work / "watch.log").write_text(watch.log)
+        (work / "watch.log").write_text(locals().get("first_log", "") + "\n--- restarted\n" + watch.log)
         (work / "listen.log").write_text(listen.log)
         (work / "result.json").write_text(json.dumps(result, indent=1))
     return 0 if "error" not in result else 1

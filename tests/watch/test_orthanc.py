@@ -1,6 +1,8 @@
 """A real PACS at the end of the chain: dcmtk sends a damaged series to ``medinpaint listen``, the
-watcher repairs it and forwards it to a real Orthanc, which is down at first and started later. Run in a
-private network namespace (``unshare -n``), all traffic on 127.0.0.1; see orthanc_scenario.py."""
+watcher repairs it and forwards it to a real Orthanc, which is down at first and started later; the
+watcher is killed mid-forward and restarted, and Orthanc receives each instance once (counted as it
+arrives, not as it is kept). Run in a private network namespace (``unshare -n``), all traffic on
+127.0.0.1; see orthanc_scenario.py."""
 
 from __future__ import annotations
 
@@ -41,6 +43,8 @@ def test_damaged_series_from_dcmtk_reaches_orthanc_once_repaired_and_derived(tmp
     result = json.loads((work / "result.json").read_text())
     assert result["sent"] == 5 and result["watch_exit"] == 0 and result["listen_exit"] == 0, logs
 
+    # Orthanc received every instance once, though the watcher was killed half-way through sending
+    assert sorted(result["orthanc_received"].values()) == [1] * 5, result["orthanc_received"]
     # Orthanc holds exactly one series: the derived one, with every instance once
     (series,) = result["orthanc_series"]
     assert result["orthanc_statistics"]["CountInstances"] == 5

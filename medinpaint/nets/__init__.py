@@ -8,7 +8,13 @@ shipped model) as a caller names it, and :func:`pick_device` decides the device 
 """
 
 from medinpaint.nets.denoise import Denoiser
-from medinpaint.nets.fill import biharmonic_relax, classical_fill, push_pull_fill
+from medinpaint.nets.fill import (
+    biharmonic_inpaint,
+    biharmonic_relax,
+    classical_fill,
+    exact_fill,
+    push_pull_fill,
+)
 from medinpaint.nets.repair import RepairNet
 from medinpaint.nets.seed import SeedCNN
 from medinpaint.nets.store import (
@@ -29,11 +35,13 @@ __all__ = [
     "RepairNet",
     "SeedCNN",
     "SmallUNet",
+    "biharmonic_inpaint",
     "biharmonic_relax",
     "build_model",
     "channels_last",
     "classical_fill",
     "default_model_path",
+    "exact_fill",
     "load_model",
     "pick_device",
     "push_pull_fill",

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from medinpaint.nets.fill import classical_fill
+from medinpaint.nets.fill import classical_fill, exact_fill
 from medinpaint.nets.unet import SmallUNet
 
 
@@ -43,6 +43,12 @@ class RepairNet(nn.Module):
             near the noise floor; on every training and validation source it beat the between-slice
             interpolation, and the learned blend and correction did not generalise to held-out scans
             (27.7 dB against the fill's 28.3 dB), so the network is not asked to improve on it.
+        single_slice_fill: at inference (not in training mode), a sample whose every neighbour is a
+            copy of the centre's in-plane fill (a 2D image: the repair engine stands the fill in for
+            neighbours that do not exist) has nothing to work from but the slice itself; it takes the
+            exact biharmonic fill (:func:`~medinpaint.nets.fill.biharmonic_inpaint`, scikit-image's
+            equations solved on the host) and skips the U-Net. The network, trained with neighbours,
+            was 1-3 dB behind that fill on such slices (issue 19). Only with ``context >= 1``.
     """
 
     def __init__(
@@ -52,6 +58,7 @@ class RepairNet(nn.Module):
         fill_levels: int = 8,
         relax_steps: int = 5,
         isolated_fill: bool = True,
+        single_slice_fill: bool = True,
     ):
         super().__init__()
         if context < 0:
@@ -60,6 +67,7 @@ class RepairNet(nn.Module):
         self.fill_levels = int(fill_levels)
         self.relax_steps = int(relax_steps)
         self.isolated_fill = bool(isolated_fill)
+        self.single_slice_fill = bool(single_slice_fill)
         stack = 2 * self.context + 1
         # fill, mask, the neighbours and (with context) their mean
         in_channels = 2 + (stack - 1) + (1 if self.context else 0)
@@ -90,6 +98,9 @@ class RepairNet(nn.Module):
         # the classical fills and the composite stay in float32 under autocast: only the U-Net body
         # may run in bfloat16 (its output is a correction, where bf16's 3 significant digits suffice)
         fill = self.in_plane_fill(centre, mask) if fill is None else fill.float()
+        single = self._single_slices(x, fill)
+        if single is not None and bool(single.all()):  # nothing for the U-Net to do
+            return centre + mask * (exact_fill(centre, mask) - centre)
         inputs = [fill, mask]
         if self.context:
             neighbours = torch.cat([x[:, :centre_index], x[:, centre_index + 1 : -1]], dim=1)
@@ -105,4 +116,14 @@ class RepairNet(nn.Module):
             # intact pixels among the 3x3 around each (zeros beyond the edge)
             intact_neighbours = 9.0 * F.avg_pool2d(1.0 - mask, 3, stride=1, padding=1)
             repaired = torch.where(intact_neighbours > 7.5, fill, repaired)
+        if single is not None and bool(single.any()):
+            repaired[single] = exact_fill(centre[single], mask[single])
         return centre + mask * (repaired - centre)
+
+    def _single_slices(self, x: torch.Tensor, fill: torch.Tensor) -> torch.Tensor | None:
+        """Which samples of ``x`` have only copies of the centre's ``fill`` as neighbours (``(B,)``
+        bool), when :attr:`single_slice_fill` applies; None when it does not."""
+        if not (self.single_slice_fill and self.context) or self.training:
+            return None
+        neighbours = torch.cat([x[:, : self.context], x[:, self.context + 1 : -1]], dim=1)
+        return (neighbours == fill).flatten(1).all(dim=1)

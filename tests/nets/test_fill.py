@@ -1,0 +1,79 @@
+"""medinpaint.nets.fill: the exact in-plane fill is scikit-image's biharmonic inpainting, and a 2D image
+repaired by the repair network gets it (issue 19: single slices never behind the best classical fill)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from skimage.restoration import inpaint_biharmonic
+
+from medinpaint.nets import RepairNet, biharmonic_inpaint, exact_fill
+from tests.generators.independent import damage
+from tests.train.slices import load_head
+
+
+@pytest.fixture(scope="module")
+def plane() -> np.ndarray:
+    return load_head()[:, :, 90].astype(np.float64)  # 181x217 axial Colin27 slice, about [0, 1]
+
+
+def _holes(plane: np.ndarray) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(3)
+    holes = {kind: damage(plane.astype(np.float32), kind, rng, **options).lost
+             for kind, options in (("tiles", {"share": 0.08}), ("lines", {"share": 0.04}),
+                                   ("impulses", {"share": 0.01}), ("truncation", {"share": 0.2}),
+                                   ("tiles", {"share": 0.25, "tile": 32}))}
+    corner = np.zeros(plane.shape, bool)
+    corner[:70, :90] = True  # one wide hole on two edges of the image: the sparse LU and the edge stencils
+    holes["corner"] = corner
+    return holes
+
+
+def test_biharmonic_inpaint_is_scikit_images_on_holes_of_every_size(plane):
+    for name, mask in _holes(plane).items():
+        assert mask.any(), name
+        ours = biharmonic_inpaint(np.where(mask, 0.0, plane), mask)
+        theirs = inpaint_biharmonic(np.where(mask, 0.0, plane), mask)
+        assert np.abs(ours - theirs).max() < 1e-6, name
+        assert np.array_equal(ours[~mask], plane[~mask]), name
+
+
+def test_biharmonic_inpaint_leaves_a_full_or_empty_mask_alone(plane):
+    assert np.array_equal(biharmonic_inpaint(plane, np.zeros(plane.shape, bool)), plane)
+    assert np.array_equal(biharmonic_inpaint(plane, np.ones(plane.shape, bool)), plane)
+    with pytest.raises(ValueError):
+        biharmonic_inpaint(plane, np.zeros((3, 3), bool))
+
+
+def test_exact_fill_of_a_batch_is_each_plane_filled_alone(plane):
+    holes = _holes(plane)
+    masks = np.stack([holes["lines"], holes["tiles"]])[:, None]
+    images = torch.from_numpy(np.stack([plane, plane[::-1].copy()])[:, None]).float()
+    filled = exact_fill(images, torch.from_numpy(masks).float())
+    for b in range(2):
+        expected = biharmonic_inpaint(images[b, 0].double().numpy(), masks[b, 0])
+        assert torch.allclose(filled[b, 0].double(), torch.from_numpy(expected), atol=1e-6)
+    assert torch.equal(exact_fill(images[:1], torch.ones_like(images[:1])), torch.zeros_like(images[:1]))
+
+
+def test_a_single_slice_takes_the_exact_fill_and_a_stack_does_not(plane):
+    """With neighbours that are copies of the centre's in-plane fill (what the engine gives a 2D image),
+    the trained-looking network adds nothing to scikit-image's fill; with real neighbours it works."""
+    mask = _holes(plane)["tiles"]
+    centre = torch.from_numpy(np.where(mask, 0.0, plane)).float()[None, None]
+    hole = torch.from_numpy(mask).float()[None, None]
+    model = RepairNet(context=1).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+        fill = model.in_plane_fill(centre, hole)
+        single = model(torch.cat([fill, centre, fill, hole], dim=1), fill=fill)
+        stack = model(torch.cat([centre + 0.01, centre, centre - 0.01, hole], dim=1), fill=fill)
+    expected = inpaint_biharmonic(np.where(mask, 0.0, plane), mask)
+    assert np.abs(single[0, 0].double().numpy() - expected).max() < 1e-5
+    assert np.abs(stack[0, 0].double().numpy() - expected)[mask].max() > 1e-3
+    model.single_slice_fill = False  # the network's own answer on a single slice: not the exact fill
+    with torch.no_grad():
+        own = model(torch.cat([fill, centre, fill, hole], dim=1), fill=fill)
+    assert np.abs(own[0, 0].double().numpy() - expected)[mask].max() > 1e-3

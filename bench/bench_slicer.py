@@ -34,6 +34,7 @@ from MedInpaintLib.run import RUNNING, RepairRun  # noqa: E402
 from MedInpaintLib.scene import export_volume, import_mask, import_volume  # noqa: E402
 from MedInpaintLib.workspace import Workspace  # noqa: E402
 
+from medinpaint.data.sources import find_source  # noqa: E402
 from medinpaint.io import read  # noqa: E402
 
 
@@ -44,7 +45,7 @@ def launch(args, env):
 def volumes() -> dict[str, np.ndarray]:
     """Real MR heads as int16 (k, j, i), each with two lost lines in one slice."""
     slab = read(REPO / "sample_data" / "mr_head.nii.gz").array
-    head = read("/usr/share/mricron/templates/ch2.nii.gz").array
+    head = read(find_source("ch2").path()).array
     out = {}
     for name, array in (("MR block 96x96x8", slab[40:136, 60:156, 20:28]), ("MR head 181x217x181", head)):
         voxels = np.ascontiguousarray(np.transpose(array).astype(np.int16) * 4)

@@ -3,7 +3,7 @@
 import numpy as np
 
 from medinpaint.data.sources import available_sources
-from tests.conftest import require_file
+from tests.conftest import require_source
 
 PYDICOM_IMAGES = ["CT_small.dcm", "MR_small.dcm", "MR_small_RLE.dcm", "MR_small_bigendian.dcm",
                   "MR_small_jp2klossless.dcm", "JPEG2000.dcm", "dicomdirtests/98892001/CT5N",
@@ -30,10 +30,9 @@ def damage_copy(volume, transform):
 
 def mosaics():
     """heudiconv's Siemens mosaic files: the three b0dwi diffusion mosaics, then the axasc35 EPI."""
-    from medinpaint.data.sources import SOURCES
 
-    folder = require_file(SOURCES["heudiconv-b0dwi"].path())
-    return sorted(folder.glob("*.dcm")) + [require_file(SOURCES["heudiconv-axasc35"].path())]
+    folder = require_source("heudiconv-b0dwi")
+    return sorted(folder.glob("*.dcm")) + [require_source("heudiconv-axasc35")]
 
 
 def mosaic_file(name: str):
@@ -45,7 +44,7 @@ def ch2_skull_stripped(by: int):
     a generous or a tight skull strip of a clean scan."""
     from scipy import ndimage
 
-    require_file("/usr/share/mricron/templates/ch2.nii.gz")
+    require_source("ch2")
     sources = {source.name: source for source in available_sources()}
     head = sources["ch2"].load()
     brain = ndimage.binary_fill_holes(sources["ch2bet"].load().array > 0)

@@ -10,7 +10,7 @@ from medinpaint.damage.transmission import (
 from medinpaint.io import read
 from medinpaint.repair import detect
 from medinpaint.repair.detection import CODE
-from tests.conftest import require_file
+from tests.conftest import require_source
 from tests.repair.detection.scans import (
     ch2_skull_stripped,
     damage_copy,
@@ -187,7 +187,7 @@ def test_one_flip_in_an_empty_slice_is_only_a_flip(k):
     first empty slice, for a stream cut after the flip (151,116 voxels)."""
     from medinpaint.data.sources import SOURCES
 
-    require_file("/usr/share/mricron/templates/ch2.nii.gz")
+    require_source("ch2")
     clean = SOURCES["ch2"].load()
     assert not clean.array[:, :, k].any() and clean.array[:, :, k - 1].any() == (k == 177)
     damaged = clean.array.copy()

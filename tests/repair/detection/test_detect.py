@@ -14,7 +14,7 @@ from medinpaint.damage.transmission import (
 from medinpaint.data.sources import available_sources
 from medinpaint.io import read
 from medinpaint.repair import detect
-from tests.conftest import require_file
+from tests.conftest import require_source
 from tests.repair.detection.scans import (
     ch2_skull_stripped,
     clean_scans,
@@ -29,7 +29,7 @@ def test_no_false_positives_on_clean_test_images(pydicom_files, nibabel_files, s
 
 
 def test_no_false_positives_on_training_volumes():
-    require_file("/usr/share/mricron/templates/ch2.nii.gz")
+    require_source("ch2")
     for source in available_sources():
         # the same subject as ch2 at 0.5 mm: 35 M voxels, checked by bench/bench_bit_errors.py
         if source.name == "ch2better":

@@ -302,7 +302,7 @@ def run_batch(source: str | os.PathLike, out: str | os.PathLike, options: BatchO
             ray.kill(actor)
         manifest.finish_run(run)
         report_dir = Path(options.report) if options.report else out / "report"
-        return write_reports(manifest, report_dir, run)
+        return write_reports(manifest, report_dir, run, out)
     finally:
         manifest.close()
         if started_ray:

@@ -1,7 +1,8 @@
-"""The summary of a batch job: ``summary.json``, ``series.csv`` and ``index.html`` with a figure.
+"""The summary of a batch job: ``summary.json``, ``series.csv`` and ``index.html`` with figures.
 
-Built from the result manifest alone, so it can be written again at any time. Series are named by their
-key only: no input path, no tag value, nothing a patient could be recognised by.
+Built from the result manifest (and, for the gallery of the worst repaired slices, the results in OUT),
+so it can be written again at any time. Series are named by their key only: no input path, no tag value
+in any text of it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from medinpaint.batch.manifest import DONE, FAILED, Manifest
 CSV_COLUMNS = ("key", "kind", "files", "state", "result", "stage", "reason", "damaged_voxels", "kinds",
                "shape", "output", "attempts", "run", "seconds")
 SLOWEST = 10
+GALLERY = 6  # repaired series shown, the most damaged first
 
 
 def summarise(manifest: Manifest, run: int | None = None) -> dict[str, Any]:
@@ -87,13 +89,59 @@ def _figure(summary: dict, path: Path) -> bool:
     return True
 
 
+def _gallery(manifest: Manifest, out: Path, folder: Path) -> list[tuple[str, str, int]]:
+    """Thumbnails of the worst repaired slices: for the most damaged repaired series, the slice with the
+    most repaired voxels, as found (the mask outlined) and as repaired. Best effort: a series whose images
+    cannot be shown is left out. Returns ``(key, image file, slice)`` for each."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        import numpy as np
+
+        from medinpaint.batch.work import read_item
+        from medinpaint.io import read
+    except ImportError:
+        return []
+    rows = sorted((r for r in manifest.rows() if r["result"] == "repaired" and r["output"]),
+                  key=lambda r: -(r["damaged_voxels"] or 0))[:GALLERY]
+    shown = []
+    for r in rows:
+        try:
+            result = out / r["output"]
+            report = json.loads((result / "report.json").read_text())
+            mask = np.asarray(read(result / "mask.nii.gz").array)
+            mask = mask if mask.ndim == 3 else mask[..., 0]
+            k = int(np.argmax(mask.reshape(-1, mask.shape[2]).sum(axis=0)))
+            before = read_item(r["kind"], r["inputs"]).physical_slice(k)
+            after = read(result / report["output"]).physical_slice(k)
+        except Exception:  # noqa: BLE001 - a thumbnail is not worth failing the report for
+            continue
+        low, high = np.percentile(after, [1, 99.5])
+        fig, axes = plt.subplots(1, 2, figsize=(6, 3.2))
+        for ax, image, title in ((axes[0], before, "as found"), (axes[1], after, "repaired")):
+            ax.imshow(image.T, cmap="gray", vmin=low, vmax=high, origin="lower")
+            ax.set_title(title, fontsize=9)
+            ax.axis("off")
+        axes[0].contour(mask[:, :, k].T, levels=[0.5], colors="red", linewidths=0.6, origin="lower")
+        fig.suptitle(f"{r['key']}, slice {k}", fontsize=9)
+        fig.tight_layout()
+        name = f"gallery/{r['key']}.png"
+        (folder / "gallery").mkdir(exist_ok=True)
+        fig.savefig(folder / name, dpi=80)
+        plt.close(fig)
+        shown.append((r["key"], name, k))
+    return shown
+
+
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _html(summary: dict, figure: bool) -> str:
+def _html(summary: dict, figure: bool, gallery: list[tuple[str, str, int]]) -> str:
     counts = [[name, summary[name]] for name in ("series", "screened", "damaged", "repaired", "clean",
                                                   "skipped", "failed", "pending")]
     run = summary["this_run"]
@@ -116,14 +164,18 @@ def _html(summary: dict, figure: bool) -> str:
         "<h2>Failures</h2>",
         _table(["key", "kind", "stage", "reason"],
                [[r["key"], r["kind"], r["stage"], r["reason"]] for r in summary["failures"]]),
+        "<h2>The worst repaired slices</h2>" if gallery else "",
+        *(f"<img src='{html.escape(name)}' alt='series {html.escape(key)}, slice {k}'>"
+          for key, name, k in gallery),
         "</body></html>",
     ]
     return "\n".join(parts)
 
 
-def write_reports(manifest: Manifest, folder: str | Path, run: int | None = None) -> dict[str, Any]:
-    """Write ``summary.json``, ``series.csv``, ``figures.png`` and ``index.html`` into ``folder``;
-    returns the summary."""
+def write_reports(manifest: Manifest, folder: str | Path, run: int | None = None,
+                  out: str | Path | None = None) -> dict[str, Any]:
+    """Write ``summary.json``, ``series.csv``, ``figures.png`` and ``index.html`` into ``folder``, with a
+    gallery of the worst repaired slices when ``out`` (the job's OUT) is given; returns the summary."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     summary = summarise(manifest, run)
@@ -135,5 +187,6 @@ def write_reports(manifest: Manifest, folder: str | Path, run: int | None = None
             writer.writerow([json.dumps(r[c]) if c in ("kinds", "shape") and r[c] is not None else r[c]
                              for c in CSV_COLUMNS])
     figure = _figure(summary, folder / "figures.png")
-    (folder / "index.html").write_text(_html(summary, figure))
+    gallery = _gallery(manifest, Path(out), folder) if out is not None else []
+    (folder / "index.html").write_text(_html(summary, figure, gallery))
     return summary

@@ -28,8 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from medinpaint.errors import MedinpaintError
 
 log = logging.getLogger(__name__)
@@ -138,6 +136,8 @@ def read_item(kind: str, inputs: list[str]):
 def screen(key: str, kind: str, inputs: list[str], options: Options) -> tuple[dict[str, Any], Any]:
     """Read and screen one series. Returns a summary (``status`` clean, damaged or failed, with the damage
     kinds, shape, timings and node) and, for a damaged series, ``(volume, mask)`` to repair, else None."""
+    import numpy as np
+
     from medinpaint.repair import detect
 
     quiet()

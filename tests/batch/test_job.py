@@ -75,7 +75,9 @@ def test_a_job_on_a_ray_of_its_own_repairs_the_archive(namespace, archive, tmp_p
     result = json.loads(done.stdout.splitlines()[-1])
     assert result["repaired"] == DAMAGED and result["failed"] == BAD
     report = out / "report"
-    assert {p.name for p in report.iterdir()} == {"summary.json", "series.csv", "index.html", "figures.png"}
+    assert {p.name for p in report.iterdir()} == {"summary.json", "series.csv", "index.html", "figures.png",
+                                                  "gallery"}
+    assert len(list((report / "gallery").glob("*.png"))) == DAMAGED  # the worst repaired slices
     assert summary(out)["damage_kinds"] and len(summary(out)["failures"]) == BAD
     texts = [p.read_text() for p in report.glob("*.*") if p.suffix != ".png"]
     no_private_text([done.stdout, done.stderr, *texts], archive)

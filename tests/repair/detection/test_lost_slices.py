@@ -8,7 +8,7 @@ from medinpaint.damage.transmission import (
 from medinpaint.io import read
 from medinpaint.repair import detect
 from medinpaint.repair.detection import CODE
-from tests.conftest import require_file
+from tests.conftest import require_source
 from tests.repair.detection.scans import (
     damage_copy,
 )
@@ -35,9 +35,7 @@ def test_missing_instance_of_a_series_is_a_lost_slice(pydicom_files, tmp_path):
 def test_a_noise_cut_off_that_zeroes_the_streams_last_voxels_is_no_truncation():
     """dipy's S0 ends each slice in a zero row; with its background below 6 set to 0 the voxel
     before that row is 0 too, and the stream ends in two fill voxels after content."""
-    from medinpaint.data.sources import SOURCES
-
-    s0 = read(require_file(SOURCES["dipy-s0"].path()))
+    s0 = read(require_source("dipy-s0"))
     cut = np.where(s0.array < 6, 0, s0.array).astype(s0.array.dtype)
     assert cut[-3, -1, -1] != 0 and not cut[-2:, -1, -1].any()
     assert detect(s0.with_array(cut)).counts() == {}

@@ -24,6 +24,7 @@ from medinpaint.errors import InputError
 from medinpaint.io import Volume
 from medinpaint.nets import pick_device, resolve_model
 from medinpaint.repair.crops import CropInferer
+from medinpaint.repair.denoise_guard import CLAMP, STRUCTURE, guard
 from medinpaint.repair.detection import detect
 from medinpaint.repair.inferer import PRECISIONS, Progress, RepairInferer, autocast, uses_bfloat16
 from medinpaint.repair.planes import PlaneInferer
@@ -99,6 +100,7 @@ def repair_volume(volume: Volume, *, mask: np.ndarray | None = None, denoise: bo
     array = volume.array if in_place or not (repair_mask.any() or denoise) else volume.array.copy(order="K")
     volumes = [None] if volume.array.ndim == 3 else list(range(volume.shape[3]))
     model_meta = {}
+    denoise_report: dict = {}
     damaged_slices: list[int] = []
     lost_slices: list[int] = []
     if repair_mask.any():
@@ -119,8 +121,8 @@ def repair_volume(volume: Volume, *, mask: np.ndarray | None = None, denoise: bo
     if denoise:
         dnet, dmeta, dname = resolve_model(denoise_model, default="denoise", device=torch_device)
         model_meta["denoise"] = {"path": dname, "architecture": dmeta.get("architecture")}
-        _denoise(volume.with_array(array), array, dnet, device=torch_device, bfloat16=bfloat16,
-                 progress=report_progress)
+        denoise_report = _denoise(volume.with_array(array), array, dnet, device=torch_device,
+                                  bfloat16=bfloat16, progress=report_progress)
     report_progress(1.0, "done")
     out_mask = repair_mask.view(np.uint8) if not denoise else np.ones(volume.shape, dtype=np.uint8)
     report = {
@@ -132,6 +134,7 @@ def repair_volume(volume: Volume, *, mask: np.ndarray | None = None, denoise: bo
         "recreated_slices": sorted(set(lost_slices)),
         "mask_source": "user" if mask is not None else "detected",
         "denoised": bool(denoise),
+        **({"denoise": denoise_report} if denoise else {}),
         "models": model_meta,
         "device": torch_device.type,
         "precision": "bfloat16" if bfloat16 else "float32",
@@ -196,16 +199,35 @@ def _repair_one(volume: Volume, mask: np.ndarray, out: np.ndarray, *, whole: lis
 
 
 def _denoise(volume: Volume, array: np.ndarray, net: torch.nn.Module, *, device: torch.device, bfloat16: bool,
-             progress: Progress) -> None:
+             progress: Progress) -> dict:
+    """Denoise every slice of ``volume`` into ``array`` under the guard
+    (:mod:`medinpaint.repair.denoise_guard`): what it would remove must look like noise, else the slice
+    keeps its values. Returns the report's part."""
     norm = _normalisation(volume, [])  # sampled slices, as for repair: no float copy of the whole scan
     nk = volume.shape[2]
+    ct = norm["method"] == "ct-window"
+    left_alone, sigmas = [], []
     for k in range(nk):
         plane = normalise(volume.physical_slice(k), norm)
-        x = torch.from_numpy(plane[np.newaxis, np.newaxis]).to(device)
+        # CT outside the trained HU window (padding, metal) is not tissue: seen clipped, kept as stored
+        inside = (plane >= 0) & (plane <= 1) if ct else np.isfinite(plane)
+        seen = np.clip(plane, 0.0, 1.0) if ct else np.where(inside, plane, 0.0)
+        x = torch.from_numpy(seen[np.newaxis, np.newaxis]).to(device)
         with torch.inference_mode(), autocast(device, bfloat16):
             y = net(x).float().cpu().numpy()[0, 0]
-        array[:, :, k] = volume.to_stored_slice(k, denormalise(y, norm))
+        verdict = guard(seen, y, inside)
+        sigmas.append(verdict.sigma)
+        if verdict.kept:
+            out = np.where(inside, verdict.output, plane)
+            array[:, :, k] = volume.to_stored_slice(k, denormalise(out, norm))
+        else:
+            left_alone.append(k)
         progress((k + 1) / nk, "denoising")
+    if left_alone:
+        log.warning("the denoiser left %d of %d slices alone: what it would remove there is not noise",
+                    len(left_alone), nk)
+    return {"slices_left_alone": left_alone, "noise_sigma": float(np.median(sigmas)) if sigmas else 0.0,
+            "guard": {"clamp": CLAMP, "structure": STRUCTURE}}
 
 
 __all__ = ["PRECISIONS", "RepairResult", "repair_volume"]

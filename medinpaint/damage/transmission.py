@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from medinpaint.damage import kinds
 from medinpaint.damage.base import (
     Damage,
     Fill,
@@ -56,7 +57,7 @@ class LostSlices(Damage):
         fill: stored value left in the lost slices: a number, or ``"min"`` for the image's smallest value.
     """
 
-    kind = "lost-slices"
+    kind = kinds.LOST_SLICES
     param_names = ("slices", "fill")
 
     def __init__(self, slices: Sequence[int], fill: Fill = 0) -> None:
@@ -104,7 +105,7 @@ class LostLines(Damage):
         slices: for a 3D image, the slices whose rows are lost (None: every slice).
     """
 
-    kind = "lost-lines"
+    kind = kinds.LOST_LINES
     param_names = ("lines", "fill", "slices")
 
     def __init__(self, lines: Sequence[int], fill: Fill = 0, slices: Sequence[int] | None = None) -> None:
@@ -166,7 +167,7 @@ class PacketLoss(Damage):
         slices: for a 3D image, the slices that lose the burst (None: every slice).
     """
 
-    kind = "packet-loss"
+    kind = kinds.PACKET_LOSS
     param_names = ("tile_size", "first_tile", "num_tiles", "fill", "slices")
 
     def __init__(self, tile_size: int, first_tile: int, num_tiles: int, fill: Fill = 0,
@@ -234,7 +235,7 @@ class CorruptBlocks(Damage):
         slices: for a 3D image, the slices hit (None: every slice).
     """
 
-    kind = "corrupted-blocks"
+    kind = kinds.CORRUPTED_BLOCKS
     param_names = ("blocks", "seed", "value_range", "slices")
 
     def __init__(self, blocks: Sequence[Sequence[int]], seed: int,
@@ -311,7 +312,7 @@ class BitErrors(Damage):
         seed: seed of the positions and bits (the same seed flips the same bits).
     """
 
-    kind = "bit-errors"
+    kind = kinds.BIT_ERRORS
     param_names = ("rate", "top_bits", "seed")
 
     def __init__(self, rate: float, top_bits: int = 4, seed: int = 0) -> None:
@@ -369,7 +370,7 @@ class Truncation(Damage):
         fill: stored value left in the lost tail: a number, or ``"min"``.
     """
 
-    kind = "truncation"
+    kind = kinds.TRUNCATION
     param_names = ("kept", "fill")
 
     def __init__(self, kept: int, fill: Fill = 0) -> None:

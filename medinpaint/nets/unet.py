@@ -1,10 +1,15 @@
-"""A small U-Net that keeps a full-resolution level, built from MONAI's convolution blocks.
+"""A small U-Net that keeps a full-resolution level, built from blocks laid out as MONAI's convolutions.
 
 MONAI's ``UNet`` downsamples in its first block, so no layer sees the image at full resolution;
 a probe on this project found that it filled isolated missing pixels worse than a 3x3 mean.
 ``BasicUNet`` keeps full resolution but is wide (tens of thousands of multiply-adds per pixel).
 This one keeps a thin full-resolution level and spends its width at coarse levels, where it is
 cheap, to reach a receptive field large enough for 16x16 lost packets and longer bursts.
+
+Its blocks are plain torch with the layout of ``monai.networks.blocks.Convolution`` (a ``conv`` layer,
+then an ``adn`` block holding the activation as ``A``), so the state-dict keys, the weights of every
+saved model and the outputs are those of the MONAI-built network, and running a model does not import
+MONAI (whose import costs seconds: ``medinpaint repair`` on one slice waited for it, issue 23).
 """
 
 from __future__ import annotations
@@ -13,15 +18,25 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from monai.networks.blocks import Convolution
 from torch import nn
 
-_ACT = ("leakyrelu", {"negative_slope": 0.1, "inplace": True})
+NEGATIVE_SLOPE = 0.1  # of the leaky ReLU after every 3x3 convolution
+
+
+class Convolution(nn.Sequential):
+    """A 3x3 convolution (padding 1, so ``strides`` alone sets the output size) and a leaky ReLU: what
+    ``monai.networks.blocks.Convolution(2, in, out, strides=strides, kernel_size=3, act=("leakyrelu",
+    {"negative_slope": 0.1, "inplace": True}), norm=None, bias=bias)`` builds, under the same names."""
+
+    def __init__(self, in_channels: int, out_channels: int, strides: int = 1, bias: bool = True) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=strides, padding=1, bias=bias)
+        self.adn = nn.Sequential()
+        self.adn.add_module("A", nn.LeakyReLU(NEGATIVE_SLOPE, inplace=True))
 
 
 def _conv(in_channels: int, out_channels: int, strides: int = 1, bias: bool = True) -> Convolution:
-    return Convolution(2, in_channels, out_channels, strides=strides, kernel_size=3, act=_ACT, norm=None,
-                       bias=bias)
+    return Convolution(in_channels, out_channels, strides=strides, bias=bias)
 
 
 class SmallUNet(nn.Module):

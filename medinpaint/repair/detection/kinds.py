@@ -1,6 +1,6 @@
 """The kinds of damage detection tells apart, and the :class:`Detection` it returns.
 
-The kind names are the damage transforms' own (:mod:`medinpaint.damage.transmission`): detection
+The kind names are the damage transforms' own (:mod:`medinpaint.damage.kinds`): detection
 finds what those transforms do, under the same names.
 """
 
@@ -10,27 +10,26 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from medinpaint.damage.transmission import (
-    BitErrors,
-    CorruptBlocks,
-    LostLines,
-    LostSlices,
-    PacketLoss,
-    Truncation,
+from medinpaint.damage.kinds import (  # the transforms' ``kind``s, without importing them (and MONAI)
+    BIT_ERRORS,
+    CORRUPTED_BLOCKS,
+    LOST_LINES,
+    LOST_SLICES,
+    PACKET_LOSS,
+    TRUNCATION,
 )
 from medinpaint.repair.detection.slabs import SLAB
 
 # label codes are 1-based positions in this order (0: intact)
-KINDS: tuple[str, ...] = tuple(damage.kind for damage in (LostSlices, LostLines, PacketLoss, Truncation,
-                                                            CorruptBlocks, BitErrors))
+KINDS: tuple[str, ...] = (LOST_SLICES, LOST_LINES, PACKET_LOSS, TRUNCATION, CORRUPTED_BLOCKS, BIT_ERRORS)
 CODE: dict[str, int] = {kind: n for n, kind in enumerate(KINDS, start=1)}
 # the label code of each kind, for the detectors that write them
-LOST_SLICES_CODE = CODE[LostSlices.kind]
-LOST_LINES_CODE = CODE[LostLines.kind]
-PACKET_LOSS_CODE = CODE[PacketLoss.kind]
-TRUNCATION_CODE = CODE[Truncation.kind]
-CORRUPTED_BLOCKS_CODE = CODE[CorruptBlocks.kind]
-BIT_ERRORS_CODE = CODE[BitErrors.kind]
+LOST_SLICES_CODE = CODE[LOST_SLICES]
+LOST_LINES_CODE = CODE[LOST_LINES]
+PACKET_LOSS_CODE = CODE[PACKET_LOSS]
+TRUNCATION_CODE = CODE[TRUNCATION]
+CORRUPTED_BLOCKS_CODE = CODE[CORRUPTED_BLOCKS]
+BIT_ERRORS_CODE = CODE[BIT_ERRORS]
 
 
 @dataclass

@@ -121,6 +121,7 @@ class Journal:
         for name, kind in ADDED_COLUMNS.items():
             if name not in have:
                 self.db.execute(f"ALTER TABLE series ADD COLUMN {name} {kind}")
+        self.db.execute("CREATE INDEX IF NOT EXISTS series_with_late ON series (late)")
 
     def _migrate(self) -> None:
         """A journal of the first release kept input paths (patient data): drop them; series that were

@@ -166,6 +166,7 @@ class Watcher:
         return observer
 
     def _loop(self) -> None:
+        self._heartbeat()  # alive, before a first look that may read many thousands of headers
         self.tracker.rescan()
         last_rescan = last_beat = last_prune = time.monotonic()
         # --once has no events: it looks again often enough to see a series that is still arriving

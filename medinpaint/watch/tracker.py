@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,7 +100,8 @@ class Tracker:
         self.folders: dict[Path, set[Path]] = {}  # folder -> its files (in self.files)
         self.unsettled: set[Path] = set()  # in-progress names and unreadable files
         self.dirty: set[str] = set()  # series that changed since the watcher last asked
-        self.settled: dict[Path, tuple[tuple[int, int, int], str]] = {}  # files of finished series
+        # files of finished series, by path text (a Path costs several times more): size and times, series
+        self.settled: dict[str, tuple[tuple[int, int, int], str]] = {}
 
     # --- observing ------------------------------------------------------------------------------
     def rescan(self, folder: Path | None = None) -> None:
@@ -111,9 +113,11 @@ class Tracker:
                 path = Path(dirpath) / name
                 found.add(path)
                 self.observe(path)
-        for known in (self.files, self.settled):
-            for path in [p for p in known if p not in found and (p == folder or folder in p.parents)]:
-                self.forget(path)
+        for path in [p for p in self.files if p not in found and (p == folder or folder in p.parents)]:
+            self.forget(path)
+        found_text, below = {str(p) for p in found}, str(folder) + os.sep
+        for text in [t for t in self.settled if t not in found_text and t.startswith(below)]:
+            del self.settled[text]
 
     def observe(self, path: Path) -> Seen | None:
         """Look at one file now: new, changed, unchanged or gone."""
@@ -130,11 +134,11 @@ class Tracker:
             return None
         signature = (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         now = self.clock()
-        settled = self.settled.get(path)
+        settled = self.settled.get(str(path)) if self.settled else None
         if settled is not None:
             if settled[0] == signature:
                 return None  # a file of a finished series, unchanged
-            del self.settled[path]
+            del self.settled[str(path)]
             self.dirty.add(settled[1])
         known = self.files.get(path)
         if known is not None and known.signature == signature:
@@ -161,7 +165,7 @@ class Tracker:
         if not uid:
             seen.problem = "has no SeriesInstanceUID, so it cannot be put into a series"
             return
-        seen.series = uid
+        seen.series = sys.intern(uid)
         sop = str(ds.get("SOPInstanceUID", "") or ds.file_meta.get("MediaStorageSOPInstanceUID", "")).strip()
         seen.sop = instance_hash(sop) if sop else None
         seen.kind = IMAGE if ("Rows" in ds and "Columns" in ds) else NON_IMAGE
@@ -186,7 +190,8 @@ class Tracker:
     def forget(self, path: Path) -> None:
         """The file is gone (moved away, deleted, quarantined): its series counts as changed."""
         path = Path(path)
-        self.settled.pop(path, None)
+        if self.settled:
+            self.settled.pop(str(path), None)
         old = self.files.pop(path, None)
         if old is None:
             return
@@ -257,14 +262,14 @@ class Tracker:
             if seen is None or seen.series != uid:
                 continue
             self.forget(path)
-            self.settled[path] = (seen.signature, uid)
+            self.settled[str(path)] = (seen.signature, uid)
         self.dirty.discard(uid)
 
     def unsettle(self, uid: str) -> None:
         """The series is taken up again: look at its files once more."""
-        for path in [p for p, (_, u) in self.settled.items() if u == uid]:
-            del self.settled[path]
-            seen = self.observe(path)
+        for text in [t for t, (_, u) in self.settled.items() if u == uid]:
+            del self.settled[text]
+            seen = self.observe(Path(text))
             if seen is not None:
                 seen.changed_at = min(seen.changed_at, self.clock())
 

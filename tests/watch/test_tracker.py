@@ -121,3 +121,27 @@ def test_a_file_that_leaves_makes_its_series_wait_again(tmp_path):
     clock.now += S
     (entry,) = tracker.complete(S)
     assert entry.files == set(files[1:])
+
+
+def test_a_finished_series_leaves_the_picture_and_a_rewrite_brings_it_back(tmp_path):
+    """Bounded memory: a settled series keeps only its files' sizes and times, is not read again by a
+    rescan, and a file rewritten in place is noticed as a change of that series."""
+    clock = Clock(offset=2 * S)
+    files = built_series(tmp_path / "s", 3)
+    other = built_series(tmp_path / "t", 2, MR_SLICE)
+    tracker = Tracker(tmp_path, clock)
+    tracker.rescan()
+    (uid,) = {tracker.files[f].series for f in files}
+    tracker.take_dirty()
+    tracker.settle(uid)
+    assert uid not in tracker.series and not any(f in tracker.files for f in files)
+    assert len(tracker.settled) == 3 and set(tracker.series) == {tracker.files[other[0]].series}
+    tracker.rescan()  # unchanged: nothing read again, nothing changed
+    assert tracker.take_dirty() == set() and uid not in tracker.series
+    data = files[1].read_bytes()
+    files[1].write_bytes(data[:-2] + b"\0\0")  # rewritten in place
+    tracker.rescan()
+    assert tracker.take_dirty() == {uid} and tracker.series[uid].files == {files[1]}
+    files[0].unlink()
+    tracker.rescan()
+    assert str(files[0]) not in tracker.settled

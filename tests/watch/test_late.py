@@ -92,3 +92,23 @@ def test_a_rewritten_instance_holds_the_series_for_a_person_when_configured(tmp_
     assert code == 0, log
     assert sorted(out_series(tmp_path / "out")) == [tag, f"{tag}-v2"]
     assert watch_status(tmp_path)["attention"] == []
+
+
+def test_a_new_version_finds_the_instances_already_filed_in_the_done_folder(tmp_path):
+    files = built_series(tmp_path / "src", 4, damaged=[1])
+    tag = tag_of(files[0])
+    (tmp_path / "in" / "export").mkdir(parents=True)
+    for f in files[:3]:
+        shutil.copyfile(f, tmp_path / "in" / "export" / f.name)
+    done = ("--done", str(tmp_path / "done"))
+    code, log = run_watch(tmp_path, *done)
+    assert code == 0, log
+    assert sorted(digest(tmp_path / "done")) == [f"{tag}/export/{f.name}" for f in files[:3]]
+
+    shutil.copyfile(files[3], tmp_path / "in" / "late.dcm")
+    code, log = run_watch(tmp_path, *done)
+    assert code == 0, log
+    assert {t: len(v) for t, v in out_series(tmp_path / "out").items()} == {tag: 3, f"{tag}-v2": 4}
+    assert sorted(digest(tmp_path / "done")) == sorted(
+        [f"{tag}/export/{f.name}" for f in files[:3]] + [f"{tag}-v2/late.dcm"])
+    assert not any((tmp_path / "in").rglob("*.dcm"))

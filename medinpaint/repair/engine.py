@@ -1,8 +1,9 @@
 """The repair engine: a damaged volume in, the repaired volume, the mask of what changed and a report out.
 
-Whole lost slices are re-created by linear interpolation between their nearest intact neighbours (the
-network has nothing in-plane to work from there). The partly damaged slices then go through the repair
-network (:mod:`medinpaint.repair.inferer`): on the CPU as crops around the damage
+Whole lost slices are re-created by motion-compensated interpolation between their nearest intact
+neighbours (:mod:`medinpaint.repair.motion`; the network has nothing in-plane to work from there).
+The partly damaged slices then go through the repair network (:mod:`medinpaint.repair.inferer`): on
+the CPU as crops around the damage
 (:mod:`medinpaint.repair.crops`), on a GPU as whole planes in large batches with every step on the
 device (:mod:`medinpaint.repair.planes`). Every voxel outside the mask keeps its stored value bit for
 bit; repaired voxels are cast back to the stored dtype, rounded and clipped to its range.
@@ -18,7 +19,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from medinpaint.baselines import interpolate_slices
 from medinpaint.data.normalise import denormalise, normalisation, normalise
 from medinpaint.errors import InputError
 from medinpaint.io import Volume
@@ -27,6 +27,7 @@ from medinpaint.repair.crops import CropInferer
 from medinpaint.repair.denoise_guard import CLAMP, STRUCTURE, guard
 from medinpaint.repair.detection import detect
 from medinpaint.repair.inferer import PRECISIONS, Progress, RepairInferer, autocast, uses_bfloat16
+from medinpaint.repair.motion import recreate_slices
 from medinpaint.repair.planes import PlaneInferer
 from medinpaint.version import __version__
 
@@ -159,21 +160,13 @@ class _Network:
 
 
 def _recreate(volume: Volume, whole: list[int], out: np.ndarray) -> dict[int, np.ndarray]:
-    """Re-create the whole lost slices ``whole`` of ``volume`` into ``out`` by interpolation between
-    their nearest intact neighbours; returns their physical values."""
-    intact = [k for k in range(volume.shape[2]) if k not in set(whole)]
-    if not intact:
+    """Re-create the whole lost slices ``whole`` of ``volume`` into ``out`` by motion-compensated
+    interpolation between their nearest intact neighbours (:mod:`medinpaint.repair.motion`); returns
+    their physical values."""
+    if len(whole) == volume.shape[2]:
         raise InputError(volume.meta.get("path"), "every slice is damaged; there is nothing to repair from")
-    needed = sorted({n for k in whole for n in (max((i for i in intact if i < k), default=None),
-                                                 min((i for i in intact if i > k), default=None))
-                     if n is not None})
-    stack = np.zeros(volume.shape[:2] + (volume.shape[2],), dtype=np.float32)
-    for k in needed:
-        stack[:, :, k] = volume.physical_slice(k)
-    filled = interpolate_slices(stack, whole, axis=2)
-    recreated = {}
+    recreated = recreate_slices(volume.physical_slice, volume.shape[2], whole)
     for k in whole:
-        recreated[k] = filled[:, :, k]
         out[:, :, k] = volume.to_stored_slice(k, recreated[k])
     return recreated
 

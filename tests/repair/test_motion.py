@@ -11,6 +11,7 @@ from medinpaint.data.sources import find_source
 from medinpaint.io import Volume
 from medinpaint.repair import repair_volume
 from medinpaint.repair.motion import interpolate_between, recreate_slices
+from tests.conftest import require_source
 
 
 def _db(error: float, span: float) -> float:
@@ -19,10 +20,8 @@ def _db(error: float, span: float) -> float:
 
 @pytest.fixture(scope="module")
 def anatomical() -> Volume:
-    source = find_source("nibabel-anatomical")  # nipy-example: a validation subject, never trained on
-    if not source.available():
-        pytest.skip("nibabel's anatomical.nii is not here (make data)")
-    return source.load()
+    require_source("nibabel-anatomical")  # nipy-example: a validation subject, never trained on
+    return find_source("nibabel-anatomical").load()
 
 
 def test_a_moving_blob_is_re_created_where_it_is_halfway():

@@ -9,6 +9,7 @@ from medinpaint.damage.transmission import (
 from medinpaint.io import read
 from medinpaint.repair import detect
 from medinpaint.repair.detection import CODE
+from tests.conftest import require_source
 from tests.repair.detection.scans import (
     ch2_skull_stripped,
     damage_copy,
@@ -58,6 +59,7 @@ def test_the_midline_of_a_template_cut_off_below_its_csf_is_no_lost_line(slices)
     slices, all three)."""
     from medinpaint.data.sources import SOURCES
 
+    require_source("mni152")
     template = SOURCES["mni152"].load()
     floor = np.percentile(template.array[template.array > 0], 20)
     cut = np.where(template.array < floor, 0, template.array).astype(template.array.dtype)
@@ -112,6 +114,7 @@ def test_a_burst_at_the_rim_of_the_head_in_the_last_two_slices_is_found():
     from medinpaint.damage.transmission import RandPacketLoss
     from medinpaint.data.sources import SOURCES
 
+    require_source("mni152")
     template = SOURCES["mni152"].load()
     crop = template.with_array(np.ascontiguousarray(template.array[:, :, :30]))
     damage = RandPacketLoss(**TRANSMISSION[RandPacketLoss])

@@ -35,6 +35,10 @@ class TrainConfig:
             images (scanners' own noise, which template volumes lack); 0 turns it off.
         noise_sigma: ``[low, high]``: train a denoiser on Rician noise of these levels (normalised units)
             added to the clean slices here, instead of the preset's noise; empty: the preset's damage.
+        single_slice_share: repair training with context: the share of samples whose neighbours are
+            replaced by the centre's in-plane fill, as the repair engine gives a 2D image or an edge
+            slice (half of them on both sides, a quarter on each one side), so the network also
+            learns what it can add with no neighbour; 0 turns it off.
         val_samples: validation slices scored after each epoch (subject-held-out split).
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
         amp: bf16 autocast on CUDA (``"auto"``: on when CUDA), ``compile``: ``torch.compile`` (auto: CUDA).
@@ -61,6 +65,7 @@ class TrainConfig:
     augment: bool = True
     noise_floor: float = 0.02
     noise_sigma: list[float] = field(default_factory=list)
+    single_slice_share: float = 0.0
     val_samples: int = 64
     device: str = "auto"
     amp: str = "auto"
@@ -80,6 +85,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.context < 0:
             raise ValueError(f"context must be >= 0, got {self.context}")
+        if not 0.0 <= self.single_slice_share <= 1.0:
+            raise ValueError(f"single_slice_share must be in [0, 1], got {self.single_slice_share}")
         for name in ("amp", "compile"):
             if str(getattr(self, name)) not in ("auto", "on", "off", "True", "False"):
                 raise ValueError(f"{name} must be auto, on or off, got {getattr(self, name)!r}")
@@ -131,6 +138,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--noise-sigma", type=float, nargs=2, metavar=("LOW", "HIGH"),
                         help="denoiser training: Rician noise levels to add to clean slices "
                         "(normalised units)")
+    parser.add_argument("--single-slice-share", type=float,
+                        help="repair: share of samples trained without neighbours (their in-plane fill "
+                        "in their place), default 0")
     parser.add_argument("--val-samples", type=int, help="validation slices scored each epoch, default 64")
     parser.add_argument("--device", help="auto (CUDA when present), cpu, cuda, cuda:N")
     parser.add_argument("--amp", choices=("auto", "on", "off"), help="bf16 mixed precision on CUDA")

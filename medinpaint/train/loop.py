@@ -27,7 +27,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import Dataset
 
-from medinpaint.nets import build_model
+from medinpaint.nets import build_model, classical_fill
 from medinpaint.train.augment import augment, noise_levels, scanner_noise, scored, validation_noise
 from medinpaint.train.checkpoint import git_commit, load_training_state, save_checkpoint
 from medinpaint.train.config import TrainConfig
@@ -54,6 +54,34 @@ def model_input(model: nn.Module, damaged: torch.Tensor, mask: torch.Tensor) -> 
     if expected != damaged.shape[1]:
         raise ValueError(f"model takes {expected} channels; samples have {damaged.shape[1]} (+1 mask)")
     return damaged
+
+
+def drop_neighbours(model: nn.Module, damaged: torch.Tensor, mask: torch.Tensor, share: float,
+                    generator: torch.Generator) -> torch.Tensor:
+    """``damaged`` ``(B, 2k+1, H, W)`` with the neighbours of a ``share`` of the samples replaced by
+    the centre's in-plane fill (``model.in_plane_fill``, else the classical fill), as the repair engine
+    builds the input of a 2D image (both sides: half of them) or of an edge slice (one side: a quarter
+    each). A network trained so learns what it can add when it has the slice alone."""
+    context = damaged.shape[1] // 2
+    if not context or share <= 0:
+        return damaged
+    count = damaged.shape[0]
+    chosen = torch.rand(count, generator=generator) < share
+    side = torch.rand(count, generator=generator)  # < 0.5: both sides, < 0.75: before only, else after
+    if not bool(chosen.any()):
+        return damaged
+    centre = damaged[:, context : context + 1]
+    with torch.no_grad():
+        fill = (model.in_plane_fill(centre, mask) if hasattr(model, "in_plane_fill")
+                else classical_fill(centre.float(), mask.float())).to(damaged.dtype)
+    out = damaged.clone()
+    for d in range(-context, context + 1):
+        if d == 0:
+            continue
+        drop = chosen & ((side < 0.5) | ((side < 0.75) if d < 0 else (side >= 0.75)))
+        drop = drop.to(damaged.device).view(-1, 1, 1)
+        out[:, context + d] = torch.where(drop, fill[:, 0], damaged[:, context + d])
+    return out
 
 
 def learning_rate(step: int, config: TrainConfig, total_steps: int, time_fraction: float = 0.0) -> float:
@@ -196,6 +224,9 @@ class Trainer:
                 damaged, clean, mask, self.generator, gamma=self.config.preset != "noise",
                 noise_floor=self.config.noise_floor,
             )
+        if self.config.single_slice_share and self.config.task == "repair":
+            damaged = drop_neighbours(self.model, damaged, mask, self.config.single_slice_share,
+                                      self.generator)
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(step, self.config, total_steps, time_fraction)
         self.trained.train()

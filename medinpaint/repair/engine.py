@@ -24,7 +24,7 @@ from medinpaint.errors import InputError
 from medinpaint.io import Volume
 from medinpaint.nets import pick_device, resolve_model
 from medinpaint.repair.crops import CropInferer
-from medinpaint.repair.denoise_guard import CLAMP, STRUCTURE, guard
+from medinpaint.repair.denoise_guard import CLAMP, EDGES, STRUCTURE, guard
 from medinpaint.repair.detection import detect
 from medinpaint.repair.inferer import PRECISIONS, Progress, RepairInferer, autocast, uses_bfloat16
 from medinpaint.repair.motion import recreate_slices
@@ -220,7 +220,7 @@ def _denoise(volume: Volume, array: np.ndarray, net: torch.nn.Module, *, device:
         log.warning("the denoiser left %d of %d slices alone: what it would remove there is not noise",
                     len(left_alone), nk)
     return {"slices_left_alone": left_alone, "noise_sigma": float(np.median(sigmas)) if sigmas else 0.0,
-            "guard": {"clamp": CLAMP, "structure": STRUCTURE}}
+            "guard": {"clamp": CLAMP, "structure": STRUCTURE, "edges": EDGES}}
 
 
 __all__ = ["PRECISIONS", "RepairResult", "repair_volume"]

@@ -11,6 +11,16 @@ block of 16 lost rows (stored value 0) in 4 of the slices, so every series is de
   the last result in OUT.
 
 Run: ``nice -n 10 .venv/bin/python bench/bench_watch.py [--stable-seconds 2] [--series 20] [--json out.json]``
+
+- scale (``--scale``): how the watcher's picture of IN grows with it. 200 series of 100 instances
+  (20,000 files, real CT slices) are written once into a folder (``--data``, kept between runs); an
+  in-process ``Tracker`` (the watcher's completeness logic, no repair) then reads them (first look),
+  decides which series are complete while every series has one file just changed (a tick while they
+  arrive) and once all are quiet (the decision that takes them), and reports the memory it holds per
+  file (its own objects, measured by walking them), before and after the finished series are settled,
+  and the time of a later periodic rescan. Run it with this file copied into an older
+  checkout to measure that checkout's tracker:
+  ``.venv/bin/python bench/bench_watch.py --scale --data /tmp/bench_watch_scale``
 """
 
 from __future__ import annotations
@@ -100,6 +110,115 @@ def repair_model(chosen: str | None, work: Path) -> tuple[Path, str]:
     return path, "untrained RepairNet(context=1) (shipped model not present)"
 
 
+def scale_data(folder: Path, series: int, per_series: int) -> list[Path]:
+    """``series`` folders of ``per_series`` instances made from one real slice (written once)."""
+    import numpy as np
+    from pydicom.uid import generate_uid
+
+    folders = [folder / f"s{n:03d}" for n in range(series)]
+    if all(f.exists() and len(list(f.iterdir())) == per_series for f in folders):
+        return folders
+    ds = pydicom.dcmread(CT_SLICE)
+    normal = np.cross([float(v) for v in ds.ImageOrientationPatient[:3]],
+                      [float(v) for v in ds.ImageOrientationPatient[3:]])
+    origin = np.array([float(v) for v in ds.ImagePositionPatient])
+    for target in folders:
+        target.mkdir(parents=True, exist_ok=True)
+        ds.SeriesInstanceUID = generate_uid()
+        for k in range(per_series):
+            ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+            ds.InstanceNumber = k + 1
+            ds.ImagePositionPatient = [f"{v:.4f}" for v in origin + k * normal]
+            ds.save_as(target / f"IM{k + 1:05d}.dcm", enforce_file_format=True)
+    return folders
+
+
+def deep_size(root) -> int:
+    """Bytes held by ``root`` and everything it refers to (each object once): what the tracker keeps."""
+    import sys as _sys
+
+    seen, stack, total = set(), [root], 0
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen or obj is None or isinstance(obj, type):
+            continue
+        seen.add(id(obj))
+        total += _sys.getsizeof(obj)
+        if isinstance(obj, dict):
+            stack.extend(obj.keys())
+            stack.extend(obj.values())
+        elif isinstance(obj, list | tuple | set | frozenset):
+            stack.extend(obj)
+        elif not isinstance(obj, str | bytes | int | float | bool):
+            if hasattr(obj, "__dict__"):
+                stack.append(vars(obj))
+            for klass in type(obj).__mro__:
+                for name in getattr(klass, "__slots__", ()):
+                    if name not in ("__dict__", "__weakref__") and hasattr(obj, name):
+                        stack.append(getattr(obj, name))
+    return total
+
+
+def tracker_size(tracker) -> int:
+    """The tracker's own picture (not its clock or root)."""
+    return deep_size([value for name, value in vars(tracker).items() if name not in ("clock", "root")])
+
+
+def scale(args: argparse.Namespace) -> dict:
+    """The tracker on 20,000 files: first look, a tick while series arrive, the deciding tick, memory."""
+    import os
+
+    from medinpaint.watch.tracker import Tracker
+
+    data = Path(args.data or tempfile.mkdtemp(prefix="bench_watch_scale."))
+    folders = scale_data(data, args.scale_series, args.scale_files)
+    stable = 60.0
+
+    class Clock:
+        now = time.time() + 3600  # an hour later: every file is an hour old
+
+    def fresh() -> Tracker:
+        return Tracker(data, clock=lambda: Clock.now)
+
+    results: dict = {"series": len(folders), "files": len(folders) * args.scale_files}
+    tracker = fresh()
+    started = time.perf_counter()
+    tracker.rescan()
+    results["first_look_s"] = round(time.perf_counter() - started, 2)
+    touched = [sorted(f.iterdir())[0] for f in folders]
+    for path in touched:  # one file of each series changed just now: nothing is complete yet
+        os.utime(path)
+        tracker.observe(path)
+    Clock.now += 1
+    started = time.perf_counter()
+    assert tracker.complete(stable) == []
+    results["tick_while_arriving_s"] = round(time.perf_counter() - started, 3)
+    Clock.now += stable + 1
+    started = time.perf_counter()
+    ready = tracker.complete(stable)
+    results["deciding_tick_s"] = round(time.perf_counter() - started, 2)
+    assert len(ready) == len(folders), len(ready)
+
+    results["memory_per_file_bytes"] = round(tracker_size(tracker) / results["files"])
+    if hasattr(tracker, "settle"):
+        for entry in ready:
+            tracker.settle(entry.uid)
+        results["memory_per_file_settled_bytes"] = round(tracker_size(tracker) / results["files"])
+        started = time.perf_counter()
+        tracker.rescan()  # the periodic safety rescan, every rescan_seconds
+        results["rescan_settled_s"] = round(time.perf_counter() - started, 2)
+    else:  # no settling: finished series stay as they were
+        results["memory_per_file_settled_bytes"] = None
+        started = time.perf_counter()
+        tracker.rescan()
+        results["rescan_settled_s"] = round(time.perf_counter() - started, 2)
+    results["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    if not args.data:
+        shutil.rmtree(data, ignore_errors=True)
+    print(json.dumps(results, indent=2))
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--stable-seconds", type=float, default=2.0)
@@ -109,7 +228,16 @@ def main() -> None:
     parser.add_argument("--model", help="repair model (default: the shipped one; without it an untrained "
                         "RepairNet, i.e. its classical fill, which costs the same to run)")
     parser.add_argument("--json", help="also write the results here")
+    parser.add_argument("--scale", action="store_true", help="measure the tracker on many files instead")
+    parser.add_argument("--scale-series", type=int, default=200)
+    parser.add_argument("--scale-files", type=int, default=100, help="files per series with --scale")
+    parser.add_argument("--data", help="with --scale: keep the generated files here (reused when present)")
     args = parser.parse_args()
+    if args.scale:
+        results = scale(args)
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=2))
+        return
 
     work = Path(tempfile.mkdtemp(prefix="bench_watch."))
     model, model_name = repair_model(args.model, work)

@@ -295,10 +295,10 @@ class Watcher:
         for path, reason in self.tracker.broken(self.config.stable_seconds):
             try:
                 self.inputs.quarantine(path, reason)
-            except OSError as exc:
-                name = self.inputs.name(path)
-                log.error("cannot quarantine %s: %s", name, exc.strerror)
-                self.journal.event(None, "quarantine-failed", f"{name}: {exc.strerror}")
+            except Exception as exc:  # noqa: BLE001 - one file must not stop the service
+                name, why = self.inputs.name(path), self.inputs.problem(exc)
+                log.error("cannot quarantine %s: %s", name, why)
+                self.journal.event(None, "quarantine-failed", f"{name}: {why}")
                 self.tracker.handled(path)  # not again in this run: no copy loop
 
     def _take_complete(self) -> None:

@@ -56,6 +56,22 @@ def file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
+def _quick_header(path: Path):
+    """The header as pydicom reads it, or None when it cannot (then ``read_header`` says why).
+
+    Element values are not all decoded here, which makes the first look at many thousands of files
+    several times faster; a malformed element shows when the series is read, and that file is then
+    quarantined like any unreadable one.
+    """
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+    except Exception:  # noqa: BLE001 - any failure: read_header names it
+        return None
+    return ds if "TransferSyntaxUID" in getattr(ds, "file_meta", {}) else None
+
+
 @dataclass(slots=True)
 class Seen:
     """What we know of one file."""
@@ -153,11 +169,13 @@ class Tracker:
         return seen
 
     def _classify(self, path: Path, seen: Seen) -> None:
-        try:
-            ds = read_header(path)
-        except MedinpaintError as exc:
-            seen.problem = exc.problem
-            return
+        ds = _quick_header(path)
+        if ds is None:  # not readable (yet): the io layer says why, in its words
+            try:
+                ds = read_header(path)
+            except MedinpaintError as exc:
+                seen.problem = exc.problem
+                return
         if ds.file_meta.get("MediaStorageSOPClassUID") == DICOMDIR_CLASS:
             seen.ignored = True
             return

@@ -53,3 +53,28 @@ def test_a_step_is_recorded_whole_even_when_the_process_is_killed(tmp_path):
     assert result.returncode == -signal.SIGKILL
     journal = Journal(db)
     assert journal.get("1.2.3")["state"] == STABLE and len(journal.instances("1.2.3")) == 500
+
+
+def test_a_journal_of_the_first_release_loses_its_paths_and_keeps_its_series(tmp_path):
+    import sqlite3
+
+    db = tmp_path / "journal.sqlite"
+    with sqlite3.connect(db) as old:
+        old.executescript("""
+            CREATE TABLE series (uid TEXT PRIMARY KEY, tag TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
+                state TEXT NOT NULL, files INTEGER DEFAULT 0, result TEXT, damaged_voxels INTEGER,
+                report TEXT, error TEXT, forward_attempts INTEGER DEFAULT 0, next_forward REAL,
+                inputs TEXT DEFAULT 'kept', created REAL NOT NULL, updated REAL NOT NULL);
+            CREATE TABLE files (path TEXT PRIMARY KEY, uid TEXT NOT NULL, status TEXT NOT NULL);
+            CREATE TABLE events (id INTEGER PRIMARY KEY, at REAL NOT NULL, tag TEXT, event TEXT NOT NULL,
+                detail TEXT);
+            INSERT INTO series (uid, tag, kind, state, created, updated)
+                VALUES ('1.2', 'a', 'image', 'stable', 0, 0), ('3.4', 'b', 'image', 'written', 0, 0);
+            INSERT INTO files VALUES ('/in/DOE_JOHN/CT1.dcm', '1.2', 'member');
+            INSERT INTO events (at, tag, event, detail) VALUES (0, 'a', 'late-file', 'CT1.dcm');
+        """)
+    journal = Journal(db)
+    assert journal.get("1.2")["state"] == SEEN and journal.get("3.4")["state"] == WRITTEN  # taken again
+    assert journal.get("3.4")["version"] == 1 and journal.instances("1.2") == []
+    tables = {r[0] for r in journal.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "files" not in tables and journal.summary()["events"] == []

@@ -18,9 +18,10 @@ from nibabel.volumeutils import array_to_file
 
 from medinpaint.errors import InputError
 from medinpaint.io.atomic import atomic_file
-from medinpaint.io.volume import Volume
+from medinpaint.io.volume import Volume, drop_mapped_pages
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
+SLAB_BYTES = 32 << 20  # the writer reads and writes the voxels this many bytes at a time
 
 
 def read_nifti(path: str | os.PathLike) -> Volume:
@@ -97,5 +98,19 @@ def write_nifti(volume: Volume, path: str | os.PathLike, overwrite: bool = False
             header.write_to(f)
             offset = int(header["vox_offset"])
             f.write(b"\x00" * (offset - f.tell()))
-            array_to_file(array, f, on_disk, offset=offset, order="F")  # byte order as the header says
+            for start, stop in _slabs(array):  # byte order as the header says
+                array_to_file(array[..., start:stop], f, on_disk, offset=None, order="F")
+                if array.ndim == 3:
+                    drop_mapped_pages(array, start, stop)
     return path
+
+
+def _slabs(array: np.ndarray) -> list[tuple[int, int]]:
+    """Ranges along the last axis of about SLAB_BYTES each. In NIfTI's (Fortran) order the file holds
+    them one after the other, so the voxels can be written slab by slab; for a scan read from an
+    uncompressed NIfTI (a memory map) each slab's pages are then let go (:func:`drop_mapped_pages`), so
+    writing holds one slab, not the scan (a 512x512x2000 int16 scan had read the whole 1 GB map)."""
+    n = array.shape[-1] if array.ndim else 1
+    per = max(1, array[..., :1].nbytes) if array.ndim else 1
+    step = max(1, SLAB_BYTES // per)
+    return [(start, min(start + step, n)) for start in range(0, n, step)] or [(0, n)]

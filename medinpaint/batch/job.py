@@ -29,7 +29,7 @@ from typing import Any
 
 from medinpaint.batch import sources, work
 from medinpaint.batch.manifest import DONE, FAILED, MANIFEST_NAME, Manifest
-from medinpaint.errors import OutputError
+from medinpaint.errors import MedinpaintError, OutputError
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,10 @@ def _plan_workers(ray, options: BatchOptions) -> tuple[int, float, float]:
     else:
         workers = max(1, int(cpus // 4) or 1)
     if workers < 1:
-        raise ValueError(f"--workers must be at least 1, got {workers}")
+        raise MedinpaintError(None, f"--workers must be at least 1, not {workers}")
+    if options.gpus_per_worker > gpus:
+        raise MedinpaintError(None, f"--gpus-per-worker {options.gpus_per_worker:g}, but the Ray cluster has "
+                                    f"{gpus:g} GPUs")
     cpus_each = 1.0 if cpus - workers >= 1 else max(0.1, round((cpus - 1) / workers, 2))
     return workers, cpus_each, options.gpus_per_worker
 
@@ -146,7 +149,9 @@ class _Job:
                 screening += 1
             while self.to_repair and self.idle:
                 self._submit_repair(self.idle.popleft(), *self.to_repair.popleft())
-            ready, _ = self.ray.wait(list(self.inflight), num_returns=1, timeout=1.0)
+            ready, rest = self.ray.wait(list(self.inflight), num_returns=1, timeout=1.0)
+            if ready and rest:  # and every other one ready by now, in the same pass
+                ready += self.ray.wait(rest, num_returns=len(rest), timeout=0)[0]
             for ref in ready:
                 stage, row, extra = self.inflight.pop(ref)
                 try:
@@ -163,6 +168,7 @@ class _Job:
     # --- submitting -------------------------------------------------------------------------------
     def _submit_screen(self, row) -> None:
         key = row["key"]
+        row = {"key": key, "kind": row["kind"], "inputs": self.manifest.inputs(key)}
         self.started[key] = time.perf_counter()
         self.manifest.running(key, "screen")
         summary, payload = self.screen.remote(key, row["kind"], _inputs(row), self.work)
@@ -234,10 +240,8 @@ class _Job:
         work.failpoint(os.environ.get(work.FAILPOINT_VARIABLE), f"driver-{self.finished}")
 
 
-def _inputs(row) -> list[str]:
-    import json
-
-    return json.loads(row["inputs"])
+def _inputs(row: dict) -> list[str]:
+    return row["inputs"]
 
 
 def _died(stage: str, exc: BaseException) -> str:

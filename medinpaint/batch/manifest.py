@@ -139,7 +139,11 @@ class Manifest:
                 self.db.execute("UPDATE series SET state = ?, reason = NULL, stage = NULL, updated = ? "
                                 "WHERE state = ? AND kind NOT IN ('unknown', 'non-image')",
                                 (PENDING, time.time(), FAILED))
-        return list(self.db.execute("SELECT * FROM series WHERE state = ? ORDER BY key", (PENDING,)))
+        # keys and kinds only: the inputs (hundreds of paths a series) are read as each series starts
+        return list(self.db.execute("SELECT key, kind FROM series WHERE state = ? ORDER BY key", (PENDING,)))
+
+    def inputs(self, key: str) -> list[str]:
+        return json.loads(self.db.execute("SELECT inputs FROM series WHERE key = ?", (key,)).fetchone()[0])
 
     def running(self, key: str, stage: str) -> None:
         """The series was handed to a worker for ``stage``; the first stage counts an attempt."""

@@ -22,6 +22,7 @@ CROP_COST = 32 * 32  # a crop's fixed cost (a network call), in pixels of area, 
 WHOLE_PLANE = 1.0  # crops covering more than the plane itself: the plane goes through whole (small crops
 # stay in cache: on this CPU crops covering 90% of a 512x512 plane ran faster than the plane)
 BATCH = 32
+CHUNK = 16  # damaged slices repaired, then written, at a time: memory held is bounded by the chunk
 
 
 def _crop_size(start, stop, n: int):
@@ -118,11 +119,19 @@ class CropInferer(RepairInferer):
         def physical_of(k: int) -> np.ndarray:
             return recreated[k] if k in recreated else volume.physical_slice(k)
 
-        # every slice is repaired before any is written: with ``out`` the scan itself (a repair in
-        # place), neighbours are read as they were stored
-        for k, physical in self._repair(physical_of, mask, slices, set(recreated), norm).items():
-            where = mask[:, :, k]
-            out[:, :, k][where] = volume.to_stored_slice(k, physical)[where]
+        # CHUNK slices at a time, each chunk written before the next is read: what is held (planes,
+        # neighbours, results) is bounded by the chunk, not by the number of damaged slices. With
+        # ``out`` the scan itself (a repair in place) a later chunk may read a neighbour repaired
+        # already: a damaged neighbour enters only as its in-plane fill, which its repaired pixels
+        # (those under its mask) do not change, so the output is that of one pass over every slice.
+        ordered = sorted(slices)
+        crops = {k: _regions(mask[:, :, k])[0] for k in ordered}
+        progress = _Progress(self, sum(len(c) for c in crops.values()))
+        for start in range(0, len(ordered), CHUNK):
+            chunk = ordered[start:start + CHUNK]
+            for k, physical in self._repair(physical_of, mask, chunk, set(recreated), norm, progress).items():
+                where = mask[:, :, k]
+                out[:, :, k][where] = volume.to_stored_slice(k, physical)[where]
 
     def _host_fill(self, image: np.ndarray, holes: np.ndarray) -> np.ndarray:
         """:meth:`in_plane_fill` of a batch of crops ``(B, H, W)`` on the host."""
@@ -130,14 +139,14 @@ class CropInferer(RepairInferer):
         return self.in_plane_fill(planes, masks).float().cpu().numpy()
 
     def _repair(self, physical_of: Callable[[int], np.ndarray], mask: np.ndarray, slices: list[int],
-                lost: set[int], norm: dict) -> dict[int, np.ndarray]:
+                lost: set[int], norm: dict, progress: _Progress) -> dict[int, np.ndarray]:
         """Physical values of ``slices``, repaired where ``mask`` is set. ``lost``: whole slices
         re-created already (``physical_of`` gives them); as neighbours they count as intact."""
         nk = mask.shape[2]
-        jobs = []  # (k, crop, label map of the plane, label of this crop)
+        jobs = []  # (k, crop, which pixels of the crop this crop repairs)
         for k in slices:
             crops, labels = _regions(mask[:, :, k])
-            jobs += [(k, crop, labels, index + 1) for index, crop in enumerate(crops)]
+            jobs += [(k, crop, labels[crop] == index + 1) for index, crop in enumerate(crops)]
         cache: dict[int, np.ndarray] = {}
 
         def plane(k: int) -> np.ndarray:
@@ -165,28 +174,36 @@ class CropInferer(RepairInferer):
 
         results = {k: plane(k).copy() for k in slices}
         jobs.sort(key=shape_of)
-        done = 0
         for start in range(0, len(jobs), BATCH):
             group = jobs[start:start + BATCH]
             for shape in sorted({shape_of(job) for job in group}):
                 same = [job for job in group if shape_of(job) == shape]
-                centres = np.stack([plane(k)[crop] for k, crop, _, _ in same])
-                masks = np.stack([mask[crop + (k,)] for k, crop, _, _ in same]).astype(np.float32)
+                centres = np.stack([plane(k)[crop] for k, crop, _ in same])
+                masks = np.stack([mask[crop + (k,)] for k, crop, _ in same]).astype(np.float32)
                 fills = self._host_fill(centres, masks)
 
                 def neighbours(d: int, same=same, fills=fills) -> torch.Tensor:
                     return on_device(np.stack([neighbour(k + d)[crop] if 0 <= k + d < nk else fill
-                                               for (k, crop, _, _), fill in zip(same, fills, strict=True)]))
+                                               for (k, crop, _), fill in zip(same, fills, strict=True)]))
 
                 x = self.stack(on_device(centres), on_device(masks), on_device(fills),
                                [job[0] for job in same], depth=nk, neighbours=neighbours)
                 y = self.predict(x, on_device(fills)).cpu().numpy()
-                for (k, crop, labels, label), repaired in zip(same, y, strict=True):
-                    mine = labels[crop] == label
+                for (k, crop, mine), repaired in zip(same, y, strict=True):
                     results[k][crop][mine] = repaired[mine]
-            done += len(group)
-            self.report(done / max(len(jobs), 1), "repairing damaged crops")
+            progress.advance(len(group))
         return {k: denormalise(v, norm).astype(np.float32) for k, v in results.items()}
 
 
-__all__ = ["BATCH", "CROP_COST", "GRID", "MARGIN", "WHOLE_PLANE", "CropInferer"]
+class _Progress:
+    """Crops done out of all the crops of a volume, across its chunks, told to the inferer's caller."""
+
+    def __init__(self, inferer: RepairInferer, total: int) -> None:
+        self.inferer, self.total, self.done = inferer, total, 0
+
+    def advance(self, crops: int) -> None:
+        self.done += crops
+        self.inferer.report(self.done / max(self.total, 1), "repairing damaged crops")
+
+
+__all__ = ["BATCH", "CHUNK", "CROP_COST", "GRID", "MARGIN", "WHOLE_PLANE", "CropInferer"]

@@ -113,7 +113,7 @@ def _stencil(key: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray, np
     return _STENCILS[key]
 
 
-def biharmonic_inpaint(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def biharmonic_inpaint(image: np.ndarray, mask: np.ndarray, solve: np.ndarray | None = None) -> np.ndarray:
     """scikit-image's biharmonic inpainting (``inpaint_biharmonic``), solved over the holes only.
 
     The same equations as scikit-image (the discrete biharmonic equation at every masked pixel, its
@@ -127,6 +127,9 @@ def biharmonic_inpaint(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     Args:
         image: ``(H, W)`` values; those under the mask are ignored.
         mask: ``(H, W)``, True (non-zero) where the value is missing.
+        solve: the part of ``mask`` to fill (None: all of it); holes that the stencil couples to holes
+            outside it must be inside it too. The rest of the mask keeps its values, and the result
+            is still clipped to the range of the pixels outside ``mask``.
 
     Returns:
         float64 ``(H, W)``: ``image`` with the masked pixels filled (unchanged where nothing is
@@ -138,6 +141,11 @@ def biharmonic_inpaint(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         raise ValueError(f"expected a 2D image and a mask of its shape, got {out.shape} and {mask.shape}")
     if not mask.any() or mask.all():
         return out
+    known = out[~mask]
+    if solve is not None:
+        mask = mask & np.asarray(solve, dtype=bool)
+        if not mask.any():
+            return out
     h, w = mask.shape
     labels, count = ndimage.label(ndimage.binary_dilation(mask, np.ones((3, 3), bool)), np.ones((3, 3)))
     boxes = ndimage.find_objects(labels)
@@ -189,21 +197,23 @@ def biharmonic_inpaint(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
             matrix = sparse.csc_matrix((v, (r, c)), shape=(size, size))
             solution[start:stop] = spsolve(matrix, rhs[start:stop], permc_spec="MMD_AT_PLUS_A",
                                            use_umfpack=False)
-    known = out[~mask]
     out[ii, jj] = solution
     return np.clip(out, known.min(), known.max(), out=out)
 
 
-def exact_fill(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def exact_fill(image: torch.Tensor, mask: torch.Tensor, solve: torch.Tensor | None = None) -> torch.Tensor:
     """:func:`biharmonic_inpaint` of every channel of a ``(B, C, H, W)`` batch, on the host, in
-    float64, returned as ``image``'s dtype on its device; ``mask`` ``(B, 1 or C, H, W)``, 1 = missing.
-    Where a whole plane is masked there is nothing to solve from: the result there is 0, as
+    float64, returned as ``image``'s dtype on its device; ``mask`` ``(B, 1 or C, H, W)``, 1 = missing;
+    ``solve``: the part of it to fill, as :func:`biharmonic_inpaint` takes it (None: all). Where a
+    whole plane is masked there is nothing to solve from: the result there is 0, as
     :func:`push_pull_fill` gives."""
     values = image.detach().to("cpu", torch.float64).numpy()
     holes = (mask.detach() > 0.5).expand_as(image).cpu().numpy()
+    parts = None if solve is None else (solve.detach() > 0.5).expand_as(image).cpu().numpy()
     out = np.empty_like(values)
     for b in range(values.shape[0]):
         for c in range(values.shape[1]):
             plane, hole = values[b, c], holes[b, c]
-            out[b, c] = 0.0 if hole.all() else biharmonic_inpaint(plane, hole)
+            part = None if parts is None else parts[b, c]
+            out[b, c] = 0.0 if hole.all() else biharmonic_inpaint(plane, hole, part)
     return torch.from_numpy(out).to(device=image.device, dtype=image.dtype)

@@ -29,7 +29,9 @@ THIN = 2.0  # holes no deeper than this (pixels to the nearest intact one): line
 
 
 def _wide_holes(mask: torch.Tensor) -> torch.Tensor:
-    """``(B, 1, H, W)`` bool: the pixels of ``mask`` in holes (8-connected) deeper than :data:`THIN`."""
+    """``(B, 1, H, W)`` bool: the pixels of ``mask`` in holes deeper than :data:`THIN`. Holes within 3
+    pixels of each other count as one, as :func:`~medinpaint.nets.fill.biharmonic_inpaint` solves them
+    together, so the thin ones can be solved alone."""
     holes = mask.detach().cpu().numpy() > 0.5
     wide = np.zeros(holes.shape, bool)
     for b in range(holes.shape[0]):
@@ -38,7 +40,8 @@ def _wide_holes(mask: torch.Tensor) -> torch.Tensor:
             wide[b, 0] = hole
             continue
         depth = ndimage.distance_transform_edt(hole)
-        labels, count = ndimage.label(hole, np.ones((3, 3)))
+        labels, count = ndimage.label(ndimage.binary_dilation(hole, np.ones((3, 3), bool)), np.ones((3, 3)))
+        labels[~hole] = 0
         deepest = ndimage.maximum(depth, labels, np.arange(1, count + 1))
         wide[b, 0] = np.concatenate([[False], np.asarray(deepest) > THIN])[labels]
     return torch.from_numpy(wide)
@@ -137,9 +140,11 @@ class RepairNet(nn.Module):
             intact_neighbours = 9.0 * F.avg_pool2d(1.0 - mask, 3, stride=1, padding=1)
             repaired = torch.where(intact_neighbours > 7.5, fill, repaired)
         if single is not None and bool(single.any()):
-            exact = exact_fill(centre[single], mask[single])
             wide = _wide_holes(mask[single]).to(repaired.device)
-            repaired[single] = torch.where(wide, repaired[single], exact)
+            thin = (mask[single] > 0.5) & ~wide
+            if bool(thin.any()):  # (a slice with wide holes only, like lost packets, skips the solve)
+                exact = exact_fill(centre[single], mask[single], thin)
+                repaired[single] = torch.where(thin, exact, repaired[single])
         return centre + mask * (repaired - centre)
 
     def _single_slices(self, x: torch.Tensor, fill: torch.Tensor) -> torch.Tensor | None:

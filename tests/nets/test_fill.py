@@ -83,3 +83,15 @@ def test_a_single_slice_takes_the_exact_fill_in_thin_holes_and_the_network_in_wi
     assert np.array_equal(single[wide], own[wide])
     assert np.abs(own - expected)[thin].max() > 1e-3
     assert np.abs(stack[0, 0].double().numpy() - expected)[thin].max() > 1e-3
+
+
+def test_holes_apart_can_be_solved_alone(plane):
+    mask = np.zeros(plane.shape, bool)
+    mask[100, 100:200] = True
+    mask[:40, :60] = True
+    part = np.zeros(plane.shape, bool)
+    part[100, 100:200] = True
+    image = np.where(mask, 0.0, plane)
+    alone = biharmonic_inpaint(image, mask, part)
+    assert np.abs(alone - biharmonic_inpaint(image, mask))[part].max() < 1e-9
+    assert np.array_equal(alone[mask & ~part], image[mask & ~part])

@@ -25,25 +25,30 @@ from torch import nn
 from medinpaint.nets.fill import classical_fill, exact_fill
 from medinpaint.nets.unet import SmallUNet
 
-THIN = 2.0  # holes no deeper than this (pixels to the nearest intact one): lines, impulses, small tiles
+THIN = 2  # holes no deeper than this (pixels to the nearest intact one): lines, impulses, small tiles
+
+
+_DEEP = ndimage.iterate_structure(ndimage.generate_binary_structure(2, 1), 2)  # the 13 pixels within 2
 
 
 def _wide_holes(mask: torch.Tensor) -> torch.Tensor:
-    """``(B, 1, H, W)`` bool: the pixels of ``mask`` in holes deeper than :data:`THIN`. Holes within 3
-    pixels of each other count as one, as :func:`~medinpaint.nets.fill.biharmonic_inpaint` solves them
-    together, so the thin ones can be solved alone."""
+    """``(B, 1, H, W)`` bool: the pixels of ``mask`` in holes deeper than :data:`THIN` (with a pixel that
+    has no intact one within 2 pixels). Holes within 3 pixels of each other count as one, as
+    :func:`~medinpaint.nets.fill.biharmonic_inpaint` solves them together, so the thin ones can be
+    solved alone."""
     holes = mask.detach().cpu().numpy() > 0.5
     wide = np.zeros(holes.shape, bool)
     for b in range(holes.shape[0]):
         hole = holes[b, 0]
-        if not hole.any() or hole.all():
-            wide[b, 0] = hole
+        deep = ndimage.binary_erosion(hole, _DEEP, border_value=1)
+        if not deep.any() or deep.all():
+            wide[b, 0] = hole if deep.any() else False
             continue
-        depth = ndimage.distance_transform_edt(hole)
-        labels, count = ndimage.label(ndimage.binary_dilation(hole, np.ones((3, 3), bool)), np.ones((3, 3)))
-        labels[~hole] = 0
-        deepest = ndimage.maximum(depth, labels, np.arange(1, count + 1))
-        wide[b, 0] = np.concatenate([[False], np.asarray(deepest) > THIN])[labels]
+        labels, _ = ndimage.label(ndimage.binary_dilation(hole, np.ones((3, 3), bool)), np.ones((3, 3)))
+        found = np.zeros(labels.max() + 1, bool)
+        found[labels[deep]] = True
+        found[0] = False
+        wide[b, 0] = found[labels] & hole
     return torch.from_numpy(wide)
 
 

@@ -42,6 +42,21 @@ def _predict(model: torch.nn.Module, sample: dict[str, Any]) -> np.ndarray:
     return (centre + mask * (out - centre))[0, 0].numpy()
 
 
+def _predict_single(model: torch.nn.Module, sample: dict[str, Any]) -> np.ndarray:
+    """The model's repair of the sample's centre as a 2D image: its neighbours replaced by the centre's
+    in-plane fill, as the repair engine builds the input of a single slice."""
+    damaged, mask = sample["damaged"][None], sample["mask"][None]
+    context = damaged.shape[1] // 2
+    centre = damaged[:, context : context + 1]
+    with torch.no_grad():
+        fill = (model.in_plane_fill(centre, mask) if hasattr(model, "in_plane_fill")
+                else classical_fill(centre, mask))
+        stack = torch.cat([fill if c != context else centre for c in range(damaged.shape[1])], dim=1)
+        extra = {"fill": fill} if hasattr(model, "in_plane_fill") else {}
+        out = model(model_input(model, stack, mask), **extra)
+    return (centre + mask * (out - centre))[0, 0].numpy()
+
+
 def _db(prediction: np.ndarray, clean: np.ndarray, mask: np.ndarray | None = None) -> float:
     p, c = torch.from_numpy(prediction)[None, None], torch.from_numpy(clean)[None, None]
     return float(psnr(p, c, None if mask is None
@@ -51,6 +66,7 @@ def _db(prediction: np.ndarray, clean: np.ndarray, mask: np.ndarray | None = Non
 def compare_repair(models: dict[str, torch.nn.Module], context: int, seeds: list[int]) -> dict[str, Any]:
     """Mean PSNR (dB) inside the mask per kind and method, with the number of samples."""
     scores: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    single: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     skipped = 0
     for seed in seeds:
         dataset = make_dataset(TrainConfig(preset="transmission", context=context), "val", seed=seed)
@@ -60,6 +76,13 @@ def compare_repair(models: dict[str, torch.nn.Module], context: int, seeds: list
             centre = stack[context]
             if not mask.any():
                 continue
+            if context and not mask.all():  # every sample as a 2D image too (edge slices included)
+                alone = {name: _predict_single(model, sample) for name, model in models.items()}
+                alone["biharmonic"] = baselines.biharmonic(centre, mask)
+                alone["telea"] = baselines.telea(centre, mask)
+                alone["median"] = baselines.median(centre, mask)
+                for name, fill in alone.items():
+                    single[sample["kind"]][name].append(_db(fill, clean, mask))
             if neighbour_is_target(collate([sample])):
                 skipped += 1
                 continue
@@ -76,7 +99,15 @@ def compare_repair(models: dict[str, torch.nn.Module], context: int, seeds: list
     table = {kind: {name: float(np.mean(v)) for name, v in methods.items()}
              for kind, methods in scores.items()}
     counts = {kind: len(next(iter(methods.values()))) for kind, methods in scores.items()}
-    return {"psnr_mask": table, "n": counts, "skipped_edge_samples": skipped, "seeds": seeds}
+    alone = {kind: {name: float(np.mean(v)) for name, v in methods.items()}
+             for kind, methods in single.items()}
+    at_or_above = {}
+    for kind, methods in single.items():
+        best = np.max([methods[m] for m in CLASSICAL if m in methods], axis=0)
+        at_or_above[kind] = float(np.mean(np.asarray(methods["medinpaint"]) >= best - 0.01))
+    return {"psnr_mask": table, "n": counts, "skipped_edge_samples": skipped, "seeds": seeds,
+            "single_slice": {"psnr_mask": alone, "n": {k: len(v["medinpaint"]) for k, v in single.items()},
+                             "at_or_above_best_classical": at_or_above}}
 
 
 def compare_denoise(model: torch.nn.Module, seeds: list[int]) -> dict[str, Any]:
@@ -149,6 +180,26 @@ def markdown(result: dict[str, Any]) -> str:
             lines.append(f"| {kind} ({result['repair']['n'][kind]}) | "
                          + " | ".join(f"{row[m]:.2f}" for m in methods) + f" | {gain:+.2f} |")
         lines.append("")
+        alone = result["repair"].get("single_slice", {}).get("psnr_mask")
+        if alone:
+            methods = list(next(iter(alone.values())))
+            lines += ["Single slices (every sample as a 2D image: its neighbours replaced by its in-plane "
+                      "fill):", "", "| kind (n) | " + " | ".join(methods)
+                      + " | gain over best classical | samples at or above it |",
+                      "|---" * (len(methods) + 3) + "|"]
+            for kind in sorted(alone):
+                row = alone[kind]
+                best = max(row[m] for m in CLASSICAL if m in row)
+                share = result["repair"]["single_slice"]["at_or_above_best_classical"][kind]
+                lines.append(f"| {kind} ({result['repair']['single_slice']['n'][kind]}) | "
+                             + " | ".join(f"{row[m]:.2f}" for m in methods)
+                             + f" | {row['medinpaint'] - best:+.2f} | {100 * share:.0f}% |")
+            lines.append("")
+    if "independent" in result:
+        from medinpaint.train.independent import markdown as independent_markdown
+
+        lines += ["Independent generator (tests/generators), whole held-out scans through the engine:", "",
+                  independent_markdown(result["independent"])]
     if "denoise" in result:
         denoise = result["denoise"]
         names = list(next(iter(next(iter(denoise["levels"].values())).values())))
@@ -178,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repair", help="repair model (.safetensors)")
     parser.add_argument("--seed-cnn", help="SeedCNN trained on the same pairs (.safetensors)")
     parser.add_argument("--denoise", help="denoise model (.safetensors)")
+    parser.add_argument("--independent", action="store_true",
+                        help="also the independent generator's damage on whole held-out scans through the "
+                        "engine (medinpaint.train.independent; run from the repository root)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="validation damage seeds")
     parser.add_argument("--out", required=True, help="folder for compare.json and compare.md")
     args = parser.parse_args(argv)
@@ -189,6 +243,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.seed_cnn:
             models["SeedCNN"] = load_model(args.seed_cnn)[0]
         result["repair"] = compare_repair(models, int(meta["args"].get("context", 0)), args.seeds)
+    if args.independent:
+        from medinpaint.train.independent import evaluate
+
+        result["independent"] = evaluate(args.repair, args.denoise or None, tuple(args.seeds))
     if args.denoise:
         result["denoise"] = compare_denoise(load_model(args.denoise)[0], args.seeds)
     out = Path(args.out)

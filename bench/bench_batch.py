@@ -8,6 +8,8 @@ every one is screened, repaired and written. The same archive is repaired four w
   loop does: Python, PyTorch and the model loaded once per series);
 - ``one process in turn``: :func:`medinpaint.repair.run.repair_file` over the series in one process, the
   model loaded once;
+  both with ``--threads`` torch threads (default 1, as a Ray worker holding one CPU: on a busy 2-core
+  machine two threads ran the same repair 3x slower than one);
 - ``batch, N workers``: ``run_batch`` with a Ray started for the job on this machine's cores and N repair
   workers (actors), reading and screening as tasks beside them.
 
@@ -122,19 +124,23 @@ class PeakMemory:
                 self.by_pid[int(entry)] = (roles | {found[0]}, max(peak, found[1] / 1024))
 
 
-def run_loop(scans: list[Path], out: Path) -> float:
+def run_loop(scans: list[Path], out: Path, threads: int) -> float:
     out.mkdir()
     started = time.perf_counter()
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))  # torch takes its thread count from it
     for scan in scans:
         subprocess.run([sys.executable, "-c", "import sys; from medinpaint.cli import main; sys.exit(main())",
-                        "repair", str(scan), str(out / scan.name)], check=True, capture_output=True)
+                        "repair", str(scan), str(out / scan.name)], check=True, capture_output=True, env=env)
     return time.perf_counter() - started
 
 
-def run_in_turn(scans: list[Path], out: Path) -> float:
+def run_in_turn(scans: list[Path], out: Path, threads: int) -> float:
+    import torch
+
     from medinpaint.nets import default_model_path, load_model
     from medinpaint.repair.run import repair_file
 
+    torch.set_num_threads(threads)
     out.mkdir()
     started = time.perf_counter()
     model, _ = load_model(default_model_path("repair"))
@@ -166,6 +172,8 @@ def main() -> None:
     parser.add_argument("--cpus", type=int, default=os.cpu_count())
     parser.add_argument("--repeat", type=int, default=1, help="run every way this often, in turn; "
                         "the median is reported (for a busy machine)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of the loop and the one "
+                        "process (default 1, as a Ray worker holding one CPU)")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--markdown", type=Path)
     args = parser.parse_args()
@@ -180,8 +188,8 @@ def main() -> None:
         times: dict[str, list[float]] = {way: [] for way in ways}
         stages_by_workers, peaks_by_workers, loads = {}, {}, [os.getloadavg()[0]]
         for attempt in range(args.repeat):
-            times[ways[0]].append(run_loop(scans, work / f"loop{attempt}"))
-            times[ways[1]].append(run_in_turn(scans, work / f"in_turn{attempt}"))
+            times[ways[0]].append(run_loop(scans, work / f"loop{attempt}", args.threads))
+            times[ways[1]].append(run_in_turn(scans, work / f"in_turn{attempt}", args.threads))
             for workers in (1, 2):
                 seconds, stages, peaks = run_ray(source, work / f"ray{workers}-{attempt}", workers, args.cpus)
                 times[ways[1 + workers]].append(seconds)
@@ -204,7 +212,7 @@ def main() -> None:
         result = {
             "date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
             "python": platform.python_version(), "series": n, "cpus": args.cpus,
-            "load_average_1min": [round(x, 1) for x in loads], "repeat": args.repeat,
+            "load_average_1min": [round(x, 1) for x in loads], "repeat": args.repeat, "threads": args.threads,
             "series_shape": [181, 217, 48], "ways": rows, "ray_overhead_s_per_series": overhead,
             "ray_fixed_cost_s_per_job": fixed, "tiny_jobs_s": tiny,
             "stage_seconds_summed": stages_by_workers, "peak_memory_mib_by_role": peaks_by_workers,

@@ -6,8 +6,16 @@ the evaluation and the benchmarks alike, so each decides the device the same way
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 from torch import nn
+
+# pixels per network call below which torch runs on one thread: waking a second thread for each small
+# operation costs more than it saves (a 128x128 slice repaired in 0.10 s on one thread, 0.40 s on two,
+# on a shared 2-core machine; bench/RESULTS.md)
+SMALL_WORK = 256 * 256
 
 
 def pick_device(device: str | torch.device = "auto") -> torch.device:
@@ -27,4 +35,19 @@ def channels_last(model: nn.Module) -> nn.Module:
     return model
 
 
-__all__ = ["channels_last", "pick_device"]
+@contextlib.contextmanager
+def threads_for(pixels: int) -> Iterator[None]:
+    """Run the torch calls inside on one thread when they work on fewer than SMALL_WORK ``pixels``;
+    otherwise on torch's threads as set. The setting is the process's: the one before is put back."""
+    before = torch.get_num_threads()
+    if before == 1 or pixels >= SMALL_WORK:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+__all__ = ["SMALL_WORK", "channels_last", "pick_device", "threads_for"]

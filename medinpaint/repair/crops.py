@@ -14,6 +14,7 @@ import torch
 
 from medinpaint.data.normalise import denormalise, normalise
 from medinpaint.io import Volume
+from medinpaint.io.volume import drop_mapped_pages
 from medinpaint.repair.inferer import RepairInferer
 
 GRID = 16  # damage is grouped into crops on this in-plane grid
@@ -132,6 +133,9 @@ class CropInferer(RepairInferer):
             for k, physical in self._repair(physical_of, mask, chunk, set(recreated), norm, progress).items():
                 where = mask[:, :, k]
                 out[:, :, k][where] = volume.to_stored_slice(k, physical)[where]
+            # the pages of a mapped scan read for this chunk go (those written to stay as written)
+            drop_mapped_pages(volume.array, max(chunk[0] - self.context, 0),
+                              min(chunk[-1] + self.context + 1, mask.shape[2]))
 
     def _host_fill(self, image: np.ndarray, holes: np.ndarray) -> np.ndarray:
         """:meth:`in_plane_fill` of a batch of crops ``(B, H, W)`` on the host."""

@@ -19,6 +19,7 @@ import torch
 
 from medinpaint.io import Volume
 from medinpaint.nets import RepairNet, channels_last, classical_fill
+from medinpaint.nets.utils import threads_for
 
 PRECISIONS = ("auto", "float32", "bfloat16")
 
@@ -77,7 +78,7 @@ class RepairInferer(ABC):
 
     def in_plane_fill(self, planes: torch.Tensor, holes: torch.Tensor) -> torch.Tensor:
         """The network's in-plane fill of ``planes`` ``(B, H, W)`` where ``holes`` (1 = missing) is set."""
-        with torch.inference_mode():
+        with torch.inference_mode(), threads_for(planes.numel()):
             return self.fill(planes[:, None], holes[:, None].float())[:, 0]
 
     def stack(self, centres: torch.Tensor, masks: torch.Tensor, fills: torch.Tensor, slices: list[int], *,
@@ -99,7 +100,7 @@ class RepairInferer(ABC):
     def predict(self, x: torch.Tensor, fills: torch.Tensor) -> torch.Tensor:
         """The network's repair of the centres of ``x`` (:meth:`stack`), ``(B, H, W)`` in float32."""
         extra = {"fill": fills[:, None]} if self.takes_fill else {}
-        with torch.inference_mode(), autocast(self.device, self.amp):
+        with torch.inference_mode(), autocast(self.device, self.amp), threads_for(x[:, 0].numel()):
             return self.model(x, **extra)[:, 0].float()
 
     def report(self, fraction: float, stage: str) -> None:

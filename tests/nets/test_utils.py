@@ -65,3 +65,21 @@ def test_channels_last_converts_the_weights_once():
     before = [w.data_ptr() for w in weights]
     channels_last(model)  # already channels-last: nothing is copied again
     assert [w.data_ptr() for w in model.parameters() if w.dim() == 4] == before
+
+
+def test_small_work_runs_on_one_thread_and_the_setting_is_put_back():
+    from medinpaint.nets.utils import SMALL_WORK, threads_for
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with threads_for(128 * 128):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with threads_for(SMALL_WORK):
+            assert torch.get_num_threads() == 2
+        with pytest.raises(RuntimeError), threads_for(10):
+            raise RuntimeError("inside")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

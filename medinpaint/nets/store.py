@@ -141,7 +141,10 @@ def resolve_model(model: str | os.PathLike | nn.Module | None, *, default: str,
     exist raises :class:`~medinpaint.errors.InputError` naming it.
     """
     if isinstance(model, nn.Module):
-        module = model.to(device).eval()
+        # a service passes the same module for every scan: walk its tensors only when they must move
+        on_device = all(t.device == torch.device(device) for t in (*model.parameters(), *model.buffers()))
+        module = model if on_device else model.to(device)
+        module = module.eval() if any(m.training for m in module.modules()) else module
         args = {"context": module.context} if hasattr(module, "context") else {}
         return module, {"architecture": type(module).__name__, "args": args}, type(module).__name__
     path = Path(model) if model else default_model_path(default)

@@ -83,3 +83,13 @@ def test_small_work_runs_on_one_thread_and_the_setting_is_put_back():
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_module_in_place_is_taken_as_it_is_and_one_in_training_is_put_in_eval_mode():
+    net = RepairNet(context=1, features=(8, 16))
+    assert net.training
+    module, _, _ = resolve_model(net, default="repair", device="cpu")
+    assert module is net and not any(m.training for m in module.modules())
+    weights = [p.data_ptr() for p in module.parameters()]
+    again, _, _ = resolve_model(module, default="repair", device="cpu")
+    assert again is module and [p.data_ptr() for p in again.parameters()] == weights

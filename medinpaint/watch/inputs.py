@@ -21,7 +21,7 @@ from medinpaint.errors import MedinpaintError
 from medinpaint.io import read_header
 from medinpaint.watch import failpoint
 from medinpaint.watch.config import WatchConfig
-from medinpaint.watch.files import COPIED, done_path, instance_hash, move_file, quarantine
+from medinpaint.watch.files import COPIED, done_path, instance_hash, move_file, quarantine, short_hash
 from medinpaint.watch.journal import Journal
 from medinpaint.watch.tracker import Tracker, file_digest
 
@@ -107,6 +107,11 @@ class Inputs:
             return None
         return self.tracker.instance(path), digest, seen.size
 
+    def folders_of(self, files: list[Path]) -> list[str]:
+        """The hashes of the folders under IN that hold ``files`` (see Journal.quarantined_beside)."""
+        inbox = self.config.inbox
+        return sorted({short_hash(str(f.parent)) for f in files if inbox in f.parents})
+
     def members(self, uid: str, tag: str) -> tuple[list[Path], list[str]]:
         """The files holding the series' member instances (IN first, then its done folders), and the
         instances no file was found for."""
@@ -148,6 +153,8 @@ class Inputs:
         _, how = quarantine(path, reason, self.config.quarantine, self.config.inbox)
         self.journal.event(tag, "quarantined", f"{name}: {reason}")
         log.warning("quarantined %s%s: %s", name, f" (series {tag})" if tag else "", reason)
+        if tag is None:  # unreadable from its first byte: it may be an instance of a series beside it
+            self.journal.quarantined_beside(short_hash(str(path.parent)))
         if how == COPIED:
             self.journal.remember(digest or file_digest(path), "quarantined")
             self.tracker.handled(path)

@@ -66,6 +66,10 @@ CREATE TABLE IF NOT EXISTS handled (
     what TEXT NOT NULL,            -- quarantined | filed
     at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS beside (
+    folder TEXT PRIMARY KEY,       -- short hash of a folder under IN from which a file of no known series
+    at REAL NOT NULL               -- (unreadable from its first byte) was quarantined, and when
+);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY,
     at REAL NOT NULL,
@@ -276,6 +280,18 @@ class Journal:
     def remember(self, digest: str, what: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO handled (digest, what, at) VALUES (?, ?, ?)",
                         (digest, what, time.time()))
+
+    def quarantined_beside(self, folder: str) -> None:
+        """A file of no known series was quarantined from ``folder`` (a hash): it may have been one."""
+        self.db.execute("INSERT OR REPLACE INTO beside (folder, at) VALUES (?, ?)", (folder, time.time()))
+
+    def beside_since(self, folders: Iterable[str], since: float) -> int:
+        """How many of ``folders`` had such a file quarantined at or after ``since``."""
+        folders = list(folders)
+        marks = ", ".join("?" for _ in folders)
+        (count,) = self.db.execute(f"SELECT COUNT(*) FROM beside WHERE folder IN ({marks}) AND at >= ?",
+                                   (*folders, since)).fetchone()
+        return count
 
     # --- events and health ----------------------------------------------------------------------
     def event(self, tag: str | None, event: str, detail: str | None = None) -> None:

@@ -86,7 +86,7 @@ class Steps:
         try:
             started = time.perf_counter()
             volume, files = self._read(uid, tag, files)
-            held = self._hold_for_missing(row, volume, missing)
+            held = self._hold_for_missing(row, volume, missing, files)
             if held:
                 return held
             read = time.perf_counter()
@@ -141,17 +141,28 @@ class Steps:
                 if not files:
                     raise InputError(None, "no readable file left in the series") from exc
 
-    def _hold_for_missing(self, row: sqlite3.Row, volume, missing: list[str]) -> str | None:
-        """``held`` when a slice would be re-created although an instance of the series exists for it
-        (quarantined as unreadable, or its file gone): never invent a slice that exists."""
+    def _hold_for_missing(self, row: sqlite3.Row, volume, missing: list[str],
+                          files: list[Path]) -> str | None:
+        """``held`` when a slice would be re-created although an instance of the series may exist for it:
+        quarantined as unreadable, its file gone, or a file unreadable from its first byte (a copy
+        that stalled at once) quarantined from one of the series' folders since the series was first
+        seen. Never invent a slice that exists."""
         uid, tag = row["uid"], row["tag"]
         gaps = volume.meta["dicom"].get("missing") or []
-        unreadable = [i.sop for i in self.journal.instances(uid, QUARANTINED)] + list(missing)
-        if not gaps or not unreadable or row["release"]:
+        if not gaps or row["release"]:
             return None
-        why = (f"{len(gaps)} slice(s) would be re-created, but {len(unreadable)} instance(s) of the series "
-               f"exist and could not be read ({', '.join(unreadable[:3])}); held until they arrive whole "
-               "(--retry-failed builds it as it is)")
+        unreadable = [i.sop for i in self.journal.instances(uid, QUARANTINED)] + list(missing)
+        beside = self.journal.beside_since(self.inputs.folders_of(files), row["created"])
+        if unreadable:
+            why = (f"{len(gaps)} slice(s) would be re-created, but {len(unreadable)} instance(s) of the "
+                   f"series exist and could not be read ({', '.join(unreadable[:3])}); held until they "
+                   "arrive whole (--retry-failed builds it as it is)")
+        elif beside:
+            why = (f"{len(gaps)} slice(s) would be re-created, but an unreadable file was quarantined from "
+                   "the series' folder while it arrived and may be one of them; held until the missing "
+                   "instances arrive whole (--retry-failed builds it as it is)")
+        else:
+            return None
         self.journal.set_state(uid, HELD, why, error=why)
         log.warning("series %s held: %s", tag, why)
         return HELD

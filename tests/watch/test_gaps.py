@@ -59,3 +59,24 @@ def test_a_true_gap_is_filled_and_the_report_says_which_slice(tmp_path):
     written = [e for e in watch_status(tmp_path)["events"] if e["event"] == "written"]
     assert "1 missing slice(s) re-created for gaps in the series" in written[0]["detail"]
     assert "1 missing slice(s) re-created" in log
+
+
+def test_a_copy_that_stalled_before_its_first_byte_holds_the_series_too(tmp_path):
+    """The copy created the file and stalled at once: nothing says which series it belongs to, but
+    it was quarantined from the series' folder while the series arrived, and the series has a gap."""
+    files = built_series(tmp_path / "src", 5, damaged=[1])
+    tag = short_hash(pydicom.dcmread(files[0]).SeriesInstanceUID)
+    (tmp_path / "in").mkdir()
+    for f in files[:2] + files[3:]:
+        shutil.copyfile(f, tmp_path / "in" / f.name)
+    (tmp_path / "in" / files[2].name).write_bytes(b"")  # created, not one byte written yet
+    code, log = run_watch(tmp_path)
+    assert code == 1 and out_series(tmp_path / "out") == {}, log
+    ((item),) = watch_status(tmp_path)["attention"]
+    assert item["state"] == "held" and "quarantined from the series' folder" in item["error"]
+
+    shutil.copyfile(files[2], tmp_path / "in" / files[2].name)  # the copy is done again
+    code, log = run_watch(tmp_path)
+    assert code == 0, log
+    assert {t: len(v) for t, v in out_series(tmp_path / "out").items()} == {tag: 5}
+    assert json.loads(journal_row(tmp_path, tag)["recreated"]) == []

@@ -25,6 +25,7 @@ NON_IMAGE_POLICIES = ("pass", "skip")
 UNDAMAGED_POLICIES = ("copy", "derived", "skip")
 LATE_POLICIES = ("redo", "hold")
 SOP_CLASS_SETS = ("image", "all")
+SYNTAX_SETS = ("all", "uncompressed")
 UID_TEXT = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 LOOPBACK = re.compile(r"^(127\.\d+\.\d+\.\d+|::1|localhost)$")
 # 16 characters of the default repertoire, no backslash
@@ -183,6 +184,9 @@ class ListenConfig:
             must present a certificate they signed (mutual TLS).
         sop_classes: what may be stored: ``image`` (the image storage SOP classes), ``all``, or a
             list of SOP class UIDs.
+        transfer_syntaxes: how it may be encoded: ``all`` (every syntax pynetdicom knows),
+            ``uncompressed`` (the little/big endian and deflated syntaxes, which need no codec), or a
+            list of transfer syntax UIDs. A sender that proposes others must send uncompressed.
         min_free_mb: an instance that would leave less free space than this in the folder is
             refused with status A700 (out of resources), before anything is written.
     """
@@ -196,6 +200,7 @@ class ListenConfig:
     tls_key: Path | None = None
     tls_ca: Path | None = None
     sop_classes: str | list[str] = "image"
+    transfer_syntaxes: str | list[str] = "all"
     min_free_mb: float = 1024.0
 
     def __post_init__(self) -> None:
@@ -224,6 +229,15 @@ class ListenConfig:
             bad = [u for u in self.sop_classes if not UID_TEXT.match(u)]
             if bad or not self.sop_classes:
                 raise ValueError(f"sop_classes must be a non-empty list of SOP class UIDs, got {bad}")
+        if isinstance(self.transfer_syntaxes, str):
+            if self.transfer_syntaxes not in SYNTAX_SETS:
+                raise ValueError(f"transfer_syntaxes must be one of {SYNTAX_SETS} or a list of UIDs, "
+                                 f"got {self.transfer_syntaxes!r}")
+        else:
+            self.transfer_syntaxes = [str(u) for u in self.transfer_syntaxes]
+            bad = [u for u in self.transfer_syntaxes if not UID_TEXT.match(u)]
+            if bad or not self.transfer_syntaxes:
+                raise ValueError(f"transfer_syntaxes must be a non-empty list of UIDs, got {bad}")
         if not float(self.min_free_mb) >= 0:
             raise ValueError(f"min_free_mb must be 0 or more, got {self.min_free_mb}")
         self.min_free_mb = float(self.min_free_mb)
@@ -241,7 +255,7 @@ FORWARD_KEYS = {"to": "forward", "aet": "calling_aet", "retry_seconds": "retry_s
                 "retry_max_seconds": "retry_max_seconds"}
 LISTEN_KEYS = {"in": "inbox", "port": "port", "aet": "aet", "bind": "bind", "accept": "accept",
                "tls_cert": "tls_cert", "tls_key": "tls_key", "tls_ca": "tls_ca", "sop_classes": "sop_classes",
-               "min_free_mb": "min_free_mb"}
+               "transfer_syntaxes": "transfer_syntaxes", "min_free_mb": "min_free_mb"}
 REQUIRED = {  # field: (what it is, its flag)
     WatchConfig: {"inbox": ("folder to watch", "--in"), "out": ("output folder", "--out")},
     ListenConfig: {"inbox": ("folder to write into", "--out")},

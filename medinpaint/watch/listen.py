@@ -8,9 +8,10 @@ What it lets in: it listens on 127.0.0.1 unless another address is configured; i
 own (called) AE title, and, with an ``accept`` list (required beyond the loopback address), only to
 those calling AE titles; with a certificate and key it speaks TLS only, and with a CA file it asks each
 client for a certificate that CA signed. Only the image storage SOP classes are offered unless others
-are configured. Datasets are streamed to a temporary file by pynetdicom, never held in memory, and an
-instance that would leave less than ``min_free_mb`` free in the folder is refused with status A700 (out
-of resources) before anything is written. The C-STORE is answered only after the file is safely on disk.
+are configured, in every transfer syntax unless fewer are configured. Datasets are streamed to a
+temporary file by pynetdicom, never held in memory, and an instance that would leave less than
+``min_free_mb`` free in the folder is refused with status A700 (out of resources) before anything is
+written. The C-STORE is answered only after the file is safely on disk.
 """
 
 from __future__ import annotations
@@ -49,6 +50,17 @@ def storage_classes(chosen: str | list[str]) -> list[str]:
         return list(chosen)
     every = [str(cx.abstract_syntax) for cx in AllStoragePresentationContexts]
     return every if chosen == "all" else [uid for uid in every if "Image" in UID(uid).name]
+
+
+def transfer_syntaxes(chosen: str | list[str]) -> list[str]:
+    """The transfer syntax UIDs accepted: every one pynetdicom knows, the uncompressed ones, or a list."""
+    from pynetdicom import ALL_TRANSFER_SYNTAXES
+
+    if not isinstance(chosen, str):
+        return list(chosen)
+    if chosen == "all":
+        return list(ALL_TRANSFER_SYNTAXES)
+    return ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2", "1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.2"]
 
 
 def free_mb(folder: Path) -> float:
@@ -145,7 +157,7 @@ class Listener:
 
     def start(self) -> None:
         """Start serving in background threads; returns once the port is bound."""
-        from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, _config, evt
+        from pynetdicom import AE, _config, evt
         from pynetdicom.sop_class import Verification
 
         _config.STORE_RECV_CHUNKED_DATASET = True  # received datasets go to a file, not to memory
@@ -156,8 +168,9 @@ class Listener:
         ssl_context = self._ssl_context()
         ae = AE(ae_title=self.config.aet)
         ae.maximum_associations = 10
+        syntaxes = transfer_syntaxes(self.config.transfer_syntaxes)
         for sop_class in storage_classes(self.config.sop_classes):
-            ae.add_supported_context(sop_class, ALL_TRANSFER_SYNTAXES)
+            ae.add_supported_context(sop_class, syntaxes)
         ae.add_supported_context(Verification)
         ae.require_called_aet = True
         if self.config.accept:

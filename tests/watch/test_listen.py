@@ -162,3 +162,18 @@ def test_tls_with_client_certificates(tmp_path):
         assert not echo(None)  # plain TCP
     finally:
         node.stop()
+
+
+def test_only_the_configured_transfer_syntaxes_are_accepted(tmp_path):
+    node = Listener(ListenConfig(tmp_path / "in", port=free_port(), transfer_syntaxes="uncompressed"))
+    node.start()
+    try:
+        peer = Peer("MEDINPAINT", "127.0.0.1", node.config.port)
+        with pytest.raises(ForwardError):  # stored as JPEG-LS: the sender would have to decompress it
+            send_series([TEST_FILES / "MR_small_jpeg_ls_lossless.dcm"], peer, "X")
+        assert send_series([TEST_FILES / "MR_small.dcm"], peer, "X") == 1
+    finally:
+        node.stop()
+    assert len(list((tmp_path / "in").rglob("*.dcm"))) == 1
+    with pytest.raises(InputError, match="transfer_syntaxes must be"):
+        load_listen_config(None, inbox=tmp_path / "in", transfer_syntaxes="compressed")

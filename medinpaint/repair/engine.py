@@ -23,8 +23,8 @@ from medinpaint.data.normalise import denormalise, normalisation, normalise
 from medinpaint.errors import InputError
 from medinpaint.io import Volume
 from medinpaint.nets import pick_device, resolve_model
+from medinpaint.nets.guard import CLAMP, EDGES, STRUCTURE, guard
 from medinpaint.repair.crops import CropInferer
-from medinpaint.repair.denoise_guard import CLAMP, EDGES, STRUCTURE, guard
 from medinpaint.repair.detection import detect
 from medinpaint.repair.inferer import PRECISIONS, Progress, RepairInferer, autocast, uses_bfloat16
 from medinpaint.repair.motion import recreate_slices
@@ -194,7 +194,7 @@ def _repair_one(volume: Volume, mask: np.ndarray, out: np.ndarray, *, whole: lis
 def _denoise(volume: Volume, array: np.ndarray, net: torch.nn.Module, *, device: torch.device, bfloat16: bool,
              progress: Progress) -> dict:
     """Denoise every slice of ``volume`` into ``array`` under the guard
-    (:mod:`medinpaint.repair.denoise_guard`): what it would remove must look like noise, else the slice
+    (:mod:`medinpaint.nets.guard`): what it would remove must look like noise, else the slice
     keeps its values. Returns the report's part."""
     norm = _normalisation(volume, [])  # sampled slices, as for repair: no float copy of the whole scan
     nk = volume.shape[2]

@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from medinpaint import baselines
 from medinpaint.nets import classical_fill, load_model
+from medinpaint.nets.guard import guard
 from medinpaint.train.augment import VALIDATION_SIGMAS, reference_noise, scored, validation_noise
 from medinpaint.train.config import TrainConfig
 from medinpaint.train.data import make_dataset
@@ -129,8 +130,9 @@ def compare_denoise(model: torch.nn.Module, seeds: list[int]) -> dict[str, Any]:
     def score(rows, key, noisy, clean, sigma):
         with torch.no_grad():
             denoised = model(torch.from_numpy(noisy)[None, None])[0, 0].numpy()
-        outputs = {"medinpaint (blind)": denoised, "BM3D (true sigma)": baselines.bm3d_denoise(noisy, sigma),
-                   "noisy input": noisy}
+        guarded = guard(noisy, denoised).output  # what `medinpaint repair --denoise` keeps of it
+        outputs = {"medinpaint (blind)": denoised, "medinpaint (guarded)": guarded,
+                   "BM3D (true sigma)": baselines.bm3d_denoise(noisy, sigma), "noisy input": noisy}
         for name, image in outputs.items():
             value = float(ssim(torch.from_numpy(image)[None, None], torch.from_numpy(clean)[None, None])[0])
             rows[key][name].append((_db(image, clean), value))
@@ -195,11 +197,6 @@ def markdown(result: dict[str, Any]) -> str:
                              + " | ".join(f"{row[m]:.2f}" for m in methods)
                              + f" | {row['medinpaint'] - best:+.2f} | {100 * share:.0f}% |")
             lines.append("")
-    if "independent" in result:
-        from medinpaint.train.independent import markdown as independent_markdown
-
-        lines += ["Independent generator (tests/generators), whole held-out scans through the engine:", "",
-                  independent_markdown(result["independent"])]
     if "denoise" in result:
         denoise = result["denoise"]
         names = list(next(iter(next(iter(denoise["levels"].values())).values())))
@@ -229,9 +226,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repair", help="repair model (.safetensors)")
     parser.add_argument("--seed-cnn", help="SeedCNN trained on the same pairs (.safetensors)")
     parser.add_argument("--denoise", help="denoise model (.safetensors)")
-    parser.add_argument("--independent", action="store_true",
-                        help="also the independent generator's damage on whole held-out scans through the "
-                        "engine (medinpaint.train.independent; run from the repository root)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="validation damage seeds")
     parser.add_argument("--out", required=True, help="folder for compare.json and compare.md")
     args = parser.parse_args(argv)
@@ -243,10 +237,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.seed_cnn:
             models["SeedCNN"] = load_model(args.seed_cnn)[0]
         result["repair"] = compare_repair(models, int(meta["args"].get("context", 0)), args.seeds)
-    if args.independent:
-        from medinpaint.train.independent import evaluate
-
-        result["independent"] = evaluate(args.repair, args.denoise or None, tuple(args.seeds))
     if args.denoise:
         result["denoise"] = compare_denoise(load_model(args.denoise)[0], args.seeds)
     out = Path(args.out)

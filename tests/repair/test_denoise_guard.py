@@ -10,8 +10,8 @@ import pytest
 from scipy import ndimage
 
 from medinpaint.io import Volume, read
+from medinpaint.nets.guard import CLAMP, guard, noise_sigma
 from medinpaint.repair import repair_volume
-from medinpaint.repair.denoise_guard import CLAMP, guard, noise_sigma
 
 
 def _psnr(a: np.ndarray, b: np.ndarray, span: float) -> float:

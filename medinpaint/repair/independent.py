@@ -9,13 +9,16 @@ scaled to each scan's normalisation range (CT: the HU window; MR: robust percent
 scan. Noise: white Gaussian on CT (25 HU) and Rician on MR (5% of the 99.5th percentile), scored on
 the whole image against BM3D told the true sigma and against the noisy input.
 
-Run from the repository root (the generator lives with the tests): ``python -m medinpaint.train.compare
---independent --out DIR``.
+Run from the repository root (the generator lives with the tests): ``python -m medinpaint.repair.independent
+--out DIR`` writes ``independent.json`` and ``independent.md``.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,6 +27,7 @@ from medinpaint import baselines
 from medinpaint.data.normalise import normalisation
 from medinpaint.data.sources import VALIDATION_SUBJECTS, available_sources
 from medinpaint.io import Volume
+from medinpaint.repair.engine import repair_volume
 
 IN_PLANE = {"tiles": {"share": 0.08}, "lines": {"share": 0.04}, "impulses": {"share": 0.01},
             "blocks": {"share": 0.02}}
@@ -92,7 +96,6 @@ def _classical(name: str, damaged: np.ndarray, lost: np.ndarray) -> np.ndarray:
 
 def evaluate(model=None, denoise_model=None, seeds: tuple[int, ...] = (1, 2, 3)) -> dict[str, Any]:
     """Per kind, single slices and volumes apart: each method's PSNR per scan (see the module)."""
-    from medinpaint.repair import repair_volume
     from tests.generators.independent import damage
 
     singles, volumes = scans()
@@ -135,8 +138,6 @@ def evaluate(model=None, denoise_model=None, seeds: tuple[int, ...] = (1, 2, 3))
 
 
 def _noise(rows, volume: Volume, clean: np.ndarray, span: float, denoise_model, seeds) -> None:
-    from medinpaint.repair import repair_volume
-
     ct = (volume.modality or "").upper() == "CT"
     kind = "noise (white 25 HU)" if ct else "noise (Rician 5%)"
     for seed in seeds[:1]:
@@ -196,4 +197,28 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["evaluate", "markdown", "scans"]
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m medinpaint.repair.independent",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repair", help="repair model (.safetensors); default: the shipped one")
+    parser.add_argument("--denoise", help="denoise model (.safetensors); default: the shipped one")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="damage seeds")
+    parser.add_argument("--out", required=True, help="folder for independent.json and independent.md")
+    args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(1)
+    result = evaluate(args.repair, args.denoise, tuple(args.seeds))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "independent.json").write_text(json.dumps(result, indent=1) + "\n")
+    (out / "independent.md").write_text(markdown(result))
+    print(markdown(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
+
+__all__ = ["evaluate", "main", "markdown", "scans"]

@@ -133,7 +133,7 @@ def _add_watch(sub: argparse._SubParsersAction) -> None:
                    "exit: status 0, or 1 if a series failed or could not be forwarded yet")
     p.add_argument("--status", action="store_true", help="print the journal's summary as JSON and exit")
     p.add_argument("--retry-failed", action="store_true",
-                   help="put failed series back in the queue, then watch")
+                   help="put failed and held series back in the queue, then watch")
 
 
 def _run_watch(args: argparse.Namespace) -> int:
@@ -177,7 +177,8 @@ def _add_listen(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", dest="inbox", metavar="IN", help="folder to write into: the watcher's --in")
     p.add_argument("--accept", action="append", metavar="AET",
                    help="a calling AE title allowed to send (repeat for several; default: any)")
-    p.add_argument("--bind", metavar="ADDRESS", help="address to listen on (default: all interfaces)")
+    p.add_argument("--bind", metavar="ADDRESS",
+                   help="address to listen on (default: 127.0.0.1; another address needs an accept list)")
     p.add_argument("--config", metavar="FILE",
                    help="TOML settings ([listen] table of docs/service/watch.toml)")
 

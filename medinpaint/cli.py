@@ -238,6 +238,19 @@ def _run_repair(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- batch -------------------------------------------------------------------------------------
+def _add_batch(sub: argparse._SubParsersAction) -> None:
+    from medinpaint.batch.cli import DESCRIPTION, HELP, add_arguments
+
+    add_arguments(sub.add_parser("batch", help=HELP, description=DESCRIPTION))
+
+
+def _run_batch(args: argparse.Namespace) -> int:
+    from medinpaint.batch.cli import run  # Ray is imported only there, when a job runs
+
+    return run(args)
+
+
 # --- train -------------------------------------------------------------------------------------
 def _add_train(sub: argparse._SubParsersAction) -> None:
     from medinpaint.train.config import add_arguments
@@ -296,6 +309,7 @@ COMMANDS = [
     ("convert", _add_convert, _run_convert),
     ("simulate", _add_simulate, _run_simulate),
     ("repair", _add_repair, _run_repair),
+    ("batch", _add_batch, _run_batch),
     ("evaluate", _add_evaluate, _run_evaluate),
     ("watch", _add_watch, _run_watch),
     ("listen", _add_listen, _run_listen),

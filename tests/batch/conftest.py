@@ -111,8 +111,8 @@ def cluster(namespace):
 
 
 def batch_command(*args: str) -> list[str]:
-    """``medinpaint batch ARGS`` (through the package's own entry point)."""
-    return [sys.executable, "-m", "medinpaint.batch", "--no-progress", *args]
+    """``medinpaint -v batch --no-progress ARGS``: every series logged, to check that no log names one."""
+    return [sys.executable, "-m", "medinpaint.cli", "-v", "batch", "--no-progress", *args]
 
 
 def run_batch_cli(namespace: Namespace, *args: str, timeout: float = 150,

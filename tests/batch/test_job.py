@@ -69,7 +69,7 @@ def no_private_text(texts: list[str], archive: Path) -> None:
 
 def test_a_job_on_a_ray_of_its_own_repairs_the_archive(namespace, archive, tmp_path):
     out = tmp_path / "out"
-    done = run_batch_cli(namespace, str(archive), str(out), "--cpus", "2", "-v")
+    done = run_batch_cli(namespace, str(archive), str(out), "--cpus", "2")
     assert done.returncode == 1, done.stderr  # some series failed: recorded, and said by the status
     check_results(out, archive)
     result = json.loads(done.stdout.splitlines()[-1])

@@ -62,8 +62,10 @@ def _classical(name: str, volume: np.ndarray, mask: np.ndarray, k: int) -> np.nd
 
 def evaluate_volume(volume: Volume, name: str, seed: int, model=None,
                     figures: Path | None = None) -> list[dict]:
-    """Rows of scores (one per kind and method) for one clean scan."""
+    """Rows of scores (one per kind and method) for one clean scan; ``group``: "2D image" for a scan of
+    one slice (no neighbours to repair from), else "volume"."""
     rows = []
+    group = "2D image" if volume.shape[2] == 1 else "volume"
     clean_physical = volume.physical()
     norm = normalisation(clean_physical, volume.modality)
     span = norm["high"] - norm["low"]
@@ -94,7 +96,7 @@ def evaluate_volume(volume: Volume, name: str, seed: int, model=None,
                     if result is None:
                         continue
                 per_method[method] = result
-                rows.append({"scan": name, "kind": kind, "slice": k, "method": method,
+                rows.append({"scan": name, "kind": kind, "slice": k, "method": method, "group": group,
                              **_scores(result, clean_physical[:, :, k], m, span)})
             if figures is not None and k == slices[0]:
                 _figure(figures / f"{name}_{kind}.png", clean_physical[:, :, k], damaged_physical[:, :, k],
@@ -128,11 +130,12 @@ def _figure(path: Path, clean, damaged, results: dict, *, norm: dict, title: str
 
 
 def summarise(rows: list[dict]) -> dict:
-    """Mean scores per kind and method."""
+    """Mean scores per kind and method, 2D images and volumes apart ("lost-lines, 2D image")."""
     table: dict = {}
     for row in rows:
         empty = {"psnr_mask": [], "psnr": [], "ssim": []}
-        cell = table.setdefault(row["kind"], {}).setdefault(row["method"], empty)
+        kind = f"{row['kind']}, {row['group']}" if "group" in row else row["kind"]
+        cell = table.setdefault(kind, {}).setdefault(row["method"], empty)
         for key in cell:
             cell[key].append(row[key])
     return {kind: {method: {k: float(np.mean(v)) for k, v in cell.items()} | {"n": len(cell["psnr"])}

@@ -61,3 +61,13 @@ def test_evaluate_skips_damage_that_leaves_nothing_to_repair_from(pydicom_files,
     rows = evaluate_volume(read(pydicom_files / "MR_small.dcm"), "mr_small", seed=3, model=fill_model)
     kinds = {row["kind"] for row in rows}
     assert "packet-loss" not in kinds and {"lost-lines", "bit-errors"} <= kinds
+
+
+def test_evaluate_reports_2d_images_and_volumes_apart():
+    from medinpaint.repair.evaluate import summarise
+
+    rows = [{"kind": "lost-lines", "group": group, "method": "medinpaint", "psnr_mask": v, "psnr": v,
+             "ssim": 1.0} for group, v in (("2D image", 20.0), ("volume", 30.0))]
+    summary = summarise(rows)
+    assert summary["lost-lines, 2D image"]["medinpaint"]["psnr_mask"] == 20.0
+    assert summary["lost-lines, volume"]["medinpaint"]["psnr_mask"] == 30.0

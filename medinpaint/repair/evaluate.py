@@ -129,12 +129,12 @@ def _figure(path: Path, clean, damaged, results: dict, *, norm: dict, title: str
     plt.close(fig)
 
 
-def summarise(rows: list[dict]) -> dict:
-    """Mean scores per kind and method, 2D images and volumes apart ("lost-lines, 2D image")."""
+def summarise(rows: list[dict], by_group: bool = False) -> dict:
+    """Mean scores per kind and method; ``by_group``: 2D images and volumes apart ("lost-lines, 2D image")."""
     table: dict = {}
     for row in rows:
         empty = {"psnr_mask": [], "psnr": [], "ssim": []}
-        kind = f"{row['kind']}, {row['group']}" if "group" in row else row["kind"]
+        kind = f"{row['kind']}, {row['group']}" if by_group and "group" in row else row["kind"]
         cell = table.setdefault(kind, {}).setdefault(row["method"], empty)
         for key in cell:
             cell[key].append(row[key])
@@ -176,9 +176,10 @@ def evaluate(paths: list[str | os.PathLike], out: str | os.PathLike, seed: int =
         if progress:
             progress((n + 1) / len(paths), f"evaluated {name}")
     summary = summarise(rows)
+    by_group = summarise(rows, by_group=True)
     seconds = time.perf_counter() - started
     with atomic_file(out / "report.json", overwrite=True) as tmp:
-        tmp.write_text(json.dumps({"summary": summary, "rows": rows}, indent=1))
+        tmp.write_text(json.dumps({"summary": summary, "by_group": by_group, "rows": rows}, indent=1))
     with atomic_file(out / "report.md", overwrite=True) as tmp:
-        tmp.write_text(markdown(summary, names, seconds))
+        tmp.write_text(markdown(by_group, names, seconds))
     return summary

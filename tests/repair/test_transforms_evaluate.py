@@ -49,6 +49,7 @@ def test_evaluate_writes_report_and_figures(sample_data, tmp_path, fill_model):
     methods = set(report["summary"]["lost-lines"])
     assert {"medinpaint", "medinpaint (detected)", "biharmonic", "telea", "median"} <= methods
     assert "| damage | method |" in (tmp_path / "report.md").read_text()
+    assert "| lost-lines, 2D image | medinpaint |" in (tmp_path / "report.md").read_text()
     figures = sorted(p.name for p in (tmp_path / "figures").iterdir())
     assert "ct_slice_lost-lines.png" in figures
 
@@ -68,6 +69,7 @@ def test_evaluate_reports_2d_images_and_volumes_apart():
 
     rows = [{"kind": "lost-lines", "group": group, "method": "medinpaint", "psnr_mask": v, "psnr": v,
              "ssim": 1.0} for group, v in (("2D image", 20.0), ("volume", 30.0))]
-    summary = summarise(rows)
+    assert summarise(rows)["lost-lines"]["medinpaint"]["n"] == 2
+    summary = summarise(rows, by_group=True)
     assert summary["lost-lines, 2D image"]["medinpaint"]["psnr_mask"] == 20.0
     assert summary["lost-lines, volume"]["medinpaint"]["psnr_mask"] == 30.0

@@ -118,8 +118,8 @@ def test_a_worker_killed_after_publishing_leaves_one_result(namespace, cluster, 
                            env=namespace.env(MEDINPAINT_BATCH_FAILPOINT=f"published@{marks}"),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     pid = int(wait_for(marks / "published.pid"))
-    first = {k: p.stat().st_ino for k, p in published(out).items()}
-    assert len(first) == 1
+    first = {k: p.stat().st_ino for k, p in published(out).items()}  # the held one, and any done beside it
+    assert len(first) >= 1
     os.kill(pid, signal.SIGKILL)  # the write task, after the rename, before it could report
     stdout, stderr = job.communicate(timeout=180)
     assert job.returncode == 1, stderr

@@ -88,3 +88,14 @@ def test_the_manifest_resumes_what_a_killed_run_left(tmp_path):
     assert manifest.get("d" * 16)["result"] == "skipped"
     with pytest.raises(ValueError):
         manifest.finish("a" * 16, PENDING, 1)
+
+
+def test_a_clean_series_is_copied_unchanged_with_clean_copy(archive, tmp_path):
+    options = work.Options(out=str(tmp_path), clean="copy")
+    item = _item(archive, "ct_clean")
+    screened, _ = work.screen(item.key, item.kind, item.inputs, options)
+    summary = work.copy_clean(item.key, item.kind, item.inputs, screened, options)
+    assert summary["status"] == "written"
+    copies = sorted((tmp_path / summary["output"] / "series").iterdir())
+    assert [c.read_bytes() for c in copies] == [open(p, "rb").read() for p in item.inputs]
+    assert work.copy_clean(item.key, item.kind, item.inputs, screened, options)["status"] == "found"

@@ -81,7 +81,7 @@ def test_a_residual_with_structure_leaves_the_slice_alone_and_big_changes_are_li
     anatomy = guard(noisy, noisy - 0.2 * (plane - plane.mean()))  # removes anatomy, not noise
     assert not anatomy.kept and np.array_equal(anatomy.output, noisy)
     blurred = guard(noisy, ndimage.gaussian_filter(noisy, 1.5))  # removes detail with the noise
-    assert not blurred.kept and blurred.edges > 0.35
+    assert not blurred.kept
     good = guard(noisy, plane)  # removes exactly the noise
     assert good.kept and good.structure < 0.2 and good.edges < 0.2
     wild = plane.copy()

@@ -13,8 +13,8 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "medinpaint"
 MAX_LINES = 500
 # lowest first: a module may import from its own layer and the ones before it
-LAYERS = ("errors", "io", "damage", "data", "nets", "baselines", "train", "repair", "info", "watch", "cli",
-          "bundle")
+LAYERS = ("errors", "io", "damage", "data", "nets", "baselines", "train", "repair", "info", "watch", "batch",
+          "cli", "bundle")
 
 
 def _modules() -> dict[str, Path]:

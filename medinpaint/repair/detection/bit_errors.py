@@ -1,5 +1,6 @@
 """Bit errors, the first look: single voxels far outside their neighbours' range that one flipped bit
-puts back, and flips from the fill value in an empty background."""
+puts back, impulses (single voxels beyond the range of the scan's tissue, whatever put them there), and
+flips from the fill value in an empty background."""
 
 from __future__ import annotations
 
@@ -32,6 +33,26 @@ class BitErrorThresholds:
             outnumber those it does not (+1) by this much; otherwise only flips beyond doubt.
         background_outlier_odds: the same for flips in the background against its lone voxels.
         doubt_ranges: flips beyond doubt lie this many value ranges beyond the content's.
+        min_flips: fewer flips in tissue than this (and no outliers the scan holds of its own) are
+            doubtful, unless ``impulse_certain_ranges`` beyond the tissue's range: a clean scan holds one
+            or two outliers that a flip explains (dipy's S0 along its first axis: one) ...
+        few_flips: ... and so are fewer than this that make up less than ``few_flips_share`` of the
+            voxels of the slices with content (nibabel's anatomical.nii holds 3-5 voxels 1.5-2 tissue
+            ranges beyond its tissue that a flip explains, 1-2e-4 of its voxels; four flips in pydicom's
+            64x64 MR_small are 1e-3).
+        impulse_ranges: an impulse lies this many value ranges beyond the tissue's (the 0.5-99.5
+            percentiles of the scan after a 3x3 median, so that impulses do not widen it), whatever its
+            neighbours (background included) and whether or not one flipped bit explains it.
+        impulse_min_count: impulses stand where the scan holds this many ...
+        impulse_min_share: ... and this share of the voxels of its slices with content; otherwise they are
+            doubtful (clean scans hold single voxels 0.5-2.3 tissue ranges beyond their tissue, at up to
+            2e-4 of the voxels of a volume, 2.1e-3 of a thin padded diffusion slice: dipy's S0) ...
+        impulse_certain_ranges: ... unless they lie this many value ranges beyond the tissue's (a noisy
+            diffusion mosaic of heudiconv's holds voxels 4-5 tissue ranges beyond its tissue that one flip
+            explains).
+        across_support: an outlier in its plane whose voxel in the slice before or after lies beyond the
+            same side of the plane neighbours' range by this share of its own excess is anatomy crossing
+            the plane (a vessel, a spot of CSF), not a flip or an impulse.
     """
 
     sigmas: float = 8.0
@@ -46,6 +67,14 @@ class BitErrorThresholds:
     natural_outlier_odds: int = 5
     background_outlier_odds: int = 2
     doubt_ranges: float = 1.0
+    min_flips: int = 3
+    few_flips: int = 10
+    few_flips_share: float = 5e-4
+    impulse_ranges: float = 0.4
+    impulse_min_count: int = 3
+    impulse_min_share: float = 3e-3
+    impulse_certain_ranges: float = 6.0
+    across_support: float = 0.5
 
 
 BIT_ERRORS = BitErrorThresholds()
@@ -128,11 +157,16 @@ def one_flip_restorations(values: np.ndarray, threshold: float = 0.0) -> Iterato
 
 def blocks_and_first_look_flips(array: np.ndarray, is_fill: np.ndarray, not_constant: np.ndarray,
                                 labels: np.ndarray, stats: dict,
-                                fill_context: Callable[[], tuple]) -> tuple[tuple, tuple, tuple]:
+                                fill_context: Callable[[], tuple],
+                                padding: float | None = None) -> tuple[tuple, tuple, tuple, tuple]:
     """Corrupted blocks, then bit errors in the background (``fill_context``: gives
-    :func:`fill_with_context` of the slab) and in tissue. Returns where flips were found in tissue,
-    where outliers as large are that no single flip explains, and the background's flips and lone
-    voxels no flip explains (:func:`flips_in_background`)."""
+    :func:`fill_with_context` of the slab) and in tissue. Returns where flips (and impulses) were found in
+    tissue, where outliers as large are that no single flip explains, the background's flips and lone
+    voxels no flip explains (:func:`flips_in_background`), and which of the first are impulses no single
+    flip explains (beyond the tissue's range by ``BIT_ERRORS.impulse_ranges``) with how many voxels lie
+    that far beyond, flips or not (the evidence for impulses). ``padding``: the constant
+    a padded scan frames its slices with (:func:`frame_value`); neighbours holding it are unseen, as beyond
+    the plane's border."""
     sigma, value_range = stats["sigma"], stats["value_range"]
     threshold = max(BIT_ERRORS.sigmas * sigma, BIT_ERRORS.range_share * value_range)
     values = array.astype(np.float32)
@@ -151,21 +185,28 @@ def blocks_and_first_look_flips(array: np.ndarray, is_fill: np.ndarray, not_cons
     screen &= ~is_fill & (labels == 0) & not_constant[np.newaxis, np.newaxis, :]
     where = np.nonzero(screen)
     if len(where[0]) == 0:
-        return where, where, background
+        return where, where, background, (where, 0)
     tolerance = max(BIT_ERRORS.tolerance_sigmas * sigma, BIT_ERRORS.tolerance_range * value_range)
-    bounds = content_bounds(stats, BIT_ERRORS.few_neighbours_ranges)
-    found, outlying = flips_beyond_neighbour_range(array, values, where, is_fill, None, threshold, tolerance,
-                                                   bounds)
+    bounds = (content_bounds(stats, BIT_ERRORS.few_neighbours_ranges),
+              tissue_bounds(stats, BIT_ERRORS.impulse_ranges))
+    unseen = None if padding is None else array == padding
+    found, outlying, impulse, flip = flips_beyond_neighbour_range(array, values, where, is_fill, unseen,
+                                                                  threshold, tolerance, bounds)
     labels[tuple(w[found] for w in where)] = BIT_ERRORS_CODE
     if found.any() and not found.all():
         # two flips side by side hide each other (each widens the other's neighbour range): the rest
         # are looked at again with the flips found left out of their neighbours
         rest = np.nonzero(~found)[0]
-        again, _ = flips_beyond_neighbour_range(array, values, tuple(w[rest] for w in where), is_fill,
-                                                labels == BIT_ERRORS_CODE, threshold, tolerance, bounds)
+        again, _, again_impulse, again_flip = flips_beyond_neighbour_range(
+            array, values, tuple(w[rest] for w in where), is_fill,
+            (labels == BIT_ERRORS_CODE) if unseen is None else (labels == BIT_ERRORS_CODE) | unseen,
+            threshold, tolerance, bounds, unseen)
         found[rest[again]] = True
+        impulse[rest] |= again_impulse
+        flip[rest] |= again_flip
         labels[tuple(w[rest[again]] for w in where)] = BIT_ERRORS_CODE
-    return tuple(w[found] for w in where), tuple(w[outlying & ~found] for w in where), background
+    return (tuple(w[found] for w in where), tuple(w[outlying & ~found] for w in where), background,
+            (tuple(w[impulse & ~flip] for w in where), int(impulse.sum())))
 
 
 def outliers_may_be_natural(explained: int, unexplained: int, odds: float) -> bool:
@@ -187,6 +228,40 @@ def content_bounds(stats: dict, ranges: float) -> tuple[float, float]:
     return stats["low"] - ranges * stats["value_range"], stats["high"] + ranges * stats["value_range"]
 
 
+def tissue_bounds(stats: dict, ranges: float) -> tuple[float, float]:
+    """Bounds ``ranges`` value ranges beyond the tissue's: the 0.5-99.5 percentiles of the sampled
+    slices after a 3x3 median (:func:`intensity_stats`), which impulses, however many, do not widen."""
+    value_range = (stats["tissue_high"] - stats["tissue_low"]) or stats["value_range"]
+    return stats["tissue_low"] - ranges * value_range, stats["tissue_high"] + ranges * value_range
+
+
+def supported_across(array: np.ndarray, where: tuple[np.ndarray, ...]) -> np.ndarray:
+    """Which in-plane outliers ``where`` (volume indices) continue into the slice before or after: the
+    voxel there lies beyond the same side of the plane neighbours' range by ``BIT_ERRORS.across_support``
+    of the outlier's own excess. A flip or an impulse hits one voxel; anatomy crossing the plane (a
+    vessel, CSF) shows in the slices beside it."""
+    supported = np.zeros(len(where[0]), dtype=bool)
+    if len(where[0]) == 0 or array.shape[2] < 2:
+        return supported
+    with np.errstate(invalid="ignore", over="ignore"):
+        beside_plane = in_plane_neighbours(where, array.shape)
+        around = np.stack([np.asarray(array[i, j, where[2]], dtype=np.float64) for i, j, _ in beside_plane])
+        inside_plane = np.stack([inside for _, _, inside in beside_plane])  # the plane's border: no neighbour
+        high = np.where(inside_plane, around, -np.inf).max(axis=0)
+        low = np.where(inside_plane, around, np.inf).min(axis=0)
+        centre = np.asarray(array[where], dtype=np.float64)
+        above = centre > high
+        excess = np.where(above, centre - high, low - centre)
+        for dk in (-1, 1):
+            k = where[2] + dk
+            inside = (k >= 0) & (k < array.shape[2])
+            at = np.clip(k, 0, array.shape[2] - 1)
+            beside = np.asarray(array[where[0], where[1], at], dtype=np.float64)
+            beyond = np.where(above, beside - high, low - beside)
+            supported |= inside & (beyond > BIT_ERRORS.across_support * excess)
+    return supported
+
+
 def outside_bounds(values: np.ndarray, bounds: tuple[float, float]) -> np.ndarray:
     """Which ``values`` lie outside ``bounds`` (:func:`content_bounds`): for flips found in a scan with
     outliers of its own (noisy mosaics), one value range beyond the content's; those still stand."""
@@ -197,12 +272,18 @@ def outside_bounds(values: np.ndarray, bounds: tuple[float, float]) -> np.ndarra
 def flips_beyond_neighbour_range(array: np.ndarray, values: np.ndarray, where: tuple[np.ndarray, ...],
                                  is_fill: np.ndarray, left_out: np.ndarray | None, threshold: float,
                                  tolerance: float,
-                                 bounds: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+                                 bounds: tuple[tuple[float, float], tuple[float, float]],
+                                 unseen: np.ndarray | None = None
+                                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Which voxels of ``where`` lie beyond the range of their eight neighbours by more than
     ``threshold`` and than the neighbours spread (the outliers, second array), where one flipped bit
     puts them back inside it (give or take ``tolerance``; the first). ``left_out``: voxels that do not
-    count as neighbours. A voxel with fewer than five neighbours of content (in a corner, beside
-    another flip in the background) is judged only where its value lies outside ``bounds``."""
+    count as neighbours; ``unseen``: voxels beyond which nothing is seen (padding), as the plane's border.
+    A voxel with fewer than five neighbours of content (in a corner, beside
+    another flip in the background) is judged only where its value lies outside ``bounds[0]``. An
+    impulse lies beyond them by more than ``threshold`` and outside ``bounds[1]`` (:func:`tissue_bounds`),
+    whatever its neighbours; the third array: the impulses (also in the first), the fourth: the voxels
+    one flip explains."""
     # at the plane's border only the neighbours inside it count (five along an edge, too few in a
     # corner; mirrored ones had counted twice and flagged a dark edge voxel of a clean scan), and as
     # what lies beyond is unseen, the voxel must stand out twice as far (once as far flagged a dark
@@ -211,6 +292,8 @@ def flips_beyond_neighbour_range(array: np.ndarray, values: np.ndarray, where: t
     neighbours = [(i, j, where[2]) for i, j, _ in beside]
     around = np.stack([values[n] for n in neighbours])
     gone = ~np.stack([inside for _, _, inside in beside])  # beyond the plane's border
+    if unseen is not None:  # a padded scan's padding: as beyond the border
+        gone |= np.stack([unseen[n] for n in neighbours])
     on_border = gone.any(axis=0)
     if left_out is not None:
         gone |= np.stack([left_out[n] for n in neighbours])
@@ -222,14 +305,15 @@ def flips_beyond_neighbour_range(array: np.ndarray, values: np.ndarray, where: t
     excess = np.maximum(centre - high, low - centre)
     # not a fill value inside tissue (templates and masks have such holes), nor a lone voxel of tissue
     # in the background (what skull stripping leaves): both occur in clean scans
-    beyond = outside_bounds(centre, bounds)
+    beyond = outside_bounds(centre, bounds[0])
     border_threshold = BIT_ERRORS.border_factor * threshold
-    keep = (np.isfinite(high) & (excess > np.where(on_border, border_threshold, threshold))
-            & (excess > BIT_ERRORS.spreads * (high - low))
+    standing_out = np.isfinite(high) & (excess > np.where(on_border, border_threshold, threshold))
+    keep = (standing_out & (excess > BIT_ERRORS.spreads * (high - low))
             & ((content_around >= BIT_ERRORS.min_content_neighbours) | beyond))
-    found = np.zeros(len(centre), dtype=bool)
+    impulse = standing_out & outside_bounds(centre, bounds[1])
+    flip = np.zeros(len(centre), dtype=bool)
     index = np.nonzero(keep)[0]
     if len(index):
-        found[index] = one_flip_explains(array[tuple(w[index] for w in where)], low[index] - tolerance,
-                                           high[index] + tolerance, threshold)
-    return found, keep
+        flip[index] = one_flip_explains(array[tuple(w[index] for w in where)], low[index] - tolerance,
+                                        high[index] + tolerance, threshold)
+    return flip | impulse, keep, impulse, flip

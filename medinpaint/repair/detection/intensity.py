@@ -6,19 +6,27 @@ import numpy as np
 from scipy import ndimage
 
 
-def intensity_stats(array: np.ndarray, not_constant: np.ndarray) -> dict | None:
-    """Noise level and value ranges of the scan's content, from a subset of its slices."""
+def intensity_stats(array: np.ndarray, not_constant: np.ndarray, padding: float | None = None) -> dict | None:
+    """Noise level and value ranges of the scan's content, from a subset of its slices; ``padding``: the
+    constant a padded scan frames its slices with, which is no part of its ranges."""
     ks = sample_slices(not_constant)
     if len(ks) == 0 or array.dtype.kind not in "iuf":
         return None
     sample = np.asarray(array[:, :, ks]).astype(np.float32)
-    sigma = noise_sigma(sample)
-    low, high = np.nanpercentile(sample, [0.5, 99.5])  # values that are not finite have no place in a range
+    sigma = noise_sigma(sample, padding)
+    ranged = sample if padding is None else sample[sample != np.float32(padding)]
+    if ranged.size == 0:
+        return None
+    low, high = np.nanpercentile(ranged, [0.5, 99.5])  # values that are not finite have no place in a range
     full_range = float(np.nanmax(sample) - np.nanmin(sample))
     if not (high - low > 0 and full_range > 0):
         return None
+    # the tissue's range: the same percentiles once single voxels (impulses, flips) are smoothed away
+    smooth = ndimage.median_filter(sample, size=(3, 3, 1))
+    smooth = smooth if padding is None else smooth[sample != np.float32(padding)]
+    tissue_low, tissue_high = np.nanpercentile(smooth, [0.5, 99.5])
     return {"sigma": sigma, "low": float(low), "high": float(high), "value_range": float(high - low),
-            "full_range": full_range}
+            "full_range": full_range, "tissue_low": float(tissue_low), "tissue_high": float(tissue_high)}
 
 
 def sample_slices(not_constant: np.ndarray) -> np.ndarray:
@@ -34,9 +42,12 @@ def full_range_of_sound(array: np.ndarray, not_constant: np.ndarray, labels: np.
     return float(sound.max()) - float(sound.min()) if sound.size else 0.0
 
 
-def noise_sigma(sample: np.ndarray) -> float:
-    """Robust noise level: MAD of the 3x3 median residual over the sampled slices."""
+def noise_sigma(sample: np.ndarray, padding: float | None = None) -> float:
+    """Robust noise level: MAD of the 3x3 median residual over the sampled slices (but in and beside a
+    padded scan's ``padding``)."""
     sample = sample[:, :, ::max(1, sample.shape[2] // 6)]  # a subset of slices is enough for one number
     residual = np.abs(sample - ndimage.median_filter(sample, size=(3, 3, 1)))
+    if padding is not None:
+        residual[ndimage.maximum_filter(sample == np.float32(padding), size=(3, 3, 1))] = 0
     moved = residual[residual > 0]  # NaN compares False: left out
     return float(1.4826 * np.median(moved)) if moved.size else 0.0

@@ -34,10 +34,16 @@ BIT_ERRORS_CODE = CODE[BIT_ERRORS]
 
 @dataclass
 class Detection:
-    """Where the damage is: ``labels`` holds one code of ``KINDS`` (1-based) per voxel, 0 where intact."""
+    """Where the damage is: ``labels`` holds one code of ``KINDS`` (1-based) per voxel, 0 where intact.
+
+    ``doubtful``: findings the evidence does not make certain, by kind, as an (n, 3) array of voxel
+    indices; they are not in ``labels`` (so not in ``mask``, and a repair leaves them alone) and
+    ``details["doubtful"]`` counts them. A clean scan may hold a voxel or two like them.
+    """
 
     labels: np.ndarray
     details: dict = field(default_factory=dict)
+    doubtful: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def mask(self) -> np.ndarray:

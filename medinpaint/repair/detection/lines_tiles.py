@@ -128,13 +128,26 @@ def tile_aligned(component: np.ndarray, origin: tuple[int, int], shape: tuple[in
 
 
 def find_packet_loss(block: np.ndarray, is_fill: np.ndarray, content_slices: np.ndarray, labels: np.ndarray,
-                     contrast: float, fill_context: Callable[[], tuple] | None) -> None:
+                     contrast: float, fill_context: Callable[[], tuple] | None,
+                     written: np.ndarray | None = None) -> None:
     """Lost packets in a slab (``fill_context``: gives :func:`fill_with_context` of the slab; None for
-    a scan of one or two slices, judged in-plane only; ``content_slices`` as for :func:`find_lost_lines`)."""
+    a scan of one or two slices, judged in-plane only; ``content_slices`` as for :func:`find_lost_lines`).
+    ``written``: voxels at a fill value the scan holds only in runs, no background of its own
+    (:func:`pick_run_fills`): any region of them is lost, whatever its shape."""
     holes = is_fill & content_slices[np.newaxis, np.newaxis, :] & (labels == 0)
     components, n = ndimage.label(holes, structure=PLANE)
+    if n and written is not None:
+        # a region of a value the scan holds only in runs: lost, whatever its shape (a burst of tiles of
+        # any size, on any grid, a partial line)
+        areas = np.bincount(components.ravel(), minlength=n + 1)
+        inside = np.bincount(components.ravel(), weights=written.ravel(), minlength=n + 1)
+        whole = (areas >= SCAN.min_hole) & (inside == areas)
+        whole[0] = False
+        labels[whole[components] & (labels == 0)] = PACKET_LOSS_CODE
+        holes &= labels == 0
+        components, n = ndimage.label(holes, structure=PLANE)
     if n:
-        lost_fill_regions(block, components, n, holes, labels, is_fill, contrast)
+        lost_fill_regions(block, components, n, holes, labels, is_fill, contrast, fill_context)
     find_lost_tiles(holes & (labels == 0), ~is_fill, labels, fill_context)
 
 
@@ -153,13 +166,25 @@ def edge_padding(is_fill: np.ndarray) -> np.ndarray:
 
 
 def lost_fill_regions(block: np.ndarray, components: np.ndarray, n: int, holes: np.ndarray,
-                      labels: np.ndarray, is_fill: np.ndarray, contrast: float) -> None:
+                      labels: np.ndarray, is_fill: np.ndarray, contrast: float,
+                      fill_context: Callable[[], tuple] | None = None) -> None:
     """Keep the fill regions that are tile-aligned, or exact rectangles a tile wide at least inside the
     plane (around a region there is only content or damage found already: fill voxels beside it
     belong to it) whose surroundings stand out from the fill by ``contrast`` (a dark, noisy background
     holds such rectangles of its own). A region joined to the scan's own padding lines is kept
-    without them where the rest is tile-aligned."""
+    without them where the rest is tile-aligned. In a scan of three slices or more, a region that is
+    fill in the slices before and after it too is the scan's own background or padding (a frame of
+    a tile's width around a small scan), not a packet lost in one slice."""
     padding = None
+
+    def own_background(grown: tuple, comp: np.ndarray) -> bool:
+        if fill_context is None:
+            return False
+        context, in_scan = fill_context()
+        k = grown[2].start + CONTEXT
+        beside = [k + d for d in (-1, 1) if in_scan[k + d]]
+        return bool(beside) and all(context[grown[0], grown[1], at][comp[:, :, 0]].all() for at in beside)
+
     shape = holes.shape[:2]
     areas = np.bincount(components.ravel(), minlength=n + 1)[1:]
     # most regions are specks (voxels that happen to hold a fill value): number only the large ones,
@@ -182,6 +207,8 @@ def lost_fill_regions(block: np.ndarray, components: np.ndarray, n: int, holes: 
             continue
         grown = (slice(max(si.start - 1, 0), si.stop + 1), slice(max(sj.start - 1, 0), sj.stop + 1), sk)
         comp = components[grown] == index
+        if own_background(grown, comp):
+            continue
         origin = (grown[0].start, grown[1].start)
         if is_rectangle and not touches_border and not on_grid:
             around = block[grown][~comp].astype(np.float64)

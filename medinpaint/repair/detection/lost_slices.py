@@ -109,6 +109,9 @@ def find_truncation(array: np.ndarray, fills: list[float], constant: np.ndarray,
         # it cannot be told from a scan that ends in anatomy and is padded with fill slices (a partial
         # field of view resampled onto a larger grid): such cuts are left
         content = ~is_fill_value(plane, fills)
+        if k > 0 and not constant[k - 1] and (~is_fill_value(np.asarray(array[:, :, k - 1]), fills)).reshape(
+                -1, order="F")[rest:].sum() < SCAN.min_hole:
+            return  # the slice before holds no content there either: the scan's own background (a mask)
         if not (cut_is_abrupt_along_rows(content, i, j)
                 or cut_against_slice_before(array, fills, constant, content, k, rest)):
             return

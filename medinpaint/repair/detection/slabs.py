@@ -37,10 +37,27 @@ class ScanThresholds:
             than this side by side are bit errors, not a fill.
         min_plane: pixels along each in-plane axis for the pattern detectors (lost lines, tiles,
             truncation): in fewer, a pattern cannot be told from anatomy.
+        run: pixels; a value held by this many voxels in a row (along either in-plane axis) is a fill
+            candidate, whatever it is (lost data takes any constant a sender or converter writes: 0
+            before or after rescaling, -1024, -2000, the dtype's minimum; a scan padded with a constant)
+            ...
+        max_run_fills: ... the most common of them by voxels in such runs, at most this many, where
+            they hold ``min_hole`` voxels or more ...
+        run_dominance: ... and ``run_dominance`` times as many as the most common value left out (a
+            coarsely quantised scan holds runs at many values alike: none of them is taken).
+        background_share: a value holding this share of the slices' outer frame is the scan's
+            background, not a fill candidate; nor is a value outside the scan's ``written_inside`` to
+            ``100 - written_inside`` percentiles (a floor or ceiling the values were clipped to).
+        written_inside: see ``background_share``.
     """
 
     min_hole: int = 16
     min_plane: int = 16
+    run: int = 16
+    max_run_fills: int = 3
+    run_dominance: int = 4
+    background_share: float = 0.5
+    written_inside: float = 0.1
 
 
 SCAN = ScanThresholds()
@@ -63,6 +80,52 @@ def fill_values(volume: Volume, minimum: np.generic | None = None) -> list[float
     if header is not None and "PixelPaddingValue" in header:
         values.add(int(header.PixelPaddingValue))
     return sorted(values)
+
+
+def frame_value(array: np.ndarray, share: float = 1.0) -> float | None:
+    """The constant that fills the outer frame (first and last row and column) of the slices, or None:
+    with ``share`` 1, a scan padded in-plane with a constant, whose neighbours there are unseen; with
+    less, the scan's background (most of the frame)."""
+    if min(array.shape[:2]) < 3:
+        return None
+    frame = np.concatenate([np.asarray(f).ravel() for f in (array[0], array[-1], array[:, 0], array[:, -1])])
+    values, counts = np.unique(frame, return_counts=True)
+    top = int(np.argmax(counts))
+    return values[top].item() if counts[top] >= share * frame.size else None
+
+
+def run_values(block: np.ndarray, known: list[float]) -> dict[float, int]:
+    """Values other than ``known`` held by ``SCAN.run`` voxels or more in a row along axis 0 or 1 of
+    the slices of ``block``, with how many voxels such runs hold (a run of n counts n - run + 1)."""
+    found: dict[float, int] = {}
+    if block.dtype.kind not in "iuf":
+        return found
+    for axis in (0, 1):
+        if block.shape[axis] < SCAN.run:
+            continue
+        same = np.moveaxis(np.diff(block, axis=axis) == 0, axis, 0)  # NaN never equals itself
+        counts = np.zeros((same.shape[0] + 1,) + same.shape[1:], dtype=np.int32)
+        np.cumsum(same, axis=0, out=counts[1:])
+        starts = counts[SCAN.run - 1:] - counts[:-(SCAN.run - 1)] == SCAN.run - 1
+        if not starts.any():
+            continue
+        values = np.moveaxis(block, axis, 0)[:starts.shape[0]][starts]
+        values = values[~is_fill_value(values, known)] if known else values
+        for value, n in zip(*np.unique(values, return_counts=True), strict=True):
+            found[value.item()] = found.get(value.item(), 0) + int(n)
+    return found
+
+
+def pick_run_fills(found: dict[float, int]) -> list[float]:
+    """The fill candidates of :func:`run_values` summed over a scan: the most common, where they are
+    common enough (``SCAN.max_run_fills``, ``SCAN.min_hole``)."""
+    ranked = sorted(found.items(), key=lambda item: -item[1]) + [(None, 0)]
+    for n in range(1, min(SCAN.max_run_fills, len(ranked) - 1) + 1):
+        # the first n stand out from the rest: a coarsely quantised scan (a uint16 NM scan of counts
+        # 0-40) holds runs at many values alike, none of them lost
+        if ranked[n - 1][1] >= SCAN.run_dominance * ranked[n][1]:
+            return [value for value, count in ranked[:n] if count >= SCAN.min_hole]
+    return []
 
 
 def fill_with_context(array: np.ndarray, part: slice, is_fill: np.ndarray,

@@ -15,10 +15,12 @@ from medinpaint.repair.detection.bit_errors import (
     content_bounds,
     outliers_may_be_natural,
     outside_bounds,
+    supported_across,
+    tissue_bounds,
 )
 from medinpaint.repair.detection.blocks import blocks_against_sound_range
 from medinpaint.repair.detection.intensity import intensity_stats
-from medinpaint.repair.detection.kinds import BIT_ERRORS_CODE, CORRUPTED_BLOCKS_CODE, Detection
+from medinpaint.repair.detection.kinds import BIT_ERRORS_CODE, CORRUPTED_BLOCKS_CODE, KINDS, Detection
 from medinpaint.repair.detection.later_looks import LATER_LOOKS, find_smaller_flips
 from medinpaint.repair.detection.lines_tiles import PACKET_LOSS, find_lost_lines, find_packet_loss
 from medinpaint.repair.detection.lost_slices import find_lost_slices, find_truncation
@@ -28,10 +30,15 @@ from medinpaint.repair.detection.slabs import (
     fill_values,
     fill_with_context,
     for_each_slab,
+    frame_value,
     in_plane_neighbours,
     is_fill_value,
+    pick_run_fills,
+    run_values,
     to_volume_indices,
 )
+
+BIT_ERRORS_KIND = KINDS[BIT_ERRORS_CODE - 1]
 
 
 def detect(volume: Volume, slab: int = SLAB) -> Detection:
@@ -56,6 +63,22 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     nk = array.shape[2]
     minimum = array.min()
     fills = fill_values(volume, minimum)
+    # a constant that frames every slice is the scan's own padding: no fill, and unseen beyond it
+    padding = frame_value(array)
+    padding = None if padding is None or padding in fills else padding
+    # fills at any value: constants the scan holds in runs, but for 0, its minimum (a floor the values
+    # are clipped to, a mask or a threshold: cranium's air is clipped at -1024), its padding and its
+    # background
+    background = frame_value(array, SCAN.background_share)
+    known = [f for f in fills + [padding, background] if f is not None]
+    written = pick_run_fills(run_fill_candidates(array, known, slab))
+    if written:
+        # inside the scan's range: a plateau at either end is a floor or a ceiling the values were
+        # clipped to (a bias field saturating uint8 at 255, a CT's ceiling), no value written over data
+        sample = np.asarray(array[:, :, ::max(1, nk // 16)]).astype(np.float32)
+        low, high = np.nanpercentile(sample, [SCAN.written_inside, 100 - SCAN.written_inside])
+        written = [value for value in written if low < value < high]
+    fills = sorted(set(fills) | set(written))
     constant = np.empty(nk, dtype=bool)
     fractions = np.empty(nk)
     at_minimum = np.zeros(nk, dtype=np.int64)
@@ -72,7 +95,7 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
 
     for_each_slab(nk, slab, survey)
     if at_minimum.sum() < SCAN.min_hole:  # lone voxels at the minimum are bit errors, not a fill
-        fills = fill_values(volume)
+        fills = [f for f in fills if f != minimum.item() or f in fill_values(volume)]
     labels = np.zeros(array.shape, dtype=np.uint8)
     find_lost_slices(volume, constant, fractions, labels)
     not_constant = ~constant
@@ -84,12 +107,15 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     cut = not_constant & (np.rint(fractions * array.shape[0] * array.shape[1]) >= SCAN.min_hole)
     if patterns and stream:
         find_truncation(array, fills, constant, fractions, labels)
-    stats = intensity_stats(array, not_constant)
+    stats = intensity_stats(array, not_constant, padding)
     flipped = np.zeros(nk, dtype=np.int64)  # bit errors found per slice
     # per slab, where the first look found flips in tissue and outliers it did not
     in_tissue, unexplained = [], []
     # per slab, flips in the background and lone voxels there no flip explains
     in_background, lone = [], []
+    # per slab, the impulses no single flip explains (also in in_tissue)
+    impulses = []
+    far = []  # per slab, how many voxels the first look found beyond the tissue's range, flips or not
 
     def scan(part: slice) -> None:
         block = np.asarray(array[:, :, part])
@@ -101,11 +127,14 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
             across = fill_context if nk > 2 else None  # a thinner scan is judged in-plane only
             find_lost_lines(is_fill, ~is_fill, cut[part], region, across)
             contrast = PACKET_LOSS.rectangle_contrast * stats["value_range"] if stats else 0.0
-            find_packet_loss(block, is_fill, cut[part], region, contrast, across)
+            find_packet_loss(block, is_fill, cut[part], region, contrast, across,
+                             is_fill_value(block, written) if written else None)
         if stats is not None:
-            found, outliers, (background, alone) = blocks_and_first_look_flips(
-                block, is_fill, not_constant[part], region, stats, fill_context)
+            found, outliers, (background, alone), (impulse, beyond) = blocks_and_first_look_flips(
+                block, is_fill, not_constant[part], region, stats, fill_context, padding)
             in_tissue.append(to_volume_indices(found, part.start))
+            impulses.append(to_volume_indices(impulse, part.start))
+            far.append(beyond)
             unexplained.append(to_volume_indices(outliers, part.start))
             in_background.append(to_volume_indices(background, part.start))
             lone.append(alone)
@@ -115,6 +144,9 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     for_each_slab(nk, slab, scan)
     if stats is None:
         return Detection(labels, {"fill_values": [float(f) for f in fills]})
+    doubtful: dict[str, np.ndarray] = {}
+    voxels = array[:, :, 0].size * int(not_constant.sum())  # of the slices with content
+    in_tissue, impulses = drop_anatomy(array, labels, flipped, in_tissue, impulses)
     bounds = content_bounds(stats, BIT_ERRORS.doubt_ranges)  # flips beyond them are flips beyond doubt
     background_flips = sum(len(w[0]) for w in in_background)
     if background_flips and outliers_may_be_natural(background_flips, sum(lone),
@@ -126,29 +158,129 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     tissue_flips = sum(len(w[0]) for w in in_tissue)
     blocks = (blocks_against_sound_range(array, fills, not_constant, labels, stats, slab) if flipped.any()
               else [])
+    doubtful_impulses(array, labels, flipped, stats, impulses, sum(far), doubtful, voxels)
+    # impulses are no flips: they do not make the scan one that carries flips (the later looks)
+    impulse_count = sum(int((labels[w] == BIT_ERRORS_CODE).sum()) for w in impulses)
     # outliers inside garbage found only now are the block's, not the scan's own
     natural = sum(int((labels[w] == 0).sum()) for w in unexplained)
+    # the flips one flip explains (impulses were judged on their own)
+    in_tissue = [without(where, impulse, array.shape)
+                 for where, impulse in zip(in_tissue, impulses, strict=True)]
+    tissue_flips = sum(len(w[0]) for w in in_tissue)
     flips_in_doubt = tissue_flips and outliers_may_be_natural(tissue_flips, natural,
                                                               BIT_ERRORS.natural_outlier_odds)
+    few = tissue_flips < BIT_ERRORS.min_flips or (tissue_flips < BIT_ERRORS.few_flips
+                                                   and tissue_flips < BIT_ERRORS.few_flips_share * voxels)
+    if tissue_flips and not flips_in_doubt and few:
+        # too few to tell from the scan's own outliers (a clean scan holds a few that a flip explains,
+        # some two tissue ranges beyond its tissue): doubtful, but for flips far beyond the tissue's range
+        weak = []
+        certain = tissue_bounds(stats, BIT_ERRORS.impulse_certain_ranges)
+        for where in in_tissue:
+            within = ~outside_bounds(array[where], certain)
+            weak.append(unlabel(labels, flipped, tuple(w[within] for w in where)))
+        found = [np.stack(w, axis=1) for w in weak if len(w[0])]
+        if found:
+            doubtful[BIT_ERRORS_KIND] = np.concatenate([doubtful.get(BIT_ERRORS_KIND, np.empty((0, 3), int)),
+                                                        *found])
+        if not flipped.any():
+            for where in blocks:  # looked for only because of the flips dropped
+                labels[where] = 0
     if flips_in_doubt:  # the scan's own outliers: only flips beyond doubt stand
         for where in in_tissue:
-            dropped = tuple(w[~outside_bounds(array[where], bounds)] for w in where)
-            # one inside a block found since is the block's garbage (the block search skipped labelled
-            # voxels)
-            in_block = np.zeros(len(dropped[0]), dtype=bool)
-            for i, j, inside in in_plane_neighbours(dropped, labels.shape):
-                in_block |= inside & (labels[i, j, dropped[2]] == CORRUPTED_BLOCKS_CODE)
-            labels[dropped] = np.where(in_block, CORRUPTED_BLOCKS_CODE, 0).astype(np.uint8)
-            np.subtract.at(flipped, dropped[2], 1)
+            unlabel(labels, flipped, tuple(w[~outside_bounds(array[where], bounds)] for w in where))
         if not flipped.any():
             for where in blocks:  # looked for only because of the flips dropped
                 labels[where] = 0
     # the later looks take smaller jumps, where a scan with outliers of its own has far more of them
-    later = not flips_in_doubt and flipped.sum() >= LATER_LOOKS.odds * natural
-    if later and flipped.sum() >= max(LATER_LOOKS.after_flips,
+    flips = flipped.sum() - impulse_count
+    later = not flips_in_doubt and flips >= LATER_LOOKS.odds * natural
+    if later and flips >= max(LATER_LOOKS.after_flips,
                                       LATER_LOOKS.after_share * array[:, :, 0].size * not_constant.sum()):
         find_smaller_flips(array, fills, not_constant, labels, stats["sigma"], slab)
-    return Detection(labels, {"fill_values": [float(f) for f in fills]})
+    details = {"fill_values": [float(f) for f in fills]}
+    if doubtful:
+        details["doubtful"] = {kind: len(where) for kind, where in doubtful.items()}
+    return Detection(labels, details, doubtful)
+
+
+def without(where: tuple[np.ndarray, ...], these: tuple[np.ndarray, ...],
+            shape: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+    """The voxels ``where`` less ``these`` (both volume indices)."""
+    if len(these[0]) == 0 or len(where[0]) == 0:
+        return where
+    keep = ~np.isin(np.ravel_multi_index(where, shape[:3]), np.ravel_multi_index(these, shape[:3]))
+    return tuple(w[keep] for w in where)
+
+
+def unlabel(labels: np.ndarray, flipped: np.ndarray,
+            dropped: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+    """Take bit errors ``dropped`` off the labels (and the count per slice), but for those beside a
+    corrupted block, which are its garbage (the block search skipped labelled voxels) and become its;
+    returns the others."""
+    in_block = np.zeros(len(dropped[0]), dtype=bool)
+    for i, j, inside in in_plane_neighbours(dropped, labels.shape):
+        in_block |= inside & (labels[i, j, dropped[2]] == CORRUPTED_BLOCKS_CODE)
+    labels[dropped] = np.where(in_block, CORRUPTED_BLOCKS_CODE, 0).astype(np.uint8)
+    np.subtract.at(flipped, dropped[2], 1)
+    return tuple(w[~in_block] for w in dropped)
+
+
+def drop_anatomy(array: np.ndarray, labels: np.ndarray, flipped: np.ndarray, in_tissue: list[tuple],
+                 impulses: list[tuple]) -> tuple[list[tuple], list[tuple]]:
+    """The first look's outliers in tissue (and its impulses) less those that continue into a slice
+    beside (:func:`supported_across`: anatomy crossing the plane), which are unlabelled."""
+    kept, kept_impulses = [], []
+    for where, impulse in zip(in_tissue, impulses, strict=True):
+        supported = supported_across(array, where)
+        if supported.any():
+            dropped = tuple(w[supported] for w in where)
+            labels[dropped] = 0
+            np.subtract.at(flipped, dropped[2], 1)
+            where = tuple(w[~supported] for w in where)
+            impulse = tuple(w[labels[impulse] != 0] for w in impulse)
+        kept.append(where)
+        kept_impulses.append(impulse)
+    return kept, kept_impulses
+
+
+def doubtful_impulses(array: np.ndarray, labels: np.ndarray, flipped: np.ndarray, stats: dict,
+                      impulses: list[tuple], count: int, doubtful: dict[str, np.ndarray], voxels: int) -> int:
+    """Impulses no flip explains are doubtful (taken off the labels, into ``doubtful``) where the scan
+    holds fewer than ``BIT_ERRORS.impulse_min_count`` voxels as far beyond its tissue (``count``, flips
+    or not), or fewer than
+    ``BIT_ERRORS.impulse_min_share`` of its ``voxels`` (those of its slices with content), and they lie
+    within ``BIT_ERRORS.impulse_certain_ranges`` of the tissue's range. One beside a corrupted block is
+    the block's garbage. Returns how many were found doubtful."""
+    if not (sum(len(w[0]) for w in impulses) and (count < BIT_ERRORS.impulse_min_count
+                           or count < BIT_ERRORS.impulse_min_share * voxels)):
+        return 0
+    bounds = tissue_bounds(stats, BIT_ERRORS.impulse_certain_ranges)
+    weak = []
+    for where in impulses:
+        within = ~outside_bounds(array[where], bounds) & (labels[where] == BIT_ERRORS_CODE)
+        weak.append(unlabel(labels, flipped, tuple(w[within] for w in where)))
+    found = [np.stack(w, axis=1) for w in weak if len(w[0])]
+    if found:
+        doubtful[BIT_ERRORS_KIND] = np.concatenate(found)
+    return sum(len(w[0]) for w in weak)
+
+
+def run_fill_candidates(array: np.ndarray, fills: list[float], slab: int) -> dict[float, int]:
+    """:func:`run_values` of every slab, summed: the constants other than ``fills`` that the scan holds
+    in runs (fill candidates, whatever their value)."""
+    found: list[dict[float, int]] = []
+
+    def look(part: slice) -> None:
+        found.append(run_values(np.asarray(array[:, :, part]), fills))
+        drop_mapped_pages(array, part.start, part.stop)
+
+    for_each_slab(array.shape[2], slab, look)
+    total: dict[float, int] = {}
+    for part in found:
+        for value, n in part.items():
+            total[value] = total.get(value, 0) + n
+    return total
 
 
 def mosaic_layout(volume: Volume) -> tuple[int, int] | None:

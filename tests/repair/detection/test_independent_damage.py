@@ -1,0 +1,74 @@
+"""Detection finds damage it was not tuned on: the independent generator of tests/generators (issue 18).
+
+A lost region is a constant at any value that cuts through content (-1024 in an HU float CT whose own
+minimum is lower, -2000, 0 after rescaling), and an impulse is a voxel beyond anything the scan's tissue
+holds, whatever its magnitude and whether or not one flipped bit explains it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from medinpaint.io import Volume, read
+from medinpaint.repair.detection import CODE, detect
+from tests.generators.independent import damage
+
+
+def _hu_slice(pydicom_files) -> np.ndarray:
+    """pydicom's CT_small as HU in float32, as a converted NIfTI holds it (stored 0 is -1024 HU)."""
+    ct = read(pydicom_files / "CT_small.dcm")
+    return (ct.array.astype(np.float64) * float(ct.slope) + float(ct.intercept)).astype(np.float32)
+
+
+def _nifti(array: np.ndarray) -> Volume:
+    return Volume(np.ascontiguousarray(array), np.eye(4), meta={"format": "nifti"})
+
+
+@pytest.mark.parametrize("fill", ["stored_zero", "physical_zero", -1024, -2000])
+@pytest.mark.parametrize("kind", ["lines", "tiles"])
+def test_lost_lines_and_tiles_at_any_fill_value_in_an_hu_float_ct(pydicom_files, kind, fill):
+    hu = _hu_slice(pydicom_files)
+    recall = []
+    for seed in (0, 1):
+        result = damage(hu, kind, np.random.default_rng(seed), fill=fill, on="physical", intercept=-1024.0,
+                        padding=-2000)
+        found = detect(_nifti(result.damaged)).labels > 0
+        changed = np.asarray(result.mask, bool)
+        assert not (found & ~np.asarray(result.lost, bool)).any()  # nothing found that was not lost
+        recall.append((found & changed).sum() / changed.sum())
+    assert min(recall) >= 0.6, recall
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_impulses_of_any_magnitude_are_found(pydicom_files, seed):
+    """1% of the voxels 0.5 to 8 ranges beyond the scan's range, on a CT in HU and an MR slice."""
+    for array in (_hu_slice(pydicom_files), read(pydicom_files / "MR_small.dcm").array):
+        result = damage(array, "impulses", np.random.default_rng(seed))
+        detection = detect(_nifti(result.damaged))
+        changed = np.asarray(result.mask, bool)
+        found = detection.labels == CODE["bit-errors"]
+        assert (found & changed).sum() >= 0.9 * changed.sum()
+        assert (detection.labels > 0)[~changed].sum() <= 0.01 * changed.sum()
+
+
+def test_a_lone_outlier_is_doubtful_not_repaired(pydicom_files):
+    """One voxel beyond the tissue's range is weak evidence (a clean scan may hold one): it is reported
+    as doubtful and left out of the labels, so a repair leaves it alone."""
+    mr = read(pydicom_files / "MR_small.dcm")
+    array = mr.array.copy()
+    array[30, 30, 0] = array.max() + (array.max() - array.min())  # one impulse, a range beyond
+    detection = detect(mr.with_array(array))
+    assert not detection.labels.any()
+    assert detection.details["doubtful"] == {"bit-errors": 1}
+    assert detection.doubtful["bit-errors"].tolist() == [[30, 30, 0]]
+
+
+def test_a_clean_volume_padded_with_a_constant_gives_what_it_gave_unpadded(nibabel_files):
+    """Padding with a constant is no fill and no tissue: the voxels beside it are judged as at the
+    plane's border (nibabel's anatomical.nii, padded with its own most common edge value)."""
+    from tests.generators import storage
+
+    clean = read(nibabel_files / "anatomical.nii")
+    values = np.asarray(clean.array, np.float32)
+    assert detect(_nifti(values)).counts() == {}
+    assert detect(_nifti(storage.pad(values, 8))).counts() == {}

@@ -16,6 +16,10 @@ from torch import nn
 # operation costs more than it saves (a 128x128 slice repaired in 0.10 s on one thread, 0.40 s on two,
 # on a shared 2-core machine; bench/RESULTS.md)
 SMALL_WORK = 256 * 256
+# the in-plane fill is ~100 cheap, memory-bound operations per call: below this many pixels a second
+# thread gains little and each operation waits for it (a 512x512 plane's fill: 30 ms on one thread, 580 ms
+# on two with the 2-core machine shared, load 6)
+FILL_WORK = 4 * 512 * 512
 
 
 def pick_device(device: str | torch.device = "auto") -> torch.device:
@@ -36,11 +40,11 @@ def channels_last(model: nn.Module) -> nn.Module:
 
 
 @contextlib.contextmanager
-def threads_for(pixels: int) -> Iterator[None]:
-    """Run the torch calls inside on one thread when they work on fewer than SMALL_WORK ``pixels``;
+def threads_for(pixels: int, small: int = SMALL_WORK) -> Iterator[None]:
+    """Run the torch calls inside on one thread when they work on fewer than ``small`` ``pixels``;
     otherwise on torch's threads as set. The setting is the process's: the one before is put back."""
     before = torch.get_num_threads()
-    if before == 1 or pixels >= SMALL_WORK:
+    if before == 1 or pixels >= small:
         yield
         return
     torch.set_num_threads(1)
@@ -50,4 +54,4 @@ def threads_for(pixels: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-__all__ = ["SMALL_WORK", "channels_last", "pick_device", "threads_for"]
+__all__ = ["FILL_WORK", "SMALL_WORK", "channels_last", "pick_device", "threads_for"]

@@ -19,7 +19,7 @@ import torch
 
 from medinpaint.io import Volume
 from medinpaint.nets import RepairNet, channels_last, classical_fill
-from medinpaint.nets.utils import threads_for
+from medinpaint.nets.utils import FILL_WORK, threads_for
 
 PRECISIONS = ("auto", "float32", "bfloat16")
 
@@ -78,7 +78,7 @@ class RepairInferer(ABC):
 
     def in_plane_fill(self, planes: torch.Tensor, holes: torch.Tensor) -> torch.Tensor:
         """The network's in-plane fill of ``planes`` ``(B, H, W)`` where ``holes`` (1 = missing) is set."""
-        with torch.inference_mode(), threads_for(planes.numel()):
+        with torch.inference_mode(), threads_for(planes.numel(), small=FILL_WORK):
             return self.fill(planes[:, None], holes[:, None].float())[:, 0]
 
     def stack(self, centres: torch.Tensor, masks: torch.Tensor, fills: torch.Tensor, slices: list[int], *,

@@ -68,7 +68,7 @@ def test_channels_last_converts_the_weights_once():
 
 
 def test_small_work_runs_on_one_thread_and_the_setting_is_put_back():
-    from medinpaint.nets.utils import SMALL_WORK, threads_for
+    from medinpaint.nets.utils import FILL_WORK, SMALL_WORK, threads_for
 
     before = torch.get_num_threads()
     torch.set_num_threads(2)
@@ -81,6 +81,10 @@ def test_small_work_runs_on_one_thread_and_the_setting_is_put_back():
         with pytest.raises(RuntimeError), threads_for(10):
             raise RuntimeError("inside")
         assert torch.get_num_threads() == 2
+        with threads_for(512 * 512, small=FILL_WORK):  # the in-plane fill of a plane: one thread
+            assert torch.get_num_threads() == 1
+        with threads_for(FILL_WORK, small=FILL_WORK):
+            assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
 

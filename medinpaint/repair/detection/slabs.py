@@ -57,7 +57,7 @@ class ScanThresholds:
     max_run_fills: int = 3
     run_dominance: int = 4
     background_share: float = 0.5
-    written_inside: float = 0.1
+    written_inside: float = 1.0
 
 
 SCAN = ScanThresholds()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+from scipy import ndimage
 
 from medinpaint.io import Volume
 from medinpaint.io.volume import drop_mapped_pages
@@ -76,6 +77,8 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
         # inside the scan's range: a plateau at either end is a floor or a ceiling the values were
         # clipped to (a bias field saturating uint8 at 255, a CT's ceiling), no value written over data
         sample = np.asarray(array[:, :, ::max(1, nk // 16)]).astype(np.float32)
+        # after a 3x3 median: impulses beyond the floor do not make it look inside the range
+        sample = ndimage.median_filter(sample, size=(3, 3, 1))
         low, high = np.nanpercentile(sample, [SCAN.written_inside, 100 - SCAN.written_inside])
         written = [value for value in written if low < value < high]
     fills = sorted(set(fills) | set(written))

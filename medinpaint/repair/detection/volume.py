@@ -80,7 +80,9 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
         # after a 3x3 median: impulses beyond the floor do not make it look inside the range
         sample = ndimage.median_filter(sample, size=(3, 3, 1))
         low, high = np.nanpercentile(sample, [SCAN.written_inside, 100 - SCAN.written_inside])
-        written = [value for value in written if low < value < high]
+        # and clear of them: a resampled floor (cranium's clipped air interpolated to -1023) is the floor
+        margin = SCAN.written_inside / 100 * (high - low)
+        written = [value for value in written if low + margin < value < high - margin]
     fills = sorted(set(fills) | set(written))
     constant = np.empty(nk, dtype=bool)
     fractions = np.empty(nk)

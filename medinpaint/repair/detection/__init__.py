@@ -5,8 +5,12 @@ not, working on the stored values (where the failure happened):
 
 - lost slices: missing instances of a DICOM series (from the positions), or a constant slice between
   two slices with content, or up to three at the scan's edge beside a slice full of content;
-- lost scan lines: whole rows (or columns) at a fill value (0, the image minimum or the padding value)
-  with content on both sides, and along them in a slice beside;
+- fill values: 0, the image minimum, the padding value, and any constant the scan holds in runs of 16
+  (not its padding frame, its background, or a floor or ceiling its values are clipped to): lost data
+  takes whatever constant a sender or converter writes (-1024 in an HU float CT, -2000, 0 after
+  rescaling); any region of such a run value is lost packets, whatever its tile size or grid;
+- lost scan lines: whole rows (or columns) at a fill value with content on both sides, and along them
+  in a slice beside;
 - lost packets: fill-valued regions aligned to an 8 or 16 pixel tile grid, or exact rectangles inside
   content that stands out from the fill; a whole tile beside the background where content runs
   straight along two of its sides and fills it in a slice beside it (or two slices on, where the
@@ -27,11 +31,18 @@ not, working on the stored values (where the failure happened):
   linear prediction from its neighbours, in units of that prediction's local error (texture hides
   such flips in a clean-scan check, but in a scan with flips they are flips far more often than not).
 
+Impulses (also labelled bit errors): a voxel beyond all its in-plane neighbours and well beyond the
+range of the scan's tissue (percentiles after a 3x3 median), whatever its magnitude and whether or not
+one flipped bit explains it; an outlier that continues into a slice beside is anatomy. Where the evidence
+is weak (a few impulses, a few flips in a large scan), findings go to ``Detection.doubtful`` instead of
+the labels: reported, not repaired.
+
 Thresholds are relative to the scan's own noise and range, and were set so that no clean scan the
 project has (sample data, training volumes including heudiconv's mosaics, pydicom's and nibabel's
-images) gives a single detection. Each detector's thresholds are one frozen dataclass with a default
-instance in its module (``LostLineThresholds`` and ``LOST_LINES``, ...); docs/detection.md says which
-rule each one sets and what it is known to miss.
+images, and every data source along its three axes in every storage form: tests/repair/detection/
+test_clean_forms.py, three known cases left) gives a single detection. Each detector's thresholds are
+one frozen dataclass with a default instance in its module (``LostLineThresholds`` and ``LOST_LINES``,
+...); docs/detection.md says which rule each one sets and what it is known to miss.
 
 Modules: :mod:`.volume` drives a scan through the detectors, slab by slab (:mod:`.slabs`);
 :mod:`.lost_slices` (lost slices, truncation), :mod:`.lines_tiles` (lost lines, packet loss),

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from medinpaint.errors import InputError
+from medinpaint.io.dicom_read import has_dicm_prefix
 
 DICOM, NIFTI, ITK, UNKNOWN, NON_IMAGE = "dicom", "nifti", "itk", "unknown", "non-image"
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -57,15 +58,6 @@ def _suffix_kind(name: str) -> str | None:
     return None
 
 
-def _has_dicm_prefix(path: str) -> bool:
-    try:
-        with open(path, "rb") as f:
-            f.seek(128)
-            return f.read(4) == b"DICM"
-    except OSError:
-        return False
-
-
 def list_files(roots: list[str | os.PathLike]) -> list[str]:
     """Every file under ``roots`` (folders walked recursively, files taken as given), absolute and sorted,
     without hidden files, data files of a header (``.raw``...) and DICOMDIRs."""
@@ -97,7 +89,7 @@ def scan_files(paths: list[str]) -> list[tuple[str, str, str | None, str | None]
             records.append((path, UNKNOWN, None, "does not exist"))
         elif kind is not None:
             records.append((path, kind, None, None))
-        elif not _has_dicm_prefix(path):
+        elif not has_dicm_prefix(path):
             records.append((path, UNKNOWN, None, "not a DICOM, NIfTI or ITK image (no DICM prefix, "
                                                   "no .nii/.nrrd/.mha name)"))
         else:

@@ -95,7 +95,7 @@ def list_series(folder: str | os.PathLike) -> list[SeriesInfo]:
     series: dict[str, SeriesInfo] = {}
     skipped = 0
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
-        if not _has_dicm_prefix(path):
+        if not has_dicm_prefix(path):
             skipped += 1
             continue
         ds = read_header(path)
@@ -118,7 +118,8 @@ def list_series(folder: str | os.PathLike) -> list[SeriesInfo]:
     return sorted(series.values(), key=lambda s: (s.number is None, s.number or 0, s.uid))
 
 
-def _has_dicm_prefix(path: Path) -> bool:
+def has_dicm_prefix(path: str | os.PathLike) -> bool:
+    """Whether the file starts as a DICOM Part 10 file: "DICM" after the 128-byte preamble."""
     try:
         with open(path, "rb") as f:
             f.seek(128)

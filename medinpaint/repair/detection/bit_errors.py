@@ -11,7 +11,7 @@ import numpy as np
 
 from medinpaint.repair.detection.blocks import find_corrupted_blocks
 from medinpaint.repair.detection.kinds import BIT_ERRORS_CODE
-from medinpaint.repair.detection.slabs import CONTEXT, in_plane_neighbours
+from medinpaint.repair.detection.slabs import CONTEXT, in_plane_neighbours, nonzero
 
 
 @dataclass(frozen=True)
@@ -96,9 +96,10 @@ def flips_in_background(array: np.ndarray, is_fill: np.ndarray, not_constant: np
     if array.dtype.kind not in "iu" or array.shape[0] < 3 or array.shape[1] < 3:
         return nothing, 0
     # screened on the two neighbours along i (none beyond the plane's border): both fill, the voxel not
-    beside = np.pad(is_fill, ((1, 1), (0, 0), (0, 0)), constant_values=True)
-    screen = beside[:-2] & beside[2:] & ~is_fill & (labels == 0) & not_constant[np.newaxis, np.newaxis, :]
-    where = np.nonzero(screen)
+    screen = ~is_fill & (labels == 0) & not_constant[np.newaxis, np.newaxis, :]
+    screen[1:] &= is_fill[:-1]
+    screen[:-1] &= is_fill[1:]
+    where = nonzero(screen)
     if len(where[0]) == 0:
         return nothing, 0
     # a neighbour inside the plane
@@ -178,12 +179,12 @@ def blocks_and_first_look_flips(array: np.ndarray, is_fill: np.ndarray, not_cons
     # bit errors: a voxel far beyond the range of all eight neighbours (further than they spread),
     # which one flipped bit would put back inside that range. Screened first on the two neighbours
     # along i (the block search's steps): an impulse differs from both by more than the threshold.
-    screen = np.zeros(values.shape, dtype=bool)
+    screen = np.zeros_like(values, dtype=bool)
     screen[1:-1] = (step_i[:-1] > threshold) & (step_i[1:] > threshold)
     if values.shape[0] > 1:  # at the border, its one neighbour along i
         screen[0], screen[-1] = step_i[0] > threshold, step_i[-1] > threshold
     screen &= ~is_fill & (labels == 0) & not_constant[np.newaxis, np.newaxis, :]
-    where = np.nonzero(screen)
+    where = nonzero(screen)
     if len(where[0]) == 0:
         return where, where, background, (where, 0)
     tolerance = max(BIT_ERRORS.tolerance_sigmas * sigma, BIT_ERRORS.tolerance_range * value_range)

@@ -16,6 +16,8 @@ from medinpaint.repair.detection.slabs import (
     for_each_slab,
     in_plane_neighbours,
     is_fill_value,
+    label_in_plane,
+    nonzero,
     to_volume_indices,
 )
 
@@ -166,7 +168,7 @@ def find_corrupted_blocks(values: np.ndarray, is_fill: np.ndarray, not_constant:
     steps[:, 1:] += np.abs(np.diff(values, axis=1))
     steps /= 2
     step_limit = max(CORRUPTED_BLOCKS.step_range * full_range, CORRUPTED_BLOCKS.step_sigmas * sigma)
-    busy = np.zeros(values.shape, dtype=bool)
+    busy = np.zeros_like(values, dtype=bool)
     ni4, nj4 = values.shape[0] // 4 * 4, values.shape[1] // 4 * 4
     if ni4 and nj4:
         steep = (steps[:ni4, :nj4] > step_limit).reshape(ni4 // 4, 4, nj4 // 4, 4, -1).sum(axis=(1, 3))
@@ -176,7 +178,7 @@ def find_corrupted_blocks(values: np.ndarray, is_fill: np.ndarray, not_constant:
         candidates = []
     if len(candidates):
         busy[:, :, candidates] = ndimage.uniform_filter(steps[:, :, candidates], size=(5, 5, 1)) > step_limit
-    blocks, n = ndimage.label(busy, structure=PLANE)
+    blocks, n = label_in_plane(busy)
     areas = ndimage.sum_labels(busy, blocks, index=np.arange(1, n + 1)) if n else []
     for index, box in enumerate(ndimage.find_objects(blocks), start=1):
         if box is not None and areas[index - 1] >= SCAN.min_hole:
@@ -198,13 +200,13 @@ def blocks_against_sound_range(array: np.ndarray, fills: list[float], not_consta
         block = np.asarray(array[:, :, part])
         values = block.astype(np.float32)
         region = labels[:, :, part]
-        flips = np.nonzero(region == BIT_ERRORS_CODE)  # their steps are not garbage
+        flips = nonzero(region == BIT_ERRORS_CODE)  # their steps are not garbage
         neighbours = in_plane_neighbours(flips, values.shape)
         values[flips] = np.median([values[i, j, flips[2]] for i, j, _ in neighbours], axis=0)
         before = region == CORRUPTED_BLOCKS_CODE
         find_corrupted_blocks(values, is_fill_value(block, fills), not_constant[part], region, stats["sigma"],
                               full_range)
-        new = np.nonzero((region == CORRUPTED_BLOCKS_CODE) & ~before)
+        new = nonzero((region == CORRUPTED_BLOCKS_CODE) & ~before)
         found.append(to_volume_indices(new, part.start))
         drop_mapped_pages(array, part.start, part.stop)
 

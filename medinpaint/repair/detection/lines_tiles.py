@@ -9,7 +9,7 @@ import numpy as np
 from scipy import ndimage
 
 from medinpaint.repair.detection.kinds import LOST_LINES_CODE, PACKET_LOSS_CODE
-from medinpaint.repair.detection.slabs import CONTEXT, PLANE, SCAN
+from medinpaint.repair.detection.slabs import CONTEXT, SCAN, label_in_plane
 
 TILES = (8, 16)  # the tile grids a packet covers
 
@@ -135,17 +135,17 @@ def find_packet_loss(block: np.ndarray, is_fill: np.ndarray, content_slices: np.
     ``written``: voxels at a fill value the scan holds only in runs, no background of its own
     (:func:`pick_run_fills`): any region of them is lost, whatever its shape."""
     holes = is_fill & content_slices[np.newaxis, np.newaxis, :] & (labels == 0)
-    components, n = ndimage.label(holes, structure=PLANE)
+    components, n = label_in_plane(holes)
     if n and written is not None:
         # a region of a value the scan holds only in runs: lost, whatever its shape (a burst of tiles of
         # any size, on any grid, a partial line)
-        areas = np.bincount(components.ravel(), minlength=n + 1)
-        inside = np.bincount(components.ravel(), weights=written.ravel(), minlength=n + 1)
+        areas = np.bincount(components.ravel(order="F"), minlength=n + 1)
+        inside = np.bincount(components.ravel(order="F"), weights=written.ravel(order="F"), minlength=n + 1)
         whole = (areas >= SCAN.min_hole) & (inside == areas)
         whole[0] = False
         labels[whole[components] & (labels == 0)] = PACKET_LOSS_CODE
         holes &= labels == 0
-        components, n = ndimage.label(holes, structure=PLANE)
+        components, n = label_in_plane(holes)
     if n:
         lost_fill_regions(block, components, n, holes, labels, is_fill, contrast, fill_context)
     find_lost_tiles(holes & (labels == 0), ~is_fill, labels, fill_context)
@@ -155,7 +155,7 @@ def edge_padding(is_fill: np.ndarray) -> np.ndarray:
     """Whole lines at a fill value from the plane's border inwards in most slices: a scan's own
     padding (dipy's S0 has two zero rows at its edge), which a lost packet's tiles can join. A burst's
     own lines at the border are in one slice only (in a one-slice image they cannot be told apart)."""
-    padding = np.zeros(is_fill.shape, dtype=bool)
+    padding = np.zeros_like(is_fill)
     for axis in (0, 1):
         full = is_fill.all(axis=1 - axis)  # (lines, slices)
         edge = np.cumprod(full, axis=0).astype(bool) | np.cumprod(full[::-1], axis=0)[::-1].astype(bool)
@@ -186,7 +186,7 @@ def lost_fill_regions(block: np.ndarray, components: np.ndarray, n: int, holes: 
         return bool(beside) and all(context[grown[0], grown[1], at][comp[:, :, 0]].all() for at in beside)
 
     shape = holes.shape[:2]
-    areas = np.bincount(components.ravel(), minlength=n + 1)[1:]
+    areas = np.bincount(components.ravel(order="F"), minlength=n + 1)[1:]
     # most regions are specks (voxels that happen to hold a fill value): number only the large ones,
     # as find_objects costs time per region
     large = areas >= SCAN.min_hole

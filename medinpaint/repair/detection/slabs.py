@@ -104,9 +104,7 @@ def run_values(block: np.ndarray, known: list[float]) -> dict[float, int]:
         if block.shape[axis] < SCAN.run:
             continue
         same = np.moveaxis(np.diff(block, axis=axis) == 0, axis, 0)  # NaN never equals itself
-        counts = np.zeros((same.shape[0] + 1,) + same.shape[1:], dtype=np.int32)
-        np.cumsum(same, axis=0, out=counts[1:])
-        starts = counts[SCAN.run - 1:] - counts[:-(SCAN.run - 1)] == SCAN.run - 1
+        starts = runs_of_true(same, SCAN.run - 1)
         if not starts.any():
             continue
         values = np.moveaxis(block, axis, 0)[:starts.shape[0]][starts]
@@ -114,6 +112,18 @@ def run_values(block: np.ndarray, known: list[float]) -> dict[float, int]:
         for value, n in zip(*np.unique(values, return_counts=True), strict=True):
             found[value.item()] = found.get(value.item(), 0) + int(n)
     return found
+
+
+def runs_of_true(same: np.ndarray, length: int) -> np.ndarray:
+    """Where ``length`` values in a row along axis 0 of ``same`` are all True (``len - length + 1``
+    places): the window doubled, then the remainder joined, a few boolean passes in all."""
+    window, covered = same, 1  # window[p]: same[p : p + covered] all True
+    while 2 * covered <= length:
+        window = window[:-covered] & window[covered:]
+        covered *= 2
+    if covered < length:  # join the window with its copy shifted by what is missing
+        window = window[:len(window) - (length - covered)] & window[length - covered:]
+    return window
 
 
 def pick_run_fills(found: dict[float, int]) -> list[float]:
@@ -134,7 +144,7 @@ def fill_with_context(array: np.ndarray, part: slice, is_fill: np.ndarray,
     first and last slice, fill), and which of those slices lie in the scan: slice ``k`` of the slab is
     ``k + CONTEXT`` of what this returns."""
     ni, nj, n = is_fill.shape
-    context = np.ones((ni, nj, n + 2 * CONTEXT), dtype=bool)
+    context = np.ones((ni, nj, n + 2 * CONTEXT), dtype=bool, order="F")
     context[:, :, CONTEXT:-CONTEXT] = is_fill
     in_scan = np.zeros(n + 2 * CONTEXT, dtype=bool)
     in_scan[CONTEXT:-CONTEXT] = True
@@ -145,6 +155,30 @@ def fill_with_context(array: np.ndarray, part: slice, is_fill: np.ndarray,
                 in_scan[at] = True
                 drop_mapped_pages(array, k, k + 1)  # its own slab's scan dropped it, or will
     return context, in_scan
+
+
+def label_in_plane(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """``ndimage.label(mask, structure=PLANE)`` (4-connected within a slice, never across), slice by
+    slice and only where a slice holds any: several times faster than one labelling of the slab.
+    Numbered slice by slice; Fortran order."""
+    found = np.zeros(mask.shape, dtype=np.int32, order="F")
+    n = 0
+    for k in np.nonzero(mask.any(axis=(0, 1)))[0]:
+        plane, count = ndimage.label(mask[:, :, k], structure=PLANE[:, :, 1])
+        plane[plane > 0] += n
+        found[:, :, k] = plane
+        n += count
+    return found, n
+
+
+def nonzero(mask: np.ndarray) -> tuple[np.ndarray, ...]:
+    """``np.nonzero(mask)``, in its order, without walking a Fortran-ordered slab in C order (one
+    voxel per slice in turn, a page apart)."""
+    if mask.ndim != 3 or mask.flags.c_contiguous or not mask.flags.f_contiguous:
+        return np.nonzero(mask)
+    k, j, i = np.nonzero(mask.T)
+    order = np.lexsort((k, j, i))
+    return i[order], j[order], k[order]
 
 
 def to_volume_indices(where: tuple[np.ndarray, ...], start: int) -> tuple[np.ndarray, ...]:

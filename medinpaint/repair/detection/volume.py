@@ -101,7 +101,8 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     for_each_slab(nk, slab, survey)
     if at_minimum.sum() < SCAN.min_hole:  # lone voxels at the minimum are bit errors, not a fill
         fills = [f for f in fills if f != minimum.item() or f in fill_values(volume)]
-    labels = np.zeros(array.shape, dtype=np.uint8)
+    # Fortran order: a slab of slices (what every detector works on) is one contiguous run of memory
+    labels = np.zeros(array.shape, dtype=np.uint8, order="F")
     find_lost_slices(volume, constant, fractions, labels)
     not_constant = ~constant
     # too few pixels in a plane to tell a pattern from anatomy

@@ -126,11 +126,15 @@ class CropInferer(RepairInferer):
         # already: a damaged neighbour enters only as its in-plane fill, which its repaired pixels
         # (those under its mask) do not change, so the output is that of one pass over every slice.
         ordered = sorted(slices)
-        crops = {k: _regions(mask[:, :, k])[0] for k in ordered}
-        progress = _Progress(self, sum(len(c) for c in crops.values()))
+        # each plane's crops and label map (int32, as large as the plane): kept for all the slices when
+        # they are one chunk, else found per chunk (and once before, for the count of crops)
+        regions = {k: _regions(mask[:, :, k]) for k in ordered} if len(ordered) <= CHUNK else {}
+        total = sum(len(regions[k][0]) if regions else len(_regions(mask[:, :, k])[0]) for k in ordered)
+        progress = _Progress(self, total)
         for start in range(0, len(ordered), CHUNK):
             chunk = ordered[start:start + CHUNK]
-            for k, physical in self._repair(physical_of, mask, chunk, set(recreated), norm, progress).items():
+            found = regions or {k: _regions(mask[:, :, k]) for k in chunk}
+            for k, physical in self._repair(physical_of, mask, found, set(recreated), norm, progress).items():
                 where = mask[:, :, k]
                 out[:, :, k][where] = volume.to_stored_slice(k, physical)[where]
             # the pages of a mapped scan read for this chunk go (those written to stay as written)
@@ -142,14 +146,16 @@ class CropInferer(RepairInferer):
         planes, masks = torch.from_numpy(image).to(self.device), torch.from_numpy(holes).to(self.device)
         return self.in_plane_fill(planes, masks).float().cpu().numpy()
 
-    def _repair(self, physical_of: Callable[[int], np.ndarray], mask: np.ndarray, slices: list[int],
-                lost: set[int], norm: dict, progress: _Progress) -> dict[int, np.ndarray]:
-        """Physical values of ``slices``, repaired where ``mask`` is set. ``lost``: whole slices
-        re-created already (``physical_of`` gives them); as neighbours they count as intact."""
+    def _repair(self, physical_of: Callable[[int], np.ndarray], mask: np.ndarray,
+                regions: dict[int, tuple[list[tuple[slice, slice]], np.ndarray]], lost: set[int], norm: dict,
+                progress: _Progress) -> dict[int, np.ndarray]:
+        """Physical values of the slices of ``regions`` (each slice's :func:`_regions`), repaired where
+        ``mask`` is set. ``lost``: whole slices re-created already (``physical_of`` gives them); as
+        neighbours they count as intact."""
         nk = mask.shape[2]
+        slices = list(regions)
         jobs = []  # (k, crop, which pixels of the crop this crop repairs)
-        for k in slices:
-            crops, labels = _regions(mask[:, :, k])
+        for k, (crops, labels) in regions.items():
             jobs += [(k, crop, labels[crop] == index + 1) for index, crop in enumerate(crops)]
         cache: dict[int, np.ndarray] = {}
 

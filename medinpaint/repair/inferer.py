@@ -93,9 +93,18 @@ class RepairInferer(ABC):
             if d == 0:
                 layers.append(centres)
                 continue
-            inside = torch.tensor([0 <= k + d < depth for k in slices], device=centres.device).view(-1, 1, 1)
-            layers.append(torch.where(inside, neighbours(d), fills))
-        return torch.stack(layers + [masks], dim=1).contiguous(memory_format=torch.channels_last)
+            inside = [0 <= k + d < depth for k in slices]
+            if all(inside):
+                layers.append(neighbours(d))
+            elif not any(inside):  # a 2D image, or every centre at the same edge: no neighbour to read
+                layers.append(fills)
+            else:
+                where = torch.tensor(inside, device=centres.device).view(-1, 1, 1)
+                layers.append(torch.where(where, neighbours(d), fills))
+        # stacked along the last axis and viewed as (B, C, H, W): channels-last in one pass (stacking
+        # along the channels and then converting made two; the copy is small work, so one thread)
+        with threads_for(centres.numel()):
+            return torch.stack(layers + [masks], dim=-1).permute(0, 3, 1, 2)
 
     def predict(self, x: torch.Tensor, fills: torch.Tensor) -> torch.Tensor:
         """The network's repair of the centres of ``x`` (:meth:`stack`), ``(B, H, W)`` in float32."""

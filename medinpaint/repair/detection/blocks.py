@@ -13,6 +13,7 @@ from medinpaint.repair.detection.kinds import BIT_ERRORS_CODE, CORRUPTED_BLOCKS_
 from medinpaint.repair.detection.slabs import (
     PLANE,
     SCAN,
+    cells_count,
     for_each_slab,
     in_plane_neighbours,
     is_fill_value,
@@ -170,7 +171,7 @@ def find_corrupted_blocks(values: np.ndarray, is_fill: np.ndarray, not_constant:
     step_limit = max(CORRUPTED_BLOCKS.step_range * full_range, CORRUPTED_BLOCKS.step_sigmas * sigma)
     ni4, nj4 = values.shape[0] // 4 * 4, values.shape[1] // 4 * 4
     if ni4 and nj4:
-        steep = (steps[:ni4, :nj4] > step_limit).reshape(ni4 // 4, 4, nj4 // 4, 4, -1).sum(axis=(1, 3))
+        steep = cells_count(steps > step_limit, 4)
         # slices with a 4x4 cell mostly steep
         candidates = np.nonzero((steep >= CORRUPTED_BLOCKS.steep_cells).any(axis=(0, 1)) & not_constant)[0]
     else:

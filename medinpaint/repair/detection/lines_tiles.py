@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from medinpaint.repair.detection.kinds import LOST_LINES_CODE, PACKET_LOSS_CODE
-from medinpaint.repair.detection.slabs import CONTEXT, SCAN, label_in_plane, regions_in_plane
+from medinpaint.repair.detection.slabs import CONTEXT, SCAN, cells_all, label_in_plane, regions_in_plane
 
 TILES = (8, 16)  # the tile grids a packet covers
 
@@ -182,7 +182,8 @@ def lost_fill_regions(block: np.ndarray, holes: np.ndarray, labels: np.ndarray, 
         return bool(beside) and all(context[grown[0], grown[1], at][comp[:, :, 0]].all() for at in beside)
 
     shape = holes.shape[:2]
-    components, boxes, areas = regions_in_plane(holes, SCAN.min_hole)
+    maybe = slices_with_possible_packets(holes, is_fill, labels)
+    components, boxes, areas = regions_in_plane(holes & maybe[np.newaxis, np.newaxis, :], SCAN.min_hole)
     for index, box in enumerate(boxes, start=1):
         si, sj, sk = box
         # cheap shape tests first: a union of grid tiles has a grid-aligned bounding box
@@ -215,23 +216,67 @@ def lost_fill_regions(block: np.ndarray, holes: np.ndarray, labels: np.ndarray, 
             labels[grown][core] = PACKET_LOSS_CODE
 
 
+def slices_with_possible_packets(holes: np.ndarray, is_fill: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The slices where some fill region may pass :func:`lost_fill_regions`' tests; the others (most
+    of a clean scan's) need no region numbered. A region passes only as grid tiles (with the scan's
+    padding lines as spare) or as an exact rectangle a tile wide inside the plane:
+
+    - grid tiles: its 8-pixel cells are all fill, and none of them touches, across a side, a fill
+      voxel (not padding) of a cell that is not (that voxel would be the region's, in a cell it does
+      not fill). Whole cells side by side are one region, so such a region is a connected set of
+      whole cells none of which leaks;
+    - a rectangle: a top-left corner, 8 fill voxels along both sides from it with no fill just outside.
+
+    A slice with damage found already, or a plane not made of whole cells, is always looked at."""
+    ni, nj, nk = holes.shape
+    t = TILES[0]
+    maybe = (labels != 0).any(axis=(0, 1))
+    if ni % t or nj % t or ni < 2 * t or nj < 2 * t:
+        return np.ones(nk, dtype=bool)
+    ci, cj = ni // t, nj // t
+    full = cells_all(holes, t)
+    if full.any():
+        open_fill = holes & ~edge_padding(is_fill)  # fill a region cannot take as spare
+        first_row = open_fill[0::t].reshape(ci, cj, t, nk).any(axis=2)
+        last_row = open_fill[t - 1::t].reshape(ci, cj, t, nk).any(axis=2)
+        first_column = open_fill[:, 0::t].reshape(ci, t, cj, nk).any(axis=1)
+        last_column = open_fill[:, t - 1::t].reshape(ci, t, cj, nk).any(axis=1)
+        leaks = np.zeros_like(full)
+        leaks[:-1] |= ~full[1:] & first_row[1:]  # into the cell below
+        leaks[1:] |= ~full[:-1] & last_row[:-1]
+        leaks[:, :-1] |= ~full[:, 1:] & first_column[:, 1:]
+        leaks[:, 1:] |= ~full[:, :-1] & last_column[:, :-1]
+        cells, n = label_in_plane(full)
+        leaking = np.bincount(cells[full & leaks], minlength=n + 1)
+        sealed = leaking == 0
+        sealed[0] = False
+        maybe |= sealed[cells].any(axis=(0, 1))
+    top = holes[1:] & ~holes[:-1]  # fill with no fill above it
+    left = holes[:, 1:] & ~holes[:, :-1]
+    top8, left8 = top, left
+    for width in (1, 2, 4):
+        top8 = top8[:, :-width] & top8[:, width:]
+        left8 = left8[:-width] & left8[width:]
+    # corners (i, j), 1 <= i, j <= n - 8: top8[i - 1, j] and left8[i, j - 1]
+    corners = top8[:ni - 8, 1:nj - 7] & left8[1:ni - 7, :nj - 8]
+    return maybe | corners.any(axis=(0, 1))
+
+
 def content_outside_tile_sides(content: np.ndarray, t: int, ci: int, cj: int) -> list[np.ndarray]:
     """Content fraction along the line just outside each side of every t x t cell: four (ci, cj, k)
     arrays."""
-    ni, nj, nk = content.shape
+    nk = content.shape[2]
     sides = []
     for axis, count in ((0, ci), (1, cj)):
+        along = cj if axis == 0 else ci
+        lines = np.moveaxis(content, axis, 0)[:, : along * t]  # (lines, the other axis, k)
         for outside in (-1, t):  # the line before the cell, and the line after it
-            frac = np.zeros((ci, cj, nk), dtype=np.float32)
-            for n in range(count):
-                line = n * t + outside
-                if not 0 <= line < content.shape[axis]:
-                    continue
-                if axis == 0:
-                    frac[n] = content[line, : cj * t].astype(np.float32).reshape(cj, t, nk).mean(axis=1)
-                else:
-                    frac[:, n] = content[: ci * t, line].astype(np.float32).reshape(ci, t, nk).mean(axis=1)
-            sides.append(frac)
+            frac = np.zeros((count, along, nk), dtype=np.float32)
+            first = 1 if outside < 0 else 0  # the first cell has no line before it
+            picked = lines[first * t + outside: count * t + outside + 1: t][:count - first]
+            frac[first:first + len(picked)] = (picked.astype(np.float32).reshape(len(picked), along, t, nk)
+                                               .mean(axis=2))
+            sides.append(frac if axis == 0 else frac.transpose(1, 0, 2))
     return sides
 
 
@@ -250,7 +295,7 @@ def find_lost_tiles(holes: np.ndarray, content: np.ndarray, labels: np.ndarray,
         ci, cj = ni // t, nj // t
         if ci == 0 or cj == 0:
             continue
-        full = holes[: ci * t, : cj * t].reshape(ci, t, cj, t, -1).all(axis=(1, 3))
+        full = cells_all(holes, t)
         if not full.any():
             continue
         sides = content_outside_tile_sides(content, t, ci, cj)
@@ -261,7 +306,7 @@ def find_lost_tiles(holes: np.ndarray, content: np.ndarray, labels: np.ndarray,
                 tile = (slice(i * t, (i + 1) * t), slice(j * t, (j + 1) * t))
                 hit[i, j, k] = content_across(*fill_context(), tile, k, PACKET_LOSS.content_across)
         region = labels[: ci * t, : cj * t]
-        lost = (region == PACKET_LOSS_CODE).reshape(ci, t, cj, t, -1).all(axis=(1, 3)) | hit
+        lost = cells_all(region == PACKET_LOSS_CODE, t) | hit
         # a burst goes on along the stream (i fastest): a whole fill-valued tile next to a lost one
         # along i, with content along one of its sides, was lost with it (over the edge of anatomy,
         # where the two-sides rule cannot see it)

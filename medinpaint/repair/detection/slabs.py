@@ -202,9 +202,35 @@ def nonzero(mask: np.ndarray) -> tuple[np.ndarray, ...]:
     voxel per slice in turn, a page apart)."""
     if mask.ndim != 3 or mask.flags.c_contiguous or not mask.flags.f_contiguous:
         return np.nonzero(mask)
-    k, j, i = np.nonzero(mask.T)
+    i, j, k = np.unravel_index(np.flatnonzero(mask.ravel(order="F")), mask.shape, order="F")
     order = np.lexsort((k, j, i))
     return i[order], j[order], k[order]
+
+
+def cells_all(mask: np.ndarray, t: int) -> np.ndarray:
+    """``mask.reshape(ni // t, t, nj // t, t, nk).all(axis=(1, 3))``: which whole t x t cells of each
+    slice are all True. In a Fortran-ordered mask with 8 | t and 8 | ni, eight voxels along i are read
+    as one 64-bit word."""
+    ni, nj, nk = mask.shape
+    ci, cj = ni // t, nj // t
+    if t % 8 or ni % 8 or not mask.flags.f_contiguous or mask.dtype != np.bool_:
+        return mask[:ci * t, :cj * t].reshape(ci, t, cj, t, nk).all(axis=(1, 3))
+    whole_words = mask.T.view(np.uint64) == np.uint64(0x0101010101010101)  # (nk, nj, ni // 8)
+    words = t // 8
+    along_i = whole_words[:, :, :ci * words].reshape(nk, nj, ci, words).all(axis=3)  # (nk, nj, ci)
+    return along_i[:, :cj * t].reshape(nk, cj, t, ci).all(axis=2).T
+
+
+def cells_count(mask: np.ndarray, t: int) -> np.ndarray:
+    """``mask.reshape(ni // t, t, nj // t, t, nk).sum(axis=(1, 3))`` for t = 4 (how many of each 4 x 4
+    cell's voxels are True), four voxels along i read as one 32-bit word where the mask allows."""
+    ni, nj, nk = mask.shape
+    ci, cj = ni // t, nj // t
+    if t != 4 or ni % 4 or not mask.flags.f_contiguous or mask.dtype != np.bool_:
+        return mask[:ci * t, :cj * t].reshape(ci, t, cj, t, nk).sum(axis=(1, 3))
+    words = mask.T.view(np.uint32)  # (nk, nj, ni // 4): four 0/1 bytes each
+    along_i = (words * np.uint32(0x01010101)) >> np.uint32(24)  # their sum, in the top byte
+    return along_i[:, :cj * t].reshape(nk, cj, t, ci).sum(axis=2, dtype=np.int64).T
 
 
 def to_volume_indices(where: tuple[np.ndarray, ...], start: int) -> tuple[np.ndarray, ...]:

@@ -17,16 +17,21 @@ def intensity_stats(array: np.ndarray, not_constant: np.ndarray, padding: float 
     ranged = sample if padding is None else sample[sample != np.float32(padding)]
     if ranged.size == 0:
         return None
-    low, high = np.nanpercentile(ranged, [0.5, 99.5])  # values that are not finite have no place in a range
+    low, high = percentiles(ranged, [0.5, 99.5])  # values that are not finite have no place in a range
     full_range = float(np.nanmax(sample) - np.nanmin(sample))
     if not (high - low > 0 and full_range > 0):
         return None
     # the tissue's range: the same percentiles once single voxels (impulses, flips) are smoothed away
     smooth = median_in_plane(sample)
     smooth = smooth if padding is None else smooth[sample != np.float32(padding)]
-    tissue_low, tissue_high = np.nanpercentile(smooth, [0.5, 99.5])
+    tissue_low, tissue_high = percentiles(smooth, [0.5, 99.5])
     return {"sigma": sigma, "low": float(low), "high": float(high), "value_range": float(high - low),
             "full_range": full_range, "tissue_low": float(tissue_low), "tissue_high": float(tissue_high)}
+
+
+def percentiles(values: np.ndarray, q: list[float]) -> np.ndarray:
+    """``np.nanpercentile(values, q)``, without its copy and NaN sorting where ``values`` holds no NaN."""
+    return np.nanpercentile(values, q) if np.isnan(values).any() else np.percentile(values, q)
 
 
 def sample_slices(not_constant: np.ndarray) -> np.ndarray:

@@ -107,8 +107,10 @@ def run_values(block: np.ndarray, known: list[float]) -> dict[float, int]:
         starts = runs_of_true(same, SCAN.run - 1)
         if not starts.any():
             continue
-        values = np.moveaxis(block, axis, 0)[:starts.shape[0]][starts]
-        values = values[~is_fill_value(values, known)] if known else values
+        head = np.moveaxis(block, axis, 0)[:starts.shape[0]]
+        if known:  # left out before they are gathered: a background of a known fill holds most runs
+            starts &= ~is_fill_value(head, known)
+        values = head[starts]
         for value, n in zip(*np.unique(values, return_counts=True), strict=True):
             found[value.item()] = found.get(value.item(), 0) + int(n)
     return found

@@ -19,7 +19,7 @@ from medinpaint.repair.detection.bit_errors import (
     tissue_bounds,
 )
 from medinpaint.repair.detection.blocks import blocks_against_sound_range
-from medinpaint.repair.detection.intensity import intensity_stats, median_in_plane
+from medinpaint.repair.detection.intensity import intensity_stats, median_in_plane, percentiles
 from medinpaint.repair.detection.kinds import BIT_ERRORS_CODE, CORRUPTED_BLOCKS_CODE, KINDS, Detection
 from medinpaint.repair.detection.later_looks import LATER_LOOKS, find_smaller_flips
 from medinpaint.repair.detection.lines_tiles import PACKET_LOSS, find_lost_lines, find_packet_loss
@@ -78,7 +78,7 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
         sample = np.asarray(array[:, :, ::max(1, nk // 16)]).astype(np.float32)
         # after a 3x3 median: impulses beyond the floor do not make it look inside the range
         sample = median_in_plane(sample)
-        low, high = np.nanpercentile(sample, [SCAN.written_inside, 100 - SCAN.written_inside])
+        low, high = percentiles(sample, [SCAN.written_inside, 100 - SCAN.written_inside])
         # and clear of them: a resampled floor (cranium's clipped air interpolated to -1023) is the floor
         margin = SCAN.written_inside / 100 * (high - low)
         written = [value for value in written if low + margin < value < high - margin]

@@ -11,6 +11,7 @@ whole planes in large batches with every step on the device (the GPU path).
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 
@@ -27,17 +28,35 @@ Progress = Callable[[float, str], None]
 
 
 def uses_bfloat16(device: torch.device, precision: str) -> bool:
-    """Whether the networks' bodies run in bfloat16. ``"auto"``: on CUDA, and on CPUs with native bf16
-    arithmetic (AVX512-BF16 or AMX), where it measured 1.8x faster than float32 for the repair net;
-    elsewhere bf16 is emulated and slower. The fills and the composite stay float32 either way."""
+    """Whether the networks' bodies run in bfloat16. ``"auto"``: on CUDA, and on CPUs whose bf16 arithmetic
+    torch can use natively (:func:`native_bfloat16_cpu`), where it measured 1.8x faster than float32 for
+    the repair net; elsewhere bf16 is emulated and slower (4.5x slower than float32 for the bench slice
+    with torch held to AVX2). The fills and the composite stay float32 either way."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if precision != "auto":
         return precision == "bfloat16"
     if device.type == "cuda":
         return True
+    return device.type == "cpu" and native_bfloat16_cpu()
+
+
+# oneDNN instruction-set caps (ONEDNN_MAX_CPU_ISA) that keep native bf16: those naming BF16 or AMX, the
+# AVX10 and AVX512_CORE_FP16 sets (which include it), and no cap
+_BF16_ISA = ("BF16", "AMX", "AVX10", "FP16", "ALL")
+
+
+def native_bfloat16_cpu() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX) and torch may use it: its kernels
+    built for AVX512 (not held below it by ``ATEN_CPU_CAPABILITY``) and oneDNN not capped below
+    AVX512_CORE_BF16 (``ONEDNN_MAX_CPU_ISA``)."""
+    if torch.backends.cpu.get_cpu_capability() != "AVX512":
+        return False
+    cap = (os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or "ALL").upper()
+    if not any(name in cap for name in _BF16_ISA):
+        return False
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private torch.cpu probes: guarded
-    return device.type == "cpu" and any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 
 
 def autocast(device: torch.device, bfloat16: bool) -> torch.autocast:
@@ -118,4 +137,4 @@ class RepairInferer(ABC):
             self.progress(fraction, stage)
 
 
-__all__ = ["PRECISIONS", "Progress", "RepairInferer", "autocast", "uses_bfloat16"]
+__all__ = ["PRECISIONS", "Progress", "RepairInferer", "autocast", "native_bfloat16_cpu", "uses_bfloat16"]

@@ -5,12 +5,16 @@ at run time): slices upsampled to 512x512 and stacked to the needed depth. Timin
 and repair, not reading or writing, except the start and memory runs, which are `medinpaint repair`
 end to end in a subprocess. The slice and the volume run in each precision (``--precisions``: float32
 is the path of a CPU without native bf16; auto is what the machine picks); the CPU features that
-decide between them are reported. The start is timed against `python -c "import torch"`, the two
-commands interleaved round after round (a loaded machine slows both alike), medians reported.
-Memory: `medinpaint repair` on 512x512xD int16 NIfTIs, for each depth D of ``--depths``: the bench's
-one slice of lost lines, and packet loss in 2% of the slices (``--memory-kinds``).
+decide between them are reported. ``--isa AVX2`` (or ``AVX512_CORE``) holds torch to that instruction
+set: a stand-in for a CPU without AVX512 (or without native bf16) on one that has it. Every timing
+records the 1-minute load average beside it (on a shared machine, compare only within a run). The
+start is timed against `python -c "import torch"`, the two commands interleaved round after round (a
+loaded machine slows both alike), medians reported. Memory: `medinpaint repair` on 512x512xD int16
+NIfTIs, for each depth D of ``--depths``: the bench's one slice of lost lines, and packet loss in 2%
+of the slices (``--memory-kinds``).
 
     .venv/bin/python bench/bench_repair.py [--model PATH] [--skip-memory] [--depths 1000 2000 4000]
+    .venv/bin/python bench/bench_repair.py --skip-memory --start-rounds 0 --isa AVX2
 """
 
 from __future__ import annotations
@@ -62,6 +66,9 @@ def damage_slice(plane: np.ndarray, fraction: float, seed: int) -> tuple[np.ndar
 
 
 CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "avx_vnni")
+# --isa: what torch is held to, read when torch starts (ATen's kernels, oneDNN's convolutions)
+ISA_CAPS = {"AVX2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"},
+            "AVX512_CORE": {"ATEN_CPU_CAPABILITY": "avx512", "ONEDNN_MAX_CPU_ISA": "AVX512_CORE"}}
 
 
 def cpu_features() -> dict:
@@ -81,8 +88,9 @@ def cpu_features() -> dict:
                 flags = set(value.split())
     except OSError:
         pass
+    caps = {name: os.environ[name] for name in ISA_CAPS["AVX2"] if name in os.environ}
     return {"model": model, "flags": [f for f in CPU_FLAGS if f in flags],
-            "torch_capability": torch.backends.cpu.get_cpu_capability(),
+            "torch_capability": torch.backends.cpu.get_cpu_capability(), "held_to": caps,
             "auto_picks": "bfloat16" if uses_bfloat16(torch.device("cpu"), "auto") else "float32"}
 
 
@@ -100,6 +108,7 @@ def bench_slice(model_path, repeats: int, precision: str = "auto") -> dict:
     m3 = mask[:, :, np.newaxis]
     options = {"model": model, "device": "cpu", "precision": precision}
     repair_volume(single, mask=m3, **options)  # warm-up: model load, first-call costs
+    load = os.getloadavg()[0]
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -111,8 +120,9 @@ def bench_slice(model_path, repeats: int, precision: str = "auto") -> dict:
         repair_volume(single, **options)
         detect_times.append(time.perf_counter() - start)
     physical = single.physical()[:, :, 0]
-    out = {"precision": precision, "picked": result.report["precision"],
-           "damaged_fraction": float(mask.mean()), "medinpaint_ms": 1000 * float(np.median(times)),
+    out = {"precision": precision, "picked": result.report["precision"], "load_1min": [round(load, 2),
+           round(os.getloadavg()[0], 2)], "damaged_fraction": float(mask.mean()),
+           "medinpaint_ms": 1000 * float(np.median(times)),
            "medinpaint_with_detection_ms": 1000 * float(np.median(detect_times))}
     for name, fn in (("telea", baselines.telea), ("biharmonic", baselines.biharmonic)):
         ts = []
@@ -138,10 +148,12 @@ def bench_volume(model, precision: str = "auto") -> dict:
     damaged = volume.with_array(array)
     options = {"model": model, "device": "cpu", "precision": precision}
     repair_volume(volume.with_array(array[:, :, :8].copy()), **options)  # warm-up
+    load = os.getloadavg()[0]
     start = time.perf_counter()
     result = repair_volume(damaged, **options)
     seconds = time.perf_counter() - start
-    return {"precision": precision, "picked": result.report["precision"], "shape": list(volume.shape),
+    return {"precision": precision, "picked": result.report["precision"], "load_1min": round(load, 2),
+            "shape": list(volume.shape),
             "damaged_slices": result.report["damaged_slices"],
             "found": result.report["kinds"], "seconds": seconds}
 
@@ -245,10 +257,16 @@ def main() -> None:
     parser.add_argument("--start-rounds", type=int, default=5, help="rounds of the start timing (0: skip)")
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--skip-volume", action="store_true", help="time the slice only")
     parser.add_argument("--depths", type=int, nargs="+", default=[2000])
     parser.add_argument("--memory-kinds", nargs="+", default=["lines", "packets"],
                         choices=["lines", "packets"])
+    parser.add_argument("--isa", choices=sorted(ISA_CAPS),
+                        help="hold torch to this instruction set: a stand-in for a CPU without it")
     args = parser.parse_args()
+    if args.isa and any(os.environ.get(k) != v for k, v in ISA_CAPS[args.isa].items()):
+        # read when torch starts: the bench starts again with them (its subprocesses inherit them)
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **ISA_CAPS[args.isa]})
     import torch
 
     machine = f"{platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}"
@@ -257,7 +275,8 @@ def main() -> None:
     if not args.skip_speed:
         for precision in args.precisions:
             results[f"slice_512_{precision}"] = bench_slice(args.model, args.repeats, precision)
-            results[f"volume_512x512x300_{precision}"] = bench_volume(args.model, precision)
+            if not args.skip_volume:
+                results[f"volume_512x512x300_{precision}"] = bench_volume(args.model, precision)
     if args.start_rounds:
         results["start"] = bench_start(args.model, args.start_rounds)
     if not args.skip_memory:
@@ -265,19 +284,21 @@ def main() -> None:
                              for depth in args.depths]
     print(json.dumps(results, indent=2))
     cpu = results["cpu"]
-    print(f"\nCPU: {cpu['model']}; flags {' '.join(cpu['flags'])}; torch {cpu['torch_capability']}; "
+    held = f" (held to {cpu['held_to']})" if cpu["held_to"] else ""
+    print(f"\nCPU: {cpu['model']}; flags {' '.join(cpu['flags'])}; torch {cpu['torch_capability']}{held}; "
           f"--precision auto picks {cpu['auto_picks']}")
     print("\n| measure | value | target |\n| --- | --- | --- |")
     for precision in [] if args.skip_speed else args.precisions:
-        s, v = results[f"slice_512_{precision}"], results[f"volume_512x512x300_{precision}"]
+        s, v = results[f"slice_512_{precision}"], results.get(f"volume_512x512x300_{precision}")
         tag = f"`--precision {precision}`" + (f" ({s['picked']})" if precision == "auto" else "")
         print(f"| 512x512 slice, {100 * s['damaged_fraction']:.1f}% damaged, mask given, {tag} "
-              f"| {s['medinpaint_ms']:.0f} ms | <= 60 ms |")
+              f"| {s['medinpaint_ms']:.0f} ms (load {s['load_1min'][0]:.1f}) | <= 60 ms |")
         print(f"| same, damage detected | {s['medinpaint_with_detection_ms']:.0f} ms | |")
         print(f"| OpenCV Telea / scikit-image biharmonic, same slice | {s['telea_ms']:.0f} / "
               f"{s['biharmonic_ms']:.0f} ms | |")
-        print(f"| 512x512x300 CT, 2% slices damaged, detect + repair, {tag} "
-              f"| {v['seconds']:.2f} s | <= 5 s |")
+        if v:
+            print(f"| 512x512x300 CT, 2% slices damaged, detect + repair, {tag} "
+                  f"| {v['seconds']:.2f} s (load {v['load_1min']:.1f}) | <= 5 s |")
     if "start" in results:
         t = results["start"]
         print(f"| `medinpaint repair`, 128x128 slice, whole process (median of {t['rounds']}) "

@@ -62,6 +62,13 @@ def runs_along_lines(full: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return start_k, start, stop
 
 
+def share_along(content: np.ndarray, axis: int, lines: np.ndarray, ks: np.ndarray) -> np.ndarray:
+    """The share of content along each line ``lines`` (of ``axis``) of slice ``ks``: counted only
+    where asked, not for every line of the slab."""
+    along = content[lines, :, ks] if axis == 0 else content[:, lines, ks].T
+    return np.count_nonzero(along, axis=1) / content.shape[1 - axis]
+
+
 def find_lost_lines(is_fill: np.ndarray, content: np.ndarray, content_slices: np.ndarray, labels: np.ndarray,
                     fill_context: Callable[[], tuple] | None) -> None:
     """Runs of whole lines at a fill value with content on both sides, and, in a scan of three slices
@@ -72,12 +79,11 @@ def find_lost_lines(is_fill: np.ndarray, content: np.ndarray, content_slices: np
     :func:`find_packet_loss`."""
     for axis in (1, 0):  # rows (j) first: a scan line runs along i; then whole columns (i)
         full = is_fill.all(axis=1 - axis)  # (lines, slices)
-        frac = content.mean(axis=1 - axis)
         ks, starts, stops = runs_along_lines(full & content_slices[np.newaxis, :])
         inside = (starts > 0) & (stops < full.shape[0])  # the scan's own edge is not a lost line
         ks, starts, stops = ks[inside], starts[inside], stops[inside]
-        content_both_sides = ((frac[starts - 1, ks] >= LOST_LINES.content_beside)
-                              & (frac[stops, ks] >= LOST_LINES.content_beside))
+        content_both_sides = ((share_along(content, axis, starts - 1, ks) >= LOST_LINES.content_beside)
+                              & (share_along(content, axis, stops, ks) >= LOST_LINES.content_beside))
         for k, a, b in zip(ks[content_both_sides], starts[content_both_sides], stops[content_both_sides],
                            strict=True):
             lines = (slice(None), slice(a, b)) if axis == 1 else (slice(a, b), slice(None))

@@ -90,11 +90,12 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     def survey(part: slice) -> None:
         block = np.asarray(array[:, :, part])
         constant[part] = block.min(axis=(0, 1)) == block.max(axis=(0, 1))
-        fractions[part] = (~is_fill_value(block, fills)).mean(axis=(0, 1))
+        # (counts, not means of booleans: no float per voxel)
+        fractions[part] = np.count_nonzero(~is_fill_value(block, fills), axis=(0, 1)) / block[:, :, 0].size
         # voxels at the minimum beside another one (a lost line, a region), not scattered bit errors
         lowest = block == minimum
-        at_minimum[part] = ((lowest[1:] & lowest[:-1]).sum(axis=(0, 1))
-                            + (lowest[:, 1:] & lowest[:, :-1]).sum(axis=(0, 1)))
+        at_minimum[part] = (np.count_nonzero(lowest[1:] & lowest[:-1], axis=(0, 1))
+                            + np.count_nonzero(lowest[:, 1:] & lowest[:, :-1], axis=(0, 1)))
         drop_mapped_pages(array, part.start, part.stop)
 
     for_each_slab(nk, slab, survey)

@@ -136,21 +136,28 @@ class RepairNet(nn.Module):
             between = 0.5 * (before + after)
             inputs += [neighbours, between]
         single = self._single_slices(neighbours, fill)
-        out = self.body(torch.cat(inputs, dim=1)).float()
-        base = fill
-        if self.context:
-            base = fill + torch.sigmoid(out[:, 1:2]) * (between - fill)
-        repaired = base + out[:, 0:1]
-        if self.isolated_fill:
-            # intact pixels among the 3x3 around each (zeros beyond the edge)
-            intact_neighbours = 9.0 * F.avg_pool2d(1.0 - mask, 3, stride=1, padding=1)
-            repaired = torch.where(intact_neighbours > 7.5, fill, repaired)
+        thin = None
         if single is not None and bool(single.any()):
-            wide = _wide_holes(mask[single]).to(repaired.device)
+            wide = _wide_holes(mask[single]).to(mask.device)
             thin = (mask[single] > 0.5) & ~wide
-            if bool(thin.any()):  # (a slice with wide holes only, like lost packets, skips the solve)
-                exact = exact_fill(centre[single], mask[single], thin)
-                repaired[single] = torch.where(thin, exact, repaired[single])
+        if thin is not None and bool(single.all()) and not bool(mask.masked_fill(thin, 0).any()):
+            # 2D images whose every damaged pixel lies in a thin hole (lost lines, impulses): the exact
+            # fill below takes them all, and the body's repair would be used nowhere
+            repaired = fill.clone()
+        else:
+            out = self.body(torch.cat(inputs, dim=1)).float()
+            base = fill
+            if self.context:
+                base = fill + torch.sigmoid(out[:, 1:2]) * (between - fill)
+            repaired = base + out[:, 0:1]
+            if self.isolated_fill:
+                # intact pixels among the 3x3 around each (zeros beyond the edge)
+                intact_neighbours = 9.0 * F.avg_pool2d(1.0 - mask, 3, stride=1, padding=1)
+                repaired = torch.where(intact_neighbours > 7.5, fill, repaired)
+        # (a slice with wide holes only, like lost packets, skips the solve)
+        if thin is not None and bool(thin.any()):
+            exact = exact_fill(centre[single], mask[single], thin)
+            repaired[single] = torch.where(thin, exact, repaired[single])
         return centre + mask * (repaired - centre)
 
     def _single_slices(self, neighbours: torch.Tensor | None, fill: torch.Tensor) -> torch.Tensor | None:

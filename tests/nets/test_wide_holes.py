@@ -1,5 +1,6 @@
 """RepairNet's split of a 2D image's holes into thin ones (the exact fill's) and wide ones (the network's):
-the batched search with its shortcut finds, plane by plane, what the plain definition finds."""
+the batched search with its shortcut finds, plane by plane, what the plain definition finds, and a
+batch of 2D images with thin holes only takes the exact fill without running the body."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 import torch
 from scipy import ndimage
 
+from medinpaint.nets import biharmonic_inpaint
 from medinpaint.nets.repair import _wide_holes
 
 
@@ -48,3 +50,37 @@ def test_wide_holes_are_those_of_the_definition_plane_by_plane(seed):
     for index in range(len(planes)):  # alone, as on a batch of one: the shortcuts agree
         alone = _wide_holes(torch.from_numpy(planes[index : index + 1, None].astype(np.float32)))
         assert np.array_equal(alone[0, 0].numpy(), _defined(planes[index]))
+
+
+def test_a_2d_image_with_thin_holes_only_skips_the_body_and_repairs_the_same():
+    """Every damaged pixel of lost lines takes the exact fill, so the body is not run; where a hole is
+    wide it is, and the thin holes beside it still take the exact fill."""
+    from medinpaint.nets import default_model_path, load_model
+
+    model = load_model(default_model_path("repair"))[0]
+    rng = np.random.default_rng(0)
+    image = torch.from_numpy(ndimage.gaussian_filter(rng.random((2, 64, 48)), 3).astype(np.float32))
+    mask = torch.zeros(2, 64, 48)
+    mask[:, 20, :] = mask[:, 40:43, :] = 1.0  # lost lines
+    calls = []
+    hook = model.body.register_forward_hook(lambda module, args, out: calls.append(out.shape))
+
+    def repair(mask: torch.Tensor) -> torch.Tensor:
+        fill = model.in_plane_fill(image[:, None], mask[:, None])
+        x = torch.cat([fill, image[:, None], fill, mask[:, None]], dim=1)  # a 2D image: fills beside it
+        with torch.inference_mode():
+            return model(x, fill=fill)[:, 0]
+
+    lines = repair(mask)
+    assert calls == []
+    thin = mask.bool()
+    expected = torch.stack([torch.from_numpy(biharmonic_inpaint(image[b].numpy(), thin[b].numpy())).float()
+                            for b in range(2)])
+    assert torch.allclose(lines[thin], expected[thin], atol=1e-5)
+    assert torch.equal(lines[~thin], image[~thin])
+    with_packet = mask.clone()
+    with_packet[1, 2:14, 30:42] = 1.0  # a lost packet in the second image: the body runs for the batch
+    both = repair(with_packet)
+    assert len(calls) == 1
+    assert torch.equal(both[0], lines[0])  # the thin holes' exact fill, as before
+    hook.remove()

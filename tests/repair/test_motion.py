@@ -1,5 +1,7 @@
 """Lost slices re-created along the motion between their neighbours (issue 19, part 3): ahead of linear
-interpolation on a held-out volume on every axis, exact on still content, linear where flow cannot help."""
+interpolation on a held-out volume on every axis, for single lost slices and pairs, exact on still content
+and on a cubic change along the slices, linear where flow cannot help; the weights of the terms fitted
+to the volume's own intact slices, and those slices' damaged pixels left out of the fit when named."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from medinpaint.data.normalise import normalisation
 from medinpaint.data.sources import find_source
 from medinpaint.io import Volume
 from medinpaint.repair import repair_volume
-from medinpaint.repair.motion import interpolate_between, recreate_slices
+from medinpaint.repair.motion import _cubic, interpolate_between, recreate_slices
 from tests.conftest import require_source
 
 
@@ -57,7 +59,7 @@ def test_every_axis_of_a_held_out_volume_beats_linear_interpolation(anatomical):
             motion.append(np.mean((recreate_slices(plane, moved.shape[2], [k])[k] - moved[:, :, k]) ** 2))
             linear.append(np.mean((0.5 * (moved[:, :, k - 1] + moved[:, :, k + 1]) - moved[:, :, k]) ** 2))
         gain = _db(np.mean(motion), span) - _db(np.mean(linear), span)
-        assert gain > 0.6, (axis, gain)  # measured: +0.98, +1.00, +2.02 dB
+        assert gain > 0.8, (axis, gain)  # measured: +0.99, +1.33, +2.23 (before the fit: +0.98, 1.00, 1.94)
 
 
 def test_the_engine_re_creates_lost_slices_along_the_motion(anatomical):
@@ -74,3 +76,110 @@ def test_the_engine_re_creates_lost_slices_along_the_motion(anatomical):
     error = np.mean((repaired[:, :, lost] - truth[:, :, lost]) ** 2)
     assert error < 0.8 * np.mean((linear - truth[:, :, lost]) ** 2)
     assert np.array_equal(result.volume.array[~mask], anatomical.array[~mask])
+
+
+def _gains(values: np.ndarray, span: float, lost_of, **options) -> list[float]:
+    """Per axis, dB over linear interpolation of the slices ``lost_of(depth)`` (runs), re-created."""
+    gains = []
+    for axis in range(3):
+        moved = np.moveaxis(values, axis, 2)
+        made, linear = [], []
+        for run in lost_of(moved.shape[2]):
+            plane = lambda i, moved=moved: moved[:, :, i]  # noqa: E731
+            out = recreate_slices(plane, moved.shape[2], run, **options)
+            below, above = run[0] - 1, run[-1] + 1
+            for k in run:
+                t = (k - below) / (above - below)
+                line = (1 - t) * moved[:, :, below] + t * moved[:, :, above]
+                made.append(np.mean((out[k] - moved[:, :, k]) ** 2))
+                linear.append(np.mean((line - moved[:, :, k]) ** 2))
+        gains.append(_db(np.mean(made), span) - _db(np.mean(linear), span))
+    return gains
+
+
+def test_weights_fitted_to_the_volume_beat_the_fixed_ones():
+    require_source("dipy-s0")  # a validation subject: noisy b0 slices, where the fixed weights misjudge
+    volume = find_source("dipy-s0").load()
+    values = volume.physical()[..., 0].astype(np.float32)
+    norm = normalisation(values, "MR")
+    span = norm["high"] - norm["low"]
+
+    def singles(depth: int) -> list[list[int]]:
+        return [[k] for k in range(2, depth - 2, 1 if depth < 20 else 5)]
+
+    fitted, fixed = _gains(values, span, singles), _gains(values, span, singles, examples=0)
+    assert np.mean(fitted) > np.mean(fixed) + 0.15, (fitted, fixed)  # measured: +1.49 against +1.22
+    assert min(fitted) > 0.5, fitted
+
+
+def test_two_adjacent_lost_slices_beat_linear_interpolation_on_every_axis(anatomical):
+    values = anatomical.physical().astype(np.float32)
+    norm = normalisation(values, "MR")
+    pairs = lambda depth: [[k, k + 1] for k in range(2, depth - 3, 4)]  # noqa: E731
+    gains = _gains(values, norm["high"] - norm["low"], pairs)
+    assert min(gains) > 0.5, gains  # measured: about +0.9 to +2
+
+
+def test_the_cubic_weights_are_lagrange_s_at_the_slices_true_positions():
+    assert np.allclose(_cubic((-2, -1, 1, 2)), [-1 / 6, 2 / 3, 2 / 3, -1 / 6])
+    weights = _cubic((-2, -1, 2, 3))  # the first of two lost slices
+    assert np.isclose(weights.sum(), 1.0)
+    assert np.isclose(weights @ np.array([-2.0, -1.0, 2.0, 3.0]) ** 3, 0.0)
+
+
+def test_a_cubic_change_of_brightness_along_still_slices_is_followed():
+    pattern = np.random.default_rng(1).uniform(50, 100, size=(40, 48)).astype(np.float32)
+    z = np.arange(12, dtype=np.float32)
+    scale = 1.0 + 0.3 * z - 0.04 * z**2 + 0.002 * z**3
+    volume = pattern[:, :, np.newaxis] * scale
+    for examples in (0, 6):
+        made = recreate_slices(lambda i: volume[:, :, i], 12, [6], examples=examples)[6]
+        linear = 0.5 * (volume[:, :, 5] + volume[:, :, 7])
+        assert np.abs(made - volume[:, :, 6]).max() < 0.25 * np.abs(linear - volume[:, :, 6]).max(), examples
+
+
+def test_a_structure_moving_along_a_curve_is_followed():
+    yy, xx = np.mgrid[:64, :72].astype(np.float32)
+    z = np.arange(16, dtype=np.float32)
+    cx, cy = 20 + 2.0 * z + 0.08 * z**2, 30 + 0.6 * z  # it moves, and faster as it goes
+    radius = 9 + 0.3 * z  # and grows
+    blobs = [100 / (1 + np.exp(np.hypot(xx - x, yy - y) - r)) for x, y, r in zip(cx, cy, radius, strict=True)]
+    volume = np.stack(blobs, -1)
+    k = 8
+    made = recreate_slices(lambda i: volume[:, :, i], 16, [k])[k]
+    b2, b, a, a2 = (volume[:, :, i] for i in (k - 2, k - 1, k + 1, k + 2))
+    linear = 0.5 * (b + a)
+    before = interpolate_between(b, a, 0.5) + ((b + a) - (b2 + a2)) / 16  # the method before the fit
+    truth = volume[:, :, k]
+    error = np.mean((made - truth) ** 2)  # measured: 0.18; linear 29.5, before 1.00
+    assert error < 0.01 * np.mean((linear - truth) ** 2)
+    assert error < 0.5 * np.mean((before - truth) ** 2)
+
+
+def test_damaged_pixels_named_in_the_examples_are_left_out_of_the_fit(anatomical):
+    values = anatomical.physical().astype(np.float32)  # 33 x 41 x 25
+    rng = np.random.default_rng(3)
+    damaged = values.copy()
+    mask = np.zeros(values.shape, bool)
+    k = 12
+    for j in range(values.shape[2]):
+        if abs(j - k) >= 3:  # every example slice has lost tiles, filled with zeros
+            tiles = np.kron(rng.random((9, 11)) < 0.15, np.ones((4, 4), bool))[:33, :41]
+            mask[:, :, j], damaged[:, :, j][tiles] = tiles, 0
+    truth = values[:, :, k]
+
+    def error(volume: np.ndarray, **options) -> float:
+        made = recreate_slices(lambda i: volume[:, :, i], volume.shape[2], [k], **options)[k]
+        return float(np.mean((made - truth) ** 2))
+
+    clean, named = error(values), error(damaged, damaged=lambda i: mask[:, :, i])
+    assert named < 1.1 * clean, (named, clean)  # measured: 1.03 times
+    assert error(damaged) > named  # unnamed, the damage costs something however it is trimmed
+
+
+def test_a_gap_at_the_edge_copies_the_nearest_slice_and_few_slices_fall_back_to_fixed_weights():
+    volume = np.random.default_rng(2).normal(100, 10, size=(24, 24, 5)).astype(np.float32)
+    made = recreate_slices(lambda i: volume[:, :, i], 5, [0, 4])
+    assert np.array_equal(made[0], volume[:, :, 1]) and np.array_equal(made[4], volume[:, :, 3])
+    middle = recreate_slices(lambda i: volume[:, :, i], 5, [2])[2]  # no example slice: fixed weights
+    assert np.array_equal(middle, recreate_slices(lambda i: volume[:, :, i], 5, [2], examples=0)[2])

@@ -75,10 +75,11 @@ def _warp(image: np.ndarray, dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
     return cv2.remap(image, xx + dx, yy + dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def _cubic(positions: tuple[int, ...]) -> np.ndarray:
-    """Lagrange weights of the cubic through the slices at ``positions`` (four), evaluated at 0."""
+def _lagrange(positions: tuple[int, ...]) -> np.ndarray:
+    """Lagrange weights of the polynomial through the slices at ``positions``, evaluated at 0."""
     p = np.asarray(positions, dtype=np.float64)
-    return np.array([np.prod([-p[m] / (p[n] - p[m]) for m in range(4) if m != n]) for n in range(4)])
+    n = len(p)
+    return np.array([np.prod([-p[m] / (p[i] - p[m]) for m in range(n) if m != i]) for i in range(n)])
 
 
 class _Pair:
@@ -97,7 +98,7 @@ class _Pair:
         b8, a8 = self.eight_bit(before), self.eight_bit(after)
         self.forward = _flow(b8, a8, preset)  # before(x) ~ after(x + forward(x))
         self.backward = _flow(a8, b8, preset)
-        self.moved_before, self.moved_after = self.move(before, after)
+        self.moved_before, self.moved_after = self.move(before, False), self.move(after, True)
         self.moved = (1.0 - t) * self.moved_before + t * self.moved_after
         disagree_moved = ndimage.uniform_filter((self.moved_before - self.moved_after) ** 2, WINDOW)
         disagree_still = ndimage.uniform_filter((before - after) ** 2, WINDOW)
@@ -108,32 +109,38 @@ class _Pair:
         scale = 255.0 / (self.high - self.low)
         return np.clip(np.rint((plane - self.low) * scale), 0, 255).astype(np.uint8)
 
-    def move(self, before: np.ndarray, after: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Planes on ``before``'s and ``after``'s grids moved to the lost plane along the flow."""
+    def move(self, plane: np.ndarray, after: bool) -> np.ndarray:
+        """A plane on ``before``'s grid (``after``: on ``after``'s) moved to the lost plane along the flow."""
         t, s = self.t, 1.0 - self.t
         fx, fy = self.forward[..., 0], self.forward[..., 1]
         gx, gy = self.backward[..., 0], self.backward[..., 1]
-        moved_before = 0.5 * (_warp(before, -t * fx, -t * fy) + _warp(before, t * gx, t * gy))
-        moved_after = 0.5 * (_warp(after, s * fx, s * fy) + _warp(after, -s * gx, -s * gy))
-        return moved_before, moved_after
+        if after:
+            return 0.5 * (_warp(plane, s * fx, s * fy) + _warp(plane, -s * gx, -s * gy))
+        return 0.5 * (_warp(plane, -t * fx, -t * fy) + _warp(plane, t * gx, t * gy))
 
-    def terms(self, outer: tuple[np.ndarray, np.ndarray] | None, cubic: np.ndarray | None) -> np.ndarray:
+    def terms(self, stencil: list[tuple[int, np.ndarray]], d1: int, d2: int) -> np.ndarray:
         """The corrections to linear interpolation, stacked on a last axis (see ``PRIOR``): the flow
-        with its fallback, the flow without it, and with ``outer`` (the planes beyond ``before`` and
-        ``after``) the cubic corrections across and along the flow."""
+        with its fallback, the flow without it, and where ``stencil`` (offset from the lost plane and
+        plane, in order; ``before`` at ``-d1``, ``after`` at ``d2``) holds planes beyond the two
+        neighbours, the cubic (or quadratic) corrections across and along the flow."""
         if not self.usable:
             return np.zeros((*self.linear.shape, 0), np.float32)
         terms = [self.trusted - self.linear, self.moved - self.trusted]
-        if outer is not None and cubic is not None:
-            b2, a2 = outer
-            terms.append(cubic[0] * b2 + cubic[1] * self.before + cubic[2] * self.after + cubic[3] * a2
-                         - self.linear)
-            to_b2 = _flow(self.eight_bit(self.before), self.eight_bit(b2), self.preset)
-            to_a2 = _flow(self.eight_bit(self.after), self.eight_bit(a2), self.preset)
-            b2_moved, a2_moved = self.move(_warp(b2, to_b2[..., 0], to_b2[..., 1]),
-                                           _warp(a2, to_a2[..., 0], to_a2[..., 1]))
-            terms.append(cubic[0] * b2_moved + cubic[1] * self.moved_before + cubic[2] * self.moved_after
-                         + cubic[3] * a2_moved - self.moved)
+        if len(stencil) > 2:
+            weights = _lagrange(tuple(offset for offset, _ in stencil))
+            across, along = np.float32(0.0), np.float32(0.0)
+            for weight, (offset, plane) in zip(weights, stencil, strict=True):
+                across = across + weight * plane
+                if offset == -d1:
+                    moved = self.moved_before
+                elif offset == d2:
+                    moved = self.moved_after
+                else:  # beyond a neighbour: onto the neighbour's grid, then moved with it
+                    near = self.after if offset > 0 else self.before
+                    to = _flow(self.eight_bit(near), self.eight_bit(plane), self.preset)
+                    moved = self.move(_warp(plane, to[..., 0], to[..., 1]), offset > 0)
+                along = along + weight * moved
+            terms += [across - self.linear, along - self.moved]
         return np.stack(terms, axis=-1).astype(np.float32)
 
 
@@ -183,26 +190,31 @@ def recreate_slices(plane: Callable[[int], np.ndarray], depth: int, lost: list[i
     if not intact:
         raise ValueError("every slice is lost; nothing to interpolate from")
     planes: dict[int, np.ndarray] = {}
-    made: dict[tuple[int, int, int, bool], tuple[np.ndarray, np.ndarray]] = {}
+    made: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
 
     def get(k: int) -> np.ndarray:
         if k not in planes:
             planes[k] = np.asarray(plane(k), dtype=np.float32)
         return planes[k]
 
-    def predict(k: int, below: int, above: int, cubic: bool) -> tuple[np.ndarray, np.ndarray]:
+    def predict(k: int, below: int, above: int, outer: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
         """Linear interpolation of slice ``k`` and the terms that correct it, from ``k - below``,
-        ``k + above`` (and with ``cubic`` the slices one further out)."""
-        key = (k, below, above, cubic)
+        ``k + above`` and the slices at the offsets ``outer`` beyond them."""
+        key = (k, below, above, *outer)
         if key not in made:
             pair = _Pair(get(k - below), get(k + above), below / (below + above), preset)
-            weights = _cubic((-below - 1, -below, above, above + 1)) if cubic else None
-            outer = (get(k - below - 1), get(k + above + 1)) if cubic else None
-            made[key] = (pair.linear, pair.terms(outer, weights))
+            stencil = [(d, get(k + d)) for d in sorted((-below, above, *outer))]
+            made[key] = (pair.linear, pair.terms(stencil, below, above))
         return made[key]
 
     def whole(offsets: tuple[int, ...], k: int) -> bool:
         return all(0 <= k + d < depth and k + d not in gone for d in offsets)
+
+    def beyond(k: int, d1: int, d2: int) -> tuple[int, ...]:
+        """The offsets of the slices beyond the neighbours for the cubic term: one on each side where
+        both are intact, else none (two on one side, or a quadratic through one, lost up to 13 dB on
+        the training volumes' second and last but one slices)."""
+        return (-d1 - 1, d2 + 1) if whole((-d1 - 1, d2 + 1), k) else ()
 
     out = {}
     for k in sorted(gone):
@@ -212,9 +224,9 @@ def recreate_slices(plane: Callable[[int], np.ndarray], depth: int, lost: list[i
             out[k] = get(above if below is None else below).copy()
             continue
         d1, d2 = k - below, above - k
-        cubic = whole((-d1 - 1, d2 + 1), k)
-        offsets = (0, -d1, d2) + ((-d1 - 1, d2 + 1) if cubic else ())
-        linear, terms = predict(k, d1, d2, cubic)
+        outer = beyond(k, d1, d2)
+        offsets = (0, -d1, d2, *outer)
+        linear, terms = predict(k, d1, d2, outer)
         if terms.shape[-1] == 0:
             out[k] = linear
             continue
@@ -222,7 +234,7 @@ def recreate_slices(plane: Callable[[int], np.ndarray], depth: int, lost: list[i
                       key=lambda j: (abs(j - k), j))
         fitted = []
         for j in near[:examples]:
-            linear_j, terms_j = predict(j, d1, d2, cubic)
+            linear_j, terms_j = predict(j, d1, d2, outer)
             if terms_j.shape[-1] == terms.shape[-1]:
                 use = np.ones(linear_j.shape, bool)
                 for d in offsets if damaged is not None else ():

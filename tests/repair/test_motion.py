@@ -12,7 +12,7 @@ from medinpaint.data.normalise import normalisation
 from medinpaint.data.sources import find_source
 from medinpaint.io import Volume
 from medinpaint.repair import repair_volume
-from medinpaint.repair.motion import _cubic, interpolate_between, recreate_slices
+from medinpaint.repair.motion import _lagrange, interpolate_between, recreate_slices
 from tests.conftest import require_source
 
 
@@ -120,14 +120,14 @@ def test_two_adjacent_lost_slices_beat_linear_interpolation_on_every_axis(anatom
     assert min(gains) > 0.5, gains  # measured: about +0.9 to +2
 
 
-def test_the_cubic_weights_are_lagrange_s_at_the_slices_true_positions():
-    assert np.allclose(_cubic((-2, -1, 1, 2)), [-1 / 6, 2 / 3, 2 / 3, -1 / 6])
-    weights = _cubic((-2, -1, 2, 3))  # the first of two lost slices
+def test_the_lagrange_weights_are_lagrange_s_at_the_slices_true_positions():
+    assert np.allclose(_lagrange((-2, -1, 1, 2)), [-1 / 6, 2 / 3, 2 / 3, -1 / 6])
+    weights = _lagrange((-2, -1, 2, 3))  # the first of two lost slices
     assert np.isclose(weights.sum(), 1.0)
     assert np.isclose(weights @ np.array([-2.0, -1.0, 2.0, 3.0]) ** 3, 0.0)
 
 
-def test_a_cubic_change_of_brightness_along_still_slices_is_followed():
+def test_a_lagrange_change_of_brightness_along_still_slices_is_followed():
     pattern = np.random.default_rng(1).uniform(50, 100, size=(40, 48)).astype(np.float32)
     z = np.arange(12, dtype=np.float32)
     scale = 1.0 + 0.3 * z - 0.04 * z**2 + 0.002 * z**3

@@ -70,13 +70,14 @@ def share_along(content: np.ndarray, axis: int, lines: np.ndarray, ks: np.ndarra
 
 
 def find_lost_lines(is_fill: np.ndarray, content: np.ndarray, content_slices: np.ndarray, labels: np.ndarray,
-                    fill_context: Callable[[], tuple] | None) -> None:
+                    fill_context: Callable[[], tuple] | None) -> np.ndarray:
     """Runs of whole lines at a fill value with content on both sides, and, in a scan of three slices
     or more, content along them in the slice before or after (or two slices on, where the slice beside
     lost the same lines; :func:`content_across`): the midline of a symmetric template cut off below
     its CSF is a line of 0 between two hemispheres, empty in the slices beside it too.
     ``content_slices``: the slab's slices with content for fill to cut into; ``fill_context`` as for
-    :func:`find_packet_loss`."""
+    :func:`find_packet_loss`. Returns how many voxels were labelled in lines across axis 0 and 1."""
+    labelled = np.zeros(2, dtype=np.int64)
     for axis in (1, 0):  # rows (j) first: a scan line runs along i; then whole columns (i)
         full = is_fill.all(axis=1 - axis)  # (lines, slices)
         ks, starts, stops = runs_along_lines(full & content_slices[np.newaxis, :])
@@ -91,6 +92,8 @@ def find_lost_lines(is_fill: np.ndarray, content: np.ndarray, content_slices: np
                                                                LOST_LINES.content_across):
                 continue
             labels[lines + (k,)] = LOST_LINES_CODE
+            labelled[axis] += labels[lines + (k,)].size
+    return labelled
 
 
 def content_across(context: np.ndarray, in_scan: np.ndarray, region: tuple[slice, slice], k: int,

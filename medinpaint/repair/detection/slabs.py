@@ -82,13 +82,31 @@ def fill_values(volume: Volume, minimum: np.generic | None = None) -> list[float
     return sorted(values)
 
 
-def frame_value(array: np.ndarray, share: float = 1.0) -> float | None:
-    """The constant that fills the outer frame (first and last row and column) of the slices, or None:
-    with ``share`` 1, a scan padded in-plane with a constant, whose neighbours there are unseen; with
-    less, the scan's background (most of the frame)."""
-    if min(array.shape[:2]) < 3:
+def minimum_and_frame(array: np.ndarray, slab: int) -> tuple[np.generic, np.ndarray]:
+    """The scan's minimum, and the voxels of the outer frame (first and last row and column) of its
+    slices, read slab by slab: a memory-mapped scan's pages are let go after each (its whole map
+    read at once stays resident)."""
+    minima, frames = [], []
+
+    def look(part: slice) -> None:
+        block = np.asarray(array[:, :, part])
+        minima.append(block.min())
+        if min(array.shape[:2]) >= 3:
+            frames.append(np.concatenate([block[0].ravel(), block[-1].ravel(),
+                                          block[:, 0].ravel(), block[:, -1].ravel()]))
+        drop_mapped_pages(array, part.start, part.stop)
+
+    for_each_slab(array.shape[2], slab, look)
+    frame = np.concatenate(frames) if frames else np.empty(0, dtype=array.dtype)
+    return np.array(minima, dtype=array.dtype).min(), frame
+
+
+def frame_value(frame: np.ndarray, share: float = 1.0) -> float | None:
+    """The constant that fills the outer frame of the slices (``frame``: its voxels, from
+    :func:`minimum_and_frame`), or None: with ``share`` 1, a scan padded in-plane with a constant,
+    whose neighbours there are unseen; with less, the scan's background (most of the frame)."""
+    if frame.size == 0:
         return None
-    frame = np.concatenate([np.asarray(f).ravel() for f in (array[0], array[-1], array[:, 0], array[:, -1])])
     values, counts = np.unique(frame, return_counts=True)
     top = int(np.argmax(counts))
     return values[top].item() if counts[top] >= share * frame.size else None

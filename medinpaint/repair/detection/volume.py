@@ -8,7 +8,7 @@ import functools
 import numpy as np
 
 from medinpaint.io import Volume
-from medinpaint.io.volume import drop_mapped_pages
+from medinpaint.io.volume import drop_mapped_pages, release_freed_memory
 from medinpaint.repair.detection.bit_errors import (
     BIT_ERRORS,
     blocks_and_first_look_flips,
@@ -20,10 +20,17 @@ from medinpaint.repair.detection.bit_errors import (
 )
 from medinpaint.repair.detection.blocks import blocks_against_sound_range
 from medinpaint.repair.detection.intensity import intensity_stats, median_in_plane, percentiles
-from medinpaint.repair.detection.kinds import BIT_ERRORS_CODE, CORRUPTED_BLOCKS_CODE, KINDS, Detection
+from medinpaint.repair.detection.kinds import (
+    BIT_ERRORS_CODE,
+    CORRUPTED_BLOCKS_CODE,
+    KINDS,
+    LOST_LINES_CODE,
+    Detection,
+)
 from medinpaint.repair.detection.later_looks import LATER_LOOKS, find_smaller_flips
 from medinpaint.repair.detection.lines_tiles import PACKET_LOSS, find_lost_lines, find_packet_loss
 from medinpaint.repair.detection.lost_slices import find_lost_slices, find_truncation
+from medinpaint.repair.detection.partial_lines import find_partial_lines
 from medinpaint.repair.detection.slabs import (
     SCAN,
     SLAB,
@@ -33,12 +40,14 @@ from medinpaint.repair.detection.slabs import (
     frame_value,
     in_plane_neighbours,
     is_fill_value,
+    minimum_and_frame,
     pick_run_fills,
     run_values,
     to_volume_indices,
 )
 
 BIT_ERRORS_KIND = KINDS[BIT_ERRORS_CODE - 1]
+LOST_LINES_KIND = KINDS[LOST_LINES_CODE - 1]
 
 
 def detect(volume: Volume, slab: int = SLAB) -> Detection:
@@ -51,9 +60,9 @@ def detect(volume: Volume, slab: int = SLAB) -> Detection:
         return Detection(np.stack([p.labels for p in parts], axis=-1),
                          {"per_volume": [p.details for p in parts]})
     mosaic = mosaic_layout(volume)
-    if mosaic is not None:
-        return detect_mosaic(volume, mosaic, slab)
-    return detect_volume(volume, slab)
+    found = detect_mosaic(volume, mosaic, slab) if mosaic is not None else detect_volume(volume, slab)
+    release_freed_memory()  # the slabs' temporaries, kept by the worker threads' arenas
+    return found
 
 
 def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
@@ -61,15 +70,15 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     the tiles of a mosaic), so a truncated stream shows as a tail of fill."""
     array = volume.array
     nk = array.shape[2]
-    minimum = array.min()
+    minimum, frame = minimum_and_frame(array, slab)
     fills = fill_values(volume, minimum)
     # a constant that frames every slice is the scan's own padding: no fill, and unseen beyond it
-    padding = frame_value(array)
+    padding = frame_value(frame)
     padding = None if padding is None or padding in fills else padding
     # fills at any value: constants the scan holds in runs, but for 0, its minimum (a floor the values
     # are clipped to, a mask or a threshold: cranium's air is clipped at -1024), its padding and its
     # background
-    background = frame_value(array, SCAN.background_share)
+    background = frame_value(frame, SCAN.background_share)
     known = [f for f in fills + [padding, background] if f is not None]
     written = pick_run_fills(run_fill_candidates(array, known, slab))
     if written:
@@ -122,6 +131,9 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     # per slab, the impulses no single flip explains (also in in_tissue)
     impulses = []
     far = []  # per slab, how many voxels the first look found beyond the tissue's range, flips or not
+    # voxels of whole lost lines across axis 0 and 1, per slab's first slice
+    whole_lines = np.zeros((nk, 2), dtype=np.int64)
+    partial_lines = []  # per slab, bands of fill lines across content (find_partial_lines)
 
     def scan(part: slice) -> None:
         block = np.asarray(array[:, :, part])
@@ -131,7 +143,9 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
         fill_context = functools.cache(lambda: fill_with_context(array, part, is_fill, fills))
         if patterns:
             across = fill_context if nk > 2 else None  # a thinner scan is judged in-plane only
-            find_lost_lines(is_fill, ~is_fill, cut[part], region, across)
+            whole_lines[part.start] = find_lost_lines(is_fill, ~is_fill, cut[part], region, across)
+            partial_lines.append([to_volume_indices(where, part.start)
+                                  for where in find_partial_lines(is_fill, cut[part], region, across)])
             contrast = PACKET_LOSS.rectangle_contrast * stats["value_range"] if stats else 0.0
             find_packet_loss(block, is_fill, cut[part], region, contrast, across,
                              is_fill_value(block, written) if written else None)
@@ -148,9 +162,15 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
         drop_mapped_pages(array, part.start, part.stop)
 
     for_each_slab(nk, slab, scan)
-    if stats is None:
-        return Detection(labels, {"fill_values": [float(f) for f in fills]})
     doubtful: dict[str, np.ndarray] = {}
+    for axis in (0, 1):
+        lost_line_parts(labels, [bands[axis] for bands in partial_lines], whole_lines[:, axis].sum() > 0,
+                        doubtful)
+    if stats is None:
+        details = {"fill_values": [float(f) for f in fills]}
+        if doubtful:
+            details["doubtful"] = {kind: len(where) for kind, where in doubtful.items()}
+        return Detection(labels, details, doubtful)
     voxels = array[:, :, 0].size * int(not_constant.sum())  # of the slices with content
     in_tissue, impulses = drop_anatomy(array, labels, flipped, in_tissue, impulses)
     bounds = content_bounds(stats, BIT_ERRORS.doubt_ranges)  # flips beyond them are flips beyond doubt
@@ -208,6 +228,23 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     if doubtful:
         details["doubtful"] = {kind: len(where) for kind, where in doubtful.items()}
     return Detection(labels, details, doubtful)
+
+
+def lost_line_parts(labels: np.ndarray, bands: list[tuple[np.ndarray, ...]], certain: bool,
+                    doubtful: dict[str, np.ndarray]) -> None:
+    """Bands of fill lines across content (:func:`find_partial_lines`, volume indices per slab, across
+    one axis) are lost lines where the scan lost whole lines across the same axis too (``certain``: a
+    stream cut follows the stream's lines); otherwise doubtful: a template's or a mask's straight line of
+    fill through tissue looks the same."""
+    where = tuple(np.concatenate(parts) for parts in zip(*bands, strict=True)) if bands else ()
+    if not where or not len(where[0]):
+        return
+    where = tuple(w[labels[where] == 0] for w in where)
+    if certain:
+        labels[where] = LOST_LINES_CODE
+    elif len(where[0]):
+        doubtful[LOST_LINES_KIND] = np.concatenate([doubtful.get(LOST_LINES_KIND, np.empty((0, 3), int)),
+                                                    np.stack(where, axis=1)])
 
 
 def without(where: tuple[np.ndarray, ...], these: tuple[np.ndarray, ...],

@@ -1,0 +1,138 @@
+"""Lost parts of lines: a stream cut inside a line (a run of lost lines that starts and stops mid-line,
+or a segment of one line) leaves a thin band of fill across content, and no whole line for the
+whole-line rule to see."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from medinpaint.repair.detection.lines_tiles import content_across
+from medinpaint.repair.detection.slabs import runs_of_true
+
+
+@dataclass(frozen=True)
+class PartialLineThresholds:
+    """When a band of fill along a line is part of a lost line.
+
+    Args:
+        length: the band runs this many voxels along the line at least, with the same lines at fill at
+            each of them ...
+        thickness: ... at most this many lines, and content just outside both of them: the straight
+            edges a cut stream leaves (a gap in anatomy meanders, and a thin one rarely keeps both edges
+            on the same lines for that long).
+        margin: lines of content on both sides of the band all along it (a lost line cuts through
+            tissue; a gap between two slivers a brain mask left has one line of content on each side).
+        content_across: in a scan of three slices or more, the slice before or after (or two on) holds
+            this share of content where the band is.
+    """
+
+    length: int = 16
+    thickness: int = 3
+    margin: int = 2
+    content_across: float = 0.3
+
+
+PARTIAL_LINES = PartialLineThresholds()
+
+
+def band_starts(fill: np.ndarray, margin: int, thickest: int) -> list[np.ndarray]:
+    """For each thickness t = 1..``thickest``: where a band of exactly t fill lines across axis 0 starts
+    (fill there and on the next t - 1 lines, content on the ``margin`` lines before and after)."""
+    n = fill.shape[0]
+    content = ~fill
+    beside = content.copy()  # beside[p]: content on lines p .. p + margin - 1
+    for d in range(1, margin):
+        beside[:n - d] &= content[d:]
+        beside[n - d:] = False
+    found, run = [], fill.copy()  # run[p]: fill on lines p .. p + t - 1
+    for t in range(1, thickest + 1):
+        if t > 1:
+            run[:n - t + 1] &= fill[t - 1:]
+            run[n - t + 1:] = False
+        starts = np.zeros_like(fill)
+        inner = n - t - 2 * margin + 1  # starts p = margin .. margin + inner - 1
+        if inner > 0:
+            starts[margin:margin + inner] = (beside[:inner] & run[margin:margin + inner]
+                                             & beside[margin + t:margin + t + inner])
+        found.append(starts)
+    return found
+
+
+def in_long_runs(mask: np.ndarray, length: int) -> np.ndarray:
+    """Which True voxels of ``mask`` lie in a run of ``length`` or more along axis 0."""
+    starts = runs_of_true(mask, length)
+    covered = np.zeros_like(mask)
+    covered[:len(starts)] = starts
+    reach = 1  # covered[p]: a run of ``length`` starts within ``reach`` before p
+    while reach < length:
+        step = min(reach, length - reach)
+        covered[step:] |= covered[:-step]
+        reach += step
+    return covered
+
+
+def find_partial_lines(is_fill: np.ndarray, content_slices: np.ndarray, labels: np.ndarray,
+                       fill_context: Callable[[], tuple] | None) -> list[tuple[np.ndarray, ...]]:
+    """Bands of one to ``PARTIAL_LINES.thickness`` fill lines with content just outside both edges, the
+    same lines over ``PARTIAL_LINES.length`` voxels along them at least, in slices with content (and,
+    in a scan of three slices or more, content where the band is in a slice beside:
+    :func:`content_across`). A stream cut mid-line leaves such bands: a run of lost lines that starts
+    and stops inside a line is three of them (before its start, between, after its stop).
+
+    Bands are looked for along whole lines only where one shows at two samples ``length // 2`` apart
+    along them: any band that long holds two. Returns where the bands across axis 0 and across axis 1
+    are (slab indices, not labelled: a template's straight line of 0 through tissue looks the same; the
+    scan's other lost lines decide)."""
+    length, margin = PARTIAL_LINES.length, PARTIAL_LINES.margin
+    step = length // 2
+    found = []
+    for axis in (0, 1):  # thin across axis, long along the other
+        fill = np.moveaxis(is_fill, axis, 0)  # (across, along, slices)
+        free = np.moveaxis(labels, axis, 0)
+        voxels = []  # (across, along, slice) of band voxels
+        sampled = band_starts(np.ascontiguousarray(fill[:, ::step]), margin, PARTIAL_LINES.thickness)
+        for thickness, starts in enumerate(sampled, start=1):
+            pairs = starts[:, 1:] & starts[:, :-1] & content_slices[np.newaxis, np.newaxis, :]
+            lines, ks = np.nonzero(pairs.any(axis=1))
+            if not len(lines):
+                continue
+            # the span of each candidate (its margins and its band) along the whole line
+            span = np.ones((len(lines), fill.shape[1]), dtype=bool)
+            for d in range(-margin, thickness + margin):
+                along = fill[lines + d, :, ks]
+                span &= along if 0 <= d < thickness else ~along
+            covered = in_long_runs(span.T, length).T
+            for d in range(thickness):
+                which, at = np.nonzero(covered & (free[lines + d, :, ks] == 0))
+                voxels.append((lines[which] + d, at, ks[which]))
+        where = tuple(np.concatenate(parts) for parts in zip(*voxels, strict=True)) if voxels else ()
+        if not where or not len(where[0]):
+            found.append((np.empty(0, dtype=np.intp),) * 3)
+            continue
+        where = (where[1], where[0], where[2]) if axis == 1 else where  # back to the slab's (i, j, k)
+        where = np.unravel_index(np.unique(np.ravel_multi_index(where, is_fill.shape)), is_fill.shape)
+        if fill_context is not None:
+            where = across_supported(where, is_fill.shape, fill_context)
+        found.append(where)
+    return found
+
+
+def across_supported(where: tuple[np.ndarray, ...], shape: tuple[int, ...],
+                     fill_context: Callable[[], tuple]) -> tuple[np.ndarray, ...]:
+    """The band voxels ``where`` (slab indices) of the bands (8-connected in their slice) that hold
+    content in a slice beside (:func:`content_across`)."""
+    keep = np.ones(len(where[0]), dtype=bool)
+    for k in np.unique(where[2]):
+        here = where[2] == k
+        plane = np.zeros(shape[:2], dtype=bool)
+        plane[where[0][here], where[1][here]] = True
+        parts, _ = ndimage.label(plane, structure=np.ones((3, 3), bool))
+        for index, box in enumerate(ndimage.find_objects(parts), start=1):
+            if not content_across(*fill_context(), box, k, PARTIAL_LINES.content_across):
+                plane[box] &= parts[box] != index
+        keep[here] = plane[where[0][here], where[1][here]]
+    return tuple(w[keep] for w in where)

@@ -1,0 +1,71 @@
+"""Lost parts of lines: a stream cut mid-line leaves thin bands of fill across content."""
+
+import numpy as np
+
+from medinpaint.io import read
+from medinpaint.repair import detect
+from medinpaint.repair.detection import CODE
+from medinpaint.repair.detection.partial_lines import band_starts, in_long_runs
+
+
+def _stream_cut(array: np.ndarray, first: int, start: int, last: int, stop: int, fill: float) -> np.ndarray:
+    """``array`` with the pixel stream (first index fastest: a line runs along axis 0) lost from
+    ``start`` in line ``first`` to ``stop`` in line ``last`` (lines are along axis 0, indexed by j)."""
+    damaged = array.copy()
+    if first == last:
+        damaged[start:stop, first] = fill
+        return damaged
+    damaged[start:, first] = fill
+    damaged[:, first + 1:last] = fill
+    damaged[:stop, last] = fill
+    return damaged
+
+
+def test_a_stream_cut_mid_line_is_found_beside_whole_lost_lines(pydicom_files):
+    """CT_small (128x128) with two whole lost lines and a run of three lines that starts and stops
+    inside a line: the parts of its first and last line are found, nothing else."""
+    clean = read(pydicom_files / "CT_small.dcm")
+    array = np.asarray(clean.array)
+    fill = array.min()
+    damaged = array.copy()
+    damaged[:, 40:42] = fill  # whole lines
+    damaged = _stream_cut(damaged, 70, 50, 72, 90, fill)
+    truth = damaged != array
+    found = detect(clean.with_array(damaged))
+    lost = found.labels == CODE["lost-lines"]
+    assert lost[truth].mean() > 0.95
+    assert not (lost & ~truth).any()
+
+
+def test_a_band_of_fill_alone_is_doubtful_not_repaired(pydicom_files):
+    """The same cut alone: a straight band of fill through tissue is what a template's line of 0
+    looks like, so without whole lost lines across the same axis it is reported as doubtful and not
+    labelled."""
+    clean = read(pydicom_files / "CT_small.dcm")
+    array = np.asarray(clean.array)
+    damaged = _stream_cut(array, 70, 50, 70, 90, array.min())  # one line, pixels 50-89
+    found = detect(clean.with_array(damaged))
+    assert found.counts() == {}
+    assert found.details["doubtful"]["lost-lines"] >= 30
+
+
+def test_band_starts_and_long_runs_follow_their_definitions():
+    rng = np.random.default_rng(0)
+    fill = rng.random((40, 30, 3)) < 0.5
+    margin, thickest = 2, 3
+    starts = band_starts(fill, margin, thickest)
+    n = fill.shape[0]
+    for t, found in enumerate(starts, start=1):
+        expected = np.zeros_like(fill)
+        for p in range(margin, n - t - margin + 1):
+            expected[p] = (fill[p:p + t].all(axis=0) & ~fill[p - margin:p].any(axis=0)
+                           & ~fill[p + t:p + t + margin].any(axis=0))
+        assert np.array_equal(found, expected), t
+    mask = rng.random((60, 5)) < 0.8
+    for length in (1, 3, 5, 8):
+        covered = in_long_runs(mask, length)
+        expected = np.zeros_like(mask)
+        for p in range(60 - length + 1):
+            run = mask[p:p + length].all(axis=0)
+            expected[p:p + length] |= run
+        assert np.array_equal(covered, expected), length

@@ -7,15 +7,20 @@ PSNR inside the hole (dB, over the slice's 0.5-99.5 percentile range) and CPU mi
 of ``medinpaint.nets.biharmonic_inpaint`` and ``skimage.restoration.inpaint_biharmonic``.
 
 Motion: every slice of each held-out validation volume (VALIDATION_SUBJECTS) on each axis, with two
-intact slices on either side, re-created from its neighbours by ``medinpaint.repair.motion`` (DIS
-medium and fast) and by linear interpolation; PSNR over the volume's normalisation range.
+intact slices on either side, re-created from its neighbours by ``medinpaint.repair.motion`` (as
+shipped: weights fitted to the volume; with the fixed weights alone; the flow between the two
+neighbours alone, no cubic term) and by linear interpolation; PSNR over the volume's normalisation
+range. Speed: CPU and wall milliseconds per re-created slice of 256x256 (the Cranium CT) and 512x512
+(the Cranium CT upsampled as in bench_repair.py), four lost slices each (two single, one pair), with the
+load average.
 
-    .venv/bin/python bench/bench_fill_motion.py
+    .venv/bin/python bench/bench_fill_motion.py [fill|motion|speed ...]
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -32,6 +37,7 @@ from tests.generators.independent import damage  # noqa: E402
 
 HOLES = [("impulses", {"share": 0.01}), ("lines", {"share": 0.04}), ("tiles", {"share": 0.08}),
          ("blocks", {"share": 0.02}), ("tiles", {"share": 0.25, "tile": 32}), ("truncation", {"share": 0.2})]
+METHODS = ("fitted", "fixed", "flow")  # weights fitted to the volume, the fixed weights, the flow alone
 
 
 def _cpu_ms(function, *args) -> tuple[float, np.ndarray]:
@@ -84,25 +90,50 @@ def bench_motion() -> list[dict]:
         span = norm["high"] - norm["low"]
         for axis in range(3):
             moved = np.moveaxis(values, axis, 2).astype(np.float32)
-            errors: dict[str, list[float]] = {"linear": [], "medium": [], "fast": []}
+            errors: dict[str, list[float]] = {"linear": [], "fitted": [], "fixed": [], "flow": []}
             for k in range(2, moved.shape[2] - 2):
                 truth = moved[:, :, k]
                 linear = 0.5 * (moved[:, :, k - 1] + moved[:, :, k + 1])
                 errors["linear"].append(np.mean((linear - truth) ** 2))
-                for preset in ("medium", "fast"):
-                    def plane(i: int, m: np.ndarray = moved) -> np.ndarray:
-                        return m[:, :, i]
 
-                    made = motion.recreate_slices(plane, moved.shape[2], [k], preset)[k]
-                    errors[preset].append(np.mean((made - truth) ** 2))
+                def plane(i: int, m: np.ndarray = moved) -> np.ndarray:
+                    return m[:, :, i]
+
+                for name, examples in (("fitted", motion.EXAMPLES), ("fixed", 0)):
+                    made = motion.recreate_slices(plane, moved.shape[2], [k], examples=examples)[k]
+                    errors[name].append(np.mean((made - truth) ** 2))
+                flow = motion.interpolate_between(moved[:, :, k - 1], moved[:, :, k + 1])
+                errors["flow"].append(np.mean((flow - truth) ** 2))
             db = {m: float(10 * np.log10(span**2 / np.mean(e))) for m, e in errors.items()}
             rows.append({"volume": source.name, "axis": axis, "slices": len(errors["linear"]),
                          "linear_db": round(db["linear"], 2),
-                         "medium_gain_db": round(db["medium"] - db["linear"], 2),
-                         "fast_gain_db": round(db["fast"] - db["linear"], 2)})
+                         **{f"{m}_gain_db": round(db[m] - db["linear"], 2) for m in METHODS}})
+    gains = {m: float(np.mean([r[f"{m}_gain_db"] for r in rows])) for m in METHODS}
+    rows.append({"mean_gain_db": {m: round(g, 3) for m, g in gains.items()},
+                 "min_gain_db": round(min(r["fitted_gain_db"] for r in rows), 2)})
+    return rows
+
+
+def bench_speed() -> list[dict]:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_repair import ct_volume
+
+    rows, lost = [], [10, 20, 30, 31]
+    volumes = {"256x256": find_source("cranium").load().physical()[:, :, :40],
+               "512x512": ct_volume(40).physical()}
+    for name, values in volumes.items():
+        values = np.ascontiguousarray(values, dtype=np.float32)
+        for label, examples in (("fitted", motion.EXAMPLES), ("fixed", 0)):
+            cpu, wall = time.process_time(), time.perf_counter()
+            motion.recreate_slices(lambda i, v=values: v[:, :, i], values.shape[2], lost, examples=examples)
+            rows.append({"plane": name, "weights": label,
+                         "cpu_ms_per_slice": round(1000 * (time.process_time() - cpu) / len(lost)),
+                         "wall_ms_per_slice": round(1000 * (time.perf_counter() - wall) / len(lost)),
+                         "load_average": [round(x, 2) for x in os.getloadavg()]})
     return rows
 
 
 if __name__ == "__main__":
-    result = {"fill": bench_fill(), "motion": bench_motion()}
-    print(json.dumps(result, indent=1))
+    parts = {"fill": bench_fill, "motion": bench_motion, "speed": bench_speed}
+    chosen = sys.argv[1:] or list(parts)
+    print(json.dumps({name: parts[name]() for name in chosen}, indent=1))

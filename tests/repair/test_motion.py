@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from medinpaint.data.normalise import normalisation
 from medinpaint.data.sources import find_source
@@ -183,3 +184,23 @@ def test_a_gap_at_the_edge_copies_the_nearest_slice_and_few_slices_fall_back_to_
     assert np.array_equal(made[0], volume[:, :, 1]) and np.array_equal(made[4], volume[:, :, 3])
     middle = recreate_slices(lambda i: volume[:, :, i], 5, [2])[2]  # no example slice: fixed weights
     assert np.array_equal(middle, recreate_slices(lambda i: volume[:, :, i], 5, [2], examples=0)[2])
+
+
+def test_large_planes_fit_on_fewer_example_slices(monkeypatch):
+    from medinpaint.repair import motion
+
+    made = []
+    original = motion._Pair
+
+    class Counted(original):
+        def __init__(self, *args, **kwargs):
+            made.append(args[0].shape)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(motion, "_Pair", Counted)
+    rng = np.random.default_rng(4)
+    for side, pairs in ((64, 1 + motion.EXAMPLES), (256, 1 + motion.LARGE_EXAMPLES)):
+        volume = 100 * ndimage.gaussian_filter(rng.normal(size=(side, side, 16)).astype(np.float32), 2.0)
+        made.clear()
+        recreate_slices(lambda i, v=volume: v[:, :, i], 16, [8])
+        assert len(made) == pairs, (side, len(made))

@@ -82,6 +82,25 @@ def fill_values(volume: Volume, minimum: np.generic | None = None) -> list[float
     return sorted(values)
 
 
+def read_slab(array: np.ndarray, part: slice) -> np.ndarray:
+    """Slices ``part`` of the scan (in Fortran order, where every detector's passes run along whole
+    slices: see :func:`in_fortran_order`)."""
+    return np.asarray(array[:, :, part])
+
+
+def in_fortran_order(array: np.ndarray, tile: int = 64) -> np.ndarray:
+    """``array`` with its slices contiguous (Fortran order), as a NIfTI file maps: a scan held in C
+    order (as NumPy and MONAI pipelines give it) is copied once, ``tile`` x ``tile`` columns at a time
+    (NumPy's own copy writes a voxel per page in turn, several times slower)."""
+    if not isinstance(array, np.ndarray) or array.flags.f_contiguous or array.ndim != 3:
+        return array
+    copy = np.empty(array.shape, dtype=array.dtype, order="F")
+    for i in range(0, array.shape[0], tile):
+        for j in range(0, array.shape[1], tile):
+            copy[i:i + tile, j:j + tile] = array[i:i + tile, j:j + tile]
+    return copy
+
+
 def minimum_and_frame(array: np.ndarray, slab: int) -> tuple[np.generic, np.ndarray]:
     """The scan's minimum, and the voxels of the outer frame (first and last row and column) of its
     slices, read slab by slab: a memory-mapped scan's pages are let go after each (its whole map
@@ -89,7 +108,7 @@ def minimum_and_frame(array: np.ndarray, slab: int) -> tuple[np.generic, np.ndar
     minima, frames = [], []
 
     def look(part: slice) -> None:
-        block = np.asarray(array[:, :, part])
+        block = read_slab(array, part)
         minima.append(block.min())
         if min(array.shape[:2]) >= 3:
             frames.append(np.concatenate([block[0].ravel(), block[-1].ravel(),

@@ -91,7 +91,7 @@ def repair_volume(volume: Volume, *, mask: np.ndarray | None = None, denoise: bo
         detection = detect(volume)
         kinds = detection.counts()
         # the label volume becomes the 0/1 mask in place (kinds are counted above): no second full-size array
-        repair_mask = np.minimum(detection.labels, 1, out=detection.labels).view(bool)
+        repair_mask = labels_to_mask(detection.labels)
     torch_device = pick_device(device)
     bfloat16 = uses_bfloat16(torch_device, precision)
     planes = torch_device.type != "cpu" if whole_planes is None else bool(whole_planes)
@@ -159,13 +159,25 @@ class _Network:
         return kind(self.model, self.meta, device=self.device, bfloat16=self.bfloat16, progress=self.progress)
 
 
-def _recreate(volume: Volume, whole: list[int], out: np.ndarray) -> dict[int, np.ndarray]:
+def labels_to_mask(labels: np.ndarray, slab: int = 32) -> np.ndarray:
+    """Detection's labels as a 0/1 mask, in place and a slab at a time: only the pages that hold damage
+    are written (a pass over the whole label volume made every page of it resident: 1 GiB at
+    512x512x4000)."""
+    for k in range(0, labels.shape[2], slab):
+        part = labels[:, :, k:k + slab]
+        np.minimum(part, 1, out=part, where=part > 1)
+    return labels.view(bool)
+
+
+def _recreate(volume: Volume, mask: np.ndarray, whole: list[int], out: np.ndarray) -> dict[int, np.ndarray]:
     """Re-create the whole lost slices ``whole`` of ``volume`` into ``out`` by motion-compensated
-    interpolation between their nearest intact neighbours (:mod:`medinpaint.repair.motion`); returns
-    their physical values."""
+    interpolation between their nearest intact neighbours (:mod:`medinpaint.repair.motion`; the other
+    damaged voxels of ``mask`` are left out of the slices its weights are fitted on); returns their
+    physical values."""
     if len(whole) == volume.shape[2]:
         raise InputError(volume.meta.get("path"), "every slice is damaged; there is nothing to repair from")
-    recreated = recreate_slices(volume.physical_slice, volume.shape[2], whole)
+    recreated = recreate_slices(volume.physical_slice, volume.shape[2], whole,
+                                damaged=lambda k: np.asarray(mask[:, :, k], dtype=bool))
     for k in whole:
         out[:, :, k] = volume.to_stored_slice(k, recreated[k])
     return recreated
@@ -175,7 +187,7 @@ def _repair_one(volume: Volume, mask: np.ndarray, out: np.ndarray, *, whole: lis
                 network: _Network) -> None:
     """Repair every damaged slice of one 3D volume into ``out`` (its stored voxels, ``(H, W, K)``):
     whole lost slices first, by interpolation, then the partly damaged ones through the network."""
-    recreated = _recreate(volume, whole, out) if whole else {}
+    recreated = _recreate(volume, mask, whole, out) if whole else {}
     if not partial:
         return
     norm = _normalisation(volume, whole + partial)

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from medinpaint.repair.detection.kinds import KINDS, LOST_LINES_CODE
 from medinpaint.repair.detection.lines_tiles import content_across
-from medinpaint.repair.detection.slabs import runs_of_true
+from medinpaint.repair.detection.slabs import is_fill_value, runs_of_true
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class PartialLineThresholds:
 
 
 PARTIAL_LINES = PartialLineThresholds()
+LOST_LINES_KIND = KINDS[LOST_LINES_CODE - 1]
 
 
 def band_starts(fill: np.ndarray, margin: int, thickest: int) -> list[np.ndarray]:
@@ -136,3 +138,50 @@ def across_supported(where: tuple[np.ndarray, ...], shape: tuple[int, ...],
                 plane[box] &= parts[box] != index
         keep[here] = plane[where[0][here], where[1][here]]
     return tuple(w[keep] for w in where)
+
+
+def lost_line_parts(array: np.ndarray, fills: list[float], labels: np.ndarray,
+                    bands: list[tuple[np.ndarray, ...]], axis: int, certain: bool,
+                    doubtful: dict[str, np.ndarray]) -> None:
+    """Bands of fill lines across ``axis`` (:func:`find_partial_lines`, volume indices per slab) are
+    lost lines where the scan lost whole lines across the same axis too (``certain``: a stream cut
+    follows the stream's lines), and so is the fill that goes on from them along their line near
+    content (:func:`along_lines`: a piece through thin tissue, or too short to be a band of its own);
+    otherwise doubtful: a template's or a mask's straight line of fill through tissue looks the same."""
+    where = tuple(np.concatenate(parts) for parts in zip(*bands, strict=True)) if bands else ()
+    if not where or not len(where[0]):
+        return
+    where = tuple(w[labels[where] == 0] for w in where)
+    if not len(where[0]):
+        return
+    if not certain:
+        doubtful[LOST_LINES_KIND] = np.concatenate([doubtful.get(LOST_LINES_KIND, np.empty((0, 3), int)),
+                                                    np.stack(where, axis=1)])
+        return
+    for k in np.unique(where[2]):
+        here = where[2] == k
+        seeds = np.zeros(array.shape[:2], dtype=bool)
+        seeds[where[0][here], where[1][here]] = True
+        plane = labels[:, :, k]
+        lost = along_lines(is_fill_value(np.asarray(array[:, :, k]), fills), seeds, axis)
+        plane[lost & (plane == 0)] = LOST_LINES_CODE
+
+
+def along_lines(fill: np.ndarray, seeds: np.ndarray, axis: int) -> np.ndarray:
+    """``seeds`` and the fill that goes on from them along their lines (lines across ``axis`` of the
+    plane, running along the other) wherever content lies within ``PARTIAL_LINES.thickness`` lines."""
+    fill, seeds = (fill, seeds) if axis == 0 else (fill.T, seeds.T)  # lines run along axis 1
+    content = ~fill
+    near = content.copy()
+    for d in range(1, PARTIAL_LINES.thickness + 1):
+        near[d:] |= content[:-d]
+        near[:-d] |= content[d:]
+    reach = (fill & near) | seeds
+    starts = reach.copy()
+    starts[:, 1:] &= ~reach[:, :-1]
+    runs = np.cumsum(starts.ravel()).reshape(reach.shape) * reach  # each run along a line numbered
+    seeded = np.zeros(int(runs.max()) + 1, dtype=bool)
+    seeded[runs[seeds]] = True
+    seeded[0] = False
+    grown = seeded[runs]
+    return grown if axis == 0 else grown.T

@@ -24,13 +24,12 @@ from medinpaint.repair.detection.kinds import (
     BIT_ERRORS_CODE,
     CORRUPTED_BLOCKS_CODE,
     KINDS,
-    LOST_LINES_CODE,
     Detection,
 )
 from medinpaint.repair.detection.later_looks import LATER_LOOKS, find_smaller_flips
 from medinpaint.repair.detection.lines_tiles import PACKET_LOSS, find_lost_lines, find_packet_loss
 from medinpaint.repair.detection.lost_slices import find_lost_slices, find_truncation
-from medinpaint.repair.detection.partial_lines import find_partial_lines
+from medinpaint.repair.detection.partial_lines import find_partial_lines, lost_line_parts
 from medinpaint.repair.detection.slabs import (
     SCAN,
     SLAB,
@@ -49,7 +48,6 @@ from medinpaint.repair.detection.slabs import (
 )
 
 BIT_ERRORS_KIND = KINDS[BIT_ERRORS_CODE - 1]
-LOST_LINES_KIND = KINDS[LOST_LINES_CODE - 1]
 
 
 def detect(volume: Volume, slab: int = SLAB) -> Detection:
@@ -167,8 +165,8 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     for_each_slab(nk, slab, scan)
     doubtful: dict[str, np.ndarray] = {}
     for axis in (0, 1):
-        lost_line_parts(labels, [bands[axis] for bands in partial_lines], whole_lines[:, axis].sum() > 0,
-                        doubtful)
+        lost_line_parts(array, fills, labels, [bands[axis] for bands in partial_lines], axis,
+                        whole_lines[:, axis].sum() > 0, doubtful)
     if stats is None:
         details = {"fill_values": [float(f) for f in fills]}
         if doubtful:
@@ -231,23 +229,6 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     if doubtful:
         details["doubtful"] = {kind: len(where) for kind, where in doubtful.items()}
     return Detection(labels, details, doubtful)
-
-
-def lost_line_parts(labels: np.ndarray, bands: list[tuple[np.ndarray, ...]], certain: bool,
-                    doubtful: dict[str, np.ndarray]) -> None:
-    """Bands of fill lines across content (:func:`find_partial_lines`, volume indices per slab, across
-    one axis) are lost lines where the scan lost whole lines across the same axis too (``certain``: a
-    stream cut follows the stream's lines); otherwise doubtful: a template's or a mask's straight line of
-    fill through tissue looks the same."""
-    where = tuple(np.concatenate(parts) for parts in zip(*bands, strict=True)) if bands else ()
-    if not where or not len(where[0]):
-        return
-    where = tuple(w[labels[where] == 0] for w in where)
-    if certain:
-        labels[where] = LOST_LINES_CODE
-    elif len(where[0]):
-        doubtful[LOST_LINES_KIND] = np.concatenate([doubtful.get(LOST_LINES_KIND, np.empty((0, 3), int)),
-                                                    np.stack(where, axis=1)])
 
 
 def without(where: tuple[np.ndarray, ...], these: tuple[np.ndarray, ...],

@@ -69,3 +69,20 @@ def test_band_starts_and_long_runs_follow_their_definitions():
             run = mask[p:p + length].all(axis=0)
             expected[p:p + length] |= run
         assert np.array_equal(covered, expected), length
+
+
+def test_fill_goes_on_from_a_band_along_its_line_near_content_only():
+    """A found band grows along its line through fill near content (a piece through thin tissue), not
+    through fill far from any content, and never across to another line."""
+    from medinpaint.repair.detection.partial_lines import along_lines
+
+    fill = np.zeros((20, 40), dtype=bool)
+    fill[10, :] = True  # a lost line (across axis 0, running along axis 1)
+    fill[:, 30:] = True  # background on the right: no content there
+    seeds = np.zeros_like(fill)
+    seeds[10, 5:21] = True  # the band found in tissue
+    grown = along_lines(fill, seeds, 0)
+    assert grown[10, :30].all()  # to the left edge, and up to the background (no content across)
+    assert not grown[10, 30:].any()
+    assert not grown[:10].any() and not grown[11:].any()
+    assert np.array_equal(along_lines(fill.T, seeds.T, 1), grown.T)

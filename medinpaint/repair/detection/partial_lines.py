@@ -26,7 +26,9 @@ class PartialLineThresholds:
             edges a cut stream leaves (a gap in anatomy meanders, and a thin one rarely keeps both edges
             on the same lines for that long).
         margin: lines of content on both sides of the band all along it (a lost line cuts through
-            tissue; a gap between two slivers a brain mask left has one line of content on each side).
+            tissue; a gap between two slivers a brain mask left has one line of content on each side) ...
+        contrast: ... content that lies further than this share of the scan's value range from the
+            band's value (not the near-fill air a resampled floor leaves beside a band of the floor).
         content_across: in a scan of three slices or more, the slice before or after (or two on) holds
             this share of content where the band is.
     """
@@ -34,6 +36,7 @@ class PartialLineThresholds:
     length: int = 16
     thickness: int = 3
     margin: int = 2
+    contrast: float = 0.002
     content_across: float = 0.3
 
 
@@ -41,26 +44,31 @@ PARTIAL_LINES = PartialLineThresholds()
 LOST_LINES_KIND = KINDS[LOST_LINES_CODE - 1]
 
 
-def band_starts(fill: np.ndarray, margin: int, thickest: int) -> list[np.ndarray]:
+def band_starts(fill: np.ndarray, values: np.ndarray, margin: int, thickest: int,
+                contrast: float) -> list[np.ndarray]:
     """For each thickness t = 1..``thickest``: where a band of exactly t fill lines across axis 0 starts
-    (fill there and on the next t - 1 lines, content on the ``margin`` lines before and after)."""
+    (fill there and on the next t - 1 lines; on the ``margin`` lines before and after, content: no fill,
+    and ``values`` further than ``contrast`` from the band's own value, so that the near-fill air a
+    resampled floor leaves beside a band of the floor is no content: a CT's air clipped at -1024 and
+    interpolated holds -1023 there)."""
     n = fill.shape[0]
-    content = ~fill
-    beside = content.copy()  # beside[p]: content on lines p .. p + margin - 1
-    for d in range(1, margin):
-        beside[:n - d] &= content[d:]
-        beside[n - d:] = False
     found, run = [], fill.copy()  # run[p]: fill on lines p .. p + t - 1
-    for t in range(1, thickest + 1):
-        if t > 1:
-            run[:n - t + 1] &= fill[t - 1:]
-            run[n - t + 1:] = False
-        starts = np.zeros_like(fill)
-        inner = n - t - 2 * margin + 1  # starts p = margin .. margin + inner - 1
-        if inner > 0:
-            starts[margin:margin + inner] = (beside[:inner] & run[margin:margin + inner]
-                                             & beside[margin + t:margin + t + inner])
-        found.append(starts)
+    with np.errstate(invalid="ignore"):  # NaN: no content
+        for t in range(1, thickest + 1):
+            if t > 1:
+                run[:n - t + 1] &= fill[t - 1:]
+                run[n - t + 1:] = False
+            starts = np.zeros_like(fill)
+            inner = n - t - 2 * margin + 1  # starts p = margin .. margin + inner - 1
+            if inner > 0:
+                at = slice(margin, margin + inner)
+                band = run[at].copy()
+                own = values[at].astype(np.float64)
+                for d in list(range(-margin, 0)) + list(range(t, t + margin)):
+                    line = slice(margin + d, margin + d + inner)
+                    band &= ~fill[line] & (np.abs(values[line] - own) > contrast)
+                starts[at] = band
+            found.append(starts)
     return found
 
 
@@ -77,10 +85,12 @@ def in_long_runs(mask: np.ndarray, length: int) -> np.ndarray:
     return covered
 
 
-def find_partial_lines(is_fill: np.ndarray, content_slices: np.ndarray, labels: np.ndarray,
+def find_partial_lines(block: np.ndarray, is_fill: np.ndarray, contrast: float,
+                       content_slices: np.ndarray, labels: np.ndarray,
                        fill_context: Callable[[], tuple] | None) -> list[tuple[np.ndarray, ...]]:
     """Bands of one to ``PARTIAL_LINES.thickness`` fill lines with content just outside both edges, the
-    same lines over ``PARTIAL_LINES.length`` voxels along them at least, in slices with content (and,
+    same lines over ``PARTIAL_LINES.length`` voxels along them at least, in slices with content (content:
+    voxels of ``block`` further than ``contrast`` from the band's value; and,
     in a scan of three slices or more, content where the band is in a slice beside:
     :func:`content_across`). A stream cut mid-line leaves such bands: a run of lost lines that starts
     and stops inside a line is three of them (before its start, between, after its stop).
@@ -96,17 +106,18 @@ def find_partial_lines(is_fill: np.ndarray, content_slices: np.ndarray, labels: 
         fill = np.moveaxis(is_fill, axis, 0)  # (across, along, slices)
         free = np.moveaxis(labels, axis, 0)
         voxels = []  # (across, along, slice) of band voxels
-        sampled = band_starts(np.ascontiguousarray(fill[:, ::step]), margin, PARTIAL_LINES.thickness)
+        values = np.moveaxis(block, axis, 0)
+        sampled = band_starts(np.ascontiguousarray(fill[:, ::step]), values[:, ::step], margin,
+                              PARTIAL_LINES.thickness, contrast)
         for thickness, starts in enumerate(sampled, start=1):
             pairs = starts[:, 1:] & starts[:, :-1] & content_slices[np.newaxis, np.newaxis, :]
             lines, ks = np.nonzero(pairs.any(axis=1))
             if not len(lines):
                 continue
             # the span of each candidate (its margins and its band) along the whole line
-            span = np.ones((len(lines), fill.shape[1]), dtype=bool)
-            for d in range(-margin, thickness + margin):
-                along = fill[lines + d, :, ks]
-                span &= along if 0 <= d < thickness else ~along
+            span = np.stack([fill[lines + d, :, ks] for d in range(-margin, thickness + margin)])
+            values_span = np.stack([values[lines + d, :, ks] for d in range(-margin, thickness + margin)])
+            span = band_starts(span, values_span, margin, thickness, contrast)[thickness - 1][margin]
             covered = in_long_runs(span.T, length).T
             for d in range(thickness):
                 which, at = np.nonzero(covered & (free[lines + d, :, ks] == 0))

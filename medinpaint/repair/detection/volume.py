@@ -29,7 +29,7 @@ from medinpaint.repair.detection.kinds import (
 from medinpaint.repair.detection.later_looks import LATER_LOOKS, find_smaller_flips
 from medinpaint.repair.detection.lines_tiles import PACKET_LOSS, find_lost_lines, find_packet_loss
 from medinpaint.repair.detection.lost_slices import find_lost_slices, find_truncation
-from medinpaint.repair.detection.partial_lines import find_partial_lines, lost_line_parts
+from medinpaint.repair.detection.partial_lines import PARTIAL_LINES, find_partial_lines, lost_line_parts
 from medinpaint.repair.detection.slabs import (
     SCAN,
     SLAB,
@@ -145,9 +145,10 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
         if patterns:
             across = fill_context if nk > 2 else None  # a thinner scan is judged in-plane only
             whole_lines[part.start] = find_lost_lines(is_fill, ~is_fill, cut[part], region, across)
-            partial_lines.append([to_volume_indices(where, part.start)
-                                  for where in find_partial_lines(is_fill, cut[part], region, across)])
-            contrast = PACKET_LOSS.rectangle_contrast * stats["value_range"] if stats else 0.0
+            value_range = stats["value_range"] if stats else 0.0
+            partial_lines.append([to_volume_indices(where, part.start) for where in find_partial_lines(
+                block, is_fill, PARTIAL_LINES.contrast * value_range, cut[part], region, across)])
+            contrast = PACKET_LOSS.rectangle_contrast * value_range
             find_packet_loss(block, is_fill, cut[part], region, contrast, across,
                              is_fill_value(block, written) if written else None)
         if stats is not None:

@@ -53,7 +53,7 @@ def test_band_starts_and_long_runs_follow_their_definitions():
     rng = np.random.default_rng(0)
     fill = rng.random((40, 30, 3)) < 0.5
     margin, thickest = 2, 3
-    starts = band_starts(fill, margin, thickest)
+    starts = band_starts(fill, fill.astype(float), margin, thickest, 0.5)
     n = fill.shape[0]
     for t, found in enumerate(starts, start=1):
         expected = np.zeros_like(fill)

@@ -53,22 +53,27 @@ def band_starts(fill: np.ndarray, values: np.ndarray, margin: int, thickest: int
     interpolated holds -1023 there)."""
     n = fill.shape[0]
     found, run = [], fill.copy()  # run[p]: fill on lines p .. p + t - 1
-    with np.errstate(invalid="ignore"):  # NaN: no content
-        for t in range(1, thickest + 1):
-            if t > 1:
-                run[:n - t + 1] &= fill[t - 1:]
-                run[n - t + 1:] = False
-            starts = np.zeros_like(fill)
-            inner = n - t - 2 * margin + 1  # starts p = margin .. margin + inner - 1
-            if inner > 0:
-                at = slice(margin, margin + inner)
-                band = run[at].copy()
-                own = values[at].astype(np.float64)
-                for d in list(range(-margin, 0)) + list(range(t, t + margin)):
-                    line = slice(margin + d, margin + d + inner)
-                    band &= ~fill[line] & (np.abs(values[line] - own) > contrast)
-                starts[at] = band
-            found.append(starts)
+    for t in range(1, thickest + 1):
+        if t > 1:
+            run[:n - t + 1] &= fill[t - 1:]
+            run[n - t + 1:] = False
+        starts = np.zeros_like(fill)
+        inner = n - t - 2 * margin + 1  # starts p = margin .. margin + inner - 1
+        if inner > 0:
+            offsets = list(range(-margin, 0)) + list(range(t, t + margin))
+            band = run[margin:margin + inner].copy()
+            for d in offsets:
+                band &= ~fill[margin + d:margin + d + inner]
+            # the contrast, only where the rest holds (few places)
+            where = np.nonzero(band)
+            own = values[(where[0] + margin,) + where[1:]].astype(np.float64)
+            keep = np.ones(len(own), dtype=bool)
+            with np.errstate(invalid="ignore"):  # NaN: no content
+                for d in offsets:
+                    keep &= np.abs(values[(where[0] + margin + d,) + where[1:]] - own) > contrast
+            band[tuple(w[~keep] for w in where)] = False
+            starts[margin:margin + inner] = band
+        found.append(starts)
     return found
 
 

@@ -192,7 +192,7 @@ def blocks_and_first_look_flips(array: np.ndarray, is_fill: np.ndarray, not_cons
         return where, where, background, (where, 0)
     tolerance = max(BIT_ERRORS.tolerance_sigmas * sigma, BIT_ERRORS.tolerance_range * value_range)
     bounds = (content_bounds(stats, BIT_ERRORS.few_neighbours_ranges),
-              tissue_bounds(stats, BIT_ERRORS.impulse_ranges))
+              saturating(tissue_bounds(stats, BIT_ERRORS.impulse_ranges), array.dtype, stats))
     unseen = None if padding is None else array == padding
     found, outlying, impulse, flip = flips_beyond_neighbour_range(array, values, where, is_fill, unseen,
                                                                   threshold, tolerance, bounds)
@@ -237,6 +237,21 @@ def tissue_bounds(stats: dict, ranges: float) -> tuple[float, float]:
     slices after a 3x3 median (:func:`intensity_stats`), which impulses, however many, do not widen."""
     value_range = (stats["tissue_high"] - stats["tissue_low"]) or stats["value_range"]
     return stats["tissue_low"] - ranges * value_range, stats["tissue_high"] + ranges * value_range
+
+
+def saturating(bounds: tuple[float, float], dtype: np.dtype, stats: dict) -> tuple[float, float]:
+    """Impulse ``bounds`` no wider than an integer type holds: an impulse beyond the type's range is
+    stored at its limit (a converter's overflow saturates), so the limit itself lies beyond where the
+    tissue does not reach it (an MNI template in uint8, tissue up to 232: impulses at 255)."""
+    if dtype.kind not in "iu":
+        return bounds
+    info = np.iinfo(dtype)
+    low, high = bounds
+    if high >= info.max and stats["tissue_high"] < info.max:
+        high = info.max - 0.5
+    if low <= info.min and stats["tissue_low"] > info.min:
+        low = info.min + 0.5
+    return low, high
 
 
 def supported_across(array: np.ndarray, where: tuple[np.ndarray, ...]) -> np.ndarray:

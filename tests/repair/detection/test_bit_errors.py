@@ -204,3 +204,31 @@ def test_flips_in_a_noisy_mosaic_outnumber_its_own_outliers():
     visible = flipped & (np.abs(damaged.array.astype(float) - clean.array) > 2000)
     assert visible.sum() > 50
     assert (found[visible]).mean() >= 0.9
+
+
+def test_impulses_saturated_at_the_types_ceiling_are_found(pydicom_files):
+    """CT_small stored as uint8 with its tissue up to 235 (as the MNI template is): impulses beyond the
+    type's range are stored at 255, only a tenth of a range above the tissue, and are found all the
+    same; the clean uint8 scan gives nothing."""
+    clean = read(pydicom_files / "CT_small.dcm")
+    values = np.asarray(clean.array, np.float64)
+    stored = np.rint((values - values.min()) / np.ptp(values) * 235).astype(np.uint8)
+    scan = type(clean)(stored, clean.affine, 1.0, 0.0, meta={"format": "nifti"})
+    assert detect(scan).counts() == {}
+    damaged = stored.copy()
+    rng = np.random.default_rng(0)
+    # lone voxels (impulses side by side hide each other, as flips do), in tissue well below the ceiling
+    from scipy import ndimage
+
+    plane = stored[:, :, 0]
+    # (and where no single flipped bit of 255 lands among the neighbours: 127, 191, 223 and up)
+    calm = (ndimage.minimum_filter(plane, 3) > 50) & (ndimage.maximum_filter(plane, 3) < 105)
+    spaced = np.zeros_like(calm)
+    spaced[1::3, 1::3] = calm[1::3, 1::3]  # two voxels apart at least
+    tissue = np.argwhere(spaced)
+    hit = tissue[rng.choice(len(tissue), size=min(100, len(tissue)), replace=False)]
+    damaged[hit[:, 0], hit[:, 1], 0] = 255
+    found = detect(scan.with_array(damaged)).labels == CODE["bit-errors"]
+    truth = damaged != stored
+    assert truth.sum() >= 60 and found[truth].all()
+    assert not (found & ~truth).any()

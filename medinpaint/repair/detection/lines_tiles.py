@@ -10,7 +10,7 @@ import numpy as np
 from medinpaint.repair.detection.kinds import LOST_LINES_CODE, PACKET_LOSS_CODE
 from medinpaint.repair.detection.slabs import CONTEXT, SCAN, cells_all, label_in_plane, regions_in_plane
 
-TILES = (8, 16)  # the tile grids a packet covers
+TILES = (8, 16, 32)  # the tile grids a packet covers
 
 
 @dataclass(frozen=True)

@@ -72,3 +72,25 @@ def test_a_clean_volume_padded_with_a_constant_gives_what_it_gave_unpadded(nibab
     values = np.asarray(clean.array, np.float32)
     assert detect(_nifti(values)).counts() == {}
     assert detect(_nifti(storage.pad(values, 8))).counts() == {}
+
+
+def test_bursts_of_32_pixel_tiles_beside_the_background_are_found():
+    """Bursts of 32x32 tiles on the grid (JPEG 2000 code-blocks) in the MNI template's middle slice,
+    whose zero background the lost tiles join at the brain's edge: whole 32-pixel tiles with the brain
+    along two sides are lost (on 8- and 16-pixel grids only their cells at the edge had content beside
+    them: recall 0.71 at these seeds, 0.95 now)."""
+    from medinpaint.data.sources import find_source
+    from tests.conftest import require_source
+
+    require_source("mni152")
+    template = np.asarray(find_source("mni152").load().array)
+    plane = template[:, :, template.shape[2] // 2][:, :, np.newaxis]
+    changed_total = found_total = 0
+    for seed in (0, 1, 2):
+        result = damage(plane, "tiles", np.random.default_rng(seed), fill="minimum", tile=32, aligned=True)
+        found = detect(_nifti(result.damaged)).labels > 0
+        changed = np.asarray(result.mask, bool)
+        assert not (found & ~np.asarray(result.lost, bool)).any()
+        changed_total += changed.sum()
+        found_total += (found & changed).sum()
+    assert found_total >= 0.9 * changed_total, found_total / changed_total

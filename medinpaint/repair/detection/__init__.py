@@ -11,7 +11,7 @@ not, working on the stored values (where the failure happened):
   rescaling); any region of such a run value is lost packets, whatever its tile size or grid;
 - lost scan lines: whole rows (or columns) at a fill value with content on both sides, and along them
   in a slice beside;
-- lost packets: fill-valued regions aligned to an 8 or 16 pixel tile grid, or exact rectangles inside
+- lost packets: fill-valued regions aligned to an 8, 16 or 32 pixel tile grid, or exact rectangles inside
   content that stands out from the fill; a whole tile beside the background where content runs
   straight along two of its sides and fills it in a slice beside it (or two slices on, where the
   slice beside lost the same tile);

@@ -118,7 +118,7 @@ def content_across(context: np.ndarray, in_scan: np.ndarray, region: tuple[slice
 
 def tile_aligned(component: np.ndarray, origin: tuple[int, int], shape: tuple[int, int],
                  spare: np.ndarray | None = None) -> bool:
-    """True when the component is exactly a union of whole cells of an 8 or 16 pixel grid (``spare``
+    """True when the component is exactly a union of whole cells of an 8, 16 or 32 pixel grid (``spare``
     voxels, of the component's array, count as part of any cell it touches)."""
     ii, jj = np.nonzero(component)
     ii, jj = ii + origin[0], jj + origin[1]

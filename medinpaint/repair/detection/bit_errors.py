@@ -182,6 +182,8 @@ def blocks_and_first_look_flips(array: np.ndarray, is_fill: np.ndarray, not_cons
     # bit errors: a voxel far beyond the range of all eight neighbours (further than they spread),
     # which one flipped bit would put back inside that range. Screened first on the two neighbours
     # along i (the block search's steps): an impulse differs from both by more than the threshold.
+    bounds = (content_bounds(stats, BIT_ERRORS.few_neighbours_ranges),
+              saturating(tissue_bounds(stats, BIT_ERRORS.impulse_ranges), array.dtype, stats))
     screen = np.zeros_like(values, dtype=bool)
     screen[1:-1] = (step_i[:-1] > threshold) & (step_i[1:] > threshold)
     if values.shape[0] > 1:  # at the border, its one neighbour along i
@@ -191,8 +193,6 @@ def blocks_and_first_look_flips(array: np.ndarray, is_fill: np.ndarray, not_cons
     if len(where[0]) == 0:
         return where, where, background, (where, 0)
     tolerance = max(BIT_ERRORS.tolerance_sigmas * sigma, BIT_ERRORS.tolerance_range * value_range)
-    bounds = (content_bounds(stats, BIT_ERRORS.few_neighbours_ranges),
-              saturating(tissue_bounds(stats, BIT_ERRORS.impulse_ranges), array.dtype, stats))
     unseen = None if padding is None else array == padding
     found, outlying, impulse, flip = flips_beyond_neighbour_range(array, values, where, is_fill, unseen,
                                                                   threshold, tolerance, bounds)
@@ -209,8 +209,43 @@ def blocks_and_first_look_flips(array: np.ndarray, is_fill: np.ndarray, not_cons
         impulse[rest] |= again_impulse
         flip[rest] |= again_flip
         labels[tuple(w[rest[again]] for w in where)] = BIT_ERRORS_CODE
+    if (impulse & ~flip).sum() >= BIT_ERRORS.impulse_min_count:
+        pairs = impulse_pairs(array, values, is_fill, not_constant, labels, step_i, threshold, tolerance,
+                              bounds, unseen)
+        both = list(zip(where, pairs, strict=True))
+        impulse_where = tuple(np.concatenate([w[impulse & ~flip], p]) for w, p in both)
+        return (tuple(np.concatenate([w[found], p]) for w, p in both),
+                tuple(w[outlying & ~found] for w in where), background,
+                (impulse_where, int(impulse.sum()) + len(pairs[0])))
     return (tuple(w[found] for w in where), tuple(w[outlying & ~found] for w in where), background,
             (tuple(w[impulse & ~flip] for w in where), int(impulse.sum())))
+
+
+def impulse_pairs(array: np.ndarray, values: np.ndarray, is_fill: np.ndarray, not_constant: np.ndarray,
+                  labels: np.ndarray, step_i: np.ndarray, threshold: float, tolerance: float,
+                  bounds: tuple[tuple[float, float], tuple[float, float]],
+                  unseen: np.ndarray | None) -> tuple[np.ndarray, ...]:
+    """Impulses side by side, in a slab already known to carry impulses: each widens the other's
+    neighbour range, and one beside the other along i passes no screen on both steps. Voxels beyond
+    the tissue's range (``bounds[1]``) with exactly one neighbour as far beyond (a pair, not a bright
+    speck of anatomy, which is several) are judged with every such voxel left out of their neighbours;
+    labelled, and returned (slab indices)."""
+    beyond = (values < bounds[1][0]) | (values > bounds[1][1])
+    screen = np.zeros_like(beyond)
+    screen[1:-1] = beyond[1:-1] & ((step_i[:-1] > threshold) | (step_i[1:] > threshold))
+    screen &= ~is_fill & (labels == 0) & not_constant[np.newaxis, np.newaxis, :]
+    where = nonzero(screen)
+    partners = sum((beyond[i, j, where[2]] & inside).astype(np.int8)
+                   for i, j, inside in in_plane_neighbours(where, values.shape))
+    where = tuple(w[partners == 1] for w in where)
+    left_out = beyond | (labels == BIT_ERRORS_CODE)
+    if unseen is not None:
+        left_out |= unseen
+    _, _, paired, _ = flips_beyond_neighbour_range(array, values, where, is_fill, left_out, threshold,
+                                                   tolerance, bounds, unseen)
+    found = tuple(w[paired] for w in where)
+    labels[found] = BIT_ERRORS_CODE
+    return found
 
 
 def outliers_may_be_natural(explained: int, unexplained: int, odds: float) -> bool:

@@ -161,12 +161,15 @@ MADV_PAGEOUT = 21
 def release_freed_memory() -> None:
     """Hand back to the system the memory NumPy has freed: glibc keeps freed blocks in each thread's
     arena for reuse, and after a pass over a large scan on worker threads that is hundreds of MiB
-    nothing uses. A no-op where the C library has no ``malloc_trim``."""
+    nothing uses. A no-op off Linux, and where the C library has no ``malloc_trim`` (musl)."""
     import ctypes
+    import sys
 
+    if not sys.platform.startswith("linux"):  # Windows' ctypes cannot open the running program
+        return
     try:
         trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):
         return
     trim(0)
 

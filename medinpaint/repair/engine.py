@@ -25,7 +25,7 @@ from medinpaint.io import Volume
 from medinpaint.nets import pick_device, resolve_model
 from medinpaint.nets.guard import CLAMP, EDGES, STRUCTURE, guard
 from medinpaint.repair.crops import CropInferer
-from medinpaint.repair.detection import detect
+from medinpaint.repair.detection import SLAB, detect
 from medinpaint.repair.inferer import PRECISIONS, Progress, RepairInferer, autocast, uses_bfloat16
 from medinpaint.repair.motion import recreate_slices
 from medinpaint.repair.planes import PlaneInferer
@@ -159,7 +159,7 @@ class _Network:
         return kind(self.model, self.meta, device=self.device, bfloat16=self.bfloat16, progress=self.progress)
 
 
-def labels_to_mask(labels: np.ndarray, slab: int = 32) -> np.ndarray:
+def labels_to_mask(labels: np.ndarray, slab: int = SLAB) -> np.ndarray:
     """Detection's labels as a 0/1 mask, in place and a slab at a time: only the pages that hold damage
     are written (a pass over the whole label volume made every page of it resident: 1 GiB at
     512x512x4000)."""

@@ -18,7 +18,6 @@ from medinpaint.repair.detection.slabs import (
     in_plane_neighbours,
     is_fill_value,
     nonzero,
-    read_slab,
     regions_in_plane,
     to_volume_indices,
 )
@@ -197,7 +196,7 @@ def blocks_against_sound_range(array: np.ndarray, fills: list[float], not_consta
         return found
 
     def look_in_slab(part: slice) -> None:
-        block = read_slab(array, part)
+        block = np.asarray(array[:, :, part])
         values = block.astype(np.float32)
         region = labels[:, :, part]
         flips = nonzero(region == BIT_ERRORS_CODE)  # their steps are not garbage

@@ -13,7 +13,8 @@ def intensity_stats(array: np.ndarray, not_constant: np.ndarray, padding: float 
     if len(ks) == 0 or array.dtype.kind not in "iuf":
         return None
     sample = np.asarray(array[:, :, ks]).astype(np.float32)
-    sigma = noise_sigma(sample, padding)
+    smooth = median_in_plane(sample)
+    sigma = noise_sigma(sample, smooth, padding)
     ranged = sample if padding is None else sample[sample != np.float32(padding)]
     if ranged.size == 0:
         return None
@@ -22,7 +23,6 @@ def intensity_stats(array: np.ndarray, not_constant: np.ndarray, padding: float 
     if not (high - low > 0 and full_range > 0):
         return None
     # the tissue's range: the same percentiles once single voxels (impulses, flips) are smoothed away
-    smooth = median_in_plane(sample)
     smooth = smooth if padding is None else smooth[sample != np.float32(padding)]
     tissue_low, tissue_high = percentiles(smooth, [0.5, 99.5])
     return {"sigma": sigma, "low": float(low), "high": float(high), "value_range": float(high - low),
@@ -47,11 +47,12 @@ def full_range_of_sound(array: np.ndarray, not_constant: np.ndarray, labels: np.
     return float(sound.max()) - float(sound.min()) if sound.size else 0.0
 
 
-def noise_sigma(sample: np.ndarray, padding: float | None = None) -> float:
-    """Robust noise level: MAD of the 3x3 median residual over the sampled slices (but in and beside a
-    padded scan's ``padding``)."""
-    sample = sample[:, :, ::max(1, sample.shape[2] // 6)]  # a subset of slices is enough for one number
-    residual = np.abs(sample - median_in_plane(sample))
+def noise_sigma(sample: np.ndarray, median: np.ndarray, padding: float | None = None) -> float:
+    """Robust noise level: MAD of the residual to ``median`` (the sample's 3x3 median,
+    :func:`median_in_plane`) over the sampled slices (but in and beside a padded scan's ``padding``)."""
+    step = max(1, sample.shape[2] // 6)  # a subset of slices is enough for one number
+    sample = sample[:, :, ::step]
+    residual = np.abs(sample - median[:, :, ::step])
     if padding is not None:
         residual[ndimage.maximum_filter(sample == np.float32(padding), size=(3, 3, 1))] = 0
     moved = residual[residual > 0]  # NaN compares False: left out

@@ -82,12 +82,6 @@ def fill_values(volume: Volume, minimum: np.generic | None = None) -> list[float
     return sorted(values)
 
 
-def read_slab(array: np.ndarray, part: slice) -> np.ndarray:
-    """Slices ``part`` of the scan (in Fortran order, where every detector's passes run along whole
-    slices: see :func:`in_fortran_order`)."""
-    return np.asarray(array[:, :, part])
-
-
 def in_fortran_order(array: np.ndarray, tile: int = 64) -> np.ndarray:
     """``array`` with its slices contiguous (Fortran order), as a NIfTI file maps: a scan held in C
     order (as NumPy and MONAI pipelines give it) is copied once, ``tile`` x ``tile`` columns at a time
@@ -108,7 +102,7 @@ def minimum_and_frame(array: np.ndarray, slab: int) -> tuple[np.generic, np.ndar
     minima, frames = [], []
 
     def look(part: slice) -> None:
-        block = read_slab(array, part)
+        block = np.asarray(array[:, :, part])
         minima.append(block.min())
         if min(array.shape[:2]) >= 3:
             frames.append(np.concatenate([block[0].ravel(), block[-1].ravel(),

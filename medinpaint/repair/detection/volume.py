@@ -42,7 +42,6 @@ from medinpaint.repair.detection.slabs import (
     is_fill_value,
     minimum_and_frame,
     pick_run_fills,
-    read_slab,
     run_values,
     to_volume_indices,
 )
@@ -98,7 +97,7 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     at_minimum = np.zeros(nk, dtype=np.int64)
 
     def survey(part: slice) -> None:
-        block = read_slab(array, part)
+        block = np.asarray(array[:, :, part])
         constant[part] = block.min(axis=(0, 1)) == block.max(axis=(0, 1))
         # (counts, not means of booleans: no float per voxel)
         fractions[part] = np.count_nonzero(~is_fill_value(block, fills), axis=(0, 1)) / block[:, :, 0].size
@@ -137,7 +136,7 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     partial_lines = []  # per slab, bands of fill lines across content (find_partial_lines)
 
     def scan(part: slice) -> None:
-        block = read_slab(array, part)
+        block = np.asarray(array[:, :, part])
         is_fill = is_fill_value(block, fills)
         region = labels[:, :, part]
         # the slices either side are read only where a detector asks, and then once
@@ -300,7 +299,7 @@ def run_fill_candidates(array: np.ndarray, fills: list[float], slab: int) -> dic
     found: list[dict[float, int]] = []
 
     def look(part: slice) -> None:
-        found.append(run_values(read_slab(array, part), fills))
+        found.append(run_values(np.asarray(array[:, :, part]), fills))
         drop_mapped_pages(array, part.start, part.stop)
 
     for_each_slab(array.shape[2], slab, look)

@@ -8,7 +8,7 @@ check: every clean view of every source in every storage form of tests/repair/de
 and the voxels detection finds there (there should be none).
 
     PYTHONPATH=. .venv/bin/python bench/bench_detection_independent.py [--seeds 0] [--fills all|few]
-        [--json out.json] [--no-repair]
+        [--json out.json] [--no-repair] [--no-clean] [--kinds lines tiles ...]
 
 Prints JSON, then markdown tables.
 """
@@ -174,12 +174,14 @@ def main() -> None:
     parser.add_argument("--json", default=None)
     parser.add_argument("--no-repair", action="store_true")
     parser.add_argument("--no-clean", action="store_true")
+    parser.add_argument("--kinds", nargs="+", choices=KINDS_3D, default=list(KINDS_3D),
+                        help="only these kinds (default: all)")
     args = parser.parse_args()
     fills = FILLS_ALL if args.fills == "all" else FILLS_FEW
     started = time.perf_counter()
     rows = []
     for name, dim, volume, options in views():
-        for kind in KINDS_3D if dim == "3d" else KINDS_2D:
+        for kind in [k for k in (KINDS_3D if dim == "3d" else KINDS_2D) if k in args.kinds]:
             for fill in fills if kind in FILL_KINDS else (None,):
                 for seed in args.seeds:
                     row = run_case(volume, kind, fill if fill is not None else "random", seed, options,

@@ -45,7 +45,8 @@ one frozen dataclass with a default instance in its module (``LostLineThresholds
 ...); docs/detection.md says which rule each one sets and what it is known to miss.
 
 Modules: :mod:`.volume` drives a scan through the detectors, slab by slab (:mod:`.slabs`);
-:mod:`.lost_slices` (lost slices, truncation), :mod:`.lines_tiles` (lost lines, packet loss),
+:mod:`.lost_slices` (lost slices, truncation), :mod:`.lost_lines` and :mod:`.partial_lines` (lost lines),
+:mod:`.packets` (packet loss),
 :mod:`.blocks` (corrupted blocks), :mod:`.bit_errors` and :mod:`.later_looks` (bit errors);
 :mod:`.kinds` holds the kinds (named by the damage transforms) and :class:`Detection`.
 """
@@ -54,18 +55,14 @@ from medinpaint.repair.detection.bit_errors import BIT_ERRORS, BitErrorThreshold
 from medinpaint.repair.detection.blocks import CORRUPTED_BLOCKS, CorruptedBlockThresholds
 from medinpaint.repair.detection.kinds import CODE, KINDS, Detection
 from medinpaint.repair.detection.later_looks import LATER_LOOKS, LaterLookThresholds
-from medinpaint.repair.detection.lines_tiles import (
-    LOST_LINES,
-    PACKET_LOSS,
-    LostLineThresholds,
-    PacketLossThresholds,
-)
+from medinpaint.repair.detection.lost_lines import LOST_LINES, LostLineThresholds
 from medinpaint.repair.detection.lost_slices import (
     LOST_SLICES,
     TRUNCATION,
     LostSliceThresholds,
     TruncationThresholds,
 )
+from medinpaint.repair.detection.packets import PACKET_LOSS, PacketLossThresholds
 from medinpaint.repair.detection.slabs import SCAN, SLAB, ScanThresholds, fill_values, is_fill_value
 from medinpaint.repair.detection.volume import detect
 

@@ -11,8 +11,7 @@ import numpy as np
 from scipy import ndimage
 
 from medinpaint.repair.detection.kinds import KINDS, LOST_LINES_CODE
-from medinpaint.repair.detection.lines_tiles import content_across
-from medinpaint.repair.detection.slabs import is_fill_value, runs_of_true
+from medinpaint.repair.detection.slabs import content_across, is_fill_value, runs_of_true
 
 
 @dataclass(frozen=True)

@@ -303,3 +303,24 @@ def for_each_slab(nk: int, slab: int, work: Callable[[slice], None]) -> None:
     with ThreadPoolExecutor(max_workers=min(WORKERS, len(parts))) as pool:
         for _ in pool.map(quietly, parts):  # re-raises the first error
             pass
+
+
+def content_across(context: np.ndarray, in_scan: np.ndarray, region: tuple[slice, slice], k: int,
+                   share: float) -> bool:
+    """Whether ``share`` of ``region`` (of slab slice ``k``) holds content in the slice before
+    or after, or, where that slice is all fill there (lost too), in the slice beyond it. In a scan of
+    three slices or more, a burst that hit the same place in two slices always has such a slice on
+    one side. ``context``, ``in_scan``: from :func:`fill_with_context`."""
+    at = k + CONTEXT
+    for step in (-1, 1):
+        beside = at + step
+        if not in_scan[beside]:
+            continue
+        there = ~context[region + (beside,)]
+        if there.mean() >= share:
+            return True
+        beyond = beside + step
+        if not there.any() and in_scan[beyond] and (~context[region + (beyond,)]).mean() >= share:
+            return True
+    return False
+

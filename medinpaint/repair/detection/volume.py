@@ -27,8 +27,9 @@ from medinpaint.repair.detection.kinds import (
     Detection,
 )
 from medinpaint.repair.detection.later_looks import LATER_LOOKS, find_smaller_flips
-from medinpaint.repair.detection.lines_tiles import PACKET_LOSS, find_lost_lines, find_packet_loss
+from medinpaint.repair.detection.lost_lines import find_lost_lines
 from medinpaint.repair.detection.lost_slices import find_lost_slices, find_truncation
+from medinpaint.repair.detection.packets import PACKET_LOSS, find_packet_loss
 from medinpaint.repair.detection.partial_lines import PARTIAL_LINES, find_partial_lines, lost_line_parts
 from medinpaint.repair.detection.slabs import (
     SCAN,

@@ -1,4 +1,4 @@
-"""Lost scan lines and lost packets (fill-valued tiles and rectangles): what a broken transfer drops."""
+"""Lost packets: fill-valued tiles and rectangles, what a broken transfer drops of a slice's stream."""
 
 from __future__ import annotations
 
@@ -7,23 +7,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from medinpaint.repair.detection.kinds import LOST_LINES_CODE, PACKET_LOSS_CODE
-from medinpaint.repair.detection.slabs import CONTEXT, SCAN, cells_all, label_in_plane, regions_in_plane
+from medinpaint.repair.detection.kinds import PACKET_LOSS_CODE
+from medinpaint.repair.detection.slabs import (
+    CONTEXT,
+    SCAN,
+    cells_all,
+    content_across,
+    label_in_plane,
+    regions_in_plane,
+)
 
 TILES = (8, 16, 32)  # the tile grids a packet covers
-
-
-@dataclass(frozen=True)
-class LostLineThresholds:
-    """When a run of whole fill-valued lines is lost.
-
-    Args:
-        content_beside: the lines on each side of the run hold at least this share of content.
-        content_across: the slice before or after (or two on) holds this share of content along them.
-    """
-
-    content_beside: float = 0.3
-    content_across: float = 0.3
 
 
 @dataclass(frozen=True)
@@ -50,70 +44,7 @@ class PacketLossThresholds:
     padding_share: float = 0.5
 
 
-LOST_LINES = LostLineThresholds()
 PACKET_LOSS = PacketLossThresholds()
-
-
-def runs_along_lines(full: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Runs of True along axis 0 of a (lines, slices) array: (slice, first line, line after the run)."""
-    edges = np.diff(np.pad(full, ((1, 1), (0, 0))).astype(np.int8), axis=0)
-    start_k, start = np.nonzero(edges.T == 1)  # ordered by slice, then line: starts and stops pair up
-    _, stop = np.nonzero(edges.T == -1)
-    return start_k, start, stop
-
-
-def share_along(content: np.ndarray, axis: int, lines: np.ndarray, ks: np.ndarray) -> np.ndarray:
-    """The share of content along each line ``lines`` (of ``axis``) of slice ``ks``: counted only
-    where asked, not for every line of the slab."""
-    along = content[lines, :, ks] if axis == 0 else content[:, lines, ks].T
-    return np.count_nonzero(along, axis=1) / content.shape[1 - axis]
-
-
-def find_lost_lines(is_fill: np.ndarray, content: np.ndarray, content_slices: np.ndarray, labels: np.ndarray,
-                    fill_context: Callable[[], tuple] | None) -> np.ndarray:
-    """Runs of whole lines at a fill value with content on both sides, and, in a scan of three slices
-    or more, content along them in the slice before or after (or two slices on, where the slice beside
-    lost the same lines; :func:`content_across`): the midline of a symmetric template cut off below
-    its CSF is a line of 0 between two hemispheres, empty in the slices beside it too.
-    ``content_slices``: the slab's slices with content for fill to cut into; ``fill_context`` as for
-    :func:`find_packet_loss`. Returns how many voxels were labelled in lines across axis 0 and 1."""
-    labelled = np.zeros(2, dtype=np.int64)
-    for axis in (1, 0):  # rows (j) first: a scan line runs along i; then whole columns (i)
-        full = is_fill.all(axis=1 - axis)  # (lines, slices)
-        ks, starts, stops = runs_along_lines(full & content_slices[np.newaxis, :])
-        inside = (starts > 0) & (stops < full.shape[0])  # the scan's own edge is not a lost line
-        ks, starts, stops = ks[inside], starts[inside], stops[inside]
-        content_both_sides = ((share_along(content, axis, starts - 1, ks) >= LOST_LINES.content_beside)
-                              & (share_along(content, axis, stops, ks) >= LOST_LINES.content_beside))
-        for k, a, b in zip(ks[content_both_sides], starts[content_both_sides], stops[content_both_sides],
-                           strict=True):
-            lines = (slice(None), slice(a, b)) if axis == 1 else (slice(a, b), slice(None))
-            if fill_context is not None and not content_across(*fill_context(), lines, k,
-                                                               LOST_LINES.content_across):
-                continue
-            labels[lines + (k,)] = LOST_LINES_CODE
-            labelled[axis] += labels[lines + (k,)].size
-    return labelled
-
-
-def content_across(context: np.ndarray, in_scan: np.ndarray, region: tuple[slice, slice], k: int,
-                   share: float) -> bool:
-    """Whether ``share`` of ``region`` (of slab slice ``k``) holds content in the slice before
-    or after, or, where that slice is all fill there (lost too), in the slice beyond it. In a scan of
-    three slices or more, a burst that hit the same place in two slices always has such a slice on
-    one side. ``context``, ``in_scan``: from :func:`fill_with_context`."""
-    at = k + CONTEXT
-    for step in (-1, 1):
-        beside = at + step
-        if not in_scan[beside]:
-            continue
-        there = ~context[region + (beside,)]
-        if there.mean() >= share:
-            return True
-        beyond = beside + step
-        if not there.any() and in_scan[beyond] and (~context[region + (beyond,)]).mean() >= share:
-            return True
-    return False
 
 
 def tile_aligned(component: np.ndarray, origin: tuple[int, int], shape: tuple[int, int],
@@ -331,3 +262,4 @@ def find_lost_tiles(holes: np.ndarray, content: np.ndarray, labels: np.ndarray,
         if lost.any():
             block = np.repeat(np.repeat(lost, t, axis=0), t, axis=1)
             region[block & (region == 0)] = PACKET_LOSS_CODE
+

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from medinpaint.io.volume import drop_mapped_pages
 from medinpaint.repair.detection.kinds import LOST_LINES_CODE
-from medinpaint.repair.detection.slabs import content_across
+from medinpaint.repair.detection.partial_lines import along_lines, near_content
+from medinpaint.repair.detection.slabs import content_across, fill_with_context, for_each_slab, is_fill_value
 
 
 @dataclass(frozen=True)
@@ -16,7 +19,10 @@ class LostLineThresholds:
     """When a run of whole fill-valued lines is lost.
 
     Args:
-        content_beside: the lines on each side of the run hold at least this share of content.
+        content_beside: the lines on each side of the run hold at least this share of content; once
+            the scan lost whole lines across the same axis by that rule (a stream that drops lines),
+            on one side only, the other side's lines or the scan's edge beside it anything: a run at
+            the edge of the anatomy or of the scan.
         content_across: the slice before or after (or two on) holds this share of content along them.
     """
 
@@ -43,28 +49,78 @@ def share_along(content: np.ndarray, axis: int, lines: np.ndarray, ks: np.ndarra
 
 
 def find_lost_lines(is_fill: np.ndarray, content: np.ndarray, content_slices: np.ndarray, labels: np.ndarray,
-                    fill_context: Callable[[], tuple] | None) -> np.ndarray:
+                    fill_context: Callable[[], tuple] | None, certain: tuple[bool, bool] = (False, False)
+                    ) -> np.ndarray:
     """Runs of whole lines at a fill value with content on both sides, and, in a scan of three slices
     or more, content along them in the slice before or after (or two slices on, where the slice beside
     lost the same lines; :func:`content_across`): the midline of a symmetric template cut off below
     its CSF is a line of 0 between two hemispheres, empty in the slices beside it too.
     ``content_slices``: the slab's slices with content for fill to cut into; ``fill_context`` as for
-    :func:`find_packet_loss`. Returns how many voxels were labelled in lines across axis 0 and 1."""
+    :func:`find_packet_loss`. ``certain``: per axis, whether the scan lost whole lines across it (then
+    content on one side will do: :class:`LostLineThresholds`; only unlabelled voxels are labelled).
+    Returns how many voxels were labelled in lines across axis 0 and 1."""
     labelled = np.zeros(2, dtype=np.int64)
     for axis in (1, 0):  # rows (j) first: a scan line runs along i; then whole columns (i)
         full = is_fill.all(axis=1 - axis)  # (lines, slices)
         ks, starts, stops = runs_along_lines(full & content_slices[np.newaxis, :])
-        inside = (starts > 0) & (stops < full.shape[0])  # the scan's own edge is not a lost line
-        ks, starts, stops = ks[inside], starts[inside], stops[inside]
-        content_both_sides = ((share_along(content, axis, starts - 1, ks) >= LOST_LINES.content_beside)
-                              & (share_along(content, axis, stops, ks) >= LOST_LINES.content_beside))
-        for k, a, b in zip(ks[content_both_sides], starts[content_both_sides], stops[content_both_sides],
-                           strict=True):
+        before, after = content_beside(content, axis, ks, starts, stops)
+        beside = (np.maximum(before, after) if certain[axis] else np.minimum(before, after))
+        taken = beside >= LOST_LINES.content_beside
+        for k, a, b in zip(ks[taken], starts[taken], stops[taken], strict=True):
             lines = (slice(None), slice(a, b)) if axis == 1 else (slice(a, b), slice(None))
             if fill_context is not None and not content_across(*fill_context(), lines, k,
                                                                LOST_LINES.content_across):
                 continue
-            labels[lines + (k,)] = LOST_LINES_CODE
-            labelled[axis] += labels[lines + (k,)].size
+            free = labels[lines + (k,)] == 0
+            labels[lines + (k,)][free] = LOST_LINES_CODE
+            labelled[axis] += np.count_nonzero(free)
     return labelled
 
+
+def content_beside(content: np.ndarray, axis: int, ks: np.ndarray, starts: np.ndarray,
+                   stops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The share of content along the line before and the line after each run (0 beyond the scan's
+    edge: the scan's own edge is no lost line unless the scan lost lines)."""
+    before, after = np.zeros(len(ks)), np.zeros(len(ks))
+    inside = starts > 0
+    before[inside] = share_along(content, axis, starts[inside] - 1, ks[inside])
+    inside = stops < content.shape[axis]
+    after[inside] = share_along(content, axis, stops[inside], ks[inside])
+    return before, after
+
+
+
+def find_more_lost_lines(array: np.ndarray, fills: list[float], content_slices: np.ndarray,
+                         labels: np.ndarray, certain: tuple[bool, bool], slab: int, across: bool) -> None:
+    """A second pass over the slabs, only in a scan that lost whole lines across an axis (``certain``):
+    the runs beside content on one side only (:func:`find_lost_lines`); ``across``: judged against
+    the slices beside too (a scan of three slices or more)."""
+    def look(part: slice) -> None:
+        block = np.asarray(array[:, :, part])
+        is_fill = is_fill_value(block, fills)
+        context = functools.cache(lambda: fill_with_context(array, part, is_fill, fills)) if across else None
+        find_lost_lines(is_fill, ~is_fill, content_slices[part], labels[:, :, part], context, certain)
+        drop_mapped_pages(array, part.start, part.stop)
+
+    for_each_slab(array.shape[2], slab, look)
+
+
+def stream_continuations(array: np.ndarray, fills: list[float], labels: np.ndarray, axis: int) -> None:
+    """The fill a cut stream leaves where it runs on past the end of a lost line across ``axis`` into
+    the start of the next (or from the start of one back to the end of the one before), in slices with
+    lost lines: a run of lost lines cut mid-line is whole lines and a piece of one beside them too short,
+    or too near the anatomy's edge, for a band (:mod:`partial_lines`). Grown along the line near
+    content (:func:`along_lines`)."""
+    for k in np.nonzero((labels == LOST_LINES_CODE).any(axis=(0, 1)))[0]:
+        lost = labels[:, :, k] == LOST_LINES_CODE
+        fill = is_fill_value(np.asarray(array[:, :, k]), fills)
+        lost, fill = (lost.T, fill.T) if axis == 1 else (lost, fill)  # lines run along axis 1
+        seeds = np.zeros_like(fill)
+        seeds[1:, 0] = lost[:-1, -1] & fill[1:, 0]  # the next line's start, after a lost end
+        seeds[:-1, -1] = lost[1:, 0] & fill[:-1, -1]  # the line before's end, before a lost start
+        seeds &= ~lost & near_content(fill)  # not the air beside a lost line's end
+        if not seeds.any():
+            continue
+        grown = along_lines(fill, seeds, 0)
+        plane = labels[:, :, k].T if axis == 1 else labels[:, :, k]
+        plane[grown & (plane == 0)] = LOST_LINES_CODE

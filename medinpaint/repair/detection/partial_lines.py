@@ -186,12 +186,7 @@ def along_lines(fill: np.ndarray, seeds: np.ndarray, axis: int) -> np.ndarray:
     """``seeds`` and the fill that goes on from them along their lines (lines across ``axis`` of the
     plane, running along the other) wherever content lies within ``PARTIAL_LINES.thickness`` lines."""
     fill, seeds = (fill, seeds) if axis == 0 else (fill.T, seeds.T)  # lines run along axis 1
-    content = ~fill
-    near = content.copy()
-    for d in range(1, PARTIAL_LINES.thickness + 1):
-        near[d:] |= content[:-d]
-        near[:-d] |= content[d:]
-    reach = (fill & near) | seeds
+    reach = (fill & near_content(fill)) | seeds
     starts = reach.copy()
     starts[:, 1:] &= ~reach[:, :-1]
     runs = np.cumsum(starts.ravel()).reshape(reach.shape) * reach  # each run along a line numbered
@@ -200,3 +195,13 @@ def along_lines(fill: np.ndarray, seeds: np.ndarray, axis: int) -> np.ndarray:
     seeded[0] = False
     grown = seeded[runs]
     return grown if axis == 0 else grown.T
+
+
+def near_content(fill: np.ndarray) -> np.ndarray:
+    """Where content (no fill) lies within ``PARTIAL_LINES.thickness`` lines across axis 0 of a plane."""
+    content = ~fill
+    near = content.copy()
+    for d in range(1, PARTIAL_LINES.thickness + 1):
+        near[d:] |= content[:-d]
+        near[:-d] |= content[d:]
+    return near

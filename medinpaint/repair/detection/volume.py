@@ -27,7 +27,7 @@ from medinpaint.repair.detection.kinds import (
     Detection,
 )
 from medinpaint.repair.detection.later_looks import LATER_LOOKS, find_smaller_flips
-from medinpaint.repair.detection.lost_lines import find_lost_lines
+from medinpaint.repair.detection.lost_lines import find_lost_lines, find_more_lost_lines, stream_continuations
 from medinpaint.repair.detection.lost_slices import find_lost_slices, find_truncation
 from medinpaint.repair.detection.packets import PACKET_LOSS, find_packet_loss
 from medinpaint.repair.detection.partial_lines import PARTIAL_LINES, find_partial_lines, lost_line_parts
@@ -164,10 +164,15 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
         drop_mapped_pages(array, part.start, part.stop)
 
     for_each_slab(nk, slab, scan)
+    certain = (bool(whole_lines[:, 0].any()), bool(whole_lines[:, 1].any()))  # lines lost across axis 0, 1
+    if any(certain):
+        find_more_lost_lines(array, fills, cut, labels, certain, slab, nk > 2)
     doubtful: dict[str, np.ndarray] = {}
     for axis in (0, 1):
         lost_line_parts(array, fills, labels, [bands[axis] for bands in partial_lines], axis,
                         whole_lines[:, axis].sum() > 0, doubtful)
+        if certain[axis]:
+            stream_continuations(array, fills, labels, axis)
     if stats is None:
         details = {"fill_values": [float(f) for f in fills]}
         if doubtful:

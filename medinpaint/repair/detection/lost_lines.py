@@ -10,7 +10,7 @@ import numpy as np
 
 from medinpaint.io.volume import drop_mapped_pages
 from medinpaint.repair.detection.kinds import LOST_LINES_CODE
-from medinpaint.repair.detection.partial_lines import along_lines, near_content
+from medinpaint.repair.detection.partial_lines import PARTIAL_LINES, along_lines, in_long_runs, near_content
 from medinpaint.repair.detection.slabs import content_across, fill_with_context, for_each_slab, is_fill_value
 
 
@@ -91,18 +91,56 @@ def content_beside(content: np.ndarray, axis: int, ks: np.ndarray, starts: np.nd
 
 
 def find_more_lost_lines(array: np.ndarray, fills: list[float], content_slices: np.ndarray,
-                         labels: np.ndarray, certain: tuple[bool, bool], slab: int, across: bool) -> None:
+                         labels: np.ndarray, certain: tuple[bool, bool], slab: int, across: bool,
+                         contrast: float) -> None:
     """A second pass over the slabs, only in a scan that lost whole lines across an axis (``certain``):
-    the runs beside content on one side only (:func:`find_lost_lines`); ``across``: judged against
-    the slices beside too (a scan of three slices or more)."""
+    the runs beside content on one side only (:func:`find_lost_lines`) and the bands along the scan's
+    edge (:func:`edge_bands`); ``across``: judged against the slices beside too (a scan of three
+    slices or more)."""
     def look(part: slice) -> None:
         block = np.asarray(array[:, :, part])
         is_fill = is_fill_value(block, fills)
         context = functools.cache(lambda: fill_with_context(array, part, is_fill, fills)) if across else None
-        find_lost_lines(is_fill, ~is_fill, content_slices[part], labels[:, :, part], context, certain)
+        region = labels[:, :, part]
+        find_lost_lines(is_fill, ~is_fill, content_slices[part], region, context, certain)
+        for axis in np.nonzero(certain)[0]:
+            edge_bands(block, is_fill, content_slices[part], region, context, int(axis), contrast)
         drop_mapped_pages(array, part.start, part.stop)
 
     for_each_slab(array.shape[2], slab, look)
+
+
+def edge_bands(block: np.ndarray, is_fill: np.ndarray, content_slices: np.ndarray, labels: np.ndarray,
+               fill_context: Callable[[], tuple] | None, axis: int, contrast: float) -> None:
+    """Bands of fill along the scan's first or last line across ``axis``, with content on the
+    ``PARTIAL_LINES.margin`` lines inside it (further than ``contrast`` from the band's value: not a
+    resampled floor's near-fill air) over ``PARTIAL_LINES.length`` voxels at least: a piece of a lost
+    line with the scan's edge for its other side (the band rule of :mod:`partial_lines` asks for content
+    on both). Labelled where the slice beside holds content there, and grown along the line."""
+    fill = np.moveaxis(is_fill, axis, 0)  # (lines, along, slices)
+    values = np.moveaxis(block, axis, 0)
+    margin, n = PARTIAL_LINES.margin, fill.shape[0]
+    if n <= 2 * margin:
+        return
+    for edge, inward in ((0, 1), (n - 1, -1)):
+        band = fill[edge] & content_slices[np.newaxis, :]
+        own = values[edge].astype(np.float64)
+        with np.errstate(invalid="ignore"):  # NaN: no content
+            for d in range(1, margin + 1):
+                band &= ~fill[edge + inward * d] & (np.abs(values[edge + inward * d] - own) > contrast)
+        band = in_long_runs(band, PARTIAL_LINES.length)
+        for k in np.nonzero(band.any(axis=0))[0]:
+            seeds = np.zeros(fill.shape[:2], dtype=bool)
+            seeds[edge] = band[:, k]
+            at = np.nonzero(band[:, k])[0]
+            box = (slice(edge, edge + 1), slice(at.min(), at.max() + 1))
+            box = box if axis == 0 else box[::-1]
+            if fill_context is not None and not content_across(*fill_context(), box, k,
+                                                               PARTIAL_LINES.content_across):
+                continue
+            plane = labels[:, :, k] if axis == 0 else labels[:, :, k].T
+            lost = along_lines(fill[:, :, k], seeds, 0)
+            plane[lost & (plane == 0)] = LOST_LINES_CODE
 
 
 def stream_continuations(array: np.ndarray, fills: list[float], labels: np.ndarray, axis: int) -> None:

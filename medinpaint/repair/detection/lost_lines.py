@@ -92,22 +92,47 @@ def content_beside(content: np.ndarray, axis: int, ks: np.ndarray, starts: np.nd
 
 def find_more_lost_lines(array: np.ndarray, fills: list[float], content_slices: np.ndarray,
                          labels: np.ndarray, certain: tuple[bool, bool], slab: int, across: bool,
-                         contrast: float) -> None:
+                         contrast: float) -> list[float]:
     """A second pass over the slabs, only in a scan that lost whole lines across an axis (``certain``):
     the runs beside content on one side only (:func:`find_lost_lines`) and the bands along the scan's
-    edge (:func:`edge_bands`); ``across``: judged against the slices beside too (a scan of three
-    slices or more)."""
+    edge (:func:`edge_bands`), of the fill values the lost lines found hold (:func:`lost_line_values`),
+    each on its own: voxels of another fill value are content then (the background of 0 a line of
+    -1024 cuts through), where further than ``contrast`` from it. ``across``: judged against the
+    slices beside too (a scan of three slices or more). Returns those fill values."""
+    values = lost_line_values(array, fills, labels, slab)
+
     def look(part: slice) -> None:
         block = np.asarray(array[:, :, part])
-        is_fill = is_fill_value(block, fills)
-        context = functools.cache(lambda: fill_with_context(array, part, is_fill, fills)) if across else None
         region = labels[:, :, part]
-        find_lost_lines(is_fill, ~is_fill, content_slices[part], region, context, certain)
-        for axis in np.nonzero(certain)[0]:
-            edge_bands(block, is_fill, content_slices[part], region, context, int(axis), contrast)
+        for value in values:
+            is_fill = is_fill_value(block, [value])
+            content = ~is_fill & (np.abs(block.astype(np.float64) - value) > contrast)
+            context = (functools.cache(lambda: fill_with_context(array, part, is_fill, [value]))  # noqa: B023
+                       if across else None)
+            find_lost_lines(is_fill, content, content_slices[part], region, context, certain)
+            for axis in np.nonzero(certain)[0]:
+                edge_bands(block, is_fill, content_slices[part], region, context, int(axis), contrast)
         drop_mapped_pages(array, part.start, part.stop)
 
     for_each_slab(array.shape[2], slab, look)
+    return values
+
+
+def lost_line_values(array: np.ndarray, fills: list[float], labels: np.ndarray, slab: int) -> list[float]:
+    """The fill value most of the voxels labelled lost lines hold (NaN aside), as a list (empty where
+    none): the stream's fill; the scan's other fill values in a line grown across background are not."""
+    counts: dict[float, int] = {}
+
+    def look(part: slice) -> None:
+        lost = labels[:, :, part] == LOST_LINES_CODE
+        if lost.any():
+            held, times = np.unique(np.asarray(array[:, :, part])[lost], return_counts=True)
+            for value, n in zip(held.tolist(), times.tolist(), strict=True):
+                if value == value and value in fills:
+                    counts[value] = counts.get(value, 0) + n
+
+    for_each_slab(array.shape[2], slab, look)
+    return [max(counts, key=counts.get)] if counts else []
 
 
 def edge_bands(block: np.ndarray, is_fill: np.ndarray, content_slices: np.ndarray, labels: np.ndarray,

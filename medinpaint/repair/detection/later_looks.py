@@ -1,4 +1,5 @@
-"""Bit errors, the later looks: in a scan already found to carry flips, smaller jumps that texture hid."""
+"""Bit errors, the later looks: in a scan already found to carry flips, smaller jumps that texture hid;
+in a scan already found to carry impulses, those saturated at a fill value."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ import numpy as np
 from scipy import ndimage
 
 from medinpaint.io.volume import drop_mapped_pages
-from medinpaint.repair.detection.bit_errors import one_flip_restorations
+from medinpaint.repair.detection.bit_errors import (
+    BIT_ERRORS,
+    one_flip_restorations,
+    outside_bounds,
+    saturating,
+    tissue_bounds,
+)
 from medinpaint.repair.detection.kinds import BIT_ERRORS_CODE
 from medinpaint.repair.detection.slabs import EIGHT, for_each_slab, in_plane_neighbours, is_fill_value
 
@@ -262,3 +269,50 @@ def flips_against_linear_prediction(block: np.ndarray, is_fill: np.ndarray, not_
         closest = np.where(large, np.fmin(closest, np.abs(restored - predicted)), closest)
     hit = (closest <= LATER_LOOKS.predicted_within * scale) & (LATER_LOOKS.gain * closest <= jump)
     labels[tuple(w[hit] for w in where)] = BIT_ERRORS_CODE
+
+
+def impulses_at_fill(array: np.ndarray, fills: list[float], not_constant: np.ndarray, labels: np.ndarray,
+                     stats: dict, slab: int) -> None:
+    """Impulses stored at a fill value, in a scan already found to carry impulses in abundance: an
+    impulse beyond an unsigned type's floor saturates at 0, which the first look, taking 0 for a fill,
+    never judges (ch2's uint8 tissue starts at 28). A voxel holding a fill value outside the impulse
+    bounds (:func:`tissue_bounds`, :func:`saturating`), with content in the slices before and after
+    (not a hole of a mask or a template crossing the plane) and all around it in its plane but for one
+    voxel (another impulse beside it), beyond whose range it lies by the first look's threshold (twice
+    that on the plane's border, as there)."""
+    low, high = saturating(tissue_bounds(stats, BIT_ERRORS.impulse_ranges), array.dtype, stats)
+    fills = [f for f in fills if outside_bounds(np.array([f]), (low, high))[0]]
+    if not fills or min(array.shape[:2]) < 3:
+        return
+    threshold = max(BIT_ERRORS.sigmas * stats["sigma"], BIT_ERRORS.range_share * stats["value_range"])
+    nk = array.shape[2]
+
+    def look(part: slice) -> None:
+        start, stop = max(part.start - 1, 0), min(part.stop + 1, nk)
+        block = np.asarray(array[:, :, start:stop])
+        is_fill = is_fill_value(block, fills)
+        own = slice(part.start - start, part.stop - start)
+        fill_around = ndimage.convolve(is_fill.view(np.uint8), np.ones((3, 3, 1), np.uint8), mode="constant")
+        lone = is_fill & (fill_around <= 2)
+        if nk > 1:  # content in the slices before and after
+            lone[:, :, 1:] &= ~is_fill[:, :, :-1]
+            lone[:, :, :-1] &= ~is_fill[:, :, 1:]
+        lone = lone[:, :, own] & (labels[:, :, part] == 0) & not_constant[part][np.newaxis, np.newaxis, :]
+        where = np.nonzero(lone)
+        if len(where[0]) == 0:
+            return
+        k = where[2] + own.start
+        beside = in_plane_neighbours(where, block.shape)
+        around = np.stack([block[i, j, k].astype(np.float64) for i, j, _ in beside])
+        inside = np.stack([inside for _, _, inside in beside])
+        seen = inside & ~np.stack([is_fill[i, j, k] for i, j, _ in beside])
+        centre = block[where[0], where[1], k].astype(np.float64)
+        excess = np.maximum(np.where(seen, around, np.inf).min(axis=0) - centre,
+                            centre - np.where(seen, around, -np.inf).max(axis=0))
+        on_border = ~inside.all(axis=0)
+        hit = ((seen.sum(axis=0) >= LATER_LOOKS.min_neighbours)
+               & (excess > np.where(on_border, BIT_ERRORS.border_factor * threshold, threshold)))
+        labels[where[0][hit], where[1][hit], where[2][hit] + part.start] = BIT_ERRORS_CODE
+        drop_mapped_pages(array, start, stop)
+
+    for_each_slab(nk, slab, look)

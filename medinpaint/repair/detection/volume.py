@@ -26,7 +26,7 @@ from medinpaint.repair.detection.kinds import (
     KINDS,
     Detection,
 )
-from medinpaint.repair.detection.later_looks import LATER_LOOKS, find_smaller_flips
+from medinpaint.repair.detection.later_looks import LATER_LOOKS, find_smaller_flips, impulses_at_fill
 from medinpaint.repair.detection.lost_lines import find_lost_lines, find_more_lost_lines, stream_continuations
 from medinpaint.repair.detection.lost_slices import find_lost_slices, find_truncation
 from medinpaint.repair.detection.packets import PACKET_LOSS, find_packet_loss
@@ -181,7 +181,8 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
             details["doubtful"] = {kind: len(where) for kind, where in doubtful.items()}
         return Detection(labels, details, doubtful)
     voxels = array[:, :, 0].size * int(not_constant.sum())  # of the slices with content
-    in_tissue, impulses = drop_anatomy(array, labels, flipped, in_tissue, impulses)
+    in_tissue, impulses = drop_anatomy(array, labels, flipped, in_tissue, impulses,
+                                       impulses_abundant(sum(far), voxels))
     bounds = content_bounds(stats, BIT_ERRORS.doubt_ranges)  # flips beyond them are flips beyond doubt
     background_flips = sum(len(w[0]) for w in in_background)
     if background_flips and outliers_may_be_natural(background_flips, sum(lone),
@@ -194,6 +195,8 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     blocks = (blocks_against_sound_range(array, fills, not_constant, labels, stats, slab) if flipped.any()
               else [])
     doubtful_impulses(array, labels, flipped, stats, impulses, sum(far), doubtful, voxels)
+    if impulses_abundant(sum(far), voxels):
+        impulses_at_fill(array, fills, not_constant, labels, stats, slab)
     # impulses are no flips: they do not make the scan one that carries flips (the later looks)
     impulse_count = sum(int((labels[w] == BIT_ERRORS_CODE).sum()) for w in impulses)
     # outliers inside garbage found only now are the block's, not the scan's own
@@ -262,12 +265,15 @@ def unlabel(labels: np.ndarray, flipped: np.ndarray,
 
 
 def drop_anatomy(array: np.ndarray, labels: np.ndarray, flipped: np.ndarray, in_tissue: list[tuple],
-                 impulses: list[tuple]) -> tuple[list[tuple], list[tuple]]:
+                 impulses: list[tuple], stacked: bool) -> tuple[list[tuple], list[tuple]]:
     """The first look's outliers in tissue (and its impulses) less those that continue into a slice
-    beside (:func:`supported_across`: anatomy crossing the plane), which are unlabelled."""
+    beside (:func:`supported_across`: anatomy crossing the plane), which are unlabelled. ``stacked``:
+    the scan carries impulses in abundance, so the other outliers found are left out of that judgement
+    (two impulses side by side are no anatomy)."""
+    found = (labels == BIT_ERRORS_CODE) if stacked else None
     kept, kept_impulses = [], []
     for where, impulse in zip(in_tissue, impulses, strict=True):
-        supported = supported_across(array, where)
+        supported = supported_across(array, where, found)
         if supported.any():
             dropped = tuple(w[supported] for w in where)
             labels[dropped] = 0
@@ -279,6 +285,12 @@ def drop_anatomy(array: np.ndarray, labels: np.ndarray, flipped: np.ndarray, in_
     return kept, kept_impulses
 
 
+def impulses_abundant(count: int, voxels: int) -> bool:
+    """Whether ``count`` voxels beyond the tissue's range are too many for a clean scan's own (of its
+    ``voxels`` with content): the evidence :func:`doubtful_impulses` asks for."""
+    return count >= BIT_ERRORS.impulse_min_count and count >= BIT_ERRORS.impulse_min_share * voxels
+
+
 def doubtful_impulses(array: np.ndarray, labels: np.ndarray, flipped: np.ndarray, stats: dict,
                       impulses: list[tuple], count: int, doubtful: dict[str, np.ndarray], voxels: int) -> int:
     """Impulses no flip explains are doubtful (taken off the labels, into ``doubtful``) where the scan
@@ -287,8 +299,7 @@ def doubtful_impulses(array: np.ndarray, labels: np.ndarray, flipped: np.ndarray
     ``BIT_ERRORS.impulse_min_share`` of its ``voxels`` (those of its slices with content), and they lie
     within ``BIT_ERRORS.impulse_certain_ranges`` of the tissue's range. One beside a corrupted block is
     the block's garbage. Returns how many were found doubtful."""
-    if not (sum(len(w[0]) for w in impulses) and (count < BIT_ERRORS.impulse_min_count
-                           or count < BIT_ERRORS.impulse_min_share * voxels)):
+    if not sum(len(w[0]) for w in impulses) or impulses_abundant(count, voxels):
         return 0
     bounds = tissue_bounds(stats, BIT_ERRORS.impulse_certain_ranges)
     weak = []

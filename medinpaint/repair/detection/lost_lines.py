@@ -174,6 +174,8 @@ def stream_continuations(array: np.ndarray, fills: list[float], labels: np.ndarr
     lost lines: a run of lost lines cut mid-line is whole lines and a piece of one beside them too short,
     or too near the anatomy's edge, for a band (:mod:`partial_lines`). Grown along the line near
     content (:func:`along_lines`)."""
+    if not fills:
+        return
     for k in np.nonzero((labels == LOST_LINES_CODE).any(axis=(0, 1)))[0]:
         lost = labels[:, :, k] == LOST_LINES_CODE
         fill = is_fill_value(np.asarray(array[:, :, k]), fills)

@@ -168,10 +168,10 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     lost_values = []  # the fill values of the lost lines found
     if any(certain):
         lost_values = find_more_lost_lines(array, fills, cut, labels, certain, slab, nk > 2,
-                             PARTIAL_LINES.contrast * (stats["value_range"] if stats else 0.0))
+                                           PARTIAL_LINES.contrast * (stats["value_range"] if stats else 0.0))
     doubtful: dict[str, np.ndarray] = {}
     for axis in (0, 1):
-        lost_line_parts(array, fills, labels, [bands[axis] for bands in partial_lines], axis,
+        lost_line_parts(array, lost_values or fills, labels, [bands[axis] for bands in partial_lines], axis,
                         whole_lines[:, axis].sum() > 0, doubtful)
         if certain[axis]:
             stream_continuations(array, lost_values, labels, axis)

@@ -10,8 +10,21 @@ import numpy as np
 
 from medinpaint.io.volume import drop_mapped_pages
 from medinpaint.repair.detection.kinds import LOST_LINES_CODE
-from medinpaint.repair.detection.partial_lines import PARTIAL_LINES, along_lines, in_long_runs, near_content
-from medinpaint.repair.detection.slabs import content_across, fill_with_context, for_each_slab, is_fill_value
+from medinpaint.repair.detection.partial_lines import (
+    PARTIAL_LINES,
+    along_lines,
+    find_partial_lines,
+    in_long_runs,
+    lost_line_parts,
+    near_content,
+)
+from medinpaint.repair.detection.slabs import (
+    content_across,
+    fill_with_context,
+    for_each_slab,
+    is_fill_value,
+    to_volume_indices,
+)
 
 
 @dataclass(frozen=True)
@@ -89,14 +102,14 @@ def content_beside(content: np.ndarray, axis: int, ks: np.ndarray, starts: np.nd
     return before, after
 
 
-
 def find_more_lost_lines(array: np.ndarray, fills: list[float], content_slices: np.ndarray,
                          labels: np.ndarray, certain: tuple[bool, bool], slab: int, across: bool,
                          contrast: float) -> list[float]:
     """A second pass over the slabs, only in a scan that lost whole lines across an axis (``certain``):
-    the runs beside content on one side only (:func:`find_lost_lines`) and the bands along the scan's
-    edge (:func:`edge_bands`), of the fill values the lost lines found hold (:func:`lost_line_values`),
-    each on its own: voxels of another fill value are content then (the background of 0 a line of
+    the runs beside content on one side only (:func:`find_lost_lines`), the bands along the scan's
+    edge (:func:`edge_bands`) and the bands of ``PARTIAL_LINES.certain_length`` voxels and more
+    (:func:`find_partial_lines`), of the fill value the lost lines found hold (:func:`lost_line_values`),
+    on its own: voxels of another fill value are content then (the background of 0 a line of
     -1024 cuts through), where further than ``contrast`` from it. ``across``: judged against the
     slices beside too (a scan of three slices or more). Returns those fill values."""
     values = lost_line_values(array, fills, labels, slab)
@@ -110,8 +123,12 @@ def find_more_lost_lines(array: np.ndarray, fills: list[float], content_slices: 
             context = (functools.cache(lambda: fill_with_context(array, part, is_fill, [value]))  # noqa: B023
                        if across else None)
             find_lost_lines(is_fill, content, content_slices[part], region, context, certain)
+            short = find_partial_lines(block, is_fill, contrast, content_slices[part], region, context,
+                                       PARTIAL_LINES.certain_length)
             for axis in np.nonzero(certain)[0]:
                 edge_bands(block, is_fill, content_slices[part], region, context, int(axis), contrast)
+                lost_line_parts(array, [value], labels, [to_volume_indices(short[axis], part.start)],
+                                int(axis), True, {})
         drop_mapped_pages(array, part.start, part.stop)
 
     for_each_slab(array.shape[2], slab, look)

@@ -20,7 +20,8 @@ class PartialLineThresholds:
 
     Args:
         length: the band runs this many voxels along the line at least, with the same lines at fill at
-            each of them ...
+            each of them (``certain_length`` in a scan that lost whole lines across the same axis: a
+            short segment of one line) ...
         thickness: ... at most this many lines, and content just outside both of them: the straight
             edges a cut stream leaves (a gap in anatomy meanders, and a thin one rarely keeps both edges
             on the same lines for that long).
@@ -33,6 +34,7 @@ class PartialLineThresholds:
     """
 
     length: int = 16
+    certain_length: int = 8
     thickness: int = 3
     margin: int = 2
     contrast: float = 0.002
@@ -91,7 +93,8 @@ def in_long_runs(mask: np.ndarray, length: int) -> np.ndarray:
 
 def find_partial_lines(block: np.ndarray, is_fill: np.ndarray, contrast: float,
                        content_slices: np.ndarray, labels: np.ndarray,
-                       fill_context: Callable[[], tuple] | None) -> list[tuple[np.ndarray, ...]]:
+                       fill_context: Callable[[], tuple] | None,
+                       length: int = PARTIAL_LINES.length) -> list[tuple[np.ndarray, ...]]:
     """Bands of one to ``PARTIAL_LINES.thickness`` fill lines with content just outside both edges, the
     same lines over ``PARTIAL_LINES.length`` voxels along them at least, in slices with content (content:
     voxels of ``block`` further than ``contrast`` from the band's value; and,
@@ -102,8 +105,8 @@ def find_partial_lines(block: np.ndarray, is_fill: np.ndarray, contrast: float,
     Bands are looked for along whole lines only where one shows at two samples ``length // 2`` apart
     along them: any band that long holds two. Returns where the bands across axis 0 and across axis 1
     are (slab indices, not labelled: a template's straight line of 0 through tissue looks the same; the
-    scan's other lost lines decide)."""
-    length, margin = PARTIAL_LINES.length, PARTIAL_LINES.margin
+    scan's other lost lines decide). ``length``: shorter in a scan known to have lost lines."""
+    margin = PARTIAL_LINES.margin
     step = length // 2
     found = []
     for axis in (0, 1):  # thin across axis, long along the other

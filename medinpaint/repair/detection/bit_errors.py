@@ -183,7 +183,7 @@ def blocks_and_first_look_flips(array: np.ndarray, is_fill: np.ndarray, not_cons
     # which one flipped bit would put back inside that range. Screened first on the two neighbours
     # along i (the block search's steps): an impulse differs from both by more than the threshold.
     bounds = (content_bounds(stats, BIT_ERRORS.few_neighbours_ranges),
-              saturating(tissue_bounds(stats, BIT_ERRORS.impulse_ranges), array.dtype, stats))
+              impulse_bounds(stats, array.dtype))
     screen = np.zeros_like(values, dtype=bool)
     screen[1:-1] = (step_i[:-1] > threshold) & (step_i[1:] > threshold)
     if values.shape[0] > 1:  # at the border, its one neighbour along i
@@ -274,6 +274,12 @@ def tissue_bounds(stats: dict, ranges: float) -> tuple[float, float]:
     slices after a 3x3 median (:func:`intensity_stats`), which impulses, however many, do not widen."""
     value_range = (stats["tissue_high"] - stats["tissue_low"]) or stats["value_range"]
     return stats["tissue_low"] - ranges * value_range, stats["tissue_high"] + ranges * value_range
+
+
+def impulse_bounds(stats: dict, dtype: np.dtype) -> tuple[float, float]:
+    """Where impulses lie beyond: ``BIT_ERRORS.impulse_ranges`` beyond the tissue's range
+    (:func:`tissue_bounds`), no wider than the type holds (:func:`saturating`)."""
+    return saturating(tissue_bounds(stats, BIT_ERRORS.impulse_ranges), dtype, stats)
 
 
 def saturating(bounds: tuple[float, float], dtype: np.dtype, stats: dict) -> tuple[float, float]:

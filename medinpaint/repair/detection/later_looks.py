@@ -11,10 +11,9 @@ from scipy import ndimage
 from medinpaint.io.volume import drop_mapped_pages
 from medinpaint.repair.detection.bit_errors import (
     BIT_ERRORS,
+    impulse_bounds,
     one_flip_restorations,
     outside_bounds,
-    saturating,
-    tissue_bounds,
 )
 from medinpaint.repair.detection.kinds import BIT_ERRORS_CODE
 from medinpaint.repair.detection.slabs import EIGHT, for_each_slab, in_plane_neighbours, is_fill_value
@@ -276,12 +275,11 @@ def impulses_at_fill(array: np.ndarray, fills: list[float], not_constant: np.nda
     """Impulses stored at a fill value, in a scan already found to carry impulses in abundance: an
     impulse beyond an unsigned type's floor saturates at 0, which the first look, taking 0 for a fill,
     never judges (ch2's uint8 tissue starts at 28). A voxel holding a fill value outside the impulse
-    bounds (:func:`tissue_bounds`, :func:`saturating`), with content in the slices before and after
+    bounds (:func:`impulse_bounds`), with content in the slices before and after
     (not a hole of a mask or a template crossing the plane) and all around it in its plane but for one
     voxel (another impulse beside it), beyond whose range it lies by the first look's threshold (twice
     that on the plane's border, as there)."""
-    low, high = saturating(tissue_bounds(stats, BIT_ERRORS.impulse_ranges), array.dtype, stats)
-    fills = [f for f in fills if outside_bounds(np.array([f]), (low, high))[0]]
+    fills = [f for f in fills if outside_bounds(np.array([f]), impulse_bounds(stats, array.dtype))[0]]
     if not fills or min(array.shape[:2]) < 3:
         return
     threshold = max(BIT_ERRORS.sigmas * stats["sigma"], BIT_ERRORS.range_share * stats["value_range"])

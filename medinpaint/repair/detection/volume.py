@@ -13,6 +13,7 @@ from medinpaint.repair.detection.bit_errors import (
     BIT_ERRORS,
     blocks_and_first_look_flips,
     content_bounds,
+    impulse_bounds,
     outliers_may_be_natural,
     outside_bounds,
     supported_across,
@@ -181,8 +182,9 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
             details["doubtful"] = {kind: len(where) for kind, where in doubtful.items()}
         return Detection(labels, details, doubtful)
     voxels = array[:, :, 0].size * int(not_constant.sum())  # of the slices with content
-    in_tissue, impulses = drop_anatomy(array, labels, flipped, in_tissue, impulses,
-                                       impulses_abundant(sum(far), voxels))
+    # impulses too many for a clean scan's own outliers: those a flip explains are impulses too
+    abundant = impulses_abundant(sum(far), voxels)
+    in_tissue, impulses = drop_anatomy(array, labels, flipped, in_tissue, impulses, abundant)
     bounds = content_bounds(stats, BIT_ERRORS.doubt_ranges)  # flips beyond them are flips beyond doubt
     background_flips = sum(len(w[0]) for w in in_background)
     if background_flips and outliers_may_be_natural(background_flips, sum(lone),
@@ -195,7 +197,7 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     blocks = (blocks_against_sound_range(array, fills, not_constant, labels, stats, slab) if flipped.any()
               else [])
     doubtful_impulses(array, labels, flipped, stats, impulses, sum(far), doubtful, voxels)
-    if impulses_abundant(sum(far), voxels):
+    if abundant:
         impulses_at_fill(array, fills, not_constant, labels, stats, slab)
     # impulses are no flips: they do not make the scan one that carries flips (the later looks)
     impulse_count = sum(int((labels[w] == BIT_ERRORS_CODE).sum()) for w in impulses)
@@ -213,7 +215,8 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
         # too few to tell from the scan's own outliers (a clean scan holds a few that a flip explains,
         # some two tissue ranges beyond its tissue): doubtful, but for flips far beyond the tissue's range
         weak = []
-        certain = tissue_bounds(stats, BIT_ERRORS.impulse_certain_ranges)
+        certain = (impulse_bounds(stats, array.dtype) if abundant
+                   else tissue_bounds(stats, BIT_ERRORS.impulse_certain_ranges))
         for where in in_tissue:
             within = ~outside_bounds(array[where], certain)
             weak.append(unlabel(labels, flipped, tuple(w[within] for w in where)))
@@ -225,8 +228,10 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
             for where in blocks:  # looked for only because of the flips dropped
                 labels[where] = 0
     if flips_in_doubt:  # the scan's own outliers: only flips beyond doubt stand
+        beyond_doubt = [bounds] + ([impulse_bounds(stats, array.dtype)] if abundant else [])
         for where in in_tissue:
-            unlabel(labels, flipped, tuple(w[~outside_bounds(array[where], bounds)] for w in where))
+            stand = np.logical_or.reduce([outside_bounds(array[where], b) for b in beyond_doubt])
+            unlabel(labels, flipped, tuple(w[~stand] for w in where))
         if not flipped.any():
             for where in blocks:  # looked for only because of the flips dropped
                 labels[where] = 0

@@ -68,11 +68,12 @@ def tile_aligned(component: np.ndarray, origin: tuple[int, int], shape: tuple[in
 
 def find_packet_loss(block: np.ndarray, is_fill: np.ndarray, content_slices: np.ndarray, labels: np.ndarray,
                      contrast: float, fill_context: Callable[[], tuple] | None,
-                     written: np.ndarray | None = None) -> None:
+                     written: np.ndarray | None = None, fills: list[float] | None = None) -> None:
     """Lost packets in a slab (``fill_context``: gives :func:`fill_with_context` of the slab; None for
     a scan of one or two slices, judged in-plane only; ``content_slices`` as for :func:`find_lost_lines`).
     ``written``: voxels at a fill value the scan holds only in runs, no background of its own
-    (:func:`pick_run_fills`): any region of them is lost, whatever its shape."""
+    (:func:`pick_run_fills`): any region of them is lost, whatever its shape. ``fills``: the fill values
+    (where there are several, a region's shape is judged at each apart)."""
     holes = is_fill & content_slices[np.newaxis, np.newaxis, :] & (labels == 0)
     components, n = label_in_plane(holes) if written is not None else (None, 0)
     if n:
@@ -84,8 +85,26 @@ def find_packet_loss(block: np.ndarray, is_fill: np.ndarray, content_slices: np.
         whole[0] = False
         labels[whole[components] & (labels == 0)] = PACKET_LOSS_CODE
         holes &= labels == 0
-    lost_fill_regions(block, holes, labels, is_fill, contrast, fill_context)
-    find_lost_tiles(holes & (labels == 0), ~is_fill, labels, fill_context)
+    for same_holes, same_fill in holes_by_value(block, holes, is_fill, fills):
+        lost_fill_regions(block, same_holes & (labels == 0), labels, same_fill, contrast, fill_context)
+    find_lost_tiles(block, holes & (labels == 0), ~is_fill, labels, fill_context)
+
+
+def holes_by_value(block: np.ndarray, holes: np.ndarray, is_fill: np.ndarray,
+                   fills: list[float] | None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(holes, fill voxels) at each fill value apart, where the scan has several: a packet is lost to
+    one value, and its tiles, joined to voxels at another (a background of 0 around tiles lost at -1024,
+    one voxel of tissue at stored 0 beside tiles at the scan's minimum), make a region no union of
+    tiles. A scan with one fill value pays nothing."""
+    if fills is None or len(fills) < 2:
+        return [(holes, is_fill)]
+    found = []
+    for value in fills:
+        same = is_fill & (block == value)
+        same_holes = holes & same
+        if np.count_nonzero(same_holes) >= SCAN.min_hole:
+            found.append((same_holes, same))
+    return found
 
 
 def edge_padding(is_fill: np.ndarray) -> np.ndarray:
@@ -220,7 +239,7 @@ def content_outside_tile_sides(content: np.ndarray, t: int, ci: int, cj: int) ->
     return sides
 
 
-def find_lost_tiles(holes: np.ndarray, content: np.ndarray, labels: np.ndarray,
+def find_lost_tiles(block: np.ndarray, holes: np.ndarray, content: np.ndarray, labels: np.ndarray,
                     fill_context: Callable[[], tuple] | None) -> None:
     """Whole fill-valued grid tiles cut straight into the content: a lost packet beside the background.
 
@@ -247,19 +266,49 @@ def find_lost_tiles(holes: np.ndarray, content: np.ndarray, labels: np.ndarray,
                 hit[i, j, k] = content_across(*fill_context(), tile, k, PACKET_LOSS.content_across)
         region = labels[: ci * t, : cj * t]
         lost = cells_all(region == PACKET_LOSS_CODE, t) | hit
-        # a burst goes on along the stream (i fastest): a whole fill-valued tile next to a lost one
-        # along i, with content along one of its sides, was lost with it (over the edge of anatomy,
-        # where the two-sides rule cannot see it)
-        touching = np.maximum.reduce(sides) >= PACKET_LOSS.burst_content
-        while True:
-            beside = np.zeros_like(lost)
-            beside[1:] |= lost[:-1]
-            beside[:-1] |= lost[1:]
-            grown = full & ~lost & beside & touching
-            if not grown.any():
-                break
-            lost |= grown
         if lost.any():
-            block = np.repeat(np.repeat(lost, t, axis=0), t, axis=1)
-            region[block & (region == 0)] = PACKET_LOSS_CODE
+            lost = grow_burst(block, lost, full, sides, t, fill_context)
+            cells = np.repeat(np.repeat(lost, t, axis=0), t, axis=1)
+            region[cells & (region == 0)] = PACKET_LOSS_CODE
 
+
+
+def grow_burst(block: np.ndarray, lost: np.ndarray, full: np.ndarray, sides: list[np.ndarray], t: int,
+               fill_context: Callable[[], tuple] | None) -> np.ndarray:
+    """A burst goes on along the slice's tile stream (along i or along j, as the sender ordered it): a
+    whole fill-valued t x t tile next to a lost one was lost with it where content runs along one of
+    its sides (over the edge of anatomy, where the two-sides rule cannot see it) or, in a scan of three
+    slices or more, fills its place in a slice beside (a tile whose sides are all lost tiles or the
+    plane's border). The burst wrote one value: the tile holds the lost one's only (not the scan's
+    background at 0 beside tiles lost at -1024). In a scan judged in-plane only, along i only: a mask's
+    notch one tile wide runs on along j from a tile it has cut out whole (ch2bet's clean slice).
+    ``lost``, ``full``: (ci, cj, k) cells; ``sides``: from :func:`content_outside_tile_sides`."""
+    ci, cj = lost.shape[:2]
+    value = block[: ci * t: t, : cj * t: t]  # each cell's first voxel
+    touching = np.maximum.reduce(sides) >= PACKET_LOSS.burst_content
+    judged = np.zeros_like(lost)  # tiles looked at already and left
+    while True:
+        beside = np.zeros_like(lost)
+        beside[1:] |= lost[:-1] & same_value(value[1:], value[:-1])
+        beside[:-1] |= lost[1:] & same_value(value[:-1], value[1:])
+        if fill_context is not None:
+            beside[:, 1:] |= lost[:, :-1] & same_value(value[:, 1:], value[:, :-1])
+            beside[:, :-1] |= lost[:, 1:] & same_value(value[:, :-1], value[:, 1:])
+        candidates = full & ~lost & ~judged & beside & (touching | (fill_context is not None))
+        grown = np.zeros_like(lost)
+        for i, j, k in zip(*np.nonzero(candidates), strict=True):
+            judged[i, j, k] = True
+            tile = (slice(i * t, (i + 1) * t), slice(j * t, (j + 1) * t))
+            grown[i, j, k] = same_value(block[tile + (k,)], value[i, j, k]).all() and (
+                touching[i, j, k] or content_across(*fill_context(), tile, k, PACKET_LOSS.content_across))
+        if not grown.any():
+            return lost
+        lost = lost | grown
+
+
+def same_value(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a == b``, NaN equal to NaN (a NaN fill)."""
+    same = a == b
+    if a.dtype.kind == "f":
+        same |= np.isnan(a) & np.isnan(b)
+    return same

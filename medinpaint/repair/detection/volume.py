@@ -151,7 +151,7 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
                 block, is_fill, PARTIAL_LINES.contrast * value_range, cut[part], region, across)])
             contrast = PACKET_LOSS.rectangle_contrast * value_range
             find_packet_loss(block, is_fill, cut[part], region, contrast, across,
-                             is_fill_value(block, written) if written else None)
+                             is_fill_value(block, written) if written else None, fills)
         if stats is not None:
             found, outliers, (background, alone), (impulse, beyond) = blocks_and_first_look_flips(
                 block, is_fill, not_constant[part], region, stats, fill_context, padding)

@@ -1,0 +1,60 @@
+"""Lost packets judged on the independent generator's bursts of tiles (tests/generators), in crops of
+the training sources as the detection bench takes them (the middle 96 x 96 x 16 voxels)."""
+
+import numpy as np
+import pytest
+
+from medinpaint.repair import detect
+from tests.conftest import require_source
+from tests.generators.lost import lost_tiles
+
+
+def middle_crop(name: str):
+    """The middle 96 x 96 x 16 voxels of a training source, in its stored values."""
+    from medinpaint.data.sources import SOURCES
+
+    require_source(name)
+    volume = SOURCES[name].load()
+    array = np.asarray(volume.array)
+    array = array[..., 0] if array.ndim == 4 else array
+    box = tuple(slice(max(0, (n - keep) // 2), max(0, (n - keep) // 2) + keep)
+                for n, keep in zip(array.shape, (96, 96, 16), strict=True))
+    return volume.with_array(np.ascontiguousarray(array[box]))
+
+
+def lost_tiles_found(volume, fill, tile: int = 32, seed: int = 0) -> tuple[np.ndarray, ...]:
+    """Bursts of grid-aligned tiles lost to ``fill`` (the generator's units: stored values): the voxels
+    changed, those lost (changed or not), and those detection found."""
+    result = lost_tiles(np.asarray(volume.array), np.random.default_rng(seed), tile=tile, aligned=True,
+                        fill=fill, on="stored", slope=float(np.ravel(volume.slope)[0]),
+                        intercept=float(np.ravel(volume.intercept)[0]))
+    found = detect(volume.with_array(np.ascontiguousarray(result.damaged))).labels > 0
+    return np.asarray(result.mask, bool), np.asarray(result.lost, bool), found
+
+
+@pytest.mark.parametrize(("source", "fill"), [
+    # tiles at the CT's minimum beside one voxel of tissue at stored 0, the other fill value
+    ("cranium", "minimum"),
+    # tiles at -1024 joined to the background's 0 around the head
+    ("nibabel-example4d", -1024),
+])
+def test_tiles_lost_to_one_fill_beside_another_are_found_whole(source, fill):
+    volume = middle_crop(source)
+    changed, lost, found = lost_tiles_found(volume, fill)
+    assert found[changed].mean() > 0.95
+    assert not (found & ~lost).any()
+
+
+def test_a_burst_along_the_rows_of_tiles_to_the_planes_border_is_found():
+    """dipy's PIESNO scan: bursts that run along j to the plane's border and over whole rows of tiles
+    at its bottom, whose sides are all lost tiles or the border: their places in the slices beside
+    hold tissue."""
+    volume = middle_crop("dipy-piesno")
+    changed, lost, found = lost_tiles_found(volume, "minimum")
+    assert found[changed].mean() > 0.95
+    assert not (found & ~lost).any()
+
+
+@pytest.mark.parametrize("source", ["cranium", "nibabel-example4d", "dipy-piesno"])
+def test_the_clean_crops_hold_no_lost_packets(source):
+    assert detect(middle_crop(source)).counts() == {}

@@ -107,7 +107,8 @@ def find_more_lost_lines(array: np.ndarray, fills: list[float], content_slices: 
                          contrast: float) -> list[float]:
     """A second pass over the slabs, only in a scan that lost whole lines across an axis (``certain``):
     the runs beside content on one side only (:func:`find_lost_lines`), the bands along the scan's
-    edge (:func:`edge_bands`) and the bands of ``PARTIAL_LINES.certain_length`` voxels and more
+    edge (:func:`edge_bands`) and, in a scan of three slices or more, the bands of
+    ``PARTIAL_LINES.certain_length`` voxels and more with content in the slices on both sides
     (:func:`find_partial_lines`), of the fill value the lost lines found hold (:func:`lost_line_values`),
     on its own: voxels of another fill value are content then (the background of 0 a line of
     -1024 cuts through), where further than ``contrast`` from it. ``across``: judged against the
@@ -123,10 +124,13 @@ def find_more_lost_lines(array: np.ndarray, fills: list[float], content_slices: 
             context = (functools.cache(lambda: fill_with_context(array, part, is_fill, [value]))  # noqa: B023
                        if across else None)
             find_lost_lines(is_fill, content, content_slices[part], region, context, certain)
-            short = find_partial_lines(block, is_fill, contrast, content_slices[part], region, context,
-                                       PARTIAL_LINES.certain_length)
             for axis in np.nonzero(certain)[0]:
                 edge_bands(block, is_fill, content_slices[part], region, context, int(axis), contrast)
+            if context is None:  # a short band in a single slice is as likely anatomy
+                continue
+            short = find_partial_lines(block, is_fill, contrast, content_slices[part], region, context,
+                                       PARTIAL_LINES.certain_length, both_sides=True)
+            for axis in np.nonzero(certain)[0]:
                 lost_line_parts(array, [value], labels, [to_volume_indices(short[axis], part.start)],
                                 int(axis), True, {})
         drop_mapped_pages(array, part.start, part.stop)

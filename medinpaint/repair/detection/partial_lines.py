@@ -11,7 +11,7 @@ import numpy as np
 from scipy import ndimage
 
 from medinpaint.repair.detection.kinds import KINDS, LOST_LINES_CODE
-from medinpaint.repair.detection.slabs import content_across, is_fill_value, runs_of_true
+from medinpaint.repair.detection.slabs import CONTEXT, content_across, is_fill_value, runs_of_true
 
 
 @dataclass(frozen=True)
@@ -93,8 +93,8 @@ def in_long_runs(mask: np.ndarray, length: int) -> np.ndarray:
 
 def find_partial_lines(block: np.ndarray, is_fill: np.ndarray, contrast: float,
                        content_slices: np.ndarray, labels: np.ndarray,
-                       fill_context: Callable[[], tuple] | None,
-                       length: int = PARTIAL_LINES.length) -> list[tuple[np.ndarray, ...]]:
+                       fill_context: Callable[[], tuple] | None, length: int = PARTIAL_LINES.length,
+                       both_sides: bool = False) -> list[tuple[np.ndarray, ...]]:
     """Bands of one to ``PARTIAL_LINES.thickness`` fill lines with content just outside both edges, the
     same lines over ``PARTIAL_LINES.length`` voxels along them at least, in slices with content (content:
     voxels of ``block`` further than ``contrast`` from the band's value; and,
@@ -105,7 +105,8 @@ def find_partial_lines(block: np.ndarray, is_fill: np.ndarray, contrast: float,
     Bands are looked for along whole lines only where one shows at two samples ``length // 2`` apart
     along them: any band that long holds two. Returns where the bands across axis 0 and across axis 1
     are (slab indices, not labelled: a template's straight line of 0 through tissue looks the same; the
-    scan's other lost lines decide). ``length``: shorter in a scan known to have lost lines."""
+    scan's other lost lines decide). ``length``: shorter in a scan known to have lost lines, and then
+    ``both_sides``: content where the band is in the slices on both sides (:func:`across_supported`)."""
     margin = PARTIAL_LINES.margin
     step = length // 2
     found = []
@@ -136,15 +137,18 @@ def find_partial_lines(block: np.ndarray, is_fill: np.ndarray, contrast: float,
         where = (where[1], where[0], where[2]) if axis == 1 else where  # back to the slab's (i, j, k)
         where = np.unravel_index(np.unique(np.ravel_multi_index(where, is_fill.shape)), is_fill.shape)
         if fill_context is not None:
-            where = across_supported(where, is_fill.shape, fill_context)
+            where = across_supported(where, is_fill.shape, fill_context, both_sides)
         found.append(where)
     return found
 
 
 def across_supported(where: tuple[np.ndarray, ...], shape: tuple[int, ...],
-                     fill_context: Callable[[], tuple]) -> tuple[np.ndarray, ...]:
+                     fill_context: Callable[[], tuple], both_sides: bool = False) -> tuple[np.ndarray, ...]:
     """The band voxels ``where`` (slab indices) of the bands (8-connected in their slice) that hold
-    content in a slice beside (:func:`content_across`)."""
+    content in a slice beside (:func:`content_across`), or in the slices on ``both_sides``
+    (:func:`content_on_both_sides`: a short band of fill where the slice beside holds one too is
+    anatomy, a template's midline of 0 running through slices, more likely than a lost line twice)."""
+    judge = content_on_both_sides if both_sides else content_across
     keep = np.ones(len(where[0]), dtype=bool)
     for k in np.unique(where[2]):
         here = where[2] == k
@@ -152,10 +156,19 @@ def across_supported(where: tuple[np.ndarray, ...], shape: tuple[int, ...],
         plane[where[0][here], where[1][here]] = True
         parts, _ = ndimage.label(plane, structure=np.ones((3, 3), bool))
         for index, box in enumerate(ndimage.find_objects(parts), start=1):
-            if not content_across(*fill_context(), box, k, PARTIAL_LINES.content_across):
+            if not judge(*fill_context(), box, k, PARTIAL_LINES.content_across):
                 plane[box] &= parts[box] != index
         keep[here] = plane[where[0][here], where[1][here]]
     return tuple(w[keep] for w in where)
+
+
+def content_on_both_sides(context: np.ndarray, in_scan: np.ndarray, region: tuple[slice, slice], k: int,
+                          share: float) -> bool:
+    """Whether ``share`` of ``region`` (of slab slice ``k``) holds content in the slice before and in
+    the slice after, those in the scan. ``context``, ``in_scan``: from :func:`fill_with_context`."""
+    at = k + CONTEXT
+    return all((~context[region + (at + step,)]).mean() >= share
+               for step in (-1, 1) if in_scan[at + step])
 
 
 def lost_line_parts(array: np.ndarray, fills: list[float], labels: np.ndarray,

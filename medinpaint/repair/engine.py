@@ -22,13 +22,14 @@ import torch
 from medinpaint.data.normalise import denormalise, normalisation, normalise
 from medinpaint.errors import InputError
 from medinpaint.io import Volume
-from medinpaint.nets import pick_device, resolve_model
+from medinpaint.nets import biharmonic_inpaint, pick_device, resolve_model
 from medinpaint.nets.guard import CLAMP, EDGES, STRUCTURE, guard
 from medinpaint.repair.crops import CropInferer
 from medinpaint.repair.detection import SLAB, detect
 from medinpaint.repair.inferer import PRECISIONS, Progress, RepairInferer, autocast, uses_bfloat16
 from medinpaint.repair.motion import recreate_slices
 from medinpaint.repair.planes import PlaneInferer
+from medinpaint.repair.single_slice import network_or_biharmonic
 from medinpaint.version import __version__
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,7 @@ def repair_volume(volume: Volume, *, mask: np.ndarray | None = None, denoise: bo
     denoise_report: dict = {}
     damaged_slices: list[int] = []
     lost_slices: list[int] = []
+    in_plane_choices: list[dict] = []
     if repair_mask.any():
         net, meta, name = resolve_model(model, default="repair", device=torch_device)
         model_meta["repair"] = {"path": name, "architecture": meta.get("architecture"),
@@ -118,7 +120,9 @@ def repair_volume(volume: Volume, *, mask: np.ndarray | None = None, denoise: bo
             damaged_slices += partial + whole
             lost_slices += whole
             target = array if t is None else array[..., t]
-            _repair_one(sub, sub_mask, target, whole=whole, partial=partial, network=network)
+            choice = _repair_one(sub, sub_mask, target, whole=whole, partial=partial, network=network)
+            if choice:
+                in_plane_choices.append(choice if t is None else dict(choice, volume=t))
     if denoise:
         dnet, dmeta, dname = resolve_model(denoise_model, default="denoise", device=torch_device)
         model_meta["denoise"] = {"path": dname, "architecture": dmeta.get("architecture")}
@@ -136,6 +140,7 @@ def repair_volume(volume: Volume, *, mask: np.ndarray | None = None, denoise: bo
         "mask_source": "user" if mask is not None else "detected",
         "denoised": bool(denoise),
         **({"denoise": denoise_report} if denoise else {}),
+        **({"single_slice_fill": in_plane_choices} if in_plane_choices else {}),
         "models": model_meta,
         "device": torch_device.type,
         "precision": "bfloat16" if bfloat16 else "float32",
@@ -184,23 +189,49 @@ def _recreate(volume: Volume, mask: np.ndarray, whole: list[int], out: np.ndarra
 
 
 def _repair_one(volume: Volume, mask: np.ndarray, out: np.ndarray, *, whole: list[int], partial: list[int],
-                network: _Network) -> None:
+                network: _Network) -> dict | None:
     """Repair every damaged slice of one 3D volume into ``out`` (its stored voxels, ``(H, W, K)``):
-    whole lost slices first, by interpolation, then the partly damaged ones through the network."""
+    whole lost slices first, by interpolation, then the partly damaged ones through the network; a 2D
+    image then keeps the in-plane fill that does best on itself (:func:`_single_slice`), whose choice
+    is returned."""
     recreated = _recreate(volume, mask, whole, out) if whole else {}
     if not partial:
-        return
+        return None
     norm = _normalisation(volume, whole + partial)
     wide_integers = volume.dtype.kind in "iu" and volume.dtype.itemsize == 8  # beyond float64's exact range
+    done = False
     if network.whole_planes and not wide_integers:
         try:
             network.inferer(PlaneInferer)(volume, out, mask, partial, recreated=recreated, norm=norm)
-            return
+            done = True
         except NotImplementedError as error:  # an operation torch lacks for this dtype on this device
             # planes already written hold repaired values under the mask only, which crops ignore
             log.warning("whole-plane repair is not available for %s on %s (%s); repairing crops instead",
                         volume.dtype, network.device, str(error).splitlines()[0])
-    network.inferer(CropInferer)(volume, out, mask, partial, recreated=recreated, norm=norm)
+    if not done:
+        network.inferer(CropInferer)(volume, out, mask, partial, recreated=recreated, norm=norm)
+    return _single_slice(volume, mask, out, network, norm) if volume.shape[2] == 1 else None
+
+
+def _single_slice(volume: Volume, mask: np.ndarray, out: np.ndarray, network: _Network, norm: dict) -> dict:
+    """Refill the holes of a 2D image (``out``, repaired by the network) by biharmonic inpainting where
+    that misses less than the network on trial holes of the image itself
+    (:mod:`medinpaint.repair.single_slice`)."""
+    holes = np.asarray(mask[:, :, 0], dtype=bool)
+    repaired = volume.with_array(out).physical_slice(0, np.float64)
+    trials = CropInferer(network.model, network.meta, device=network.device, bfloat16=network.bfloat16)
+
+    def network_fill(image: np.ndarray, where: np.ndarray) -> np.ndarray:
+        trial = volume.with_array(volume.to_stored_slice(0, image)[:, :, np.newaxis])
+        trial_out = trial.array.copy()
+        trials(trial, trial_out, where[:, :, np.newaxis], [0], recreated={}, norm=norm)
+        return trial.with_array(trial_out).physical_slice(0, np.float64)
+
+    keep, misses = network_or_biharmonic(repaired, holes, network_fill)
+    if not keep:
+        out[:, :, 0][holes] = volume.to_stored_slice(0, biharmonic_inpaint(repaired, holes))[holes]
+    return {"fill": "network" if keep else "biharmonic",
+            "trial_rms": {key: round(value, 6) for key, value in misses.items()}}
 
 
 def _denoise(volume: Volume, array: np.ndarray, net: torch.nn.Module, *, device: torch.device, bfloat16: bool,

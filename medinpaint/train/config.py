@@ -44,6 +44,8 @@ class TrainConfig:
         amp: bf16 autocast on CUDA (``"auto"``: on when CUDA), ``compile``: ``torch.compile`` (auto: CUDA).
         num_workers: DataLoader workers per process.
         output: folder for checkpoints and metrics; ``resume``: continue from its ``last`` checkpoint.
+        init: a saved model (``.safetensors``) whose weights the network starts from (fine-tuning:
+            its architecture and arguments must be the config's); None: random weights.
         seed: seed of weights, data order and damage.
         threads: CPU threads per process (0: PyTorch's default).
         max_minutes: stop after the epoch that passes this wall time (0: no limit).
@@ -73,6 +75,7 @@ class TrainConfig:
     num_workers: int = 2
     output: str = "runs/train"
     resume: bool = False
+    init: str | None = None
     seed: int = 0
     threads: int = 0
     max_minutes: float = 0.0
@@ -150,6 +153,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", "-o", metavar="DIR", help="folder for checkpoints and metrics")
     parser.add_argument("--resume", action="store_true", default=None,
                         help="continue from OUTPUT's last checkpoint")
+    parser.add_argument("--init", metavar="MODEL",
+                        help="start from this saved model's weights (.safetensors; fine-tuning)")
     parser.add_argument("--seed", type=int, help="seed of weights, data order and damage, default 0")
     parser.add_argument("--threads", type=int, help="CPU threads per process (0: PyTorch default)")
     parser.add_argument("--max-minutes", type=float, help="stop after the epoch that passes this wall time")

@@ -27,7 +27,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import Dataset
 
-from medinpaint.nets import build_model, classical_fill
+from medinpaint.errors import InputError
+from medinpaint.nets import build_model, classical_fill, load_model
 from medinpaint.train.augment import augment, noise_levels, scanner_noise, scored, validation_noise
 from medinpaint.train.checkpoint import git_commit, load_training_state, save_checkpoint
 from medinpaint.train.config import TrainConfig
@@ -161,6 +162,8 @@ class Trainer:
                 torch.cuda.set_device(self.device)
             dist.init_process_group("nccl" if cuda else "gloo")
         self.amp = cuda and _switch(config.amp, True)
+        if config.init:
+            self._start_from(config.init)
         self.model.to(self.device)
         if cuda:
             self.model.to(memory_format=torch.channels_last)
@@ -172,6 +175,17 @@ class Trainer:
                 self.model, device_ids=[self.device.index] if cuda else None)
         if _switch(config.compile, cuda):
             self.trained = torch.compile(self.trained)
+
+    def _start_from(self, path: str) -> None:
+        """Load the weights of the saved model at ``path`` into the network (same architecture and
+        arguments, else an error naming the file)."""
+        saved, meta = load_model(path)
+        args = {k: v for k, v in meta.get("args", {}).items() if k != "single_slice_fill"}
+        ours = {k: v for k, v in self.config.model_args.items() if k != "single_slice_fill"}
+        if meta.get("architecture") != self.config.model or any(args.get(k) != v for k, v in ours.items()):
+            raise InputError(path, f"is a {meta.get('architecture')}{args}, not the configured "
+                             f"{self.config.model}{ours}: cannot start from its weights")
+        self.model.load_state_dict(saved.state_dict())
 
     def _loader(self) -> torch.utils.data.DataLoader:
         from monai.data import DataLoader

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from medinpaint.errors import InputError
 from medinpaint.nets import SeedCNN, load_model
 from medinpaint.train import TrainConfig, Trainer, collate, masked_mse, model_input, psnr
 from medinpaint.train.loop import learning_rate
@@ -145,3 +146,18 @@ def test_cuda_bf16_training_learns_and_its_checkpoint_loads_on_the_cpu(head, tmp
     trainer.run()
     model, _ = load_model(tmp_path / "run" / "best.safetensors", device="cpu")
     assert not next(model.parameters()).is_cuda
+
+
+def test_fine_tuning_starts_from_the_saved_weights_and_refuses_another_architecture(head, tmp_path):
+    data, val = HoleSlices(head, count=8, patch=32), HoleSlices(head, count=2, patch=32, seed=9)
+    Trainer(_config(tmp_path / "first"), data, val).run()
+    saved = tmp_path / "first" / "run" / "best.safetensors"
+    # with a learning rate of 0 the weights stay where they started: the saved ones, not a new draw
+    Trainer(_config(tmp_path / "tuned", init=str(saved), lr=0.0, seed=5), data, val).run()
+    start = load_model(saved)[0].state_dict()
+    tuned = load_model(tmp_path / "tuned" / "run" / "best.safetensors")[0].state_dict()
+    assert start.keys() == tuned.keys() and all(torch.equal(start[k], tuned[k]) for k in start)
+    other = _config(tmp_path / "other", init=str(saved), model_args={"features": [8, 16, 32]})
+    with pytest.raises(InputError, match="cannot start from its weights") as error:
+        Trainer(other, data, val).run()
+    assert str(saved) in str(error.value)

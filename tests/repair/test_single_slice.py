@@ -1,0 +1,88 @@
+"""A 2D image keeps the network's fill or takes biharmonic inpainting, whichever misses less on trial
+holes of the image itself (medinpaint.repair.single_slice), on real slices damaged by the independent
+generator."""
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+from medinpaint.data.normalise import denormalise, normalise
+from medinpaint.data.sources import find_source
+from medinpaint.io import Volume
+from medinpaint.nets import biharmonic_inpaint, default_model_path, load_model
+from medinpaint.repair import repair_volume
+from medinpaint.repair.engine import _normalisation
+from medinpaint.repair.single_slice import CLEARANCE, trial_holes
+from tests.conftest import require_source
+from tests.generators.independent import damage
+
+
+def middle_slice(name: str) -> Volume:
+    require_source(name)
+    volume = find_source(name).load()
+    array = np.asarray(volume.array)
+    plane = np.ascontiguousarray(array[:, :, array.shape[2] // 2, np.newaxis])
+    return Volume(plane, np.eye(4), float(np.ravel(volume.slope)[0]), float(np.ravel(volume.intercept)[0]),
+                  dict(volume.meta))
+
+
+def network_alone(damaged: Volume, holes: np.ndarray) -> np.ndarray:
+    """The shipped network's repair of a 2D image, as the engine builds its input (its in-plane fill
+    in place of both neighbours), in physical values."""
+    model, _ = load_model(default_model_path("repair"))
+    norm = _normalisation(damaged, [0])
+    centre = torch.from_numpy(normalise(damaged.physical_slice(0), norm))[None, None]
+    mask = torch.from_numpy(holes.astype(np.float32))[None, None]
+    with torch.inference_mode():
+        fill = model.in_plane_fill(centre, mask)
+        repaired = model(torch.cat([fill, centre, fill, mask], dim=1), fill)
+    return denormalise(repaired[0, 0].numpy().astype(np.float64), norm)
+
+
+def test_trial_holes_are_copies_of_the_holes_on_intact_pixels_away_from_them():
+    mask = np.zeros((160, 200), bool)
+    mask[20:36, 30:46] = True  # a lost tile
+    mask[90, :] = True  # a lost line
+    mask[120:130, 150:170] = True  # a block
+    trial = trial_holes(mask)
+    assert trial.any()
+    distance = ndimage.distance_transform_cdt(~mask, metric="chessboard")
+    assert distance[trial].min() > CLEARANCE
+    # every copy is one of the holes, whole: the same shapes, moved
+    shapes = {tuple(np.asarray(mask[box].shape)) for box in ndimage.find_objects(ndimage.label(mask)[0])}
+    labels, n = ndimage.label(trial, structure=np.ones((3, 3), bool))
+    for index, box in enumerate(ndimage.find_objects(labels)):
+        assert tuple(np.asarray(labels[box].shape)) in shapes
+        assert (labels[box] == index + 1).all()
+
+
+def test_a_2d_image_takes_biharmonic_inpainting_where_the_network_misses_more():
+    clean = middle_slice("mni152")  # lost tiles on a smooth template slice: the network alone does worse
+    result = damage(np.asarray(clean.array), "tiles", np.random.default_rng(0))
+    holes = np.asarray(result.lost, bool)
+    damaged = clean.with_array(np.asarray(result.damaged))
+    repaired = repair_volume(damaged, mask=holes, device="cpu", precision="float32")
+    choice = repaired.report["single_slice_fill"][0]
+    assert choice["fill"] == "biharmonic"
+    assert choice["trial_rms"]["biharmonic"] < choice["trial_rms"]["network"]
+    out, before = np.asarray(repaired.volume.array), np.asarray(damaged.array)
+    assert np.array_equal(out[~holes], before[~holes])  # nothing outside the holes changes
+    expected = damaged.to_stored_slice(0, biharmonic_inpaint(damaged.physical_slice(0, np.float64),
+                                                             holes[:, :, 0]))
+    assert np.array_equal(out[:, :, 0][holes[:, :, 0]], expected[holes[:, :, 0]])
+    # and it was the better fill: closer to the truth in the holes than the network alone
+    truth = clean.physical_slice(0, np.float64)[holes[:, :, 0]]
+    chosen = repaired.volume.physical_slice(0, np.float64)[holes[:, :, 0]]
+    alone = network_alone(damaged, holes[:, :, 0])[holes[:, :, 0]]
+    assert np.mean((chosen - truth) ** 2) < np.mean((alone - truth) ** 2)
+
+
+def test_volumes_are_not_judged_slice_by_slice():
+    require_source("mni152")
+    volume = find_source("mni152").load()
+    array = np.ascontiguousarray(np.asarray(volume.array)[60:124, 60:124, 80:86])
+    small = Volume(array, np.eye(4), float(np.ravel(volume.slope)[0]), float(np.ravel(volume.intercept)[0]))
+    result = damage(array, "tiles", np.random.default_rng(0))
+    repaired = repair_volume(small.with_array(np.asarray(result.damaged)), mask=np.asarray(result.lost),
+                             device="cpu", precision="float32")
+    assert "single_slice_fill" not in repaired.report

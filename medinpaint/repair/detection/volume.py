@@ -216,7 +216,7 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
         # some two tissue ranges beyond its tissue): doubtful, but for flips far beyond the tissue's range
         weak = []
         certain = (impulse_bounds(stats, array.dtype) if abundant
-                   else tissue_bounds(stats, BIT_ERRORS.impulse_certain_ranges))
+                   else tissue_bounds(stats, BIT_ERRORS.few_flips_certain_ranges))
         for where in in_tissue:
             within = ~outside_bounds(array[where], certain)
             weak.append(unlabel(labels, flipped, tuple(w[within] for w in where)))

@@ -70,7 +70,8 @@ def find_lost_lines(is_fill: np.ndarray, content: np.ndarray, content_slices: np
     its CSF is a line of 0 between two hemispheres, empty in the slices beside it too.
     ``content_slices``: the slab's slices with content for fill to cut into; ``fill_context`` as for
     :func:`find_packet_loss`. ``certain``: per axis, whether the scan lost whole lines across it (then
-    content on one side will do: :class:`LostLineThresholds`; only unlabelled voxels are labelled).
+    content on one side will do: :class:`LostLineThresholds`; only unlabelled voxels are labelled, and
+    only near content).
     Returns how many voxels were labelled in lines across axis 0 and 1."""
     labelled = np.zeros(2, dtype=np.int64)
     for axis in (1, 0):  # rows (j) first: a scan line runs along i; then whole columns (i)
@@ -85,9 +86,21 @@ def find_lost_lines(is_fill: np.ndarray, content: np.ndarray, content_slices: np
                                                                LOST_LINES.content_across):
                 continue
             free = labels[lines + (k,)] == 0
+            if certain[axis]:  # not the stretches of background a line cut from mid-line runs on into
+                free &= near_run(content[:, :, k], axis, a, b)
             labels[lines + (k,)][free] = LOST_LINES_CODE
             labelled[axis] += np.count_nonzero(free)
     return labelled
+
+
+def near_run(content: np.ndarray, axis: int, a: int, b: int) -> np.ndarray:
+    """Which voxels of lines ``a`` to ``b`` (across ``axis``) of a plane have content within
+    ``PARTIAL_LINES.thickness`` lines across (:func:`near_content`), in the run's own layout."""
+    reach = PARTIAL_LINES.thickness
+    low, high = max(0, a - reach), min(content.shape[axis], b + reach)
+    window = content[low:high] if axis == 0 else content[:, low:high].T
+    near = near_content(~window)[a - low:b - low]
+    return near if axis == 0 else near.T
 
 
 def content_beside(content: np.ndarray, axis: int, ks: np.ndarray, starts: np.ndarray,
@@ -109,10 +122,11 @@ def find_more_lost_lines(array: np.ndarray, fills: list[float], content_slices: 
     the runs beside content on one side only (:func:`find_lost_lines`), the bands along the scan's
     edge (:func:`edge_bands`) and, in a scan of three slices or more, the bands of
     ``PARTIAL_LINES.certain_length`` voxels and more with content in the slices on both sides
-    (:func:`find_partial_lines`), of the fill value the lost lines found hold (:func:`lost_line_values`),
-    on its own: voxels of another fill value are content then (the background of 0 a line of
-    -1024 cuts through), where further than ``contrast`` from it. ``across``: judged against the
-    slices beside too (a scan of three slices or more). Returns those fill values."""
+    (:func:`find_partial_lines`, grown along their line: :func:`lost_line_parts`); of the fill
+    value the lost lines found hold (:func:`lost_line_values`), on its own: voxels of another fill
+    value are content then (the background of 0 a line of -1024 cuts through), where further than
+    ``contrast`` from it. ``across``: judged against the slices beside too (a scan of three slices
+    or more). Returns those fill values."""
     values = lost_line_values(array, fills, labels, slab)
 
     def look(part: slice) -> None:

@@ -30,7 +30,10 @@ class PartialLineThresholds:
         contrast: ... content that lies further than this share of the scan's value range from the
             band's value (not the near-fill air a resampled floor leaves beside a band of the floor).
         content_across: in a scan of three slices or more, the slice before or after (or two on) holds
-            this share of content where the band is.
+            this share of content where the band is ...
+        certain_across: ... and for a band of ``certain_length``, the slices before and after both
+            hold this share: nearly all (a template's midline of 0 widened by a line of fill beside
+            it holds half).
     """
 
     length: int = 16
@@ -39,6 +42,7 @@ class PartialLineThresholds:
     margin: int = 2
     contrast: float = 0.002
     content_across: float = 0.3
+    certain_across: float = 0.9
 
 
 PARTIAL_LINES = PartialLineThresholds()
@@ -148,7 +152,8 @@ def across_supported(where: tuple[np.ndarray, ...], shape: tuple[int, ...],
     content in a slice beside (:func:`content_across`), or in the slices on ``both_sides``
     (:func:`content_on_both_sides`: a short band of fill where the slice beside holds one too is
     anatomy, a template's midline of 0 running through slices, more likely than a lost line twice)."""
-    judge = content_on_both_sides if both_sides else content_across
+    judge, share = ((content_on_both_sides, PARTIAL_LINES.certain_across) if both_sides
+                    else (content_across, PARTIAL_LINES.content_across))
     keep = np.ones(len(where[0]), dtype=bool)
     for k in np.unique(where[2]):
         here = where[2] == k
@@ -156,7 +161,7 @@ def across_supported(where: tuple[np.ndarray, ...], shape: tuple[int, ...],
         plane[where[0][here], where[1][here]] = True
         parts, _ = ndimage.label(plane, structure=np.ones((3, 3), bool))
         for index, box in enumerate(ndimage.find_objects(parts), start=1):
-            if not judge(*fill_context(), box, k, PARTIAL_LINES.content_across):
+            if not judge(*fill_context(), box, k, share):
                 plane[box] &= parts[box] != index
         keep[here] = plane[where[0][here], where[1][here]]
     return tuple(w[keep] for w in where)

@@ -1,0 +1,82 @@
+"""Lost lines in a scan known to have lost lines (the second look of lost_lines.py), on real scans damaged
+by the independent generator (tests/generators) as bench_detection_independent.py damages them: the
+pieces the whole-line and band rules leave are found, and the clean scans stay clean."""
+
+import numpy as np
+
+from medinpaint.data.sources import available_sources
+from medinpaint.repair import detect
+from medinpaint.repair.detection import CODE
+from tests.conftest import require_source
+from tests.generators.independent import damage
+
+
+def _middle(n: int, keep: int) -> slice:
+    start = max(0, (n - keep) // 2)
+    return slice(start, start + min(n, keep))
+
+
+def _view(name: str, volume_view: bool):
+    """The bench's view of a source: its middle slice (256 x 256 at most), or its middle 96 x 96 x 16."""
+    require_source(name)
+    volume = next(source for source in available_sources() if source.name == name).load()
+    stored = np.asarray(volume.array)
+    stored = stored[..., 0] if stored.ndim == 4 else stored
+    if volume_view:
+        box = (_middle(stored.shape[0], 96), _middle(stored.shape[1], 96), _middle(stored.shape[2], 16))
+    else:
+        k = stored.shape[2] // 2
+        box = (_middle(stored.shape[0], 256), _middle(stored.shape[1], 256), slice(k, k + 1))
+    return volume.with_array(np.ascontiguousarray(stored[box]))
+
+
+def _lost_lines(name: str, volume_view: bool, fill):
+    """The view damaged by lost lines at ``fill`` (seed 0): what was changed, what was lost (changed or
+    not), and what detection labels lost lines."""
+    clean = _view(name, volume_view)
+    result = damage(np.asarray(clean.array), "lines", np.random.default_rng(0), fill=fill, on="stored",
+                    slope=float(np.ravel(clean.slope)[0]), intercept=float(np.ravel(clean.intercept)[0]))
+    found = detect(clean.with_array(np.ascontiguousarray(result.damaged))).labels == CODE["lost-lines"]
+    return np.asarray(result.mask, bool), np.asarray(result.lost, bool), found
+
+
+def test_a_cut_stream_running_on_into_the_next_line_is_found():
+    """CT5N (16 x 16): a whole lost line and the two voxels the cut carried on into the next line's start,
+    too few for a band of their own."""
+    changed, lost, found = _lost_lines("pydicom-ct5n", False, "stored_zero")
+    assert found[changed].all()
+    assert not (found & ~lost).any()
+
+
+def test_lines_of_minus_1024_through_a_background_of_0_are_found():
+    """An EPI slice (0 outside the head) with whole lines at -1024 that lie partly outside the head:
+    judged against -1024 alone, the background of 0 beside them is content."""
+    changed, lost, found = _lost_lines("nibabel-example4d", False, -1024)
+    assert found[changed].mean() > 0.99
+
+
+def test_pieces_at_the_scan_edge_and_short_segments_are_found_in_a_volume():
+    """A 96 x 96 x 16 crop of MNI152: lost lines at the scan's first and last column (content on one
+    side only), a 13-voxel segment of one line and cut streams carried into the next line."""
+    changed, lost, found = _lost_lines("mni152", True, "minimum")
+    assert found[changed].mean() > 0.995
+    assert not (found & ~lost).any()
+
+
+def test_the_views_are_clean_without_damage():
+    for name, volume_view in (("pydicom-ct5n", False), ("nibabel-example4d", False), ("mni152", True)):
+        assert detect(_view(name, volume_view)).counts() == {}, name
+
+
+def test_a_damaged_template_keeps_its_own_lines_of_0():
+    """ch2bet's slices 84-95 (skull-stripped: 0 outside the brain, thin lines of 0 inside it) with lost
+    lines at 0: a cut line's stretch of background, and the template's own thin gaps, are not taken
+    for lost lines by the looser rules of a scan that lost lines."""
+    require_source("ch2bet")
+    volume = next(source for source in available_sources() if source.name == "ch2bet").load()
+    clean = volume.with_array(np.ascontiguousarray(np.asarray(volume.array)[:, :, 84:96]))
+    for seed in (2, 3):
+        result = damage(np.asarray(clean.array), "lines", np.random.default_rng(seed), fill="stored_zero")
+        found = detect(clean.with_array(np.ascontiguousarray(result.damaged))).labels == CODE["lost-lines"]
+        assert found[np.asarray(result.mask, bool)].mean() > 0.94, seed
+        assert not (found & ~np.asarray(result.lost, bool)).any(), seed

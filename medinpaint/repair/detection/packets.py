@@ -30,6 +30,8 @@ class PacketLossThresholds:
         side_content: content runs along this share of the line just outside a side of a lost tile ...
         min_sides: ... on at least this many sides.
         content_across: a lost tile has this share of content at its place in a slice beside it.
+        content_both: a whole fill tile with content along one side only is lost where its place
+            holds this share of content in the slices on both sides of it.
         burst_content: a fill tile next to a lost one along the stream was lost too where content
             runs this far along one of its sides.
         padding_share: fill lines at the plane's border in this share of the slab's slices are the
@@ -40,6 +42,7 @@ class PacketLossThresholds:
     side_content: float = 0.9
     min_sides: int = 2
     content_across: float = 0.3
+    content_both: float = 0.5
     burst_content: float = 0.3
     padding_share: float = 0.5
 
@@ -258,12 +261,15 @@ def find_lost_tiles(block: np.ndarray, holes: np.ndarray, content: np.ndarray, l
         if not full.any():
             continue
         sides = content_outside_tile_sides(content, t, ci, cj)
-        hit = full & (sum((frac >= PACKET_LOSS.side_content).astype(np.uint8) for frac in sides)
-                      >= PACKET_LOSS.min_sides)
+        straight = sum((frac >= PACKET_LOSS.side_content).astype(np.uint8) for frac in sides)
+        hit = full & (straight >= PACKET_LOSS.min_sides)
         if fill_context is not None:
             for i, j, k in zip(*np.nonzero(hit), strict=True):
                 tile = (slice(i * t, (i + 1) * t), slice(j * t, (j + 1) * t))
                 hit[i, j, k] = content_across(*fill_context(), tile, k, PACKET_LOSS.content_across)
+            for i, j, k in zip(*np.nonzero(full & (straight == 1)), strict=True):
+                tile = (slice(i * t, (i + 1) * t), slice(j * t, (j + 1) * t))
+                hit[i, j, k] = content_either_side(*fill_context(), tile, k, PACKET_LOSS.content_both)
         region = labels[: ci * t, : cj * t]
         lost = cells_all(region == PACKET_LOSS_CODE, t) | hit
         if lost.any():
@@ -312,3 +318,24 @@ def same_value(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if a.dtype.kind == "f":
         same |= np.isnan(a) & np.isnan(b)
     return same
+
+
+def content_either_side(context: np.ndarray, in_scan: np.ndarray, region: tuple[slice, slice], k: int,
+                        share: float) -> bool:
+    """Whether ``share`` of ``region`` (of slab slice ``k``) holds content in the slice before and in
+    the slice after it (each one in the scan), or, where such a slice is all fill there (lost too), in
+    the slice beyond it: tissue on both sides of a square that is fill in this slice only. ``context``,
+    ``in_scan``: from :func:`fill_with_context`."""
+    at, sides = k + CONTEXT, 0
+    for step in (-1, 1):
+        beside = at + step
+        if not in_scan[beside]:
+            continue
+        sides += 1
+        there = ~context[region + (beside,)]
+        if there.mean() >= share:
+            continue
+        beyond = beside + step
+        if there.any() or not in_scan[beyond] or (~context[region + (beyond,)]).mean() < share:
+            return False
+    return sides > 0

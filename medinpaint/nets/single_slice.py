@@ -17,7 +17,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy import ndimage
 
-from medinpaint.nets import biharmonic_inpaint
+from medinpaint.nets.fill import biharmonic_inpaint
 
 CLEARANCE = 3  # pixels between a trial hole and any other hole: the biharmonic stencil reaches 2
 TRIAL_SHARE = 0.02  # trial holes up to this share of the image (at least MIN_TRIAL pixels) ...
@@ -31,7 +31,8 @@ def trial_holes(mask: np.ndarray) -> np.ndarray:
     """Copies of the holes of ``mask`` (8-connected) beside them, one hole's size plus 2 CLEARANCE away
     (below, above, right, left: the same tissue, where the truth is known), on intact pixels at least
     CLEARANCE from any hole or other copy; round by round (every hole's first place, then its second)
-    until the copies cover the trial budget."""
+    until the copies cover the trial budget. A hole that touches the image's edge is copied only along
+    that edge (a band cut off the end of a slice has no copy: there is no other place like it)."""
     labels, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
     budget = max(MIN_TRIAL, int(TRIAL_SHARE * mask.size))
     taken = ndimage.binary_dilation(mask, iterations=CLEARANCE)
@@ -48,6 +49,10 @@ def trial_holes(mask: np.ndarray) -> np.ndarray:
             h, w = hole.shape
             gap_i, gap_j = h + 2 * CLEARANCE, w + 2 * CLEARANCE
             di, dj = ((gap_i, 0), (-gap_i, 0), (0, gap_j), (0, -gap_j))[side]
+            # a hole at the image's edge is filled from one side only: its copy stays on that edge
+            if (di and (box[0].start == 0 or box[0].stop == ni)) or (dj and (box[1].start == 0
+                                                                               or box[1].stop == nj)):
+                continue
             i0, j0 = box[0].start + di, box[1].start + dj
             if i0 < 0 or j0 < 0 or i0 + h > ni or j0 + w > nj:
                 continue

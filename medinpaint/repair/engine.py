@@ -24,12 +24,12 @@ from medinpaint.errors import InputError
 from medinpaint.io import Volume
 from medinpaint.nets import biharmonic_inpaint, pick_device, resolve_model
 from medinpaint.nets.guard import CLAMP, EDGES, STRUCTURE, guard
+from medinpaint.nets.single_slice import network_or_biharmonic
 from medinpaint.repair.crops import CropInferer
 from medinpaint.repair.detection import SLAB, detect
 from medinpaint.repair.inferer import PRECISIONS, Progress, RepairInferer, autocast, uses_bfloat16
 from medinpaint.repair.motion import recreate_slices
 from medinpaint.repair.planes import PlaneInferer
-from medinpaint.repair.single_slice import network_or_biharmonic
 from medinpaint.version import __version__
 
 log = logging.getLogger(__name__)
@@ -216,7 +216,7 @@ def _repair_one(volume: Volume, mask: np.ndarray, out: np.ndarray, *, whole: lis
 def _single_slice(volume: Volume, mask: np.ndarray, out: np.ndarray, network: _Network, norm: dict) -> dict:
     """Refill the holes of a 2D image (``out``, repaired by the network) by biharmonic inpainting where
     that misses less than the network on trial holes of the image itself
-    (:mod:`medinpaint.repair.single_slice`)."""
+    (:mod:`medinpaint.nets.single_slice`)."""
     holes = np.asarray(mask[:, :, 0], dtype=bool)
     repaired = volume.with_array(out).physical_slice(0, np.float64)
     trials = CropInferer(network.model, network.meta, device=network.device, bfloat16=network.bfloat16)

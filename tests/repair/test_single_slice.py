@@ -1,5 +1,5 @@
 """A 2D image keeps the network's fill or takes biharmonic inpainting, whichever misses less on trial
-holes of the image itself (medinpaint.repair.single_slice), on real slices damaged by the independent
+holes of the image itself (medinpaint.nets.single_slice), on real slices damaged by the independent
 generator."""
 
 import numpy as np
@@ -10,9 +10,9 @@ from medinpaint.data.normalise import denormalise, normalise
 from medinpaint.data.sources import find_source
 from medinpaint.io import Volume
 from medinpaint.nets import biharmonic_inpaint, default_model_path, load_model
+from medinpaint.nets.single_slice import CLEARANCE, trial_holes
 from medinpaint.repair import repair_volume
 from medinpaint.repair.engine import _normalisation
-from medinpaint.repair.single_slice import CLEARANCE, trial_holes
 from tests.conftest import require_source
 from tests.generators.independent import damage
 
@@ -86,3 +86,14 @@ def test_volumes_are_not_judged_slice_by_slice():
     repaired = repair_volume(small.with_array(np.asarray(result.damaged)), mask=np.asarray(result.lost),
                              device="cpu", precision="float32")
     assert "single_slice_fill" not in repaired.report
+
+
+def test_a_hole_at_the_edge_is_copied_only_along_that_edge():
+    mask = np.zeros((120, 160), bool)
+    mask[100:, :] = True  # the tail of the stream cut off: a band across the whole slice, at its end
+    assert not trial_holes(mask).any()  # no other place is like it
+    mask = np.zeros((120, 160), bool)
+    mask[:16, 40:56] = True  # a lost tile in the first row of tiles
+    trial = trial_holes(mask)
+    rows = np.nonzero(trial.any(axis=1))[0]
+    assert trial.any() and rows.min() == 0 and rows.max() == 15  # beside it on the same edge, not below

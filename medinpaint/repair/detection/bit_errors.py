@@ -53,6 +53,8 @@ class BitErrorThresholds:
         impulse_certain_ranges: ... unless they lie this many value ranges beyond the tissue's (a noisy
             diffusion mosaic of heudiconv's holds voxels 4-5 tissue ranges beyond its tissue that one flip
             explains).
+        impulse_cluster: in a scan carrying impulses in abundance, impulses side by side are judged
+            without each other up to this many (more is a bright speck of anatomy).
         across_support: an outlier in its plane whose voxel in the slice before or after lies beyond the
             same side of the plane neighbours' range by this share of its own excess is anatomy crossing
             the plane (a vessel, a spot of CSF), not a flip or an impulse.
@@ -78,6 +80,7 @@ class BitErrorThresholds:
     impulse_min_count: int = 3
     impulse_min_share: float = 3e-3
     impulse_certain_ranges: float = 6.0
+    impulse_cluster: int = 3
     across_support: float = 0.5
 
 

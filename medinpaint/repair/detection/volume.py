@@ -27,7 +27,12 @@ from medinpaint.repair.detection.kinds import (
     KINDS,
     Detection,
 )
-from medinpaint.repair.detection.later_looks import LATER_LOOKS, find_smaller_flips, impulses_at_fill
+from medinpaint.repair.detection.later_looks import (
+    LATER_LOOKS,
+    find_smaller_flips,
+    impulse_clusters,
+    impulses_at_fill,
+)
 from medinpaint.repair.detection.lost_lines import find_lost_lines, find_more_lost_lines, stream_continuations
 from medinpaint.repair.detection.lost_slices import find_lost_slices, find_truncation
 from medinpaint.repair.detection.packets import PACKET_LOSS, find_packet_loss
@@ -199,6 +204,7 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     doubtful_impulses(array, labels, flipped, stats, impulses, sum(far), doubtful, voxels)
     if abundant:
         impulses_at_fill(array, fills, not_constant, labels, stats, slab)
+        impulse_clusters(array, fills, not_constant, labels, stats, slab)
     # impulses are no flips: they do not make the scan one that carries flips (the later looks)
     impulse_count = sum(int((labels[w] == BIT_ERRORS_CODE).sum()) for w in impulses)
     # outliers inside garbage found only now are the block's, not the scan's own

@@ -34,8 +34,10 @@ class LostLineThresholds:
     Args:
         content_beside: the lines on each side of the run hold at least this share of content; once
             the scan lost whole lines across the same axis by that rule (a stream that drops lines),
-            on one side only, the other side's lines or the scan's edge beside it anything: a run at
-            the edge of the anatomy or of the scan.
+            on one side only, the other side's lines or the scan's edge beside it anything, in a run
+            of ``PARTIAL_LINES.thickness`` lines at most: a run at the edge of the anatomy or of the
+            scan (not the background beyond the anatomy, thicker; at the scan's edge only where
+            judged against the slices beside too).
         content_across: the slice before or after (or two on) holds this share of content along them.
     """
 
@@ -78,8 +80,13 @@ def find_lost_lines(is_fill: np.ndarray, content: np.ndarray, content_slices: np
         full = is_fill.all(axis=1 - axis)  # (lines, slices)
         ks, starts, stops = runs_along_lines(full & content_slices[np.newaxis, :])
         before, after = content_beside(content, axis, ks, starts, stops)
-        beside = (np.maximum(before, after) if certain[axis] else np.minimum(before, after))
-        taken = beside >= LOST_LINES.content_beside
+        if certain[axis]:  # content on one side, in a run no thicker than a band
+            taken = ((np.maximum(before, after) >= LOST_LINES.content_beside)
+                     & (stops - starts <= PARTIAL_LINES.thickness))
+            if fill_context is None:  # in a single slice, a scan's edge line of 0 is as likely its own
+                taken &= (starts > 0) & (stops < full.shape[0])
+        else:
+            taken = np.minimum(before, after) >= LOST_LINES.content_beside
         for k, a, b in zip(ks[taken], starts[taken], stops[taken], strict=True):
             lines = (slice(None), slice(a, b)) if axis == 1 else (slice(a, b), slice(None))
             if fill_context is not None and not content_across(*fill_context(), lines, k,
@@ -119,8 +126,8 @@ def find_more_lost_lines(array: np.ndarray, fills: list[float], content_slices: 
                          labels: np.ndarray, certain: tuple[bool, bool], slab: int, across: bool,
                          contrast: float) -> list[float]:
     """A second pass over the slabs, only in a scan that lost whole lines across an axis (``certain``):
-    the runs beside content on one side only (:func:`find_lost_lines`), the bands along the scan's
-    edge (:func:`edge_bands`) and, in a scan of three slices or more, the bands of
+    the runs beside content on one side only (:func:`find_lost_lines`) and, in a scan of three
+    slices or more, the bands along the scan's edge (:func:`edge_bands`) and the bands of
     ``PARTIAL_LINES.certain_length`` voxels and more with content in the slices on both sides
     (:func:`find_partial_lines`, grown along their line: :func:`lost_line_parts`); of the fill
     value the lost lines found hold (:func:`lost_line_values`), on its own: voxels of another fill
@@ -138,10 +145,10 @@ def find_more_lost_lines(array: np.ndarray, fills: list[float], content_slices: 
             context = (functools.cache(lambda: fill_with_context(array, part, is_fill, [value]))  # noqa: B023
                        if across else None)
             find_lost_lines(is_fill, content, content_slices[part], region, context, certain)
+            if context is None:  # an edge band or a short band in a single slice is as likely anatomy
+                continue
             for axis in np.nonzero(certain)[0]:
                 edge_bands(block, is_fill, content_slices[part], region, context, int(axis), contrast)
-            if context is None:  # a short band in a single slice is as likely anatomy
-                continue
             short = find_partial_lines(block, is_fill, contrast, content_slices[part], region, context,
                                        PARTIAL_LINES.certain_length, both_sides=True)
             for axis in np.nonzero(certain)[0]:
@@ -189,15 +196,15 @@ def edge_bands(block: np.ndarray, is_fill: np.ndarray, content_slices: np.ndarra
             for d in range(1, margin + 1):
                 band &= ~fill[edge + inward * d] & (np.abs(values[edge + inward * d] - own) > contrast)
         band = in_long_runs(band, PARTIAL_LINES.length)
-        for k in np.nonzero(band.any(axis=0))[0]:
-            seeds = np.zeros(fill.shape[:2], dtype=bool)
-            seeds[edge] = band[:, k]
-            at = np.nonzero(band[:, k])[0]
-            box = (slice(edge, edge + 1), slice(at.min(), at.max() + 1))
+        ks, starts, stops = runs_along_lines(band)
+        for k, a, b in zip(ks, starts, stops, strict=True):  # each band on its own
+            box = (slice(edge, edge + 1), slice(a, b))
             box = box if axis == 0 else box[::-1]
             if fill_context is not None and not content_across(*fill_context(), box, k,
                                                                PARTIAL_LINES.content_across):
                 continue
+            seeds = np.zeros(fill.shape[:2], dtype=bool)
+            seeds[edge, a:b] = True
             plane = labels[:, :, k] if axis == 0 else labels[:, :, k].T
             lost = along_lines(fill[:, :, k], seeds, 0)
             plane[lost & (plane == 0)] = LOST_LINES_CODE

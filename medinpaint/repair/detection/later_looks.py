@@ -277,10 +277,10 @@ def impulses_at_fill(array: np.ndarray, fills: list[float], not_constant: np.nda
     """Impulses stored at a fill value, in a scan already found to carry impulses in abundance: an
     impulse beyond an unsigned type's floor saturates at 0, which the first look, taking 0 for a fill,
     never judges (ch2's uint8 tissue starts at 28). A voxel holding a fill value outside the impulse
-    bounds (:func:`impulse_bounds`), with content in the slices before and after
-    (not a hole of a mask or a template crossing the plane) and all around it in its plane but for one
-    voxel (another impulse beside it), beyond whose range it lies by the first look's threshold (twice
-    that on the plane's border, as there)."""
+    bounds (:func:`impulse_bounds`), with content all around it in its plane but for one voxel (another
+    impulse beside it), and in the slices before and after but for such a voxel (another impulse above
+    it; a hole of a mask or a template crossing the plane is wider), beyond whose range it lies by the
+    first look's threshold (twice that on the plane's border, as there)."""
     fills = [f for f in fills if outside_bounds(np.array([f]), impulse_bounds(stats, array.dtype))[0]]
     if not fills or min(array.shape[:2]) < 3:
         return
@@ -293,10 +293,11 @@ def impulses_at_fill(array: np.ndarray, fills: list[float], not_constant: np.nda
         is_fill = is_fill_value(block, fills)
         own = slice(part.start - start, part.stop - start)
         fill_around = ndimage.convolve(is_fill.view(np.uint8), np.ones((3, 3, 1), np.uint8), mode="constant")
-        lone = is_fill & (fill_around <= 2)
-        if nk > 1:  # content in the slices before and after
-            lone[:, :, 1:] &= ~is_fill[:, :, :-1]
-            lone[:, :, :-1] &= ~is_fill[:, :, 1:]
+        alone = is_fill & (fill_around <= 2)
+        lone = alone.copy()
+        if nk > 1:  # content in the slices before and after, or an impulse alone in its plane there
+            lone[:, :, 1:] &= ~is_fill[:, :, :-1] | alone[:, :, :-1]
+            lone[:, :, :-1] &= ~is_fill[:, :, 1:] | alone[:, :, 1:]
         lone = lone[:, :, own] & (labels[:, :, part] == 0) & not_constant[part][np.newaxis, np.newaxis, :]
         where = np.nonzero(lone)
         if len(where[0]) == 0:

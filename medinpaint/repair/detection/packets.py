@@ -282,31 +282,35 @@ def find_lost_tiles(block: np.ndarray, holes: np.ndarray, content: np.ndarray, l
 def grow_burst(block: np.ndarray, lost: np.ndarray, full: np.ndarray, sides: list[np.ndarray], t: int,
                fill_context: Callable[[], tuple] | None) -> np.ndarray:
     """A burst goes on along the slice's tile stream (along i or along j, as the sender ordered it): a
-    whole fill-valued t x t tile next to a lost one was lost with it where content runs along one of
-    its sides (over the edge of anatomy, where the two-sides rule cannot see it) or, in a scan of three
-    slices or more, fills its place in a slice beside (a tile whose sides are all lost tiles or the
-    plane's border). The burst wrote one value: the tile holds the lost one's only (not the scan's
-    background at 0 beside tiles lost at -1024). In a scan judged in-plane only, along i only: a mask's
-    notch one tile wide runs on along j from a tile it has cut out whole (ch2bet's clean slice).
-    ``lost``, ``full``: (ci, cj, k) cells; ``sides``: from :func:`content_outside_tile_sides`."""
+    whole fill-valued t x t tile next to a lost one was lost with it where, in a scan of three slices
+    or more, its place in a slice beside holds content (a tile whose sides are all lost tiles or the
+    plane's border), or, next to it along i, where content runs along one of its sides (over the edge
+    of anatomy, where the two-sides rule cannot see it). Along j that is not enough: a mask's notch one
+    tile wide runs on along j from a tile it has cut out whole (ch2bet's clean slice), and background
+    at the fill value beside tiles lost at its edge does too. The burst wrote one value: the tile holds
+    the lost one's only (not the scan's background at 0 beside tiles lost at -1024). ``lost``,
+    ``full``: (ci, cj, k) cells; ``sides``: from :func:`content_outside_tile_sides`."""
     ci, cj = lost.shape[:2]
     value = block[: ci * t: t, : cj * t: t]  # each cell's first voxel
     touching = np.maximum.reduce(sides) >= PACKET_LOSS.burst_content
-    judged = np.zeros_like(lost)  # tiles looked at already and left
+    across = np.zeros(lost.shape, dtype=np.int8)  # content at the tile's place beside: 1 yes, -1 no
     while True:
-        beside = np.zeros_like(lost)
-        beside[1:] |= lost[:-1] & same_value(value[1:], value[:-1])
-        beside[:-1] |= lost[1:] & same_value(value[:-1], value[1:])
+        along_i = np.zeros_like(lost)
+        along_i[1:] |= lost[:-1] & same_value(value[1:], value[:-1])
+        along_i[:-1] |= lost[1:] & same_value(value[:-1], value[1:])
+        along_j = np.zeros_like(lost)
         if fill_context is not None:
-            beside[:, 1:] |= lost[:, :-1] & same_value(value[:, 1:], value[:, :-1])
-            beside[:, :-1] |= lost[:, 1:] & same_value(value[:, :-1], value[:, 1:])
-        candidates = full & ~lost & ~judged & beside & (touching | (fill_context is not None))
-        grown = np.zeros_like(lost)
-        for i, j, k in zip(*np.nonzero(candidates), strict=True):
-            judged[i, j, k] = True
+            along_j[:, 1:] |= lost[:, :-1] & same_value(value[:, 1:], value[:, :-1])
+            along_j[:, :-1] |= lost[:, 1:] & same_value(value[:, :-1], value[:, 1:])
+        grown = full & ~lost & along_i & touching
+        unseen = full & ~lost & ~grown & (along_i | along_j) & (across == 0) & (fill_context is not None)
+        for i, j, k in zip(*np.nonzero(unseen), strict=True):
             tile = (slice(i * t, (i + 1) * t), slice(j * t, (j + 1) * t))
-            grown[i, j, k] = same_value(block[tile + (k,)], value[i, j, k]).all() and (
-                touching[i, j, k] or content_across(*fill_context(), tile, k, PACKET_LOSS.content_across))
+            found = content_across(*fill_context(), tile, k, PACKET_LOSS.content_across)
+            across[i, j, k] = 1 if found else -1
+            grown[i, j, k] = found
+        for i, j, k in zip(*np.nonzero(grown), strict=True):  # one value, as the burst wrote
+            grown[i, j, k] = same_value(block[i * t:(i + 1) * t, j * t:(j + 1) * t, k], value[i, j, k]).all()
         if not grown.any():
             return lost
         lost = lost | grown

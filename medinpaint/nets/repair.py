@@ -32,7 +32,7 @@ _DEEP = ndimage.iterate_structure(ndimage.generate_binary_structure(2, 1), 2)[No
 _ONE_PLANE = np.pad(np.ones((1, 3, 3), bool), ((1, 1), (0, 0), (0, 0)))  # 8-connected within a plane only
 
 
-def _wide_holes(mask: torch.Tensor) -> torch.Tensor:
+def wide_holes(mask: torch.Tensor) -> torch.Tensor:
     """``(B, 1, H, W)`` bool: the pixels of ``mask`` in holes deeper than :data:`THIN` (with a pixel that
     has no intact one within 2 pixels). Holes within 3 pixels of each other count as one, as
     :func:`~medinpaint.nets.fill.biharmonic_inpaint` solves them together, so the thin ones can be
@@ -138,7 +138,7 @@ class RepairNet(nn.Module):
         single = self._single_slices(neighbours, fill)
         thin = None
         if single is not None and bool(single.any()):
-            wide = _wide_holes(mask[single]).to(mask.device)
+            wide = wide_holes(mask[single]).to(mask.device)
             thin = (mask[single] > 0.5) & ~wide
         if thin is not None and bool(single.all()) and not bool(mask.masked_fill(thin, 0).any()):
             # 2D images whose every damaged pixel lies in a thin hole (lost lines, impulses): the exact

@@ -15,9 +15,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import torch
 from scipy import ndimage
 
 from medinpaint.nets.fill import biharmonic_inpaint
+from medinpaint.nets.repair import wide_holes
 
 CLEARANCE = 3  # pixels between a trial hole and any other hole: the biharmonic stencil reaches 2
 TRIAL_SHARE = 0.02  # trial holes up to this share of the image (at least MIN_TRIAL pixels) ...
@@ -77,7 +79,10 @@ def network_or_biharmonic(repaired: np.ndarray, mask: np.ndarray,
     already filled by the network) should stay: True unless biharmonic inpainting misses the truth of
     trial holes (:func:`trial_holes`) by less; with each candidate's RMS miss there (empty where the
     trial is too small to tell, and the network stays)."""
-    trial = trial_holes(mask)
+    wide = wide_holes(torch.from_numpy(mask[None, None]))[0, 0].numpy()
+    if not wide.any():  # thin holes only: the network's repair of them is biharmonic inpainting, crop by crop
+        return False, {}
+    trial = trial_holes(wide)
     if int(trial.sum()) < MIN_EVIDENCE:
         return True, {}
     truth = repaired[trial].astype(np.float64)

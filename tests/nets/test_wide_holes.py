@@ -10,7 +10,7 @@ import torch
 from scipy import ndimage
 
 from medinpaint.nets import biharmonic_inpaint
-from medinpaint.nets.repair import _wide_holes
+from medinpaint.nets.repair import wide_holes
 
 
 def _defined(hole: np.ndarray) -> np.ndarray:
@@ -43,12 +43,12 @@ def _planes(seed: int) -> np.ndarray:
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_wide_holes_are_those_of_the_definition_plane_by_plane(seed):
     planes = _planes(seed)
-    found = _wide_holes(torch.from_numpy(planes[:, None].astype(np.float32)))
+    found = wide_holes(torch.from_numpy(planes[:, None].astype(np.float32)))
     assert found.shape == (8, 1, 48, 40) and found.dtype == torch.bool
     for plane, wide in zip(planes, found[:, 0].numpy(), strict=True):
         assert np.array_equal(wide, _defined(plane))
     for index in range(len(planes)):  # alone, as on a batch of one: the shortcuts agree
-        alone = _wide_holes(torch.from_numpy(planes[index : index + 1, None].astype(np.float32)))
+        alone = wide_holes(torch.from_numpy(planes[index : index + 1, None].astype(np.float32)))
         assert np.array_equal(alone[0, 0].numpy(), _defined(planes[index]))
 
 

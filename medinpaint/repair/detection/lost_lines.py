@@ -64,8 +64,8 @@ def share_along(content: np.ndarray, axis: int, lines: np.ndarray, ks: np.ndarra
 
 
 def find_lost_lines(is_fill: np.ndarray, content: np.ndarray, content_slices: np.ndarray, labels: np.ndarray,
-                    fill_context: Callable[[], tuple] | None, certain: tuple[bool, bool] = (False, False)
-                    ) -> np.ndarray:
+                    fill_context: Callable[[], tuple] | None, certain: tuple[bool, bool] = (False, False),
+                    foreign: tuple[np.ndarray, list[float], float] | None = None) -> np.ndarray:
     """Runs of whole lines at a fill value with content on both sides, and, in a scan of three slices
     or more, content along them in the slice before or after (or two slices on, where the slice beside
     lost the same lines; :func:`content_across`): the midline of a symmetric template cut off below
@@ -73,8 +73,9 @@ def find_lost_lines(is_fill: np.ndarray, content: np.ndarray, content_slices: np
     ``content_slices``: the slab's slices with content for fill to cut into; ``fill_context`` as for
     :func:`find_packet_loss`. ``certain``: per axis, whether the scan lost whole lines across it (then
     content on one side will do: :class:`LostLineThresholds`; only unlabelled voxels are labelled, and
-    only near content).
-    Returns how many voxels were labelled in lines across axis 0 and 1."""
+    only near content). ``foreign``: the slab's values, the scan's own background values and a
+    contrast, for :func:`foreign_runs`. Returns how many voxels were labelled in lines across axis 0
+    and 1."""
     labelled = np.zeros(2, dtype=np.int64)
     for axis in (1, 0):  # rows (j) first: a scan line runs along i; then whole columns (i)
         full = is_fill.all(axis=1 - axis)  # (lines, slices)
@@ -87,6 +88,8 @@ def find_lost_lines(is_fill: np.ndarray, content: np.ndarray, content_slices: np
                 taken &= (starts > 0) & (stops < full.shape[0])
         else:
             taken = np.minimum(before, after) >= LOST_LINES.content_beside
+            if foreign is not None and not taken.all():
+                taken |= foreign_runs(*foreign, axis, ks, starts, stops)
         for k, a, b in zip(ks[taken], starts[taken], stops[taken], strict=True):
             lines = (slice(None), slice(a, b)) if axis == 1 else (slice(a, b), slice(None))
             if fill_context is not None and not content_across(*fill_context(), lines, k,
@@ -98,6 +101,28 @@ def find_lost_lines(is_fill: np.ndarray, content: np.ndarray, content_slices: np
             labels[lines + (k,)][free] = LOST_LINES_CODE
             labelled[axis] += np.count_nonzero(free)
     return labelled
+
+
+def foreign_runs(values: np.ndarray, background: list[float], contrast: float, axis: int, ks: np.ndarray,
+                 starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """Which runs of whole fill lines hold one value, not the scan's ``background``, with lines on
+    both sides far (beyond ``contrast``) from it for ``LostLineThresholds.content_beside`` of their
+    length: a line of -1024 written across a background of 0 (both fill values, so the share of
+    content beside it says nothing)."""
+    taken = np.zeros(len(ks), dtype=bool)
+    first = values[starts, 0, ks] if axis == 0 else values[0, starts, ks]  # (a clean scan's are its own)
+    inside = (starts > 0) & (stops < values.shape[axis]) & ~np.isin(first, background)
+    for index in np.nonzero(inside)[0]:
+        k, a, b = ks[index], starts[index], stops[index]
+        run = values[a:b, :, k] if axis == 0 else values[:, a:b, k].T
+        value = run.flat[0]
+        if not (run == value).all():
+            continue
+        beside = [values[line, :, k] if axis == 0 else values[:, line, k] for line in (a - 1, b)]
+        with np.errstate(invalid="ignore"):
+            taken[index] = all(np.mean(np.abs(line.astype(np.float64) - value) > contrast)
+                               >= LOST_LINES.content_beside for line in beside)
+    return taken
 
 
 def near_run(content: np.ndarray, axis: int, a: int, b: int) -> np.ndarray:

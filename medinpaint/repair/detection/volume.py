@@ -87,6 +87,7 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     # background
     background = frame_value(frame, SCAN.background_share)
     known = [f for f in fills + [padding, background] if f is not None]
+    own = [f for f in (padding, background) if f is not None]  # the scan's own values, no fill written
     written = pick_run_fills(run_fill_candidates(array, known, slab))
     if written:
         # inside the scan's range: a plateau at either end is a floor or a ceiling the values were
@@ -150,8 +151,10 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
         fill_context = functools.cache(lambda: fill_with_context(array, part, is_fill, fills))
         if patterns:
             across = fill_context if nk > 2 else None  # a thinner scan is judged in-plane only
-            whole_lines[part.start] = find_lost_lines(is_fill, ~is_fill, cut[part], region, across)
             value_range = stats["value_range"] if stats else 0.0
+            whole_lines[part.start] = find_lost_lines(is_fill, ~is_fill, cut[part], region, across,
+                                                      (False, False), (block, own, PARTIAL_LINES.contrast
+                                                                       * value_range))
             partial_lines.append([to_volume_indices(where, part.start) for where in find_partial_lines(
                 block, is_fill, PARTIAL_LINES.contrast * value_range, cut[part], region, across)])
             contrast = PACKET_LOSS.rectangle_contrast * value_range

@@ -51,22 +51,37 @@ PACKET_LOSS = PacketLossThresholds()
 
 
 def tile_aligned(component: np.ndarray, origin: tuple[int, int], shape: tuple[int, int],
-                 spare: np.ndarray | None = None) -> bool:
+                 spare: np.ndarray | None = None, offset: bool = False) -> bool:
     """True when the component is exactly a union of whole cells of an 8, 16 or 32 pixel grid (``spare``
-    voxels, of the component's array, count as part of any cell it touches)."""
+    voxels, of the component's array, count as part of any cell it touches). The grid starts at the
+    plane's corner, or, with ``offset``, anywhere: where the component's own first (or last) line
+    puts it (a tile grid, or a crop, that does not start at the image's corner)."""
     ii, jj = np.nonzero(component)
     ii, jj = ii + origin[0], jj + origin[1]
     si, sj = np.nonzero(spare) if spare is not None else (np.empty(0, int), np.empty(0, int))
     si, sj = si + origin[0], sj + origin[1]
     for t in TILES:
-        per_row = shape[1] // t + 1
-        cells = np.unique((ii // t) * per_row + jj // t)
-        ci, cj = cells // per_row, cells % per_row
-        full = (np.minimum((ci + 1) * t, shape[0]) - ci * t) * (np.minimum((cj + 1) * t, shape[1]) - cj * t)
-        area = len(ii) + int(np.isin((si // t) * per_row + sj // t, cells).sum())
-        if int(full.sum()) == area:
-            return True
+        grids = {(0, 0)}
+        if offset:
+            grids.add(tuple(first % t if first > 0 else (last + 1) % t
+                            for first, last in ((ii.min(), ii.max()), (jj.min(), jj.max()))))
+        for a, b in grids:
+            if whole_cells(ii - a, jj - b, si - a, sj - b, t, (shape[0] - a, shape[1] - b), (a, b)):
+                return True
     return False
+
+
+def whole_cells(ii: np.ndarray, jj: np.ndarray, si: np.ndarray, sj: np.ndarray, t: int,
+                ends: tuple[int, int], starts: tuple[int, int]) -> bool:
+    """Whether voxels ``ii, jj`` (and spare ``si, sj`` in their cells) fill the t x t cells they touch,
+    in coordinates where the grid starts at 0 and the plane spans ``-starts`` to ``ends``."""
+    per_row = ends[1] // t + 3
+    cells = np.unique((ii // t + 1) * per_row + jj // t + 1)
+    ci, cj = cells // per_row - 1, cells % per_row - 1
+    full = ((np.minimum((ci + 1) * t, ends[0]) - np.maximum(ci * t, -starts[0]))
+            * (np.minimum((cj + 1) * t, ends[1]) - np.maximum(cj * t, -starts[1])))
+    area = len(ii) + int(np.isin((si // t + 1) * per_row + sj // t + 1, cells).sum())
+    return int(full.sum()) == area
 
 
 def find_packet_loss(block: np.ndarray, is_fill: np.ndarray, content_slices: np.ndarray, labels: np.ndarray,
@@ -152,9 +167,11 @@ def lost_fill_regions(block: np.ndarray, holes: np.ndarray, labels: np.ndarray, 
         on_grid = all(s.start % TILES[0] == 0 and (s.stop % TILES[0] == 0 or s.stop == size)
                       for s, size in zip((si, sj), shape, strict=True))
         touches_border = si.start == 0 or sj.start == 0 or si.stop == shape[0] or sj.stop == shape[1]
+        # inside the plane, tiles of a grid that starts anywhere span a whole number of tiles
+        on_some_grid = not touches_border and all((s.stop - s.start) % TILES[0] == 0 for s in (si, sj))
         is_rectangle = (areas[index - 1] == (si.stop - si.start) * (sj.stop - sj.start)
                         and min(si.stop - si.start, sj.stop - sj.start) >= TILES[0])  # a tile at least
-        if not on_grid and not (is_rectangle and not touches_border):
+        if not on_grid and not on_some_grid and not (is_rectangle and not touches_border):
             continue
         grown = (slice(max(si.start - 1, 0), si.stop + 1), slice(max(sj.start - 1, 0), sj.stop + 1), sk)
         comp = components[grown] == index
@@ -166,8 +183,11 @@ def lost_fill_regions(block: np.ndarray, holes: np.ndarray, labels: np.ndarray, 
             if abs(np.median(around) - float(block[grown][comp][0])) > contrast:
                 labels[grown][comp] = PACKET_LOSS_CODE
             continue
-        if (is_rectangle and not touches_border) or tile_aligned(comp[:, :, 0], origin, shape):
+        if (is_rectangle and not touches_border) or tile_aligned(comp[:, :, 0], origin, shape,
+                                                                 offset=on_some_grid):
             labels[grown][comp] = PACKET_LOSS_CODE
+            continue
+        if not on_grid:
             continue
         if padding is None:
             padding = edge_padding(is_fill)

@@ -68,3 +68,19 @@ def test_a_burst_through_dark_tissue_with_one_straight_side_is_found():
 @pytest.mark.parametrize("source", ["cranium", "nibabel-example4d", "dipy-piesno", "ch2better"])
 def test_the_clean_crops_hold_no_lost_packets(source):
     assert detect(middle_crop(source)).counts() == {}
+
+
+def test_a_burst_of_tiles_off_the_images_grid_is_found_inside_the_head(pydicom_files):
+    """A burst of four 8-pixel tiles on a grid that starts 3 and 5 pixels from the image's corner,
+    wrapping to the next row of tiles: no rectangle, and a union of tiles on that grid only."""
+    from medinpaint.io import read
+
+    clean = read(pydicom_files / "CT_small.dcm")
+    damaged = clean.array.copy()
+    lost = np.zeros(damaged.shape, dtype=bool)
+    lost[51:59, 45:69, 0] = True  # three tiles along the stream ...
+    lost[59:67, 45:53, 0] = True  # ... and the first of the next row
+    damaged[lost] = damaged.min()
+    found = detect(clean.with_array(damaged)).labels > 0
+    assert found[lost].all()
+    assert not (found & ~lost).any()

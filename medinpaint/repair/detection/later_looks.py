@@ -324,7 +324,10 @@ def impulse_clusters(array: np.ndarray, fills: list[float], not_constant: np.nda
     """Impulses side by side, in a scan already found to carry impulses in abundance: voxels beyond the
     impulse bounds (:func:`impulse_bounds`) with fewer than ``BIT_ERRORS.impulse_cluster`` neighbours as
     far beyond, judged with every such voxel left out of their neighbours (the first look's pairs
-    cover two; at a 1% share, clusters of three are 1 in 10,000 voxels)."""
+    cover two; at a 1% share, clusters of three are 1 in 10,000 voxels). And lone ones at an integer
+    type's limit (:func:`at_limit`), which need only stand out by the first look's tolerance: an impulse
+    saturated at 255 among tissue up to 232 stands out by less than its threshold (MNI's bright white
+    matter)."""
     sigma, value_range = stats["sigma"], stats["value_range"]
     threshold = max(BIT_ERRORS.sigmas * sigma, BIT_ERRORS.range_share * value_range)
     tolerance = max(BIT_ERRORS.tolerance_sigmas * sigma, BIT_ERRORS.tolerance_range * value_range)
@@ -339,12 +342,25 @@ def impulse_clusters(array: np.ndarray, fills: list[float], not_constant: np.nda
         where = np.nonzero(beyond & ~is_fill & (region == 0) & not_constant[part][np.newaxis, np.newaxis, :])
         partners = sum((beyond[i, j, where[2]] & inside).astype(np.int8)
                        for i, j, inside in in_plane_neighbours(where, block.shape))
-        where = tuple(w[(partners >= 1) & (partners < BIT_ERRORS.impulse_cluster)] for w in where)
-        if len(where[0]):
-            _, _, impulse, _ = flips_beyond_neighbour_range(block, values, where, is_fill,
-                                                            beyond | (region == BIT_ERRORS_CODE), threshold,
-                                                            tolerance, bounds)
-            region[tuple(w[impulse] for w in where)] = BIT_ERRORS_CODE
+        saturated = at_limit(block[where], array.dtype)
+        kept = ((partners >= 1) | saturated) & (partners < BIT_ERRORS.impulse_cluster)
+        where, saturated = tuple(w[kept] for w in where), saturated[kept]
+        left_out = beyond | (region == BIT_ERRORS_CODE)
+        # at the type's limit, which the tissue does not reach, standing out at all (by the tolerance)
+        for among, margin in ((~saturated, threshold), (saturated, tolerance)):
+            these = tuple(w[among] for w in where)
+            if len(these[0]):
+                _, _, impulse, _ = flips_beyond_neighbour_range(block, values, these, is_fill, left_out,
+                                                                margin, tolerance, bounds)
+                region[tuple(w[impulse] for w in these)] = BIT_ERRORS_CODE
         drop_mapped_pages(array, part.start, part.stop)
 
     for_each_slab(array.shape[2], slab, look)
+
+
+def at_limit(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Which ``values`` lie at an integer type's limit, where an impulse beyond its range is stored."""
+    if dtype.kind not in "iu":
+        return np.zeros(values.shape, dtype=bool)
+    info = np.iinfo(dtype)
+    return (values == info.max) | (values == info.min)

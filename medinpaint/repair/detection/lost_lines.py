@@ -38,10 +38,13 @@ class LostLineThresholds:
             of ``PARTIAL_LINES.thickness`` lines at most: a run at the edge of the anatomy or of the
             scan (not the background beyond the anatomy, thicker; at the scan's edge only where
             judged against the slices beside too).
+        certain_beside: ... or, in such a scan, content on both sides of at least this share: a line
+            lost across the narrow top of a head (interleaved lines there held 7-29% on each side).
         content_across: the slice before or after (or two on) holds this share of content along them.
     """
 
     content_beside: float = 0.3
+    certain_beside: float = 0.1
     content_across: float = 0.3
 
 
@@ -82,7 +85,8 @@ def find_lost_lines(is_fill: np.ndarray, content: np.ndarray, content_slices: np
         ks, starts, stops = runs_along_lines(full & content_slices[np.newaxis, :])
         before, after = content_beside(content, axis, ks, starts, stops)
         if certain[axis]:  # content on one side, in a run no thicker than a band
-            taken = ((np.maximum(before, after) >= LOST_LINES.content_beside)
+            taken = (((np.maximum(before, after) >= LOST_LINES.content_beside)
+                      | (np.minimum(before, after) >= LOST_LINES.certain_beside))
                      & (stops - starts <= PARTIAL_LINES.thickness))
             if fill_context is None:  # in a single slice, a scan's edge line of 0 is as likely its own
                 taken &= (starts > 0) & (stops < full.shape[0])

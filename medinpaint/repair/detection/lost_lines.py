@@ -40,11 +40,14 @@ class LostLineThresholds:
             judged against the slices beside too).
         certain_beside: ... or, in such a scan, content on both sides of at least this share: a line
             lost across the narrow top of a head (interleaved lines there held 7-29% on each side).
+        nearly_full: in such a scan, a line beside the run that is this share fill joins it (its fill
+            only is labelled): the first and last line of a run cut mid-line.
         content_across: the slice before or after (or two on) holds this share of content along them.
     """
 
     content_beside: float = 0.3
     certain_beside: float = 0.1
+    nearly_full: float = 0.9
     content_across: float = 0.3
 
 
@@ -83,6 +86,8 @@ def find_lost_lines(is_fill: np.ndarray, content: np.ndarray, content_slices: np
     for axis in (1, 0):  # rows (j) first: a scan line runs along i; then whole columns (i)
         full = is_fill.all(axis=1 - axis)  # (lines, slices)
         ks, starts, stops = runs_along_lines(full & content_slices[np.newaxis, :])
+        if certain[axis]:  # with the lines a cut stream left nearly all fill beside them
+            starts, stops = widened(is_fill, axis, ks, starts, stops)
         before, after = content_beside(content, axis, ks, starts, stops)
         if certain[axis]:  # content on one side, in a run no thicker than a band
             taken = (((np.maximum(before, after) >= LOST_LINES.content_beside)
@@ -101,7 +106,7 @@ def find_lost_lines(is_fill: np.ndarray, content: np.ndarray, content_slices: np
                 continue
             free = labels[lines + (k,)] == 0
             if certain[axis]:  # not the stretches of background a line cut from mid-line runs on into
-                free &= near_run(content[:, :, k], axis, a, b)
+                free &= near_run(content[:, :, k], axis, a, b) & is_fill[lines + (k,)]
             labels[lines + (k,)][free] = LOST_LINES_CODE
             labelled[axis] += np.count_nonzero(free)
     return labelled
@@ -137,6 +142,25 @@ def near_run(content: np.ndarray, axis: int, a: int, b: int) -> np.ndarray:
     window = content[low:high] if axis == 0 else content[:, low:high].T
     near = near_content(~window)[a - low:b - low]
     return near if axis == 0 else near.T
+
+
+def widened(is_fill: np.ndarray, axis: int, ks: np.ndarray, starts: np.ndarray,
+            stops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Runs of whole fill lines taken with the lines beside them that are ``LOST_LINES.nearly_full``
+    fill, up to ``PARTIAL_LINES.thickness`` lines in all: a run of lost lines cut mid-line is whole
+    lines between two lines lost nearly whole, whose few voxels of content say nothing of the run."""
+    starts, stops = starts.copy(), stops.copy()
+    for _ in range(PARTIAL_LINES.thickness - 1):
+        for side in (-1, 1):
+            line = starts - 1 if side < 0 else stops
+            inside = (line >= 0) & (line < is_fill.shape[axis]) & (stops - starts < PARTIAL_LINES.thickness)
+            grow = np.zeros(len(ks), dtype=bool)
+            grow[inside] = share_along(is_fill, axis, line[inside], ks[inside]) >= LOST_LINES.nearly_full
+            if side < 0:
+                starts -= grow
+            else:
+                stops += grow
+    return starts, stops
 
 
 def content_beside(content: np.ndarray, axis: int, ks: np.ndarray, starts: np.ndarray,

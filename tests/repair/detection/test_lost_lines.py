@@ -63,6 +63,15 @@ def test_pieces_at_the_scan_edge_and_short_segments_are_found_in_a_volume():
     assert not (found & ~lost).any()
 
 
+def test_a_run_cut_mid_line_at_the_scan_edge_is_found_in_a_volume():
+    """A 96 x 96 x 16 crop of MNI152 (seed 3): three lines lost from a point in the first to a point in
+    the third, at the scan's edge: the whole middle line holds too little content beside it until the
+    two nearly whole lines join it."""
+    changed, lost, found = _lost_lines("mni152", True, "minimum", seed=3)
+    assert found[changed].mean() > 0.99
+    assert not (found & ~lost).any()
+
+
 def test_interleaved_lines_across_the_narrow_top_of_a_head_are_found():
     """MNI152's middle slice (seed 2): every other line lost over the top of the head, where the lines
     between them hold 7-29% content: taken once the scan is known to have lost lines."""
@@ -79,7 +88,8 @@ def test_the_views_are_clean_without_damage():
 def test_a_damaged_template_keeps_its_own_lines_of_0():
     """ch2bet's slices 84-95 (skull-stripped: 0 outside the brain, thin lines of 0 inside it) with lost
     lines at 0: a cut line's stretch of background, and the template's own thin gaps, are not taken
-    for lost lines by the looser rules of a scan that lost lines."""
+    for lost lines by the looser rules of a scan that lost lines (a voxel or two of background beside
+    the brain on a line cut mid-line may go with it: the fill value is the background's)."""
     require_source("ch2bet")
     volume = next(source for source in available_sources() if source.name == "ch2bet").load()
     clean = volume.with_array(np.ascontiguousarray(np.asarray(volume.array)[:, :, 84:96]))
@@ -87,4 +97,4 @@ def test_a_damaged_template_keeps_its_own_lines_of_0():
         result = damage(np.asarray(clean.array), "lines", np.random.default_rng(seed), fill="stored_zero")
         found = detect(clean.with_array(np.ascontiguousarray(result.damaged))).labels == CODE["lost-lines"]
         assert found[np.asarray(result.mask, bool)].mean() > 0.94, seed
-        assert not (found & ~np.asarray(result.lost, bool)).any(), seed
+        assert (found & ~np.asarray(result.lost, bool)).sum() <= 2, seed

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
 from medinpaint.repair.detection.kinds import PACKET_LOSS_CODE
 from medinpaint.repair.detection.slabs import (
@@ -32,6 +33,7 @@ class PacketLossThresholds:
         content_across: a lost tile has this share of content at its place in a slice beside it.
         content_both: a whole fill tile with content along one side only is lost where its place
             holds this share of content in the slices on both sides of it.
+        grid_offsets: grids off the image's corner looked at per tile size in a slice with lost packets.
         burst_content: a fill tile next to a lost one along the stream was lost too where content
             runs this far along one of its sides.
         padding_share: fill lines at the plane's border in this share of the slab's slices are the
@@ -43,6 +45,7 @@ class PacketLossThresholds:
     min_sides: int = 2
     content_across: float = 0.3
     content_both: float = 0.5
+    grid_offsets: int = 4
     burst_content: float = 0.3
     padding_share: float = 0.5
 
@@ -103,9 +106,12 @@ def find_packet_loss(block: np.ndarray, is_fill: np.ndarray, content_slices: np.
         whole[0] = False
         labels[whole[components] & (labels == 0)] = PACKET_LOSS_CODE
         holes &= labels == 0
-    for same_holes, same_fill in holes_by_value(block, holes, is_fill, fills):
-        lost_fill_regions(block, same_holes & (labels == 0), labels, same_fill, contrast, fill_context)
-    find_lost_tiles(block, holes & (labels == 0), ~is_fill, labels, fill_context)
+    found: set[int] = set()  # slices where fill regions were found lost
+    for same_holes, same_fill in holes_by_value(block, holes, is_fill, fills):  # disjoint: labels stay apart
+        found |= lost_fill_regions(block, same_holes, labels, same_fill, contrast, fill_context)
+    content = ~is_fill
+    find_lost_tiles(block, holes & (labels == 0), content, labels, fill_context)
+    find_lost_tiles_off_grid(block, holes, content, labels, fill_context, sorted(found))
 
 
 def holes_by_value(block: np.ndarray, holes: np.ndarray, is_fill: np.ndarray,
@@ -140,15 +146,17 @@ def edge_padding(is_fill: np.ndarray) -> np.ndarray:
 
 
 def lost_fill_regions(block: np.ndarray, holes: np.ndarray, labels: np.ndarray, is_fill: np.ndarray,
-                      contrast: float, fill_context: Callable[[], tuple] | None = None) -> None:
+                      contrast: float, fill_context: Callable[[], tuple] | None = None) -> set[int]:
     """Keep the fill regions that are tile-aligned, or exact rectangles a tile wide at least inside the
     plane (around a region there is only content or damage found already: fill voxels beside it
     belong to it) whose surroundings stand out from the fill by ``contrast`` (a dark, noisy background
     holds such rectangles of its own). A region joined to the scan's own padding lines is kept
     without them where the rest is tile-aligned. In a scan of three slices or more, a region that is
     fill in the slices before and after it too is the scan's own background or padding (a frame of
-    a tile's width around a small scan), not a packet lost in one slice."""
+    a tile's width around a small scan), not a packet lost in one slice. Returns the slab's slices
+    where a region was found lost."""
     padding = None
+    found: set[int] = set()  # slab slices where regions were found lost
 
     def own_background(grown: tuple, comp: np.ndarray) -> bool:
         if fill_context is None:
@@ -182,10 +190,12 @@ def lost_fill_regions(block: np.ndarray, holes: np.ndarray, labels: np.ndarray, 
             around = block[grown][~comp].astype(np.float64)
             if abs(np.median(around) - float(block[grown][comp][0])) > contrast:
                 labels[grown][comp] = PACKET_LOSS_CODE
+                found.add(sk.start)
             continue
         if (is_rectangle and not touches_border) or tile_aligned(comp[:, :, 0], origin, shape,
                                                                  offset=on_some_grid):
             labels[grown][comp] = PACKET_LOSS_CODE
+            found.add(sk.start)
             continue
         if not on_grid:
             continue
@@ -196,6 +206,8 @@ def lost_fill_regions(block: np.ndarray, holes: np.ndarray, labels: np.ndarray, 
         if (pad[comp].any() and core.sum() >= SCAN.min_hole
                 and tile_aligned(core[:, :, 0], origin, shape, pad[:, :, 0])):
             labels[grown][core] = PACKET_LOSS_CODE
+            found.add(sk.start)
+    return found
 
 
 def slices_with_possible_packets(holes: np.ndarray, is_fill: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -263,7 +275,7 @@ def content_outside_tile_sides(content: np.ndarray, t: int, ci: int, cj: int) ->
 
 
 def find_lost_tiles(block: np.ndarray, holes: np.ndarray, content: np.ndarray, labels: np.ndarray,
-                    fill_context: Callable[[], tuple] | None) -> None:
+                    fill_context: Callable[[], tuple] | None, sizes: tuple[int, ...] = TILES) -> None:
     """Whole fill-valued grid tiles cut straight into the content: a lost packet beside the background.
 
     A tile counts when content runs along nearly all of the line just outside two or more of its sides
@@ -271,9 +283,9 @@ def find_lost_tiles(block: np.ndarray, holes: np.ndarray, content: np.ndarray, l
     three slices or more, holds content at its place in the slice before or after it, or, where that
     slice lost the same tile (a burst can hit the same place in two slices), in the slice beyond
     (:func:`content_across`). A notch or a gap of a brain mask that happens to be a tile wide is
-    nearly empty there."""
+    nearly empty there. ``sizes``: the tile sizes looked for."""
     ni, nj = holes.shape[:2]
-    for t in TILES:
+    for t in sizes:
         ci, cj = ni // t, nj // t
         if ci == 0 or cj == 0:
             continue
@@ -363,3 +375,47 @@ def content_either_side(context: np.ndarray, in_scan: np.ndarray, region: tuple[
         if there.any() or not in_scan[beyond] or (~context[region + (beyond,)]).mean() < share:
             return False
     return sides > 0
+
+
+def find_lost_tiles_off_grid(block: np.ndarray, holes: np.ndarray, content: np.ndarray, labels: np.ndarray,
+                             fill_context: Callable[[], tuple] | None, slices: list[int]) -> None:
+    """:func:`find_lost_tiles` on the grids, off the image's corner, of the packets found lost in a
+    slice (a union of tiles on a grid starting anywhere, :func:`tile_aligned`): the rest of their
+    burst, beside the background, is whole tiles of that grid (a tile grid, or a crop, offset from the
+    image's corner: the image's own grid cuts such tiles). Tiles found lost count as fill."""
+    for k in slices:
+        packets = labels[:, :, k] == PACKET_LOSS_CODE
+        fill = holes[:, :, k] | packets
+        for t in TILES:
+            for a, b in grid_offsets(packets, t):
+                part = (slice(a, None), slice(b, None), slice(k, k + 1))
+                context = None if fill_context is None else shifted_context(fill_context, a, b, k)
+                find_lost_tiles(block[part], fill[a:, b:, np.newaxis] & (labels[part] == 0), content[part],
+                                labels[part], context, (t,))
+
+
+def grid_offsets(found: np.ndarray, t: int) -> list[tuple[int, int]]:
+    """The offsets (rows, columns; 0 to t - 1, not both 0) of the t-pixel grids that the regions of
+    packet loss ``found`` in a slice start on (or end on, where they start at the plane's border),
+    where they span whole t-pixel tiles (a region of a run fill has any shape),
+    ``PACKET_LOSS.grid_offsets`` of them at most, the most common first."""
+    regions, _ = ndimage.label(found)
+    offsets: dict[tuple[int, int], int] = {}
+    for box in ndimage.find_objects(regions):
+        if any((s.stop - s.start) % t and 0 < s.start and s.stop < n
+               for s, n in zip(box, found.shape, strict=True)):
+            continue
+        grid = tuple(s.start % t if s.start > 0 else s.stop % t for s in box)
+        offsets[grid] = offsets.get(grid, 0) + 1
+    offsets.pop((0, 0), None)
+    return sorted(offsets, key=lambda grid: -offsets[grid])[:PACKET_LOSS.grid_offsets]
+
+
+def shifted_context(fill_context: Callable[[], tuple], a: int, b: int, k: int) -> Callable[[], tuple]:
+    """``fill_context`` for slice ``k`` of the slab alone, its plane cut ``a`` rows and ``b`` columns
+    from the corner (slice ``k`` becomes slice 0)."""
+    def context() -> tuple:
+        planes, in_scan = fill_context()
+        window = slice(k, k + 2 * CONTEXT + 1)
+        return planes[a:, b:, window], in_scan[window]
+    return context

@@ -84,3 +84,32 @@ def test_a_burst_of_tiles_off_the_images_grid_is_found_inside_the_head(pydicom_f
     found = detect(clean.with_array(damaged)).labels > 0
     assert found[lost].all()
     assert not (found & ~lost).any()
+
+
+def middle_slice(name: str):
+    """The middle slice of a training source, whole, in its stored values."""
+    from medinpaint.data.sources import SOURCES
+
+    require_source(name)
+    volume = SOURCES[name].load()
+    k = volume.array.shape[2] // 2
+    return volume.with_array(np.ascontiguousarray(np.asarray(volume.array)[:, :, k:k + 1]))
+
+
+def test_bursts_on_a_grid_off_the_images_corner_are_found_beside_the_background():
+    """Cranium's middle slice, bursts of 8-pixel tiles on a grid 2 and 3 pixels off the corner: the
+    bursts inside the head give the grid, and on it the tiles of the others that join the air around
+    the head are whole tiles with content along two sides (0.23 of them found on the image's grid)."""
+    volume = middle_slice("cranium")
+    result = lost_tiles(np.asarray(volume.array), np.random.default_rng(0), tile=8, aligned=False,
+                        fill="minimum", on="stored", slope=float(np.ravel(volume.slope)[0]),
+                        intercept=float(np.ravel(volume.intercept)[0]))
+    assert result.info["offset"] == (-2, -3)
+    changed, lost = np.asarray(result.mask, bool), np.asarray(result.lost, bool)
+    found = detect(volume.with_array(np.ascontiguousarray(result.damaged))).labels > 0
+    assert found[changed].mean() > 0.75
+    assert not (found & ~lost).any()
+
+
+def test_the_clean_middle_slice_holds_no_lost_packets():
+    assert detect(middle_slice("cranium")).counts() == {}

@@ -6,28 +6,21 @@ network was 7.8 dB behind biharmonic inpainting in corrupted blocks and 2.2 dB i
 trained with neighbours); on small, noisy held-out EPI crops it was up to 6 dB ahead (biharmonic
 overshoots at noisy hole edges). So both fill trial holes, copies of the image's own holes placed
 beside them on intact pixels, where the truth is known, and the one that misses the truth there less
-fills the real holes. The copies are cut from the image as the network repaired it, so they see the
-context the real holes will.
+fills the real holes. Real and trial holes go through one network pass together, so each sees the
+other missing (the trial holes see the context the real holes do) and the choice costs no second pass.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
-import torch
 from scipy import ndimage
 
 from medinpaint.nets.fill import biharmonic_inpaint
-from medinpaint.nets.repair import wide_holes
 
 CLEARANCE = 3  # pixels between a trial hole and any other hole: the biharmonic stencil reaches 2
 TRIAL_SHARE = 0.02  # trial holes up to this share of the image (at least MIN_TRIAL pixels) ...
 MIN_TRIAL = 2048
 MIN_EVIDENCE = 16  # ... and no choice (the network's repair stays) with fewer trial pixels than this
-
-Fill = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (image, holes) -> filled image
-
 
 def trial_holes(mask: np.ndarray) -> np.ndarray:
     """Copies of the holes of ``mask`` (8-connected) beside them, one hole's size plus 2 CLEARANCE away
@@ -73,22 +66,28 @@ def trial_holes(mask: np.ndarray) -> np.ndarray:
     return trial
 
 
-def network_or_biharmonic(repaired: np.ndarray, mask: np.ndarray,
-                          network: Fill) -> tuple[bool, dict[str, float]]:
-    """Whether the network's fill of ``mask`` in ``repaired`` (a 2D image in physical values, its holes
-    already filled by the network) should stay: True unless biharmonic inpainting misses the truth of
-    trial holes (:func:`trial_holes`) by less; with each candidate's RMS miss there (empty where the
-    trial is too small to tell, and the network stays)."""
-    wide = wide_holes(torch.from_numpy(mask[None, None]))[0, 0].numpy()
-    if not wide.any():  # thin holes only: the network's repair of them is biharmonic inpainting, crop by crop
-        return False, {}
+def single_slice_trial(wide: np.ndarray) -> np.ndarray | None:
+    """The trial holes (:func:`trial_holes`) of a 2D image's wide holes, or None where fewer than
+    MIN_EVIDENCE pixels fit: too few to tell the fills apart."""
     trial = trial_holes(wide)
-    if int(trial.sum()) < MIN_EVIDENCE:
-        return True, {}
-    truth = repaired[trial].astype(np.float64)
-    misses = {name: float(np.sqrt(np.mean((fill(repaired, trial)[trial] - truth) ** 2)))
-              for name, fill in (("network", network), ("biharmonic", biharmonic_inpaint))}
+    return trial if int(trial.sum()) >= MIN_EVIDENCE else None
+
+
+def network_or_biharmonic(image: np.ndarray, holes: np.ndarray, trial: np.ndarray,
+                          network_filled: np.ndarray) -> tuple[bool, dict[str, float]]:
+    """Whether the network's fill of a 2D image's ``holes`` should stay: True unless biharmonic
+    inpainting misses the truth of the ``trial`` holes by less; with each candidate's RMS miss there.
+
+    ``image``: the damaged image in physical values, intact at ``trial``; ``network_filled``: the
+    network's repair of it with ``holes`` and ``trial`` both missing, in one pass (each kind of hole
+    sees the other as a hole: the real holes' context is the trial holes' too).
+    """
+    truth = image[trial].astype(np.float64)
+    # the trial holes alone are solved: CLEARANCE keeps them uncoupled from the real ones
+    filled = {"network": network_filled, "biharmonic": biharmonic_inpaint(image, holes | trial, solve=trial)}
+    misses = {name: float(np.sqrt(np.mean((fill[trial] - truth) ** 2))) for name, fill in filled.items()}
     return misses["network"] <= misses["biharmonic"], misses
 
 
-__all__ = ["CLEARANCE", "MIN_EVIDENCE", "TRIAL_SHARE", "network_or_biharmonic", "trial_holes"]
+__all__ = ["CLEARANCE", "MIN_EVIDENCE", "TRIAL_SHARE", "network_or_biharmonic", "single_slice_trial",
+           "trial_holes"]

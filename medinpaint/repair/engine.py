@@ -25,7 +25,7 @@ from medinpaint.io import Volume
 from medinpaint.nets import biharmonic_inpaint, pick_device, resolve_model
 from medinpaint.nets.guard import CLAMP, EDGES, STRUCTURE, guard
 from medinpaint.nets.repair import wide_holes
-from medinpaint.nets.single_slice import network_or_biharmonic
+from medinpaint.nets.single_slice import network_or_biharmonic, single_slice_trial
 from medinpaint.repair.crops import CropInferer
 from medinpaint.repair.detection import SLAB, detect
 from medinpaint.repair.inferer import PRECISIONS, Progress, RepairInferer, autocast, uses_bfloat16
@@ -198,46 +198,50 @@ def _repair_one(volume: Volume, mask: np.ndarray, out: np.ndarray, *, whole: lis
     recreated = _recreate(volume, mask, whole, out) if whole else {}
     if not partial:
         return None
-    if volume.shape[2] == 1 and not wide_holes(torch.from_numpy(mask[None, None, :, :, 0])).any():
-        # a 2D image with thin holes only (lines, impulses): the network's repair there would be
-        # biharmonic inpainting crop by crop; the whole image's is exact and needs no network pass
+    trial = None
+    if volume.shape[2] == 1:
         holes = np.asarray(mask[:, :, 0], dtype=bool)
-        filled = biharmonic_inpaint(volume.physical_slice(0, np.float64), holes)
-        out[:, :, 0][holes] = volume.to_stored_slice(0, filled)[holes]
-        return {"fill": "biharmonic", "trial_rms": {}}
+        wide = wide_holes(torch.from_numpy(holes[None, None]))[0, 0].numpy()
+        if not wide.any():
+            # a 2D image with thin holes only (lines, impulses): the network's repair there would be
+            # biharmonic inpainting crop by crop; the whole image's is exact and needs no network pass
+            filled = biharmonic_inpaint(volume.physical_slice(0, np.float64), holes)
+            out[:, :, 0][holes] = volume.to_stored_slice(0, filled)[holes]
+            return {"fill": "biharmonic", "trial_rms": {}}
+        # its wide holes: trial holes beside them go through the same network pass
+        trial = single_slice_trial(wide)
     norm = _normalisation(volume, whole + partial)
+    seen, repaired = (mask, out) if trial is None else (mask | trial[:, :, np.newaxis], out.copy())
     wide_integers = volume.dtype.kind in "iu" and volume.dtype.itemsize == 8  # beyond float64's exact range
     done = False
     if network.whole_planes and not wide_integers:
         try:
-            network.inferer(PlaneInferer)(volume, out, mask, partial, recreated=recreated, norm=norm)
+            network.inferer(PlaneInferer)(volume, repaired, seen, partial, recreated=recreated, norm=norm)
             done = True
         except NotImplementedError as error:  # an operation torch lacks for this dtype on this device
             # planes already written hold repaired values under the mask only, which crops ignore
             log.warning("whole-plane repair is not available for %s on %s (%s); repairing crops instead",
                         volume.dtype, network.device, str(error).splitlines()[0])
     if not done:
-        network.inferer(CropInferer)(volume, out, mask, partial, recreated=recreated, norm=norm)
-    return _single_slice(volume, mask, out, network, norm) if volume.shape[2] == 1 else None
+        network.inferer(CropInferer)(volume, repaired, seen, partial, recreated=recreated, norm=norm)
+    if volume.shape[2] > 1:
+        return None
+    if trial is None:  # too few trial pixels fit to tell: the network's repair stays
+        return {"fill": "network", "trial_rms": {}}
+    return _single_slice(volume, mask, trial, repaired, out)
 
 
-def _single_slice(volume: Volume, mask: np.ndarray, out: np.ndarray, network: _Network, norm: dict) -> dict:
-    """Refill the holes of a 2D image (``out``, repaired by the network) by biharmonic inpainting where
-    that misses less than the network on trial holes of the image itself
-    (:mod:`medinpaint.nets.single_slice`)."""
+def _single_slice(volume: Volume, mask: np.ndarray, trial: np.ndarray, repaired: np.ndarray,
+                  out: np.ndarray) -> dict:
+    """Fill the holes of a 2D image (``mask``) into ``out`` with the network's repair (``repaired``,
+    made with the ``trial`` holes missing too) or by biharmonic inpainting, whichever misses less on
+    the trial holes (:mod:`medinpaint.nets.single_slice`)."""
     holes = np.asarray(mask[:, :, 0], dtype=bool)
-    repaired = volume.with_array(out).physical_slice(0, np.float64)
-    trials = CropInferer(network.model, network.meta, device=network.device, bfloat16=network.bfloat16)
-
-    def network_fill(image: np.ndarray, where: np.ndarray) -> np.ndarray:
-        trial = volume.with_array(volume.to_stored_slice(0, image)[:, :, np.newaxis])
-        trial_out = trial.array.copy()
-        trials(trial, trial_out, where[:, :, np.newaxis], [0], recreated={}, norm=norm)
-        return trial.with_array(trial_out).physical_slice(0, np.float64)
-
-    keep, misses = network_or_biharmonic(repaired, holes, network_fill)
-    if not keep:
-        out[:, :, 0][holes] = volume.to_stored_slice(0, biharmonic_inpaint(repaired, holes))[holes]
+    image = volume.physical_slice(0, np.float64)
+    network_filled = volume.with_array(repaired).physical_slice(0, np.float64)
+    keep, misses = network_or_biharmonic(image, holes, trial, network_filled)
+    chosen = repaired[:, :, 0] if keep else volume.to_stored_slice(0, biharmonic_inpaint(image, holes))
+    out[:, :, 0][holes] = chosen[holes]
     return {"fill": "network" if keep else "biharmonic",
             "trial_rms": {key: round(value, 6) for key, value in misses.items()}}
 

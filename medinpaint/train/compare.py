@@ -26,7 +26,8 @@ from tqdm.auto import tqdm
 from medinpaint import baselines
 from medinpaint.nets import biharmonic_inpaint, classical_fill, load_model
 from medinpaint.nets.guard import guard
-from medinpaint.nets.single_slice import network_or_biharmonic
+from medinpaint.nets.repair import wide_holes
+from medinpaint.nets.single_slice import network_or_biharmonic, single_slice_trial
 from medinpaint.train.augment import VALIDATION_SIGMAS, reference_noise, scored, validation_noise
 from medinpaint.train.config import TrainConfig
 from medinpaint.train.data import make_dataset
@@ -60,19 +61,23 @@ def _predict_single(model: torch.nn.Module, sample: dict[str, Any]) -> np.ndarra
     return (centre + mask * (out - centre))[0, 0].numpy()
 
 
-def _chosen_single(model: torch.nn.Module, sample: dict[str, Any], repaired: np.ndarray) -> np.ndarray:
-    """What the repair engine gives for the sample as a 2D image: the network's repair (``repaired``),
-    or biharmonic inpainting where that misses less on trial holes of the image
-    (:func:`medinpaint.nets.single_slice.network_or_biharmonic`)."""
+def _chosen_single(model: torch.nn.Module, sample: dict[str, Any]) -> np.ndarray:
+    """What the repair engine gives for the sample's centre as a 2D image: biharmonic inpainting where
+    it has thin holes only; else one network pass over its holes and trial holes beside them, and the
+    network's fill or biharmonic inpainting, whichever misses less on the trial holes
+    (:mod:`medinpaint.nets.single_slice`)."""
     mask = sample["mask"][0].numpy() > 0
-
-    def network(image: np.ndarray, holes: np.ndarray) -> np.ndarray:
-        stack = torch.from_numpy(np.repeat(image[None].astype(np.float32), sample["damaged"].shape[0], 0))
-        trial = {"damaged": stack, "mask": torch.from_numpy(holes[None].astype(np.float32))}
-        return _predict_single(model, trial).astype(np.float64)
-
-    keep, _ = network_or_biharmonic(repaired.astype(np.float64), mask, network)
-    return repaired if keep else biharmonic_inpaint(repaired.astype(np.float64), mask).astype(np.float32)
+    centre = sample["damaged"][sample["damaged"].shape[0] // 2].numpy().astype(np.float64)
+    wide = wide_holes(torch.from_numpy(mask[None, None]))[0, 0].numpy()
+    trial = single_slice_trial(wide) if wide.any() else None
+    if trial is None:
+        both, keep = _predict_single(model, sample), bool(wide.any())
+    else:
+        union = torch.from_numpy((mask | trial)[None].astype(np.float32))
+        both = _predict_single(model, {"damaged": sample["damaged"], "mask": union})
+        keep, _ = network_or_biharmonic(centre, mask, trial, both.astype(np.float64))
+    chosen = both if keep else biharmonic_inpaint(centre, mask)
+    return np.where(mask, chosen, centre).astype(np.float32)
 
 
 def _db(prediction: np.ndarray, clean: np.ndarray, mask: np.ndarray | None = None) -> float:
@@ -96,7 +101,7 @@ def compare_repair(models: dict[str, torch.nn.Module], context: int, seeds: list
                 continue
             if context and not mask.all():  # every sample as a 2D image too (edge slices included)
                 alone = {name: _predict_single(model, sample) for name, model in models.items()}
-                alone[ENGINE_SINGLE] = _chosen_single(models["medinpaint"], sample, alone["medinpaint"])
+                alone[ENGINE_SINGLE] = _chosen_single(models["medinpaint"], sample)
                 alone["biharmonic"] = baselines.biharmonic(centre, mask)
                 alone["telea"] = baselines.telea(centre, mask)
                 alone["median"] = baselines.median(centre, mask)

@@ -127,6 +127,17 @@ def _stencil(key: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray, np
     return _STENCILS[key]
 
 
+def _grown_by_one(mask: np.ndarray) -> np.ndarray:
+    """``mask`` dilated by a 3x3 square (what ``ndimage.binary_dilation`` gives, ~10x faster)."""
+    rows = mask.copy()
+    rows[1:] |= mask[:-1]
+    rows[:-1] |= mask[1:]
+    grown = rows.copy()
+    grown[:, 1:] |= rows[:, :-1]
+    grown[:, :-1] |= rows[:, 1:]
+    return grown
+
+
 def biharmonic_inpaint(image: np.ndarray, mask: np.ndarray, solve: np.ndarray | None = None) -> np.ndarray:
     """scikit-image's biharmonic inpainting (``inpaint_biharmonic``), solved over the holes only.
 
@@ -155,13 +166,13 @@ def biharmonic_inpaint(image: np.ndarray, mask: np.ndarray, solve: np.ndarray | 
         raise ValueError(f"expected a 2D image and a mask of its shape, got {out.shape} and {mask.shape}")
     if not mask.any() or mask.all():
         return out
-    known = out[~mask]
+    low, high = np.min(out, where=~mask, initial=np.inf), np.max(out, where=~mask, initial=-np.inf)
     if solve is not None:
         mask = mask & np.asarray(solve, dtype=bool)
         if not mask.any():
             return out
     h, w = mask.shape
-    labels, count = ndimage.label(ndimage.binary_dilation(mask, np.ones((3, 3), bool)), np.ones((3, 3)))
+    labels, count = ndimage.label(_grown_by_one(mask), np.ones((3, 3)))
     boxes = ndimage.find_objects(labels)
     top, left = (np.array([b[axis].start for b in boxes]) for axis in (0, 1))
     height, width = (np.array([b[axis].stop - b[axis].start for b in boxes]) for axis in (0, 1))
@@ -212,7 +223,7 @@ def biharmonic_inpaint(image: np.ndarray, mask: np.ndarray, solve: np.ndarray | 
             solution[start:stop] = spsolve(matrix, rhs[start:stop], permc_spec="MMD_AT_PLUS_A",
                                            use_umfpack=False)
     out[ii, jj] = solution
-    return np.clip(out, known.min(), known.max(), out=out)
+    return np.clip(out, low, high, out=out)
 
 
 def exact_fill(image: torch.Tensor, mask: torch.Tensor, solve: torch.Tensor | None = None) -> torch.Tensor:

@@ -60,3 +60,68 @@ def test_a_truncated_stream_is_found_where_its_cut_row_is_mostly_background(samp
     assert (found[lost] == CODE["truncation"]).all()
     # before the cut only a run of background the tail joined (where the stream was cut in it is unknowable)
     assert (clean.array[(found == CODE["truncation"]) & ~lost] == 0).all()
+
+
+def _middle_slice(name: str):
+    from medinpaint.data.sources import find_source
+    from medinpaint.io import Volume
+
+    require_source(name)
+    volume = find_source(name).load()
+    array = np.asarray(volume.array)
+    array = array[..., 0] if array.ndim == 4 else array
+    plane = np.ascontiguousarray(array[:, :, array.shape[2] // 2, np.newaxis])
+    return Volume(plane, np.eye(4), float(np.ravel(volume.slope)[0]), float(np.ravel(volume.intercept)[0]),
+                  dict(volume.meta))
+
+
+def _cut_after(volume, j: int, i: int, value) -> tuple:
+    """``volume``'s stream (first index fastest) cut after row ``j``'s first ``i`` voxels, the rest at
+    ``value``; with the mask of what changed."""
+    array = np.asarray(volume.array).copy()
+    ni = array.shape[0]
+    flat = array.reshape(-1, order="F")
+    before = flat.copy()
+    flat[j * ni + i:] = value
+    array = flat.reshape(array.shape, order="F")
+    return volume.with_array(array), array != before.reshape(array.shape, order="F")
+
+
+def test_a_single_slice_cut_where_its_anatomy_is_steady_is_truncated():
+    """A 2D head slice (no slice before to judge by) whose stream stops after the content of a row as
+    wide as the rows before it: anatomy narrows towards its edge, it does not stop dead."""
+    clean = _middle_slice("mni152")
+    content = np.asarray(clean.array)[:, :, 0] > 0
+    j = int(np.nonzero(content.sum(axis=0) >= 0.5 * content.sum(axis=0).max())[0][-1])  # a wide row, late
+    i = int(np.nonzero(content[:, j])[0][-1]) + 1  # just after its content
+    damaged, changed = _cut_after(clean, j, i, 0)
+    found = detect(damaged).labels == CODE["truncation"]
+    assert changed.any() and found[changed].all()
+    assert not detect(clean).counts()
+
+
+def test_a_single_slice_that_starts_dead_too_keeps_its_steady_edge():
+    """The same slice cut short by its field of view and padded with its background on every side
+    starts as abruptly as it ends: its edges are its own, no cut."""
+    clean = _middle_slice("mni152")
+    array = np.asarray(clean.array)[:, :, 0]
+    content = array > 0
+    rows = np.nonzero(content.any(axis=0))[0]
+    middle = slice(rows[0] + len(rows) // 4, rows[-1] - len(rows) // 4)
+    cropped = array[:, middle]  # a field of view through the middle of the anatomy
+    padded = np.pad(cropped, 8)[:, :, np.newaxis]
+    assert not detect(clean.with_array(np.ascontiguousarray(padded))).counts()
+    # cut off at the end only, the same edge is a cut
+    ended = np.pad(array[:, :middle.stop], ((0, 0), (0, 8)))[:, :, np.newaxis]
+    assert detect(clean.with_array(np.ascontiguousarray(ended))).counts().get("truncation")
+
+
+def test_a_tail_at_a_value_the_scan_holds_nowhere_else_is_truncated():
+    """An EPI slice with a background of 0 whose stream ends in -1024 (a stored 0 rescaled): the value
+    lies nowhere the stream arrived, whatever the shape of the cut."""
+    clean = _middle_slice("nibabel-example4d")
+    as_int = clean.with_array(np.asarray(clean.array).astype(np.int16))
+    ni, nj = as_int.shape[:2]
+    damaged, changed = _cut_after(as_int, int(nj * 0.8), ni // 3, -1024)
+    found = detect(damaged).labels == CODE["truncation"]
+    assert changed.any() and found[changed].all()

@@ -106,12 +106,34 @@ def roughness_along_best_direction(block: np.ndarray, content: np.ndarray) -> fl
     return along / any_two if any_two > 0 and np.isfinite(along) else 0.0
 
 
+def busiest_between_content(values: np.ndarray, is_fill: np.ndarray, block: tuple[slice, ...]) -> float:
+    """The largest mean step over a 5x5 window (the busy map's) centred in ``block`` (of one plane of
+    ``values``), counting only steps along i and j between two voxels of content (not ``is_fill``):
+    how busy the block is on its own voxels, not against the fill beside them."""
+    around = grown_in_plane(block, 2, values.shape)
+    part, inside = values[around][:, :, 0].astype(np.float64), ~is_fill[around][:, :, 0]
+    total, count = np.zeros_like(part), np.zeros_like(part)
+    for axis in (0, 1):
+        both = np.logical_and(np.delete(inside, 0, axis=axis), np.delete(inside, -1, axis=axis))
+        step = np.where(both, np.abs(np.diff(part, axis=axis)), 0.0)
+        at = (slice(1, None), slice(None)) if axis == 0 else (slice(None), slice(1, None))
+        total[at] += step
+        count[at] += both
+    total = ndimage.uniform_filter(total, size=5, mode="constant")
+    count = ndimage.uniform_filter(count, size=5, mode="constant")
+    mean = np.divide(total, count, out=np.zeros_like(total), where=count > 0.5 / 25)
+    return float(mean[tuple(slice(b.start - a.start, b.stop - a.start)
+                            for b, a in zip(block[:2], around[:2], strict=True))].max())
+
+
 def label_garbage_rectangles(values: np.ndarray, busy: np.ndarray, box: tuple[slice, ...],
-                             is_fill: np.ndarray, labels: np.ndarray, full_range: float) -> None:
+                             is_fill: np.ndarray, labels: np.ndarray, full_range: float,
+                             step_limit: float) -> None:
     """Label the garbage rectangles of one busy region (``busy`` inside ``box`` of one plane).
 
     Overlapping blocks make a region that no single rectangle fits: the largest is trimmed out first,
-    then what stays busy beyond its reach is trimmed again (at most four times)."""
+    then what stays busy beyond its reach is trimmed again (at most four times). ``step_limit``: the
+    mean step that made the region busy; a block must pass it between its own voxels of content too."""
     for _ in range(CORRUPTED_BLOCKS.max_blocks):
         inside = ndimage.find_objects(busy.astype(np.uint8))
         if not inside or busy.sum() < SCAN.min_hole:
@@ -135,6 +157,9 @@ def label_garbage_rectangles(values: np.ndarray, busy: np.ndarray, box: tuple[sl
             return
         # a line of bright voxels, no rectangle
         if min(s.stop - s.start for s in block[:2]) < CORRUPTED_BLOCKS.min_width:
+            return
+        # busy only against the fill between its voxels: ragged islands a threshold left, not garbage
+        if busiest_between_content(values, is_fill, block) <= step_limit:
             return
         roughness = roughness_along_best_direction(values[block][:, :, 0], ~is_fill[block][:, :, 0])
         if roughness < CORRUPTED_BLOCKS.garbage_along:  # a vessel, not garbage
@@ -181,7 +206,8 @@ def find_corrupted_blocks(values: np.ndarray, is_fill: np.ndarray, not_constant:
         busy[:, :, candidates] = ndimage.uniform_filter(steps[:, :, candidates], size=(5, 5, 1)) > step_limit
         blocks, boxes, _ = regions_in_plane(busy, SCAN.min_hole)
         for index, box in enumerate(boxes, start=1):
-            label_garbage_rectangles(values, blocks[box] == index, box, is_fill, labels, full_range)
+            label_garbage_rectangles(values, blocks[box] == index, box, is_fill, labels, full_range,
+                                     step_limit)
     return step_i
 
 

@@ -283,7 +283,9 @@ def find_lost_tiles(block: np.ndarray, holes: np.ndarray, content: np.ndarray, l
     three slices or more, holds content at its place in the slice before or after it, or, where that
     slice lost the same tile (a burst can hit the same place in two slices), in the slice beyond
     (:func:`content_across`). A notch or a gap of a brain mask that happens to be a tile wide is
-    nearly empty there. ``sizes``: the tile sizes looked for."""
+    nearly empty there. Judged in-plane only (one or two slices), the two sides must meet at a corner:
+    a tile between two sides of content only is such a gap, lost only where :func:`gaps_closed` (ch2bet's
+    clean slice holds a notch one tile wide). ``sizes``: the tile sizes looked for."""
     ni, nj = holes.shape[:2]
     for t in sizes:
         ci, cj = ni // t, nj // t
@@ -295,7 +297,14 @@ def find_lost_tiles(block: np.ndarray, holes: np.ndarray, content: np.ndarray, l
         sides = content_outside_tile_sides(content, t, ci, cj)
         straight = sum((frac >= PACKET_LOSS.side_content).astype(np.uint8) for frac in sides)
         hit = full & (straight >= PACKET_LOSS.min_sides)
-        if fill_context is not None:
+        gaps = None
+        if fill_context is None:
+            # judged in-plane only, two sides of content must meet at a corner of the tile: content
+            # along two opposite sides only is a gap of the tile's width, which anatomy and masks make
+            # (a mask's notch, a cleft between two lobes): see :func:`gaps_closed`
+            gaps = hit & ~has_corner(sides)
+            hit &= ~gaps
+        else:
             for i, j, k in zip(*np.nonzero(hit), strict=True):
                 tile = (slice(i * t, (i + 1) * t), slice(j * t, (j + 1) * t))
                 hit[i, j, k] = content_across(*fill_context(), tile, k, PACKET_LOSS.content_across)
@@ -304,11 +313,44 @@ def find_lost_tiles(block: np.ndarray, holes: np.ndarray, content: np.ndarray, l
                 hit[i, j, k] = content_either_side(*fill_context(), tile, k, PACKET_LOSS.content_both)
         region = labels[: ci * t, : cj * t]
         lost = cells_all(region == PACKET_LOSS_CODE, t) | hit
-        if lost.any():
-            lost = grow_burst(block, lost, full, sides, t, fill_context)
-            cells = np.repeat(np.repeat(lost, t, axis=0), t, axis=1)
-            region[cells & (region == 0)] = PACKET_LOSS_CODE
+        while True:
+            if lost.any():
+                lost = grow_burst(block, lost, full, sides, t, fill_context)
+                cells = np.repeat(np.repeat(lost, t, axis=0), t, axis=1)
+                region[cells & (region == 0)] = PACKET_LOSS_CODE
+            if gaps is None or not (gaps & ~lost).any():
+                break
+            closing = gaps & ~lost & gaps_closed(content, labels == PACKET_LOSS_CODE, full, t, (ni, nj))
+            if not closing.any():
+                break
+            lost |= closing
 
+
+def has_corner(sides: list[np.ndarray]) -> np.ndarray:
+    """Whether content runs along two sides of a tile that meet at one of its corners (``sides``: from
+    :func:`content_outside_tile_sides`)."""
+    straight = [frac >= PACKET_LOSS.side_content for frac in sides]
+    return (straight[0] | straight[1]) & (straight[2] | straight[3])
+
+
+def gaps_closed(content: np.ndarray, packets: np.ndarray, full: np.ndarray, t: int,
+                plane: tuple[int, int]) -> np.ndarray:
+    """Which t x t cells, with content along two opposite sides, are closed: content or packets found
+    lost run along a third side (along ``PACKET_LOSS.side_content`` of the line just outside it), or
+    past each side lies content or packets, a whole fill cell (``full``: a burst's tile not found yet)
+    or the plane's border. A gap of a tile's width between two edges of anatomy is the scan's own
+    where it opens at one end into fill of no tile's shape (a pocket of a mask's notch, a ragged rim
+    of the background) and at the other into fill too: no lost packet closes it."""
+    sides = content_outside_tile_sides(content | packets, t, *full.shape[:2])
+    beyond = [np.ones_like(full) for _ in range(4)]  # the cell past each side: whole fill, or none
+    beyond[0][1:], beyond[2][:, 1:] = full[:-1], full[:, :-1]
+    beyond[1][:-1], beyond[3][:, :-1] = full[1:], full[:, 1:]
+    beyond[1][-1] &= full.shape[0] * t == plane[0]  # a partial cell past the last is no tile
+    beyond[3][:, -1] &= full.shape[1] * t == plane[1]
+    shut = np.ones_like(full)
+    for frac, cell in zip(sides, beyond, strict=True):
+        shut &= (frac >= PACKET_LOSS.side_content) | cell
+    return has_corner(sides) | shut
 
 
 def grow_burst(block: np.ndarray, lost: np.ndarray, full: np.ndarray, sides: list[np.ndarray], t: int,

@@ -12,13 +12,10 @@ from tests.repair.detection.clean_forms import clean_cases
 
 # what detection still finds on clean cases, each a known open problem (docs/detection.md, "known
 # misses"): the test fails when one of them stops, so that the list only ever shrinks
-KNOWN = {
-    # a threshold leaves ragged rough islands the block rule takes for garbage
-    "ch2/axis1-volume/thresholded": {"corrupted-blocks": 31},
-    "ch2bet/axis1-volume/thresholded": {"corrupted-blocks": 31},
-    # a one-slice mask with a tile-aligned notch (no slice beside to judge it by)
-    "ch2bet/axis2-slice/masked": {"packet-loss": 64},
-}
+# (none now: a thresholded ch2 volume's ragged islands, busy only against the fill between them, and a
+# one-slice brain mask's notch one tile wide, a gap with content along two opposite sides only, were
+# fixed in issue 18)
+KNOWN: dict[str, dict[str, int]] = {}
 
 
 def test_no_detection_on_any_clean_scan_in_any_storage_form():

@@ -16,6 +16,7 @@ from medinpaint.repair.detection.slabs import (
     content_across,
     label_in_plane,
     regions_in_plane,
+    runs_of_true,
 )
 
 TILES = (8, 16, 32)  # the tile grids a packet covers
@@ -112,6 +113,7 @@ def find_packet_loss(block: np.ndarray, is_fill: np.ndarray, content_slices: np.
     content = ~is_fill
     find_lost_tiles(block, holes & (labels == 0), content, labels, fill_context)
     find_lost_tiles_off_grid(block, holes, content, labels, fill_context, sorted(found))
+    find_lost_tiles_on_edge_grids(block, holes, content, labels, fill_context)
 
 
 def holes_by_value(block: np.ndarray, holes: np.ndarray, is_fill: np.ndarray,
@@ -434,6 +436,47 @@ def find_lost_tiles_off_grid(block: np.ndarray, holes: np.ndarray, content: np.n
                 context = None if fill_context is None else shifted_context(fill_context, a, b, k)
                 find_lost_tiles(block[part], fill[a:, b:, np.newaxis] & (labels[part] == 0), content[part],
                                 labels[part], context, (t,))
+
+
+def find_lost_tiles_on_edge_grids(block: np.ndarray, holes: np.ndarray, content: np.ndarray,
+                                  labels: np.ndarray, fill_context: Callable[[], tuple] | None) -> None:
+    """:func:`find_lost_tiles` on the grids, off the image's corner, that the straight edges between fill
+    and content of a slice put forward (:func:`edge_grid_offsets`): a burst of tiles of a grid that
+    starts anywhere, joined to the background, is found as no region of its own, but its tiles' sides
+    cut the anatomy along the grid's lines. Tiles of 16 and 32 pixels only (8-pixel ones fit a mask's
+    edges by chance), in slices holding a whole fill cell of the 8-pixel grid (such a tile holds one on
+    any grid)."""
+    t0 = TILES[0]
+    if min(holes.shape[:2]) < 2 * t0:
+        return
+    open_holes = holes & (labels == 0)
+    candidates = cells_all(open_holes, t0).any(axis=(0, 1))
+    for k in np.nonzero(candidates)[0]:
+        fill = open_holes[:, :, k]
+        for t in TILES[1:]:
+            for a, b in edge_grid_offsets(fill, content[:, :, k], t):
+                part = (slice(a, None), slice(b, None), slice(k, k + 1))
+                context = None if fill_context is None else shifted_context(fill_context, a, b, k)
+                find_lost_tiles(block[part], holes[part] & (labels[part] == 0), content[part], labels[part],
+                                context, (t,))
+
+
+def edge_grid_offsets(fill: np.ndarray, content: np.ndarray, t: int, most: int = 2) -> list[tuple[int, int]]:
+    """The offsets (rows, columns; not both 0) of t-pixel grids whose lines carry the straight edges,
+    ``t`` voxels long at least, between ``fill`` and ``content`` of a plane: the ``most`` best-supported
+    row and column offsets, combined."""
+    across_rows = (fill[1:] & content[:-1]) | (fill[:-1] & content[1:])  # edge between rows r and r + 1
+    across_columns = (fill[:, 1:] & content[:, :-1]) | (fill[:, :-1] & content[:, 1:])
+    if across_rows.shape[1] < t or across_columns.shape[0] < t:
+        return []
+    rows = runs_of_true(across_rows.T, t).sum(axis=0)  # straight edge voxels per row boundary
+    columns = runs_of_true(across_columns, t).sum(axis=0)
+    votes = []
+    for edges in (rows, columns):
+        at = np.bincount((np.arange(1, len(edges) + 1)) % t, weights=edges, minlength=t)
+        best = [int(r) for r in np.argsort(-at, kind="stable")[:most] if at[r] > 0]
+        votes.append(best)
+    return [(a, b) for a in votes[0] for b in votes[1] if (a, b) != (0, 0)]
 
 
 def grid_offsets(found: np.ndarray, t: int) -> list[tuple[int, int]]:

@@ -90,13 +90,19 @@ def whole_cells(ii: np.ndarray, jj: np.ndarray, si: np.ndarray, sj: np.ndarray, 
 
 def find_packet_loss(block: np.ndarray, is_fill: np.ndarray, content_slices: np.ndarray, labels: np.ndarray,
                      contrast: float, fill_context: Callable[[], tuple] | None,
-                     written: np.ndarray | None = None, fills: list[float] | None = None) -> None:
+                     written: np.ndarray | None = None, fills: list[float] | None = None,
+                     below: np.ndarray | None = None) -> None:
     """Lost packets in a slab (``fill_context``: gives :func:`fill_with_context` of the slab; None for
     a scan of one or two slices, judged in-plane only; ``content_slices`` as for :func:`find_lost_lines`).
     ``written``: voxels at a fill value the scan holds only in runs, no background of its own
     (:func:`pick_run_fills`): any region of them is lost, whatever its shape. ``fills``: the fill values
-    (where there are several, a region's shape is judged at each apart)."""
+    (where there are several, a region's shape is judged at each apart). ``below``: voxels at a negative
+    constant the scan holds nowhere else (:func:`~medinpaint.repair.detection.volume.lone_negative_minimum`):
+    any region of them is lost, whatever its shape."""
     holes = is_fill & content_slices[np.newaxis, np.newaxis, :] & (labels == 0)
+    if below is not None:
+        lost_anywhere(holes & below, labels)
+        holes &= labels == 0
     components, n = label_in_plane(holes) if written is not None else (None, 0)
     if n:
         # a region of a value the scan holds only in runs: lost, whatever its shape (a burst of tiles of
@@ -114,6 +120,16 @@ def find_packet_loss(block: np.ndarray, is_fill: np.ndarray, content_slices: np.
     find_lost_tiles(block, holes & (labels == 0), content, labels, fill_context)
     find_lost_tiles_off_grid(block, holes, content, labels, fill_context, sorted(found))
     find_lost_tiles_on_edge_grids(block, holes, content, labels, fill_context)
+
+
+def lost_anywhere(holes: np.ndarray, labels: np.ndarray) -> None:
+    """Label every region of ``holes`` of ``SCAN.min_hole`` voxels or more (in a slice), 4 voxels across
+    at least both ways, as lost packets (thinner ones are lost lines, for their own rules)."""
+    components, boxes, _ = regions_in_plane(holes, SCAN.min_hole)
+    for index, box in enumerate(boxes, start=1):
+        if min(box[0].stop - box[0].start, box[1].stop - box[1].start) >= 4:
+            region = labels[box]
+            region[(components[box] == index) & (region == 0)] = PACKET_LOSS_CODE
 
 
 def holes_by_value(block: np.ndarray, holes: np.ndarray, is_fill: np.ndarray,

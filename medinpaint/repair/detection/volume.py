@@ -118,6 +118,8 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     for_each_slab(nk, slab, survey)
     if at_minimum.sum() < SCAN.min_hole:  # lone voxels at the minimum are bit errors, not a fill
         fills = [f for f in fills if f != minimum.item() or f in fill_values(volume)]
+    # (not where it is the scan's own background or padding: a thresholded CT set to -1024 around it)
+    below = lone_negative_minimum(array, minimum, slab) if minimum.item() in set(fills) - set(own) else None
     # Fortran order: a slab of slices (what every detector works on) is one contiguous run of memory
     labels = np.zeros(array.shape, dtype=np.uint8, order="F")
     find_lost_slices(volume, constant, fractions, labels)
@@ -159,7 +161,8 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
                 block, is_fill, PARTIAL_LINES.contrast * value_range, cut[part], region, across)])
             contrast = PACKET_LOSS.rectangle_contrast * value_range
             find_packet_loss(block, is_fill, cut[part], region, contrast, across,
-                             is_fill_value(block, written) if written else None, fills)
+                             is_fill_value(block, written) if written else None, fills,
+                             None if below is None else block == below)
         if stats is not None:
             found, outliers, (background, alone), (impulse, beyond) = blocks_and_first_look_flips(
                 block, is_fill, not_constant[part], region, stats, fill_context, padding)
@@ -324,6 +327,30 @@ def doubtful_impulses(array: np.ndarray, labels: np.ndarray, flipped: np.ndarray
     if found:
         doubtful[BIT_ERRORS_KIND] = np.concatenate(found)
     return sum(len(w[0]) for w in weak)
+
+
+def lone_negative_minimum(array: np.ndarray, minimum: np.generic, slab: int) -> float | None:
+    """The scan's minimum where it is negative and no other value is (``None`` otherwise): a constant
+    written into a scan of values that cannot be negative (an MR's magnitudes: -1024, a stored 0
+    rescaled, over a background of 0), no value of its own. A strided sample of slices rules out
+    most scans that hold negative values (CT in HU) before the whole scan is read."""
+    if not minimum < 0 or np.asarray(array).dtype.kind not in "iuf":
+        return None
+    nk = array.shape[2]
+
+    def others_negative(block: np.ndarray) -> bool:
+        return bool(((block < 0) & (block != minimum)).any())
+
+    if others_negative(np.asarray(array[:, :, ::max(1, nk // 16)])):
+        return None
+    found: list[bool] = []
+
+    def look(part: slice) -> None:
+        found.append(others_negative(np.asarray(array[:, :, part])))
+        drop_mapped_pages(array, part.start, part.stop)
+
+    for_each_slab(nk, slab, look)
+    return None if any(found) else minimum.item()
 
 
 def run_fill_candidates(array: np.ndarray, fills: list[float], slab: int) -> dict[float, int]:

@@ -165,3 +165,16 @@ def test_bursts_of_32_pixel_tiles_on_a_grid_off_the_corner_are_found_on_their_ed
     found = detect(volume.with_array(np.ascontiguousarray(result.damaged))).labels > 0
     assert found[changed].mean() > 0.6
     assert not (found & ~lost).any()
+
+
+def test_tiles_at_a_negative_value_an_mr_holds_nowhere_else_are_found_whatever_their_grid():
+    """An EPI (magnitudes, 0 outside the head) with bursts of 32-pixel tiles off the image's corner at
+    -1024 (a stored 0 rescaled): no MR value is negative, so any region of it is lost."""
+    volume = middle_crop("nibabel-example4d")
+    result = lost_tiles(np.asarray(volume.array), np.random.default_rng(3), tile=32, aligned=False,
+                        fill=-1024, on="stored", slope=float(np.ravel(volume.slope)[0]),
+                        intercept=float(np.ravel(volume.intercept)[0]))
+    changed, lost = np.asarray(result.mask, bool), np.asarray(result.lost, bool)
+    found = detect(volume.with_array(np.ascontiguousarray(result.damaged))).labels > 0
+    assert found[changed].mean() > 0.95  # (0.33 before this rule)
+    assert not (found & ~lost).any()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -448,10 +449,8 @@ def find_lost_tiles_off_grid(block: np.ndarray, holes: np.ndarray, content: np.n
         fill = holes[:, :, k] | packets
         for t in TILES:
             for a, b in grid_offsets(packets, t):
-                part = (slice(a, None), slice(b, None), slice(k, k + 1))
-                context = None if fill_context is None else shifted_context(fill_context, a, b, k)
-                find_lost_tiles(block[part], fill[a:, b:, np.newaxis] & (labels[part] == 0), content[part],
-                                labels[part], context, (t,))
+                find_lost_tiles_on_grid(block, fill[:, :, np.newaxis], content, labels, fill_context, k, t,
+                                        a, b)
 
 
 def find_lost_tiles_on_edge_grids(block: np.ndarray, holes: np.ndarray, content: np.ndarray,
@@ -471,10 +470,8 @@ def find_lost_tiles_on_edge_grids(block: np.ndarray, holes: np.ndarray, content:
         fill = open_holes[:, :, k]
         for t in TILES[1:]:
             for a, b in edge_grid_offsets(fill, content[:, :, k], t):
-                part = (slice(a, None), slice(b, None), slice(k, k + 1))
-                context = None if fill_context is None else shifted_context(fill_context, a, b, k)
-                find_lost_tiles(block[part], holes[part] & (labels[part] == 0), content[part], labels[part],
-                                context, (t,))
+                find_lost_tiles_on_grid(block, holes[:, :, k:k + 1], content, labels, fill_context, k, t,
+                                        a, b)
 
 
 def edge_grid_offsets(fill: np.ndarray, content: np.ndarray, t: int, most: int = 2) -> list[tuple[int, int]]:
@@ -512,11 +509,27 @@ def grid_offsets(found: np.ndarray, t: int) -> list[tuple[int, int]]:
     return sorted(offsets, key=lambda grid: -offsets[grid])[:PACKET_LOSS.grid_offsets]
 
 
-def shifted_context(fill_context: Callable[[], tuple], a: int, b: int, k: int) -> Callable[[], tuple]:
-    """``fill_context`` for slice ``k`` of the slab alone, its plane cut ``a`` rows and ``b`` columns
-    from the corner (slice ``k`` becomes slice 0)."""
-    def context() -> tuple:
-        planes, in_scan = fill_context()
-        window = slice(k, k + 2 * CONTEXT + 1)
-        return planes[a:, b:, window], in_scan[window]
-    return context
+def find_lost_tiles_on_grid(block: np.ndarray, holes: np.ndarray, content: np.ndarray, labels: np.ndarray,
+                            fill_context: Callable[[], tuple] | None, k: int, t: int, a: int, b: int) -> None:
+    """:func:`find_lost_tiles` of t-pixel tiles in slice ``k`` of the slab, on the grid whose lines fall
+    on rows ``a`` and columns ``b`` (mod t). The plane is extended at its borders by repeating its edge
+    to whole tiles of that grid, so the tiles the border cuts are judged as well (a burst runs on into
+    them); what is found there is kept inside the plane. ``holes``: the slice's fill, ``(ni, nj, 1)``."""
+    ni, nj = block.shape[:2]
+    top, left = (t - a) % t, (t - b) % t
+    pad = ((top, (-(ni + top)) % t), (left, (-(nj + left)) % t), (0, 0))
+    inside = (slice(top, top + ni), slice(left, left + nj))
+    plane = (slice(None), slice(None), slice(k, k + 1))
+    grown = np.pad(labels[plane], pad, mode="edge")
+    found = grown.copy()
+    context = None
+    if fill_context is not None:
+        def context() -> tuple:
+            planes, in_scan = fill_context()
+            window = planes[:, :, k:k + 2 * CONTEXT + 1]
+            return np.pad(window, pad, mode="edge"), in_scan[k:k + 2 * CONTEXT + 1]
+        context = functools.cache(context)
+    find_lost_tiles(np.pad(block[plane], pad, mode="edge"), np.pad(holes, pad, mode="edge") & (grown == 0),
+                    np.pad(content[plane], pad, mode="edge"), found, context, (t,))
+    new = (found[inside] == PACKET_LOSS_CODE) & (grown[inside] != PACKET_LOSS_CODE) & (labels[plane] == 0)
+    labels[plane][new] = PACKET_LOSS_CODE

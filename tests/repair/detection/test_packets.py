@@ -156,14 +156,15 @@ def test_a_burst_that_leaves_gaps_a_tile_wide_in_a_single_slice_is_found(source,
 def test_bursts_of_32_pixel_tiles_on_a_grid_off_the_corner_are_found_on_their_edges_grid(seed):
     """32-pixel tiles on a grid 5-29 pixels off the image's corner, bursts joined to one another and
     to the fill: no region of their own gives the grid, but the straight edges their sides cut into
-    the anatomy do (0.26-0.33 of them found on the image's and the regions' grids alone)."""
+    the anatomy do (0.26-0.33 of them found on the image's and the regions' grids alone; 0.65-0.74
+    without the tiles the plane's border cuts, judged with the plane's edge repeated to whole tiles)."""
     volume = middle_crop("ch2")
     result = lost_tiles(np.asarray(volume.array), np.random.default_rng(seed), tile=32, aligned=False,
                         fill="minimum", on="stored", slope=float(np.ravel(volume.slope)[0]),
                         intercept=float(np.ravel(volume.intercept)[0]))
     changed, lost = np.asarray(result.mask, bool), np.asarray(result.lost, bool)
     found = detect(volume.with_array(np.ascontiguousarray(result.damaged))).labels > 0
-    assert found[changed].mean() > 0.6
+    assert found[changed].mean() > 0.8
     assert not (found & ~lost).any()
 
 

@@ -45,6 +45,11 @@ class CorruptedBlockThresholds:
         max_blocks: rectangles trimmed out of one busy region at most.
         sound_range_share: blocks are looked for again where the full range of what was not found
             damaged is below this share of the scan's full range (flips stretched it).
+        garbled_share: in a slice more than this share of whose content is rough, the noise sigma (a
+            median) may have measured garbage: it is measured again away from the busy voxels.
+        stretched_range: a full range this many times the tissue's was stretched by garbage (float
+            bytes): garbage is judged against the range of the values within this many tissue ranges
+            of the tissue.
     """
 
     step_range: float = 0.2
@@ -57,6 +62,8 @@ class CorruptedBlockThresholds:
     garbage_along: float = 0.6
     max_blocks: int = 4
     sound_range_share: float = 0.8
+    garbled_share: float = 0.5
+    stretched_range: float = 1024.0
 
 
 CORRUPTED_BLOCKS = CorruptedBlockThresholds()
@@ -111,7 +118,8 @@ def busiest_between_content(values: np.ndarray, is_fill: np.ndarray, block: tupl
     ``values``), counting only steps along i and j between two voxels of content (not ``is_fill``):
     how busy the block is on its own voxels, not against the fill beside them."""
     around = grown_in_plane(block, 2, values.shape)
-    part, inside = values[around][:, :, 0].astype(np.float64), ~is_fill[around][:, :, 0]
+    part = values[around][:, :, 0].astype(np.float64)
+    inside = ~is_fill[around][:, :, 0] & ~np.isnan(part)
     total, count = np.zeros_like(part), np.zeros_like(part)
     for axis in (0, 1):
         both = np.logical_and(np.delete(inside, 0, axis=axis), np.delete(inside, -1, axis=axis))
@@ -161,7 +169,8 @@ def label_garbage_rectangles(values: np.ndarray, busy: np.ndarray, box: tuple[sl
         # busy only against the fill between its voxels: ragged islands a threshold left, not garbage
         if busiest_between_content(values, is_fill, block) <= step_limit:
             return
-        roughness = roughness_along_best_direction(values[block][:, :, 0], ~is_fill[block][:, :, 0])
+        measured = values[block][:, :, 0]
+        roughness = roughness_along_best_direction(measured, ~is_fill[block][:, :, 0] & ~np.isnan(measured))
         if roughness < CORRUPTED_BLOCKS.garbage_along:  # a vessel, not garbage
             return
         region = labels[block]
@@ -183,6 +192,54 @@ def label_garbage_rectangles(values: np.ndarray, busy: np.ndarray, box: tuple[sl
         busy[cleared] = False  # the caller's comparison made ``busy``: this region's own array
 
 
+def limits_where_noise_was_garbage(values: np.ndarray, is_fill: np.ndarray, steps: np.ndarray,
+                                   limits: np.ndarray, range_limit: float, full_range: float,
+                                   sigma: float) -> None:
+    """Lower ``limits`` (the busy limit, slice by slice) where the noise sigma measured garbage. The
+    sigma is a median (of the residual to the 3x3 median, over the sampled slices); where more than half
+    (``CORRUPTED_BLOCKS.garbled_share``) of a slice's content is rough by
+    ``CORRUPTED_BLOCKS.rough_range`` of the full range, that median may be garbage's, past the median's
+    breakdown point (a 33x34 block of int16 noise in nibabel's 33x41 slice: sigma 18,283, six of it
+    above any step the garbage takes). The noise is measured again there, on the slice's content away
+    from where it is busy against the range's share alone (2 voxels, the 5x5 window's reach): 595 in
+    nibabel's slice. A slice busy all over keeps its sigma: no sound content to measure against (a
+    16x16 CT under k-space spikes). Only slices with a 4x4 cell steep against the range's share."""
+    steep = cells_count(steps > range_limit, 4)
+    for k in np.nonzero((steep >= CORRUPTED_BLOCKS.steep_cells).any(axis=(0, 1)))[0]:
+        plane, content = values[:, :, k], ~is_fill[:, :, k]
+        median = ndimage.median_filter(plane, size=3, mode="mirror")
+        residual = np.abs(plane - median)
+        if not content.any() or (residual[content] > CORRUPTED_BLOCKS.rough_range * full_range).mean() \
+                <= CORRUPTED_BLOCKS.garbled_share:
+            continue
+        busy = ndimage.uniform_filter(steps[:, :, k], size=5) > range_limit
+        sound = content & ~ndimage.binary_dilation(busy, iterations=2)
+        moved = residual[sound & (residual > 0)]
+        if moved.size < SCAN.min_hole:
+            continue
+        sound_sigma = float(1.4826 * np.median(moved))
+        if sound_sigma < sigma:
+            limits[k] = min(limits[k], max(range_limit, CORRUPTED_BLOCKS.step_sigmas * sound_sigma))
+
+
+def range_for_garbage(values: np.ndarray, stats: dict) -> float:
+    """The range garbage in ``values`` (a slab) is judged against: the scan's full range, but where
+    that is not finite or is stretched beyond ``CORRUPTED_BLOCKS.stretched_range`` times the tissue's
+    (the 0.5..99.5 percentiles once single voxels are smoothed away), the full range of the slab's
+    values within that many tissue ranges of the tissue. Random bytes read as float32 hold values to
+    3e38 (and inf, NaN): the full range overflows or is ~1e38, and a share of it is a limit no step
+    passes (pydicom's CT_small in HU: tissue -858..791; the clean forms' full range is at most 7.1 times
+    their tissue's, nipy's functional run padded)."""
+    full_range = stats["full_range"]
+    tissue = stats["tissue_high"] - stats["tissue_low"]
+    reach = CORRUPTED_BLOCKS.stretched_range * tissue
+    if not tissue > 0 or full_range <= reach:
+        return full_range
+    with np.errstate(invalid="ignore", over="ignore"):
+        kept = values[np.abs(values - (stats["tissue_high"] + stats["tissue_low"]) / 2) <= reach]
+    return float(kept.max()) - float(kept.min()) if kept.size else tissue
+
+
 def find_corrupted_blocks(values: np.ndarray, is_fill: np.ndarray, not_constant: np.ndarray,
                           labels: np.ndarray, sigma: float, full_range: float) -> np.ndarray:
     """Label rectangles of garbage. Garbage has no spatial correlation, so neighbouring voxels differ
@@ -193,21 +250,39 @@ def find_corrupted_blocks(values: np.ndarray, is_fill: np.ndarray, not_constant:
     steps[1:] += step_i
     steps[:, 1:] += np.abs(np.diff(values, axis=1))
     steps /= 2
-    step_limit = max(CORRUPTED_BLOCKS.step_range * full_range, CORRUPTED_BLOCKS.step_sigmas * sigma)
+    # a step beyond the range tells no more than one across it: float garbage (random bytes) steps by
+    # up to 3e38 and inf; a step to or from NaN (no measurement) is none. The window's running sum
+    # carried inf - inf and NaN to the end of its row: busy nowhere after it
+    beyond = not steps.max() <= full_range  # (one pass: the max is NaN where a step is)
+    if beyond:
+        np.minimum(steps, full_range, out=steps)
+        steps[np.isnan(steps)] = 0
+    judged = values
+    if beyond:  # and the values beyond it, for the garbage tests: within the range of the scan's median
+        centre = float(np.nanmedian(values))
+        judged = np.clip(values, centre - full_range, centre + full_range)
+    range_limit = CORRUPTED_BLOCKS.step_range * full_range
+    step_limit = max(range_limit, CORRUPTED_BLOCKS.step_sigmas * sigma)
+    limits = np.full(values.shape[2], step_limit, dtype=np.float64)
     ni4, nj4 = values.shape[0] // 4 * 4, values.shape[1] // 4 * 4
     if ni4 and nj4:
         steep = cells_count(steps > step_limit, 4)
         # slices with a 4x4 cell mostly steep
-        candidates = np.nonzero((steep >= CORRUPTED_BLOCKS.steep_cells).any(axis=(0, 1)) & not_constant)[0]
+        searched = (steep >= CORRUPTED_BLOCKS.steep_cells).any(axis=(0, 1)) & not_constant
+        if step_limit > range_limit:
+            limits_where_noise_was_garbage(values, is_fill, steps, limits, range_limit, full_range, sigma)
+            searched |= (limits < step_limit) & not_constant
+        candidates = np.nonzero(searched)[0]
     else:
         candidates = []
     if len(candidates):
         busy = np.zeros_like(values, dtype=bool)
-        busy[:, :, candidates] = ndimage.uniform_filter(steps[:, :, candidates], size=(5, 5, 1)) > step_limit
+        busy[:, :, candidates] = (ndimage.uniform_filter(steps[:, :, candidates], size=(5, 5, 1))
+                                  > limits[candidates])
         blocks, boxes, _ = regions_in_plane(busy, SCAN.min_hole)
         for index, box in enumerate(boxes, start=1):
-            label_garbage_rectangles(values, blocks[box] == index, box, is_fill, labels, full_range,
-                                     step_limit)
+            label_garbage_rectangles(judged, blocks[box] == index, box, is_fill, labels, full_range,
+                                     float(limits[box[2].start]))
     return step_i
 
 

@@ -62,8 +62,8 @@ from medinpaint.repair.detection.lost_slices import (
     LostSliceThresholds,
     TruncationThresholds,
 )
-from medinpaint.repair.detection.packets import PACKET_LOSS, PacketLossThresholds
 from medinpaint.repair.detection.slabs import SCAN, SLAB, ScanThresholds, fill_values, is_fill_value
+from medinpaint.repair.detection.tiles import PACKET_LOSS, PacketLossThresholds
 from medinpaint.repair.detection.volume import detect
 
 __all__ = [

@@ -35,7 +35,7 @@ from medinpaint.repair.detection.later_looks import (
 )
 from medinpaint.repair.detection.lost_lines import find_lost_lines, find_more_lost_lines, stream_continuations
 from medinpaint.repair.detection.lost_slices import find_lost_slices, find_truncation
-from medinpaint.repair.detection.packets import PACKET_LOSS, find_packet_loss
+from medinpaint.repair.detection.packets import find_packet_loss
 from medinpaint.repair.detection.partial_lines import PARTIAL_LINES, find_partial_lines, lost_line_parts
 from medinpaint.repair.detection.slabs import (
     SCAN,
@@ -52,6 +52,7 @@ from medinpaint.repair.detection.slabs import (
     run_values,
     to_volume_indices,
 )
+from medinpaint.repair.detection.tiles import PACKET_LOSS
 
 BIT_ERRORS_KIND = KINDS[BIT_ERRORS_CODE - 1]
 

@@ -1,0 +1,309 @@
+"""Whole lost tiles: a packet's tiles cut straight into the anatomy, the rest of their burst, and the
+grids off the image's corner they lie on (:func:`~medinpaint.repair.detection.packets.find_packet_loss`
+finds the fill regions first)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from medinpaint.repair.detection.kinds import PACKET_LOSS_CODE
+from medinpaint.repair.detection.slabs import CONTEXT, cells_all, content_across, runs_of_true
+
+TILES = (8, 16, 32)  # the tile grids a packet covers
+
+
+@dataclass(frozen=True)
+class PacketLossThresholds:
+    """When a fill-valued tile or rectangle is a lost packet.
+
+    Args:
+        rectangle_contrast: a fill rectangle off the tile grid counts where its surroundings stand out
+            from the fill by this share of the content's value range.
+        side_content: content runs along this share of the line just outside a side of a lost tile ...
+        min_sides: ... on at least this many sides.
+        content_across: a lost tile has this share of content at its place in a slice beside it.
+        content_both: a whole fill tile with content along one side only is lost where its place
+            holds this share of content in the slices on both sides of it.
+        grid_offsets: grids off the image's corner looked at per tile size in a slice with lost packets.
+        burst_content: a fill tile next to a lost one along the stream was lost too where content
+            runs this far along one of its sides.
+        padding_share: fill lines at the plane's border in this share of the slab's slices are the
+            scan's own padding.
+    """
+
+    rectangle_contrast: float = 0.05
+    side_content: float = 0.9
+    min_sides: int = 2
+    content_across: float = 0.3
+    content_both: float = 0.5
+    grid_offsets: int = 4
+    burst_content: float = 0.3
+    padding_share: float = 0.5
+
+
+PACKET_LOSS = PacketLossThresholds()
+
+
+def content_outside_tile_sides(content: np.ndarray, t: int, ci: int, cj: int) -> list[np.ndarray]:
+    """Content fraction along the line just outside each side of every t x t cell: four (ci, cj, k)
+    arrays."""
+    nk = content.shape[2]
+    sides = []
+    for axis, count in ((0, ci), (1, cj)):
+        along = cj if axis == 0 else ci
+        lines = np.moveaxis(content, axis, 0)[:, : along * t]  # (lines, the other axis, k)
+        for outside in (-1, t):  # the line before the cell, and the line after it
+            frac = np.zeros((count, along, nk), dtype=np.float32)
+            first = 1 if outside < 0 else 0  # the first cell has no line before it
+            picked = lines[first * t + outside: count * t + outside + 1: t][:count - first]
+            frac[first:first + len(picked)] = (picked.astype(np.float32).reshape(len(picked), along, t, nk)
+                                               .mean(axis=2))
+            sides.append(frac if axis == 0 else frac.transpose(1, 0, 2))
+    return sides
+
+
+def find_lost_tiles(block: np.ndarray, holes: np.ndarray, content: np.ndarray, labels: np.ndarray,
+                    fill_context: Callable[[], tuple] | None, sizes: tuple[int, ...] = TILES) -> None:
+    """Whole fill-valued grid tiles cut straight into the content: a lost packet beside the background.
+
+    A tile counts when content runs along nearly all of the line just outside two or more of its sides
+    (the edge of anatomy is curved and does not follow two grid lines of a tile), and, in a scan of
+    three slices or more, holds content at its place in the slice before or after it, or, where that
+    slice lost the same tile (a burst can hit the same place in two slices), in the slice beyond
+    (:func:`content_across`). A notch or a gap of a brain mask that happens to be a tile wide is
+    nearly empty there. Judged in-plane only (one or two slices), the two sides must meet at a corner:
+    a tile between two sides of content only is such a gap, lost only where :func:`gaps_closed` (ch2bet's
+    clean slice holds a notch one tile wide). ``sizes``: the tile sizes looked for."""
+    ni, nj = holes.shape[:2]
+    for t in sizes:
+        ci, cj = ni // t, nj // t
+        if ci == 0 or cj == 0:
+            continue
+        full = cells_all(holes, t)
+        if not full.any():
+            continue
+        sides = content_outside_tile_sides(content, t, ci, cj)
+        straight = sum((frac >= PACKET_LOSS.side_content).astype(np.uint8) for frac in sides)
+        hit = full & (straight >= PACKET_LOSS.min_sides)
+        gaps = None
+        if fill_context is None:
+            # judged in-plane only, two sides of content must meet at a corner of the tile: content
+            # along two opposite sides only is a gap of the tile's width, which anatomy and masks make
+            # (a mask's notch, a cleft between two lobes): see :func:`gaps_closed`
+            gaps = hit & ~has_corner(sides)
+            hit &= ~gaps
+        else:
+            for i, j, k in zip(*np.nonzero(hit), strict=True):
+                tile = (slice(i * t, (i + 1) * t), slice(j * t, (j + 1) * t))
+                hit[i, j, k] = content_across(*fill_context(), tile, k, PACKET_LOSS.content_across)
+            for i, j, k in zip(*np.nonzero(full & (straight == 1)), strict=True):
+                tile = (slice(i * t, (i + 1) * t), slice(j * t, (j + 1) * t))
+                hit[i, j, k] = content_either_side(*fill_context(), tile, k, PACKET_LOSS.content_both)
+        region = labels[: ci * t, : cj * t]
+        lost = cells_all(region == PACKET_LOSS_CODE, t) | hit
+        while True:
+            if lost.any():
+                lost = grow_burst(block, lost, full, sides, t, fill_context)
+                cells = np.repeat(np.repeat(lost, t, axis=0), t, axis=1)
+                region[cells & (region == 0)] = PACKET_LOSS_CODE
+            if gaps is None or not (gaps & ~lost).any():
+                break
+            closing = gaps & ~lost & gaps_closed(content, labels == PACKET_LOSS_CODE, full, t, (ni, nj))
+            if not closing.any():
+                break
+            lost |= closing
+
+
+def has_corner(sides: list[np.ndarray]) -> np.ndarray:
+    """Whether content runs along two sides of a tile that meet at one of its corners (``sides``: from
+    :func:`content_outside_tile_sides`)."""
+    straight = [frac >= PACKET_LOSS.side_content for frac in sides]
+    return (straight[0] | straight[1]) & (straight[2] | straight[3])
+
+
+def gaps_closed(content: np.ndarray, packets: np.ndarray, full: np.ndarray, t: int,
+                plane: tuple[int, int]) -> np.ndarray:
+    """Which t x t cells, with content along two opposite sides, are closed: content or packets found
+    lost run along a third side (along ``PACKET_LOSS.side_content`` of the line just outside it), or
+    past each side lies content or packets, a whole fill cell (``full``: a burst's tile not found yet)
+    or the plane's border. A gap of a tile's width between two edges of anatomy is the scan's own
+    where it opens at one end into fill of no tile's shape (a pocket of a mask's notch, a ragged rim
+    of the background) and at the other into fill too: no lost packet closes it."""
+    sides = content_outside_tile_sides(content | packets, t, *full.shape[:2])
+    beyond = [np.ones_like(full) for _ in range(4)]  # the cell past each side: whole fill, or none
+    beyond[0][1:], beyond[2][:, 1:] = full[:-1], full[:, :-1]
+    beyond[1][:-1], beyond[3][:, :-1] = full[1:], full[:, 1:]
+    beyond[1][-1] &= full.shape[0] * t == plane[0]  # a partial cell past the last is no tile
+    beyond[3][:, -1] &= full.shape[1] * t == plane[1]
+    shut = np.ones_like(full)
+    for frac, cell in zip(sides, beyond, strict=True):
+        shut &= (frac >= PACKET_LOSS.side_content) | cell
+    return has_corner(sides) | shut
+
+
+def grow_burst(block: np.ndarray, lost: np.ndarray, full: np.ndarray, sides: list[np.ndarray], t: int,
+               fill_context: Callable[[], tuple] | None) -> np.ndarray:
+    """A burst goes on along the slice's tile stream (along i or along j, as the sender ordered it): a
+    whole fill-valued t x t tile next to a lost one was lost with it where, in a scan of three slices
+    or more, its place in a slice beside holds content (a tile whose sides are all lost tiles or the
+    plane's border), or, next to it along i, where content runs along one of its sides (over the edge
+    of anatomy, where the two-sides rule cannot see it). Along j that is not enough: a mask's notch one
+    tile wide runs on along j from a tile it has cut out whole (ch2bet's clean slice), and background
+    at the fill value beside tiles lost at its edge does too. The burst wrote one value: the tile holds
+    the lost one's only (not the scan's background at 0 beside tiles lost at -1024). ``lost``,
+    ``full``: (ci, cj, k) cells; ``sides``: from :func:`content_outside_tile_sides`."""
+    ci, cj = lost.shape[:2]
+    value = block[: ci * t: t, : cj * t: t]  # each cell's first voxel
+    touching = np.maximum.reduce(sides) >= PACKET_LOSS.burst_content
+    across = np.zeros(lost.shape, dtype=np.int8)  # content at the tile's place beside: 1 yes, -1 no
+    while True:
+        along_i = np.zeros_like(lost)
+        along_i[1:] |= lost[:-1] & same_value(value[1:], value[:-1])
+        along_i[:-1] |= lost[1:] & same_value(value[:-1], value[1:])
+        along_j = np.zeros_like(lost)
+        if fill_context is not None:
+            along_j[:, 1:] |= lost[:, :-1] & same_value(value[:, 1:], value[:, :-1])
+            along_j[:, :-1] |= lost[:, 1:] & same_value(value[:, :-1], value[:, 1:])
+        grown = full & ~lost & along_i & touching
+        unseen = full & ~lost & ~grown & (along_i | along_j) & (across == 0) & (fill_context is not None)
+        for i, j, k in zip(*np.nonzero(unseen), strict=True):
+            tile = (slice(i * t, (i + 1) * t), slice(j * t, (j + 1) * t))
+            found = content_across(*fill_context(), tile, k, PACKET_LOSS.content_across)
+            across[i, j, k] = 1 if found else -1
+            grown[i, j, k] = found
+        for i, j, k in zip(*np.nonzero(grown), strict=True):  # one value, as the burst wrote
+            grown[i, j, k] = same_value(block[i * t:(i + 1) * t, j * t:(j + 1) * t, k], value[i, j, k]).all()
+        if not grown.any():
+            return lost
+        lost = lost | grown
+
+
+def same_value(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a == b``, NaN equal to NaN (a NaN fill)."""
+    same = a == b
+    if a.dtype.kind == "f":
+        same |= np.isnan(a) & np.isnan(b)
+    return same
+
+
+def content_either_side(context: np.ndarray, in_scan: np.ndarray, region: tuple[slice, slice], k: int,
+                        share: float) -> bool:
+    """Whether ``share`` of ``region`` (of slab slice ``k``) holds content in the slice before and in
+    the slice after it (each one in the scan), or, where such a slice is all fill there (lost too), in
+    the slice beyond it: tissue on both sides of a square that is fill in this slice only. ``context``,
+    ``in_scan``: from :func:`fill_with_context`."""
+    at, sides = k + CONTEXT, 0
+    for step in (-1, 1):
+        beside = at + step
+        if not in_scan[beside]:
+            continue
+        sides += 1
+        there = ~context[region + (beside,)]
+        if there.mean() >= share:
+            continue
+        beyond = beside + step
+        if there.any() or not in_scan[beyond] or (~context[region + (beyond,)]).mean() < share:
+            return False
+    return sides > 0
+
+
+def find_lost_tiles_off_grid(block: np.ndarray, holes: np.ndarray, content: np.ndarray, labels: np.ndarray,
+                             fill_context: Callable[[], tuple] | None, slices: list[int]) -> None:
+    """:func:`find_lost_tiles` on the grids, off the image's corner, of the packets found lost in a
+    slice (a union of tiles on a grid starting anywhere, :func:`tile_aligned`): the rest of their
+    burst, beside the background, is whole tiles of that grid (a tile grid, or a crop, offset from the
+    image's corner: the image's own grid cuts such tiles). Tiles found lost count as fill."""
+    for k in slices:
+        packets = labels[:, :, k] == PACKET_LOSS_CODE
+        fill = holes[:, :, k] | packets
+        for t in TILES:
+            for a, b in grid_offsets(packets, t):
+                find_lost_tiles_on_grid(block, fill[:, :, np.newaxis], content, labels, fill_context, k, t,
+                                        a, b)
+
+
+def find_lost_tiles_on_edge_grids(block: np.ndarray, holes: np.ndarray, content: np.ndarray,
+                                  labels: np.ndarray, fill_context: Callable[[], tuple] | None) -> None:
+    """:func:`find_lost_tiles` on the grids, off the image's corner, that the straight edges between fill
+    and content of a slice put forward (:func:`edge_grid_offsets`): a burst of tiles of a grid that
+    starts anywhere, joined to the background, is found as no region of its own, but its tiles' sides
+    cut the anatomy along the grid's lines. Tiles of 16 and 32 pixels only (8-pixel ones fit a mask's
+    edges by chance), in slices holding a whole fill cell of the 8-pixel grid (such a tile holds one on
+    any grid)."""
+    t0 = TILES[0]
+    if min(holes.shape[:2]) < 2 * t0:
+        return
+    open_holes = holes & (labels == 0)
+    candidates = cells_all(open_holes, t0).any(axis=(0, 1))
+    for k in np.nonzero(candidates)[0]:
+        fill = open_holes[:, :, k]
+        for t in TILES[1:]:
+            for a, b in edge_grid_offsets(fill, content[:, :, k], t):
+                find_lost_tiles_on_grid(block, holes[:, :, k:k + 1], content, labels, fill_context, k, t,
+                                        a, b)
+
+
+def edge_grid_offsets(fill: np.ndarray, content: np.ndarray, t: int, most: int = 2) -> list[tuple[int, int]]:
+    """The offsets (rows, columns; not both 0) of t-pixel grids whose lines carry the straight edges,
+    ``t`` voxels long at least, between ``fill`` and ``content`` of a plane: the ``most`` best-supported
+    row and column offsets, combined."""
+    across_rows = (fill[1:] & content[:-1]) | (fill[:-1] & content[1:])  # edge between rows r and r + 1
+    across_columns = (fill[:, 1:] & content[:, :-1]) | (fill[:, :-1] & content[:, 1:])
+    if across_rows.shape[1] < t or across_columns.shape[0] < t:
+        return []
+    rows = runs_of_true(across_rows.T, t).sum(axis=0)  # straight edge voxels per row boundary
+    columns = runs_of_true(across_columns, t).sum(axis=0)
+    votes = []
+    for edges in (rows, columns):
+        at = np.bincount((np.arange(1, len(edges) + 1)) % t, weights=edges, minlength=t)
+        best = [int(r) for r in np.argsort(-at, kind="stable")[:most] if at[r] > 0]
+        votes.append(best)
+    return [(a, b) for a in votes[0] for b in votes[1] if (a, b) != (0, 0)]
+
+
+def grid_offsets(found: np.ndarray, t: int) -> list[tuple[int, int]]:
+    """The offsets (rows, columns; 0 to t - 1, not both 0) of the t-pixel grids that the regions of
+    packet loss ``found`` in a slice start on (or end on, where they start at the plane's border),
+    where they span whole t-pixel tiles (a region of a run fill has any shape),
+    ``PACKET_LOSS.grid_offsets`` of them at most, the most common first."""
+    regions, _ = ndimage.label(found)
+    offsets: dict[tuple[int, int], int] = {}
+    for box in ndimage.find_objects(regions):
+        if any((s.stop - s.start) % t and 0 < s.start and s.stop < n
+               for s, n in zip(box, found.shape, strict=True)):
+            continue
+        grid = tuple(s.start % t if s.start > 0 else s.stop % t for s in box)
+        offsets[grid] = offsets.get(grid, 0) + 1
+    offsets.pop((0, 0), None)
+    return sorted(offsets, key=lambda grid: -offsets[grid])[:PACKET_LOSS.grid_offsets]
+
+
+def find_lost_tiles_on_grid(block: np.ndarray, holes: np.ndarray, content: np.ndarray, labels: np.ndarray,
+                            fill_context: Callable[[], tuple] | None, k: int, t: int, a: int, b: int) -> None:
+    """:func:`find_lost_tiles` of t-pixel tiles in slice ``k`` of the slab, on the grid whose lines fall
+    on rows ``a`` and columns ``b`` (mod t). The plane is extended at its borders by repeating its edge
+    to whole tiles of that grid, so the tiles the border cuts are judged as well (a burst runs on into
+    them); what is found there is kept inside the plane. ``holes``: the slice's fill, ``(ni, nj, 1)``."""
+    ni, nj = block.shape[:2]
+    top, left = (t - a) % t, (t - b) % t
+    pad = ((top, (-(ni + top)) % t), (left, (-(nj + left)) % t), (0, 0))
+    inside = (slice(top, top + ni), slice(left, left + nj))
+    plane = (slice(None), slice(None), slice(k, k + 1))
+    grown = np.pad(labels[plane], pad, mode="edge")
+    found = grown.copy()
+    context = None
+    if fill_context is not None:
+        def context() -> tuple:
+            planes, in_scan = fill_context()
+            window = planes[:, :, k:k + 2 * CONTEXT + 1]
+            return np.pad(window, pad, mode="edge"), in_scan[k:k + 2 * CONTEXT + 1]
+        context = functools.cache(context)
+    find_lost_tiles(np.pad(block[plane], pad, mode="edge"), np.pad(holes, pad, mode="edge") & (grown == 0),
+                    np.pad(content[plane], pad, mode="edge"), found, context, (t,))
+    new = (found[inside] == PACKET_LOSS_CODE) & (grown[inside] != PACKET_LOSS_CODE) & (labels[plane] == 0)
+    labels[plane][new] = PACKET_LOSS_CODE

@@ -242,28 +242,46 @@ def find_lost_tiles_on_edge_grids(block: np.ndarray, holes: np.ndarray, content:
     candidates = cells_all(open_holes, t0).any(axis=(0, 1))
     for k in np.nonzero(candidates)[0]:
         fill = open_holes[:, :, k]
-        for t in TILES[1:]:
-            for a, b in edge_grid_offsets(fill, content[:, :, k], t):
+        for t, offsets in edge_grid_offsets(fill, content[:, :, k], TILES[1:]).items():
+            for a, b in offsets:
                 find_lost_tiles_on_grid(block, holes[:, :, k:k + 1], content, labels, fill_context, k, t,
                                         a, b)
 
 
-def edge_grid_offsets(fill: np.ndarray, content: np.ndarray, t: int, most: int = 2) -> list[tuple[int, int]]:
-    """The offsets (rows, columns; not both 0) of t-pixel grids whose lines carry the straight edges,
-    ``t`` voxels long at least, between ``fill`` and ``content`` of a plane: the ``most`` best-supported
-    row and column offsets, combined."""
+def edge_grid_offsets(fill: np.ndarray, content: np.ndarray, sizes: tuple[int, ...],
+                      most: int = 2) -> dict[int, list[tuple[int, int]]]:
+    """Per tile size t of ``sizes`` (ascending, each twice the one before), the offsets (rows, columns;
+    not both 0) of t-pixel grids that the corners of a plane's straight edges between ``fill`` and
+    ``content`` lie on: a vertex where an edge ``t`` voxels straight along a row ends and one as
+    straight along a column ends, a tile's corner cut into the anatomy (the curved edges of anatomy
+    and of a mask hold few); the ``most`` grids with most corners."""
+    ni, nj = fill.shape
+    found: dict[int, list[tuple[int, int]]] = {}
+    if ni <= sizes[0] or nj <= sizes[0]:
+        return found
     across_rows = (fill[1:] & content[:-1]) | (fill[:-1] & content[1:])  # edge between rows r and r + 1
     across_columns = (fill[:, 1:] & content[:, :-1]) | (fill[:, :-1] & content[:, 1:])
-    if across_rows.shape[1] < t or across_columns.shape[0] < t:
-        return []
-    rows = runs_of_true(across_rows.T, t).sum(axis=0)  # straight edge voxels per row boundary
-    columns = runs_of_true(across_columns, t).sum(axis=0)
-    votes = []
-    for edges in (rows, columns):
-        at = np.bincount((np.arange(1, len(edges) + 1)) % t, weights=edges, minlength=t)
-        best = [int(r) for r in np.argsort(-at, kind="stable")[:most] if at[r] > 0]
-        votes.append(best)
-    return [(a, b) for a in votes[0] for b in votes[1] if (a, b) != (0, 0)]
+    along_rows = runs_of_true(across_rows.T, sizes[0])  # [j, r]: the edge under row r, straight from j
+    along_columns = runs_of_true(across_columns, sizes[0])  # [i, c]: right of column c, straight from i
+    for t in sizes:
+        if t != sizes[0]:  # twice as long: two runs end to end
+            half = t // 2
+            along_rows = along_rows[:-half] & along_rows[half:]
+            along_columns = along_columns[:-half] & along_columns[half:]
+        if not (along_rows.any() and along_columns.any()):
+            break
+        j, r = np.nonzero(along_rows)
+        i, c = np.nonzero(along_columns)
+        # vertices (rows above, columns left of it, as R * (nj + 1) + C) where such edges start or end
+        row_ends = np.concatenate([(r + 1) * (nj + 1) + j, (r + 1) * (nj + 1) + j + t])
+        column_ends = np.concatenate([i * (nj + 1) + c + 1, (i + t) * (nj + 1) + c + 1])
+        corners = np.intersect1d(row_ends, column_ends)
+        if not len(corners):
+            continue
+        grids, counts = np.unique((corners // (nj + 1) % t) * t + corners % (nj + 1) % t, return_counts=True)
+        best = grids[np.argsort(-counts, kind="stable")]
+        found[t] = [(int(g) // t, int(g) % t) for g in best if g][:most]
+    return found
 
 
 def grid_offsets(found: np.ndarray, t: int) -> list[tuple[int, int]]:

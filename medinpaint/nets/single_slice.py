@@ -13,14 +13,17 @@ other missing (the trial holes see the context the real holes do) and the choice
 from __future__ import annotations
 
 import numpy as np
+import torch
 from scipy import ndimage
 
 from medinpaint.nets.fill import biharmonic_inpaint
+from medinpaint.nets.repair import wide_holes
 
 CLEARANCE = 3  # pixels between a trial hole and any other hole: the biharmonic stencil reaches 2
 TRIAL_SHARE = 0.02  # trial holes up to this share of the image (at least MIN_TRIAL pixels) ...
 MIN_TRIAL = 2048
 MIN_EVIDENCE = 16  # ... and no choice (the network's repair stays) with fewer trial pixels than this
+
 
 def trial_holes(mask: np.ndarray) -> np.ndarray:
     """Copies of the holes of ``mask`` (8-connected) beside them, one hole's size plus 2 CLEARANCE away
@@ -66,11 +69,16 @@ def trial_holes(mask: np.ndarray) -> np.ndarray:
     return trial
 
 
-def single_slice_trial(wide: np.ndarray) -> np.ndarray | None:
-    """The trial holes (:func:`trial_holes`) of a 2D image's wide holes, or None where fewer than
-    MIN_EVIDENCE pixels fit: too few to tell the fills apart."""
+def single_slice_trial(holes: np.ndarray) -> tuple[bool, np.ndarray | None]:
+    """Whether a 2D image's ``holes`` include wide ones (:func:`~medinpaint.nets.repair.wide_holes`;
+    thin holes only take biharmonic inpainting, no network pass), and the trial holes
+    (:func:`trial_holes`) of the wide ones, or None where fewer than MIN_EVIDENCE pixels fit: too few
+    to tell the fills apart (the network's repair stays)."""
+    wide = wide_holes(torch.from_numpy(holes[None, None]))[0, 0].numpy()
+    if not wide.any():
+        return False, None
     trial = trial_holes(wide)
-    return trial if int(trial.sum()) >= MIN_EVIDENCE else None
+    return True, trial if int(trial.sum()) >= MIN_EVIDENCE else None
 
 
 def network_or_biharmonic(image: np.ndarray, holes: np.ndarray, trial: np.ndarray,

@@ -24,7 +24,6 @@ from medinpaint.errors import InputError
 from medinpaint.io import Volume
 from medinpaint.nets import biharmonic_inpaint, pick_device, resolve_model
 from medinpaint.nets.guard import CLAMP, EDGES, STRUCTURE, guard
-from medinpaint.nets.repair import wide_holes
 from medinpaint.nets.single_slice import network_or_biharmonic, single_slice_trial
 from medinpaint.repair.crops import CropInferer
 from medinpaint.repair.detection import SLAB, detect
@@ -201,15 +200,14 @@ def _repair_one(volume: Volume, mask: np.ndarray, out: np.ndarray, *, whole: lis
     trial = None
     if volume.shape[2] == 1:
         holes = np.asarray(mask[:, :, 0], dtype=bool)
-        wide = wide_holes(torch.from_numpy(holes[None, None]))[0, 0].numpy()
-        if not wide.any():
+        # its wide holes: trial holes beside them go through the same network pass
+        has_wide, trial = single_slice_trial(holes)
+        if not has_wide:
             # a 2D image with thin holes only (lines, impulses): the network's repair there would be
             # biharmonic inpainting crop by crop; the whole image's is exact and needs no network pass
             filled = biharmonic_inpaint(volume.physical_slice(0, np.float64), holes)
             out[:, :, 0][holes] = volume.to_stored_slice(0, filled)[holes]
             return {"fill": "biharmonic", "trial_rms": {}}
-        # its wide holes: trial holes beside them go through the same network pass
-        trial = single_slice_trial(wide)
     norm = _normalisation(volume, whole + partial)
     seen, repaired = (mask, out) if trial is None else (mask | trial[:, :, np.newaxis], out.copy())
     wide_integers = volume.dtype.kind in "iu" and volume.dtype.itemsize == 8  # beyond float64's exact range

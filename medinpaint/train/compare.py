@@ -26,7 +26,6 @@ from tqdm.auto import tqdm
 from medinpaint import baselines
 from medinpaint.nets import biharmonic_inpaint, classical_fill, load_model
 from medinpaint.nets.guard import guard
-from medinpaint.nets.repair import wide_holes
 from medinpaint.nets.single_slice import network_or_biharmonic, single_slice_trial
 from medinpaint.train.augment import VALIDATION_SIGMAS, reference_noise, scored, validation_noise
 from medinpaint.train.config import TrainConfig
@@ -61,18 +60,16 @@ def _predict_single(model: torch.nn.Module, sample: dict[str, Any]) -> np.ndarra
     return (centre + mask * (out - centre))[0, 0].numpy()
 
 
-def _chosen_single(model: torch.nn.Module, sample: dict[str, Any]) -> np.ndarray:
+def _chosen_single(model: torch.nn.Module, sample: dict[str, Any], repaired: np.ndarray) -> np.ndarray:
     """What the repair engine gives for the sample's centre as a 2D image: biharmonic inpainting where
-    it has thin holes only; else one network pass over its holes and trial holes beside them, and the
-    network's fill or biharmonic inpainting, whichever misses less on the trial holes
-    (:mod:`medinpaint.nets.single_slice`)."""
+    it has thin holes only; the network's repair (``repaired``) where too few trial holes fit; else one
+    network pass over its holes and trial holes beside them, and the network's fill or biharmonic
+    inpainting, whichever misses less on the trial holes (:mod:`medinpaint.nets.single_slice`)."""
     mask = sample["mask"][0].numpy() > 0
     centre = sample["damaged"][sample["damaged"].shape[0] // 2].numpy().astype(np.float64)
-    wide = wide_holes(torch.from_numpy(mask[None, None]))[0, 0].numpy()
-    trial = single_slice_trial(wide) if wide.any() else None
-    if trial is None:
-        both, keep = _predict_single(model, sample), bool(wide.any())
-    else:
+    has_wide, trial = single_slice_trial(mask)
+    both, keep = repaired, has_wide
+    if trial is not None:
         union = torch.from_numpy((mask | trial)[None].astype(np.float32))
         both = _predict_single(model, {"damaged": sample["damaged"], "mask": union})
         keep, _ = network_or_biharmonic(centre, mask, trial, both.astype(np.float64))
@@ -101,7 +98,7 @@ def compare_repair(models: dict[str, torch.nn.Module], context: int, seeds: list
                 continue
             if context and not mask.all():  # every sample as a 2D image too (edge slices included)
                 alone = {name: _predict_single(model, sample) for name, model in models.items()}
-                alone[ENGINE_SINGLE] = _chosen_single(models["medinpaint"], sample)
+                alone[ENGINE_SINGLE] = _chosen_single(models["medinpaint"], sample, alone["medinpaint"])
                 alone["biharmonic"] = baselines.biharmonic(centre, mask)
                 alone["telea"] = baselines.telea(centre, mask)
                 alone["median"] = baselines.median(centre, mask)

@@ -253,12 +253,11 @@ def find_corrupted_blocks(values: np.ndarray, is_fill: np.ndarray, not_constant:
     # a step beyond the range tells no more than one across it: float garbage (random bytes) steps by
     # up to 3e38 and inf; a step to or from NaN (no measurement) is none. The window's running sum
     # carried inf - inf and NaN to the end of its row: busy nowhere after it
-    beyond = not steps.max() <= full_range  # (one pass: the max is NaN where a step is)
-    if beyond:
+    judged = values
+    if not steps.max() <= full_range:  # (one pass: the max is NaN where a step is)
         np.minimum(steps, full_range, out=steps)
         steps[np.isnan(steps)] = 0
-    judged = values
-    if beyond:  # and the values beyond it, for the garbage tests: within the range of the scan's median
+        # and the values beyond it, for the garbage tests: within the range of the scan's median
         centre = float(np.nanmedian(values))
         judged = np.clip(values, centre - full_range, centre + full_range)
     range_limit = CORRUPTED_BLOCKS.step_range * full_range

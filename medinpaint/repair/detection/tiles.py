@@ -229,12 +229,12 @@ def find_lost_tiles_off_grid(block: np.ndarray, holes: np.ndarray, content: np.n
 
 def find_lost_tiles_on_edge_grids(block: np.ndarray, holes: np.ndarray, content: np.ndarray,
                                   labels: np.ndarray, fill_context: Callable[[], tuple] | None) -> None:
-    """:func:`find_lost_tiles` on the grids, off the image's corner, that the straight edges between fill
-    and content of a slice put forward (:func:`edge_grid_offsets`): a burst of tiles of a grid that
-    starts anywhere, joined to the background, is found as no region of its own, but its tiles' sides
-    cut the anatomy along the grid's lines. Tiles of 16 and 32 pixels only (8-pixel ones fit a mask's
-    edges by chance), in slices holding a whole fill cell of the 8-pixel grid (such a tile holds one on
-    any grid)."""
+    """:func:`find_lost_tiles` on the grids, off the image's corner, that the corners of a slice's
+    straight edges between fill and content put forward (:func:`edge_grid_offsets`): a burst of tiles
+    of a grid that starts anywhere, joined to the background, is found as no region of its own, but
+    its tiles' corners cut the anatomy on the grid's lines. Tiles of 16 and 32 pixels only (8-pixel
+    ones fit a mask's edges by chance), in slices holding a whole fill cell of the 8-pixel grid (such a
+    tile holds one on any grid)."""
     t0 = TILES[0]
     if min(holes.shape[:2]) < 2 * t0:
         return
@@ -314,13 +314,13 @@ def find_lost_tiles_on_grid(block: np.ndarray, holes: np.ndarray, content: np.nd
     plane = (slice(None), slice(None), slice(k, k + 1))
     grown = np.pad(labels[plane], pad, mode="edge")
     found = grown.copy()
-    context = None
-    if fill_context is not None:
-        def context() -> tuple:
-            planes, in_scan = fill_context()
-            window = planes[:, :, k:k + 2 * CONTEXT + 1]
-            return np.pad(window, pad, mode="edge"), in_scan[k:k + 2 * CONTEXT + 1]
-        context = functools.cache(context)
+    @functools.cache
+    def padded_context() -> tuple:
+        planes, in_scan = fill_context()
+        window = planes[:, :, k:k + 2 * CONTEXT + 1]
+        return np.pad(window, pad, mode="edge"), in_scan[k:k + 2 * CONTEXT + 1]
+
+    context = None if fill_context is None else padded_context
     find_lost_tiles(np.pad(block[plane], pad, mode="edge"), np.pad(holes, pad, mode="edge") & (grown == 0),
                     np.pad(content[plane], pad, mode="edge"), found, context, (t,))
     new = (found[inside] == PACKET_LOSS_CODE) & (grown[inside] != PACKET_LOSS_CODE) & (labels[plane] == 0)

@@ -335,7 +335,7 @@ def lone_negative_minimum(array: np.ndarray, minimum: np.generic, slab: int) -> 
     written into a scan of values that cannot be negative (an MR's magnitudes: -1024, a stored 0
     rescaled, over a background of 0), no value of its own. A strided sample of slices rules out
     most scans that hold negative values (CT in HU) before the whole scan is read."""
-    if not minimum < 0 or np.asarray(array).dtype.kind not in "iuf":
+    if not minimum < 0 or array.dtype.kind not in "iuf":
         return None
     nk = array.shape[2]
 

@@ -43,6 +43,7 @@ class Case:
     name: str
     requires: tuple[Path, ...]
     build: Callable[[], tuple[object, int]]
+    cpu_dependent: bool = False  # the damaged input's last bits differ between CPUs (see CPU_DEPENDENT)
 
 
 def _pydicom_files() -> Path:
@@ -62,6 +63,11 @@ PYDICOM_IMAGES = ("CT_small.dcm", "MR_small.dcm", "MR_small_RLE.dcm", "MR_small_
                   "MR_small_jp2klossless.dcm", "JPEG2000.dcm", "dicomdirtests/98892001/CT5N",
                   "dicomdirtests/98892001/CT2N", "dicomdirtests/77654033/CT2", "JPGExtended.dcm")
 NIBABEL_IMAGES = ("anatomical.nii", "example4d.nii.gz", "example_nifti2.nii.gz")
+# artifacts whose damaged values differ in their last bits from one CPU to another (FFTs and the normal
+# deviates of Rician noise take other vector paths: an AMD EPYC and an Intel Xeon, both with AVX-512,
+# stored different values for 29 of their cases); where the input is not the recorded one, only what
+# detection finds (nothing, on every one of them) is compared
+CPU_DEPENDENT = ("RandRician", "RandGibbs", "RandKSpaceSpikes")
 # training sources, and the slices kept of the large ones (middle slices; ch2's top, beyond the head)
 SOURCE_CROPS: dict[str, tuple[str, slice | None]] = {
     "ch2-middle": ("ch2", slice(84, 96)),
@@ -234,7 +240,8 @@ def cases() -> Iterator[Case]:
                 chosen = SEEDS[:1] if name not in LARGE else ()
             for seed in chosen:
                 damage = _preset_damage(load, cls, kwargs, seed)
-                yield Case(f"{name}/{cls.__name__}/seed{seed}", requires, damage)
+                yield Case(f"{name}/{cls.__name__}/seed{seed}", requires, damage,
+                           cls.__name__ in CPU_DEPENDENT)
     yield from _special_cases()
 
 

@@ -32,7 +32,12 @@ def test_the_corpus_and_its_cases_match():
 @pytest.mark.parametrize("name", list(CASES))
 def test_detection_is_unchanged(name):
     volume, slab = _build(CASES[name])
-    assert fingerprint(volume, slab) == RECORDED[name]
+    found, recorded = fingerprint(volume, slab), RECORDED[name]
+    if CASES[name].cpu_dependent and found["input"] != recorded["input"]:
+        # another CPU's rounding made another input: what detection finds in it must still be the same
+        assert found["counts"] == recorded["counts"]
+        return
+    assert found == recorded
 
 
 def _set_workers(monkeypatch, workers: int) -> None:

@@ -35,7 +35,8 @@ Impulses (also labelled bit errors): a voxel beyond all its in-plane neighbours 
 range of the scan's tissue (percentiles after a 3x3 median), whatever its magnitude and whether or not
 one flipped bit explains it; an outlier that continues into a slice beside is anatomy. Where the evidence
 is weak (a few impulses, a few flips in a large scan), findings go to ``Detection.doubtful`` instead of
-the labels: reported, not repaired.
+the labels: reported, not repaired; but for a voxel that lies beyond its neighbours' range by many
+times their spread (a flipped high bit amid even tissue), evidence enough on its own.
 
 Thresholds are relative to the scan's own noise and range, and were set so that no clean scan the
 project has (sample data, training volumes including heudiconv's mosaics, pydicom's and nibabel's

@@ -43,6 +43,11 @@ class BitErrorThresholds:
         few_flips_certain_ranges: such few flips in a scan with no outliers of its own stand this many
             tissue ranges beyond its tissue (the clean corpus's reach 1.84: nibabel's anatomical.nii;
             a flipped high bit lands 2.5-5 beyond).
+        far_spreads: a flip or an impulse in doubt (few of them, or a scan with outliers of its own)
+            still stands where it lies beyond its eight neighbours' range by this many times their
+            spread (or the flip tolerance, whichever is more): a flipped high bit amid even tissue, inside
+            the tissue's range as often as beyond it. The clean corpus's own outliers reach 5.1 times
+            (a bright speck in nibabel's anatomical.nii); flips that matter lie 10 to 1000 times out.
         impulse_ranges: an impulse lies this many value ranges beyond the tissue's (the 0.5-99.5
             percentiles of the scan after a 3x3 median, so that impulses do not widen it), whatever its
             neighbours (background included) and whether or not one flipped bit explains it.
@@ -76,6 +81,7 @@ class BitErrorThresholds:
     few_flips: int = 10
     few_flips_share: float = 5e-4
     few_flips_certain_ranges: float = 2.5
+    far_spreads: float = 6.0
     impulse_ranges: float = 0.4
     impulse_min_count: int = 3
     impulse_min_share: float = 3e-3
@@ -338,6 +344,30 @@ def supported_across(array: np.ndarray, where: tuple[np.ndarray, ...],
             beyond = np.where(above, beside - high, low - beside)
             supported |= inside & (beyond > BIT_ERRORS.across_support * excess)
     return supported
+
+
+def far_beyond_neighbours(array: np.ndarray, where: tuple[np.ndarray, ...], labels: np.ndarray,
+                          stats: dict) -> np.ndarray:
+    """Which voxels ``where`` (volume indices) lie beyond the range of their in-plane neighbours (those
+    inside the plane and not themselves bit errors in ``labels``, five at least) by
+    ``BIT_ERRORS.far_spreads`` times the neighbours' spread or the flip tolerance, whichever is more:
+    evidence enough on its own, however few such voxels the scan holds."""
+    far = np.zeros(len(where[0]), dtype=bool)
+    if len(where[0]) == 0:
+        return far
+    beside = in_plane_neighbours(where, array.shape)
+    with np.errstate(invalid="ignore", over="ignore"):
+        around = np.stack([np.asarray(array[i, j, where[2]], dtype=np.float64) for i, j, _ in beside])
+        seen = np.stack([inside & (labels[i, j, where[2]] != BIT_ERRORS_CODE) for i, j, inside in beside])
+        high = np.where(seen, around, -np.inf).max(axis=0)
+        low = np.where(seen, around, np.inf).min(axis=0)
+        centre = np.asarray(array[where], dtype=np.float64)
+        excess = np.maximum(centre - high, low - centre)
+        tolerance = max(BIT_ERRORS.tolerance_sigmas * stats["sigma"],
+                        BIT_ERRORS.tolerance_range * stats["value_range"])
+        far = ((seen.sum(axis=0) >= BIT_ERRORS.min_content_neighbours)
+               & (excess > BIT_ERRORS.far_spreads * np.maximum(high - low, tolerance)))
+    return far
 
 
 def outside_bounds(values: np.ndarray, bounds: tuple[float, float]) -> np.ndarray:

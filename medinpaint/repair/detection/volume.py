@@ -13,6 +13,7 @@ from medinpaint.repair.detection.bit_errors import (
     BIT_ERRORS,
     blocks_and_first_look_flips,
     content_bounds,
+    far_beyond_neighbours,
     impulse_bounds,
     outliers_may_be_natural,
     outside_bounds,
@@ -231,7 +232,8 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
         certain = (impulse_bounds(stats, array.dtype) if abundant
                    else tissue_bounds(stats, BIT_ERRORS.few_flips_certain_ranges))
         for where in in_tissue:
-            within = ~outside_bounds(array[where], certain)
+            within = (~outside_bounds(array[where], certain)
+                      & ~far_beyond_neighbours(array, where, labels, stats))
             weak.append(unlabel(labels, flipped, tuple(w[within] for w in where)))
         found = [np.stack(w, axis=1) for w in weak if len(w[0])]
         if found:
@@ -243,7 +245,8 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     if flips_in_doubt:  # the scan's own outliers: only flips beyond doubt stand
         beyond_doubt = [bounds] + ([impulse_bounds(stats, array.dtype)] if abundant else [])
         for where in in_tissue:
-            stand = np.logical_or.reduce([outside_bounds(array[where], b) for b in beyond_doubt])
+            stand = np.logical_or.reduce([outside_bounds(array[where], b) for b in beyond_doubt]
+                                         + [far_beyond_neighbours(array, where, labels, stats)])
             unlabel(labels, flipped, tuple(w[~stand] for w in where))
         if not flipped.any():
             for where in blocks:  # looked for only because of the flips dropped
@@ -322,7 +325,8 @@ def doubtful_impulses(array: np.ndarray, labels: np.ndarray, flipped: np.ndarray
     bounds = tissue_bounds(stats, BIT_ERRORS.impulse_certain_ranges)
     weak = []
     for where in impulses:
-        within = ~outside_bounds(array[where], bounds) & (labels[where] == BIT_ERRORS_CODE)
+        within = (~outside_bounds(array[where], bounds) & (labels[where] == BIT_ERRORS_CODE)
+                  & ~far_beyond_neighbours(array, where, labels, stats))
         weak.append(unlabel(labels, flipped, tuple(w[within] for w in where)))
     found = [np.stack(w, axis=1) for w in weak if len(w[0])]
     if found:

@@ -51,16 +51,30 @@ def test_impulses_of_any_magnitude_are_found(pydicom_files, seed):
         assert (detection.labels > 0)[~changed].sum() <= 0.01 * changed.sum()
 
 
-def test_a_lone_outlier_is_doubtful_not_repaired(pydicom_files):
-    """One voxel beyond the tissue's range is weak evidence (a clean scan may hold one): it is reported
-    as doubtful and left out of the labels, so a repair leaves it alone."""
+def test_a_lone_outlier_beside_bright_tissue_is_doubtful_not_repaired(pydicom_files):
+    """One voxel beyond the tissue's range, where its neighbours spread from 373 to 2053 (the edge of
+    bright tissue), is weak evidence (a clean scan may hold one): it is reported as doubtful and left
+    out of the labels, so a repair leaves it alone."""
     mr = read(pydicom_files / "MR_small.dcm")
     array = mr.array.copy()
-    array[30, 30, 0] = array.max() + (array.max() - array.min())  # one impulse, a range beyond
+    array[36, 59, 0] = 2600  # the tissue reaches 1752; 547 beyond its brightest neighbour
     detection = detect(mr.with_array(array))
     assert not detection.labels.any()
     assert detection.details["doubtful"] == {"bit-errors": 1}
-    assert detection.doubtful["bit-errors"].tolist() == [[30, 30, 0]]
+    assert detection.doubtful["bit-errors"].tolist() == [[36, 59, 0]]
+
+
+def test_a_lone_outlier_far_beyond_even_neighbours_is_repaired(pydicom_files):
+    """One voxel a range beyond the scan's maximum amid neighbours within 61 of each other lies far
+    beyond what the clean corpus's own outliers reach (BIT_ERRORS.far_spreads times the spread): it is
+    labelled, alone as it is."""
+    mr = read(pydicom_files / "MR_small.dcm")
+    array = mr.array.copy()
+    array[30, 30, 0] = array.max() + (array.max() - array.min())
+    detection = detect(mr.with_array(array))
+    assert detection.counts() == {"bit-errors": 1}
+    assert np.argwhere(detection.labels).tolist() == [[30, 30, 0]]
+    assert "doubtful" not in detection.details
 
 
 def test_a_clean_volume_padded_with_a_constant_gives_what_it_gave_unpadded(nibabel_files):

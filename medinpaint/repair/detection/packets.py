@@ -13,6 +13,7 @@ from medinpaint.repair.detection.slabs import (
     cells_all,
     label_in_plane,
     regions_in_plane,
+    runs_of_true,
 )
 from medinpaint.repair.detection.tiles import (
     PACKET_LOSS,
@@ -89,6 +90,51 @@ def find_packet_loss(block: np.ndarray, is_fill: np.ndarray, content_slices: np.
     find_lost_tiles(block, holes & (labels == 0), content, labels, fill_context)
     find_lost_tiles_off_grid(block, holes, content, labels, fill_context, sorted(found))
     find_lost_tiles_on_edge_grids(block, holes, content, labels, fill_context)
+    close_to_content(block, holes, labels)
+
+
+def close_to_content(block: np.ndarray, holes: np.ndarray, labels: np.ndarray) -> None:
+    """Lost packets grown through the straight rims of fill between them and content: a tile found on a
+    grid finer than its own (8 pixel cells inside a 32 pixel tile off the image's corner) leaves strips
+    fewer than ``TILES[0]`` voxels thick, of the same fill value, that end at content, each as thick
+    all along ``TILES[0]`` voxels of the lost region's side at least. Background beside a tile lost at
+    the rim of the anatomy is as thick nowhere for long (the skin curves), or a cell thick or more."""
+    lost = labels == PACKET_LOSS_CODE
+    if not lost.any():
+        return
+    t = TILES[0]
+    open_fill = holes & (labels == 0)
+    grown = np.zeros_like(lost)
+    for axis in (0, 1):
+        for step in (1, -1):
+            flip = (slice(None, None, step),)
+            found, fill, values, ahead = (np.moveaxis(a, axis, 0)[flip]
+                                          for a in (lost, open_fill, block, grown))
+            same = np.zeros_like(fill)  # open fill at the value of the voxel before it
+            same[1:] = fill[1:] & (values[1:] == values[:-1])
+            content_next = np.zeros_like(fill)  # the next voxel holds another value, and is no lost packet
+            content_next[:-1] = ~found[1:] & (values[1:] != values[:-1])
+            thickness = np.zeros(fill.shape, dtype=np.int8)  # at a lost voxel: the rim beyond it
+            run = np.zeros_like(fill)
+            run[1:] = found[:-1] & same[1:]
+            for length in range(1, t):
+                ends = run & content_next
+                thickness[: len(run) - length][ends[length:]] = length
+                step_on = np.zeros_like(run)
+                step_on[1:] = run[:-1] & same[1:]
+                run = step_on
+            # as thick for t voxels along the side (the other in-plane axis, now axis 1)
+            even = (thickness[:, 1:] == thickness[:, :-1]) & (thickness[:, 1:] > 0)
+            along = runs_of_true(np.moveaxis(even, 1, 0), t - 1)  # t voxels: t - 1 equal pairs
+            straight = np.zeros_like(fill)
+            for shift in range(t):  # every voxel of such a stretch
+                np.moveaxis(straight, 1, 0)[shift: shift + len(along)] |= along
+            rim = np.where(straight, thickness, 0)
+            for length in range(1, t):
+                starts = rim == length
+                for depth in range(1, length + 1):
+                    ahead[depth:] |= starts[:len(starts) - depth]
+    labels[grown & open_fill] = PACKET_LOSS_CODE
 
 
 def lost_anywhere(holes: np.ndarray, labels: np.ndarray) -> None:

@@ -8,13 +8,15 @@ not, working on the stored values (where the failure happened):
 - fill values: 0, the image minimum, the padding value, and any constant the scan holds in runs of 16
   (not its padding frame, its background, or a floor or ceiling its values are clipped to): lost data
   takes whatever constant a sender or converter writes (-1024 in an HU float CT, -2000, 0 after
-  rescaling); any region of such a run value is lost packets, whatever its tile size or grid;
+  rescaling); any region of such a run value is lost packets, whatever its tile size or grid; once
+  some voxels of a negative fill are found lost in a scan that holds no negative value of its own, all
+  its voxels are;
 - lost scan lines: whole rows (or columns) at a fill value with content on both sides, and along them
   in a slice beside;
 - lost packets: fill-valued regions aligned to an 8, 16 or 32 pixel tile grid, or exact rectangles inside
   content that stands out from the fill; a whole tile beside the background where content runs
   straight along two of its sides and fills it in a slice beside it (or two slices on, where the
-  slice beside lost the same tile);
+  slice beside lost the same tile); and the straight rims of fill between a lost region and content;
 - truncation: the tail of a pixel stream (raster order: row by row, slice by slice; a Siemens mosaic's
   own rows) at a fill value, cutting through content, 16 voxels long at least;
 - corrupted blocks: rectangles of garbage, far rougher than the rest of the image and alike along no

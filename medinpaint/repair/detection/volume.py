@@ -26,6 +26,9 @@ from medinpaint.repair.detection.kinds import (
     BIT_ERRORS_CODE,
     CORRUPTED_BLOCKS_CODE,
     KINDS,
+    LOST_LINES_CODE,
+    PACKET_LOSS_CODE,
+    TRUNCATION_CODE,
     Detection,
 )
 from medinpaint.repair.detection.later_looks import (
@@ -189,6 +192,7 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
                         whole_lines[:, axis].sum() > 0, doubtful)
         if certain[axis]:
             stream_continuations(array, lost_values, labels, axis)
+    foreign_fill_everywhere(array, fills, labels, slab)
     if stats is None:
         details = {"fill_values": [float(f) for f in fills]}
         if doubtful:
@@ -261,6 +265,43 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     if doubtful:
         details["doubtful"] = {kind: len(where) for kind, where in doubtful.items()}
     return Detection(labels, details, doubtful)
+
+
+def foreign_fill_everywhere(array: np.ndarray, fills: list[float], labels: np.ndarray, slab: int) -> None:
+    """Every voxel at a negative fill value in a scan whose other values are never negative, a value
+    range or more below them (their 0.5-99.5 percentiles, in a sample of slices), once some
+    are found lost (lines, packets, a cut stream): the scan holds no such value of its own (-1024
+    written into an MR of magnitudes), so its short pieces the shape rules leave (a line's ends, a
+    tile's corner, a few voxels) are lost too, with the in-plane kind (lost lines, packets, truncation)
+    most of the value's voxels were given."""
+    if not labels.any():
+        return
+    # the range of the values that are no fill (lost lines by the hundred widen the scan's own range)
+    sample = np.asarray(array[:, :, ::max(1, array.shape[2] // 16)])
+    sample = sample[~is_fill_value(sample, fills)]
+    if sample.size == 0:
+        return
+    low, high = percentiles(sample.astype(np.float64), [0.5, 99.5])
+    # negative, a range below values that are never negative (an MR's magnitudes): 0, or any value
+    # inside the range, may be the scan's own background or dark tissue
+    foreign = [f for f in fills if f < 0 <= sample.min() and f < 2 * low - high]
+    if not foreign:
+        return
+    in_plane = (LOST_LINES_CODE, PACKET_LOSS_CODE, TRUNCATION_CODE)
+    for value in foreign:
+        parts: list[tuple[np.ndarray, tuple[np.ndarray, ...]]] = []  # per slab: labels at value, where
+
+        def look(part: slice, value: float = value, parts: list = parts) -> None:
+            at = np.nonzero(np.asarray(array[:, :, part]) == value)
+            parts.append((labels[:, :, part][at], to_volume_indices(at, part.start)))
+
+        for_each_slab(array.shape[2], slab, look)
+        counts = sum(np.bincount(found, minlength=len(KINDS) + 1) for found, _ in parts)
+        if not isinstance(counts, np.ndarray) or not counts[list(in_plane)].any():
+            continue  # (a whole lost slice tells nothing of a value's other voxels)
+        kind = in_plane[int(np.argmax(counts[list(in_plane)]))]
+        for found, where in parts:
+            labels[tuple(w[found == 0] for w in where)] = kind
 
 
 def without(where: tuple[np.ndarray, ...], these: tuple[np.ndarray, ...],

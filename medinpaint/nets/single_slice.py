@@ -78,7 +78,34 @@ def single_slice_trial(holes: np.ndarray) -> tuple[bool, np.ndarray | None]:
     if not wide.any():
         return False, None
     trial = trial_holes(wide)
+    if int(trial.sum()) < MIN_EVIDENCE:
+        trial = mirrored_holes(wide)
     return True, trial if int(trial.sum()) >= MIN_EVIDENCE else None
+
+
+def mirrored_holes(mask: np.ndarray) -> np.ndarray:
+    """Trial holes for an image whose holes have no copy beside them (a band cut off the end of a slice,
+    a truncated stream): each hole that touches one edge of the image, mirrored onto the opposite edge
+    (the same cut, through other anatomy, where the truth is known), where that place is intact and
+    CLEARANCE from any hole."""
+    labels, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    taken = ndimage.binary_dilation(mask, iterations=CLEARANCE)
+    trial = np.zeros_like(mask, dtype=bool)
+    ni, nj = mask.shape
+    for index, box in enumerate(ndimage.find_objects(labels), start=1):
+        hole = np.zeros_like(mask, dtype=bool)
+        hole[box] = labels[box] == index
+        # across the one edge it touches of a pair (one that spans the image is its own mirror)
+        if (box[0].start == 0) != (box[0].stop == ni):
+            mirrored = hole[::-1]
+        elif (box[1].start == 0) != (box[1].stop == nj):
+            mirrored = hole[:, ::-1]
+        else:
+            continue
+        if (mirrored & (taken | trial)).any():
+            continue
+        trial |= mirrored
+    return trial
 
 
 def network_or_biharmonic(image: np.ndarray, holes: np.ndarray, trial: np.ndarray,
@@ -97,5 +124,5 @@ def network_or_biharmonic(image: np.ndarray, holes: np.ndarray, trial: np.ndarra
     return misses["network"] <= misses["biharmonic"], misses
 
 
-__all__ = ["CLEARANCE", "MIN_EVIDENCE", "TRIAL_SHARE", "network_or_biharmonic", "single_slice_trial",
-           "trial_holes"]
+__all__ = ["CLEARANCE", "MIN_EVIDENCE", "TRIAL_SHARE", "mirrored_holes", "network_or_biharmonic",
+           "single_slice_trial", "trial_holes"]

@@ -10,7 +10,7 @@ from medinpaint.data.normalise import denormalise, normalise
 from medinpaint.data.sources import find_source
 from medinpaint.io import Volume
 from medinpaint.nets import biharmonic_inpaint, default_model_path, load_model
-from medinpaint.nets.single_slice import CLEARANCE, trial_holes
+from medinpaint.nets.single_slice import CLEARANCE, single_slice_trial, trial_holes
 from medinpaint.repair import repair_volume
 from medinpaint.repair.engine import _normalisation
 from tests.conftest import require_source
@@ -97,3 +97,29 @@ def test_a_hole_at_the_edge_is_copied_only_along_that_edge():
     trial = trial_holes(mask)
     rows = np.nonzero(trial.any(axis=1))[0]
     assert trial.any() and rows.min() == 0 and rows.max() == 15  # beside it on the same edge, not below
+
+
+def test_a_band_cut_off_the_end_of_a_slice_is_tried_on_the_opposite_edge():
+    """No copy of a truncated stream's band fits beside it: the same cut, mirrored onto the slice's
+    first rows, is the trial (where those rows are intact and clear of the holes)."""
+    mask = np.zeros((120, 160), bool)
+    mask[100:, :] = True
+    mask[99, 90:] = True  # the tail starts part way along a row
+    has_wide, trial = single_slice_trial(mask)
+    assert has_wide and trial is not None
+    assert np.array_equal(trial, mask[::-1])
+    mask[:10, :] = True  # the first rows lost too: no intact place left for the mirror
+    assert single_slice_trial(mask)[1] is None
+
+
+def test_a_truncated_2d_image_takes_the_fill_that_does_best_on_its_mirrored_band():
+    """cranium's middle slice with the last 30% of its stream cut (the independent generator, seed 1):
+    the network, trained with neighbours, extrapolates the band worse than biharmonic inpainting, as
+    the mirrored trial band says, and the detected repair takes biharmonic inpainting."""
+    clean = middle_slice("cranium")
+    result = damage(np.asarray(clean.array), "truncation", np.random.default_rng(1), share=0.3, order="nifti",
+                    fill="minimum", on="stored", slope=float(clean.slope), intercept=float(clean.intercept))
+    damaged = clean.with_array(np.ascontiguousarray(result.damaged))
+    repaired = repair_volume(damaged, device="cpu")
+    assert repaired.report["single_slice_fill"][0]["fill"] == "biharmonic"
+    assert repaired.report["single_slice_fill"][0]["trial_rms"]

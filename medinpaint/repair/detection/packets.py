@@ -18,6 +18,7 @@ from medinpaint.repair.detection.slabs import (
 from medinpaint.repair.detection.tiles import (
     PACKET_LOSS,
     TILES,
+    content_either_side,
     find_lost_tiles,
     find_lost_tiles_off_grid,
     find_lost_tiles_on_edge_grids,
@@ -212,6 +213,11 @@ def lost_fill_regions(block: np.ndarray, holes: np.ndarray, labels: np.ndarray, 
         on_some_grid = not touches_border and all((s.stop - s.start) % TILES[0] == 0 for s in (si, sj))
         is_rectangle = (areas[index - 1] == (si.stop - si.start) * (sj.stop - sj.start)
                         and min(si.stop - si.start, sj.stop - sj.start) >= TILES[0])  # a tile at least
+        if is_rectangle and touches_border and not on_grid and fill_context is not None:
+            if cut_at_the_border(block, box, is_fill, fill_context):
+                labels[box][components[box] == index] = PACKET_LOSS_CODE
+                found.add(sk.start)
+            continue
         if not on_grid and not on_some_grid and not (is_rectangle and not touches_border):
             continue
         grown = (slice(max(si.start - 1, 0), si.stop + 1), slice(max(sj.start - 1, 0), sj.stop + 1), sk)
@@ -241,6 +247,30 @@ def lost_fill_regions(block: np.ndarray, holes: np.ndarray, labels: np.ndarray, 
             labels[grown][core] = PACKET_LOSS_CODE
             found.add(sk.start)
     return found
+
+
+def cut_at_the_border(block: np.ndarray, box: tuple[slice, slice, slice], is_fill: np.ndarray,
+                      fill_context: Callable[[], tuple]) -> bool:
+    """Whether a fill rectangle ``box`` (one slab slice) at the plane's border is lost packets: content
+    along ``PACKET_LOSS.side_content`` of the line just inside each of its sides off the border (a
+    straight cut, where anatomy curves) and ``PACKET_LOSS.content_both`` of its place in the slices on
+    both sides (a band of whole tiles along the border, a burst across the last row of tiles, that no
+    grid's corner puts forward; the scan's own padding or background is fill there too)."""
+    si, sj, sk = box
+    ni, nj = block.shape[:2]
+    sides = []
+    if si.start > 0:
+        sides.append(~is_fill[si.start - 1, sj, sk.start])
+    if si.stop < ni:
+        sides.append(~is_fill[si.stop, sj, sk.start])
+    if sj.start > 0:
+        sides.append(~is_fill[si, sj.start - 1, sk.start])
+    if sj.stop < nj:
+        sides.append(~is_fill[si, sj.stop, sk.start])
+    if not sides or any(side.mean() < PACKET_LOSS.side_content for side in sides):
+        return False
+    context, in_scan = fill_context()
+    return content_either_side(context, in_scan, (si, sj), sk.start, PACKET_LOSS.content_both)
 
 
 def slices_with_possible_packets(holes: np.ndarray, is_fill: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -286,4 +316,12 @@ def slices_with_possible_packets(holes: np.ndarray, is_fill: np.ndarray, labels:
         left8 = left8[:-width] & left8[width:]
     # corners (i, j), 1 <= i, j <= n - 8: top8[i - 1, j] and left8[i, j - 1]
     corners = top8[:ni - 8, 1:nj - 7] & left8[1:ni - 7, :nj - 8]
-    return maybe | corners.any(axis=(0, 1))
+    maybe |= corners.any(axis=(0, 1))
+    # a rectangle along the border (:func:`cut_at_the_border`): a tile's width of the border's fill
+    # that a slice beside holds content at
+    for edge in (holes[0], holes[-1], holes[:, 0], holes[:, -1]):  # (along the border, slices)
+        alone = np.zeros_like(edge)
+        alone[:, 1:] |= edge[:, 1:] & ~edge[:, :-1]
+        alone[:, :-1] |= edge[:, :-1] & ~edge[:, 1:]
+        maybe |= runs_of_true(alone, t).any(axis=0)
+    return maybe

@@ -281,12 +281,16 @@ def fingerprint(volume, slab: int) -> dict:
 def main() -> None:
     recorded = {}
     missing = []
+    before = json.loads(CORPUS.read_text()) if CORPUS.exists() else {}
     for case in cases():
         if not any(path.exists() for path in case.requires):
             missing.append(case.name)
             continue
         volume, slab = case.build()
         recorded[case.name] = fingerprint(volume, slab)
+        kept = before.get(case.name)
+        if case.cpu_dependent and kept and kept["counts"] == recorded[case.name]["counts"]:
+            recorded[case.name] = kept  # another CPU's input, as the test judges it: unchanged
         print(case.name, recorded[case.name]["counts"], flush=True)
     if missing:
         sys.exit(f"source files missing for {len(missing)} cases (run `make data`): {missing[:5]} ...")

@@ -179,3 +179,22 @@ def test_tiles_at_a_negative_value_an_mr_holds_nowhere_else_are_found_whatever_t
     found = detect(volume.with_array(np.ascontiguousarray(result.damaged))).labels > 0
     assert found[changed].mean() > 0.95  # (0.33 before this rule)
     assert not (found & ~lost).any()
+
+
+def test_a_burst_off_the_grid_is_found_to_its_rims_and_along_the_plane_border():
+    """The MNI template with the independent generator's bursts of 32-pixel tiles on a grid 26 and 24
+    pixels off the image's corner (seed 3): the tiles found as their 8-pixel cells leave rims of 2 and 6
+    rows, grown into now; one burst covers the whole last row of tiles, a band at the plane's border
+    with no corner, found as a rectangle cut straight into the anatomy with tissue at its place in the
+    slices on both sides."""
+    from tests.generators.independent import damage
+
+    volume = middle_crop("mni152")
+    result = damage(np.asarray(volume.array), "tiles", np.random.default_rng(3), fill="stored_zero",
+                    on="stored", slope=float(np.ravel(volume.slope)[0]),
+                    intercept=float(np.ravel(volume.intercept)[0]))
+    assert result.info["tile"] == 32 and not result.info["aligned"]
+    changed, lost = np.asarray(result.mask, bool), np.asarray(result.lost, bool)
+    found = detect(volume.with_array(np.ascontiguousarray(result.damaged))).labels > 0
+    assert found[changed].mean() > 0.99  # 0.79 with neither rule
+    assert not (found & ~lost).any()

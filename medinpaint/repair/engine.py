@@ -24,7 +24,7 @@ from medinpaint.errors import InputError
 from medinpaint.io import Volume
 from medinpaint.nets import biharmonic_inpaint, pick_device, resolve_model
 from medinpaint.nets.guard import CLAMP, EDGES, STRUCTURE, guard
-from medinpaint.nets.single_slice import network_or_biharmonic, single_slice_trial
+from medinpaint.nets.single_slice import network_or_biharmonic, single_slice_trial, trial_budget
 from medinpaint.repair.crops import CropInferer
 from medinpaint.repair.detection import SLAB, detect
 from medinpaint.repair.inferer import PRECISIONS, Progress, RepairInferer, autocast, uses_bfloat16
@@ -210,23 +210,30 @@ def _repair_one(volume: Volume, mask: np.ndarray, out: np.ndarray, *, whole: lis
             return {"fill": "biharmonic", "trial_rms": {}}
     norm = _normalisation(volume, whole + partial)
     seen, repaired = (mask, out) if trial is None else (mask | trial[:, :, np.newaxis], out.copy())
-    wide_integers = volume.dtype.kind in "iu" and volume.dtype.itemsize == 8  # beyond float64's exact range
-    done = False
-    if network.whole_planes and not wide_integers:
-        try:
-            network.inferer(PlaneInferer)(volume, repaired, seen, partial, recreated=recreated, norm=norm)
-            done = True
-        except NotImplementedError as error:  # an operation torch lacks for this dtype on this device
-            # planes already written hold repaired values under the mask only, which crops ignore
-            log.warning("whole-plane repair is not available for %s on %s (%s); repairing crops instead",
-                        volume.dtype, network.device, str(error).splitlines()[0])
-    if not done:
-        network.inferer(CropInferer)(volume, repaired, seen, partial, recreated=recreated, norm=norm)
+
+    def network_pass(target: np.ndarray, seen: np.ndarray) -> None:
+        wide_integers = volume.dtype.kind in "iu" and volume.dtype.itemsize == 8  # beyond float64's range
+        if network.whole_planes and not wide_integers:
+            try:
+                network.inferer(PlaneInferer)(volume, target, seen, partial, recreated=recreated, norm=norm)
+                return
+            except NotImplementedError as error:  # an operation torch lacks for this dtype on this device
+                # planes already written hold repaired values under the mask only, which crops ignore
+                log.warning("whole-plane repair is not available for %s on %s (%s); repairing crops instead",
+                            volume.dtype, network.device, str(error).splitlines()[0])
+        network.inferer(CropInferer)(volume, target, seen, partial, recreated=recreated, norm=norm)
+
+    network_pass(repaired, seen)
     if volume.shape[2] > 1:
         return None
     if trial is None:  # too few trial pixels fit to tell: the network's repair stays
         return {"fill": "network", "trial_rms": {}}
-    return _single_slice(volume, mask, trial, repaired, out)
+    choice = _single_slice(volume, mask, trial, repaired, out)
+    if choice["fill"] == "network" and int(trial.sum()) > trial_budget(trial.size):
+        # a mirrored band larger than the trial budget took context from the real holes: repaired again
+        # without it
+        network_pass(out, mask)
+    return choice
 
 
 def _single_slice(volume: Volume, mask: np.ndarray, trial: np.ndarray, repaired: np.ndarray,

@@ -91,10 +91,10 @@ def find_packet_loss(block: np.ndarray, is_fill: np.ndarray, content_slices: np.
     find_lost_tiles(block, holes & (labels == 0), content, labels, fill_context)
     find_lost_tiles_off_grid(block, holes, content, labels, fill_context, sorted(found))
     find_lost_tiles_on_edge_grids(block, holes, content, labels, fill_context)
-    close_to_content(block, holes, labels)
+    close_to_content(block, holes, is_fill, labels)
 
 
-def close_to_content(block: np.ndarray, holes: np.ndarray, labels: np.ndarray) -> None:
+def close_to_content(block: np.ndarray, holes: np.ndarray, is_fill: np.ndarray, labels: np.ndarray) -> None:
     """Lost packets grown through the straight rims of fill between them and content: a tile found on a
     grid finer than its own (8 pixel cells inside a 32 pixel tile off the image's corner) leaves strips
     fewer than ``TILES[0]`` voxels thick, of the same fill value, that end at content, each as thick
@@ -109,12 +109,12 @@ def close_to_content(block: np.ndarray, holes: np.ndarray, labels: np.ndarray) -
     for axis in (0, 1):
         for step in (1, -1):
             flip = (slice(None, None, step),)
-            found, fill, values, ahead = (np.moveaxis(a, axis, 0)[flip]
-                                          for a in (lost, open_fill, block, grown))
+            found, fill, values, any_fill, ahead = (np.moveaxis(a, axis, 0)[flip]
+                                                    for a in (lost, open_fill, block, is_fill, grown))
             same = np.zeros_like(fill)  # open fill at the value of the voxel before it
             same[1:] = fill[1:] & (values[1:] == values[:-1])
-            content_next = np.zeros_like(fill)  # the next voxel holds another value, and is no lost packet
-            content_next[:-1] = ~found[1:] & (values[1:] != values[:-1])
+            content_next = np.zeros_like(fill)  # the next voxel is content (no fill at any value)
+            content_next[:-1] = ~any_fill[1:] & ~found[1:]
             thickness = np.zeros(fill.shape, dtype=np.int8)  # at a lost voxel: the rim beyond it
             run = np.zeros_like(fill)
             run[1:] = found[:-1] & same[1:]
@@ -254,8 +254,9 @@ def cut_at_the_border(block: np.ndarray, box: tuple[slice, slice, slice], is_fil
     """Whether a fill rectangle ``box`` (one slab slice) at the plane's border is lost packets: content
     along ``PACKET_LOSS.side_content`` of the line just inside each of its sides off the border (a
     straight cut, where anatomy curves) and ``PACKET_LOSS.content_both`` of its place in the slices on
-    both sides (a band of whole tiles along the border, a burst across the last row of tiles, that no
-    grid's corner puts forward; the scan's own padding or background is fill there too)."""
+    both sides (on its one side, in a scan's first or last slice): a band of whole tiles along the
+    border, a burst across the last row of tiles, that no grid's corner puts forward; the scan's own
+    padding or background is fill there too."""
     si, sj, sk = box
     ni, nj = block.shape[:2]
     sides = []
@@ -320,8 +321,7 @@ def slices_with_possible_packets(holes: np.ndarray, is_fill: np.ndarray, labels:
     # a rectangle along the border (:func:`cut_at_the_border`): a tile's width of the border's fill
     # that a slice beside holds content at
     for edge in (holes[0], holes[-1], holes[:, 0], holes[:, -1]):  # (along the border, slices)
-        alone = np.zeros_like(edge)
-        alone[:, 1:] |= edge[:, 1:] & ~edge[:, :-1]
-        alone[:, :-1] |= edge[:, :-1] & ~edge[:, 1:]
+        alone = edge.copy()  # the slab's first and last slice: the slice beside is in another slab
+        alone[:, 1:-1] = edge[:, 1:-1] & (~edge[:, :-2] | ~edge[:, 2:])
         maybe |= runs_of_true(alone, t).any(axis=0)
     return maybe

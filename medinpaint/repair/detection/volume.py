@@ -39,7 +39,7 @@ from medinpaint.repair.detection.later_looks import (
 )
 from medinpaint.repair.detection.lost_lines import find_lost_lines, find_more_lost_lines, stream_continuations
 from medinpaint.repair.detection.lost_slices import find_lost_slices, find_truncation
-from medinpaint.repair.detection.packets import find_packet_loss
+from medinpaint.repair.detection.packets import edge_padding, find_packet_loss
 from medinpaint.repair.detection.partial_lines import PARTIAL_LINES, find_partial_lines, lost_line_parts
 from medinpaint.repair.detection.slabs import (
     SCAN,
@@ -273,7 +273,8 @@ def foreign_fill_everywhere(array: np.ndarray, fills: list[float], labels: np.nd
     are found lost (lines, packets, a cut stream): the scan holds no such value of its own (-1024
     written into an MR of magnitudes), so its short pieces the shape rules leave (a line's ends, a
     tile's corner, a few voxels) are lost too, with the in-plane kind (lost lines, packets, truncation)
-    most of the value's voxels were given."""
+    most of the value's voxels were given. But for a frame of it around the slices (whole lines from the
+    border inwards in most of a slab's slices): the scan's own padding, which lost lines cross."""
     if not labels.any():
         return
     # the range of the values that are no fill (lost lines by the hundred widen the scan's own range)
@@ -285,22 +286,27 @@ def foreign_fill_everywhere(array: np.ndarray, fills: list[float], labels: np.nd
     # negative, a range below values that are never negative (an MR's magnitudes): 0, or any value
     # inside the range, may be the scan's own background or dark tissue
     foreign = [f for f in fills if f < 0 <= sample.min() and f < 2 * low - high]
-    if not foreign:
-        return
     in_plane = (LOST_LINES_CODE, PACKET_LOSS_CODE, TRUNCATION_CODE)
     for value in foreign:
-        parts: list[tuple[np.ndarray, tuple[np.ndarray, ...]]] = []  # per slab: labels at value, where
+        parts: list[tuple[np.ndarray, tuple[np.ndarray, ...], bool]] = []  # per slab
 
         def look(part: slice, value: float = value, parts: list = parts) -> None:
-            at = np.nonzero(np.asarray(array[:, :, part]) == value)
-            parts.append((labels[:, :, part][at], to_volume_indices(at, part.start)))
+            block = np.asarray(array[:, :, part])
+            at_value = block == value
+            # any other negative value, in every slice (the sample saw a sixteenth of them)
+            negative = bool(((block < 0) & ~is_fill_value(block, fills)).any())
+            at = np.nonzero(at_value & ~edge_padding(at_value))
+            parts.append((labels[:, :, part][at], to_volume_indices(at, part.start), negative))
+            drop_mapped_pages(array, part.start, part.stop)
 
         for_each_slab(array.shape[2], slab, look)
-        counts = sum(np.bincount(found, minlength=len(KINDS) + 1) for found, _ in parts)
+        if any(negative for _, _, negative in parts):
+            continue
+        counts = sum(np.bincount(found, minlength=len(KINDS) + 1) for found, _, _ in parts)
         if not isinstance(counts, np.ndarray) or not counts[list(in_plane)].any():
             continue  # (a whole lost slice tells nothing of a value's other voxels)
         kind = in_plane[int(np.argmax(counts[list(in_plane)]))]
-        for found, where in parts:
+        for found, where, _ in parts:
             labels[tuple(w[found == 0] for w in where)] = kind
 
 

@@ -107,3 +107,22 @@ def test_every_voxel_of_a_negative_fill_in_a_scan_with_no_negative_value_is_lost
     changed, lost, found = _lost_lines("dipy-piesno", False, -1024, seed=1)
     assert found[changed].all()
     assert not (found & ~lost).any()
+
+
+def test_a_negative_fill_that_also_frames_the_slices_is_padding_where_lines_cross_it(nibabel_files):
+    """nibabel's anatomical.nii as magnitudes 0..800 in a frame of -1024 six voxels wide around every
+    slice, with three lines lost to -1024: the frame is the scan's padding, so only the lines (and the
+    36 frame voxels they cross) are labelled, not the frame's 25,800 voxels."""
+    from medinpaint.io import read
+
+    volume = read(nibabel_files / "anatomical.nii")
+    values = np.clip(np.asarray(volume.array), 0, None).astype(np.float64)
+    stored = (values * 800 / values.max()).astype(np.int16)
+    framed = np.full((stored.shape[0] + 12, stored.shape[1] + 12, stored.shape[2]), -1024, np.int16)
+    framed[6:-6, 6:-6] = stored
+    damaged = framed.copy(order="F")
+    damaged[20, :, 10] = damaged[21, :, 10] = damaged[:, 25, 14] = -1024
+    found = detect(volume.with_array(damaged)).labels > 0
+    changed = damaged != framed
+    assert found[changed].all()
+    assert (found & ~changed).sum() <= 36

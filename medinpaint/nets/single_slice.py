@@ -75,18 +75,20 @@ def trial_holes(mask: np.ndarray, avoid: np.ndarray | None = None) -> np.ndarray
     return trial
 
 
-def single_slice_trial(holes: np.ndarray) -> tuple[bool, np.ndarray | None]:
+def single_slice_trial(holes: np.ndarray) -> tuple[bool, np.ndarray | None, bool]:
     """Whether a 2D image's ``holes`` include wide ones (:func:`~medinpaint.nets.repair.wide_holes`;
     thin holes only take biharmonic inpainting, no network pass), and the trial holes
     (:func:`trial_holes`) of the wide ones, or None where fewer than MIN_EVIDENCE pixels fit: too few
-    to tell the fills apart (the network's repair stays)."""
+    to tell the fills apart (the network's repair stays); and whether they include holes mirrored onto
+    the opposite edge (:func:`mirrored_holes`), where a kept network fill is made again without them."""
     wide = wide_holes(torch.from_numpy(holes[None, None]))[0, 0].numpy()
     if not wide.any():
-        return False, None
+        return False, None, False
     trial = trial_holes(wide, holes)
-    if int(trial.sum()) < MIN_EVIDENCE:
+    mirrored = int(trial.sum()) < MIN_EVIDENCE
+    if mirrored:
         trial |= mirrored_holes(wide, holes | trial)
-    return True, trial if int(trial.sum()) >= MIN_EVIDENCE else None
+    return True, trial if int(trial.sum()) >= MIN_EVIDENCE else None, mirrored
 
 
 def mirrored_holes(mask: np.ndarray, avoid: np.ndarray) -> np.ndarray:
@@ -96,8 +98,7 @@ def mirrored_holes(mask: np.ndarray, avoid: np.ndarray) -> np.ndarray:
     known), where that place is intact and CLEARANCE from any hole of ``mask`` or ``avoid`` (the image's
     other holes and trial holes). Whole: a band cut thinner extrapolates otherwise (cranium's cut
     slice: a mirror of 8 columns chose the network, 16 dB behind biharmonic on the band of 77); where
-    the network's fill is kept, the engine repairs again without a mirror larger than the trial budget
-    (:func:`trial_budget`), which took context from the real band."""
+    the network's fill is kept, the engine makes it again without the mirror, which took context."""
     labels, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
     taken = ndimage.binary_dilation(mask | avoid, iterations=CLEARANCE)
     trial = np.zeros_like(mask, dtype=bool)

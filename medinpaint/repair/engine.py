@@ -24,7 +24,7 @@ from medinpaint.errors import InputError
 from medinpaint.io import Volume
 from medinpaint.nets import biharmonic_inpaint, pick_device, resolve_model
 from medinpaint.nets.guard import CLAMP, EDGES, STRUCTURE, guard
-from medinpaint.nets.single_slice import network_or_biharmonic, single_slice_trial, trial_budget
+from medinpaint.nets.single_slice import network_or_biharmonic, single_slice_trial
 from medinpaint.repair.crops import CropInferer
 from medinpaint.repair.detection import SLAB, detect
 from medinpaint.repair.inferer import PRECISIONS, Progress, RepairInferer, autocast, uses_bfloat16
@@ -197,11 +197,11 @@ def _repair_one(volume: Volume, mask: np.ndarray, out: np.ndarray, *, whole: lis
     recreated = _recreate(volume, mask, whole, out) if whole else {}
     if not partial:
         return None
-    trial = None
+    trial, mirrored = None, False
     if volume.shape[2] == 1:
         holes = np.asarray(mask[:, :, 0], dtype=bool)
         # its wide holes: trial holes beside them go through the same network pass
-        has_wide, trial = single_slice_trial(holes)
+        has_wide, trial, mirrored = single_slice_trial(holes)
         if not has_wide:
             # a 2D image with thin holes only (lines, impulses): the network's repair there would be
             # biharmonic inpainting crop by crop; the whole image's is exact and needs no network pass
@@ -229,9 +229,7 @@ def _repair_one(volume: Volume, mask: np.ndarray, out: np.ndarray, *, whole: lis
     if trial is None:  # too few trial pixels fit to tell: the network's repair stays
         return {"fill": "network", "trial_rms": {}}
     choice = _single_slice(volume, mask, trial, repaired, out)
-    if choice["fill"] == "network" and int(trial.sum()) > trial_budget(trial.size):
-        # a mirrored band larger than the trial budget took context from the real holes: repaired again
-        # without it
+    if choice["fill"] == "network" and mirrored:  # a mirrored band took context: repaired again without it
         network_pass(out, mask)
     return choice
 

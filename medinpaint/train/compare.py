@@ -67,13 +67,14 @@ def _chosen_single(model: torch.nn.Module, sample: dict[str, Any], repaired: np.
     inpainting, whichever misses less on the trial holes (:mod:`medinpaint.nets.single_slice`)."""
     mask = sample["mask"][0].numpy() > 0
     centre = sample["damaged"][sample["damaged"].shape[0] // 2].numpy().astype(np.float64)
-    has_wide, trial = single_slice_trial(mask)
+    has_wide, trial, mirrored = single_slice_trial(mask)
     both, keep = repaired, has_wide
     if trial is not None:
         union = torch.from_numpy((mask | trial)[None].astype(np.float32))
         both = _predict_single(model, {"damaged": sample["damaged"], "mask": union})
         keep, _ = network_or_biharmonic(centre, mask, trial, both.astype(np.float64))
-    chosen = both if keep else biharmonic_inpaint(centre, mask)
+    # (a kept fill made beside a mirrored band is made again without it: the repair alone)
+    chosen = (repaired if mirrored else both) if keep else biharmonic_inpaint(centre, mask)
     return np.where(mask, chosen, centre).astype(np.float32)
 
 

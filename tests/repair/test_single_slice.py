@@ -105,8 +105,8 @@ def test_a_band_cut_off_the_end_of_a_slice_is_tried_on_the_opposite_edge():
     mask = np.zeros((120, 160), bool)
     mask[100:, :] = True
     mask[99, 90:] = True  # the tail starts part way along a row
-    has_wide, trial = single_slice_trial(mask)
-    assert has_wide and trial is not None
+    has_wide, trial, mirrored = single_slice_trial(mask)
+    assert has_wide and mirrored and trial is not None
     assert np.array_equal(trial, mask[::-1])
     mask[:10, :] = True  # the first rows lost too: no intact place left for the mirror
     assert single_slice_trial(mask)[1] is None

@@ -282,7 +282,8 @@ def foreign_fill_everywhere(array: np.ndarray, fills: list[float], labels: np.nd
     sample = sample[~is_fill_value(sample, fills)]
     if sample.size == 0:
         return
-    low, high = percentiles(sample.astype(np.float64), [0.5, 99.5])
+    with np.errstate(invalid="ignore"):  # random bytes read as floats hold signalling NaNs
+        low, high = percentiles(sample.astype(np.float64), [0.5, 99.5])
     # negative, a range below values that are never negative (an MR's magnitudes): 0, or any value
     # inside the range, may be the scan's own background or dark tissue
     foreign = [f for f in fills if f < 0 <= sample.min() and f < 2 * low - high]

@@ -25,11 +25,6 @@ MIN_TRIAL = 2048
 MIN_EVIDENCE = 16  # ... and no choice (the network's repair stays) with fewer trial pixels than this
 
 
-def trial_budget(pixels: int) -> int:
-    """How many pixels the trial holes of an image of ``pixels`` take at most (copies beside holes)."""
-    return max(MIN_TRIAL, int(TRIAL_SHARE * pixels))
-
-
 def trial_holes(mask: np.ndarray, avoid: np.ndarray | None = None) -> np.ndarray:
     """Copies of the holes of ``mask`` (8-connected) beside them, one hole's size plus 2 CLEARANCE away
     (below, above, right, left: the same tissue, where the truth is known), on intact pixels at least
@@ -38,7 +33,7 @@ def trial_holes(mask: np.ndarray, avoid: np.ndarray | None = None) -> np.ndarray
     hole that touches the image's edge is copied only along that edge (a band cut off the end of a
     slice has no copy beside it: see :func:`mirrored_holes`)."""
     labels, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
-    budget = trial_budget(mask.size)
+    budget = max(MIN_TRIAL, int(TRIAL_SHARE * mask.size))
     taken = ndimage.binary_dilation(mask if avoid is None else mask | avoid, iterations=CLEARANCE)
     trial = np.zeros_like(mask, dtype=bool)
     boxes = ndimage.find_objects(labels)
@@ -136,4 +131,4 @@ def network_or_biharmonic(image: np.ndarray, holes: np.ndarray, trial: np.ndarra
 
 
 __all__ = ["CLEARANCE", "MIN_EVIDENCE", "TRIAL_SHARE", "mirrored_holes", "network_or_biharmonic",
-           "single_slice_trial", "trial_budget", "trial_holes"]
+           "single_slice_trial", "trial_holes"]

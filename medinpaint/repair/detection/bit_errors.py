@@ -324,13 +324,7 @@ def supported_across(array: np.ndarray, where: tuple[np.ndarray, ...],
     if len(where[0]) == 0 or array.shape[2] < 2:
         return supported
     with np.errstate(invalid="ignore", over="ignore"):
-        beside_plane = in_plane_neighbours(where, array.shape)
-        around = np.stack([np.asarray(array[i, j, where[2]], dtype=np.float64) for i, j, _ in beside_plane])
-        seen = np.stack([inside for _, _, inside in beside_plane])  # the plane's border: no neighbour
-        if found is not None:
-            seen &= ~np.stack([found[i, j, where[2]] for i, j, _ in beside_plane])
-        high = np.where(seen, around, -np.inf).max(axis=0)
-        low = np.where(seen, around, np.inf).min(axis=0)
+        low, high, _ = neighbour_range(array, where, found)
         centre = np.asarray(array[where], dtype=np.float64)
         above = centre > high
         excess = np.where(above, centre - high, low - centre)
@@ -346,6 +340,19 @@ def supported_across(array: np.ndarray, where: tuple[np.ndarray, ...],
     return supported
 
 
+def neighbour_range(array: np.ndarray, where: tuple[np.ndarray, ...],
+                    left_out: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The lowest and highest value (float64) of the in-plane neighbours of the voxels ``where`` (volume
+    indices), of those inside the plane and not ``left_out``, and which neighbours those are
+    (``(8, n)``); with none, the range is empty (+inf, -inf)."""
+    beside = in_plane_neighbours(where, array.shape)
+    around = np.stack([np.asarray(array[i, j, where[2]], dtype=np.float64) for i, j, _ in beside])
+    seen = np.stack([inside for _, _, inside in beside])  # the plane's border: no neighbour
+    if left_out is not None:
+        seen &= ~np.stack([left_out[i, j, where[2]] for i, j, _ in beside])
+    return np.where(seen, around, np.inf).min(axis=0), np.where(seen, around, -np.inf).max(axis=0), seen
+
+
 def far_beyond_neighbours(array: np.ndarray, where: tuple[np.ndarray, ...], labels: np.ndarray,
                           stats: dict) -> np.ndarray:
     """Which voxels ``where`` (volume indices) lie beyond the range of their in-plane neighbours (those
@@ -355,12 +362,8 @@ def far_beyond_neighbours(array: np.ndarray, where: tuple[np.ndarray, ...], labe
     far = np.zeros(len(where[0]), dtype=bool)
     if len(where[0]) == 0:
         return far
-    beside = in_plane_neighbours(where, array.shape)
     with np.errstate(invalid="ignore", over="ignore"):
-        around = np.stack([np.asarray(array[i, j, where[2]], dtype=np.float64) for i, j, _ in beside])
-        seen = np.stack([inside & (labels[i, j, where[2]] != BIT_ERRORS_CODE) for i, j, inside in beside])
-        high = np.where(seen, around, -np.inf).max(axis=0)
-        low = np.where(seen, around, np.inf).min(axis=0)
+        low, high, seen = neighbour_range(array, where, labels == BIT_ERRORS_CODE)
         centre = np.asarray(array[where], dtype=np.float64)
         excess = np.maximum(centre - high, low - centre)
         tolerance = max(BIT_ERRORS.tolerance_sigmas * stats["sigma"],

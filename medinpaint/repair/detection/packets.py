@@ -131,10 +131,8 @@ def close_to_content(block: np.ndarray, holes: np.ndarray, is_fill: np.ndarray, 
             for shift in range(t):  # every voxel of such a stretch
                 np.moveaxis(straight, 1, 0)[shift: shift + len(along)] |= along
             rim = np.where(straight, thickness, 0)
-            for length in range(1, t):
-                starts = rim == length
-                for depth in range(1, length + 1):
-                    ahead[depth:] |= starts[:len(starts) - depth]
+            for depth in range(1, t):  # the voxel ``depth`` beyond a lost one lies in a rim that thick
+                ahead[depth:] |= rim[:len(rim) - depth] >= depth
     labels[grown & open_fill] = PACKET_LOSS_CODE
 
 

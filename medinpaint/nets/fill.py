@@ -37,8 +37,10 @@ def push_pull_fill(image: torch.Tensor, mask: torch.Tensor, levels: int = 8) -> 
         levels: pyramid depth; each level doubles the largest hole that is filled from its rim.
             Where a whole image is masked, the result there is 0.
     """
-    weight = (1.0 - mask.to(image.dtype)).expand_as(image)
-    value = image * weight
+    missing = mask.bool().expand_as(image)
+    weight = (~missing).to(image.dtype)
+    # selected, not multiplied: a masked NaN or infinity (random bytes in a float scan) times 0 is NaN
+    value = torch.where(missing, 0.0, image)
     pyramid = []
     for _ in range(levels):
         value_s, weight_s = _blur(value), _blur(weight)
@@ -56,8 +58,7 @@ def push_pull_fill(image: torch.Tensor, mask: torch.Tensor, levels: int = 8) -> 
         else:
             coarse = F.interpolate(filled, size=value_s.shape[-2:], mode="bilinear", align_corners=False)
             filled = confidence * estimate + (1.0 - confidence) * coarse
-    keep = 1.0 - mask.to(image.dtype).expand_as(image)
-    return image * keep + filled * (1.0 - keep)
+    return torch.where(missing, filled, image)
 
 
 def biharmonic_relax(image: torch.Tensor, mask: torch.Tensor, steps: int = 5,

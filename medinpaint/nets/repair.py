@@ -25,6 +25,8 @@ from torch import nn
 from medinpaint.nets.fill import classical_fill, exact_fill
 from medinpaint.nets.unet import SmallUNet
 
+# normalised values (times the scan's robust range) beyond which a masked centre voxel is garbage
+_UNDER_MASK_BOUND = 64.0
 THIN = 2  # holes no deeper than this (pixels to the nearest intact one): lines, impulses, small tiles
 
 
@@ -125,6 +127,10 @@ class RepairNet(nn.Module):
         # one-channel views of a channels-last input are strided: pooling them is several times slower
         centre = x[:, centre_index : centre_index + 1].contiguous()
         mask = x[:, -1:].contiguous()
+        # what lies under the mask is ignored, garbage too: a NaN, or a 1e38 of random bytes in a float
+        # scan, would reach the composite below as NaN or cancel the repair away (bounded so that a
+        # scan's own values keep their arithmetic, bit for bit)
+        centre = torch.where((mask > 0.5) & ~(centre.abs() <= _UNDER_MASK_BOUND), 0.0, centre)
         # the classical fills and the composite stay in float32 under autocast: only the U-Net body
         # may run in bfloat16 (its output is a correction, where bf16's 3 significant digits suffice)
         fill = self.in_plane_fill(centre, mask) if fill is None else fill.float()

@@ -149,3 +149,28 @@ def test_the_inferers_sit_below_the_engine():
                 assert node in top, f"{name}.py imports {node.module} inside a function"
                 assert name == "engine" or node.module != "medinpaint.repair.engine"
     assert issubclass(CropInferer, RepairInferer) and issubclass(PlaneInferer, RepairInferer)
+
+
+@pytest.mark.parametrize("whole_planes", [False, True])
+@pytest.mark.parametrize("depth", [1, 24])
+def test_garbage_under_the_mask_does_not_reach_the_repair(sample_data, whole_planes, depth):
+    """Random bytes read as floats (NaN, infinity, 1e38) under a given mask: the repair there is made from
+    what lies around it, finite and inside the scan's range (it had been NaN, or the 1e38 cancelled the
+    network's repair away), with the shipped model and both paths; outside the mask nothing changes."""
+    clean = read(sample_data / "mr_head.nii.gz")
+    values = np.ascontiguousarray(clean.array[:, :, 10:10 + depth].astype(np.float32))
+    mask = np.zeros(values.shape, dtype=bool)
+    mask[70:100, 80:110, depth // 2] = True
+    damaged = values.copy()
+    garbage = np.frombuffer(np.random.default_rng(0).bytes(4 * int(mask.sum())), dtype=np.float32).copy()
+    garbage[:3] = (np.nan, np.inf, -np.inf)
+    damaged[mask] = garbage
+    volume = clean.with_array(damaged)
+    with np.errstate(invalid="ignore", over="ignore"):
+        result = repair_volume(volume, mask=mask, device="cpu", precision="float32",
+                               whole_planes=whole_planes)
+    repaired = result.volume.array
+    assert np.array_equal(repaired[~mask], damaged[~mask])
+    assert np.isfinite(repaired[mask]).all()
+    assert values.min() <= repaired[mask].min() and repaired[mask].max() <= values.max()
+    assert _psnr(repaired, values, mask, 255) > 20

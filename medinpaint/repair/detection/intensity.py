@@ -5,6 +5,10 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+# a value this many times the median magnitude of a scan's non-zero values is none of its own: a CT's
+# metal or an MR's vessel reaches some 1e2-1e4 times its median, random bytes read as floats 1e300
+ABSURD = 2.0**30
+
 
 def intensity_stats(array: np.ndarray, not_constant: np.ndarray, padding: float | None = None) -> dict | None:
     """Noise level and value ranges of the scan's content, from a subset of its slices; ``padding``: the
@@ -13,13 +17,16 @@ def intensity_stats(array: np.ndarray, not_constant: np.ndarray, padding: float 
     if len(ks) == 0 or array.dtype.kind not in "iuf":
         return None
     sample = np.asarray(array[:, :, ks]).astype(np.float32)
+    full_range = float(np.nanmax(sample) - np.nanmin(sample))
+    absurd = absurd_values(sample)
+    if absurd is not None:  # garbage has no place in a range (NaN: left out, as a NaN of the scan's own)
+        sample[absurd] = np.nan
     smooth = median_in_plane(sample)
     sigma = noise_sigma(sample, smooth, padding)
     ranged = sample if padding is None else sample[sample != np.float32(padding)]
     if ranged.size == 0:
         return None
-    low, high = percentiles(ranged, [0.5, 99.5])  # values that are not finite have no place in a range
-    full_range = float(np.nanmax(sample) - np.nanmin(sample))
+    low, high = percentiles(ranged, [0.5, 99.5])
     if not (high - low > 0 and full_range > 0):
         return None
     # the tissue's range: the same percentiles once single voxels (impulses, flips) are smoothed away
@@ -27,6 +34,22 @@ def intensity_stats(array: np.ndarray, not_constant: np.ndarray, padding: float 
     tissue_low, tissue_high = percentiles(smooth, [0.5, 99.5])
     return {"sigma": sigma, "low": float(low), "high": float(high), "value_range": float(high - low),
             "full_range": full_range, "tissue_low": float(tissue_low), "tissue_high": float(tissue_high)}
+
+
+def absurd_values(sample: np.ndarray) -> np.ndarray | None:
+    """Where a float ``sample`` holds values no scan holds: infinite (or beyond float32), or more than
+    ``ABSURD`` times the median magnitude of its non-zero values (random bytes read as floats spread
+    over some 600 orders of magnitude, half of them far above any scan's values). None where it holds
+    none. The median stands while garbage is under half the non-zero values."""
+    if sample.dtype.kind != "f":
+        return None
+    magnitude = np.abs(sample)
+    nonzero = magnitude[(magnitude > 0) & np.isfinite(magnitude)]
+    if nonzero.size == 0:
+        return None
+    absurd = ~(magnitude <= ABSURD * float(np.median(nonzero)))  # (NaN: compared False, and so absurd)
+    absurd &= ~np.isnan(sample)  # a NaN is no measurement, not garbage
+    return absurd if absurd.any() else None
 
 
 def percentiles(values: np.ndarray, q: list[float]) -> np.ndarray:

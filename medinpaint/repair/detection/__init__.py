@@ -21,6 +21,8 @@ not, working on the stored values (where the failure happened):
   own rows) at a fill value, cutting through content, 16 voxels long at least;
 - corrupted blocks: rectangles of garbage, far rougher than the rest of the image and alike along no
   direction (judged on their voxels of content: a strip of scalp a mask leaves is smooth along itself);
+  and, in a volume, rectangles of data from elsewhere (copied, or shifted along the stream) that
+  neither slice beside explains where they explain each other, up to four straight edges;
 - bit errors: single voxels far outside the range of their eight neighbours (the five inside the
   plane at its border, by twice as much; with fewer neighbours of content, only four value ranges
   beyond the content's), or in uniform background a voxel one flipped bit away from the fill value

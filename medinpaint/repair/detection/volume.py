@@ -39,6 +39,7 @@ from medinpaint.repair.detection.later_looks import (
 )
 from medinpaint.repair.detection.lost_lines import find_lost_lines, find_more_lost_lines, stream_continuations
 from medinpaint.repair.detection.lost_slices import find_lost_slices, find_truncation
+from medinpaint.repair.detection.misplaced import find_misplaced_blocks
 from medinpaint.repair.detection.packets import edge_padding, find_packet_loss
 from medinpaint.repair.detection.partial_lines import PARTIAL_LINES, find_partial_lines, lost_line_parts
 from medinpaint.repair.detection.slabs import (
@@ -193,6 +194,8 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
         if certain[axis]:
             stream_continuations(array, lost_values, labels, axis)
     foreign_fill_everywhere(array, fills, labels, slab)
+    if stats is not None:
+        find_misplaced_blocks(volume, fills, labels, stats, slab)
     if stats is None:
         details = {"fill_values": [float(f) for f in fills]}
         if doubtful:

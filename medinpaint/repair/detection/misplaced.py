@@ -1,0 +1,248 @@
+"""Misplaced blocks: a rectangle of a slice holding data from elsewhere (a block copied from another
+place, or its own pixels shifted along the stream by bytes lost or inserted). Its values are the
+scan's own, so no range or roughness test sees it; but in a volume neither slice beside it explains
+it, where they explain each other, and that stops at four straight edges."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from medinpaint.io import Volume
+from medinpaint.io.volume import drop_mapped_pages
+from medinpaint.repair.detection.kinds import CORRUPTED_BLOCKS_CODE
+from medinpaint.repair.detection.slabs import PLANE, cells_count, for_each_slab, is_fill_value
+
+
+@dataclass(frozen=True)
+class MisplacedBlockThresholds:
+    """When a rectangle of a slice is data from elsewhere. A voxel is *unexplained* where it differs
+    from both slices beside it by more than ``step`` times half their own difference plus a floor:
+    ``floor_share`` of the scan's value range, or ``noise_sigmas`` times its noise, the larger.
+
+    Args:
+        side: pixels; the smallest block side looked for (a JPEG block).
+        dense: a ``side`` x ``side`` window holding this share of unexplained voxels seeds a block ...
+        merge: ... and seeds this close (pixels) are one candidate, whose rectangle is the unexplained
+            voxels' bounding box, trimmed of edge rows and columns with less than ``trim`` of them ...
+        trim: ... (see ``merge``), then grown by each line outside where the slice's miss of the
+            interpolation between its neighbours is ``grow`` times their own half difference (as
+            mean squares, with the floor) and holds ``grow_share`` of unexplained voxels ...
+        grow: ... (see ``trim``).
+        grow_share: ... (see ``trim``).
+        inside: the rectangle is a block where that ratio inside it is at least ``inside``, and in the
+            two lines outside each of its sides that lie in the plane (two sides at least; a
+            rectangle as wide or tall as the plane is a whole slice, not a block) at most ``outside``.
+        outside: see ``inside``.
+        step: see the class.
+        floor_share: see the class.
+        noise_sigmas: see the class.
+        screen_count: slices are screened on every second row and column; only those with a 4 x 4
+            cell of such samples holding this many unexplained are checked whole.
+    """
+
+    side: int = 8
+    dense: float = 0.5
+    merge: int = 17
+    trim: float = 0.3
+    grow: float = 2.0
+    grow_share: float = 0.5
+    inside: float = 4.0
+    outside: float = 1.0
+    step: float = 1.0
+    floor_share: float = 0.05
+    noise_sigmas: float = 3.0
+    screen_count: int = 6
+
+
+MISPLACED_BLOCKS = MisplacedBlockThresholds()
+
+
+def find_misplaced_blocks(volume: Volume, fills: list[float], labels: np.ndarray, stats: dict,
+                          slab: int) -> None:
+    """Label misplaced blocks in the slices of ``volume`` with an intact slice on either side (fill
+    values, and voxels labelled already, in any of the three are no evidence). Per-slice rescales
+    are applied first; a uniform one changes no ratio."""
+    array = volume.array
+    nk = array.shape[2]
+    per_slice = np.ndim(volume.slope) or np.ndim(volume.intercept)
+    floor = max(MISPLACED_BLOCKS.floor_share * stats["value_range"],
+                MISPLACED_BLOCKS.noise_sigmas * stats["sigma"])
+    if nk < 3 or min(array.shape[:2]) < 2 * MISPLACED_BLOCKS.side or not floor > 0:
+        return
+
+    slope, intercept = (np.broadcast_to(np.asarray(rescale, np.float64), (nk,))
+                        for rescale in (volume.slope, volume.intercept))
+
+    def values_of(stored: np.ndarray, ks: range) -> np.ndarray:
+        values = stored.astype(np.float32)
+        if per_slice:
+            values = (values * slope[ks.start:ks.stop] + intercept[ks.start:ks.stop]).astype(np.float32)
+        return values
+
+    def evidence(stored: np.ndarray, values: np.ndarray, ks: range | None = None) -> np.ndarray:
+        """Voxels that are no fill, finite and (``ks``: the slices of a whole check) not found damaged."""
+        sound = ~is_fill_value(stored, fills)
+        if ks is not None:
+            sound &= labels[:, :, ks.start:ks.stop] == 0
+        if stored.dtype.kind == "f" or per_slice:
+            sound &= np.isfinite(values)
+        return sound
+
+    def look(part: slice) -> None:
+        start, stop = max(part.start, 1), min(part.stop, nk - 1)
+        if start >= stop:
+            return
+        around = range(start - 1, stop + 1)
+        # screened on every second row and column (a block of 8 pixels holds 16 of them; voxels found
+        # damaged count here too): the whole check runs only on slices with a 4x4 cell of such samples
+        # holding ``screen_count`` unexplained
+        coarse = np.asarray(array[::2, ::2, around.start:around.stop])
+        values = values_of(coarse, around)
+        _, unexplained = unexplained_voxels(values, evidence(coarse, values), floor)
+        suspects = (cells_count(unexplained, 4) >= MISPLACED_BLOCKS.screen_count).any(axis=(0, 1))
+        for k in np.nonzero(suspects)[0]:
+            three = range(start + k - 1, start + k + 2)
+            stored = np.asarray(array[:, :, three.start:three.stop])
+            values = values_of(stored, three)
+            for _, rectangle in misplaced_rectangles(values, evidence(stored, values, three), floor):
+                region = labels[rectangle + (start + k,)]
+                region[region == 0] = CORRUPTED_BLOCKS_CODE
+        drop_mapped_pages(array, around.start, around.stop)
+
+    for_each_slab(nk, slab, look)
+
+
+def misplaced_rectangles(values: np.ndarray, sound: np.ndarray,
+                         floor: float) -> list[tuple[int, tuple[slice, slice]]]:
+    """The misplaced blocks of the inner slices of ``values`` (``(H, W, n)``, float; ``sound``: the
+    voxels that are evidence): (inner slice index, 0 for ``values``' second slice, and rectangle)."""
+    t = MISPLACED_BLOCKS
+    judged, unexplained = unexplained_voxels(values, sound, floor)
+    if not unexplained.any():
+        return []
+    seeds = ndimage.uniform_filter(unexplained.astype(np.float32), size=(t.side, t.side, 1),
+                                   mode="constant") >= t.dense
+    if not seeds.any():
+        return []
+    before, centre, after = values[:, :, :-2], values[:, :, 1:-1], values[:, :, 2:]
+    miss = np.where(judged, (centre - 0.5 * (before + after)) ** 2, 0.0)
+    spread = np.where(judged, (0.5 * (after - before)) ** 2, 0.0)
+    candidates, _ = ndimage.label(ndimage.maximum_filter(seeds, size=(t.merge, t.merge, 1)), structure=PLANE)
+    found = []
+    for index, box in enumerate(ndimage.find_objects(candidates), start=1):
+        if box is None:
+            continue
+        k = box[2].start
+        plane = unexplained[:, :, k]
+        ii, jj = np.nonzero((candidates[box][:, :, 0] == index) & plane[box[:2]])
+        if not len(ii):
+            continue
+        edges = [box[0].start + ii.min(), box[0].start + ii.max() + 1,
+                 box[1].start + jj.min(), box[1].start + jj.max() + 1]
+        ratio = _ratio(miss[:, :, k], spread[:, :, k], judged[:, :, k], floor**2)
+        edges = _grown(_trimmed(edges, plane), ratio, plane)
+        i0, i1, j0, j1 = edges
+        if not (t.side <= i1 - i0 < plane.shape[0] and t.side <= j1 - j0 < plane.shape[1]):
+            continue
+        rectangle = (slice(i0, i1), slice(j0, j1))
+        inside = ratio(rectangle)
+        if inside is None or inside < t.inside:
+            continue
+        outside = [ratio(side) for side in _beside(edges, plane.shape)]
+        outside = [r for r in outside if r is not None]
+        if len(outside) >= 2 and max(outside) <= t.outside:
+            found.append((k, rectangle))
+    return found
+
+
+def unexplained_voxels(values: np.ndarray, sound: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray]:
+    """For the inner slices of ``values``: which voxels are evidence in all three slices, and which of
+    them neither slice beside explains. ``min(|c - b|, |c - a|) > s (|a - b| / 2 + floor)`` holds
+    exactly where ``|2c - a - b| > (1 + s) |a - b| + 2 s floor`` (c beyond the nearer of a and b
+    by that much; between them, never): fewer passes over the slab."""
+    before, centre, after = values[:, :, :-2], values[:, :, 1:-1], values[:, :, 2:]
+    judged = sound[:, :, :-2] & sound[:, :, 1:-1] & sound[:, :, 2:]
+    step = MISPLACED_BLOCKS.step
+    apart = np.abs(after - before)
+    apart *= 1 + step
+    apart += 2 * step * floor
+    miss = centre * 2
+    miss -= before
+    miss -= after
+    np.abs(miss, out=miss)
+    return judged, judged & (miss > apart)
+
+
+def _ratio(miss: np.ndarray, spread: np.ndarray, judged: np.ndarray, floor: float):
+    """``ratio(region)``: the region's mean squared miss over its mean squared half difference (with
+    the floor), over its judged voxels; None where it holds fewer than 4."""
+
+    def ratio(region: tuple[slice, slice]) -> float | None:
+        n = int(np.count_nonzero(judged[region]))
+        if n < 4:
+            return None
+        return float(miss[region].sum() / n / (spread[region].sum() / n + floor))
+
+    return ratio
+
+
+def _trimmed(edges: list[int], plane: np.ndarray) -> list[int]:
+    """``edges`` (i0, i1, j0, j1) less the edge rows and columns with under ``trim`` unexplained."""
+    i0, i1, j0, j1 = edges
+    side, trim = MISPLACED_BLOCKS.side, MISPLACED_BLOCKS.trim
+    moved = True
+    while moved:
+        moved = False
+        if i1 - i0 > side and plane[i0, j0:j1].mean() < trim:
+            i0, moved = i0 + 1, True
+        if i1 - i0 > side and plane[i1 - 1, j0:j1].mean() < trim:
+            i1, moved = i1 - 1, True
+        if j1 - j0 > side and plane[i0:i1, j0].mean() < trim:
+            j0, moved = j0 + 1, True
+        if j1 - j0 > side and plane[i0:i1, j1 - 1].mean() < trim:
+            j1, moved = j1 - 1, True
+    return [i0, i1, j0, j1]
+
+
+def _grown(edges: list[int], ratio, plane: np.ndarray) -> list[int]:
+    """``edges`` grown by each line outside them whose ratio is ``grow`` at least and that holds
+    ``trim`` unexplained voxels (``plane``) at least."""
+    i0, i1, j0, j1 = edges
+    ni, nj = plane.shape
+
+    def misplaced(region: tuple[slice, slice]) -> bool:
+        r = ratio(region)
+        return (r is not None and r >= MISPLACED_BLOCKS.grow
+                and plane[region].mean() >= MISPLACED_BLOCKS.grow_share)
+
+    grown = True
+    while grown:
+        grown = False
+        if i0 > 0 and misplaced((slice(i0 - 1, i0), slice(j0, j1))):
+            i0, grown = i0 - 1, True
+        if i1 < ni and misplaced((slice(i1, i1 + 1), slice(j0, j1))):
+            i1, grown = i1 + 1, True
+        if j0 > 0 and misplaced((slice(i0, i1), slice(j0 - 1, j0))):
+            j0, grown = j0 - 1, True
+        if j1 < nj and misplaced((slice(i0, i1), slice(j1, j1 + 1))):
+            j1, grown = j1 + 1, True
+    return [i0, i1, j0, j1]
+
+
+def _beside(edges: list[int], shape: tuple[int, int]) -> list[tuple[slice, slice]]:
+    """The two lines outside each side of the rectangle ``edges`` that lie in the plane."""
+    i0, i1, j0, j1 = edges
+    ni, nj = shape
+    sides = []
+    if i0 > 0:
+        sides.append((slice(max(i0 - 2, 0), i0), slice(j0, j1)))
+    if i1 < ni:
+        sides.append((slice(i1, i1 + 2), slice(j0, j1)))
+    if j0 > 0:
+        sides.append((slice(i0, i1), slice(max(j0 - 2, 0), j0)))
+    if j1 < nj:
+        sides.append((slice(i0, i1), slice(j1, j1 + 2)))
+    return sides

@@ -209,7 +209,8 @@ def _trimmed(edges: list[int], plane: np.ndarray) -> list[int]:
 
 def _grown(edges: list[int], ratio, plane: np.ndarray) -> list[int]:
     """``edges`` grown by each line outside them whose ratio is ``grow`` at least and that holds
-    ``trim`` unexplained voxels (``plane``) at least."""
+    ``grow_share`` unexplained voxels (``plane``) at least: a line across a second block beside
+    (two in one slice) holds few."""
     i0, i1, j0, j1 = edges
     ni, nj = plane.shape
 

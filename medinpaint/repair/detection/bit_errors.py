@@ -198,11 +198,16 @@ def blocks_and_first_look_flips(array: np.ndarray, is_fill: np.ndarray, not_cons
     # along i (the block search's steps): an impulse differs from both by more than the threshold.
     bounds = (content_bounds(stats, BIT_ERRORS.few_neighbours_ranges),
               impulse_bounds(stats, array.dtype))
-    screen = np.zeros_like(values, dtype=bool)
-    screen[1:-1] = (step_i[:-1] > threshold) & (step_i[1:] > threshold)
+    steep = step_i > threshold
+    screen = np.empty_like(values, dtype=bool)
+    np.logical_and(steep[:-1], steep[1:], out=screen[1:-1])
     if values.shape[0] > 1:  # at the border, its one neighbour along i
-        screen[0], screen[-1] = step_i[0] > threshold, step_i[-1] > threshold
-    screen &= ~is_fill & (labels == 0) & not_constant[np.newaxis, np.newaxis, :]
+        screen[0], screen[-1] = steep[0], steep[-1]
+    else:
+        screen[:] = False
+    screen &= ~is_fill
+    screen &= labels == 0
+    screen &= not_constant[np.newaxis, np.newaxis, :]
     where = nonzero(screen)
     if len(where[0]) == 0:
         return where, where, background, (where, 0)

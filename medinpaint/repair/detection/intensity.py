@@ -18,7 +18,7 @@ def intensity_stats(array: np.ndarray, not_constant: np.ndarray, padding: float 
         return None
     sample = np.asarray(array[:, :, ks]).astype(np.float32)
     full_range = float(np.nanmax(sample) - np.nanmin(sample))
-    absurd = absurd_values(sample)
+    absurd = absurd_values(sample) if array.dtype.kind == "f" else None
     if absurd is not None:  # garbage has no place in a range (NaN: left out, as a NaN of the scan's own)
         sample[absurd] = np.nan
     smooth = median_in_plane(sample)
@@ -41,8 +41,6 @@ def absurd_values(sample: np.ndarray) -> np.ndarray | None:
     ``ABSURD`` times the median magnitude of its non-zero values (random bytes read as floats spread
     over some 600 orders of magnitude, half of them far above any scan's values). None where it holds
     none. The median stands while garbage is under half the non-zero values."""
-    if sample.dtype.kind != "f":
-        return None
     magnitude = np.abs(sample)
     nonzero = magnitude[(magnitude > 0) & np.isfinite(magnitude)]
     if nonzero.size == 0:

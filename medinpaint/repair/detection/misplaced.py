@@ -107,12 +107,15 @@ def find_misplaced_blocks(volume: Volume, fills: list[float], labels: np.ndarray
             three = range(start + k - 1, start + k + 2)
             stored = np.asarray(array[:, :, three.start:three.stop])
             values = values_of(stored, three)
-            for _, rectangle in misplaced_rectangles(values, evidence(stored, values, three), floor):
-                region = labels[rectangle + (start + k,)]
-                region[region == 0] = CORRUPTED_BLOCKS_CODE
+            found.extend(rectangle + (start + k,) for _, rectangle in
+                         misplaced_rectangles(values, evidence(stored, values, three), floor))
         drop_mapped_pages(array, around.start, around.stop)
 
+    found: list[tuple[slice, slice, int]] = []
     for_each_slab(nk, slab, look)
+    for block in found:  # labelled once every slab is judged: a slab reads the labels of the slices beside
+        region = labels[block]
+        region[region == 0] = CORRUPTED_BLOCKS_CODE
 
 
 def misplaced_rectangles(values: np.ndarray, sound: np.ndarray,

@@ -155,8 +155,9 @@ def test_the_inferers_sit_below_the_engine():
 @pytest.mark.parametrize("depth", [1, 24])
 def test_garbage_under_the_mask_does_not_reach_the_repair(sample_data, whole_planes, depth):
     """Random bytes read as floats (NaN, infinity, 1e38) under a given mask: the repair there is made from
-    what lies around it, finite and inside the scan's range (it had been NaN, or the 1e38 cancelled the
-    network's repair away), with the shipped model and both paths; outside the mask nothing changes."""
+    what lies around it, finite and inside the scan's range (in a volume it had been NaN, or the 1e38
+    cancelled the network's repair away; a 2D image, whose choice of fill guarded it, is kept here as
+    the other path), with the shipped model and both inferers; outside the mask nothing changes."""
     clean = read(sample_data / "mr_head.nii.gz")
     values = np.ascontiguousarray(clean.array[:, :, 10:10 + depth].astype(np.float32))
     mask = np.zeros(values.shape, dtype=bool)

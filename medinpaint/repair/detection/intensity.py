@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-# a value this many times the median magnitude of a scan's non-zero values is none of its own: a CT's
-# metal or an MR's vessel reaches some 1e2-1e4 times its median, random bytes read as floats 1e300
+# a value this many times the 90th percentile of a scan's non-zero magnitudes is none of its own: a CT's
+# metal or an MR's vessel reaches some 1e2-1e4 times it, random bytes read as floats 1e300
 ABSURD = 2.0**30
 
 
@@ -38,14 +38,16 @@ def intensity_stats(array: np.ndarray, not_constant: np.ndarray, padding: float 
 
 def absurd_values(sample: np.ndarray) -> np.ndarray | None:
     """Where a float ``sample`` holds values no scan holds: infinite (or beyond float32), or more than
-    ``ABSURD`` times the median magnitude of its non-zero values (random bytes read as floats spread
+    ``ABSURD`` times the 90th percentile of its non-zero magnitudes (random bytes read as floats spread
     over some 600 orders of magnitude, half of them far above any scan's values). None where it holds
-    none. The median stands while garbage is under half the non-zero values."""
+    none. The percentile stands while garbage far above is under a tenth of the non-zero values, and
+    a background of tiny non-zero values (a resampled scan's 1e-9 around the head) stays below it."""
     magnitude = np.abs(sample)
     nonzero = magnitude[(magnitude > 0) & np.isfinite(magnitude)]
     if nonzero.size == 0:
         return None
-    absurd = ~(magnitude <= ABSURD * float(np.median(nonzero)))  # (NaN: compared False, and so absurd)
+    reference = float(np.percentile(nonzero, 90))
+    absurd = ~(magnitude <= ABSURD * reference)  # (NaN: compared False, and so absurd)
     absurd &= ~np.isnan(sample)  # a NaN is no measurement, not garbage
     return absurd if absurd.any() else None
 

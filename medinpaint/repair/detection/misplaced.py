@@ -20,27 +20,31 @@ from medinpaint.repair.detection.slabs import PLANE, cells_count, for_each_slab,
 class MisplacedBlockThresholds:
     """When a rectangle of a slice is data from elsewhere. A voxel is *unexplained* where it differs
     from both slices beside it by more than ``step`` times half their own difference plus a floor:
-    ``floor_share`` of the scan's value range, or ``noise_sigmas`` times its noise, the larger.
+    ``floor_share`` of the scan's value range, or ``noise_sigmas`` times its noise, the larger. A
+    rectangle's *ratio* is its mean squared miss of the interpolation between the slices beside, over
+    their mean squared half difference plus the floor squared.
 
     Args:
         side: pixels; the smallest block side looked for (a JPEG block).
-        dense: a ``side`` x ``side`` window holding this share of unexplained voxels seeds a block ...
-        merge: ... and seeds this close (pixels) are one candidate, whose rectangle is the unexplained
-            voxels' bounding box, trimmed of edge rows and columns with less than ``trim`` of them ...
-        trim: ... (see ``merge``), then grown by each line outside where the slice's miss of the
-            interpolation between its neighbours is ``grow`` times their own half difference (as
-            mean squares, with the floor) and holds ``grow_share`` of unexplained voxels ...
-        grow: ... (see ``trim``).
-        grow_share: ... (see ``trim``).
-        inside: the rectangle is a block where that ratio inside it is at least ``inside``, and in the
-            two lines outside each of its sides that lie in the plane (two sides at least; a
-            rectangle as wide or tall as the plane is a whole slice, not a block) at most ``outside``.
-        outside: see ``inside``.
+        dense: share of unexplained voxels in a ``side`` x ``side`` window that seeds a candidate.
+        merge: pixels; seeds this close are one candidate, its rectangle the bounding box of the
+            unexplained voxels among them.
+        trim: edge rows and columns of a candidate's rectangle holding less than this share of
+            unexplained voxels are trimmed off.
+        grow: the ratio a line just outside a candidate's rectangle needs to be taken into it ...
+        grow_share: ... with this share of unexplained voxels (a line across a second block beside,
+            in the same slice, holds few).
+        inside: the ratio a candidate's rectangle needs at least to be a block ...
+        outside: ... where the two lines outside each side in the plane have this ratio at most (two
+            sides at least; a rectangle as wide or tall as the plane is a whole slice, no block).
+        settle: a side whose lines outside miss more than ``outside`` moves out by a line that
+            misses by ``grow``, this many times at most (a block's own edge line, trimmed where the
+            copy there is like the tissue).
         step: see the class.
         floor_share: see the class.
         noise_sigmas: see the class.
-        screen_count: slices are screened on every second row and column; only those with a 4 x 4
-            cell of such samples holding this many unexplained are checked whole.
+        screen_count: slices are screened on every second row and column first; only those with a
+            4x4 cell of such samples holding this many unexplained are checked whole.
     """
 
     side: int = 8
@@ -55,6 +59,7 @@ class MisplacedBlockThresholds:
     floor_share: float = 0.05
     noise_sigmas: float = 3.0
     screen_count: int = 6
+    settle: int = 1
 
 
 MISPLACED_BLOCKS = MisplacedBlockThresholds()
@@ -75,11 +80,14 @@ def find_misplaced_blocks(volume: Volume, fills: list[float], labels: np.ndarray
 
     slope, intercept = (np.broadcast_to(np.asarray(rescale, np.float64), (nk,))
                         for rescale in (volume.slope, volume.intercept))
+    # per-slice rescales: physical values, in the stored units of a typical slice (the floor's)
+    unit = float(np.median(np.abs(slope))) or 1.0
 
     def values_of(stored: np.ndarray, ks: range) -> np.ndarray:
         values = stored.astype(np.float32)
         if per_slice:
-            values = (values * slope[ks.start:ks.stop] + intercept[ks.start:ks.stop]).astype(np.float32)
+            physical = values * slope[ks.start:ks.stop] + intercept[ks.start:ks.stop]
+            values = (physical / unit).astype(np.float32)
         return values
 
     def evidence(stored: np.ndarray, values: np.ndarray, ks: range | None = None) -> np.ndarray:
@@ -96,18 +104,23 @@ def find_misplaced_blocks(volume: Volume, fills: list[float], labels: np.ndarray
         if start >= stop:
             return
         around = range(start - 1, stop + 1)
-        # screened on every second row and column (a block of 8 pixels holds 16 of them; voxels found
-        # damaged count here too): the whole check runs only on slices with a 4x4 cell of such samples
+        # screened on every second row and column (voxels found damaged count here too): the whole
+        # check runs only on slices with a 4x4 cell of such samples, on a grid at an offset of 0 or 2
+        # samples along each axis (an 8-pixel block anywhere overlaps one by 9 samples at least),
         # holding ``screen_count`` unexplained
         coarse = np.asarray(array[::2, ::2, around.start:around.stop])
         values = values_of(coarse, around)
         _, unexplained = unexplained_voxels(values, evidence(coarse, values), floor)
-        suspects = (cells_count(unexplained, 4) >= MISPLACED_BLOCKS.screen_count).any(axis=(0, 1))
+        suspects = np.zeros(unexplained.shape[2], dtype=bool)
+        for di in (0, 2):
+            for dj in (0, 2):
+                cells = cells_count(unexplained[di:, dj:], 4)
+                suspects |= (cells >= MISPLACED_BLOCKS.screen_count).any(axis=(0, 1))
         for k in np.nonzero(suspects)[0]:
             three = range(start + k - 1, start + k + 2)
             stored = np.asarray(array[:, :, three.start:three.stop])
             values = values_of(stored, three)
-            found.extend(rectangle + (start + k,) for _, rectangle in
+            found.extend(rectangle + (three.start + 1 + inner,) for inner, rectangle in
                          misplaced_rectangles(values, evidence(stored, values, three), floor))
         drop_mapped_pages(array, around.start, around.stop)
 
@@ -147,6 +160,7 @@ def misplaced_rectangles(values: np.ndarray, sound: np.ndarray,
                  box[1].start + jj.min(), box[1].start + jj.max() + 1]
         ratio = _ratio(miss[:, :, k], spread[:, :, k], judged[:, :, k], floor**2)
         edges = _grown(_trimmed(edges, plane), ratio, plane)
+        edges, outside = _settled(edges, ratio, plane.shape)
         i0, i1, j0, j1 = edges
         if not (t.side <= i1 - i0 < plane.shape[0] and t.side <= j1 - j0 < plane.shape[1]):
             continue
@@ -154,8 +168,6 @@ def misplaced_rectangles(values: np.ndarray, sound: np.ndarray,
         inside = ratio(rectangle)
         if inside is None or inside < t.inside:
             continue
-        outside = [ratio(side) for side in _beside(edges, plane.shape)]
-        outside = [r for r in outside if r is not None]
         if len(outside) >= 2 and max(outside) <= t.outside:
             found.append((k, rectangle))
     return found
@@ -193,7 +205,10 @@ def _ratio(miss: np.ndarray, spread: np.ndarray, judged: np.ndarray, floor: floa
 
 
 def _trimmed(edges: list[int], plane: np.ndarray) -> list[int]:
-    """``edges`` (i0, i1, j0, j1) less the edge rows and columns with under ``trim`` unexplained."""
+    """``edges`` (i0, i1, j0, j1) less the edge rows and columns with under ``trim`` unexplained
+    (``plane``). A block's own edge line over tissue like the copy's holds few and goes too (the
+    block is then lost to the test of the lines outside it): kept, a line across a second block
+    beside in the same slice had grown the rectangle over the rows between them."""
     i0, i1, j0, j1 = edges
     side, trim = MISPLACED_BLOCKS.side, MISPLACED_BLOCKS.trim
     moved = True
@@ -236,17 +251,39 @@ def _grown(edges: list[int], ratio, plane: np.ndarray) -> list[int]:
     return [i0, i1, j0, j1]
 
 
-def _beside(edges: list[int], shape: tuple[int, int]) -> list[tuple[slice, slice]]:
-    """The two lines outside each side of the rectangle ``edges`` that lie in the plane."""
+def _settled(edges: list[int], ratio, shape: tuple[int, int]) -> tuple[list[int], list[float]]:
+    """``edges`` moved out by a line on each side whose two lines outside miss by more than
+    ``outside`` (a block's own edge line, trimmed where it holds few unexplained voxels), ``settle``
+    times at most; and the ratios of the two lines outside each side in the plane, at the end."""
+    moves = 0
+    while True:
+        outside = {side: ratio(region) for side, region in _beside(edges, shape).items()}
+        missing = [side for side, r in outside.items() if r is not None and r > MISPLACED_BLOCKS.outside]
+        if not missing or moves == MISPLACED_BLOCKS.settle:
+            return edges, [r for r in outside.values() if r is not None]
+        moved = False
+        for side in missing:  # (a side lies in the plane: there is a line outside it to move to)
+            line = _beside(edges, shape, 1)[side]
+            if (ratio(line) or 0.0) >= MISPLACED_BLOCKS.grow:  # it misses as the block does
+                edges[side] += 1 if side % 2 else -1
+                moved = True
+        if not moved:
+            return edges, [r for r in outside.values() if r is not None]
+        moves += 1
+
+
+def _beside(edges: list[int], shape: tuple[int, int], lines: int = 2) -> dict[int, tuple[slice, slice]]:
+    """The ``lines`` lines outside each side of the rectangle ``edges`` (by the side's index in
+    ``edges``) that lie in the plane."""
     i0, i1, j0, j1 = edges
     ni, nj = shape
-    sides = []
+    sides = {}
     if i0 > 0:
-        sides.append((slice(max(i0 - 2, 0), i0), slice(j0, j1)))
+        sides[0] = (slice(max(i0 - lines, 0), i0), slice(j0, j1))
     if i1 < ni:
-        sides.append((slice(i1, i1 + 2), slice(j0, j1)))
+        sides[1] = (slice(i1, i1 + lines), slice(j0, j1))
     if j0 > 0:
-        sides.append((slice(i0, i1), slice(max(j0 - 2, 0), j0)))
+        sides[2] = (slice(i0, i1), slice(max(j0 - lines, 0), j0))
     if j1 < nj:
-        sides.append((slice(i0, i1), slice(j1, j1 + 2)))
+        sides[3] = (slice(i0, i1), slice(j1, j1 + lines))
     return sides

@@ -97,3 +97,15 @@ def test_random_bytes_in_a_float64_slice_leave_its_ranges_sound(pydicom_files):
     found = detect(Volume(values, clean.affine)).labels > 0
     assert found[changed].mean() >= 0.95
     assert (found & ~truth).sum() <= 8
+
+
+def test_a_background_of_tiny_values_is_no_reference_for_absurd_ones(sample_data):
+    """A resampled float scan holds up to 1e-9 where it had 0: were the reference for absurd values the
+    median non-zero magnitude, a background of such values over half the scan made its whole anatomy
+    absurd (49,261 clean voxels found). The 90th percentile stands on the anatomy."""
+    clean = read(sample_data / "mr_head.nii.gz")
+    values = np.pad(np.asarray(clean.array, dtype=np.float32), ((60, 60), (60, 60), (0, 0)))
+    background = values == 0
+    values[background] = 1e-9 * np.random.default_rng(0).random(int(background.sum()))
+    assert background.mean() > 0.7
+    assert not detect(Volume(values, clean.affine)).labels.any()

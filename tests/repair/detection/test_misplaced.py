@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from medinpaint.io import read
+from medinpaint.io import Volume, read
 from medinpaint.repair import detect
 
 
@@ -30,3 +30,35 @@ def test_a_misplaced_block_is_found_against_the_slices_beside(sample_data, style
     assert found[changed].mean() >= 0.9
     assert not (found & ~block).any()
 
+
+
+def test_a_small_block_off_the_screens_grid_is_found(sample_data):
+    """The screen counts every second row and column in 4x4 cells of samples: a 10-pixel block one pixel
+    off their grid half-filled two cells and no cell held enough; cells at an offset of 2 samples too."""
+    clean = read(sample_data / "mr_head.nii.gz")
+    stored = np.array(clean.array)
+    i, j, k, h, w = 61, 73, 20, 10, 10
+    stored[i:i + h, j:j + w, k] = clean.array[i + 40:i + 40 + h, j - 30:j - 30 + w, k - 6]
+    block = np.zeros(stored.shape, dtype=bool)
+    block[i:i + h, j:j + w, k] = True
+    found = detect(clean.with_array(stored)).labels > 0
+    assert found[block & (stored != clean.array)].mean() >= 0.9
+    assert not (found & ~block).any()
+
+
+def test_per_slice_rescales_are_judged_in_one_unit(sample_data):
+    """A series scaled slice by slice (PET-like: each slice's int16 spans its own range, slopes 5-6): the
+    rule compares physical values, and its floor, measured on stored values, is taken in the units of
+    a typical slice (the floor in stored units against physical values had flagged 64 clean voxels)."""
+    clean = read(sample_data / "mr_head.nii.gz")
+    physical = np.asarray(clean.array, dtype=np.float64) * 100.0
+    slope = np.linspace(5.2, 5.8, physical.shape[2])
+    as_stored = lambda values: np.rint(values / slope).astype(np.int16)  # noqa: E731
+    assert not detect(Volume(as_stored(physical), clean.affine, slope, 0.0)).labels.any()
+    i, j, k, h, w = 60, 70, 20, 24, 30
+    physical[i:i + h, j:j + w, k] = physical[i + 40:i + 40 + h, j - 30:j - 30 + w, k - 6]
+    stored = as_stored(physical)
+    changed = np.zeros(stored.shape, dtype=bool)
+    changed[i:i + h, j:j + w, k] = True
+    found = detect(Volume(stored, clean.affine, slope, 0.0)).labels > 0
+    assert found[changed].mean() >= 0.9 and not (found & ~changed).any()

@@ -36,7 +36,8 @@ class MisplacedBlockThresholds:
             in the same slice, holds few).
         inside: the ratio a candidate's rectangle needs at least to be a block ...
         outside: ... where the two lines outside each side in the plane have this ratio at most (two
-            sides at least; a rectangle as wide or tall as the plane is a whole slice, no block).
+            sides at least, each with voxels to judge; a rectangle as wide or tall as the plane is a
+            whole slice, no block).
         settle: a side whose lines outside miss more than ``outside`` moves out by a line that
             misses by ``grow``, this many times at most (a block's own edge line, trimmed where the
             copy there is like the tissue).
@@ -168,7 +169,9 @@ def misplaced_rectangles(values: np.ndarray, sound: np.ndarray,
         inside = ratio(rectangle)
         if inside is None or inside < t.inside:
             continue
-        if len(outside) >= 2 and max(outside) <= t.outside:
+        # every side in the plane judged (a side along fill or damage found, whose lines outside are
+        # no evidence, leaves the rectangle unproven) and two sides at least
+        if len(outside) >= 2 and all(r is not None and r <= t.outside for r in outside):
             found.append((k, rectangle))
     return found
 
@@ -251,16 +254,17 @@ def _grown(edges: list[int], ratio, plane: np.ndarray) -> list[int]:
     return [i0, i1, j0, j1]
 
 
-def _settled(edges: list[int], ratio, shape: tuple[int, int]) -> tuple[list[int], list[float]]:
+def _settled(edges: list[int], ratio, shape: tuple[int, int]) -> tuple[list[int], list[float | None]]:
     """``edges`` moved out by a line on each side whose two lines outside miss by more than
     ``outside`` (a block's own edge line, trimmed where it holds few unexplained voxels), ``settle``
-    times at most; and the ratios of the two lines outside each side in the plane, at the end."""
+    times at most; and the ratios of the two lines outside each side in the plane, at the end (None:
+    too few judged voxels there)."""
     moves = 0
     while True:
         outside = {side: ratio(region) for side, region in _beside(edges, shape).items()}
         missing = [side for side, r in outside.items() if r is not None and r > MISPLACED_BLOCKS.outside]
         if not missing or moves == MISPLACED_BLOCKS.settle:
-            return edges, [r for r in outside.values() if r is not None]
+            return edges, list(outside.values())
         moved = False
         for side in missing:  # (a side lies in the plane: there is a line outside it to move to)
             line = _beside(edges, shape, 1)[side]
@@ -268,7 +272,7 @@ def _settled(edges: list[int], ratio, shape: tuple[int, int]) -> tuple[list[int]
                 edges[side] += 1 if side % 2 else -1
                 moved = True
         if not moved:
-            return edges, [r for r in outside.values() if r is not None]
+            return edges, list(outside.values())
         moves += 1
 
 

@@ -194,13 +194,12 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
         if certain[axis]:
             stream_continuations(array, lost_values, labels, axis)
     foreign_fill_everywhere(array, fills, labels, slab)
-    if stats is not None:
-        find_misplaced_blocks(volume, fills, labels, stats, slab)
     if stats is None:
         details = {"fill_values": [float(f) for f in fills]}
         if doubtful:
             details["doubtful"] = {kind: len(where) for kind, where in doubtful.items()}
         return Detection(labels, details, doubtful)
+    find_misplaced_blocks(volume, fills, labels, stats, slab)
     voxels = array[:, :, 0].size * int(not_constant.sum())  # of the slices with content
     # impulses too many for a clean scan's own outliers: those a flip explains are impulses too
     abundant = impulses_abundant(sum(far), voxels)

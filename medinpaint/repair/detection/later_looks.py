@@ -273,17 +273,24 @@ def flips_against_linear_prediction(block: np.ndarray, is_fill: np.ndarray, not_
 
 
 def impulses_at_fill(array: np.ndarray, fills: list[float], not_constant: np.ndarray, labels: np.ndarray,
-                     stats: dict, slab: int) -> None:
-    """Impulses stored at a fill value, in a scan already found to carry impulses in abundance: an
-    impulse beyond an unsigned type's floor saturates at 0, which the first look, taking 0 for a fill,
-    never judges (ch2's uint8 tissue starts at 28). A voxel holding a fill value outside the impulse
-    bounds (:func:`impulse_bounds`), with content all around it in its plane but for one voxel (another
-    impulse beside it), and in the slices before and after but for such a voxel (another impulse above
-    it; a hole of a mask or a template crossing the plane is wider), beyond whose range it lies by the
-    first look's threshold (twice that on the plane's border, as there)."""
+                     stats: dict, slab: int) -> list[tuple[tuple[np.ndarray, ...], np.ndarray]]:
+    """Impulses stored at a fill value, per slab: where, and which have the evidence of a volume (the
+    voxels before and after it content, each beyond it by the threshold below). Not labelled: those
+    with that evidence count towards the scan's impulses, and all stand only where it carries them in
+    abundance (a thresholded scan's pockets of 0 inside tissue are such voxels too, but not beyond the
+    slices beside them everywhere). An impulse beyond an unsigned type's floor saturates at 0, which
+    the first look, taking 0 for a fill, never judges (ch2's uint8 tissue starts at 28; in an MNI crop
+    with no background half of the impulses are 0). A voxel holding a fill value outside the impulse
+    bounds (:func:`impulse_bounds`), with content all around it in its plane but for two voxels (other
+    impulses beside it: a chain of three, the middle one touching two), and in the slices before and
+    after but for such a voxel (another impulse above it; a hole of a mask or a template crossing the
+    plane is wider), beyond whose range it lies by the first look's threshold (twice that on the
+    plane's border, as there). On the border every in-plane neighbour but one must be content (at a
+    corner, all three)."""
     fills = [f for f in fills if outside_bounds(np.array([f]), impulse_bounds(stats, array.dtype))[0]]
+    found: list[tuple[tuple[np.ndarray, ...], np.ndarray]] = []
     if not fills or min(array.shape[:2]) < 3:
-        return
+        return found
     threshold = max(BIT_ERRORS.sigmas * stats["sigma"], BIT_ERRORS.range_share * stats["value_range"])
     nk = array.shape[2]
 
@@ -293,7 +300,7 @@ def impulses_at_fill(array: np.ndarray, fills: list[float], not_constant: np.nda
         is_fill = is_fill_value(block, fills)
         own = slice(part.start - start, part.stop - start)
         fill_around = ndimage.convolve(is_fill.view(np.uint8), np.ones((3, 3, 1), np.uint8), mode="constant")
-        alone = is_fill & (fill_around <= 2)
+        alone = is_fill & (fill_around <= 3)
         lone = alone.copy()
         if nk > 1:  # content in the slices before and after, or an impulse alone in its plane there
             lone[:, :, 1:] &= ~is_fill[:, :, :-1] | alone[:, :, :-1]
@@ -310,13 +317,26 @@ def impulses_at_fill(array: np.ndarray, fills: list[float], not_constant: np.nda
         centre = block[where[0], where[1], k].astype(np.float64)
         excess = np.maximum(np.where(seen, around, np.inf).min(axis=0) - centre,
                             centre - np.where(seen, around, -np.inf).max(axis=0))
+        # or beyond its neighbours' middle (dark tissue may border it) and both voxels before and after
+        # it, content (a single slice has no such evidence)
+        middle = np.abs(np.nanmedian(np.where(seen | ~seen.any(axis=0), around, np.nan), axis=0) - centre)
+        sides = np.ones(len(centre), dtype=bool)  # the voxels before and after: content, beyond it
+        for step in (-1, 1):
+            across = np.clip(k + step, 0, block.shape[2] - 1)
+            content = (k + step == across) & ~is_fill[where[0], where[1], across]
+            gap = np.abs(block[where[0], where[1], across].astype(np.float64) - centre)
+            middle = np.where(content, np.minimum(middle, gap), 0.0)
+            sides &= content & (gap > threshold)
+        excess = np.maximum(excess, middle)
         on_border = ~inside.all(axis=0)
-        hit = ((seen.sum(axis=0) >= LATER_LOOKS.min_neighbours)
+        needed = np.clip(inside.sum(axis=0) - 1, 3, LATER_LOOKS.min_neighbours)
+        hit = ((seen.sum(axis=0) >= needed)
                & (excess > np.where(on_border, BIT_ERRORS.border_factor * threshold, threshold)))
-        labels[where[0][hit], where[1][hit], where[2][hit] + part.start] = BIT_ERRORS_CODE
+        found.append(((where[0][hit], where[1][hit], where[2][hit] + part.start), sides[hit]))
         drop_mapped_pages(array, start, stop)
 
     for_each_slab(nk, slab, look)
+    return found
 
 
 def impulse_clusters(array: np.ndarray, fills: list[float], not_constant: np.ndarray, labels: np.ndarray,

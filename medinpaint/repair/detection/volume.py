@@ -201,6 +201,10 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
         return Detection(labels, details, doubtful)
     find_misplaced_blocks(volume, fills, labels, stats, slab)
     voxels = array[:, :, 0].size * int(not_constant.sum())  # of the slices with content
+    # impulses stored at a fill value (saturated at an unsigned type's 0) are beyond the tissue too,
+    # where the slices beside say so, and not at the scan's own padding or background
+    at_fill = impulses_at_fill(array, fills, not_constant, labels, stats, slab)
+    far.append(sum(int((sides & ~np.isin(array[where], own)).sum()) for where, sides in at_fill))
     # impulses too many for a clean scan's own outliers: those a flip explains are impulses too
     abundant = impulses_abundant(sum(far), voxels)
     in_tissue, impulses = drop_anatomy(array, labels, flipped, in_tissue, impulses, abundant)
@@ -217,7 +221,8 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
               else [])
     doubtful_impulses(array, labels, flipped, stats, impulses, sum(far), doubtful, voxels)
     if abundant:
-        impulses_at_fill(array, fills, not_constant, labels, stats, slab)
+        for where, _ in at_fill:
+            labels[tuple(w[labels[where] == 0] for w in where)] = BIT_ERRORS_CODE
         impulse_clusters(array, fills, not_constant, labels, stats, slab)
     # impulses are no flips: they do not make the scan one that carries flips (the later looks)
     impulse_count = sum(int((labels[w] == BIT_ERRORS_CODE).sum()) for w in impulses)

@@ -131,15 +131,25 @@ def run_values(block: np.ndarray, known: list[float]) -> dict[float, int]:
     found: dict[float, int] = {}
     if block.dtype.kind not in "iuf":
         return found
+    step = SCAN.run // 4  # a run holds four voxels this far apart, the first at a multiple of it
     for axis in (0, 1):
         if block.shape[axis] < SCAN.run:
             continue
-        same = np.moveaxis(np.diff(block, axis=axis) == 0, axis, 0)  # NaN never equals itself
+        lines = np.moveaxis(block, axis, 0)
+        # screened on every step-th voxel: only lines with four equal samples in a row, at no known fill,
+        # can hold such a run (NaN never equals itself)
+        samples = lines[::step]
+        equal = samples[1:] == samples[:-1]
+        equal = equal[:-2] & equal[1:-1] & equal[2:]
+        if known:  # left out before they are gathered: a background of a known fill holds most runs
+            equal &= ~is_fill_value(samples[:equal.shape[0]], known)
+        lines = lines[:, equal.any(axis=0)]
+        same = lines[1:] == lines[:-1]
         starts = runs_of_true(same, SCAN.run - 1)
         if not starts.any():
             continue
-        head = np.moveaxis(block, axis, 0)[:starts.shape[0]]
-        if known:  # left out before they are gathered: a background of a known fill holds most runs
+        head = lines[:starts.shape[0]]
+        if known:
             starts &= ~is_fill_value(head, known)
         values = head[starts]
         for value, n in zip(*np.unique(values, return_counts=True), strict=True):

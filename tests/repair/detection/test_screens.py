@@ -1,0 +1,54 @@
+"""The screens that make a clean scan quick to pass give what their plain definitions give: they only
+skip work that cannot find anything."""
+
+import numpy as np
+import pytest
+
+from medinpaint.repair.detection.misplaced import MISPLACED_BLOCKS, screened
+from medinpaint.repair.detection.slabs import SCAN, cells_count, is_fill_value, run_values
+
+
+def _plain_run_values(block: np.ndarray, known: list[float]) -> dict[float, int]:
+    """Every run of ``SCAN.run`` equal voxels along axis 0 or 1, at a value not in ``known``, by value."""
+    found: dict[float, int] = {}
+    for axis in (0, 1):
+        lines = np.moveaxis(block, axis, 0)
+        n, run = lines.shape[0], SCAN.run
+        if n < run:
+            continue
+        same = np.ones((n - run + 1,) + lines.shape[1:], dtype=bool)
+        for d in range(1, run):
+            same &= lines[d:n - run + 1 + d] == lines[:n - run + 1]
+        if known:
+            same &= ~is_fill_value(lines[:n - run + 1], known)
+        for value, count in zip(*np.unique(lines[:n - run + 1][same], return_counts=True), strict=True):
+            found[value.item()] = found.get(value.item(), 0) + int(count)
+    return found
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.uint8, np.float32, np.float64])
+def test_run_values_equal_their_definition(dtype):
+    rng = np.random.default_rng(7)
+    for _ in range(60):
+        shape = tuple(int(n) for n in rng.integers(10, 60, size=2)) + (int(rng.integers(1, 4)),)
+        block = rng.integers(0, int(rng.integers(1, 5)), size=shape).astype(dtype)
+        if block.dtype.kind == "f":
+            block[rng.random(shape) < 0.05] = np.nan  # NaN holds no run
+        if rng.random() < 0.5:
+            block = np.asfortranarray(block)
+        known = [float(v) for v in rng.choice(4, size=int(rng.integers(0, 3)), replace=False)]
+        assert run_values(block, known) == _plain_run_values(block, known)
+
+
+def test_misplaced_screen_is_every_cell_of_both_grids():
+    """``screened``: a 4x4 cell at offset 0 or 2 along each axis holds ``screen_count`` unexplained."""
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        shape = tuple(int(n) for n in rng.integers(8, 40, size=2)) + (int(rng.integers(1, 4)),)
+        unexplained = np.asfortranarray(rng.random(shape) < rng.random() * 0.6)
+        plain = np.zeros(shape[2], dtype=bool)
+        for di in (0, 2):
+            for dj in (0, 2):
+                cells = cells_count(unexplained[di:, dj:], 4)
+                plain |= (cells >= MISPLACED_BLOCKS.screen_count).any(axis=(0, 1))
+        assert (screened(unexplained) == plain).all()

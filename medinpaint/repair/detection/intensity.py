@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from medinpaint.repair.detection import slabs
+
 # a value this many times the 90th percentile of a scan's non-zero magnitudes is none of its own: a CT's
 # metal or an MR's vessel reaches some 1e2-1e4 times it, random bytes read as floats 1e300
 ABSURD = 2.0**30
@@ -22,16 +24,17 @@ def intensity_stats(array: np.ndarray, not_constant: np.ndarray, padding: float 
     if absurd is not None:  # garbage has no place in a range (NaN: left out, as a NaN of the scan's own)
         sample[absurd] = np.nan
     smooth = median_in_plane(sample)
-    sigma = noise_sigma(sample, smooth, padding)
     ranged = sample if padding is None else sample[sample != np.float32(padding)]
     if ranged.size == 0:
         return None
-    low, high = percentiles(ranged, [0.5, 99.5])
+    # the tissue's range: the same percentiles once single voxels (impulses, flips) are smoothed away
+    tissue = smooth if padding is None else smooth[sample != np.float32(padding)]
+    sigma, (low, high), (tissue_low, tissue_high) = slabs.in_threads(lambda job: job(), [
+        lambda: noise_sigma(sample, smooth, padding),
+        lambda: percentiles(ranged, [0.5, 99.5]),
+        lambda: percentiles(tissue, [0.5, 99.5])])
     if not (high - low > 0 and full_range > 0):
         return None
-    # the tissue's range: the same percentiles once single voxels (impulses, flips) are smoothed away
-    smooth = smooth if padding is None else smooth[sample != np.float32(padding)]
-    tissue_low, tissue_high = percentiles(smooth, [0.5, 99.5])
     return {"sigma": sigma, "low": float(low), "high": float(high), "value_range": float(high - low),
             "full_range": full_range, "tissue_low": float(tissue_low), "tissue_high": float(tissue_high)}
 
@@ -95,11 +98,15 @@ def median_in_plane(sample: np.ndarray) -> np.ndarray:
     if sample.dtype.kind != "f" or min(sample.shape[:2]) < 2 or np.isnan(sample).any():
         return ndimage.median_filter(sample, size=(3, 3, 1))
     result = np.empty_like(sample)
-    ni, nj = sample.shape[:2]
-    for k in range(sample.shape[2]):  # a plane at a time: its nine shifted views stay in the cache
-        padded = np.pad(sample[:, :, k], 1, mode="symmetric")  # SciPy's "reflect"
-        p = [padded[di:di + ni, dj:dj + nj] for di in range(3) for dj in range(3)]
-        for a, b in MEDIAN_OF_NINE:
-            p[a], p[b] = np.minimum(p[a], p[b]), np.maximum(p[a], p[b])
-        result[:, :, k] = p[4]
+    ni, nj, nk = sample.shape
+
+    def planes(part: slice) -> None:
+        for k in range(part.start, part.stop):  # a plane at a time: its nine shifted views stay in the cache
+            padded = np.pad(sample[:, :, k], 1, mode="symmetric")  # SciPy's "reflect"
+            p = [padded[di:di + ni, dj:dj + nj] for di in range(3) for dj in range(3)]
+            for a, b in MEDIAN_OF_NINE:
+                p[a], p[b] = np.minimum(p[a], p[b]), np.maximum(p[a], p[b])
+            result[:, :, k] = p[4]
+
+    slabs.for_each_slab(nk, -(-nk // max(1, slabs.WORKERS)), planes)
     return result

@@ -315,6 +315,15 @@ def for_each_slab(nk: int, slab: int, work: Callable[[slice], None]) -> None:
             pass
 
 
+def in_threads(work: Callable, items: list) -> list:
+    """``[work(item) for item in items]``, on WORKERS threads (for a few large NumPy calls that do not
+    split into slabs, such as percentiles of a sample)."""
+    if WORKERS < 2 or len(items) < 2:
+        return [work(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(WORKERS, len(items))) as pool:
+        return list(pool.map(work, items))
+
+
 def content_across(context: np.ndarray, in_scan: np.ndarray, region: tuple[slice, slice], k: int,
                    share: float) -> bool:
     """Whether ``share`` of ``region`` (of slab slice ``k``) holds content in the slice before

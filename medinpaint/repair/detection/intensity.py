@@ -108,5 +108,5 @@ def median_in_plane(sample: np.ndarray) -> np.ndarray:
                 p[a], p[b] = np.minimum(p[a], p[b]), np.maximum(p[a], p[b])
             result[:, :, k] = p[4]
 
-    slabs.for_each_slab(nk, -(-nk // max(1, slabs.WORKERS)), planes)
+    slabs.for_each_slab(nk, max(1, -(-nk // max(1, slabs.WORKERS))), planes)
     return result

@@ -127,7 +127,8 @@ def frame_value(frame: np.ndarray, share: float = 1.0) -> float | None:
 
 def run_values(block: np.ndarray, known: list[float]) -> dict[float, int]:
     """Values other than ``known`` held by ``SCAN.run`` voxels or more in a row along axis 0 or 1 of
-    the slices of ``block``, with how many voxels such runs hold (a run of n counts n - run + 1)."""
+    the slices of ``block``, with how many voxels such runs hold (a run of n counts n - run + 1).
+    NaN and infinite values hold no run (garbage read as floats, no fill a sender writes)."""
     found: dict[float, int] = {}
     if block.dtype.kind not in "iuf":
         return found
@@ -144,7 +145,7 @@ def run_values(block: np.ndarray, known: list[float]) -> dict[float, int]:
         if known:  # left out before they are gathered: a background of a known fill holds most runs
             equal &= ~is_fill_value(samples[:equal.shape[0]], known)
         lines = lines[:, equal.any(axis=0)]
-        same = lines[1:] == lines[:-1]
+        same = np.diff(lines, axis=0) == 0  # (inf - inf is NaN: infinite values hold no run)
         starts = runs_of_true(same, SCAN.run - 1)
         if not starts.any():
             continue

@@ -1,5 +1,6 @@
 """Bit errors, the later looks: in a scan already found to carry flips, smaller jumps that texture hid;
-in a scan already found to carry impulses, those saturated at a fill value."""
+and impulses saturated at a fill value (looked for in every scan, as evidence of its impulses; they
+stand only in a scan that carries impulses in abundance)."""
 
 from __future__ import annotations
 
@@ -274,24 +275,28 @@ def flips_against_linear_prediction(block: np.ndarray, is_fill: np.ndarray, not_
 
 def impulses_at_fill(array: np.ndarray, fills: list[float], not_constant: np.ndarray, labels: np.ndarray,
                      stats: dict, slab: int) -> list[tuple[tuple[np.ndarray, ...], np.ndarray]]:
-    """Impulses stored at a fill value, per slab: where, and which have the evidence of a volume (the
-    voxels before and after it content, each beyond it by the threshold below). Not labelled: those
-    with that evidence count towards the scan's impulses, and all stand only where it carries them in
-    abundance (a thresholded scan's pockets of 0 inside tissue are such voxels too, but not beyond the
-    slices beside them everywhere). An impulse beyond an unsigned type's floor saturates at 0, which
-    the first look, taking 0 for a fill, never judges (ch2's uint8 tissue starts at 28; in an MNI crop
-    with no background half of the impulses are 0). A voxel holding a fill value outside the impulse
-    bounds (:func:`impulse_bounds`), with content all around it in its plane but for two voxels (other
-    impulses beside it: a chain of three, the middle one touching two), and in the slices before and
-    after but for such a voxel (another impulse above it; a hole of a mask or a template crossing the
-    plane is wider), beyond whose range it lies by the first look's threshold (twice that on the
-    plane's border, as there). On the border every in-plane neighbour but one must be content (at a
-    corner, all three)."""
+    """Impulses stored at a fill value, per slab: where, and which count towards the scan's impulses.
+    None is labelled here: they stand only where the scan carries impulses in abundance. An impulse
+    beyond an unsigned type's floor saturates at 0, which the first look, taking 0 for a fill, never
+    judges (ch2's uint8 tissue starts at 28; in an MNI crop with no background half of the impulses
+    are 0).
+
+    A voxel holding a fill value outside the impulse bounds (:func:`impulse_bounds`), with content all
+    around it in its plane but for two voxels (other impulses beside it: a chain of three, the middle
+    one touching two), and in the slices before and after but for such a voxel (another impulse above
+    it; a hole of a mask or a template crossing the plane is wider), that lies beyond its neighbours'
+    range, or beyond their median and both voxels before and after it, by the first look's tolerance
+    (twice that on the plane's border, where every in-plane neighbour but one must be content; in a
+    corner, all three). It counts where it lies beyond by the threshold and the voxels before and
+    after it are content beyond it by the threshold too (a thresholded scan's pockets of 0 inside
+    tissue are such voxels, but have no slice beside them at a volume's first slice)."""
     fills = [f for f in fills if outside_bounds(np.array([f]), impulse_bounds(stats, array.dtype))[0]]
     found: list[tuple[tuple[np.ndarray, ...], np.ndarray]] = []
     if not fills or min(array.shape[:2]) < 3:
         return found
     threshold = max(BIT_ERRORS.sigmas * stats["sigma"], BIT_ERRORS.range_share * stats["value_range"])
+    tolerance = max(BIT_ERRORS.tolerance_sigmas * stats["sigma"],
+                    BIT_ERRORS.tolerance_range * stats["value_range"])
     nk = array.shape[2]
 
     def look(part: slice) -> None:
@@ -300,11 +305,15 @@ def impulses_at_fill(array: np.ndarray, fills: list[float], not_constant: np.nda
         is_fill = is_fill_value(block, fills)
         own = slice(part.start - start, part.stop - start)
         fill_around = ndimage.convolve(is_fill.view(np.uint8), np.ones((3, 3, 1), np.uint8), mode="constant")
-        alone = is_fill & (fill_around <= 3)
-        lone = alone.copy()
-        if nk > 1:  # content in the slices before and after, or an impulse alone in its plane there
-            lone[:, :, 1:] &= ~is_fill[:, :, :-1] | alone[:, :, :-1]
-            lone[:, :, :-1] &= ~is_fill[:, :, 1:] | alone[:, :, 1:]
+        alone = is_fill & (fill_around <= 2)
+        lone = is_fill & (fill_around <= 3)
+        if nk > 1:  # content in the slices before and after, or on one side an impulse alone in its plane
+            before, after = np.zeros_like(is_fill), np.zeros_like(is_fill)
+            before[:, :, 1:], after[:, :, :-1] = is_fill[:, :, :-1], is_fill[:, :, 1:]
+            lone &= ~(before & after)
+            lone[:, :, 1:] &= ~before[:, :, 1:] | alone[:, :, :-1]
+            lone[:, :, :-1] &= ~after[:, :, :-1] | alone[:, :, 1:]
+            lone &= alone | ~(before | after)  # the middle of a chain of three: content on both sides
         lone = lone[:, :, own] & (labels[:, :, part] == 0) & not_constant[part][np.newaxis, np.newaxis, :]
         where = np.nonzero(lone)
         if len(where[0]) == 0:
@@ -319,7 +328,10 @@ def impulses_at_fill(array: np.ndarray, fills: list[float], not_constant: np.nda
                             centre - np.where(seen, around, -np.inf).max(axis=0))
         # or beyond its neighbours' middle (dark tissue may border it) and both voxels before and after
         # it, content (a single slice has no such evidence)
-        middle = np.abs(np.nanmedian(np.where(seen | ~seen.any(axis=0), around, np.nan), axis=0) - centre)
+        valid = seen & ~np.isnan(around)  # (none: the middle is the voxel itself)
+        middle = np.where(valid, around, np.nan)
+        middle[:, ~valid.any(axis=0)] = centre[~valid.any(axis=0)]
+        middle = np.abs(np.nanmedian(middle, axis=0) - centre)
         sides = np.ones(len(centre), dtype=bool)  # the voxels before and after: content, beyond it
         for step in (-1, 1):
             across = np.clip(k + step, 0, block.shape[2] - 1)
@@ -328,11 +340,13 @@ def impulses_at_fill(array: np.ndarray, fills: list[float], not_constant: np.nda
             middle = np.where(content, np.minimum(middle, gap), 0.0)
             sides &= content & (gap > threshold)
         excess = np.maximum(excess, middle)
-        on_border = ~inside.all(axis=0)
-        needed = np.clip(inside.sum(axis=0) - 1, 3, LATER_LOOKS.min_neighbours)
-        hit = ((seen.sum(axis=0) >= needed)
-               & (excess > np.where(on_border, BIT_ERRORS.border_factor * threshold, threshold)))
-        found.append(((where[0][hit], where[1][hit], where[2][hit] + part.start), sides[hit]))
+        factor = np.where(~inside.all(axis=0), BIT_ERRORS.border_factor, 1)
+        judged = seen.sum(axis=0) >= np.clip(inside.sum(axis=0) - 1, 3, LATER_LOOKS.min_neighbours)
+        strong = judged & (excess > factor * threshold)
+        # in a scan carrying impulses, one at a value its tissue does not reach need only stand out by
+        # the tolerance (as at the type's ceiling: :func:`impulse_clusters`)
+        hit = judged & (excess > factor * tolerance)
+        found.append(((where[0][hit], where[1][hit], where[2][hit] + part.start), (strong & sides)[hit]))
         drop_mapped_pages(array, start, stop)
 
     for_each_slab(nk, slab, look)

@@ -282,14 +282,15 @@ def impulses_at_fill(array: np.ndarray, fills: list[float], not_constant: np.nda
     are 0).
 
     A voxel holding a fill value outside the impulse bounds (:func:`impulse_bounds`), with content all
-    around it in its plane but for two voxels (other impulses beside it: a chain of three, the middle
-    one touching two), and in the slices before and after but for such a voxel (another impulse above
-    it; a hole of a mask or a template crossing the plane is wider), that lies beyond its neighbours'
-    range, or beyond their median and both voxels before and after it, by the first look's tolerance
-    (twice that on the plane's border, where every in-plane neighbour but one must be content; in a
-    corner, all three). It counts where it lies beyond by the threshold and the voxels before and
-    after it are content beyond it by the threshold too (a thresholded scan's pockets of 0 inside
-    tissue are such voxels, but have no slice beside them at a volume's first slice)."""
+    around it in its plane but for one voxel (another impulse beside it), and in the slices before and
+    after but on one side for such a voxel (another impulse above it; a hole of a mask or a template
+    runs through the slices); or the middle of a chain of three (touching two) with content before and
+    after it; that lies beyond its neighbours' range, or beyond their median and both voxels before
+    and after it, by the first look's tolerance (twice that on the plane's border, where every in-plane
+    neighbour but one must be content; in a corner, all three). It counts where it lies beyond by the
+    threshold and the voxels before and after it are content beyond it by the threshold too (a
+    thresholded scan's pockets of 0 inside tissue are such voxels, but have no slice beside them at a
+    volume's first slice)."""
     fills = [f for f in fills if outside_bounds(np.array([f]), impulse_bounds(stats, array.dtype))[0]]
     found: list[tuple[tuple[np.ndarray, ...], np.ndarray]] = []
     if not fills or min(array.shape[:2]) < 3:

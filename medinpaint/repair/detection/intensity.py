@@ -19,6 +19,7 @@ def intensity_stats(array: np.ndarray, not_constant: np.ndarray, padding: float 
     if len(ks) == 0 or array.dtype.kind not in "iuf":
         return None
     sample = np.asarray(array[:, :, ks]).astype(np.float32)
+    whole = array.dtype.kind in "iu" and array.dtype.itemsize <= 2
     full_range = float(np.nanmax(sample) - np.nanmin(sample))
     absurd = absurd_values(sample) if array.dtype.kind == "f" else None
     if absurd is not None:  # garbage has no place in a range (NaN: left out, as a NaN of the scan's own)
@@ -31,8 +32,8 @@ def intensity_stats(array: np.ndarray, not_constant: np.ndarray, padding: float 
     tissue = smooth if padding is None else smooth[sample != np.float32(padding)]
     sigma, (low, high), (tissue_low, tissue_high) = slabs.in_threads(lambda job: job(), [
         lambda: noise_sigma(sample, smooth, padding),
-        lambda: percentiles(ranged, [0.5, 99.5]),
-        lambda: percentiles(tissue, [0.5, 99.5])])
+        lambda: percentiles(ranged, [0.5, 99.5], whole),
+        lambda: percentiles(tissue, [0.5, 99.5], whole)])
     if not (high - low > 0 and full_range > 0):
         return None
     return {"sigma": sigma, "low": float(low), "high": float(high), "value_range": float(high - low),
@@ -55,9 +56,33 @@ def absurd_values(sample: np.ndarray) -> np.ndarray | None:
     return absurd if absurd.any() else None
 
 
-def percentiles(values: np.ndarray, q: list[float]) -> np.ndarray:
-    """``np.nanpercentile(values, q)``, without its copy and NaN sorting where ``values`` holds no NaN."""
+def percentiles(values: np.ndarray, q: list[float], whole: bool = False) -> np.ndarray:
+    """``np.nanpercentile(values, q)``, without its copy and NaN sorting where ``values`` holds no NaN.
+    ``whole``: the values are whole numbers within a 16-bit type's range (a sample of an integer scan,
+    as float32), whose order statistics are counted instead of partially sorted: NumPy's linear
+    interpolation between them then gives the same result to the bit, several times faster."""
+    if whole and values.size:
+        return _counted_percentiles(values.ravel(), q)
     return np.nanpercentile(values, q) if np.isnan(values).any() else np.percentile(values, q)
+
+
+def _counted_percentiles(flat: np.ndarray, q: list[float]) -> np.ndarray:
+    """``np.percentile(flat, q)`` (method "linear"), its two order statistics per quantile found in a
+    histogram of the whole values; the interpolation as NumPy's own (``(n - 1) q`` and its lerp)."""
+    n = flat.size
+    low = flat.min()
+    ends = np.cumsum(np.bincount((flat - low).astype(np.intp)))  # ends[v]: values at most low + v
+    quantiles = np.asarray(q, dtype=np.float64) / 100
+    at = (n - 1) * quantiles
+    gamma = at - np.floor(at)
+    before = np.minimum(np.floor(at), n - 1).astype(np.intp)
+    after = np.minimum(before + 1, n - 1)
+    a = (np.searchsorted(ends, before, side="right") + low).astype(flat.dtype)
+    b = (np.searchsorted(ends, after, side="right") + low).astype(flat.dtype)
+    step = b - a
+    result = np.add(a, step * gamma)
+    np.subtract(b, step * (1 - gamma), out=result, where=gamma >= 0.5)
+    return result
 
 
 def sample_slices(not_constant: np.ndarray) -> np.ndarray:

@@ -101,7 +101,8 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
         sample = np.asarray(array[:, :, ::max(1, nk // 16)]).astype(np.float32)
         # after a 3x3 median: impulses beyond the floor do not make it look inside the range
         sample = median_in_plane(sample)
-        low, high = percentiles(sample, [SCAN.written_inside, 100 - SCAN.written_inside])
+        low, high = percentiles(sample, [SCAN.written_inside, 100 - SCAN.written_inside],
+                                array.dtype.kind in "iu" and array.dtype.itemsize <= 2)
         # and clear of them: a resampled floor (cranium's clipped air interpolated to -1023) is the floor
         margin = SCAN.written_inside / 100 * (high - low)
         written = [value for value in written if low + margin < value < high - margin]

@@ -59,3 +59,19 @@ def test_misplaced_screen_is_every_cell_of_both_grids():
                 cells = cells_count(unexplained[di:, dj:], 4)
                 plain |= (cells >= MISPLACED_BLOCKS.screen_count).any(axis=(0, 1))
         assert (screened(unexplained) == plain).all()
+
+
+def test_counted_percentiles_equal_numpys():
+    """Whole values of a 16-bit type's range, as an integer scan's float32 sample holds them: the
+    percentiles by counting equal NumPy's to the bit (its linear interpolation, any quantile)."""
+    from medinpaint.repair.detection.intensity import percentiles
+
+    rng = np.random.default_rng(11)
+    for _ in range(2000):
+        low, high = sorted(int(v) for v in rng.integers(-32768, 32768, size=2))
+        values = rng.integers(low, high + 1, size=int(rng.integers(1, 3000))).astype(np.float32)
+        choices = [0.0, 0.5, 1.0, 50.0, 99.0, 99.5, 100.0, rng.uniform(0, 100)]
+        q = [float(rng.choice(choices)) for _ in range(2)]
+        expected = np.percentile(values, q)
+        got = percentiles(values, q, whole=True)
+        assert got.dtype == expected.dtype and np.array_equal(got, expected)

@@ -61,7 +61,7 @@ def percentiles(values: np.ndarray, q: list[float], whole: bool = False) -> np.n
     ``whole``: the values are whole numbers within a 16-bit type's range (a sample of an integer scan,
     as float32), whose order statistics are counted instead of partially sorted: NumPy's linear
     interpolation between them then gives the same result to the bit, several times faster."""
-    if whole and values.size:
+    if whole and values.size and values.dtype.kind == "f":
         return _counted_percentiles(values.ravel(), q)
     return np.nanpercentile(values, q) if np.isnan(values).any() else np.percentile(values, q)
 

@@ -59,7 +59,7 @@ def band_starts(fill: np.ndarray, values: np.ndarray, margin: int, thickest: int
     n = fill.shape[0]
     found, run = [], fill.copy()  # run[p]: fill on lines p .. p + t - 1
     clear = ~fill  # clear[p]: no fill on lines p .. p + margin - 1 (once the loop below is done)
-    for d in range(1, margin):
+    for d in range(1, min(margin, n)):
         clear[:n - d] &= ~fill[d:]
         clear[n - d:] = False
     for t in range(1, thickest + 1):
@@ -70,8 +70,10 @@ def band_starts(fill: np.ndarray, values: np.ndarray, margin: int, thickest: int
         inner = n - t - 2 * margin + 1  # starts p = margin .. margin + inner - 1
         if inner > 0:
             offsets = list(range(-margin, 0)) + list(range(t, t + margin))
-            band = run[margin:margin + inner] & clear[:inner]  # the margin before the band ...
-            band &= clear[margin + t:margin + t + inner]  # ... and after it
+            band = run[margin:margin + inner].copy()
+            if margin:
+                band &= clear[:inner]  # the margin before the band ...
+                band &= clear[margin + t:margin + t + inner]  # ... and after it
             # the contrast, only where the rest holds (few places)
             where = np.nonzero(band)
             own = values[(where[0] + margin,) + where[1:]].astype(np.float64)

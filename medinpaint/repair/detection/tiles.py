@@ -61,9 +61,9 @@ def content_outside_tile_sides(content: np.ndarray, t: int, ci: int, cj: int) ->
             frac = np.zeros((count, along, nk), dtype=np.float32)
             first = 1 if outside < 0 else 0  # the first cell has no line before it
             picked = lines[first * t + outside: count * t + outside + 1: t][:count - first]
-            # (a count over a power of two: the float32 mean to the bit, without a float copy)
+            # (a count over the tile: the float32 mean to the bit, without a float copy)
             frac[first:first + len(picked)] = (picked.reshape(len(picked), along, t, nk)
-                                               .sum(axis=2, dtype=np.uint8) / np.float32(t))
+                                               .sum(axis=2, dtype=np.uint16) / np.float32(t))
             sides.append(frac if axis == 0 else frac.transpose(1, 0, 2))
     return sides
 

@@ -75,3 +75,34 @@ def test_counted_percentiles_equal_numpys():
         expected = np.percentile(values, q)
         got = percentiles(values, q, whole=True)
         assert got.dtype == expected.dtype and np.array_equal(got, expected)
+
+
+def _plain_band_starts(fill, values, margin, thickest, contrast):
+    """Where a band of exactly t fill lines starts across axis 0, with content (no fill, further than
+    ``contrast`` from the band's first value) on the ``margin`` lines before and after it."""
+    n = fill.shape[0]
+    found = []
+    for t in range(1, thickest + 1):
+        starts = np.zeros_like(fill)
+        for p in range(margin, n - t - margin + 1):
+            ok = fill[p:p + t].all(axis=0)
+            for d in list(range(-margin, 0)) + list(range(t, t + margin)):
+                with np.errstate(invalid="ignore"):
+                    ok &= ~fill[p + d] & (np.abs(values[p + d] - values[p].astype(np.float64)) > contrast)
+            starts[p] = ok
+        found.append(starts)
+    return found
+
+
+@pytest.mark.parametrize("margin", [0, 1, 2, 3])
+def test_band_starts_equal_their_definition(margin):
+    from medinpaint.repair.detection.partial_lines import band_starts
+
+    rng = np.random.default_rng(margin)
+    for _ in range(100):
+        shape = (int(rng.integers(1, 16)), int(rng.integers(1, 5)), int(rng.integers(1, 3)))
+        fill = rng.random(shape) < rng.choice([0.2, 0.5, 0.8])
+        values = np.where(fill, 0.0, rng.choice([0.3, 2.0], size=shape)).astype(np.float32)
+        for got, expected in zip(band_starts(fill, values, margin, 3, 0.5),
+                                 _plain_band_starts(fill, values, margin, 3, 0.5), strict=True):
+            assert np.array_equal(got, expected)

@@ -245,15 +245,18 @@ def find_corrupted_blocks(values: np.ndarray, is_fill: np.ndarray, not_constant:
     """Label rectangles of garbage. Garbage has no spatial correlation, so neighbouring voxels differ
     by about a third of the range everywhere in the block; an edge of anatomy is steep along a line
     only. Returns the absolute steps along i (the bit-error screen uses them too)."""
-    # (each in place where it can: a slab-sized temporary less per step)
-    step_i = np.diff(values, axis=0)
-    np.abs(step_i, out=step_i)
+    # (in place, a slice at a time: its steps stay in the cache between the passes)
+    step_i = np.empty_like(values[1:])
     steps = np.empty_like(values)
-    steps[:, 0] = 0
-    np.subtract(values[:, 1:], values[:, :-1], out=steps[:, 1:])
-    np.abs(steps[:, 1:], out=steps[:, 1:])
-    steps[1:] += step_i
-    steps *= 0.5
+    for k in range(values.shape[2]):
+        value, along_i, both = values[:, :, k], step_i[:, :, k], steps[:, :, k]
+        np.subtract(value[1:], value[:-1], out=along_i)
+        np.abs(along_i, out=along_i)
+        both[:, 0] = 0
+        np.subtract(value[:, 1:], value[:, :-1], out=both[:, 1:])
+        np.abs(both[:, 1:], out=both[:, 1:])
+        both[1:] += along_i
+        both *= 0.5
     # a step beyond the range tells no more than one across it: float garbage (random bytes) steps by
     # up to 3e38 and inf; a step to or from NaN (no measurement) is none. The window's running sum
     # carried inf - inf and NaN to the end of its row: busy nowhere after it

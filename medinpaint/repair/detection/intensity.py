@@ -19,7 +19,7 @@ def intensity_stats(array: np.ndarray, not_constant: np.ndarray, padding: float 
     if len(ks) == 0 or array.dtype.kind not in "iuf":
         return None
     sample = np.asarray(array[:, :, ks]).astype(np.float32)
-    whole = array.dtype.kind in "iu" and array.dtype.itemsize <= 2
+    whole = whole_valued(array.dtype)
     full_range = float(np.nanmax(sample) - np.nanmin(sample))
     absurd = absurd_values(sample) if array.dtype.kind == "f" else None
     if absurd is not None:  # garbage has no place in a range (NaN: left out, as a NaN of the scan's own)
@@ -64,6 +64,12 @@ def percentiles(values: np.ndarray, q: list[float], whole: bool = False) -> np.n
     if whole and values.size and values.dtype.kind == "f":
         return _counted_percentiles(values.ravel(), q)
     return np.nanpercentile(values, q) if np.isnan(values).any() else np.percentile(values, q)
+
+
+def whole_valued(dtype: np.dtype) -> bool:
+    """Whether a float32 sample of a scan stored as ``dtype`` holds whole numbers within a 16-bit
+    type's range (:func:`percentiles`' ``whole``)."""
+    return dtype.kind in "iu" and dtype.itemsize <= 2
 
 
 def _counted_percentiles(flat: np.ndarray, q: list[float]) -> np.ndarray:

@@ -21,7 +21,7 @@ from medinpaint.repair.detection.bit_errors import (
     tissue_bounds,
 )
 from medinpaint.repair.detection.blocks import blocks_against_sound_range
-from medinpaint.repair.detection.intensity import intensity_stats, median_in_plane, percentiles
+from medinpaint.repair.detection.intensity import intensity_stats, median_in_plane, percentiles, whole_valued
 from medinpaint.repair.detection.kinds import (
     BIT_ERRORS_CODE,
     CORRUPTED_BLOCKS_CODE,
@@ -102,7 +102,7 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
         # after a 3x3 median: impulses beyond the floor do not make it look inside the range
         sample = median_in_plane(sample)
         low, high = percentiles(sample, [SCAN.written_inside, 100 - SCAN.written_inside],
-                                array.dtype.kind in "iu" and array.dtype.itemsize <= 2)
+                                whole_valued(array.dtype))
         # and clear of them: a resampled floor (cranium's clipped air interpolated to -1023) is the floor
         margin = SCAN.written_inside / 100 * (high - low)
         written = [value for value in written if low + margin < value < high - margin]
@@ -205,9 +205,9 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     # impulses stored at a fill value (saturated at an unsigned type's 0) are beyond the tissue too,
     # where the slices beside say so, and not at the scan's own padding or background
     at_fill = impulses_at_fill(array, fills, not_constant, labels, stats, slab)
-    far.append(sum(int((sides & ~np.isin(array[where], own)).sum()) for where, sides in at_fill))
+    far_count = sum(far) + sum(int((sides & ~np.isin(array[where], own)).sum()) for where, sides in at_fill)
     # impulses too many for a clean scan's own outliers: those a flip explains are impulses too
-    abundant = impulses_abundant(sum(far), voxels)
+    abundant = impulses_abundant(far_count, voxels)
     in_tissue, impulses = drop_anatomy(array, labels, flipped, in_tissue, impulses, abundant)
     bounds = content_bounds(stats, BIT_ERRORS.doubt_ranges)  # flips beyond them are flips beyond doubt
     background_flips = sum(len(w[0]) for w in in_background)
@@ -220,7 +220,7 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     tissue_flips = sum(len(w[0]) for w in in_tissue)
     blocks = (blocks_against_sound_range(array, fills, not_constant, labels, stats, slab) if flipped.any()
               else [])
-    doubtful_impulses(array, labels, flipped, stats, impulses, sum(far), doubtful, voxels)
+    doubtful_impulses(array, labels, flipped, stats, impulses, far_count, doubtful, voxels)
     if abundant:
         for where, _ in at_fill:
             labels[tuple(w[labels[where] == 0] for w in where)] = BIT_ERRORS_CODE

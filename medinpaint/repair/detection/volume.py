@@ -344,7 +344,8 @@ def unlabel(labels: np.ndarray, flipped: np.ndarray,
 def drop_anatomy(array: np.ndarray, labels: np.ndarray, flipped: np.ndarray, in_tissue: list[tuple],
                  impulses: list[tuple], stacked: bool) -> tuple[list[tuple], list[tuple]]:
     """The first look's outliers in tissue (and its impulses) less those that continue into a slice
-    beside (:func:`supported_across`: anatomy crossing the plane), which are unlabelled. ``stacked``:
+    beside (:func:`supported_across`: anatomy crossing the plane), which are unlabelled (but for those
+    beside a corrupted block: :func:`unlabel`). ``stacked``:
     the scan carries impulses in abundance, so the other outliers found are left out of that judgement
     (two impulses side by side are no anatomy)."""
     found = (labels == BIT_ERRORS_CODE) if stacked else None
@@ -352,11 +353,9 @@ def drop_anatomy(array: np.ndarray, labels: np.ndarray, flipped: np.ndarray, in_
     for where, impulse in zip(in_tissue, impulses, strict=True):
         supported = supported_across(array, where, found)
         if supported.any():
-            dropped = tuple(w[supported] for w in where)
-            labels[dropped] = 0
-            np.subtract.at(flipped, dropped[2], 1)
+            unlabel(labels, flipped, tuple(w[supported] for w in where))
             where = tuple(w[~supported] for w in where)
-            impulse = tuple(w[labels[impulse] != 0] for w in impulse)
+            impulse = tuple(w[labels[impulse] == BIT_ERRORS_CODE] for w in impulse)
         kept.append(where)
         kept_impulses.append(impulse)
     return kept, kept_impulses

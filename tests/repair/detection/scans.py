@@ -51,3 +51,39 @@ def ch2_skull_stripped(by: int):
     mask = (ndimage.binary_dilation(brain, iterations=by) if by > 0
             else ndimage.binary_erosion(brain, iterations=-by))
     return head.with_array(np.where(mask, head.array, 0).astype(head.array.dtype))
+
+
+def bench_view(name: str, volume_view: bool, hu_float: bool = False):
+    """A source as bench_detection_independent.py views it: its middle slice (256 x 256 at most), or its
+    middle 96 x 96 x 16; ``hu_float``: its physical values stored as float32 (a CT in HU)."""
+    from medinpaint.io import Volume
+
+    require_source(name)
+    volume = next(source for source in available_sources() if source.name == name).load()
+    stored = np.asarray(volume.array)
+    stored = stored[..., 0] if stored.ndim == 4 else stored
+
+    def middle(n: int, keep: int) -> slice:
+        start = max(0, (n - keep) // 2)
+        return slice(start, start + min(n, keep))
+
+    k = stored.shape[2] // 2
+    box = ((middle(stored.shape[0], 96), middle(stored.shape[1], 96), middle(stored.shape[2], 16))
+           if volume_view else (middle(stored.shape[0], 256), middle(stored.shape[1], 256), slice(k, k + 1)))
+    if hu_float:
+        slope, intercept = (np.float64(np.ravel(v)[0]) for v in (volume.slope, volume.intercept))
+        values = stored[box] * slope + intercept
+        return Volume(np.ascontiguousarray(values.astype(np.float32)), volume.affine)
+    return volume.with_array(np.ascontiguousarray(stored[box]))
+
+
+def independently_damaged(name: str, volume_view: bool, kind: str, seed: int = 0, hu_float: bool = False):
+    """The bench's view of a source damaged by the independent generator (``seed``): the clean view, the
+    damaged array, what was changed, what was lost (changed or not), and the detection."""
+    from medinpaint.repair import detect
+    from tests.generators.independent import damage
+
+    clean = bench_view(name, volume_view, hu_float)
+    result = damage(np.asarray(clean.array), kind, np.random.default_rng(seed))
+    found = detect(clean.with_array(np.ascontiguousarray(result.damaged)))
+    return clean, result.damaged, np.asarray(result.mask, bool), np.asarray(result.lost, bool), found

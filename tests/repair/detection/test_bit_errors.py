@@ -14,6 +14,7 @@ from tests.conftest import require_source
 from tests.repair.detection.scans import (
     ch2_skull_stripped,
     damage_copy,
+    independently_damaged,
     mosaic_file,
 )
 
@@ -234,39 +235,6 @@ def test_impulses_saturated_at_the_types_ceiling_are_found(pydicom_files):
     assert not (found & ~truth).any()
 
 
-def _bench_view(name: str, volume_view: bool):
-    """A source as bench_detection_independent.py views it: its middle slice (256 x 256 at most), or its
-    middle 96 x 96 x 16."""
-    from medinpaint.data.sources import available_sources
-
-    require_source(name)
-    volume = next(source for source in available_sources() if source.name == name).load()
-    stored = np.asarray(volume.array)
-    stored = stored[..., 0] if stored.ndim == 4 else stored
-
-    def middle(n: int, keep: int) -> slice:
-        start = max(0, (n - keep) // 2)
-        return slice(start, start + min(n, keep))
-
-    k = stored.shape[2] // 2
-    box = ((middle(stored.shape[0], 96), middle(stored.shape[1], 96), middle(stored.shape[2], 16))
-           if volume_view else (middle(stored.shape[0], 256), middle(stored.shape[1], 256), slice(k, k + 1)))
-    return volume.with_array(np.ascontiguousarray(stored[box]))
-
-
-
-def _independently_damaged(name: str, volume_view: bool, kind: str, seed: int = 0):
-    """The bench's view of a source damaged by the independent generator (``seed``): the clean view, the
-    damaged array, what was changed, what was lost (changed or not), and what detection labels bit
-    errors."""
-    from tests.generators.independent import damage
-
-    clean = _bench_view(name, volume_view)
-    result = damage(np.asarray(clean.array), kind, np.random.default_rng(seed))
-    found = detect(clean.with_array(np.ascontiguousarray(result.damaged))).labels == CODE["bit-errors"]
-    return clean, result.damaged, np.asarray(result.mask, bool), np.asarray(result.lost, bool), found
-
-
 def _side_by_side(changed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Changed voxels with another changed voxel beside them in their plane, and above or below."""
     from scipy import ndimage
@@ -282,7 +250,8 @@ def test_impulses_side_by_side_in_a_volume_are_found(name):
     value 0, below tissue starting at 28): pairs and clusters in a plane and impulses one above the other
     had passed for anatomy crossing the plane or been left out; every one is found now. The clean crop
     gives nothing."""
-    clean, _, changed, lost, found = _independently_damaged(name, True, "impulses")
+    clean, _, changed, lost, detection = independently_damaged(name, True, "impulses")
+    found = detection.labels == CODE["bit-errors"]
     in_plane, across = _side_by_side(changed)
     assert in_plane.sum() >= 20 and across.sum() >= 10
     assert found[changed].all()
@@ -295,7 +264,8 @@ def test_impulses_one_flip_explains_stand_among_many():
     """CT_small's slice with 1% impulses: 8 of its 164 impulses are explained by one flipped bit and had
     been judged as too few flips to tell from a clean scan's own outliers (39.5 dB lost); among so many
     impulses they are impulses. The clean slice gives nothing."""
-    clean, _, changed, lost, found = _independently_damaged("pydicom-ct-small", False, "impulses")
+    clean, _, changed, lost, detection = independently_damaged("pydicom-ct-small", False, "impulses")
+    found = detection.labels == CODE["bit-errors"]
     assert found[changed].all() and not (found & ~lost).any()
     assert detect(clean).counts() == {}
 
@@ -304,7 +274,8 @@ def test_a_few_flips_far_beyond_the_tissue_stand():
     """Bit flips at 1e-3 of CT_small's 128 x 128 slice: of its 16, three stand out, too few to tell from
     a clean scan's own outliers, but for the one 4.6 tissue ranges beyond its tissue (bit 13: 8 -> 8200
     HU; a clean scan's own such outliers reach 1.84), which stands."""
-    clean, damaged, changed, lost, found = _independently_damaged("pydicom-ct-small", False, "bitflips")
+    clean, damaged, changed, lost, detection = independently_damaged("pydicom-ct-small", False, "bitflips")
+    found = detection.labels == CODE["bit-errors"]
     assert int(damaged[65, 47, 0]) - int(clean.array[65, 47, 0]) == 8192
     assert found[65, 47, 0] and not (found & ~lost).any()
 
@@ -314,7 +285,8 @@ def test_impulses_saturated_at_255_among_bright_tissue_are_found():
     over tissue of 180-230 stand out by less than the first look's threshold (a fifth of the tissue's
     range), and in a scan carrying impulses they need only stand out at all. The clean crop gives
     nothing."""
-    clean, damaged, changed, lost, found = _independently_damaged("mni152", True, "impulses")
+    clean, damaged, changed, lost, detection = independently_damaged("mni152", True, "impulses")
+    found = detection.labels == CODE["bit-errors"]
     bright = changed & (damaged == 255) & (clean.array >= 200)
     assert bright.sum() >= 20
     assert found[changed].all() and (found & ~lost).sum() <= 0.03 * changed.sum()
@@ -329,7 +301,8 @@ def test_impulses_at_the_types_floor_are_found(name, seed, where):
     with a few doubtful flips (628 of 1,475 found). In ch2's crop one impulse at 0 was the middle of three
     in a diagonal chain (touching two others), and one sat in the plane's corner (three neighbours).
     Every one is found now."""
-    clean, damaged, changed, lost, found = _independently_damaged(name, True, "impulses", seed)
+    clean, damaged, changed, lost, detection = independently_damaged(name, True, "impulses", seed)
+    found = detection.labels == CODE["bit-errors"]
     assert (changed & (damaged == 0)).sum() >= 100
     if where is not None:
         assert changed[where] and damaged[where] == 0
@@ -342,7 +315,8 @@ def test_impulses_at_zero_among_dark_tissue_are_found():
     threshold from their neighbours' range. In a scan carrying impulses, a voxel at a value the tissue
     does not reach needs only stand out by the tolerance, from that range or from its neighbours' median
     and the voxels above and below: every impulse at 0 over tissue brighter than 500 is found."""
-    clean, damaged, changed, lost, found = _independently_damaged("dipy-s0", True, "impulses", 11)
+    clean, damaged, changed, lost, detection = independently_damaged("dipy-s0", True, "impulses", 11)
+    found = detection.labels == CODE["bit-errors"]
     over_tissue = changed & (damaged == 0) & (np.asarray(clean.array) > 500)
     assert over_tissue.sum() >= 40 and found[over_tissue].all()
 

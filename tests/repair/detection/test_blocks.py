@@ -7,8 +7,10 @@ from medinpaint.damage.transmission import (
 )
 from medinpaint.io import Volume, read
 from medinpaint.repair import detect
+from medinpaint.repair.detection import CODE
 from tests.repair.detection.scans import (
     damage_copy,
+    independently_damaged,
 )
 
 
@@ -109,3 +111,13 @@ def test_a_background_of_tiny_values_is_no_reference_for_absurd_ones(sample_data
     values[background] = 1e-9 * np.random.default_rng(0).random(int(background.sum()))
     assert background.mean() > 0.7
     assert not detect(Volume(values, clean.affine)).labels.any()
+
+
+def test_outliers_inside_a_misplaced_block_are_the_blocks():
+    """cranium's 96 x 96 x 16 crop in HU float, blocks of the independent generator (seed 0): the first
+    look took 391 voxels of a noise block for outliers; 55 of them, matched in the slice beside, were then
+    dropped as anatomy, after the block was found around them: 55 holes, 27 dB lost to detection. An
+    outlier beside a block is the block's, as where doubtful flips are dropped."""
+    clean, _, changed, lost, detection = independently_damaged("cranium", True, "blocks", 0, hu_float=True)
+    assert (detection.labels[changed] == CODE["corrupted-blocks"]).all()
+    assert not (detection.mask.astype(bool) & ~lost).any()

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from scipy import ndimage
 
-from medinpaint.repair.detection.kinds import PACKET_LOSS_CODE
+from medinpaint.repair.detection.kinds import LOST_LINES_CODE, PACKET_LOSS_CODE
 from medinpaint.repair.detection.slabs import (
     CONTEXT,
+    PLANE,
     SCAN,
     cells_all,
     label_in_plane,
@@ -26,16 +28,17 @@ from medinpaint.repair.detection.tiles import (
 
 
 def tile_aligned(component: np.ndarray, origin: tuple[int, int], shape: tuple[int, int],
-                 spare: np.ndarray | None = None, offset: bool = False) -> bool:
-    """True when the component is exactly a union of whole cells of an 8, 16 or 32 pixel grid (``spare``
-    voxels, of the component's array, count as part of any cell it touches). The grid starts at the
-    plane's corner, or, with ``offset``, anywhere: where the component's own first (or last) line
-    puts it (a tile grid, or a crop, that does not start at the image's corner)."""
+                 spare: np.ndarray | None = None, offset: bool = False,
+                 sizes: tuple[int, ...] = TILES) -> bool:
+    """True when the component is exactly a union of whole cells of a grid of one of ``sizes`` (8, 16
+    or 32 pixels; ``spare`` voxels, of the component's array, count as part of any cell it touches). The
+    grid starts at the plane's corner, or, with ``offset``, anywhere: where the component's own first (or
+    last) line puts it (a tile grid, or a crop, that does not start at the image's corner)."""
     ii, jj = np.nonzero(component)
     ii, jj = ii + origin[0], jj + origin[1]
     si, sj = np.nonzero(spare) if spare is not None else (np.empty(0, int), np.empty(0, int))
     si, sj = si + origin[0], sj + origin[1]
-    for t in TILES:
+    for t in sizes:
         grids = {(0, 0)}
         if offset:
             grids.add(tuple(first % t if first > 0 else (last + 1) % t
@@ -91,7 +94,88 @@ def find_packet_loss(block: np.ndarray, is_fill: np.ndarray, content_slices: np.
     find_lost_tiles(block, holes & (labels == 0), content, labels, fill_context)
     find_lost_tiles_off_grid(block, holes, content, labels, fill_context, sorted(found))
     find_lost_tiles_on_edge_grids(block, holes, content, labels, fill_context)
+    for same_holes, _ in holes_by_value(block, holes & (labels == 0), is_fill, fills):
+        find_small_tiles(block, same_holes, labels, contrast, fill_context)
     close_to_content(block, holes, is_fill, labels)
+
+
+def find_small_tiles(block: np.ndarray, holes: np.ndarray, labels: np.ndarray, contrast: float,
+                     fill_context: Callable[[], tuple] | None) -> None:
+    """Lost tiles of ``PACKET_LOSS.small_tile`` pixels (and their bursts), too small for the in-plane
+    rules: fill regions of one slice (``holes``: at one fill value, :func:`holes_by_value`) that are whole
+    tiles on a grid from their own first line, or an exact rectangle that wide, ``PACKET_LOSS.small_area``
+    voxels at least, where content holds their place across the slices (:func:`between_content`, at
+    ``PACKET_LOSS.small_between`` of their voxels); in a scan too thin for that (``fill_context`` None),
+    where they lie inside the plane and what surrounds them stands out from the fill by ``contrast``.
+    Anatomy that is fill in one slice between content (the fissure between the hemispheres in a sagittal
+    slice, a mask's edge) is no such shape."""
+    between = between_content(holes, fill_context) if fill_context is not None else None
+    tile = PACKET_LOSS.small_tile
+    shape = holes.shape[:2]
+    # a whole tile is a t x t square of candidates: screened for on the slab before any region is numbered
+    squares = full_squares(holes if between is None else between, tile)
+    for k in np.nonzero(squares.any(axis=(0, 1)))[0]:
+        regions, _ = ndimage.label(holes[:, :, k], structure=PLANE[:, :, 1])
+        boxes = ndimage.find_objects(regions)
+        for index in np.unique(regions[:squares.shape[0], :squares.shape[1]][squares[:, :, k]]):
+            box = boxes[index - 1]
+            # a union of whole tiles on its own grid spans whole tiles, but where the plane's border cuts it
+            cut = [s.start == 0 or s.stop == n for s, n in zip(box, shape, strict=True)]
+            if any((s.stop - s.start) % tile and not edge for s, edge in zip(box, cut, strict=True)):
+                continue
+            region = regions[box] == index
+            if region.sum() < PACKET_LOSS.small_area:
+                continue
+            if between is not None:
+                evidence = between[box + (k,)][region].mean() >= PACKET_LOSS.small_between
+            else:
+                evidence = not any(cut) and stands_out(block[:, :, k], box, region, contrast)
+            rectangle = region.all() and min(region.shape) >= tile
+            if evidence and (rectangle or tile_aligned(region, (box[0].start, box[1].start), shape,
+                                                       offset=True, sizes=(tile,))):
+                # (a band across the whole plane is lost lines)
+                across = any(s.stop - s.start == n for s, n in zip(box, shape, strict=True))
+                labels[box + (k,)][region] = LOST_LINES_CODE if across else PACKET_LOSS_CODE
+
+
+def full_squares(mask: np.ndarray, t: int) -> np.ndarray:
+    """Where a t x t square of ``mask`` starts (its first voxel; the last t - 1 rows and columns of the
+    planes left off), slice by slice."""
+    rows = mask[:mask.shape[0] - t + 1].copy(order="K")  # (a slab is in Fortran order)
+    for d in range(1, t):
+        rows &= mask[d:mask.shape[0] - t + 1 + d]
+    squares = rows[:, :mask.shape[1] - t + 1].copy(order="K")
+    for d in range(1, t):
+        squares &= rows[:, d:mask.shape[1] - t + 1 + d]
+    return squares
+
+
+def between_content(holes: np.ndarray, fill_context: Callable[[], tuple]) -> np.ndarray:
+    """Which ``holes`` content holds on both sides across the slices: in the slice before and the slice
+    after, or, where that slice is fill there too, the one beyond it (lost there too); in the scan's first
+    or last slice, on the one side it has."""
+    context, in_scan = fill_context()
+    content = ~context  # (beyond the scan it is fill: no content)
+    at = slice(CONTEXT, CONTEXT + holes.shape[2])
+
+    def side(step: int) -> np.ndarray:
+        beside, beyond = (slice(a.start + step * d, a.stop + step * d) for a, d in ((at, 1), (at, 2)))
+        held = content[:, :, beside] | (context[:, :, beside] & content[:, :, beyond])
+        held[:, :, ~in_scan[beside]] = True  # no slice there: the other side judges alone
+        return held
+
+    return holes & side(-1) & side(1)
+
+
+def stands_out(plane: np.ndarray, box: tuple[slice, slice], region: np.ndarray, contrast: float) -> bool:
+    """Whether the voxels around a fill ``region`` (of ``box`` in ``plane``, inside the plane) stand out
+    from its fill value by ``contrast`` (their median)."""
+    grown = tuple(slice(s.start - 1, s.stop + 1) for s in box)
+    inside = np.zeros((region.shape[0] + 2, region.shape[1] + 2), dtype=bool)
+    inside[1:-1, 1:-1] = region
+    around = ndimage.binary_dilation(inside, structure=PLANE[:, :, 1]) & ~inside
+    values = plane[grown]
+    return abs(float(np.median(values[around].astype(np.float64))) - float(values[inside][0])) > contrast
 
 
 def close_to_content(block: np.ndarray, holes: np.ndarray, is_fill: np.ndarray, labels: np.ndarray) -> None:

@@ -34,6 +34,11 @@ class PacketLossThresholds:
             runs this far along one of its sides.
         padding_share: fill lines at the plane's border in this share of the slab's slices are the
             scan's own padding.
+        small_between: a fill region of one slice with content on both sides across the slices at this
+            share of its voxels at least ...
+        small_tile: ... is lost where it is whole tiles this wide (or an exact rectangle this wide at
+            least) ...
+        small_area: ... and holds this many voxels at least.
     """
 
     rectangle_contrast: float = 0.05
@@ -44,6 +49,9 @@ class PacketLossThresholds:
     grid_offsets: int = 4
     burst_content: float = 0.3
     padding_share: float = 0.5
+    small_between: float = 0.9
+    small_tile: int = 4
+    small_area: int = 32
 
 
 PACKET_LOSS = PacketLossThresholds()

@@ -63,6 +63,9 @@ class BitErrorThresholds:
         across_support: an outlier in its plane whose voxel in the slice before or after lies beyond the
             same side of the plane neighbours' range by this share of its own excess is anatomy crossing
             the plane (a vessel, a spot of CSF), not a flip or an impulse.
+        border_structure: an outlier on the plane's border beside a voxel this many tissue ranges beyond
+            the tissue, on its side, is anatomy the border cuts (bone entering a crop at its corner peaks
+            there), not a flip or an impulse.
     """
 
     sigmas: float = 8.0
@@ -88,6 +91,7 @@ class BitErrorThresholds:
     impulse_certain_ranges: float = 6.0
     impulse_cluster: int = 3
     across_support: float = 0.5
+    border_structure: float = 1.0
 
 
 BIT_ERRORS = BitErrorThresholds()
@@ -343,6 +347,32 @@ def supported_across(array: np.ndarray, where: tuple[np.ndarray, ...],
             beyond = np.where(above, beside - high, low - beside)
             supported |= inside & (beyond > BIT_ERRORS.across_support * excess)
     return supported
+
+
+def cut_by_the_border(array: np.ndarray, where: tuple[np.ndarray, ...], stats: dict,
+                      found: np.ndarray | None = None) -> np.ndarray:
+    """Which in-plane outliers ``where`` (volume indices) lie on the plane's border beside a voxel of it
+    beyond the tissue (``BIT_ERRORS.border_structure`` ranges, :func:`tissue_bounds`) on their own side:
+    anatomy the field of view cuts (the skull entering a crop at its corner peaks at the border, with
+    bone beside it), where a voxel inside the plane would have its structure all around: the judge of a
+    single slice, which has no slice beside for :func:`supported_across`. ``found``: as for
+    :func:`supported_across`, voxels taken for bit errors, no structure."""
+    cut = np.zeros(len(where[0]), dtype=bool)
+    if len(where[0]) == 0:
+        return cut
+    low, high = tissue_bounds(stats, BIT_ERRORS.border_structure)
+    beside = in_plane_neighbours(where, array.shape)
+    on_border = ~np.logical_and.reduce([inside for _, _, inside in beside])
+    with np.errstate(invalid="ignore"):
+        centre = np.asarray(array[where], dtype=np.float64)
+        above = centre > high
+        for i, j, inside in beside:
+            value = np.asarray(array[i, j, where[2]], dtype=np.float64)
+            structure = inside & np.where(above, value > high, value < low)
+            if found is not None:
+                structure &= ~found[i, j, where[2]]
+            cut |= structure
+    return cut & on_border & ((centre > high) | (centre < low))
 
 
 def neighbour_range(array: np.ndarray, where: tuple[np.ndarray, ...],

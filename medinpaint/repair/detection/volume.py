@@ -13,6 +13,7 @@ from medinpaint.repair.detection.bit_errors import (
     BIT_ERRORS,
     blocks_and_first_look_flips,
     content_bounds,
+    cut_by_the_border,
     far_beyond_neighbours,
     impulse_bounds,
     outliers_may_be_natural,
@@ -208,7 +209,7 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     far_count = sum(far) + sum(int((sides & ~np.isin(array[where], own)).sum()) for where, sides in at_fill)
     # impulses too many for a clean scan's own outliers: those a flip explains are impulses too
     abundant = impulses_abundant(far_count, voxels)
-    in_tissue, impulses = drop_anatomy(array, labels, flipped, in_tissue, impulses, abundant)
+    in_tissue, impulses = drop_anatomy(array, labels, flipped, in_tissue, impulses, abundant, stats)
     bounds = content_bounds(stats, BIT_ERRORS.doubt_ranges)  # flips beyond them are flips beyond doubt
     background_flips = sum(len(w[0]) for w in in_background)
     if background_flips and outliers_may_be_natural(background_flips, sum(lone),
@@ -342,16 +343,19 @@ def unlabel(labels: np.ndarray, flipped: np.ndarray,
 
 
 def drop_anatomy(array: np.ndarray, labels: np.ndarray, flipped: np.ndarray, in_tissue: list[tuple],
-                 impulses: list[tuple], stacked: bool) -> tuple[list[tuple], list[tuple]]:
+                 impulses: list[tuple], stacked: bool, stats: dict) -> tuple[list[tuple], list[tuple]]:
     """The first look's outliers in tissue (and its impulses) less those that continue into a slice
-    beside (:func:`supported_across`: anatomy crossing the plane), which are unlabelled (but for those
-    beside a corrupted block: :func:`unlabel`). ``stacked``:
+    beside (:func:`supported_across`: anatomy crossing the plane) or, in a single slice, on the plane's
+    border along it (:func:`cut_by_the_border`), which are unlabelled (but for those beside a corrupted block:
+    :func:`unlabel`). ``stacked``:
     the scan carries impulses in abundance, so the other outliers found are left out of that judgement
     (two impulses side by side are no anatomy)."""
     found = (labels == BIT_ERRORS_CODE) if stacked else None
     kept, kept_impulses = [], []
     for where, impulse in zip(in_tissue, impulses, strict=True):
-        supported = supported_across(array, where, found)
+        # (a single slice has no slice beside: anatomy at its border shows along the border instead)
+        supported = (supported_across(array, where, found) if array.shape[2] > 1
+                     else cut_by_the_border(array, where, stats, found))
         if supported.any():
             unlabel(labels, flipped, tuple(w[supported] for w in where))
             where = tuple(w[~supported] for w in where)

@@ -101,3 +101,20 @@ def clean_cases(seed: int = 0) -> Iterator[tuple[str, Volume]]:
                               meta={"format": "nifti", "modality": volume.modality})
             for form, case in forms(base, part, part_stored, rng):
                 yield f"{source.name}/{view}/{form}", case
+
+
+def crop_slices() -> Iterator[tuple[str, Volume]]:
+    """(name, Volume) of every slice of each source's bounded volume (its middle 96 x 96 x 16), alone and
+    in its own values: a single slice cut from a volume, whose crop may cut anatomy at the plane's border
+    (the skull entering at a corner) anywhere along the scan."""
+    from medinpaint.data.sources import available_sources
+
+    for source in available_sources():
+        volume = source.load()
+        stored = np.asarray(volume.array)
+        stored = stored[..., 0] if stored.ndim == 4 else stored
+        part = (_middle(stored.shape[0], VOLUME_SIDE), _middle(stored.shape[1], VOLUME_SIDE),
+                _middle(stored.shape[2], VOLUME_SLICES))
+        crop = stored[part]
+        for k in range(crop.shape[2]):
+            yield f"{source.name}/slice{k}", volume.with_array(np.ascontiguousarray(crop[:, :, k:k + 1]))

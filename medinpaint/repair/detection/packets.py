@@ -103,28 +103,38 @@ def find_small_tiles(block: np.ndarray, holes: np.ndarray, labels: np.ndarray, c
                      fill_context: Callable[[], tuple] | None) -> None:
     """Lost tiles of ``PACKET_LOSS.small_tile`` pixels (and their bursts), too small for the in-plane
     rules: fill regions of one slice (``holes``: at one fill value, :func:`holes_by_value`) that are whole
-    tiles on a grid from their own first line, or an exact rectangle that wide, ``PACKET_LOSS.small_area``
-    voxels at least, where content holds their place across the slices (:func:`between_content`, at
+    tiles on a grid from their own first line, or an exact rectangle that wide: ``PACKET_LOSS.small_area``
+    voxels at least where content holds their place across the slices (:func:`between_content`, at
     ``PACKET_LOSS.small_between`` of their voxels); in a scan too thin for that (``fill_context`` None),
-    where they lie inside the plane and what surrounds them stands out from the fill by ``contrast``.
+    ``PACKET_LOSS.small_area_in_plane`` where they lie inside the plane and what surrounds them stands out
+    from the fill by ``contrast``.
     Anatomy that is fill in one slice between content (the fissure between the hemispheres in a sagittal
     slice, a mask's edge) is no such shape."""
     between = between_content(holes, fill_context) if fill_context is not None else None
     tile = PACKET_LOSS.small_tile
+    least = PACKET_LOSS.small_area if between is not None else PACKET_LOSS.small_area_in_plane
     shape = holes.shape[:2]
     # a whole tile is a t x t square of candidates: screened for on the slab before any region is numbered
-    squares = full_squares(holes if between is None else between, tile)
+    # (where the plane's border cuts a tile, half a tile beyond it counts; in a single slice, inside only)
+    candidates = holes if between is None else between
+    reach = tile // 2 if between is not None else 0
+    padded = np.pad(candidates, ((reach, reach), (reach, reach), (0, 0)), constant_values=True)
+    squares = full_squares(padded, tile)
     for k in np.nonzero(squares.any(axis=(0, 1)))[0]:
         regions, _ = ndimage.label(holes[:, :, k], structure=PLANE[:, :, 1])
         boxes = ndimage.find_objects(regions)
-        for index in np.unique(regions[:squares.shape[0], :squares.shape[1]][squares[:, :, k]]):
+        # each square's last voxel inside the plane (its last row and column, or the plane's)
+        p, q = np.nonzero(squares[:, :, k])
+        last = tile - 1 - reach
+        seeds = regions[np.minimum(p + last, shape[0] - 1), np.minimum(q + last, shape[1] - 1)]
+        for index in np.unique(seeds):
             box = boxes[index - 1]
             # a union of whole tiles on its own grid spans whole tiles, but where the plane's border cuts it
             cut = [s.start == 0 or s.stop == n for s, n in zip(box, shape, strict=True)]
             if any((s.stop - s.start) % tile and not edge for s, edge in zip(box, cut, strict=True)):
                 continue
             region = regions[box] == index
-            if region.sum() < PACKET_LOSS.small_area:
+            if region.sum() < least:
                 continue
             if between is not None:
                 evidence = between[box + (k,)][region].mean() >= PACKET_LOSS.small_between
@@ -153,7 +163,7 @@ def full_squares(mask: np.ndarray, t: int) -> np.ndarray:
 def between_content(holes: np.ndarray, fill_context: Callable[[], tuple]) -> np.ndarray:
     """Which ``holes`` content holds on both sides across the slices: in the slice before and the slice
     after, or, where that slice is fill there too, the one beyond it (lost there too); in the scan's first
-    or last slice, on the one side it has."""
+    or last slice, or beside it where it is fill there too, on the one side it has."""
     context, in_scan = fill_context()
     content = ~context  # (beyond the scan it is fill: no content)
     at = slice(CONTEXT, CONTEXT + holes.shape[2])
@@ -161,7 +171,8 @@ def between_content(holes: np.ndarray, fill_context: Callable[[], tuple]) -> np.
     def side(step: int) -> np.ndarray:
         beside, beyond = (slice(a.start + step * d, a.stop + step * d) for a, d in ((at, 1), (at, 2)))
         held = content[:, :, beside] | (context[:, :, beside] & content[:, :, beyond])
-        held[:, :, ~in_scan[beside]] = True  # no slice there: the other side judges alone
+        # no slice there, or fill in the scan's edge slice beside: the other side judges alone
+        held[:, :, ~in_scan[beside] | ~in_scan[beyond]] = True
         return held
 
     return holes & side(-1) & side(1)

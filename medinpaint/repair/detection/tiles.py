@@ -38,7 +38,9 @@ class PacketLossThresholds:
             share of its voxels at least ...
         small_tile: ... is lost where it is whole tiles this wide (or an exact rectangle this wide at
             least) ...
-        small_area: ... and holds this many voxels at least.
+        small_area: ... and holds this many voxels at least (one tile) ...
+        small_area_in_plane: ... or, in a scan of one or two slices (judged in-plane only), this many
+            (two tiles: pydicom's NM bone scan under noise holds a single 4x4 square of 0 of its own).
     """
 
     rectangle_contrast: float = 0.05
@@ -51,7 +53,8 @@ class PacketLossThresholds:
     padding_share: float = 0.5
     small_between: float = 0.9
     small_tile: int = 4
-    small_area: int = 32
+    small_area: int = 16
+    small_area_in_plane: int = 32
 
 
 PACKET_LOSS = PacketLossThresholds()

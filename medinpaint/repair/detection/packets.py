@@ -115,9 +115,9 @@ def find_small_tiles(block: np.ndarray, holes: np.ndarray, labels: np.ndarray, c
     least = PACKET_LOSS.small_area if between is not None else PACKET_LOSS.small_area_in_plane
     shape = holes.shape[:2]
     # a whole tile is a t x t square of candidates: screened for on the slab before any region is numbered
-    # (where the plane's border cuts a tile, half a tile beyond it counts; in a single slice, inside only)
+    # (where the plane's border cuts a tile, half a tile beyond it counts)
     candidates = holes if between is None else between
-    reach = tile // 2 if between is not None else 0
+    reach = tile // 2
     padded = np.pad(candidates, ((reach, reach), (reach, reach), (0, 0)), constant_values=True)
     squares = full_squares(padded, tile)
     for k in np.nonzero(squares.any(axis=(0, 1)))[0]:
@@ -139,7 +139,9 @@ def find_small_tiles(block: np.ndarray, holes: np.ndarray, labels: np.ndarray, c
             if between is not None:
                 evidence = between[box + (k,)][region].mean() >= PACKET_LOSS.small_between
             else:
-                evidence = not any(cut) and stands_out(block[:, :, k], box, region, contrast)
+                # (a band across the whole plane may be its own: a field of view's edge)
+                evidence = (all(s.stop - s.start < n for s, n in zip(box, shape, strict=True))
+                            and stands_out(block[:, :, k], box, region, contrast))
             rectangle = region.all() and min(region.shape) >= tile
             if evidence and (rectangle or tile_aligned(region, (box[0].start, box[1].start), shape,
                                                        offset=True, sizes=(tile,))):
@@ -179,14 +181,17 @@ def between_content(holes: np.ndarray, fill_context: Callable[[], tuple]) -> np.
 
 
 def stands_out(plane: np.ndarray, box: tuple[slice, slice], region: np.ndarray, contrast: float) -> bool:
-    """Whether the voxels around a fill ``region`` (of ``box`` in ``plane``, inside the plane) stand out
-    from its fill value by ``contrast`` (their median)."""
-    grown = tuple(slice(s.start - 1, s.stop + 1) for s in box)
-    inside = np.zeros((region.shape[0] + 2, region.shape[1] + 2), dtype=bool)
-    inside[1:-1, 1:-1] = region
+    """Whether the voxels around a fill ``region`` (of ``box`` in ``plane``; those inside the plane)
+    stand out from its fill value by ``contrast`` (their median)."""
+    grown = tuple(slice(max(s.start - 1, 0), min(s.stop + 1, n))
+                  for s, n in zip(box, plane.shape, strict=True))
+    inside = np.zeros(tuple(g.stop - g.start for g in grown), dtype=bool)
+    inside[tuple(slice(s.start - g.start, s.stop - g.start)
+                 for s, g in zip(box, grown, strict=True))] = region
     around = ndimage.binary_dilation(inside, structure=PLANE[:, :, 1]) & ~inside
     values = plane[grown]
-    return abs(float(np.median(values[around].astype(np.float64))) - float(values[inside][0])) > contrast
+    return bool(around.any()) and abs(float(np.median(values[around].astype(np.float64)))
+                                      - float(values[inside][0])) > contrast
 
 
 def close_to_content(block: np.ndarray, holes: np.ndarray, is_fill: np.ndarray, labels: np.ndarray) -> None:

@@ -30,10 +30,11 @@ from medinpaint.repair.detection.tiles import (
 def tile_aligned(component: np.ndarray, origin: tuple[int, int], shape: tuple[int, int],
                  spare: np.ndarray | None = None, offset: bool = False,
                  sizes: tuple[int, ...] = TILES) -> bool:
-    """True when the component is exactly a union of whole cells of a grid of one of ``sizes`` (8, 16
-    or 32 pixels; ``spare`` voxels, of the component's array, count as part of any cell it touches). The
-    grid starts at the plane's corner, or, with ``offset``, anywhere: where the component's own first (or
-    last) line puts it (a tile grid, or a crop, that does not start at the image's corner)."""
+    """True when the component is exactly a union of whole cells of a grid of one of ``sizes`` (pixels;
+    the packets' 8, 16 and 32 unless told; ``spare`` voxels, of the component's array, count as part of
+    any cell it touches). The grid starts at the plane's corner, or, with ``offset``, anywhere: where the
+    component's own first (or last) line puts it (a tile grid, or a crop, that does not start at the
+    image's corner)."""
     ii, jj = np.nonzero(component)
     ii, jj = ii + origin[0], jj + origin[1]
     si, sj = np.nonzero(spare) if spare is not None else (np.empty(0, int), np.empty(0, int))
@@ -115,9 +116,9 @@ def find_small_tiles(block: np.ndarray, holes: np.ndarray, labels: np.ndarray, c
     least = PACKET_LOSS.small_area if between is not None else PACKET_LOSS.small_area_in_plane
     shape = holes.shape[:2]
     # a whole tile is a t x t square of candidates: screened for on the slab before any region is numbered
-    # (where the plane's border cuts a tile, half a tile beyond it counts)
+    # (where the plane's border cuts a tile, half a tile beyond it counts; in a single slice, inside only)
     candidates = holes if between is None else between
-    reach = tile // 2
+    reach = tile // 2 if between is not None else 0
     padded = np.pad(candidates, ((reach, reach), (reach, reach), (0, 0)), constant_values=True)
     squares = full_squares(padded, tile)
     for k in np.nonzero(squares.any(axis=(0, 1)))[0]:
@@ -139,9 +140,9 @@ def find_small_tiles(block: np.ndarray, holes: np.ndarray, labels: np.ndarray, c
             if between is not None:
                 evidence = between[box + (k,)][region].mean() >= PACKET_LOSS.small_between
             else:
-                # (a band across the whole plane may be its own: a field of view's edge)
-                evidence = (all(s.stop - s.start < n for s, n in zip(box, shape, strict=True))
-                            and stands_out(block[:, :, k], box, region, contrast))
+                # (at the plane's border a fill rectangle may be its own: a field of view's edge, a
+                # blanked annotation)
+                evidence = not any(cut) and stands_out(block[:, :, k], box, region, contrast)
             rectangle = region.all() and min(region.shape) >= tile
             if evidence and (rectangle or tile_aligned(region, (box[0].start, box[1].start), shape,
                                                        offset=True, sizes=(tile,))):
@@ -165,24 +166,27 @@ def full_squares(mask: np.ndarray, t: int) -> np.ndarray:
 def between_content(holes: np.ndarray, fill_context: Callable[[], tuple]) -> np.ndarray:
     """Which ``holes`` content holds on both sides across the slices: in the slice before and the slice
     after, or, where that slice is fill there too, the one beyond it (lost there too); in the scan's first
-    or last slice, or beside it where it is fill there too, on the one side it has."""
+    or last slice, or beside it where it is fill too, on the one side it has (but content on one side at
+    least: the middle slice of three, fill through all three, is no loss)."""
     context, in_scan = fill_context()
     content = ~context  # (beyond the scan it is fill: no content)
     at = slice(CONTEXT, CONTEXT + holes.shape[2])
-
-    def side(step: int) -> np.ndarray:
+    sides = []
+    for step in (-1, 1):
         beside, beyond = (slice(a.start + step * d, a.stop + step * d) for a, d in ((at, 1), (at, 2)))
-        held = content[:, :, beside] | (context[:, :, beside] & content[:, :, beyond])
-        # no slice there, or fill in the scan's edge slice beside: the other side judges alone
-        held[:, :, ~in_scan[beside] | ~in_scan[beyond]] = True
-        return held
-
-    return holes & side(-1) & side(1)
+        sides.append((content[:, :, beside] | (context[:, :, beside] & content[:, :, beyond]),
+                      ~in_scan[beside] | ~in_scan[beyond]))
+    (before, open_before), (after, open_after) = sides
+    between = holes & (before | after)
+    # no slice there, or fill in the scan's edge slice beside: the other side judges alone
+    before[:, :, open_before] = True
+    after[:, :, open_after] = True
+    return between & before & after
 
 
 def stands_out(plane: np.ndarray, box: tuple[slice, slice], region: np.ndarray, contrast: float) -> bool:
-    """Whether the voxels around a fill ``region`` (of ``box`` in ``plane``; those inside the plane)
-    stand out from its fill value by ``contrast`` (their median)."""
+    """Whether the voxels around a fill ``region`` (of ``box`` in ``plane``; those inside the plane and
+    measured) stand out from its fill value by ``contrast`` (their median)."""
     grown = tuple(slice(max(s.start - 1, 0), min(s.stop + 1, n))
                   for s, n in zip(box, plane.shape, strict=True))
     inside = np.zeros(tuple(g.stop - g.start for g in grown), dtype=bool)
@@ -190,8 +194,9 @@ def stands_out(plane: np.ndarray, box: tuple[slice, slice], region: np.ndarray, 
                  for s, g in zip(box, grown, strict=True))] = region
     around = ndimage.binary_dilation(inside, structure=PLANE[:, :, 1]) & ~inside
     values = plane[grown]
-    return bool(around.any()) and abs(float(np.median(values[around].astype(np.float64)))
-                                      - float(values[inside][0])) > contrast
+    near = values[around].astype(np.float64)
+    near = near[~np.isnan(near)]  # (no measurement: no evidence)
+    return bool(near.size) and abs(float(np.median(near)) - float(values[inside][0])) > contrast
 
 
 def close_to_content(block: np.ndarray, holes: np.ndarray, is_fill: np.ndarray, labels: np.ndarray) -> None:

@@ -4,6 +4,7 @@ the training sources as the detection bench takes them (the middle 96 x 96 x 16 
 import numpy as np
 import pytest
 
+from medinpaint.io import Volume
 from medinpaint.repair import detect
 from tests.conftest import require_source
 from tests.generators.lost import lost_tiles
@@ -241,3 +242,32 @@ def test_a_burst_of_4_pixel_tiles_inside_a_single_slice_is_found(source, fill):
     assert (found[lost] > 0).all()
     assert not (found[~lost] > 0).any()
     assert detect(plane).counts() == {}
+
+
+def test_fill_through_three_slices_or_at_a_single_slices_corner_is_no_lost_tile():
+    """What the 4-pixel rule must leave alone (review of its first version): a channel of fill through
+    all three slices of a 3-slice scan (its middle slice had no slice two on either side, and passed
+    for lost), and in a single slice a fill rectangle at the plane's corner (a field of view's edge, a
+    blanked annotation), which is no burst inside the plane."""
+    volume = middle_crop("ch2")
+    stored = np.ascontiguousarray(np.asarray(volume.array)[:, :, 6:9])
+    channel = stored.copy()
+    channel[40:44, 20:28, :] = 0
+    assert detect(volume.with_array(channel)).counts() == {}
+    corner = stored[:, :, 1:2].copy()
+    corner[:6, :10, 0] = 0
+    assert detect(volume.with_array(corner)).counts() == {}
+
+
+def test_a_burst_in_a_float_slice_is_found_beside_a_voxel_with_no_measurement():
+    """A NaN among the voxels around a burst of 4-pixel tiles in a float slice made their median NaN
+    and the burst passed unfound."""
+    volume = middle_crop("ch2")
+    plane = np.asarray(volume.array)[:, :, 8:9].astype(np.float32)
+    lost = np.zeros(plane.shape, dtype=bool)
+    lost[41:45, 23:55, 0] = True
+    damaged = plane.copy()
+    damaged[lost] = 0
+    damaged[40, 30, 0] = np.nan
+    found = detect(Volume(damaged, np.eye(4))).labels
+    assert (found[lost] > 0).all()

@@ -107,8 +107,8 @@ def find_small_tiles(block: np.ndarray, holes: np.ndarray, labels: np.ndarray, c
     tiles on a grid from their own first line, or an exact rectangle that wide: ``PACKET_LOSS.small_area``
     voxels at least where content holds their place across the slices (:func:`between_content`, at
     ``PACKET_LOSS.small_between`` of their voxels); in a scan too thin for that (``fill_context`` None),
-    ``PACKET_LOSS.small_area_in_plane`` where they lie inside the plane and what surrounds them stands out
-    from the fill by ``contrast``.
+    ``PACKET_LOSS.small_area_in_plane`` where what surrounds them in the plane stands out from the fill by
+    ``contrast`` and, at the plane's border, they are no rectangle (a burst's steps of tiles).
     Anatomy that is fill in one slice between content (the fissure between the hemispheres in a sagittal
     slice, a mask's edge) is no such shape."""
     between = between_content(holes, fill_context) if fill_context is not None else None
@@ -116,9 +116,9 @@ def find_small_tiles(block: np.ndarray, holes: np.ndarray, labels: np.ndarray, c
     least = PACKET_LOSS.small_area if between is not None else PACKET_LOSS.small_area_in_plane
     shape = holes.shape[:2]
     # a whole tile is a t x t square of candidates: screened for on the slab before any region is numbered
-    # (where the plane's border cuts a tile, half a tile beyond it counts; in a single slice, inside only)
+    # (where the plane's border cuts a tile, half a tile beyond it counts)
     candidates = holes if between is None else between
-    reach = tile // 2 if between is not None else 0
+    reach = tile // 2
     padded = np.pad(candidates, ((reach, reach), (reach, reach), (0, 0)), constant_values=True)
     squares = full_squares(padded, tile)
     for k in np.nonzero(squares.any(axis=(0, 1)))[0]:
@@ -140,9 +140,10 @@ def find_small_tiles(block: np.ndarray, holes: np.ndarray, labels: np.ndarray, c
             if between is not None:
                 evidence = between[box + (k,)][region].mean() >= PACKET_LOSS.small_between
             else:
-                # (at the plane's border a fill rectangle may be its own: a field of view's edge, a
-                # blanked annotation)
-                evidence = not any(cut) and stands_out(block[:, :, k], box, region, contrast)
+                # at the plane's border a fill rectangle may be its own (a field of view's edge, a
+                # blanked annotation): there only a burst's steps of tiles count
+                evidence = ((not any(cut) or not region.all())
+                            and stands_out(block[:, :, k], box, region, contrast))
             rectangle = region.all() and min(region.shape) >= tile
             if evidence and (rectangle or tile_aligned(region, (box[0].start, box[1].start), shape,
                                                        offset=True, sizes=(tile,))):

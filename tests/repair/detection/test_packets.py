@@ -271,3 +271,19 @@ def test_a_burst_in_a_float_slice_is_found_beside_a_voxel_with_no_measurement():
     damaged[40, 30, 0] = np.nan
     found = detect(Volume(damaged, np.eye(4))).labels
     assert (found[lost] > 0).all()
+
+
+def test_a_burst_of_4_pixel_tiles_at_a_single_slices_border_is_found():
+    """A single slice of ch2's crop: two rows of 4-pixel tiles a step apart, reaching the plane's left
+    border (as the independent generator's bursts in pydicom's 64x64 MR slice did, unfound). A rectangle
+    there may be the image's own; a burst's steps of tiles are not."""
+    volume = middle_crop("ch2")
+    plane = volume.with_array(np.ascontiguousarray(np.asarray(volume.array)[:, :, 8:9]))
+    damaged = np.asarray(plane.array).copy()
+    lost = np.zeros(damaged.shape, dtype=bool)
+    lost[27:31, 0:18, 0] = True
+    lost[31:35, 10:22, 0] = True
+    damaged[lost] = 0
+    found = detect(plane.with_array(damaged)).labels
+    assert (found[lost] > 0).all()
+    assert not (found[~lost] > 0).any()

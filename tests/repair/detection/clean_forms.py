@@ -104,17 +104,28 @@ def clean_cases(seed: int = 0) -> Iterator[tuple[str, Volume]]:
 
 
 def crop_slices() -> Iterator[tuple[str, Volume]]:
-    """(name, Volume) of every slice of each source's bounded volume (its middle 96 x 96 x 16), alone and
-    in its own values: a single slice cut from a volume, whose crop may cut anatomy at the plane's border
-    (the skull entering at a corner) anywhere along the scan."""
+    """(name, Volume) of every slice of each source's bounded volume (its middle 96 x 96 x 16) along each
+    of its three axes, alone and in its own values: a single slice cut from a volume, whose crop may cut
+    anatomy at the plane's border (the skull entering at a corner) anywhere along the scan."""
     from medinpaint.data.sources import available_sources
 
     for source in available_sources():
         volume = source.load()
         stored = np.asarray(volume.array)
         stored = stored[..., 0] if stored.ndim == 4 else stored
-        part = (_middle(stored.shape[0], VOLUME_SIDE), _middle(stored.shape[1], VOLUME_SIDE),
-                _middle(stored.shape[2], VOLUME_SLICES))
-        crop = stored[part]
-        for k in range(crop.shape[2]):
-            yield f"{source.name}/slice{k}", volume.with_array(np.ascontiguousarray(crop[:, :, k:k + 1]))
+        for axis in range(3):
+            moved = np.moveaxis(stored, axis, 2)
+            if moved.shape[2] < 3:
+                continue
+            part = (_middle(moved.shape[0], VOLUME_SIDE), _middle(moved.shape[1], VOLUME_SIDE),
+                    _middle(moved.shape[2], VOLUME_SLICES))
+            crop = moved[part]
+            for k in range(crop.shape[2]):
+                plane = np.ascontiguousarray(crop[:, :, k:k + 1])
+                if axis == 2:
+                    yield f"{source.name}/axis2-slice{k}", volume.with_array(plane)
+                else:
+                    slope, intercept = (float(np.ravel(v)[0]) for v in (volume.slope, volume.intercept))
+                    meta = {"format": "nifti", "modality": volume.modality}
+                    yield f"{source.name}/axis{axis}-slice{k}", Volume(plane, np.eye(4), slope, intercept,
+                                                                       meta=meta)

@@ -33,8 +33,24 @@ def test_no_detection_on_any_clean_scan_in_any_storage_form():
     assert not fixed, f"no longer detected (take them off KNOWN): {fixed}"
 
 
+# single slices of the bounded volumes that detection still flags, each a known open problem
+# (docs/detection.md, "known misses"): a 96 x 10 coronal plane of dipy's 10-slice b0 whose bright CSF
+# runs along the short axis (bit errors, a block), and ch2bet's sagittal slice whose mask edge meets the
+# crop's last column for 25 rows, the tail of the pixel stream (truncation)
+KNOWN_SLICES: dict[str, dict[str, int]] = {
+    "dipy-s0/axis0-slice12": {"corrupted-blocks": 24, "bit-errors": 5},
+    "dipy-s0/axis1-slice4": {"bit-errors": 5},
+    "dipy-s0/axis1-slice5": {"bit-errors": 3},
+    "ch2bet/axis0-slice10": {"truncation": 25},
+}
+
+
 def test_no_detection_on_any_single_slice_of_the_cropped_volumes():
-    """Each slice of the bounded volumes alone: cranium's slices 8-11 had held 1-2 bit errors each where
-    the skull enters the crop at a corner (bone peaking at the border, beside bone)."""
+    """Each slice of the bounded volumes alone, along each axis: cranium's axial slices 8-11 had held 1-2
+    bit errors each where the skull enters the crop at a corner (bone peaking at the border, beside
+    bone)."""
     found = {name: counts for name, volume in crop_slices() if (counts := detect(volume).counts())}
-    assert not found, f"detections on clean slices: {found}"
+    unexpected = {name: counts for name, counts in found.items() if KNOWN_SLICES.get(name) != counts}
+    assert not unexpected, f"detections on clean slices: {unexpected}"
+    fixed = sorted(set(KNOWN_SLICES) - set(found))
+    assert not fixed, f"no longer detected (take them off KNOWN_SLICES): {fixed}"

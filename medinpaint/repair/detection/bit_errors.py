@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from medinpaint.repair.detection.blocks import find_corrupted_blocks, range_for_garbage
+from medinpaint.repair.detection.blocks import blocks_in_slab
 from medinpaint.repair.detection.kinds import BIT_ERRORS_CODE
 from medinpaint.repair.detection.slabs import CONTEXT, in_plane_neighbours, nonzero
 
@@ -191,8 +191,7 @@ def blocks_and_first_look_flips(array: np.ndarray, is_fill: np.ndarray, not_cons
     sigma, value_range = stats["sigma"], stats["value_range"]
     threshold = max(BIT_ERRORS.sigmas * sigma, BIT_ERRORS.range_share * value_range)
     values = array.astype(np.float32)
-    step_i = find_corrupted_blocks(values, is_fill, not_constant, labels, sigma,
-                                   range_for_garbage(values, stats))
+    step_i = blocks_in_slab(values, is_fill, not_constant, labels, stats)
 
     background = flips_in_background(array, is_fill, not_constant, labels,
                                      BIT_ERRORS.background_flip * value_range, fill_context)

@@ -240,6 +240,26 @@ def range_for_garbage(values: np.ndarray, stats: dict) -> float:
     return float(kept.max()) - float(kept.min()) if kept.size else tissue
 
 
+def blocks_in_slab(values: np.ndarray, is_fill: np.ndarray, not_constant: np.ndarray, labels: np.ndarray,
+                   stats: dict) -> np.ndarray:
+    """:func:`find_corrupted_blocks` in a slab, against :func:`range_for_garbage`; where random bytes
+    stretched the scan's range, slice by slice against each slice's own (no less than the tissue's
+    range): one slice's float garbage (to 1e6 within the reach) had stretched the range of the slab,
+    and a block of noise over twice the tissue's range in another slice was judged against it, unseen
+    (cranium's HU float crop). Returns the absolute steps along i."""
+    full_range = range_for_garbage(values, stats)
+    if not full_range < stats["full_range"]:  # no bytes stretched it
+        return find_corrupted_blocks(values, is_fill, not_constant, labels, stats["sigma"], full_range)
+    tissue = stats["tissue_high"] - stats["tissue_low"]
+    step_i = np.empty_like(values[1:])
+    for k in range(values.shape[2]):
+        at = slice(k, k + 1)
+        own = max(range_for_garbage(values[:, :, at], stats), tissue)
+        step_i[:, :, at] = find_corrupted_blocks(values[:, :, at], is_fill[:, :, at], not_constant[at],
+                                                 labels[:, :, at], stats["sigma"], min(own, full_range))
+    return step_i
+
+
 def find_corrupted_blocks(values: np.ndarray, is_fill: np.ndarray, not_constant: np.ndarray,
                           labels: np.ndarray, sigma: float, full_range: float) -> np.ndarray:
     """Label rectangles of garbage. Garbage has no spatial correlation, so neighbouring voxels differ

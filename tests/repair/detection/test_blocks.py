@@ -121,3 +121,15 @@ def test_outliers_inside_a_misplaced_block_are_the_blocks():
     clean, _, changed, lost, detection = independently_damaged("cranium", True, "blocks", 0, hu_float=True)
     assert (detection.labels[changed] == CODE["corrupted-blocks"]).all()
     assert not (detection.mask.astype(bool) & ~lost).any()
+
+
+def test_a_noise_block_is_found_in_a_slice_beside_none_of_the_float_garbage():
+    """cranium's HU-float crop, blocks of the independent generator (seed 1): random bytes read as float
+    in slice 10 (values to 1e6 within the stretched range's reach) had stretched the range the whole
+    slab's garbage is judged against to 1.4e6, and a 33 x 15 block of uniform noise (-1,500..2,700, over
+    tissue -125..1,273) in slice 15 went unfound. Each slice is judged against its own range there."""
+    _, _, changed, lost, detection = independently_damaged("cranium", True, "blocks", 1, hu_float=True)
+    block = changed[:, :, 15]
+    assert block.sum() > 400
+    assert (detection.labels[:, :, 15][block] == CODE["corrupted-blocks"]).all()
+    assert not (detection.mask.astype(bool)[:, :, 15] & ~lost[:, :, 15]).any()

@@ -29,7 +29,7 @@ from medinpaint.repair import repair_volume
 from medinpaint.repair.detection import detect
 from tests.generators import storage
 from tests.generators.independent import FILL_KINDS, damage
-from tests.repair.detection.clean_forms import clean_cases, physical
+from tests.repair.detection.clean_forms import clean_cases, middle, physical
 
 SLICE_SIDE = 256  # a 2D slice is cropped to at most this in-plane
 VOLUME_SIDE, VOLUME_SLICES = 96, 16
@@ -37,11 +37,6 @@ FILLS_ALL = ("stored_zero", "physical_zero", "minimum", "padding", -1024, -2000,
 FILLS_FEW = ("stored_zero", "minimum", -1024)
 KINDS_2D = ("tiles", "lines", "truncation", "blocks", "impulses", "bitflips")
 KINDS_3D = ("slices",) + KINDS_2D
-
-
-def _middle(n: int, keep: int) -> slice:
-    start = max(0, (n - keep) // 2)
-    return slice(start, start + min(n, keep))
 
 
 def views():
@@ -57,9 +52,9 @@ def views():
         padded = header is not None and "PixelPaddingValue" in header
         padding = int(header.PixelPaddingValue) if padded else None
         k = stored.shape[2] // 2
-        plane = (_middle(stored.shape[0], SLICE_SIDE), _middle(stored.shape[1], SLICE_SIDE), slice(k, k + 1))
-        box = (_middle(stored.shape[0], VOLUME_SIDE), _middle(stored.shape[1], VOLUME_SIDE),
-               _middle(stored.shape[2], VOLUME_SLICES))
+        plane = (middle(stored.shape[0], SLICE_SIDE), middle(stored.shape[1], SLICE_SIDE), slice(k, k + 1))
+        box = (middle(stored.shape[0], VOLUME_SIDE), middle(stored.shape[1], VOLUME_SIDE),
+               middle(stored.shape[2], VOLUME_SLICES))
         parts = [("2d", plane)] + ([("3d", box)] if stored.shape[2] >= 8 else [])
         for dim, part in parts:
             slope = float(np.ravel(volume.slope)[0])

@@ -33,7 +33,8 @@ def physical(volume: Volume) -> np.ndarray:
     return array.astype(np.float64) * slope + intercept
 
 
-def _middle(n: int, keep: int) -> slice:
+def middle(n: int, keep: int) -> slice:
+    """The middle ``keep`` of ``n`` (all of them where there are fewer)."""
     start = max(0, (n - keep) // 2)
     return slice(start, start + min(n, keep))
 
@@ -48,8 +49,8 @@ def views(array: np.ndarray, stored: np.ndarray) -> Iterator[tuple[str, np.ndarr
         k = moved.shape[2] // 2
         yield f"axis{axis}-slice", moved[:, :, k:k + 1], moved_stored[:, :, k:k + 1]
         if moved.shape[2] >= 3:
-            part = (_middle(moved.shape[0], VOLUME_SIDE), _middle(moved.shape[1], VOLUME_SIDE),
-                    _middle(moved.shape[2], VOLUME_SLICES))
+            part = (middle(moved.shape[0], VOLUME_SIDE), middle(moved.shape[1], VOLUME_SIDE),
+                    middle(moved.shape[2], VOLUME_SLICES))
             yield f"axis{axis}-volume", moved[part], moved_stored[part]
 
 
@@ -117,8 +118,8 @@ def crop_slices() -> Iterator[tuple[str, Volume]]:
             moved = np.moveaxis(stored, axis, 2)
             if moved.shape[2] < 3:
                 continue
-            part = (_middle(moved.shape[0], VOLUME_SIDE), _middle(moved.shape[1], VOLUME_SIDE),
-                    _middle(moved.shape[2], VOLUME_SLICES))
+            part = (middle(moved.shape[0], VOLUME_SIDE), middle(moved.shape[1], VOLUME_SIDE),
+                    middle(moved.shape[2], VOLUME_SLICES))
             crop = moved[part]
             for k in range(crop.shape[2]):
                 plane = np.ascontiguousarray(crop[:, :, k:k + 1])

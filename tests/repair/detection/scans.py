@@ -57,23 +57,17 @@ def bench_view(name: str, volume_view: bool, hu_float: bool = False):
     """A source as bench_detection_independent.py views it: its middle slice (256 x 256 at most), or its
     middle 96 x 96 x 16; ``hu_float``: its physical values stored as float32 (a CT in HU)."""
     from medinpaint.io import Volume
+    from tests.repair.detection.clean_forms import middle, physical
 
     require_source(name)
     volume = next(source for source in available_sources() if source.name == name).load()
     stored = np.asarray(volume.array)
     stored = stored[..., 0] if stored.ndim == 4 else stored
-
-    def middle(n: int, keep: int) -> slice:
-        start = max(0, (n - keep) // 2)
-        return slice(start, start + min(n, keep))
-
     k = stored.shape[2] // 2
     box = ((middle(stored.shape[0], 96), middle(stored.shape[1], 96), middle(stored.shape[2], 16))
            if volume_view else (middle(stored.shape[0], 256), middle(stored.shape[1], 256), slice(k, k + 1)))
     if hu_float:
-        slope, intercept = (np.float64(np.ravel(v)[0]) for v in (volume.slope, volume.intercept))
-        values = stored[box] * slope + intercept
-        return Volume(np.ascontiguousarray(values.astype(np.float32)), volume.affine)
+        return Volume(np.ascontiguousarray(physical(volume)[box].astype(np.float32)), volume.affine)
     return volume.with_array(np.ascontiguousarray(stored[box]))
 
 

@@ -9,31 +9,13 @@ from medinpaint.repair import detect
 from medinpaint.repair.detection import CODE
 from tests.conftest import require_source
 from tests.generators.independent import damage
-
-
-def _middle(n: int, keep: int) -> slice:
-    start = max(0, (n - keep) // 2)
-    return slice(start, start + min(n, keep))
-
-
-def _view(name: str, volume_view: bool):
-    """The bench's view of a source: its middle slice (256 x 256 at most), or its middle 96 x 96 x 16."""
-    require_source(name)
-    volume = next(source for source in available_sources() if source.name == name).load()
-    stored = np.asarray(volume.array)
-    stored = stored[..., 0] if stored.ndim == 4 else stored
-    if volume_view:
-        box = (_middle(stored.shape[0], 96), _middle(stored.shape[1], 96), _middle(stored.shape[2], 16))
-    else:
-        k = stored.shape[2] // 2
-        box = (_middle(stored.shape[0], 256), _middle(stored.shape[1], 256), slice(k, k + 1))
-    return volume.with_array(np.ascontiguousarray(stored[box]))
+from tests.repair.detection.scans import bench_view
 
 
 def _lost_lines(name: str, volume_view: bool, fill, seed: int = 0):
     """The view damaged by lost lines at ``fill``: what was changed, what was lost (changed or not), and
     what detection labels lost lines."""
-    clean = _view(name, volume_view)
+    clean = bench_view(name, volume_view)
     result = damage(np.asarray(clean.array), "lines", np.random.default_rng(seed), fill=fill, on="stored",
                     slope=float(np.ravel(clean.slope)[0]), intercept=float(np.ravel(clean.intercept)[0]))
     found = detect(clean.with_array(np.ascontiguousarray(result.damaged))).labels == CODE["lost-lines"]
@@ -82,7 +64,7 @@ def test_interleaved_lines_across_the_narrow_top_of_a_head_are_found():
 
 def test_the_views_are_clean_without_damage():
     for name, volume_view in (("pydicom-ct5n", False), ("nibabel-example4d", False), ("mni152", True)):
-        assert detect(_view(name, volume_view)).counts() == {}, name
+        assert detect(bench_view(name, volume_view)).counts() == {}, name
 
 
 def test_a_damaged_template_keeps_its_own_lines_of_0():

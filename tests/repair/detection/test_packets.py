@@ -8,19 +8,12 @@ from medinpaint.io import Volume
 from medinpaint.repair import detect
 from tests.conftest import require_source
 from tests.generators.lost import lost_tiles
+from tests.repair.detection.scans import bench_view
 
 
 def middle_crop(name: str):
     """The middle 96 x 96 x 16 voxels of a training source, in its stored values."""
-    from medinpaint.data.sources import SOURCES
-
-    require_source(name)
-    volume = SOURCES[name].load()
-    array = np.asarray(volume.array)
-    array = array[..., 0] if array.ndim == 4 else array
-    box = tuple(slice(max(0, (n - keep) // 2), max(0, (n - keep) // 2) + keep)
-                for n, keep in zip(array.shape, (96, 96, 16), strict=True))
-    return volume.with_array(np.ascontiguousarray(array[box]))
+    return bench_view(name, True)
 
 
 def lost_tiles_found(volume, fill, tile: int = 32, seed: int = 0) -> tuple[np.ndarray, ...]:

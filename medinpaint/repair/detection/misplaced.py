@@ -67,17 +67,18 @@ MISPLACED_BLOCKS = MisplacedBlockThresholds()
 
 
 def find_misplaced_blocks(volume: Volume, fills: list[float], labels: np.ndarray, stats: dict,
-                          slab: int) -> None:
+                          slab: int) -> list[tuple[int, tuple[slice, slice]]]:
     """Label misplaced blocks in the slices of ``volume`` with an intact slice on either side (fill
     values, and voxels labelled already, in any of the three are no evidence). Per-slice rescales
-    are applied first; a uniform one changes no ratio."""
+    are applied first; a uniform one changes no ratio. Returns the rectangles the slices beside flag
+    but do not prove (slice, rectangle): a copy's twin elsewhere may (:mod:`copies`)."""
     array = volume.array
     nk = array.shape[2]
     per_slice = np.ndim(volume.slope) or np.ndim(volume.intercept)
     floor = max(MISPLACED_BLOCKS.floor_share * stats["value_range"],
                 MISPLACED_BLOCKS.noise_sigmas * stats["sigma"])
     if nk < 3 or min(array.shape[:2]) < 2 * MISPLACED_BLOCKS.side or not floor > 0:
-        return
+        return []
 
     slope, intercept = (np.broadcast_to(np.asarray(rescale, np.float64), (nk,))
                         for rescale in (volume.slope, volume.intercept))
@@ -116,15 +117,19 @@ def find_misplaced_blocks(volume: Volume, fills: list[float], labels: np.ndarray
             three = range(start + k - 1, start + k + 2)
             stored = np.asarray(array[:, :, three.start:three.stop])
             values = values_of(stored, three)
+            flagged: list[tuple[int, tuple[slice, slice]]] = []
             found.extend(rectangle + (three.start + 1 + inner,) for inner, rectangle in
-                         misplaced_rectangles(values, evidence(stored, values, three), floor))
+                         misplaced_rectangles(values, evidence(stored, values, three), floor, flagged))
+            unproven.extend((three.start + 1 + inner, rectangle) for inner, rectangle in flagged)
         drop_mapped_pages(array, around.start, around.stop)
 
     found: list[tuple[slice, slice, int]] = []
+    unproven: list[tuple[int, tuple[slice, slice]]] = []
     for_each_slab(nk, slab, look)
     for block in found:  # labelled once every slab is judged: a slab reads the labels of the slices beside
         region = labels[block]
         region[region == 0] = CORRUPTED_BLOCKS_CODE
+    return unproven
 
 
 def screened(unexplained: np.ndarray) -> np.ndarray:
@@ -139,10 +144,11 @@ def screened(unexplained: np.ndarray) -> np.ndarray:
     return (cells >= MISPLACED_BLOCKS.screen_count).any(axis=(0, 1))
 
 
-def misplaced_rectangles(values: np.ndarray, sound: np.ndarray,
-                         floor: float) -> list[tuple[int, tuple[slice, slice]]]:
+def misplaced_rectangles(values: np.ndarray, sound: np.ndarray, floor: float,
+                         unproven: list | None = None) -> list[tuple[int, tuple[slice, slice]]]:
     """The misplaced blocks of the inner slices of ``values`` (``(H, W, n)``, float; ``sound``: the
-    voxels that are evidence): (inner slice index, 0 for ``values``' second slice, and rectangle)."""
+    voxels that are evidence): (inner slice index, 0 for ``values``' second slice, and rectangle).
+    ``unproven`` gets the rectangles that miss as a block does inside but not only inside."""
     t = MISPLACED_BLOCKS
     judged, unexplained = unexplained_voxels(values, sound, floor)
     if not unexplained.any():
@@ -180,6 +186,8 @@ def misplaced_rectangles(values: np.ndarray, sound: np.ndarray,
         # no evidence, leaves the rectangle unproven) and two sides at least
         if len(outside) >= 2 and all(r is not None and r <= t.outside for r in outside):
             found.append((k, rectangle))
+        elif unproven is not None:
+            unproven.append((k, rectangle))
     return found
 
 

@@ -22,6 +22,7 @@ from medinpaint.repair.detection.bit_errors import (
     tissue_bounds,
 )
 from medinpaint.repair.detection.blocks import blocks_against_sound_range
+from medinpaint.repair.detection.copies import find_copied_blocks
 from medinpaint.repair.detection.intensity import intensity_stats, median_in_plane, percentiles, whole_valued
 from medinpaint.repair.detection.kinds import (
     BIT_ERRORS_CODE,
@@ -40,7 +41,7 @@ from medinpaint.repair.detection.later_looks import (
 )
 from medinpaint.repair.detection.lost_lines import find_lost_lines, find_more_lost_lines, stream_continuations
 from medinpaint.repair.detection.lost_slices import find_lost_slices, find_truncation
-from medinpaint.repair.detection.misplaced import find_misplaced_blocks
+from medinpaint.repair.detection.misplaced import MISPLACED_BLOCKS, find_misplaced_blocks
 from medinpaint.repair.detection.packets import edge_padding, find_packet_loss
 from medinpaint.repair.detection.partial_lines import PARTIAL_LINES, find_partial_lines, lost_line_parts
 from medinpaint.repair.detection.slabs import (
@@ -201,7 +202,9 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
         if doubtful:
             details["doubtful"] = {kind: len(where) for kind, where in doubtful.items()}
         return Detection(labels, details, doubtful)
-    find_misplaced_blocks(volume, fills, labels, stats, slab)
+    flagged = find_misplaced_blocks(volume, fills, labels, stats, slab)
+    # (the noise alone: an exact twin is the evidence; the floor only keeps noise from choosing)
+    find_copied_blocks(array, fills, labels, MISPLACED_BLOCKS.noise_sigmas * stats["sigma"], flagged)
     voxels = array[:, :, 0].size * int(not_constant.sum())  # of the slices with content
     # impulses stored at a fill value (saturated at an unsigned type's 0) are beyond the tissue too,
     # where the slices beside say so, and not at the scan's own padding or background

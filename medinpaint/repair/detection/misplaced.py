@@ -44,6 +44,11 @@ class MisplacedBlockThresholds:
         step: see the class.
         floor_share: see the class.
         noise_sigmas: see the class.
+        piece: the ratio inside a piece of a candidate needs, where the candidate fails whole and
+            its seeds fall apart into pieces (two blocks near each other in one slice, merged):
+            streaks through a mosaic's tiles make many small pieces, and one of 8x10 passed at 4.9.
+        echo: a rectangle half inside one that misses this many times as much in a slice beside is
+            that block's echo (:func:`_echo`).
         screen_count: slices are screened on every second row and column first; only those with a
             4x4 cell of such samples holding this many unexplained are checked whole.
     """
@@ -61,6 +66,8 @@ class MisplacedBlockThresholds:
     noise_sigmas: float = 3.0
     screen_count: int = 6
     settle: int = 1
+    echo: float = 2.0
+    piece: float = 8.0
 
 
 MISPLACED_BLOCKS = MisplacedBlockThresholds()
@@ -117,19 +124,38 @@ def find_misplaced_blocks(volume: Volume, fills: list[float], labels: np.ndarray
             three = range(start + k - 1, start + k + 2)
             stored = np.asarray(array[:, :, three.start:three.stop])
             values = values_of(stored, three)
-            flagged: list[tuple[int, tuple[slice, slice]]] = []
-            found.extend(rectangle + (three.start + 1 + inner,) for inner, rectangle in
-                         misplaced_rectangles(values, evidence(stored, values, three), floor, flagged))
-            unproven.extend((three.start + 1 + inner, rectangle) for inner, rectangle in flagged)
+            verdicts.extend((three.start + 1 + inner, *verdict) for inner, *verdict in
+                            misplaced_rectangles(values, evidence(stored, values, three), floor))
         drop_mapped_pages(array, around.start, around.stop)
 
-    found: list[tuple[slice, slice, int]] = []
-    unproven: list[tuple[int, tuple[slice, slice]]] = []
+    verdicts: list[tuple[int, str, tuple[slice, slice], float]] = []
     for_each_slab(nk, slab, look)
-    for block in found:  # labelled once every slab is judged: a slab reads the labels of the slices beside
-        region = labels[block]
-        region[region == 0] = CORRUPTED_BLOCKS_CODE
+    unproven = []
+    # labelled once every slab is judged: a slab reads the labels of the slices beside
+    for k, verdict, rectangle, inside in verdicts:
+        if _echo(k, rectangle, inside, verdicts):
+            continue
+        if verdict == "found":
+            region = labels[rectangle + (k,)]
+            region[region == 0] = CORRUPTED_BLOCKS_CODE
+        else:
+            unproven.append((k, rectangle))
     return unproven
+
+
+def _echo(k: int, rectangle: tuple[slice, slice], inside: float, verdicts: list) -> bool:
+    """Whether a rectangle is the echo of a block in a slice beside: a block makes the slices beside it
+    miss where it is too (it is one of the two they are judged against), less than it misses itself.
+    A rectangle half inside one that misses ``echo`` times as much in a slice beside is no block."""
+    area = (rectangle[0].stop - rectangle[0].start) * (rectangle[1].stop - rectangle[1].start)
+    for k2, _, other, more in verdicts:
+        if abs(k2 - k) != 1 or more < MISPLACED_BLOCKS.echo * inside:
+            continue
+        rows, columns = (min(a.stop, b.stop) - max(a.start, b.start)
+                         for a, b in zip(rectangle, other, strict=True))
+        if rows > 0 and columns > 0 and 2 * rows * columns >= area:
+            return True
+    return False
 
 
 def screened(unexplained: np.ndarray) -> np.ndarray:
@@ -144,11 +170,11 @@ def screened(unexplained: np.ndarray) -> np.ndarray:
     return (cells >= MISPLACED_BLOCKS.screen_count).any(axis=(0, 1))
 
 
-def misplaced_rectangles(values: np.ndarray, sound: np.ndarray, floor: float,
-                         unproven: list | None = None) -> list[tuple[int, tuple[slice, slice]]]:
-    """The misplaced blocks of the inner slices of ``values`` (``(H, W, n)``, float; ``sound``: the
-    voxels that are evidence): (inner slice index, 0 for ``values``' second slice, and rectangle).
-    ``unproven`` gets the rectangles that miss as a block does inside but not only inside."""
+def misplaced_rectangles(values: np.ndarray, sound: np.ndarray,
+                         floor: float) -> list[tuple[int, str, tuple[slice, slice], float]]:
+    """The candidate blocks of the inner slices of ``values`` (``(H, W, n)``, float; ``sound``: the
+    voxels that are evidence) that miss as a block does inside: (inner slice index, 0 for ``values``'
+    second slice; ``"found"``, or ``"unproven"`` where they miss outside too; rectangle; its ratio)."""
     t = MISPLACED_BLOCKS
     judged, unexplained = unexplained_voxels(values, sound, floor)
     if not unexplained.any():
@@ -167,28 +193,54 @@ def misplaced_rectangles(values: np.ndarray, sound: np.ndarray, floor: float,
             continue
         k = box[2].start
         plane = unexplained[:, :, k]
-        ii, jj = np.nonzero((candidates[box][:, :, 0] == index) & plane[box[:2]])
-        if not len(ii):
-            continue
-        edges = [box[0].start + ii.min(), box[0].start + ii.max() + 1,
-                 box[1].start + jj.min(), box[1].start + jj.max() + 1]
+        mine = candidates[box][:, :, 0] == index
         ratio = _ratio(miss[:, :, k], spread[:, :, k], judged[:, :, k], floor**2)
-        edges = _grown(_trimmed(edges, plane), ratio, plane)
-        edges, outside = _settled(edges, ratio, plane.shape)
-        i0, i1, j0, j1 = edges
-        if not (t.side <= i1 - i0 < plane.shape[0] and t.side <= j1 - j0 < plane.shape[1]):
-            continue
-        rectangle = (slice(i0, i1), slice(j0, j1))
-        inside = ratio(rectangle)
-        if inside is None or inside < t.inside:
-            continue
-        # every side in the plane judged (a side along fill or damage found, whose lines outside are
-        # no evidence, leaves the rectangle unproven) and two sides at least
-        if len(outside) >= 2 and all(r is not None and r <= t.outside for r in outside):
-            found.append((k, rectangle))
-        elif unproven is not None:
-            unproven.append((k, rectangle))
+        verdicts = [_verdict(_bounds(mine & plane[box[:2]], box), ratio, plane)]
+        if verdicts[0] is None or verdicts[0][0] == "unproven":
+            # seeds the merge joined, further apart than a block's side: two blocks near each other
+            # in one slice (the rows between them are no block), each judged alone
+            pieces, count = ndimage.label(seeds[box][:, :, 0] & mine)
+            if count > 1:  # (a seed is a window's centre: its piece spans half a window more)
+                verdicts = [_verdict(_bounds(pieces == n, box, t.side // 2), ratio, plane, t.piece)
+                            for n in range(1, count + 1)]
+        found.extend((k, *verdict) for verdict in verdicts if verdict is not None)
     return found
+
+
+def _bounds(voxels: np.ndarray, box: tuple[slice, ...], more: int = 0) -> list[int] | None:
+    """The bounding rectangle (i0, i1, j0, j1) of ``voxels`` (a plane's part at ``box``), ``more``
+    lines wider on each side (beyond the plane, where it is), or None."""
+    ii, jj = np.nonzero(voxels)
+    if not len(ii):
+        return None
+    i, j = box[0].start, box[1].start
+    return [i + ii.min() - more, i + ii.max() + 1 + more, j + jj.min() - more, j + jj.max() + 1 + more]
+
+
+def _verdict(edges: list[int] | None, ratio, plane: np.ndarray,
+             least: float = MISPLACED_BLOCKS.inside) -> tuple[str, tuple[slice, slice], float] | None:
+    """A candidate's rectangle from its first ``edges`` (clipped to the plane), trimmed, grown and
+    settled, with ``"found"`` (a block) or ``"unproven"`` (missing as a block inside, ``least`` at
+    least, but not only inside); None otherwise."""
+    t = MISPLACED_BLOCKS
+    if edges is None:
+        return None
+    ni, nj = plane.shape
+    edges = [max(edges[0], 0), min(edges[1], ni), max(edges[2], 0), min(edges[3], nj)]
+    edges = _grown(_trimmed(edges, plane), ratio, plane)
+    edges, outside = _settled(edges, ratio, plane.shape)
+    i0, i1, j0, j1 = edges
+    if not (t.side <= i1 - i0 < ni and t.side <= j1 - j0 < nj):
+        return None
+    rectangle = (slice(i0, i1), slice(j0, j1))
+    inside = ratio(rectangle)
+    if inside is None or inside < least:
+        return None
+    # every side in the plane judged (a side along fill or damage found, whose lines outside are no
+    # evidence, leaves the rectangle unproven) and two sides at least
+    if len(outside) >= 2 and all(r is not None and r <= t.outside for r in outside):
+        return "found", rectangle, inside
+    return "unproven", rectangle, inside
 
 
 def unexplained_voxels(values: np.ndarray, sound: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray]:

@@ -101,14 +101,15 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     if written:
         # inside the scan's range: a plateau at either end is a floor or a ceiling the values were
         # clipped to (a bias field saturating uint8 at 255, a CT's ceiling), no value written over data
-        sample = np.asarray(array[:, :, ::max(1, nk // 16)]).astype(np.float32)
+        raw = np.asarray(array[:, :, ::max(1, nk // 16)])
         # after a 3x3 median: impulses beyond the floor do not make it look inside the range
-        sample = median_in_plane(sample)
+        sample = median_in_plane(raw.astype(np.float32))
         low, high = percentiles(sample, [SCAN.written_inside, 100 - SCAN.written_inside],
                                 whole_valued(array.dtype))
         # and clear of them: a resampled floor (cranium's clipped air interpolated to -1023) is the floor
         margin = SCAN.written_inside / 100 * (high - low)
-        written = [value for value in written if low + margin < value < high - margin]
+        written = [value for value in written if low + margin < value < high - margin
+                   and not garbage_beyond(raw, value)]
     fills = sorted(set(fills) | set(written))
     constant = np.empty(nk, dtype=bool)
     fractions = np.empty(nk)
@@ -397,6 +398,17 @@ def doubtful_impulses(array: np.ndarray, labels: np.ndarray, flipped: np.ndarray
     if found:
         doubtful[BIT_ERRORS_KIND] = np.concatenate(found)
     return sum(len(w[0]) for w in weak)
+
+
+def garbage_beyond(sample: np.ndarray, value: float) -> bool:
+    """Whether ``value`` is the floor or ceiling of an integer ``sample``'s content with only garbage
+    beyond it: no two voxels side by side in a row share a value below it (or above it). A block of
+    noise over int16's range took cranium's clipped air at -1024 for a value written inside the
+    range, and 40% of a slice's air for lost packets; tissue, noisy or clipped, repeats its values."""
+    if sample.dtype.kind not in "iu":
+        return False
+    same = sample[1:] == sample[:-1]
+    return not (same & (sample[1:] < value)).any() or not (same & (sample[1:] > value)).any()
 
 
 def lone_negative_minimum(array: np.ndarray, minimum: np.generic, slab: int) -> float | None:

@@ -9,6 +9,7 @@ from medinpaint.io import Volume, read
 from medinpaint.repair import detect
 from medinpaint.repair.detection import CODE
 from tests.repair.detection.scans import (
+    bench_view,
     damage_copy,
     independently_damaged,
 )
@@ -133,3 +134,17 @@ def test_a_noise_block_is_found_in_a_slice_beside_none_of_the_float_garbage():
     assert block.sum() > 400
     assert (detection.labels[:, :, 15][block] == CODE["corrupted-blocks"]).all()
     assert not (detection.mask.astype(bool)[:, :, 15] & ~lost[:, :, 15]).any()
+
+
+def test_noise_below_a_clipped_floor_makes_no_lost_packets_of_it():
+    """A block of uniform noise over int16's range in cranium's middle slice puts garbage below its
+    air, clipped at -1024: the air was taken for a value written inside the scan's range, and its
+    regions for lost packets (2,579 voxels). Only garbage lies below it; tissue repeats its values."""
+    clean = bench_view("cranium", False)
+    stored = np.array(clean.array)
+    block = np.zeros(stored.shape, dtype=bool)
+    block[57:96, 43:90] = True
+    stored[block] = np.random.default_rng(10).integers(-32768, 32767, int(block.sum()), endpoint=True)
+    found = detect(clean.with_array(stored)).labels > 0
+    assert found[block].mean() >= 0.99
+    assert not (found & ~block).any()

@@ -44,8 +44,6 @@ class MisplacedBlockThresholds:
         step: see the class.
         floor_share: see the class.
         noise_sigmas: see the class.
-        weak: the ratio inside a rectangle under ``inside`` needs to be handed on, as weak, to the
-            shifted-block test (:mod:`shifted`), which proves it otherwise.
         piece: the ratio inside a piece of a candidate needs, where the candidate fails whole and
             its seeds fall apart into pieces (two blocks near each other in one slice, merged):
             streaks through a mosaic's tiles make many small pieces, and one of 8x10 passed at 4.9.
@@ -68,7 +66,6 @@ class MisplacedBlockThresholds:
     noise_sigmas: float = 3.0
     screen_count: int = 6
     settle: int = 1
-    weak: float = 2.0
     echo: float = 2.0
     piece: float = 8.0
 
@@ -77,12 +74,11 @@ MISPLACED_BLOCKS = MisplacedBlockThresholds()
 
 
 def find_misplaced_blocks(volume: Volume, fills: list[float], labels: np.ndarray, stats: dict,
-                          slab: int) -> list[tuple[int, tuple[slice, slice], str]]:
+                          slab: int) -> list[tuple[int, tuple[slice, slice]]]:
     """Label misplaced blocks in the slices of ``volume`` with an intact slice on either side (fill
     values, and voxels labelled already, in any of the three are no evidence). Per-slice rescales
     are applied first; a uniform one changes no ratio. Returns the rectangles the slices beside flag
-    but do not prove (slice, rectangle, ``"unproven"`` or ``"weak"``, :func:`_verdict`): a copy's
-    twin elsewhere (:mod:`copies`) or the block rolled back (:mod:`shifted`) may."""
+    but do not prove (slice, rectangle): a copy's twin elsewhere may (:mod:`copies`)."""
     array = volume.array
     nk = array.shape[2]
     per_slice = np.ndim(volume.slope) or np.ndim(volume.intercept)
@@ -143,7 +139,7 @@ def find_misplaced_blocks(volume: Volume, fills: list[float], labels: np.ndarray
             region = labels[rectangle + (k,)]
             region[region == 0] = CORRUPTED_BLOCKS_CODE
         else:
-            unproven.append((k, rectangle, verdict))
+            unproven.append((k, rectangle))
     return unproven
 
 
@@ -178,8 +174,7 @@ def misplaced_rectangles(values: np.ndarray, sound: np.ndarray,
                          floor: float) -> list[tuple[int, str, tuple[slice, slice], float]]:
     """The candidate blocks of the inner slices of ``values`` (``(H, W, n)``, float; ``sound``: the
     voxels that are evidence) that miss as a block does inside: (inner slice index, 0 for ``values``'
-    second slice; ``"found"``, ``"unproven"`` where they miss outside too, ``"weak"`` where they miss
-    less than a block does inside; rectangle; its ratio)."""
+    second slice; ``"found"``, or ``"unproven"`` where they miss outside too; rectangle; its ratio)."""
     t = MISPLACED_BLOCKS
     judged, unexplained = unexplained_voxels(values, sound, floor)
     if not unexplained.any():
@@ -201,13 +196,13 @@ def misplaced_rectangles(values: np.ndarray, sound: np.ndarray,
         mine = candidates[box][:, :, 0] == index
         ratio = _ratio(miss[:, :, k], spread[:, :, k], judged[:, :, k], floor**2)
         verdicts = [_verdict(_bounds(mine & plane[box[:2]], box), ratio, plane)]
-        if verdicts[0] is None or verdicts[0][0] != "found":
+        if verdicts[0] is None or verdicts[0][0] == "unproven":
             # seeds the merge joined, further apart than a block's side: two blocks near each other
             # in one slice (the rows between them are no block), each judged alone
             pieces, count = ndimage.label(seeds[box][:, :, 0] & mine)
             if count > 1:  # (a seed is a window's centre: its piece spans half a window more)
-                verdicts += [_verdict(_bounds(pieces == n, box, t.side // 2), ratio, plane, t.piece)
-                             for n in range(1, count + 1)]
+                verdicts = [_verdict(_bounds(pieces == n, box, t.side // 2), ratio, plane, t.piece)
+                            for n in range(1, count + 1)]
         found.extend((k, *verdict) for verdict in verdicts if verdict is not None)
     return found
 
@@ -225,8 +220,8 @@ def _bounds(voxels: np.ndarray, box: tuple[slice, ...], more: int = 0) -> list[i
 def _verdict(edges: list[int] | None, ratio, plane: np.ndarray,
              least: float = MISPLACED_BLOCKS.inside) -> tuple[str, tuple[slice, slice], float] | None:
     """A candidate's rectangle from its first ``edges`` (clipped to the plane), trimmed, grown and
-    settled, with ``"found"`` (a block), ``"unproven"`` (missing as a block inside, ``least`` at
-    least, but not only inside) or ``"weak"`` (missing ``weak`` at least inside); None otherwise."""
+    settled, with ``"found"`` (a block) or ``"unproven"`` (missing as a block inside, ``least`` at
+    least, but not only inside); None otherwise."""
     t = MISPLACED_BLOCKS
     if edges is None:
         return None
@@ -239,10 +234,8 @@ def _verdict(edges: list[int] | None, ratio, plane: np.ndarray,
         return None
     rectangle = (slice(i0, i1), slice(j0, j1))
     inside = ratio(rectangle)
-    if inside is None or inside < t.weak:
+    if inside is None or inside < least:
         return None
-    if inside < least:
-        return "weak", rectangle, inside
     # every side in the plane judged (a side along fill or damage found, whose lines outside are no
     # evidence, leaves the rectangle unproven) and two sides at least
     if len(outside) >= 2 and all(r is not None and r <= t.outside for r in outside):

@@ -44,7 +44,6 @@ from medinpaint.repair.detection.lost_slices import find_lost_slices, find_trunc
 from medinpaint.repair.detection.misplaced import MISPLACED_BLOCKS, find_misplaced_blocks
 from medinpaint.repair.detection.packets import edge_padding, find_packet_loss
 from medinpaint.repair.detection.partial_lines import PARTIAL_LINES, find_partial_lines, lost_line_parts
-from medinpaint.repair.detection.shifted import find_shifted_blocks
 from medinpaint.repair.detection.slabs import (
     SCAN,
     SLAB,
@@ -205,10 +204,8 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
             details["doubtful"] = {kind: len(where) for kind, where in doubtful.items()}
         return Detection(labels, details, doubtful)
     flagged = find_misplaced_blocks(volume, fills, labels, stats, slab)
-    # (the noise alone: an exact twin, or the tissue rolled back, is the evidence)
-    noise = MISPLACED_BLOCKS.noise_sigmas * stats["sigma"]
-    find_copied_blocks(array, fills, labels, noise, [(k, r) for k, r, how in flagged if how == "unproven"])
-    find_shifted_blocks(array, labels, noise, [(k, r) for k, r, _ in flagged])
+    # (the noise alone: an exact twin is the evidence; the floor only keeps noise from choosing)
+    find_copied_blocks(array, fills, labels, MISPLACED_BLOCKS.noise_sigmas * stats["sigma"], flagged)
     voxels = array[:, :, 0].size * int(not_constant.sum())  # of the slices with content
     # impulses stored at a fill value (saturated at an unsigned type's 0) are beyond the tissue too,
     # where the slices beside say so, and not at the scan's own padding or background

@@ -34,6 +34,12 @@ class CopiedBlockThresholds:
             across its sides in the plane over the steps just inside and outside them, mean
             squares) at least this and ``over_twin`` times its twin's.
         codec_block: pixels; the block of a lossy codec's grid (:func:`codec_blocks`).
+        largest_in_plane: voxels; a copy judged by its seams (no slices beside) is this large at most:
+            a larger repeat is the image's layout (a key image showing one view twice, one under a
+            crosshair: 17,816 voxels of the annotated view were taken for a copy).
+        most_flagged: a large scan with more flagged rectangles than this is not searched (motion
+            between slices flags hundreds: 375 passes over a 7.5M-voxel scan took 52 s).
+        tries: pairs verified per offset between twins (all of a copy's are at one offset).
     """
 
     side: int = 8
@@ -44,6 +50,9 @@ class CopiedBlockThresholds:
     over_twin: float = 3.0
     seam: float = 2.0
     codec_block: int = 8
+    largest_in_plane: int = 64 * 64
+    most_flagged: int = 16
+    tries: int = 4
 
 
 COPIED_BLOCKS = CopiedBlockThresholds()
@@ -59,8 +68,10 @@ def find_copied_blocks(array: np.ndarray, fills: list[float], labels: np.ndarray
     patches in a scan of up to ``searched`` voxels, else those in the ``flagged`` rectangles
     (slice, rectangle). ``floor``: the floor of the ratios, the scan's noise."""
     t = COPIED_BLOCKS
-    if min(array.shape[:2]) < t.side or not floor > 0:
+    if min(array.shape[:2]) < t.side or not floor > 0 or array.dtype.itemsize not in (1, 2, 4, 8):
         return
+    if array.size > t.searched and len(flagged) > t.most_flagged:
+        return  # rectangles by the hundred are motion between slices, no copies: no pass for each
     pairs = twins_everywhere(np.asarray(array)) if array.size <= t.searched else twins_of(array, flagged)
     done: list[tuple[int, int, int, int, int, int, int, int]] = []
     for (k, i, j), (k2, i2, j2) in pairs:
@@ -89,13 +100,21 @@ def twins_everywhere(values: np.ndarray) -> list[tuple[tuple[int, int, int], tup
     starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
     counts = np.diff(np.r_[starts, len(ordered)])
     twice = starts[counts == 2]
-    shape = keys.shape
-    pairs = []
-    for a, b in zip(order[twice], order[twice + 1], strict=True):
-        p, q = (tuple(int(x) for x in np.unravel_index(n, shape)) for n in (a, b))
-        pair = _twin_pair(values, (p[2], p[0], p[1]), (q[2], q[0], q[1]))
+    first, second = (np.stack(np.unravel_index(order[at], keys.shape)) for at in (twice, twice + 1))
+    # a copy's patches are twins all at one offset: a few of each offset are verified (a slice that is
+    # its neighbour moved holds a pair for every patch, all at one offset)
+    offsets = second - first
+    _, of_offset = np.unique(offsets, axis=1, return_inverse=True)
+    pairs, tried = [], np.zeros(of_offset.max() + 1 if len(of_offset) else 0, dtype=np.int64)
+    for n, group in enumerate(of_offset.ravel()):
+        if tried[group] >= COPIED_BLOCKS.tries:
+            continue
+        tried[group] += 1
+        (i, j, k), (i2, j2, k2) = first[:, n].tolist(), second[:, n].tolist()
+        pair = _twin_pair(values, (k, i, j), (k2, i2, j2))
         if pair is not None:
             pairs.append(pair)
+            tried[group] = COPIED_BLOCKS.tries  # grown from this one, it is the whole copy
     return pairs
 
 
@@ -233,6 +252,10 @@ def _the_copy(array, fills: list[float], floor: float, one: tuple, other: tuple)
     if None not in ratios:
         test, least = ratios, t.ratio
     else:
+        # in one plane, a repeat larger than a block of the stream is the image's layout (a key image
+        # showing one view twice, one of them under a crosshair or an outline), no copy
+        if (one[2] - one[1]) * (one[4] - one[3]) > t.largest_in_plane:
+            return None
         test, least = [_seam_ratio(array, floor, r) for r in (one, other)], t.seam
         if None in test:
             return None

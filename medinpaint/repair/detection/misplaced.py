@@ -46,9 +46,9 @@ class MisplacedBlockThresholds:
         noise_sigmas: see the class.
         piece: the ratio inside a piece of a candidate needs, where the candidate fails whole and
             its seeds fall apart into pieces (two blocks near each other in one slice, merged):
-            streaks through a mosaic's tiles make many small pieces, and one of 8x10 passed at 4.9.
-        echo: a rectangle half inside one that misses this many times as much in a slice beside is
-            that block's echo (:func:`_echo`).
+            streaks through a mosaic's tiles make many small pieces (one of 8x10 passed at 4.9),
+            and so does motion between slices (mr_head with its odd slices moved 3 rows: a 9x28
+            piece passed at 10.5).
         screen_count: slices are screened on every second row and column first; only those with a
             4x4 cell of such samples holding this many unexplained are checked whole.
     """
@@ -66,8 +66,7 @@ class MisplacedBlockThresholds:
     noise_sigmas: float = 3.0
     screen_count: int = 6
     settle: int = 1
-    echo: float = 2.0
-    piece: float = 8.0
+    piece: float = 16.0
 
 
 MISPLACED_BLOCKS = MisplacedBlockThresholds()
@@ -132,30 +131,13 @@ def find_misplaced_blocks(volume: Volume, fills: list[float], labels: np.ndarray
     for_each_slab(nk, slab, look)
     unproven = []
     # labelled once every slab is judged: a slab reads the labels of the slices beside
-    for k, verdict, rectangle, inside in verdicts:
-        if _echo(k, rectangle, inside, verdicts):
-            continue
+    for k, verdict, rectangle, _ in verdicts:
         if verdict == "found":
             region = labels[rectangle + (k,)]
             region[region == 0] = CORRUPTED_BLOCKS_CODE
         else:
             unproven.append((k, rectangle))
     return unproven
-
-
-def _echo(k: int, rectangle: tuple[slice, slice], inside: float, verdicts: list) -> bool:
-    """Whether a rectangle is the echo of a block in a slice beside: a block makes the slices beside it
-    miss where it is too (it is one of the two they are judged against), less than it misses itself.
-    A rectangle half inside one that misses ``echo`` times as much in a slice beside is no block."""
-    area = (rectangle[0].stop - rectangle[0].start) * (rectangle[1].stop - rectangle[1].start)
-    for k2, _, other, more in verdicts:
-        if abs(k2 - k) != 1 or more < MISPLACED_BLOCKS.echo * inside:
-            continue
-        rows, columns = (min(a.stop, b.stop) - max(a.start, b.start)
-                         for a, b in zip(rectangle, other, strict=True))
-        if rows > 0 and columns > 0 and 2 * rows * columns >= area:
-            return True
-    return False
 
 
 def screened(unexplained: np.ndarray) -> np.ndarray:

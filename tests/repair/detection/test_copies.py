@@ -68,3 +68,21 @@ def test_a_slice_stored_twice_is_no_copy(sample_data):
     assert not detect(clean.with_array(crop)).labels.any()
     crop[:, :, 6] = crop[:, :, 5]
     assert not detect(clean.with_array(crop)).labels.any()
+
+
+def test_one_view_shown_twice_under_a_crosshair_is_no_copy(sample_data):
+    """A key image or secondary capture may show one slice twice side by side, one view under a
+    burned-in crosshair or outline: every patch has a twin, and the annotation's lines give one
+    twin seams. A repeat that large in one plane is the image's layout, not a block of the stream
+    (17,816 voxels of the annotated view were taken for a copy)."""
+    clean = read(sample_data / "mr_head.nii.gz")
+    view = np.asarray(clean.array)[:, :, 24]
+    crosshair = view.copy()
+    crosshair[90, :] = 255
+    crosshair[:, 108] = 255
+    outline = view.copy()
+    outline[60, 50:150] = outline[130, 50:150] = 255
+    outline[60:131, 50] = outline[60:131, 149] = 255
+    for annotated in (crosshair, outline):
+        image = np.ascontiguousarray(np.concatenate([view, annotated], axis=1)[:, :, None])
+        assert not detect(clean.with_array(image)).labels.any()

@@ -79,17 +79,3 @@ def test_two_blocks_near_each_other_in_one_slice_are_judged_apart():
     assert found[changed].mean() >= 0.99
     assert not (found & ~np.asarray(res.lost, bool)).any()
 
-
-def test_the_echo_of_a_block_in_the_slice_beside_is_no_block():
-    """A block makes the slices beside it miss their interpolation where it is too (it is one of the
-    two each is judged against). In mni152's crop (the generator's copies, seed 11), a piece of that
-    echo in the slice after a copied 39x56 block passed as a block of its own (96 clean voxels); it
-    misses less than a fifth as much as the block, and goes."""
-    from tests.generators.independent import damage
-    from tests.repair.detection.scans import bench_view
-
-    clean = bench_view("mni152", True)
-    res = damage(np.asarray(clean.array), "blocks", np.random.default_rng(11), style="copy")
-    found = detect(clean.with_array(np.asarray(res.damaged))).labels > 0
-    assert found[np.asarray(res.mask, bool)].mean() >= 0.99
-    assert not (found & ~np.asarray(res.lost, bool)).any()

@@ -123,15 +123,15 @@ def find_misplaced_blocks(volume: Volume, fills: list[float], labels: np.ndarray
             three = range(start + k - 1, start + k + 2)
             stored = np.asarray(array[:, :, three.start:three.stop])
             values = values_of(stored, three)
-            verdicts.extend((three.start + 1 + inner, *verdict) for inner, *verdict in
+            verdicts.extend((three.start + 1 + inner, verdict, rectangle) for inner, verdict, rectangle in
                             misplaced_rectangles(values, evidence(stored, values, three), floor))
         drop_mapped_pages(array, around.start, around.stop)
 
-    verdicts: list[tuple[int, str, tuple[slice, slice], float]] = []
+    verdicts: list[tuple[int, str, tuple[slice, slice]]] = []
     for_each_slab(nk, slab, look)
     unproven = []
     # labelled once every slab is judged: a slab reads the labels of the slices beside
-    for k, verdict, rectangle, _ in verdicts:
+    for k, verdict, rectangle in verdicts:
         if verdict == "found":
             region = labels[rectangle + (k,)]
             region[region == 0] = CORRUPTED_BLOCKS_CODE
@@ -153,10 +153,10 @@ def screened(unexplained: np.ndarray) -> np.ndarray:
 
 
 def misplaced_rectangles(values: np.ndarray, sound: np.ndarray,
-                         floor: float) -> list[tuple[int, str, tuple[slice, slice], float]]:
+                         floor: float) -> list[tuple[int, str, tuple[slice, slice]]]:
     """The candidate blocks of the inner slices of ``values`` (``(H, W, n)``, float; ``sound``: the
     voxels that are evidence) that miss as a block does inside: (inner slice index, 0 for ``values``'
-    second slice; ``"found"``, or ``"unproven"`` where they miss outside too; rectangle; its ratio)."""
+    second slice; ``"found"``, or ``"unproven"`` where they miss outside too; rectangle)."""
     t = MISPLACED_BLOCKS
     judged, unexplained = unexplained_voxels(values, sound, floor)
     if not unexplained.any():
@@ -200,11 +200,12 @@ def _bounds(voxels: np.ndarray, box: tuple[slice, ...], more: int = 0) -> list[i
 
 
 def _verdict(edges: list[int] | None, ratio, plane: np.ndarray,
-             least: float = MISPLACED_BLOCKS.inside) -> tuple[str, tuple[slice, slice], float] | None:
+             least: float | None = None) -> tuple[str, tuple[slice, slice]] | None:
     """A candidate's rectangle from its first ``edges`` (clipped to the plane), trimmed, grown and
     settled, with ``"found"`` (a block) or ``"unproven"`` (missing as a block inside, ``least`` at
-    least, but not only inside); None otherwise."""
+    least, ``inside`` where None, but not only inside); None otherwise."""
     t = MISPLACED_BLOCKS
+    least = t.inside if least is None else least
     if edges is None:
         return None
     ni, nj = plane.shape
@@ -221,8 +222,8 @@ def _verdict(edges: list[int] | None, ratio, plane: np.ndarray,
     # every side in the plane judged (a side along fill or damage found, whose lines outside are no
     # evidence, leaves the rectangle unproven) and two sides at least
     if len(outside) >= 2 and all(r is not None and r <= t.outside for r in outside):
-        return "found", rectangle, inside
-    return "unproven", rectangle, inside
+        return "found", rectangle
+    return "unproven", rectangle
 
 
 def unexplained_voxels(values: np.ndarray, sound: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray]:

@@ -13,6 +13,7 @@ from scipy import ndimage
 from medinpaint.io import Volume
 from medinpaint.io.volume import drop_mapped_pages
 from medinpaint.repair.detection.kinds import CORRUPTED_BLOCKS_CODE
+from medinpaint.repair.detection.moved import explained_by_motion
 from medinpaint.repair.detection.slabs import PLANE, for_each_slab, is_fill_value
 
 
@@ -185,7 +186,9 @@ def misplaced_rectangles(values: np.ndarray, sound: np.ndarray,
             if count > 1:  # (a seed is a window's centre: its piece spans half a window more)
                 verdicts = [_verdict(_bounds(pieces == n, box, t.side // 2), ratio, plane, t.piece)
                             for n in range(1, count + 1)]
-        found.extend((k, *verdict) for verdict in verdicts if verdict is not None)
+        found.extend((k, *verdict) for verdict in verdicts if verdict is not None
+                     and not explained_by_motion(*(values[:, :, k + d] for d in range(3)), judged[:, :, k],
+                                                 verdict[1], floor, t.outside))
     return found
 
 

@@ -130,3 +130,27 @@ def crop_slices() -> Iterator[tuple[str, Volume]]:
                     meta = {"format": "nifti", "modality": volume.modality}
                     yield f"{source.name}/axis{axis}-slice{k}", Volume(plane, np.eye(4), slope, intercept,
                                                                        meta=meta)
+
+
+MOTION_SLICES = 32  # the middle slices of each source that motion cases keep
+
+
+def motion_cases() -> Iterator[tuple[str, Volume]]:
+    """(name, Volume) of each source (its stored values, the middle ``MOTION_SLICES`` slices on the last
+    axis; 4D: its first volume) with slices moved in each way of :data:`tests.generators.motion.MOTIONS`:
+    clean scans of a patient who moved between slices."""
+    from medinpaint.data.sources import available_sources
+    from tests.generators.motion import MOTIONS, moved
+
+    for source in available_sources():
+        volume = source.load()
+        stored = np.asarray(volume.array)
+        stored = stored[..., 0] if stored.ndim == 4 else stored
+        if stored.shape[2] < 8 or min(stored.shape[:2]) < 16:
+            continue
+        part = np.ascontiguousarray(stored[:, :, middle(stored.shape[2], MOTION_SLICES)])
+        slope, intercept = (float(np.ravel(v)[0]) for v in (volume.slope, volume.intercept))
+        meta = {key: value for key, value in volume.meta.items() if key != "dicom"}
+        for how, amount in MOTIONS:
+            array = np.asfortranarray(moved(part, how, amount))
+            yield f"{source.name}/{how}{amount}", Volume(array, volume.affine, slope, intercept, meta=meta)

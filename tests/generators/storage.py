@@ -164,6 +164,26 @@ def thresholded(array: np.ndarray, level=None, value=0) -> np.ndarray:
     return np.where(array < level, np.asarray(value, array.dtype), array).astype(array.dtype)
 
 
+def upsampled(array: np.ndarray, factor: float = 1.5) -> np.ndarray:
+    """The array resampled in-plane ``factor`` times finer, linearly (a scan brought to a finer grid or
+    a template's), in float32."""
+    from scipy import ndimage
+
+    array = np.asarray(array, dtype=np.float64)
+    zoom = (factor, factor) + (1.0,) * (array.ndim - 2)
+    return ndimage.zoom(array, zoom, order=1).astype(np.float32)
+
+
+def turned(array: np.ndarray, degrees: float = 5.0) -> np.ndarray:
+    """A volume turned by ``degrees`` about its first axis (the slices tilted), resampled linearly with
+    the edges held (a scan registered to another), in float32."""
+    from scipy import ndimage
+
+    array = np.asarray(array, dtype=np.float64)
+    turned = ndimage.rotate(array, degrees, axes=(1, 2), reshape=False, order=1, mode="nearest")
+    return turned.astype(np.float32)
+
+
 def write_nifti(path, stored, affine=None, *, slope: float = 1.0, intercept: float = 0.0) -> Path:
     """Save stored values as NIfTI-1 with their own dtype (native byte order) and ``scl_slope``/``scl_inter``.
 

@@ -256,7 +256,7 @@ def _the_copy(array, fills: list[float], floor: float, one: tuple, other: tuple)
         # showing one view twice, one of them under a crosshair or an outline), no copy
         if (one[2] - one[1]) * (one[4] - one[3]) > t.largest_in_plane:
             return None
-        test, least = [_seam_ratio(array, floor, r) for r in (one, other)], t.seam
+        test, least = [seam_ratio(array, floor, r) for r in (one, other)], t.seam
         if None in test:
             return None
     for n, (mine, theirs) in enumerate((test, test[::-1])):
@@ -281,7 +281,7 @@ def _miss_ratio(array, fills: list[float], floor: float, rectangle: tuple) -> fl
     return float(miss / (np.mean((0.5 * (after - before)) ** 2) + floor**2))
 
 
-def _seam_ratio(array, floor: float, rectangle: tuple) -> float | None:
+def seam_ratio(array, floor: float, rectangle: tuple) -> float | None:
     """The rectangle's seams: the mean squared jump between its edge lines and the lines outside
     them, over the mean squared step between those and the next line in (inside and outside), with
     the floor; None where no side has two lines inside and outside in the plane."""

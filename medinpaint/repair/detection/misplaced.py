@@ -12,6 +12,7 @@ from scipy import ndimage
 
 from medinpaint.io import Volume
 from medinpaint.io.volume import drop_mapped_pages
+from medinpaint.repair.detection.copies import seam_ratio
 from medinpaint.repair.detection.kinds import CORRUPTED_BLOCKS_CODE
 from medinpaint.repair.detection.moved import explained_by_motion
 from medinpaint.repair.detection.slabs import PLANE, for_each_slab, is_fill_value
@@ -50,6 +51,11 @@ class MisplacedBlockThresholds:
             streaks through a mosaic's tiles make many small pieces (one of 8x10 passed at 4.9),
             and so does motion between slices (mr_head with its odd slices moved 3 rows: a 9x28
             piece passed at 10.5).
+        seam: a found block's sides must be seams: the jump across them this many times the steps
+            beside them in the plane at least (:func:`copies.seam_ratio`), else it is left unproven. A
+            block is data from elsewhere; anatomy that changes between thick slices continues across
+            them (in a scan upsampled in-plane, a structure of one slice grows past a block's side:
+            three such rectangles had 0.50-0.65; the generator's found blocks 1.5 and more).
         screen_count: slices are screened on every second row and column first; only those with a
             4x4 cell of such samples holding this many unexplained are checked whole.
     """
@@ -68,6 +74,7 @@ class MisplacedBlockThresholds:
     screen_count: int = 6
     settle: int = 1
     piece: float = 16.0
+    seam: float = 1.0
 
 
 MISPLACED_BLOCKS = MisplacedBlockThresholds()
@@ -186,9 +193,16 @@ def misplaced_rectangles(values: np.ndarray, sound: np.ndarray,
             if count > 1:  # (a seed is a window's centre: its piece spans half a window more)
                 verdicts = [_verdict(_bounds(pieces == n, box, t.side // 2), ratio, plane, t.piece)
                             for n in range(1, count + 1)]
-        found.extend((k, *verdict) for verdict in verdicts if verdict is not None
-                     and not explained_by_motion(*(values[:, :, k + d] for d in range(3)), judged[:, :, k],
-                                                 verdict[1], floor, t.outside))
+        three = [values[:, :, k + d] for d in range(3)]
+        for verdict in verdicts:
+            if verdict is None or explained_by_motion(*three, judged[:, :, k], verdict[1], floor, t.outside):
+                continue
+            rectangle = verdict[1]
+            edges = (1, rectangle[0].start, rectangle[0].stop, rectangle[1].start, rectangle[1].stop)
+            seam = seam_ratio(values[:, :, k:k + 3], floor, edges)
+            if verdict[0] == "found" and seam is not None and seam < t.seam:
+                verdict = ("unproven", rectangle)  # anatomy changing between slices, no seam at its sides
+            found.append((k, *verdict))
     return found
 
 

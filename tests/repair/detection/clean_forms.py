@@ -5,7 +5,8 @@ Each source of :func:`medinpaint.data.available_sources` (a 4D scan: its first v
 of its three axes, as the middle single slice and as a volume (cropped in-plane and along the slices to
 keep it bounded), and each of those is stored as the scan's own values, float32 and float64 NIfTI of its
 physical values, rescaled int16 (CT: intercept -1024; MR: 12 bits), cropped, padded with the scanner's
-background, masked (skull-stripped-like) and thresholded, with the independent generator's storage
+background, resampled linearly (1.5 times finer in-plane; a volume turned 5 degrees), masked
+(skull-stripped-like) and thresholded, with the independent generator's storage
 helpers (:mod:`tests.generators.storage`).
 """
 
@@ -21,7 +22,8 @@ from tests.generators import storage
 # a volume's in-plane side and its slices, at most (the middle of the scan is kept)
 VOLUME_SIDE = 96
 VOLUME_SLICES = 16
-FORMS = ("native", "float32", "float64", "int16", "cropped", "padded", "masked", "thresholded")
+FORMS = ("native", "float32", "float64", "int16", "cropped", "padded", "upsampled", "turned", "masked",
+         "thresholded")
 
 
 def physical(volume: Volume) -> np.ndarray:
@@ -77,6 +79,9 @@ def forms(source_volume: Volume, values: np.ndarray, stored: np.ndarray,
         yield "cropped", _nifti(storage.crop(float32, rng))
     yield "padded", _nifti(storage.pad(float32, 8))
     yield "padded-int16", _nifti(storage.pad(as_int16.array, 8))
+    yield "upsampled", _nifti(storage.upsampled(values))
+    if values.shape[2] >= 3:
+        yield "turned", _nifti(storage.turned(values))
     if values.max() > values.min():
         yield "masked", _nifti(storage.masked(float32, value=float32.min() if ct else 0))
         yield "thresholded", _nifti(storage.thresholded(float32, value=float32.min() if ct else 0))

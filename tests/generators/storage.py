@@ -184,6 +184,25 @@ def turned(array: np.ndarray, degrees: float = 5.0) -> np.ndarray:
     return turned.astype(np.float32)
 
 
+def jpeg_lossy(array: np.ndarray, quality: int = 90) -> np.ndarray:
+    """The array brought to 8 bits over its own range and each slice coded as lossy JPEG (baseline, at
+    ``quality``) and decoded: a secondary capture, a teleradiology or web viewer's export. uint8."""
+    import cv2
+
+    array = np.asarray(array, dtype=np.float64)
+    low, high = float(np.nanmin(array)), float(np.nanmax(array))
+    as_8bit = np.clip(np.rint((array - low) / max(high - low, 1e-12) * 255), 0, 255).astype(np.uint8)
+    planes = as_8bit[..., np.newaxis] if as_8bit.ndim == 2 else as_8bit
+    out = np.empty_like(planes)
+    for k in range(planes.shape[2]):
+        plane = np.ascontiguousarray(planes[:, :, k])
+        ok, coded = cv2.imencode(".jpg", plane, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if not ok:
+            raise ValueError("OpenCV could not code the slice as JPEG")
+        out[:, :, k] = cv2.imdecode(coded, cv2.IMREAD_GRAYSCALE)
+    return out[..., 0] if as_8bit.ndim == 2 else out
+
+
 def write_nifti(path, stored, affine=None, *, slope: float = 1.0, intercept: float = 0.0) -> Path:
     """Save stored values as NIfTI-1 with their own dtype (native byte order) and ``scl_slope``/``scl_inter``.
 

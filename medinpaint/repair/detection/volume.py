@@ -23,6 +23,7 @@ from medinpaint.repair.detection.bit_errors import (
 )
 from medinpaint.repair.detection.blocks import blocks_against_sound_range
 from medinpaint.repair.detection.copies import find_copied_blocks
+from medinpaint.repair.detection.flat_patches import drop_flat_patches
 from medinpaint.repair.detection.intensity import intensity_stats, median_in_plane, percentiles, whole_valued
 from medinpaint.repair.detection.kinds import (
     BIT_ERRORS_CODE,
@@ -173,6 +174,7 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
             find_packet_loss(block, is_fill, cut[part], region, contrast, across,
                              is_fill_value(block, written) if written else None, fills,
                              None if below is None else block == below)
+            drop_flat_patches(block, region, stats)
         if stats is not None:
             found, outliers, (background, alone), (impulse, beyond) = blocks_and_first_look_flips(
                 block, is_fill, not_constant[part], region, stats, fill_context, padding)

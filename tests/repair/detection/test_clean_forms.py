@@ -15,14 +15,25 @@ from tests.repair.detection.clean_forms import clean_cases, crop_slices
 # (a thresholded ch2 volume's ragged islands, busy only against the fill between them, and a one-slice
 # brain mask's notch one tile wide, a gap with content along two opposite sides only, were fixed in issue
 # 18). Resampled forms: ch2bet's sagittal volume holds straight-sided gaps of its brain mask between
-# content, which resampled grow past a tile's width and stay tile-straight (lost packets); and a bright
-# speck of nibabel's anatomical.nii at the plane's border, turned, continues into the slices beside
-# one voxel over (a bit error: the support across the slices looks at the same place only)
+# content, which resampled grow past a tile's width and stay tile-straight (lost packets); a bright speck
+# of nibabel's anatomical.nii at the plane's border, turned, continues into the slices beside one voxel
+# over (a bit error: the support across the slices looks at the same place only). Lossy JPEG: ch2better
+# holds isolated 0 voxels inside its brain, which the codec lifts off the fill value to lone dark voxels
+# (bit errors; in a single slice nothing beside tells them from impulses); ch2bet's and ch2better's other
+# single slices, one voxel each (a lone bright voxel at the mask's ragged edge, its neighbours made 0 by
+# the codec); example4d's coronal volume, 24 pixels wide, two whole rows the codec made 0 in its dark
+# background of 0-2 (lost lines: the flat-patch test judges packets only)
 KNOWN: dict[str, dict[str, int]] = {
     "ch2bet/axis0-volume/upsampled": {"packet-loss": 802},
     "ch2bet/axis0-volume/turned": {"packet-loss": 20},
     "nibabel-anatomical/axis0-volume/turned": {"bit-errors": 1},
     "nipy-anatomical/axis0-volume/turned": {"bit-errors": 1},
+    "ch2better/axis2-slice/jpeg90": {"bit-errors": 103},
+    "ch2better/axis2-slice/jpeg75": {"bit-errors": 242},
+    "ch2better/axis0-slice/jpeg90": {"bit-errors": 1},
+    "ch2bet/axis1-slice/jpeg90": {"bit-errors": 1},
+    "ch2bet/axis1-slice/jpeg75": {"bit-errors": 1},
+    "nibabel-example4d/axis1-volume/jpeg90": {"lost-lines": 26},
 }
 
 

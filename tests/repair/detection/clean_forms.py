@@ -5,9 +5,9 @@ Each source of :func:`medinpaint.data.available_sources` (a 4D scan: its first v
 of its three axes, as the middle single slice and as a volume (cropped in-plane and along the slices to
 keep it bounded), and each of those is stored as the scan's own values, float32 and float64 NIfTI of its
 physical values, rescaled int16 (CT: intercept -1024; MR: 12 bits), cropped, padded with the scanner's
-background, as lossy 8-bit JPEG (quality 90 and 75), resampled linearly (1.5 times finer in-plane; a
-volume turned 5 degrees), masked (skull-stripped-like) and thresholded, with the independent generator's
-storage helpers (:mod:`tests.generators.storage`).
+background, as lossy 8-bit JPEG (quality 90 and 75) and 12-bit JPEG 2000 (10:1), resampled linearly
+(1.5 times finer in-plane; a volume turned 5 degrees), masked (skull-stripped-like) and thresholded, with
+the independent generator's storage helpers (:mod:`tests.generators.storage`).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from tests.generators import storage
 # a volume's in-plane side and its slices, at most (the middle of the scan is kept)
 VOLUME_SIDE = 96
 VOLUME_SLICES = 16
-FORMS = ("native", "float32", "float64", "int16", "cropped", "padded", "jpeg90", "jpeg75", "upsampled",
-         "turned", "masked", "thresholded")
+FORMS = ("native", "float32", "float64", "int16", "cropped", "padded", "jpeg90", "jpeg75", "j2k10",
+         "upsampled", "turned", "masked", "thresholded")
 JPEG_QUALITIES = (90, 75)  # lossy 8-bit JPEG as secondary captures and viewers' exports store scans
 
 
@@ -82,6 +82,8 @@ def forms(source_volume: Volume, values: np.ndarray, stored: np.ndarray,
     yield "padded-int16", _nifti(storage.pad(as_int16.array, 8))
     for quality in JPEG_QUALITIES:
         yield f"jpeg{quality}", _nifti(storage.jpeg_lossy(values, quality))
+    if min(values.shape[:2]) >= 32:
+        yield "j2k10", _nifti(storage.j2k_lossy(values, 10))
     yield "upsampled", _nifti(storage.upsampled(values))
     if values.shape[2] >= 3:
         yield "turned", _nifti(storage.turned(values))

@@ -195,7 +195,7 @@ def misplaced_rectangles(values: np.ndarray, sound: np.ndarray,
                             for n in range(1, count + 1)]
         three = [values[:, :, k + d] for d in range(3)]
         for verdict in verdicts:
-            if verdict is None or explained_by_motion(*three, judged[:, :, k], verdict[1], floor, t.outside):
+            if verdict is None or explained_by_motion(*three, judged[:, :, k], verdict[1], floor):
                 continue
             rectangle = verdict[1]
             edges = (1, rectangle[0].start, rectangle[0].stop, rectangle[1].start, rectangle[1].stop)

@@ -43,6 +43,7 @@ from medinpaint.repair.detection.later_looks import (
 from medinpaint.repair.detection.lost_lines import find_lost_lines, find_more_lost_lines, stream_continuations
 from medinpaint.repair.detection.lost_slices import find_lost_slices, find_truncation
 from medinpaint.repair.detection.misplaced import MISPLACED_BLOCKS, find_misplaced_blocks
+from medinpaint.repair.detection.near_fill import drop_background_beside
 from medinpaint.repair.detection.packets import edge_padding, find_packet_loss
 from medinpaint.repair.detection.partial_lines import PARTIAL_LINES, find_partial_lines, lost_line_parts
 from medinpaint.repair.detection.slabs import (
@@ -175,6 +176,7 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
                              is_fill_value(block, written) if written else None, fills,
                              None if below is None else block == below)
             drop_flat_patches(block, region, stats)
+            drop_background_beside(array, part, block, region, stats)
         if stats is not None:
             found, outliers, (background, alone), (impulse, beyond) = blocks_and_first_look_flips(
                 block, is_fill, not_constant[part], region, stats, fill_context, padding)

@@ -23,9 +23,7 @@ from tests.repair.detection.clean_forms import clean_cases, crop_slices
 # single slices, one voxel each (a lone bright voxel at the mask's ragged edge, its neighbours made 0 by
 # the codec); example4d's coronal volume, 24 pixels wide, two whole rows the codec made 0 in its dark
 # background of 0-2 (lost lines: the flat-patch test judges packets only). JPEG 2000 (10:1): the same
-# lone dark voxels of ch2better's slices, and example4d's dark edge smoothed to an 8x2 strip of 0 at the
-# plane's border, beside content in the next slice (a lost packet at the border; no 8x8 cell is flat,
-# so the flat-patch test, which asks for the codec's grid, does not judge it)
+# lone dark voxels of ch2better's slices
 KNOWN: dict[str, dict[str, int]] = {
     "ch2bet/axis0-volume/upsampled": {"packet-loss": 802},
     "ch2bet/axis0-volume/turned": {"packet-loss": 20},
@@ -40,7 +38,6 @@ KNOWN: dict[str, dict[str, int]] = {
     "ch2better/axis0-slice/j2k10": {"bit-errors": 1},
     "ch2better/axis1-slice/j2k10": {"bit-errors": 1},
     "ch2better/axis2-slice/j2k10": {"bit-errors": 4},
-    "nibabel-example4d/axis2-volume/j2k10": {"packet-loss": 16},
 }
 
 

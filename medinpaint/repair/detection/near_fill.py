@@ -22,18 +22,19 @@ class NearFillThresholds:
 
     Args:
         sigmas: a value within this many noise sigmas of the fill (or one step of an integer type,
-            the more) is next to it: mr_head's background beside a slice Fourier-shifted by a pixel
-            rings at 0.06-0.7, with a sigma of 3 (0.97 of such a region's place within half a sigma;
-            0.74 within a tenth, where the ringing near the head's edge decays); of the background
-            noise of dipy's b0 (1-46, sigma 12) 0.07 is, and a burst lost there stays found ...
+            the more) is next to it: beside a slice Fourier-shifted by a pixel or two, 0.93-0.98 of
+            such a region's place is (mr_head as float32 rings at 0.06-0.7 with a sigma of 3; mni152
+            in 8 bits rounds it to 1-3 near the head); of the background noise of dipy's b0 (1-46,
+            sigma 12), 0.28 is, and a burst lost there stays found ...
         share: ... and the region is background beside where this share of its place in each slice
-            beside, in the scan, is next to the fill ...
+            beside, in the scan, is next to the fill (0.9: ch2bet shifted by 2.5 pixels, at 0.79-0.83
+            within a sigma of 1.5, kept 9,022 false voxels; 0.8 keeps 2,760).
     A slice beside that holds the fill itself all over that place lost the same tile, or is background
     at the fill: it proves nothing, and the region stays.
     """
 
-    sigmas: float = 0.5
-    share: float = 0.9
+    sigmas: float = 1.0
+    share: float = 0.8
 
 
 NEAR_FILL = NearFillThresholds()

@@ -189,18 +189,13 @@ def jpeg_lossy(array: np.ndarray, quality: int = 90) -> np.ndarray:
     ``quality``) and decoded: a secondary capture, a teleradiology or web viewer's export. uint8."""
     import cv2
 
-    array = np.asarray(array, dtype=np.float64)
-    low, high = float(np.nanmin(array)), float(np.nanmax(array))
-    as_8bit = np.clip(np.rint((array - low) / max(high - low, 1e-12) * 255), 0, 255).astype(np.uint8)
-    planes = as_8bit[..., np.newaxis] if as_8bit.ndim == 2 else as_8bit
-    out = np.empty_like(planes)
-    for k in range(planes.shape[2]):
-        plane = np.ascontiguousarray(planes[:, :, k])
+    def code(plane: np.ndarray) -> np.ndarray:
         ok, coded = cv2.imencode(".jpg", plane, [cv2.IMWRITE_JPEG_QUALITY, quality])
         if not ok:
             raise ValueError("OpenCV could not code the slice as JPEG")
-        out[:, :, k] = cv2.imdecode(coded, cv2.IMREAD_GRAYSCALE)
-    return out[..., 0] if as_8bit.ndim == 2 else out
+        return cv2.imdecode(coded, cv2.IMREAD_GRAYSCALE)
+
+    return _through_codec(array, 8, np.uint8, code)
 
 
 def j2k_lossy(array: np.ndarray, ratio: float = 10.0) -> np.ndarray:
@@ -209,18 +204,25 @@ def j2k_lossy(array: np.ndarray, ratio: float = 10.0) -> np.ndarray:
     Slices under 32 pixels a side are too small for the codec's levels (ValueError)."""
     import openjpeg
 
+    if min(np.shape(array)[:2]) < 32:
+        raise ValueError(f"a plane of {np.shape(array)[:2]} is too small for JPEG 2000's levels")
+    return _through_codec(array, 12, np.uint16,
+                          lambda plane: openjpeg.decode(openjpeg.encode(plane, bits_stored=12,
+                                                                        compression_ratios=[ratio])))
+
+
+def _through_codec(array: np.ndarray, bits: int, dtype, code) -> np.ndarray:
+    """``array`` (2D, or slices on the last axis) scaled to ``bits`` over its own range as ``dtype``, each
+    slice passed through ``code`` (encode, then decode)."""
     array = np.asarray(array, dtype=np.float64)
-    if min(array.shape[:2]) < 32:
-        raise ValueError(f"a plane of {array.shape[:2]} is too small for JPEG 2000's levels")
+    top = 2**bits - 1
     low, high = float(np.nanmin(array)), float(np.nanmax(array))
-    as_12bit = np.clip(np.rint((array - low) / max(high - low, 1e-12) * 4095), 0, 4095).astype(np.uint16)
-    planes = as_12bit[..., np.newaxis] if as_12bit.ndim == 2 else as_12bit
+    scaled = np.clip(np.rint((array - low) / max(high - low, 1e-12) * top), 0, top).astype(dtype)
+    planes = scaled[..., np.newaxis] if scaled.ndim == 2 else scaled
     out = np.empty_like(planes)
     for k in range(planes.shape[2]):
-        plane = np.ascontiguousarray(planes[:, :, k])
-        coded = openjpeg.encode(plane, bits_stored=12, compression_ratios=[ratio])
-        out[:, :, k] = openjpeg.decode(coded)
-    return out[..., 0] if as_12bit.ndim == 2 else out
+        out[:, :, k] = code(np.ascontiguousarray(planes[:, :, k]))
+    return out[..., 0] if scaled.ndim == 2 else out
 
 
 def write_nifti(path, stored, affine=None, *, slope: float = 1.0, intercept: float = 0.0) -> Path:

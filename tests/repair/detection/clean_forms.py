@@ -12,11 +12,12 @@ the independent generator's storage helpers (:mod:`tests.generators.storage`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
 from medinpaint.io import Volume
+from medinpaint.repair.detection import detect
 from tests.generators import storage
 
 # a volume's in-plane side and its slices, at most (the middle of the scan is kept)
@@ -164,3 +165,16 @@ def motion_cases() -> Iterator[tuple[str, Volume]]:
         for how, amount in MOTIONS:
             array = np.asfortranarray(moved(part, how, amount))
             yield f"{source.name}/{how}{amount}", Volume(array, volume.affine, slope, intercept, meta=meta)
+
+
+def beyond_known(cases: Iterable[tuple[str, Volume]],
+                 known: dict[str, dict[str, int]]) -> tuple[int, dict[str, dict[str, int]], list[str]]:
+    """Detect every clean case: how many there were, the detections ``known`` does not list as they are
+    (name: counts per kind), and the names ``known`` lists that no longer give them."""
+    found, count = {}, 0
+    for name, volume in cases:
+        count += 1
+        if counts := detect(volume).counts():
+            found[name] = counts
+    unexpected = {name: counts for name, counts in found.items() if known.get(name) != counts}
+    return count, unexpected, sorted(set(known) - set(found))

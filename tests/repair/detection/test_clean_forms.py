@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from medinpaint.repair.detection import detect
-from tests.repair.detection.clean_forms import clean_cases, crop_slices
+from tests.repair.detection.clean_forms import beyond_known, clean_cases, crop_slices
 
 # what detection still finds on clean cases, each a known open problem (docs/detection.md, "known
 # misses"): the test fails when one of them stops, so that the list only ever shrinks
@@ -42,17 +41,10 @@ KNOWN: dict[str, dict[str, int]] = {
 
 
 def test_no_detection_on_any_clean_scan_in_any_storage_form():
-    found, cases = {}, 0
-    for name, volume in clean_cases():
-        cases += 1
-        counts = detect(volume).counts()
-        if counts:
-            found[name] = counts
+    cases, unexpected, fixed = beyond_known(clean_cases(), KNOWN)
     if cases == 0:
         pytest.skip("no data source is available (run `make data`)")
-    unexpected = {name: counts for name, counts in found.items() if KNOWN.get(name) != counts}
     assert not unexpected, f"detections on clean scans: {unexpected}"
-    fixed = sorted(set(KNOWN) - set(found))
     assert not fixed, f"no longer detected (take them off KNOWN): {fixed}"
 
 
@@ -72,8 +64,6 @@ def test_no_detection_on_any_single_slice_of_the_cropped_volumes():
     """Each slice of the bounded volumes alone, along each axis: cranium's axial slices 8-11 had held 1-2
     bit errors each where the skull enters the crop at a corner (bone peaking at the border, beside
     bone)."""
-    found = {name: counts for name, volume in crop_slices() if (counts := detect(volume).counts())}
-    unexpected = {name: counts for name, counts in found.items() if KNOWN_SLICES.get(name) != counts}
+    _, unexpected, fixed = beyond_known(crop_slices(), KNOWN_SLICES)
     assert not unexpected, f"detections on clean slices: {unexpected}"
-    fixed = sorted(set(KNOWN_SLICES) - set(found))
     assert not fixed, f"no longer detected (take them off KNOWN_SLICES): {fixed}"

@@ -12,7 +12,7 @@ from medinpaint.io import read
 from medinpaint.repair.detection import detect
 from medinpaint.repair.detection.moved import explained_by_motion
 from tests.generators.motion import moved
-from tests.repair.detection.clean_forms import motion_cases
+from tests.repair.detection.clean_forms import beyond_known, motion_cases
 
 # what detection still finds on clean scans with motion, each a known open problem (docs/detection.md):
 # ch2better holds isolated zero voxels inside the brain, which a slice turned by linear interpolation
@@ -27,19 +27,12 @@ KNOWN = {
 def test_no_detection_on_clean_scans_with_motion_between_slices():
     """Every source, with odd slices moved by whole and sub-pixel amounts or turned, or one slice
     moved (1,962 false voxels in 15 of 110 cases before the misplaced-block rule looked for motion)."""
-    found, cases = {}, 0
-    for name, volume in motion_cases():
-        cases += 1
-        counts = detect(volume).counts()
-        if counts:
-            found[name] = counts
+    cases, unexpected, fixed = beyond_known(motion_cases(), KNOWN)
     if cases == 0:
         if os.environ.get("CI"):
             pytest.fail("no data source is available under CI (run `make data`)")
         pytest.skip("no data source is available (run `make data`)")
-    unexpected = {name: counts for name, counts in found.items() if KNOWN.get(name) != counts}
     assert not unexpected, f"detections on clean scans with motion: {unexpected}"
-    fixed = sorted(set(KNOWN) - set(found))
     assert not fixed, f"no longer detected (take them off KNOWN): {fixed}"
 
 

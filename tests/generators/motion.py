@@ -14,8 +14,8 @@ from scipy import ndimage
 # (how, amount): "odd" every odd slice translated (rows, columns); "odd-sub" the same by sub-pixel
 # amounts; "one" the middle slice alone translated; "turn" every odd slice turned by degrees
 MOTIONS = [("odd", (1, 0)), ("odd", (0, 1)), ("odd", (2, 2)), ("odd", (3, 0)), ("odd", (-2, 1)),
-           ("odd-sub", (0.5, 0)), ("odd-sub", (1.5, -0.5)), ("one", (1, 0)), ("one", (2, 2)),
-           ("turn", 1.0), ("turn", 3.0)]
+           ("odd", (4, 0)), ("odd", (5, -3)), ("odd-sub", (0.5, 0)), ("odd-sub", (1.5, -0.5)),
+           ("odd-sub", (3.3, -1.7)), ("one", (1, 0)), ("one", (2, 2)), ("turn", 1.0), ("turn", 3.0)]
 
 
 def moved(array: np.ndarray, how: str, amount) -> np.ndarray:

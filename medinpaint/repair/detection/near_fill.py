@@ -2,7 +2,8 @@
 the fill is no lost packet. A slice resampled by a processing step (sinc or spline interpolation, a
 Fourier shift) leaves its background a hair off 0, where the slices it was not applied to keep theirs
 at exactly 0; the packet rules, which count any value but the fill as content, saw every tile of the
-still slices' background cut out of content."""
+still slices' background cut out of content. A slice beside that moved is judged moved back
+(:mod:`~medinpaint.repair.detection.moved_background`)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from scipy import ndimage
 
 from medinpaint.io.volume import drop_mapped_pages
 from medinpaint.repair.detection.kinds import PACKET_LOSS_CODE
-from medinpaint.repair.detection.slabs import label_in_plane
+from medinpaint.repair.detection.moved_background import SliceBackgrounds, close_to
+from medinpaint.repair.detection.slabs import SCAN, label_in_plane
 
 
 @dataclass(frozen=True)
@@ -43,15 +45,16 @@ NEAR_FILL = NearFillThresholds()
 def drop_background_beside(array: np.ndarray, part: slice, block: np.ndarray, labels: np.ndarray,
                            stats: dict | None) -> None:
     """Unlabel the lost packets of slab ``part`` of ``array`` (``block``: its values; ``labels``: its
-    part, written in place) whose place in every slice beside is background a hair off the fill."""
+    part, written in place) whose place in every slice beside, as it lies or moved back, is background a
+    hair off the fill."""
     packets = labels == PACKET_LOSS_CODE
     if stats is None or not packets.any():
         return
-    t = NEAR_FILL
-    near = max(t.sigmas * stats["sigma"], 1.0 if block.dtype.kind in "iu" else 0.0)
+    near = max(NEAR_FILL.sigmas * stats["sigma"], 1.0 if block.dtype.kind in "iu" else 0.0)
     regions, _ = label_in_plane(packets)
     nk = array.shape[2]
     beside: dict[int, np.ndarray] = {}
+    backgrounds = SliceBackgrounds(near)
     for number, box in enumerate(ndimage.find_objects(regions), start=1):
         if box is None:
             continue
@@ -61,21 +64,40 @@ def drop_background_beside(array: np.ndarray, part: slice, block: np.ndarray, la
         if not np.isfinite(value):
             continue
         sides = [part.start + k + d for d in (-1, 1) if 0 <= part.start + k + d < nk]
-        if not sides:
-            continue
-        background = True
         for side in sides:
             if side not in beside:
                 beside[side] = np.asarray(array[:, :, side])
-            there = beside[side][box[:2]][mine]
-            with np.errstate(invalid="ignore"):
-                close = np.abs(there.astype(np.float64) - float(value)) <= near
-            if close.mean() < t.share or (there == value).all():
-                background = False
-                break
-        if background:
-            plane = labels[box[:2] + (k,)]
+        plane = labels[box[:2] + (k,)]
+        if sides and all(background_at(beside[side][box[:2]][mine], value, near) for side in sides):
             plane[mine] = 0
+        elif sides:
+            explained = backgrounds.moved_over(block[:, :, k], packets[:, :, k], part.start + k,
+                                               [(side, beside[side]) for side in sides], box, mine, value)
+            drop_explained(plane, mine, explained)
     for side in beside:
         if not part.start <= side < part.stop:
             drop_mapped_pages(array, side, side + 1)
+
+
+def background_at(there: np.ndarray, value: float, near: float) -> bool:
+    """Whether a region's place ``there`` in a slice beside, as it lies, is background next to the fill
+    (not the fill all over: the same tile lost, or background at the fill, proves nothing)."""
+    return bool(close_to(there, value, near).mean() >= NEAR_FILL.share and not (there == value).all())
+
+
+def drop_explained(plane: np.ndarray, mine: np.ndarray, explained: np.ndarray | None) -> None:
+    """Unlabel a region (``mine`` in its ``plane`` of labels) as far as ``explained`` (per voxel of it)
+    says: all of it where most is (a moved edge is off by a pixel here and there); else the voxels that
+    are (background a move uncovered, joined to tiles lost beside it), and what is left of it smaller
+    than a hole."""
+    if explained is None or not explained.any():
+        return
+    if explained.mean() >= NEAR_FILL.share:
+        plane[mine] = 0
+        return
+    ii, jj = np.nonzero(mine)
+    plane[ii[explained], jj[explained]] = 0
+    pieces, _ = ndimage.label(mine & (plane == PACKET_LOSS_CODE))
+    small = np.bincount(pieces.ravel()) < SCAN.min_hole
+    small[0] = False
+    plane[small[pieces]] = 0

@@ -73,6 +73,10 @@ class SliceBackgrounds:
         ((slice, values): two, or one at the scan's end), each moved back as its background moved;
         None unless each moved, and both alike."""
         own = self.mask(k, centre, value)
+        reach = MOVED_BACKGROUND.reach
+        near_box = tuple(slice(max(b.start - reach, 0), b.stop + reach) for b in box[:2])
+        if not all(self.mask(n, plane, value)[near_box].any() for n, plane in sides):
+            return None  # no background within reach of the region (a tile lost inside the anatomy)
         moves = []
         for n, plane in sides:
             if (k, n, float(value)) not in self._moves:

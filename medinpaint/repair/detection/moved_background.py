@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
 from medinpaint.repair.detection.slabs import SCAN
 
@@ -52,59 +53,81 @@ def close_to(values: np.ndarray, value: float, near: float) -> np.ndarray:
 
 
 class SliceBackgrounds:
-    """The background of slices (voxels within ``near`` of a fill value) and the moves between them,
-    each worked out once."""
+    """The background of slices and the moves between them, each worked out once. A slice's background is
+    its voxels within ``near`` of a fill value, less its lost packets (a tile lost in the slice beside,
+    at the fill itself, had passed for background); where those are not yet known (a slice beyond the
+    slab), only such voxels joined to the plane's border (the scanner's background around the anatomy:
+    no hole in it, no tile lost in it)."""
 
     def __init__(self, near: float) -> None:
         self.near = near
         self._masks: dict[tuple, np.ndarray] = {}
         self._moves: dict[tuple, tuple[int, int]] = {}
 
-    def mask(self, n: int, plane: np.ndarray, value: float) -> np.ndarray:
-        """The background of slice ``n`` (``plane``: its values) at fill ``value``."""
+    def mask(self, n: int, plane: np.ndarray, value: float, lost: np.ndarray | None) -> np.ndarray:
+        """The background of slice ``n`` (``plane``: its values; ``lost``: its lost packets, None where
+        not yet known) at fill ``value``."""
         if (n, float(value)) not in self._masks:
-            self._masks[n, float(value)] = close_to(plane, value, self.near)
+            close = close_to(plane, value, self.near)
+            self._masks[n, float(value)] = joined_to_border(close) if lost is None else close & ~lost
         return self._masks[n, float(value)]
 
-    def moved_over(self, centre: np.ndarray, lost: np.ndarray, k: int, sides: list[tuple[int, np.ndarray]],
-                   box: tuple, mine: np.ndarray, value: float) -> np.ndarray | None:
+    def moved_over(self, k: int, centre: np.ndarray, lost: np.ndarray, sides: list[tuple], box: tuple,
+                   mine: np.ndarray, value: float) -> tuple[np.ndarray, ...] | None:
         """Per voxel of a region (``mine`` in ``box`` of slice ``k``, whose values are ``centre`` and
-        lost packets ``lost``), whether it lies on background next to the fill in each of ``sides``
-        ((slice, values): two, or one at the scan's end), each moved back as its background moved;
-        None unless each moved, and both alike."""
-        own = self.mask(k, centre, value)
+        lost packets ``lost``), whether it lies on background in each of ``sides`` ((slice, values, its
+        lost packets or None): two, or one at the scan's end), each moved back as its background moved;
+        whether it lies a pixel clear of their content; and whether it lies a pixel inside the content of
+        either. None unless each moved, and both alike."""
+        own = self.mask(k, centre, value, lost)
+        theirs = [self.mask(n, plane, value, their_lost) for n, plane, their_lost in sides]
         reach = MOVED_BACKGROUND.reach
         near_box = tuple(slice(max(b.start - reach, 0), b.stop + reach) for b in box[:2])
-        if not all(self.mask(n, plane, value)[near_box].any() for n, plane in sides):
+        if not all(mask[near_box].any() for mask in theirs):
             return None  # no background within reach of the region (a tile lost inside the anatomy)
         moves = []
-        for n, plane in sides:
+        for (n, _, _), mask in zip(sides, theirs, strict=True):
             if (k, n, float(value)) not in self._moves:
-                self._moves[k, n, float(value)] = background_move(own, self.mask(n, plane, value), lost)
+                self._moves[k, n, float(value)] = background_move(own, mask, lost)
             moves.append(self._moves[k, n, float(value)])
         (a, b) = moves[0], moves[-1]
         if (0, 0) in moves or max(abs(a[0] - b[0]), abs(a[1] - b[1])) > MOVED_BACKGROUND.agree:
             return None
-        explained = np.ones(int(mine.sum()), dtype=bool)
-        for (_, plane), move in zip(sides, moves, strict=True):
-            explained &= lies_on_background(plane, box, mine, move, value, self.near)
-        return explained
+        on, clear = np.ones((2, int(mine.sum())), dtype=bool)
+        deep = np.zeros(int(mine.sum()), dtype=bool)
+        for (n, _, _), mask, move in zip(sides, theirs, moves, strict=True):
+            on &= lies_on_background(mask, box, mine, move)
+            # a pixel off the content at least: a whole-pixel move lays an edge a pixel off here and there
+            clear &= lies_on_background(self._grown(n, value, mask, -1), box, mine, move)
+            deep |= ~lies_on_background(self._grown(n, value, mask, 2), box, mine, move)
+        return on, clear, deep
+
+    def _grown(self, n: int, value: float, mask: np.ndarray, pixels: int) -> np.ndarray:
+        """A slice's background grown by ``pixels`` (shrunk where negative), worked out once."""
+        if (n, float(value), pixels) not in self._masks:
+            self._masks[n, float(value), pixels] = (
+                ndimage.binary_dilation(mask, iterations=pixels) if pixels > 0
+                else ndimage.binary_erosion(mask, iterations=-pixels, border_value=1))
+        return self._masks[n, float(value), pixels]
 
 
-def lies_on_background(side: np.ndarray, box: tuple, mine: np.ndarray, move: tuple[int, int], value: float,
-                       near: float) -> np.ndarray:
-    """Which voxels of a region (``mine`` in ``box``) lie within ``near`` of the fill in slice ``side``
-    moved by ``move`` (voxel (i, j) on the side's (i - di, j - dj)), or beyond the plane; none unless a
-    quarter of them at least fall inside it (a slice moved away from the plane's border brings in rows
-    from beyond it: mr_head moved by 5 rows, 0.43 of an 11-row region at the border)."""
+def joined_to_border(mask: np.ndarray) -> np.ndarray:
+    """The parts of ``mask`` joined to the plane's border."""
+    regions, _ = ndimage.label(mask)
+    border = np.unique(np.concatenate([regions[0], regions[-1], regions[:, 0], regions[:, -1]]))
+    return np.isin(regions, border[border > 0])
+
+
+def lies_on_background(background: np.ndarray, box: tuple, mine: np.ndarray,
+                       move: tuple[int, int]) -> np.ndarray:
+    """Which voxels of a region (``mine`` in ``box``) lie on ``background`` (a slice beside's) moved by
+    ``move``: voxel (i, j) on the side's (i - di, j - dj), or beyond the plane on the side's nearest
+    voxel at its border (a slice moved away from the border brings in what lay beyond it: background
+    where the border is, anatomy where a crop cuts through it)."""
     ii, jj = np.nonzero(mine)
-    ii, jj = ii + box[0].start - move[0], jj + box[1].start - move[1]
-    inside = (ii >= 0) & (ii < side.shape[0]) & (jj >= 0) & (jj < side.shape[1])
-    if inside.mean() < 0.25:
-        return np.zeros(len(ii), dtype=bool)
-    background = ~inside
-    background[inside] = close_to(side[ii[inside], jj[inside]], value, near)
-    return background
+    ii = np.clip(ii + box[0].start - move[0], 0, background.shape[0] - 1)
+    jj = np.clip(jj + box[1].start - move[1], 0, background.shape[1] - 1)
+    return background[ii, jj]
 
 
 def background_move(centre: np.ndarray, side: np.ndarray,

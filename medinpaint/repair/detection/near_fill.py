@@ -71,8 +71,11 @@ def drop_background_beside(array: np.ndarray, part: slice, block: np.ndarray, la
         if sides and all(background_at(beside[side][box[:2]][mine], value, near) for side in sides):
             plane[mine] = 0
         elif sides:
-            explained = backgrounds.moved_over(block[:, :, k], packets[:, :, k], part.start + k,
-                                               [(side, beside[side]) for side in sides], box, mine, value)
+            # (a slice beside's lost packets are known where it lies in the slab)
+            others = [(side, beside[side], packets[:, :, side - part.start] if part.start <= side < part.stop
+                       else None) for side in sides]
+            explained = backgrounds.moved_over(part.start + k, block[:, :, k], packets[:, :, k], others, box,
+                                               mine, value)
             drop_explained(plane, mine, explained)
     for side in beside:
         if not part.start <= side < part.stop:
@@ -85,18 +88,22 @@ def background_at(there: np.ndarray, value: float, near: float) -> bool:
     return bool(close_to(there, value, near).mean() >= NEAR_FILL.share and not (there == value).all())
 
 
-def drop_explained(plane: np.ndarray, mine: np.ndarray, explained: np.ndarray | None) -> None:
-    """Unlabel a region (``mine`` in its ``plane`` of labels) as far as ``explained`` (per voxel of it)
-    says: all of it where most is (a moved edge is off by a pixel here and there); else the voxels that
-    are (background a move uncovered, joined to tiles lost beside it), and what is left of it smaller
-    than a hole."""
-    if explained is None or not explained.any():
+def drop_explained(plane: np.ndarray, mine: np.ndarray, explained: tuple[np.ndarray, ...] | None) -> None:
+    """Unlabel a region (``mine`` in its ``plane`` of labels) as far as ``explained`` says (per voxel of
+    it: on background beside, moved back; a pixel clear of the content there; a pixel inside it): all of
+    it where 80% is on background and none inside content (background the move uncovered); else the
+    voxels clear of content (background uncovered beside tiles lost at the anatomy's edge, whose own
+    voxels a move a pixel off would lay on background), and what is left of it smaller than a hole."""
+    if explained is None:
         return
-    if explained.mean() >= NEAR_FILL.share:
+    on, clear, deep = explained
+    if on.mean() >= NEAR_FILL.share and not deep.any():
         plane[mine] = 0
         return
+    if not clear.any():
+        return
     ii, jj = np.nonzero(mine)
-    plane[ii[explained], jj[explained]] = 0
+    plane[ii[clear], jj[clear]] = 0
     pieces, _ = ndimage.label(mine & (plane == PACKET_LOSS_CODE))
     small = np.bincount(pieces.ravel()) < SCAN.min_hole
     small[0] = False

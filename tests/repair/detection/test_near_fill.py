@@ -63,17 +63,23 @@ def test_background_beside_a_slice_that_moved_is_no_content(sample_data, amount)
 
 def test_a_packet_lost_at_the_edge_of_a_moved_slice_is_found(sample_data):
     """Tiles lost at 0 across the head's edge in a slice moved by (5, -3), and in a still one: moved
-    back, the slices beside hold the head in their place."""
+    back, the slices beside hold the head in their place, and the background the move uncovered beside
+    them (joined to them in one region) is dropped."""
     volume, part = _odd_slices_moved(sample_data, (5, -3))
     stored = part.copy()
     lost = np.zeros(stored.shape, dtype=bool)
     lost[8:24, 88:112, 11] = True  # the moved slice's top edge
-    lost[0:16, 88:104, 12] = True  # the still slice's
+    lost[8:24, 104:120, 12] = True  # the still slice's
     stored[lost] = 0
     found = detect(volume.with_array(np.asfortranarray(stored))).labels > 0
     for k in (11, 12):
         assert found[:, :, k][lost[:, :, k] & (part[:, :, k] != 0)].mean() >= 0.9
-    assert not (found & ~lost).any()
+    # of the background the move uncovered beside the lost tiles (256 voxels called lost without the
+    # moved-back test), a rim along the head's edge is left: a voxel is dropped only a pixel clear of the
+    # head beside, as a move a pixel off would lay the tiles' own edge on background
+    false = found & ~lost
+    assert false.sum() < 32
+    assert not (false & ~ndimage.binary_dilation(lost | (part != 0), np.ones((5, 5, 1), bool))).any()
 
 
 def test_the_move_of_a_slice_beside_is_its_backgrounds():

@@ -150,6 +150,51 @@ def find_small_tiles(block: np.ndarray, holes: np.ndarray, labels: np.ndarray, c
                 # (a band across the whole plane is lost lines)
                 across = any(s.stop - s.start == n for s, n in zip(box, shape, strict=True))
                 labels[box + (k,)][region] = LOST_LINES_CODE if across else PACKET_LOSS_CODE
+        if between is not None:
+            tiles_over_background(holes[:, :, k], between[:, :, k], (p + last, q + last), labels[:, :, k])
+
+
+def tiles_over_background(holes: np.ndarray, between: np.ndarray, seeds: tuple, labels: np.ndarray) -> None:
+    """Small tiles lost where they join the slice's own background (one slice of the slab: ``between``
+    as :func:`between_content`'s; ``seeds``: a voxel of each square of it). The fill there that content
+    holds on both sides across the slices is lost where the slice's content lies around most of it and,
+    with the slice's other fill voxels as spare (the background the burst ran over), it is whole tiles
+    on a grid that its own straight sides put forward, one of them wholly its own, more than one tile.
+    What it leaves alone: a slice whose anatomy shrinks between its neighbours (a curved rim, no union
+    of tiles), or moved as a whole (a band along the plane's border, fill beyond it); fill a mask leaves
+    between slices that hold anatomy (fill around it); a lone square (a scan upsampled to blocks)."""
+    tile = PACKET_LOSS.small_tile
+    shape = holes.shape
+    regions, _ = ndimage.label(between, structure=PLANE[:, :, 1])
+    boxes = ndimage.find_objects(regions)
+    for index in np.unique(regions[np.minimum(seeds[0], shape[0] - 1), np.minimum(seeds[1], shape[1] - 1)]):
+        if index == 0:
+            continue
+        box = tuple(slice(max(s.start - tile + 1, 0), min(s.stop + tile - 1, n))
+                    for s, n in zip(boxes[index - 1], shape, strict=True))
+        region = regions[box] == index
+        if region.sum() <= tile * tile or labels[box][region].any():
+            continue
+        ring = ndimage.binary_dilation(region, structure=PLANE[:, :, 1]) & ~region
+        if (~holes[box][ring]).mean() < PACKET_LOSS.content_around:
+            continue
+        ii, jj = np.nonzero(region)
+        si, sj = np.nonzero(holes[box] & ~region)
+        origin = (box[0].start, box[1].start)
+        ii, jj, si, sj = ii + origin[0], jj + origin[1], si + origin[0], sj + origin[1]
+        # the grid a side of the region lies on: its first line's, or the line after its last
+        starts = [{first % tile, (last + 1) % tile} for first, last in ((ii.min(), ii.max()),
+                                                                        (jj.min(), jj.max()))]
+        if any(own_cell(ii - a, jj - b, tile)
+               and whole_cells(ii - a, jj - b, si - a, sj - b, tile, (shape[0] - a, shape[1] - b), (a, b))
+               for a in starts[0] for b in starts[1]):
+            labels[box][region] = PACKET_LOSS_CODE
+
+
+def own_cell(ii: np.ndarray, jj: np.ndarray, t: int) -> bool:
+    """Whether voxels ``ii, jj`` fill some t x t cell of the grid that starts at 0 wholly."""
+    cells, counts = np.unique((ii // t) * (int(jj.max()) // t + 2) + jj // t, return_counts=True)
+    return bool((counts == t * t).any())
 
 
 def full_squares(mask: np.ndarray, t: int) -> np.ndarray:

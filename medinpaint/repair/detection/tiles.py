@@ -41,6 +41,9 @@ class PacketLossThresholds:
         small_area: ... and holds this many voxels at least (one tile) ...
         small_area_in_plane: ... or, in a scan of one or two slices (judged in-plane only), this many
             (two tiles: pydicom's NM bone scan under noise holds a single 4x4 square of 0 of its own).
+        content_around: small tiles lost over the slice's background (more than one tile's voxels)
+            have content of their slice at this share of the voxels just around them at least (fill a
+            mask leaves between slices that hold anatomy lies in fill).
     """
 
     rectangle_contrast: float = 0.05
@@ -55,6 +58,7 @@ class PacketLossThresholds:
     small_tile: int = 4
     small_area: int = 16
     small_area_in_plane: int = 32
+    content_around: float = 0.6
 
 
 PACKET_LOSS = PacketLossThresholds()

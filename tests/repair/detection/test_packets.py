@@ -280,3 +280,25 @@ def test_a_burst_of_4_pixel_tiles_at_a_single_slices_border_is_found():
     found = detect(plane.with_array(damaged)).labels
     assert (found[lost] > 0).all()
     assert not (found[~lost] > 0).any()
+
+
+def test_bursts_of_4_pixel_tiles_that_run_into_the_background_are_found():
+    """A burst of 4-pixel tiles that runs from tissue into the slice's own background joins the
+    background's fill: the region is no union of tiles, and had passed unfound (the independent
+    generator's seed 11 left 2,820 of 10,718 voxels of ch2better's crop so). What content holds across
+    the slices is whole tiles once the background counts as spare, and tissue lies around most of it."""
+    volume = middle_crop("ch2better")
+    stored = np.asarray(volume.array)
+    damaged = stored.copy()
+    lost = np.zeros(stored.shape, dtype=bool)
+    lost[59:63, 10:42, 7] = True  # a row of eight tiles on a grid offset by (3, 2), from the dark gap
+    lost[63:67, 10:26, 7] = True  # the burst's next row of tiles
+    lost[35:39, 18:46, 9] = True  # seven tiles from the background beside the head into it
+    damaged[lost] = 0
+    changed = damaged != stored
+    assert changed.sum() > 0.6 * lost.sum()
+    found = detect(volume.with_array(damaged)).labels
+    # (all but the tissue at the background's edge whose place in a slice beside is background)
+    assert (found[changed] > 0).mean() > 0.95
+    assert not (found[~lost] > 0).any()
+    assert detect(volume).counts() == {}

@@ -5,18 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from scipy import ndimage
 
-from medinpaint.repair.detection.kinds import LOST_LINES_CODE, PACKET_LOSS_CODE
+from medinpaint.repair.detection.kinds import PACKET_LOSS_CODE
 from medinpaint.repair.detection.slabs import (
     CONTEXT,
-    PLANE,
     SCAN,
     cells_all,
     label_in_plane,
     regions_in_plane,
     runs_of_true,
 )
+from medinpaint.repair.detection.small_tiles import find_small_tiles
 from medinpaint.repair.detection.tiles import (
     PACKET_LOSS,
     TILES,
@@ -24,43 +23,9 @@ from medinpaint.repair.detection.tiles import (
     find_lost_tiles,
     find_lost_tiles_off_grid,
     find_lost_tiles_on_edge_grids,
+    lines_outside,
+    tile_aligned,
 )
-
-
-def tile_aligned(component: np.ndarray, origin: tuple[int, int], shape: tuple[int, int],
-                 spare: np.ndarray | None = None, offset: bool = False,
-                 sizes: tuple[int, ...] = TILES) -> bool:
-    """True when the component is exactly a union of whole cells of a grid of one of ``sizes`` (pixels;
-    the packets' 8, 16 and 32 unless told; ``spare`` voxels, of the component's array, count as part of
-    any cell it touches). The grid starts at the plane's corner, or, with ``offset``, anywhere: where the
-    component's own first (or last) line puts it (a tile grid, or a crop, that does not start at the
-    image's corner)."""
-    ii, jj = np.nonzero(component)
-    ii, jj = ii + origin[0], jj + origin[1]
-    si, sj = np.nonzero(spare) if spare is not None else (np.empty(0, int), np.empty(0, int))
-    si, sj = si + origin[0], sj + origin[1]
-    for t in sizes:
-        grids = {(0, 0)}
-        if offset:
-            grids.add(tuple(first % t if first > 0 else (last + 1) % t
-                            for first, last in ((ii.min(), ii.max()), (jj.min(), jj.max()))))
-        for a, b in grids:
-            if whole_cells(ii - a, jj - b, si - a, sj - b, t, (shape[0] - a, shape[1] - b), (a, b)):
-                return True
-    return False
-
-
-def whole_cells(ii: np.ndarray, jj: np.ndarray, si: np.ndarray, sj: np.ndarray, t: int,
-                ends: tuple[int, int], starts: tuple[int, int]) -> bool:
-    """Whether voxels ``ii, jj`` (and spare ``si, sj`` in their cells) fill the t x t cells they touch,
-    in coordinates where the grid starts at 0 and the plane spans ``-starts`` to ``ends``."""
-    per_row = ends[1] // t + 3
-    cells = np.unique((ii // t + 1) * per_row + jj // t + 1)
-    ci, cj = cells // per_row - 1, cells % per_row - 1
-    full = ((np.minimum((ci + 1) * t, ends[0]) - np.maximum(ci * t, -starts[0]))
-            * (np.minimum((cj + 1) * t, ends[1]) - np.maximum(cj * t, -starts[1])))
-    area = len(ii) + int(np.isin((si // t + 1) * per_row + sj // t + 1, cells).sum())
-    return int(full.sum()) == area
 
 
 def find_packet_loss(block: np.ndarray, is_fill: np.ndarray, content_slices: np.ndarray, labels: np.ndarray,
@@ -98,151 +63,6 @@ def find_packet_loss(block: np.ndarray, is_fill: np.ndarray, content_slices: np.
     for same_holes, _ in holes_by_value(block, holes & (labels == 0), is_fill, fills):
         find_small_tiles(block, same_holes, labels, contrast, fill_context)
     close_to_content(block, holes, is_fill, labels)
-
-
-def find_small_tiles(block: np.ndarray, holes: np.ndarray, labels: np.ndarray, contrast: float,
-                     fill_context: Callable[[], tuple] | None) -> None:
-    """Lost tiles of ``PACKET_LOSS.small_tile`` pixels (and their bursts), too small for the in-plane
-    rules: fill regions of one slice (``holes``: at one fill value, :func:`holes_by_value`) that are whole
-    tiles on a grid from their own first line, or an exact rectangle that wide: ``PACKET_LOSS.small_area``
-    voxels at least where content holds their place across the slices (:func:`between_content`, at
-    ``PACKET_LOSS.small_between`` of their voxels); in a scan too thin for that (``fill_context`` None),
-    ``PACKET_LOSS.small_area_in_plane`` where what surrounds them in the plane stands out from the fill by
-    ``contrast`` and, at the plane's border, they are no rectangle (a burst's steps of tiles).
-    Anatomy that is fill in one slice between content (the fissure between the hemispheres in a sagittal
-    slice, a mask's edge) is no such shape."""
-    between = between_content(holes, fill_context) if fill_context is not None else None
-    tile = PACKET_LOSS.small_tile
-    least = PACKET_LOSS.small_area if between is not None else PACKET_LOSS.small_area_in_plane
-    shape = holes.shape[:2]
-    # a whole tile is a t x t square of candidates: screened for on the slab before any region is numbered
-    # (where the plane's border cuts a tile, half a tile beyond it counts)
-    candidates = holes if between is None else between
-    reach = tile // 2
-    padded = np.pad(candidates, ((reach, reach), (reach, reach), (0, 0)), constant_values=True)
-    squares = full_squares(padded, tile)
-    for k in np.nonzero(squares.any(axis=(0, 1)))[0]:
-        regions, _ = ndimage.label(holes[:, :, k], structure=PLANE[:, :, 1])
-        boxes = ndimage.find_objects(regions)
-        # each square's last voxel inside the plane (its last row and column, or the plane's)
-        p, q = np.nonzero(squares[:, :, k])
-        last = tile - 1 - reach
-        seeds = regions[np.minimum(p + last, shape[0] - 1), np.minimum(q + last, shape[1] - 1)]
-        for index in np.unique(seeds):
-            box = boxes[index - 1]
-            # a union of whole tiles on its own grid spans whole tiles, but where the plane's border cuts it
-            cut = [s.start == 0 or s.stop == n for s, n in zip(box, shape, strict=True)]
-            if any((s.stop - s.start) % tile and not edge for s, edge in zip(box, cut, strict=True)):
-                continue
-            region = regions[box] == index
-            if region.sum() < least:
-                continue
-            if between is not None:
-                evidence = between[box + (k,)][region].mean() >= PACKET_LOSS.small_between
-            else:
-                # at the plane's border a fill rectangle may be its own (a field of view's edge, a
-                # blanked annotation): there only a burst's steps of tiles count
-                evidence = ((not any(cut) or not region.all())
-                            and stands_out(block[:, :, k], box, region, contrast))
-            rectangle = region.all() and min(region.shape) >= tile
-            if evidence and (rectangle or tile_aligned(region, (box[0].start, box[1].start), shape,
-                                                       offset=True, sizes=(tile,))):
-                # (a band across the whole plane is lost lines)
-                across = any(s.stop - s.start == n for s, n in zip(box, shape, strict=True))
-                labels[box + (k,)][region] = LOST_LINES_CODE if across else PACKET_LOSS_CODE
-        if between is not None:
-            tiles_over_background(holes[:, :, k], between[:, :, k], (p + last, q + last), labels[:, :, k])
-
-
-def tiles_over_background(holes: np.ndarray, between: np.ndarray, seeds: tuple, labels: np.ndarray) -> None:
-    """Small tiles lost where they join the slice's own background (one slice of the slab: ``between``
-    as :func:`between_content`'s; ``seeds``: a voxel of each square of it). The fill there that content
-    holds on both sides across the slices is lost where the slice's content lies around most of it and,
-    with the slice's other fill voxels as spare (the background the burst ran over), it is whole tiles
-    on a grid that its own straight sides put forward, one of them wholly its own, more than one tile.
-    What it leaves alone: a slice whose anatomy shrinks between its neighbours (a curved rim, no union
-    of tiles), or moved as a whole (a band along the plane's border, fill beyond it); fill a mask leaves
-    between slices that hold anatomy (fill around it); a lone square (a scan upsampled to blocks)."""
-    tile = PACKET_LOSS.small_tile
-    shape = holes.shape
-    regions, _ = ndimage.label(between, structure=PLANE[:, :, 1])
-    boxes = ndimage.find_objects(regions)
-    for index in np.unique(regions[np.minimum(seeds[0], shape[0] - 1), np.minimum(seeds[1], shape[1] - 1)]):
-        if index == 0:
-            continue
-        box = tuple(slice(max(s.start - tile + 1, 0), min(s.stop + tile - 1, n))
-                    for s, n in zip(boxes[index - 1], shape, strict=True))
-        region = regions[box] == index
-        if region.sum() <= tile * tile or labels[box][region].any():
-            continue
-        ring = ndimage.binary_dilation(region, structure=PLANE[:, :, 1]) & ~region
-        if (~holes[box][ring]).mean() < PACKET_LOSS.content_around:
-            continue
-        ii, jj = np.nonzero(region)
-        si, sj = np.nonzero(holes[box] & ~region)
-        origin = (box[0].start, box[1].start)
-        ii, jj, si, sj = ii + origin[0], jj + origin[1], si + origin[0], sj + origin[1]
-        # the grid a side of the region lies on: its first line's, or the line after its last
-        starts = [{first % tile, (last + 1) % tile} for first, last in ((ii.min(), ii.max()),
-                                                                        (jj.min(), jj.max()))]
-        if any(own_cell(ii - a, jj - b, tile)
-               and whole_cells(ii - a, jj - b, si - a, sj - b, tile, (shape[0] - a, shape[1] - b), (a, b))
-               for a in starts[0] for b in starts[1]):
-            labels[box][region] = PACKET_LOSS_CODE
-
-
-def own_cell(ii: np.ndarray, jj: np.ndarray, t: int) -> bool:
-    """Whether voxels ``ii, jj`` fill some t x t cell of the grid that starts at 0 wholly."""
-    cells, counts = np.unique((ii // t) * (int(jj.max()) // t + 2) + jj // t, return_counts=True)
-    return bool((counts == t * t).any())
-
-
-def full_squares(mask: np.ndarray, t: int) -> np.ndarray:
-    """Where a t x t square of ``mask`` starts (its first voxel; the last t - 1 rows and columns of the
-    planes left off), slice by slice."""
-    rows = mask[:mask.shape[0] - t + 1].copy(order="K")  # (a slab is in Fortran order)
-    for d in range(1, t):
-        rows &= mask[d:mask.shape[0] - t + 1 + d]
-    squares = rows[:, :mask.shape[1] - t + 1].copy(order="K")
-    for d in range(1, t):
-        squares &= rows[:, d:mask.shape[1] - t + 1 + d]
-    return squares
-
-
-def between_content(holes: np.ndarray, fill_context: Callable[[], tuple]) -> np.ndarray:
-    """Which ``holes`` content holds on both sides across the slices: in the slice before and the slice
-    after, or, where that slice is fill there too, the one beyond it (lost there too); in the scan's first
-    or last slice, or beside it where it is fill too, on the one side it has (but content on one side at
-    least: the middle slice of three, fill through all three, is no loss)."""
-    context, in_scan = fill_context()
-    content = ~context  # (beyond the scan it is fill: no content)
-    at = slice(CONTEXT, CONTEXT + holes.shape[2])
-    sides = []
-    for step in (-1, 1):
-        beside, beyond = (slice(a.start + step * d, a.stop + step * d) for a, d in ((at, 1), (at, 2)))
-        sides.append((content[:, :, beside] | (context[:, :, beside] & content[:, :, beyond]),
-                      ~in_scan[beside] | ~in_scan[beyond]))
-    (before, open_before), (after, open_after) = sides
-    between = holes & (before | after)
-    # no slice there, or fill in the scan's edge slice beside: the other side judges alone
-    before[:, :, open_before] = True
-    after[:, :, open_after] = True
-    return between & before & after
-
-
-def stands_out(plane: np.ndarray, box: tuple[slice, slice], region: np.ndarray, contrast: float) -> bool:
-    """Whether the voxels around a fill ``region`` (of ``box`` in ``plane``; those inside the plane and
-    measured) stand out from its fill value by ``contrast`` (their median)."""
-    grown = tuple(slice(max(s.start - 1, 0), min(s.stop + 1, n))
-                  for s, n in zip(box, plane.shape, strict=True))
-    inside = np.zeros(tuple(g.stop - g.start for g in grown), dtype=bool)
-    inside[tuple(slice(s.start - g.start, s.stop - g.start)
-                 for s, g in zip(box, grown, strict=True))] = region
-    around = ndimage.binary_dilation(inside, structure=PLANE[:, :, 1]) & ~inside
-    values = plane[grown]
-    near = values[around].astype(np.float64)
-    near = near[~np.isnan(near)]  # (no measurement: no evidence)
-    return bool(near.size) and abs(float(np.median(near)) - float(values[inside][0])) > contrast
 
 
 def close_to_content(block: np.ndarray, holes: np.ndarray, is_fill: np.ndarray, labels: np.ndarray) -> None:
@@ -407,17 +227,8 @@ def cut_at_the_border(block: np.ndarray, box: tuple[slice, slice, slice], is_fil
     border, a burst across the last row of tiles, that no grid's corner puts forward; the scan's own
     padding or background is fill there too."""
     si, sj, sk = box
-    ni, nj = block.shape[:2]
-    sides = []
-    if si.start > 0:
-        sides.append(~is_fill[si.start - 1, sj, sk.start])
-    if si.stop < ni:
-        sides.append(~is_fill[si.stop, sj, sk.start])
-    if sj.start > 0:
-        sides.append(~is_fill[si, sj.start - 1, sk.start])
-    if sj.stop < nj:
-        sides.append(~is_fill[si, sj.stop, sk.start])
-    if not sides or any(side.mean() < PACKET_LOSS.side_content for side in sides):
+    sides = lines_outside(is_fill[:, :, sk.start], (si, sj))
+    if not sides or any((~side).mean() < PACKET_LOSS.side_content for side in sides):
         return False
     context, in_scan = fill_context()
     return content_either_side(context, in_scan, (si, sj), sk.start, PACKET_LOSS.content_both)

@@ -341,3 +341,55 @@ def find_lost_tiles_on_grid(block: np.ndarray, holes: np.ndarray, content: np.nd
                     np.pad(content[plane], pad, mode="edge"), found, context, (t,))
     new = (found[inside] == PACKET_LOSS_CODE) & (grown[inside] != PACKET_LOSS_CODE) & (labels[plane] == 0)
     labels[plane][new] = PACKET_LOSS_CODE
+
+
+def tile_aligned(component: np.ndarray, origin: tuple[int, int], shape: tuple[int, int],
+                 spare: np.ndarray | None = None, offset: bool = False,
+                 sizes: tuple[int, ...] = TILES) -> bool:
+    """True when the component is exactly a union of whole cells of a grid of one of ``sizes`` (pixels;
+    the packets' 8, 16 and 32 unless told; ``spare`` voxels, of the component's array, count as part of
+    any cell it touches). The grid starts at the plane's corner, or, with ``offset``, anywhere: where the
+    component's own first (or last) line puts it (a tile grid, or a crop, that does not start at the
+    image's corner)."""
+    ii, jj = np.nonzero(component)
+    ii, jj = ii + origin[0], jj + origin[1]
+    si, sj = np.nonzero(spare) if spare is not None else (np.empty(0, int), np.empty(0, int))
+    si, sj = si + origin[0], sj + origin[1]
+    for t in sizes:
+        grids = {(0, 0)}
+        if offset:
+            grids.add(tuple(first % t if first > 0 else (last + 1) % t
+                            for first, last in ((ii.min(), ii.max()), (jj.min(), jj.max()))))
+        for a, b in grids:
+            if whole_cells(ii - a, jj - b, si - a, sj - b, t, (shape[0] - a, shape[1] - b), (a, b)):
+                return True
+    return False
+
+
+def whole_cells(ii: np.ndarray, jj: np.ndarray, si: np.ndarray, sj: np.ndarray, t: int,
+                ends: tuple[int, int], starts: tuple[int, int]) -> bool:
+    """Whether voxels ``ii, jj`` (and spare ``si, sj`` in their cells) fill the t x t cells they touch,
+    in coordinates where the grid starts at 0 and the plane spans ``-starts`` to ``ends``."""
+    per_row = ends[1] // t + 3
+    cells = np.unique((ii // t + 1) * per_row + jj // t + 1)
+    ci, cj = cells // per_row - 1, cells % per_row - 1
+    full = ((np.minimum((ci + 1) * t, ends[0]) - np.maximum(ci * t, -starts[0]))
+            * (np.minimum((cj + 1) * t, ends[1]) - np.maximum(cj * t, -starts[1])))
+    area = len(ii) + int(np.isin((si // t + 1) * per_row + sj // t + 1, cells).sum())
+    return int(full.sum()) == area
+
+
+def lines_outside(plane: np.ndarray, box: tuple[slice, slice]) -> list[np.ndarray]:
+    """The lines of ``plane`` just outside each side of the rectangle ``box`` that the plane's border
+    does not bound."""
+    (si, sj), (ni, nj) = box, plane.shape
+    lines = []
+    if si.start > 0:
+        lines.append(plane[si.start - 1, sj])
+    if si.stop < ni:
+        lines.append(plane[si.stop, sj])
+    if sj.start > 0:
+        lines.append(plane[si, sj.start - 1])
+    if sj.stop < nj:
+        lines.append(plane[si, sj.stop])
+    return lines

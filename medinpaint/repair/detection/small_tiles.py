@@ -1,0 +1,197 @@
+"""Lost 4-pixel tiles: bursts too small for the in-plane packet rules, judged by the content that holds
+their place across the slices (or, in a single slice, by what surrounds them), including the bursts that
+run into the slice's background and what a crop left of them at the plane's border."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from scipy import ndimage
+
+from medinpaint.repair.detection.kinds import LOST_LINES_CODE, PACKET_LOSS_CODE
+from medinpaint.repair.detection.slabs import CONTEXT, PLANE
+from medinpaint.repair.detection.tiles import PACKET_LOSS, lines_outside, tile_aligned, whole_cells
+
+
+def find_small_tiles(block: np.ndarray, holes: np.ndarray, labels: np.ndarray, contrast: float,
+                     fill_context: Callable[[], tuple] | None) -> None:
+    """Lost tiles of ``PACKET_LOSS.small_tile`` pixels (and their bursts), too small for the in-plane
+    rules: fill regions of one slice (``holes``: at one fill value, :func:`holes_by_value`) that are whole
+    tiles on a grid from their own first line, or an exact rectangle that wide: ``PACKET_LOSS.small_area``
+    voxels at least where content holds their place across the slices (:func:`between_content`, at
+    ``PACKET_LOSS.small_between`` of their voxels); in a scan too thin for that (``fill_context`` None),
+    ``PACKET_LOSS.small_area_in_plane`` where what surrounds them in the plane stands out from the fill by
+    ``contrast`` and, at the plane's border, they are no rectangle (a burst's steps of tiles).
+    Anatomy that is fill in one slice between content (the fissure between the hemispheres in a sagittal
+    slice, a mask's edge) is no such shape."""
+    between = between_content(holes, fill_context) if fill_context is not None else None
+    tile = PACKET_LOSS.small_tile
+    least = PACKET_LOSS.small_area if between is not None else PACKET_LOSS.small_area_in_plane
+    shape = holes.shape[:2]
+    # a whole tile is a t x t square of candidates: screened for on the slab before any region is numbered
+    # (where the plane's border cuts a tile, half a tile beyond it counts)
+    candidates = holes if between is None else between
+    reach = tile // 2
+    padded = np.pad(candidates, ((reach, reach), (reach, reach), (0, 0)), constant_values=True)
+    squares = full_squares(padded, tile)
+    for k in np.nonzero(squares.any(axis=(0, 1)))[0]:
+        regions, _ = ndimage.label(holes[:, :, k], structure=PLANE[:, :, 1])
+        boxes = ndimage.find_objects(regions)
+        # each square's last voxel inside the plane (its last row and column, or the plane's)
+        p, q = np.nonzero(squares[:, :, k])
+        last = tile - 1 - reach
+        seeds = regions[np.minimum(p + last, shape[0] - 1), np.minimum(q + last, shape[1] - 1)]
+        for index in np.unique(seeds):
+            box = boxes[index - 1]
+            # a union of whole tiles on its own grid spans whole tiles, but where the plane's border cuts it
+            cut = [s.start == 0 or s.stop == n for s, n in zip(box, shape, strict=True)]
+            if any((s.stop - s.start) % tile and not edge for s, edge in zip(box, cut, strict=True)):
+                continue
+            region = regions[box] == index
+            if region.sum() < least:
+                continue
+            if between is not None:
+                evidence = between[box + (k,)][region].mean() >= PACKET_LOSS.small_between
+            else:
+                # at the plane's border a fill rectangle may be its own (a field of view's edge, a
+                # blanked annotation): there only a burst's steps of tiles count
+                evidence = ((not any(cut) or not region.all())
+                            and stands_out(block[:, :, k], box, region, contrast))
+            rectangle = region.all() and min(region.shape) >= tile
+            if evidence and (rectangle or tile_aligned(region, (box[0].start, box[1].start), shape,
+                                                       offset=True, sizes=(tile,))):
+                # (a band across the whole plane is lost lines)
+                across = any(s.stop - s.start == n for s, n in zip(box, shape, strict=True))
+                labels[box + (k,)][region] = LOST_LINES_CODE if across else PACKET_LOSS_CODE
+        if between is not None:
+            tiles_over_background(holes[:, :, k], between[:, :, k], (p + last, q + last), labels[:, :, k])
+    if between is not None:
+        remnants_at_border(holes, between, labels)
+
+
+def remnants_at_border(holes: np.ndarray, between: np.ndarray, labels: np.ndarray) -> None:
+    """What is left of small tiles a crop cut at the plane's border: an exact fill rectangle of one slice
+    of the slab (``holes``, at one fill value; ``between``: as :func:`between_content`'s) that content
+    holds on both sides across the slices, against one side of the border (not a corner), two or three
+    pixels thick there and whole tiles long along it, with content (or damage found) along all of the
+    lines just outside its other sides. Fill at the border that the scan's own background leaves is
+    fill beside too; a line one pixel thick is left alone (a lossy codec's or a threshold's edge leaves
+    runs of fill 4 or 8 pixels long along the border)."""
+    tile = PACKET_LOSS.small_tile
+    ni, nj, nk = holes.shape
+    thin = tile - 1
+    # the band along each side of the border, and the axis that crosses it
+    bands = [(slice(0, thin), slice(0, nj), 0), (slice(max(ni - thin, 0), ni), slice(0, nj), 0),
+             (slice(0, ni), slice(0, thin), 1), (slice(0, ni), slice(max(nj - thin, 0), nj), 1)]
+    for k in range(nk):
+        for bi, bj, axis in bands:
+            if not between[bi, bj, k].any():
+                continue
+            regions, _ = ndimage.label(between[bi, bj, k], structure=PLANE[:, :, 1])
+            for index, box in enumerate(ndimage.find_objects(regions), start=1):
+                si, sj = (slice(s.start + b.start, s.stop + b.start)
+                          for s, b in zip(box, (bi, bj), strict=True))
+                across, along = ((si, sj), (sj, si))[axis]
+                size, length = ((ni, nj), (nj, ni))[axis]
+                if (not (across.start == 0 or across.stop == size) or along.start == 0 or along.stop == length
+                        or not 1 < across.stop - across.start < tile <= along.stop - along.start
+                        or (along.stop - along.start) % tile or not (regions[box] == index).all()
+                        or labels[si, sj, k].any()):
+                    continue
+                # nothing of it beyond the rectangle, and the lines just outside it content
+                if (not any(side.any() for side in lines_outside(between[:, :, k], (si, sj)))
+                        and all((~side).mean() >= PACKET_LOSS.side_content
+                                for side in lines_outside(holes[:, :, k], (si, sj)))):
+                    labels[si, sj, k] = PACKET_LOSS_CODE
+
+
+def tiles_over_background(holes: np.ndarray, between: np.ndarray, seeds: tuple, labels: np.ndarray) -> None:
+    """Small tiles lost where they join the slice's own background (one slice of the slab: ``between``
+    as :func:`between_content`'s; ``seeds``: a voxel of each square of it). The fill there that content
+    holds on both sides across the slices is lost where the slice's content lies around most of it and,
+    with the slice's other fill voxels as spare (the background the burst ran over), it is whole tiles
+    on a grid that its own straight sides put forward, one of them wholly its own, more than one tile.
+    What it leaves alone: a slice whose anatomy shrinks between its neighbours (a curved rim, no union
+    of tiles), or moved as a whole (a band along the plane's border, fill beyond it); fill a mask leaves
+    between slices that hold anatomy (fill around it); a lone square (a scan upsampled to blocks)."""
+    tile = PACKET_LOSS.small_tile
+    shape = holes.shape
+    regions, _ = ndimage.label(between, structure=PLANE[:, :, 1])
+    boxes = ndimage.find_objects(regions)
+    for index in np.unique(regions[np.minimum(seeds[0], shape[0] - 1), np.minimum(seeds[1], shape[1] - 1)]):
+        if index == 0:
+            continue
+        box = tuple(slice(max(s.start - tile + 1, 0), min(s.stop + tile - 1, n))
+                    for s, n in zip(boxes[index - 1], shape, strict=True))
+        region = regions[box] == index
+        if region.sum() <= tile * tile or labels[box][region].any():
+            continue
+        ring = ndimage.binary_dilation(region, structure=PLANE[:, :, 1]) & ~region
+        if (~holes[box][ring]).mean() < PACKET_LOSS.content_around:
+            continue
+        ii, jj = np.nonzero(region)
+        si, sj = np.nonzero(holes[box] & ~region)
+        origin = (box[0].start, box[1].start)
+        ii, jj, si, sj = ii + origin[0], jj + origin[1], si + origin[0], sj + origin[1]
+        # the grid a side of the region lies on: its first line's, or the line after its last
+        starts = [{first % tile, (last + 1) % tile} for first, last in ((ii.min(), ii.max()),
+                                                                        (jj.min(), jj.max()))]
+        if any(own_cell(ii - a, jj - b, tile)
+               and whole_cells(ii - a, jj - b, si - a, sj - b, tile, (shape[0] - a, shape[1] - b), (a, b))
+               for a in starts[0] for b in starts[1]):
+            labels[box][region] = PACKET_LOSS_CODE
+
+
+def own_cell(ii: np.ndarray, jj: np.ndarray, t: int) -> bool:
+    """Whether voxels ``ii, jj`` fill some t x t cell of the grid that starts at 0 wholly."""
+    cells, counts = np.unique((ii // t) * (int(jj.max()) // t + 2) + jj // t, return_counts=True)
+    return bool((counts == t * t).any())
+
+
+def full_squares(mask: np.ndarray, t: int) -> np.ndarray:
+    """Where a t x t square of ``mask`` starts (its first voxel; the last t - 1 rows and columns of the
+    planes left off), slice by slice."""
+    rows = mask[:mask.shape[0] - t + 1].copy(order="K")  # (a slab is in Fortran order)
+    for d in range(1, t):
+        rows &= mask[d:mask.shape[0] - t + 1 + d]
+    squares = rows[:, :mask.shape[1] - t + 1].copy(order="K")
+    for d in range(1, t):
+        squares &= rows[:, d:mask.shape[1] - t + 1 + d]
+    return squares
+
+
+def between_content(holes: np.ndarray, fill_context: Callable[[], tuple]) -> np.ndarray:
+    """Which ``holes`` content holds on both sides across the slices: in the slice before and the slice
+    after, or, where that slice is fill there too, the one beyond it (lost there too); in the scan's first
+    or last slice, or beside it where it is fill too, on the one side it has (but content on one side at
+    least: the middle slice of three, fill through all three, is no loss)."""
+    context, in_scan = fill_context()
+    content = ~context  # (beyond the scan it is fill: no content)
+    at = slice(CONTEXT, CONTEXT + holes.shape[2])
+    sides = []
+    for step in (-1, 1):
+        beside, beyond = (slice(a.start + step * d, a.stop + step * d) for a, d in ((at, 1), (at, 2)))
+        sides.append((content[:, :, beside] | (context[:, :, beside] & content[:, :, beyond]),
+                      ~in_scan[beside] | ~in_scan[beyond]))
+    (before, open_before), (after, open_after) = sides
+    between = holes & (before | after)
+    # no slice there, or fill in the scan's edge slice beside: the other side judges alone
+    before[:, :, open_before] = True
+    after[:, :, open_after] = True
+    return between & before & after
+
+
+def stands_out(plane: np.ndarray, box: tuple[slice, slice], region: np.ndarray, contrast: float) -> bool:
+    """Whether the voxels around a fill ``region`` (of ``box`` in ``plane``; those inside the plane and
+    measured) stand out from its fill value by ``contrast`` (their median)."""
+    grown = tuple(slice(max(s.start - 1, 0), min(s.stop + 1, n))
+                  for s, n in zip(box, plane.shape, strict=True))
+    inside = np.zeros(tuple(g.stop - g.start for g in grown), dtype=bool)
+    inside[tuple(slice(s.start - g.start, s.stop - g.start)
+                 for s, g in zip(box, grown, strict=True))] = region
+    around = ndimage.binary_dilation(inside, structure=PLANE[:, :, 1]) & ~inside
+    values = plane[grown]
+    near = values[around].astype(np.float64)
+    near = near[~np.isnan(near)]  # (no measurement: no evidence)
+    return bool(near.size) and abs(float(np.median(near)) - float(values[inside][0])) > contrast

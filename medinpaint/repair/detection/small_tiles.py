@@ -65,19 +65,45 @@ def find_small_tiles(block: np.ndarray, holes: np.ndarray, labels: np.ndarray, c
                 across = any(s.stop - s.start == n for s, n in zip(box, shape, strict=True))
                 labels[box + (k,)][region] = LOST_LINES_CODE if across else PACKET_LOSS_CODE
         if between is not None:
-            tiles_over_background(holes[:, :, k], between[:, :, k], (p + last, q + last), labels[:, :, k])
+            tiles_over_background(holes[:, :, k], between[:, :, k], (p + last, q + last), labels[:, :, k],
+                                  content_beside(fill_context, k))
     if between is not None:
-        remnants_at_border(holes, between, labels)
+        remnants_at_border(block, holes, between, labels, contrast, fill_context)
 
 
-def remnants_at_border(holes: np.ndarray, between: np.ndarray, labels: np.ndarray) -> None:
+def content_beside(fill_context: Callable[[], tuple], k: int) -> np.ndarray:
+    """Content in both slices beside slab slice ``k`` (those of them in the scan)."""
+    context, in_scan = fill_context()
+    beside = np.ones(context.shape[:2], dtype=bool)
+    for at in (k + CONTEXT - 1, k + CONTEXT + 1):
+        if in_scan[at]:
+            beside &= ~context[:, :, at]
+    return beside
+
+
+def fill_two_slices_away(fill_context: Callable[[], tuple], k: int) -> np.ndarray:
+    """Fill at the same place two slices before or after slab slice ``k`` (those in the scan): where a
+    slice's fill recurs there, with content between, every other slice moved (an interleaved
+    acquisition), no packet was lost."""
+    context, in_scan = fill_context()
+    away = np.zeros(context.shape[:2], dtype=bool)
+    for at in (k + CONTEXT - 2, k + CONTEXT + 2):
+        if in_scan[at]:
+            away |= context[:, :, at]
+    return away
+
+
+def remnants_at_border(block: np.ndarray, holes: np.ndarray, between: np.ndarray, labels: np.ndarray,
+                       contrast: float, fill_context: Callable[[], tuple]) -> None:
     """What is left of small tiles a crop cut at the plane's border: an exact fill rectangle of one slice
     of the slab (``holes``, at one fill value; ``between``: as :func:`between_content`'s) that content
     holds on both sides across the slices, against one side of the border (not a corner), two or three
-    pixels thick there and whole tiles long along it, with content (or damage found) along all of the
-    lines just outside its other sides. Fill at the border that the scan's own background leaves is
-    fill beside too; a line one pixel thick is left alone (a lossy codec's or a threshold's edge leaves
-    runs of fill 4 or 8 pixels long along the border)."""
+    pixels thick there and whole tiles long along it, with content (or damage found) along
+    ``PACKET_LOSS.side_content`` of each line just outside its other sides, that stands out from the
+    fill by ``contrast`` and is no fill two slices away. What it leaves alone: the scan's own background
+    at the border (fill beside too); a line one pixel thick (a lossy codec's or a threshold's edge leaves
+    runs of fill 4 or 8 pixels long there); a CT's clipped air cut by a crop (within the contrast); the
+    edge value a move between slices holds at the border (it recurs in every other slice)."""
     tile = PACKET_LOSS.small_tile
     ni, nj, nk = holes.shape
     thin = tile - 1
@@ -102,19 +128,24 @@ def remnants_at_border(holes: np.ndarray, between: np.ndarray, labels: np.ndarra
                 # nothing of it beyond the rectangle, and the lines just outside it content
                 if (not any(side.any() for side in lines_outside(between[:, :, k], (si, sj)))
                         and all((~side).mean() >= PACKET_LOSS.side_content
-                                for side in lines_outside(holes[:, :, k], (si, sj)))):
+                                for side in lines_outside(holes[:, :, k], (si, sj)))
+                        and stands_out(block[:, :, k], (si, sj), regions[box] == index, contrast)
+                        and fill_two_slices_away(fill_context, k)[si, sj].mean() < 0.5):
                     labels[si, sj, k] = PACKET_LOSS_CODE
 
 
-def tiles_over_background(holes: np.ndarray, between: np.ndarray, seeds: tuple, labels: np.ndarray) -> None:
+def tiles_over_background(holes: np.ndarray, between: np.ndarray, seeds: tuple, labels: np.ndarray,
+                          beside: np.ndarray) -> None:
     """Small tiles lost where they join the slice's own background (one slice of the slab: ``between``
     as :func:`between_content`'s; ``seeds``: a voxel of each square of it). The fill there that content
-    holds on both sides across the slices is lost where the slice's content lies around most of it and,
-    with the slice's other fill voxels as spare (the background the burst ran over), it is whole tiles
-    on a grid that its own straight sides put forward, one of them wholly its own, more than one tile.
-    What it leaves alone: a slice whose anatomy shrinks between its neighbours (a curved rim, no union
-    of tiles), or moved as a whole (a band along the plane's border, fill beyond it); fill a mask leaves
-    between slices that hold anatomy (fill around it); a lone square (a scan upsampled to blocks)."""
+    holds on both sides across the slices (and in both slices beside, ``beside``: not the slice beyond)
+    is lost where the slice's content lies around most of it and, with the slice's other fill voxels as
+    spare (the background the burst ran over), it is whole tiles on a grid that its own straight sides
+    put forward, one of them wholly its own, more than one tile. What it leaves alone: a slice whose
+    anatomy shrinks between its neighbours (a curved rim, no union of tiles), or moved (a band along the
+    plane's border, fill beyond it; a channel of background that the slice before holds too); fill a
+    mask leaves between slices that hold anatomy (fill around it); a lone square (a scan upsampled to
+    blocks)."""
     tile = PACKET_LOSS.small_tile
     shape = holes.shape
     regions, _ = ndimage.label(between, structure=PLANE[:, :, 1])
@@ -125,7 +156,8 @@ def tiles_over_background(holes: np.ndarray, between: np.ndarray, seeds: tuple, 
         box = tuple(slice(max(s.start - tile + 1, 0), min(s.stop + tile - 1, n))
                     for s, n in zip(boxes[index - 1], shape, strict=True))
         region = regions[box] == index
-        if region.sum() <= tile * tile or labels[box][region].any():
+        if (region.sum() <= tile * tile or labels[box][region].any()
+                or beside[box][region].mean() < PACKET_LOSS.small_between):
             continue
         ring = ndimage.binary_dilation(region, structure=PLANE[:, :, 1]) & ~region
         if (~holes[box][ring]).mean() < PACKET_LOSS.content_around:

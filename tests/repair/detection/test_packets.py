@@ -324,3 +324,57 @@ def test_what_a_crop_left_of_4_pixel_tiles_at_the_planes_border_is_found():
     assert (found[lost] > 0).all()
     assert not (found[~lost] > 0).any()
     assert detect(volume).counts() == {}
+
+
+def _stored_part(name: str, axis: int, box: tuple[slice, ...]) -> tuple[np.ndarray, object]:
+    from medinpaint.data.sources import available_sources
+
+    require_source(name)
+    volume = next(source for source in available_sources() if source.name == name).load()
+    stored = np.asarray(volume.array)
+    return np.ascontiguousarray(np.moveaxis(stored, axis, 2)[box]), volume
+
+
+@pytest.mark.parametrize(("name", "axis", "box", "how", "amount"), [
+    # a channel of background 4 pixels wide beside a strip of tissue, fill in the slice before too
+    ("ch2bet", 0, (slice(0, 217), slice(0, 181), slice(73, 89)), "odd", (-3, -3)),
+    # a scan of three slices whose middle one moved: no slice two away to tell
+    ("ch2bet", 2, (slice(0, 181), slice(0, 217), slice(49, 52)), "one", (4, 0)),
+    # the border's edge value held by the move: a strip 3 pixels thick at the border
+    ("cranium", 2, (slice(26, 122), slice(93, 189), slice(9, 25)), "odd", (7, 2)),
+    ("ch2bet", 0, (slice(72, 168), slice(44, 140), slice(98, 114)), "odd", (7, 2)),
+])
+def test_fill_that_motion_leaves_is_no_small_tile(name, axis, box, how, amount):
+    """What the review of the 4-pixel rules over the background and at the border found in clean scans
+    with motion between slices, outside the motion corpus's crops (each gave 8-136 packet voxels): the
+    region must lie on content in both slices beside, not recur two slices away, and a strip at the
+    border must stand out from the fill."""
+    from tests.generators.motion import moved
+
+    part, volume = _stored_part(name, axis, box)
+    array = np.asfortranarray(moved(part, how, amount))
+    clean = Volume(array, np.eye(4), float(np.ravel(volume.slope)[0]), float(np.ravel(volume.intercept)[0]),
+                   meta={"format": "nifti", "modality": volume.modality})
+    assert detect(clean).counts() == {}
+
+
+def test_the_clipped_air_of_a_ct_crop_is_no_tile_at_the_border():
+    """A 4x2 run of -1024 in cranium's clipped air, cut by the crop's edge into a strip 2 pixels thick
+    (the review: 8 packet voxels). Air stands within the contrast of the fill: no strip of a tile."""
+    part, volume = _stored_part("cranium", 2, (slice(114, 210), slice(91, 152), slice(89, 93)))
+    assert detect(volume.with_array(part)).counts() == {}
+
+
+def test_nan_tiles_beside_are_no_content_for_a_tile_over_the_background():
+    """dipy's PIESNO crop with the independent generator's tiles at NaN (seed 4): NaN is no fill value
+    the rules match, so tiles lost beside passed for content, and a band of the scan's own 0 at the
+    plane's edge passed for tiles over the background (240 false voxels); its content around is 0.615."""
+    from tests.generators.independent import damage
+
+    volume = bench_view("dipy-piesno", True)
+    stored = np.asarray(volume.array)
+    result = damage(stored, "tiles", np.random.default_rng(4), fill="nan", on="stored",
+                    slope=float(np.ravel(volume.slope)[0]), intercept=float(np.ravel(volume.intercept)[0]),
+                    padding=None)
+    found = detect(volume.with_array(np.ascontiguousarray(result.damaged))).labels > 0
+    assert not (found & ~np.asarray(result.lost, bool)).any()

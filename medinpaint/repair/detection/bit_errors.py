@@ -151,16 +151,20 @@ def flips_in_background(array: np.ndarray, is_fill: np.ndarray, not_constant: np
 
 
 def one_flip_explains(values: np.ndarray, low: np.ndarray, high: np.ndarray, threshold: float) -> np.ndarray:
-    """True where flipping one bit of the stored word (an exponent bit for floats) lands in [low, high]."""
+    """True where flipping one bit of the stored word (for floats, an exponent bit or the sign)
+    lands in [low, high]."""
     explained = np.zeros(values.shape, dtype=bool)
-    for restored in one_flip_restorations(values, threshold):
+    for restored in one_flip_restorations(values, threshold, sign=True):
         explained |= (restored >= low) & (restored <= high)
     return explained
 
 
-def one_flip_restorations(values: np.ndarray, threshold: float = 0.0) -> Iterator[np.ndarray]:
+def one_flip_restorations(values: np.ndarray, threshold: float = 0.0,
+                          sign: bool = False) -> Iterator[np.ndarray]:
     """Each value the stored words would hold with one bit flipped back (bits worth ``threshold / 2``
-    or more; for floats, an exponent bit: the value scaled by 2^(2^b) either way), as float64 arrays."""
+    or more; for floats, an exponent bit: the value scaled by 2^(2^b) either way, and with ``sign``
+    the sign bit: an HU float CT's air at -1000 read as +1000), as float64 arrays. The later looks,
+    taking smaller jumps, leave the sign out: in tissue near 0 it puts almost any voxel back."""
     if values.dtype.kind in "iu":
         native = values.dtype.newbyteorder("=")  # the bits as stored, whatever the array's byte order
         words = values.astype(native).view(f"u{values.dtype.itemsize}")
@@ -170,6 +174,8 @@ def one_flip_restorations(values: np.ndarray, threshold: float = 0.0) -> Iterato
     else:
         exponent_bits = np.finfo(values.dtype).nexp
         values = values.astype(np.float64)
+        if sign:
+            yield -values
         with np.errstate(over="ignore"):  # beyond float64: inf, never near a neighbour
             for bit in range(exponent_bits):
                 yield np.ldexp(values, -(2**bit))

@@ -114,6 +114,68 @@ def minimum_and_frame(array: np.ndarray, slab: int) -> tuple[np.generic, np.ndar
     return np.array(minima, dtype=array.dtype).min(), frame
 
 
+def nan_as_fill(array: np.ndarray, slab: int) -> np.ndarray:
+    """A copy of a float scan (Fortran order) with its NaN voxels at the type's lowest value; but
+    where, in most slices, the NaN that reaches the plane's border is whole lines from it inwards and
+    nothing more (a resampler's outside of the field of view), those lines at the value the lines
+    inside them hold most, as if the scan were padded with its own background.
+
+    NaN equals nothing, itself included, so no rule saw a region of it as one value: lost data a
+    converter marks "no data" went unfound (tiles, lines, whole slices), and NaN lost beside a slice
+    passed for content there. As the lowest value it is a fill like any other, and a clean scan's NaN
+    background (a statistics map's outside, which reaches beyond whole lines) a background at its
+    minimum. A frame of it against tissue, as a fill, passed for tiles lost all round a slice. The
+    voxels keep their place, so the labels apply to the scan as given."""
+    framed, inner = [], []
+
+    def frames(nan: np.ndarray) -> np.ndarray:
+        """The whole NaN lines from the plane's border inwards, along either axis."""
+        edges = []
+        for axis in (0, 1):
+            full = nan.all(axis=1 - axis)  # (lines, slices)
+            edges.append(np.cumprod(full, axis=0).astype(bool)
+                         | np.cumprod(full[::-1], axis=0)[::-1].astype(bool))
+        return edges[0][:, np.newaxis, :] | edges[1][np.newaxis, :, :]
+
+    def survey(part: slice) -> None:
+        block = np.asarray(array[:, :, part])
+        nan = np.isnan(block)
+        frame = frames(nan)
+        for k in range(block.shape[2]):
+            plane, lines = nan[:, :, k], frame[:, :, k]
+            if lines.all() or not (lines[[0, -1]].all() and lines[:, [0, -1]].all()):
+                framed.append(False)
+                continue
+            regions, _ = ndimage.label(plane)
+            border = np.unique(np.concatenate([regions[[0, -1]].ravel(), regions[:, [0, -1]].ravel()]))
+            framed.append(not (np.isin(regions, border[border > 0]) & ~lines).any())
+            if framed[-1]:
+                rows, columns = np.nonzero(~lines.all(axis=1))[0], np.nonzero(~lines.all(axis=0))[0]
+                inside = block[rows[0]:rows[-1] + 1, columns[0]:columns[-1] + 1, k]
+                inner.append(np.concatenate([inside[0], inside[-1], inside[:, 0], inside[:, -1]]))
+        drop_mapped_pages(array, part.start, part.stop)
+
+    for_each_slab(array.shape[2], slab, survey)
+    lowest = np.asarray(np.finfo(array.dtype).min, array.dtype)
+    background = None
+    if np.mean(framed) > 0.5:  # (a slice where lost NaN runs into the frame leaves it one)
+        values, counts = np.unique(np.concatenate(inner), return_counts=True)
+        background = np.asarray(values[np.argmax(counts)], array.dtype)
+    copy = np.empty(array.shape, dtype=array.dtype, order="F")
+
+    def look(part: slice) -> None:
+        block = np.asarray(array[:, :, part])
+        nan = np.isnan(block)
+        filled = np.where(nan, lowest, block)
+        if background is not None:
+            filled[nan & frames(nan)] = background
+        copy[:, :, part] = filled
+        drop_mapped_pages(array, part.start, part.stop)
+
+    for_each_slab(array.shape[2], slab, look)
+    return copy
+
+
 def frame_value(frame: np.ndarray, share: float = 1.0) -> float | None:
     """The constant that fills the outer frame of the slices (``frame``: its voxels, from
     :func:`minimum_and_frame`), or None: with ``share`` 1, a scan padded in-plane with a constant,

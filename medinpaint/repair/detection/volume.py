@@ -57,6 +57,7 @@ from medinpaint.repair.detection.slabs import (
     in_plane_neighbours,
     is_fill_value,
     minimum_and_frame,
+    nan_as_fill,
     pick_run_fills,
     run_values,
     to_volume_indices,
@@ -85,9 +86,12 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     """Detection in a 3D volume; ``stream``: its voxels are the pixel stream in Fortran order (not
     the tiles of a mosaic), so a truncated stream shows as a tail of fill."""
     array = in_fortran_order(volume.array)
+    minimum, frame = minimum_and_frame(array, slab)
+    if np.isnan(minimum):  # NaN, a converter's "no data": a fill below every value (or a frame)
+        array = nan_as_fill(array, slab)
+        minimum, frame = minimum_and_frame(array, slab)
     volume = volume.with_array(array)
     nk = array.shape[2]
-    minimum, frame = minimum_and_frame(array, slab)
     fills = fill_values(volume, minimum)
     # a constant that frames every slice is the scan's own padding: no fill, and unseen beyond it
     padding = frame_value(frame)

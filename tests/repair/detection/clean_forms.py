@@ -5,9 +5,10 @@ Each source of :func:`medinpaint.data.available_sources` (a 4D scan: its first v
 of its three axes, as the middle single slice and as a volume (cropped in-plane and along the slices to
 keep it bounded), and each of those is stored as the scan's own values, float32 and float64 NIfTI of its
 physical values, rescaled int16 (CT: intercept -1024; MR: 12 bits), cropped, padded with the scanner's
-background, as lossy 8-bit JPEG (quality 90 and 75) and 12-bit JPEG 2000 (10:1), resampled linearly
-(1.5 times finer in-plane; a volume turned 5 degrees), masked (skull-stripped-like) and thresholded, with
-the independent generator's storage helpers (:mod:`tests.generators.storage`).
+background (and with NaN, a resampler's "no data"), as lossy 8-bit JPEG (quality 90 and 75) and 12-bit
+JPEG 2000 (10:1), resampled linearly (1.5 times finer in-plane; a volume turned 5 degrees), masked
+(skull-stripped-like; also with NaN outside, as statistics maps are) and thresholded, with the
+independent generator's storage helpers (:mod:`tests.generators.storage`).
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from tests.generators import storage
 # a volume's in-plane side and its slices, at most (the middle of the scan is kept)
 VOLUME_SIDE = 96
 VOLUME_SLICES = 16
-FORMS = ("native", "float32", "float64", "int16", "cropped", "padded", "jpeg90", "jpeg75", "j2k10",
-         "upsampled", "turned", "masked", "thresholded")
+FORMS = ("native", "float32", "float64", "int16", "cropped", "padded", "padded-nan", "jpeg90", "jpeg75",
+         "j2k10", "upsampled", "turned", "masked", "thresholded", "masked-nan")
 JPEG_QUALITIES = (90, 75)  # lossy 8-bit JPEG as secondary captures and viewers' exports store scans
 
 
@@ -81,6 +82,7 @@ def forms(source_volume: Volume, values: np.ndarray, stored: np.ndarray,
         yield "cropped", _nifti(storage.crop(float32, rng))
     yield "padded", _nifti(storage.pad(float32, 8))
     yield "padded-int16", _nifti(storage.pad(as_int16.array, 8))
+    yield "padded-nan", _nifti(storage.pad(float32, 8, value=np.nan))  # a resampler's "no data"
     for quality in JPEG_QUALITIES:
         yield f"jpeg{quality}", _nifti(storage.jpeg_lossy(values, quality))
     if min(values.shape[:2]) >= 32:
@@ -91,6 +93,7 @@ def forms(source_volume: Volume, values: np.ndarray, stored: np.ndarray,
     if values.max() > values.min():
         yield "masked", _nifti(storage.masked(float32, value=float32.min() if ct else 0))
         yield "thresholded", _nifti(storage.thresholded(float32, value=float32.min() if ct else 0))
+        yield "masked-nan", _nifti(storage.masked(float32, value=np.nan))  # a statistics map's outside
 
 
 def clean_cases(seed: int = 0) -> Iterator[tuple[str, Volume]]:

@@ -71,13 +71,16 @@ def bench_view(name: str, volume_view: bool, hu_float: bool = False):
     return volume.with_array(np.ascontiguousarray(stored[box]))
 
 
-def independently_damaged(name: str, volume_view: bool, kind: str, seed: int = 0, hu_float: bool = False):
-    """The bench's view of a source damaged by the independent generator (``seed``): the clean view, the
-    damaged array, what was changed, what was lost (changed or not), and the detection."""
+def independently_damaged(name: str, volume_view: bool, kind: str, seed: int = 0, hu_float: bool = False,
+                          fill=None):
+    """The bench's view of a source damaged by the independent generator (``seed``; ``fill``: the fill
+    value of a kind that writes one, drawn when None): the clean view, the damaged array, what was
+    changed, what was lost (changed or not), and the detection."""
     from medinpaint.repair import detect
     from tests.generators.independent import damage
 
     clean = bench_view(name, volume_view, hu_float)
-    result = damage(np.asarray(clean.array), kind, np.random.default_rng(seed))
+    options = {} if fill is None else {"fill": fill}
+    result = damage(np.asarray(clean.array), kind, np.random.default_rng(seed), **options)
     found = detect(clean.with_array(np.ascontiguousarray(result.damaged)))
     return clean, result.damaged, np.asarray(result.mask, bool), np.asarray(result.lost, bool), found

@@ -15,7 +15,7 @@ import torch
 from medinpaint.data.normalise import denormalise, normalise
 from medinpaint.io import Volume
 from medinpaint.io.volume import drop_mapped_pages
-from medinpaint.repair.inferer import RepairInferer
+from medinpaint.repair.inferer import RepairInferer, sane_context
 
 GRID = 16  # damage is grouped into crops on this in-plane grid
 MARGIN = 16  # context around the damage in a crop: repaired values within 1 stored unit of the whole plane's
@@ -165,7 +165,7 @@ class CropInferer(RepairInferer):
         def plane(k: int) -> np.ndarray:
             k = min(max(k, 0), nk - 1)
             if k not in cache:
-                cache[k] = normalise(physical_of(k), norm)
+                cache[k] = sane_context(normalise(physical_of(k), norm))
             return cache[k]
 
         prefilled: dict[int, np.ndarray] = {}

@@ -59,6 +59,20 @@ def native_bfloat16_cpu() -> bool:
     return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 
 
+# normalised values (about 0..1 for tissue) beyond this many windows are no tissue: garbage, a flipped
+# exponent, a NaN of "no data" that was not repaired. As a neighbour they would overflow the network's
+# sums and turn the voxels it repairs into NaN; they enter as the nearest of these limits (NaN as 0).
+CONTEXT_LIMIT = 64.0
+
+
+def sane_context(planes):
+    """Normalised planes (a torch tensor or a NumPy array) with NaN at 0 and every value within
+    ``CONTEXT_LIMIT`` either way: what the network sees of voxels it does not repair."""
+    if isinstance(planes, torch.Tensor):
+        return torch.nan_to_num(planes, nan=0.0).clamp_(-CONTEXT_LIMIT, CONTEXT_LIMIT)
+    return np.clip(np.nan_to_num(planes, nan=0.0), -CONTEXT_LIMIT, CONTEXT_LIMIT)
+
+
 def autocast(device: torch.device, bfloat16: bool) -> torch.autocast:
     """The precision a network's body runs in: bfloat16 under autocast, or float32 as it is."""
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bfloat16)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from medinpaint.io import Volume
-from medinpaint.repair.inferer import Progress, RepairInferer
+from medinpaint.repair.inferer import Progress, RepairInferer, sane_context
 
 PIXELS_PER_BATCH = 64 * 512 * 512  # on a GPU: 64 planes of 512x512 per network call
 PIXELS_PER_BATCH_CPU = 4 * 512 * 512
@@ -127,7 +127,7 @@ class PlaneInferer(RepairInferer):
             damaged = self.transfer.load(mask[:, :, k0:k1], "mask").bool()
             scale = slope[k0:k1].view(-1, 1, 1), intercept[k0:k1].view(-1, 1, 1)
             values = raw.to(work)  # exact; and torch cannot index uint16 tensors on CUDA
-            planes = ((values * scale[0] + scale[1] - low) / span).float()
+            planes = sane_context(((values * scale[0] + scale[1] - low) / span).float())
             holes = damaged.clone()
             holes[[k - k0 for k in lost if k0 <= k < k1]] = False  # re-created slices: neighbours as they are
             with torch.inference_mode():

@@ -175,3 +175,26 @@ def test_garbage_under_the_mask_does_not_reach_the_repair(sample_data, whole_pla
     assert np.isfinite(repaired[mask]).all()
     assert values.min() <= repaired[mask].min() and repaired[mask].max() <= values.max()
     assert _psnr(repaired, values, mask, 255) > 20
+
+
+@pytest.mark.parametrize("whole_planes", [False, True])
+def test_a_nan_the_repair_leaves_never_spreads_into_what_it_repairs(sample_data, whole_planes):
+    """A statistics map's NaN outside the head is no damage and stays NaN; tiles lost beside it are
+    repaired from the rest. As the network's context the NaN had turned every repaired voxel into NaN
+    (all 3,716 here), silently."""
+    from medinpaint.io import Volume
+
+    clean = read(sample_data / "mr_head.nii.gz")
+    array = np.asarray(clean.array, np.float32)[:, :, 20:28].copy()
+    outside = array <= np.percentile(array, 30)
+    array[outside] = np.nan
+    mask = np.zeros(array.shape, bool)
+    mask[:, :, 4] = ~outside[:, :, 4] & (np.add.outer(np.arange(array.shape[0]) // 8,
+                                                       np.arange(array.shape[1]) // 8) % 7 == 0)
+    damaged = array.copy()
+    damaged[mask] = 0.0
+    result = repair_volume(Volume(damaged, clean.affine), mask=mask, device="cpu", whole_planes=whole_planes)
+    repaired = result.volume.array
+    assert np.isfinite(repaired[mask]).all()
+    assert np.isnan(repaired[outside]).all()
+    assert np.array_equal(repaired[~mask & ~outside], damaged[~mask & ~outside])

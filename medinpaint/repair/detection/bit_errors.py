@@ -150,21 +150,24 @@ def flips_in_background(array: np.ndarray, is_fill: np.ndarray, not_constant: np
     return hit, unexplained
 
 
-def one_flip_explains(values: np.ndarray, low: np.ndarray, high: np.ndarray, threshold: float) -> np.ndarray:
-    """True where flipping one bit of the stored word (for floats, an exponent bit or the sign)
-    lands in [low, high]."""
+def one_flip_explains(values: np.ndarray, low: np.ndarray, high: np.ndarray, threshold: float,
+                      sign: np.ndarray | bool = True) -> np.ndarray:
+    """True where flipping one bit of the stored word (for floats, an exponent bit, or the sign where
+    ``sign`` is set) lands in [low, high]."""
     explained = np.zeros(values.shape, dtype=bool)
-    for restored in one_flip_restorations(values, threshold, sign=True):
+    for restored in one_flip_restorations(values, threshold):
         explained |= (restored >= low) & (restored <= high)
+    if values.dtype.kind == "f":
+        restored = -values.astype(np.float64)
+        explained |= sign & (restored >= low) & (restored <= high)
     return explained
 
 
-def one_flip_restorations(values: np.ndarray, threshold: float = 0.0,
-                          sign: bool = False) -> Iterator[np.ndarray]:
+def one_flip_restorations(values: np.ndarray, threshold: float = 0.0) -> Iterator[np.ndarray]:
     """Each value the stored words would hold with one bit flipped back (bits worth ``threshold / 2``
-    or more; for floats, an exponent bit: the value scaled by 2^(2^b) either way, and with ``sign``
-    the sign bit: an HU float CT's air at -1000 read as +1000), as float64 arrays. The later looks,
-    taking smaller jumps, leave the sign out: in tissue near 0 it puts almost any voxel back."""
+    or more; for floats, an exponent bit: the value scaled by 2^(2^b) either way), as float64 arrays.
+    A float's sign bit is left to :func:`one_flip_explains`: in tissue near 0 it puts almost any voxel
+    back, so the later looks, taking smaller jumps, leave it out."""
     if values.dtype.kind in "iu":
         native = values.dtype.newbyteorder("=")  # the bits as stored, whatever the array's byte order
         words = values.astype(native).view(f"u{values.dtype.itemsize}")
@@ -174,8 +177,6 @@ def one_flip_restorations(values: np.ndarray, threshold: float = 0.0,
     else:
         exponent_bits = np.finfo(values.dtype).nexp
         values = values.astype(np.float64)
-        if sign:
-            yield -values
         with np.errstate(over="ignore"):  # beyond float64: inf, never near a neighbour
             for bit in range(exponent_bits):
                 yield np.ldexp(values, -(2**bit))
@@ -465,6 +466,9 @@ def flips_beyond_neighbour_range(array: np.ndarray, values: np.ndarray, where: t
     flip = np.zeros(len(centre), dtype=bool)
     index = np.nonzero(keep)[0]
     if len(index):
+        # a flipped sign (an HU float CT's air at -1000 read as +1000) only amid even neighbours: in
+        # garbage of any value, the negatives of an MR's magnitudes would all pass for flipped signs
+        even = excess[index] > BIT_ERRORS.far_spreads * np.maximum(high[index] - low[index], tolerance)
         flip[index] = one_flip_explains(array[tuple(w[index] for w in where)], low[index] - tolerance,
-                                        high[index] + tolerance, threshold)
+                                        high[index] + tolerance, threshold, sign=even)
     return flip | impulse, keep, impulse, flip

@@ -114,11 +114,13 @@ def minimum_and_frame(array: np.ndarray, slab: int) -> tuple[np.generic, np.ndar
     return np.array(minima, dtype=array.dtype).min(), frame
 
 
-def nan_as_fill(array: np.ndarray, slab: int) -> np.ndarray:
-    """A copy of a float scan (Fortran order) with its NaN voxels at the type's lowest value; but
-    where, in most slices, the NaN that reaches the plane's border is whole lines from it inwards and
-    nothing more (a resampler's outside of the field of view), those lines at the value the lines
-    inside them hold most, as if the scan were padded with its own background.
+def nan_as_fill(array: np.ndarray, slab: int) -> tuple[np.ndarray, np.generic] | None:
+    """A copy of a float scan (Fortran order) with its NaN voxels that have a NaN beside them in the
+    plane at the type's lowest value, and its lowest value but NaN; None where no two NaN lie side by
+    side. Where, in most slices, the NaN that reaches the plane's border is whole lines from it
+    inwards and nothing more (a resampler's outside of the field of view), those lines are at the
+    value the lines inside them hold most, as if the scan were padded with its own background. A lone
+    NaN is left as it is: random bytes read as floats (garbage) hold a few.
 
     NaN equals nothing, itself included, so no rule saw a region of it as one value: lost data a
     converter marks "no data" went unfound (tiles, lines, whole slices), and NaN lost beside a slice
@@ -126,7 +128,16 @@ def nan_as_fill(array: np.ndarray, slab: int) -> np.ndarray:
     background (a statistics map's outside, which reaches beyond whole lines) a background at its
     minimum. A frame of it against tissue, as a fill, passed for tiles lost all round a slice. The
     voxels keep their place, so the labels apply to the scan as given."""
-    framed, inner = [], []
+    framed, inner, together = [], [], []
+
+    def beside_nan(nan: np.ndarray) -> np.ndarray:
+        """Voxels with a NaN among their four neighbours in the plane."""
+        beside = np.zeros_like(nan)
+        beside[1:] |= nan[:-1]
+        beside[:-1] |= nan[1:]
+        beside[:, 1:] |= nan[:, :-1]
+        beside[:, :-1] |= nan[:, 1:]
+        return beside
 
     def frames(nan: np.ndarray) -> np.ndarray:
         """The whole NaN lines from the plane's border inwards, along either axis."""
@@ -140,6 +151,7 @@ def nan_as_fill(array: np.ndarray, slab: int) -> np.ndarray:
     def survey(part: slice) -> None:
         block = np.asarray(array[:, :, part])
         nan = np.isnan(block)
+        together.append(bool((nan & beside_nan(nan)).any()))
         frame = frames(nan)
         for k in range(block.shape[2]):
             plane, lines = nan[:, :, k], frame[:, :, k]
@@ -156,24 +168,28 @@ def nan_as_fill(array: np.ndarray, slab: int) -> np.ndarray:
         drop_mapped_pages(array, part.start, part.stop)
 
     for_each_slab(array.shape[2], slab, survey)
+    if not any(together):
+        return None
     lowest = np.asarray(np.finfo(array.dtype).min, array.dtype)
     background = None
     if np.mean(framed) > 0.5:  # (a slice where lost NaN runs into the frame leaves it one)
         values, counts = np.unique(np.concatenate(inner), return_counts=True)
         background = np.asarray(values[np.argmax(counts)], array.dtype)
     copy = np.empty(array.shape, dtype=array.dtype, order="F")
+    minima = []
 
     def look(part: slice) -> None:
         block = np.asarray(array[:, :, part])
         nan = np.isnan(block)
-        filled = np.where(nan, lowest, block)
+        filled = np.where(nan & beside_nan(nan), lowest, block)
         if background is not None:
             filled[nan & frames(nan)] = background
         copy[:, :, part] = filled
+        minima.append(np.nanmin(filled) if not np.isnan(filled).all() else lowest)
         drop_mapped_pages(array, part.start, part.stop)
 
     for_each_slab(array.shape[2], slab, look)
-    return copy
+    return copy, np.array(minima, dtype=array.dtype).min()
 
 
 def frame_value(frame: np.ndarray, share: float = 1.0) -> float | None:

@@ -87,9 +87,10 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     the tiles of a mosaic), so a truncated stream shows as a tail of fill."""
     array = in_fortran_order(volume.array)
     minimum, frame = minimum_and_frame(array, slab)
-    if np.isnan(minimum):  # NaN, a converter's "no data": a fill below every value (or a frame)
-        array = nan_as_fill(array, slab)
-        minimum, frame = minimum_and_frame(array, slab)
+    filled = nan_as_fill(array, slab) if np.isnan(minimum) else None
+    if filled is not None:  # NaN, a converter's "no data": a fill below every value (or a frame)
+        array, minimum = filled
+        frame = minimum_and_frame(array, slab)[1]
     volume = volume.with_array(array)
     nk = array.shape[2]
     fills = fill_values(volume, minimum)

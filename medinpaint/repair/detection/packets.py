@@ -64,7 +64,7 @@ def find_packet_loss(block: np.ndarray, is_fill: np.ndarray, content_slices: np.
     for same_holes, _ in holes_by_value(block, holes & (labels == 0), is_fill, fills):
         find_small_tiles(block, same_holes, labels, contrast, fill_context)
     close_to_content(block, holes, is_fill, labels)
-    continue_bands(block, is_fill, labels)
+    continue_bands(block, is_fill, labels, fill_context)
 
 
 def close_to_content(block: np.ndarray, holes: np.ndarray, is_fill: np.ndarray, labels: np.ndarray) -> None:

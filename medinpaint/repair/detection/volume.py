@@ -43,6 +43,7 @@ from medinpaint.repair.detection.later_looks import (
 from medinpaint.repair.detection.lost_lines import find_lost_lines, find_more_lost_lines, stream_continuations
 from medinpaint.repair.detection.lost_slices import find_lost_slices, find_truncation
 from medinpaint.repair.detection.misplaced import MISPLACED_BLOCKS, find_misplaced_blocks
+from medinpaint.repair.detection.nan_fill import nan_as_fill, nan_islands_lost
 from medinpaint.repair.detection.near_fill import drop_background_beside
 from medinpaint.repair.detection.packets import edge_padding, find_packet_loss
 from medinpaint.repair.detection.partial_lines import PARTIAL_LINES, find_partial_lines, lost_line_parts
@@ -57,7 +58,6 @@ from medinpaint.repair.detection.slabs import (
     in_plane_neighbours,
     is_fill_value,
     minimum_and_frame,
-    nan_as_fill,
     pick_run_fills,
     run_values,
     to_volume_indices,
@@ -78,6 +78,8 @@ def detect(volume: Volume, slab: int = SLAB) -> Detection:
                          {"per_volume": [p.details for p in parts]})
     mosaic = mosaic_layout(volume)
     found = detect_mosaic(volume, mosaic, slab) if mosaic is not None else detect_volume(volume, slab)
+    if volume.dtype.kind == "f" and found.labels.any():
+        nan_islands_lost(volume.array, found.labels, slab)
     release_freed_memory()  # the slabs' temporaries, kept by the worker threads' arenas
     return found
 
@@ -88,7 +90,7 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     array = in_fortran_order(volume.array)
     minimum, frame = minimum_and_frame(array, slab)
     filled = nan_as_fill(array, slab) if np.isnan(minimum) else None
-    if filled is not None:  # NaN, a converter's "no data": a fill below every value (or a frame)
+    if filled is not None:  # NaN, a converter's "no data": at the lowest value (or a frame's)
         array, minimum = filled
         frame = minimum_and_frame(array, slab)[1]
     volume = volume.with_array(array)

@@ -8,13 +8,14 @@ repaired array, of the mask, of the report (as canonical JSON, without its timin
 calls must equal those in ``inference_reference.json``, recorded with the engine of commit b80e80f,
 before its split into one inferer base with a crop path and a whole-plane path (issue 17).
 
-The network's arithmetic depends on the CPU's kernels (AVX512, AVX2, ...), on its maker (an AMD EPYC
-and an Intel Xeon, both AVX512, round a bfloat16 and a float32 repair differently) and on torch's
-version, so the reference holds one set of digests per machine kind it was recorded on (its
-``fingerprint``), and a machine checks against its own; on a kind with none the test skips, and a case
-left out of its kind's set (an output change recorded on another kind only) skips on it. Torch runs
-on one thread here: a convolution's sums may be split, and so rounded, differently with another thread
-count. To record this machine kind's set again (only when a change of output is intended):
+The network's arithmetic depends on the CPU's kernels (AVX512, AVX2, ...), on its maker and family (an
+AMD EPYC and an Intel Xeon, both AVX512, round a bfloat16 and a float32 repair differently, and so do
+AMD's Zen 4 and Zen 5) and on torch's version, so the reference holds one set of digests per machine
+kind it was recorded on (its ``fingerprint``), and a machine checks against its own; on a kind with
+none the test skips, and a case left out of its kind's set (an output change recorded on another kind
+only) skips on it. Torch runs on one thread here: a convolution's sums may be split, and so rounded,
+differently with another thread count. To record this machine kind's set again (only when a change of
+output is intended):
 ``MEDINPAINT_RECORD_REFERENCE=1 pytest tests/repair/test_inference_identity.py``.
 """
 
@@ -49,14 +50,16 @@ IN_PLANE = (RandLostLines, RandPacketLoss, RandCorruptBlocks, RandBitErrors)
 
 def fingerprint() -> dict:
     return {"torch": torch.__version__.split("+")[0], "cpu": torch.backends.cpu.get_cpu_capability(),
-            "vendor": cpu_vendor(), "threads": 1}
+            "vendor": cpu_info("vendor_id"), "family": cpu_info("cpu family"), "threads": 1}
 
 
-def cpu_vendor() -> str:
-    """The CPU's maker as the kernel names it (``GenuineIntel``, ``AuthenticAMD``), or ``unknown``."""
+def cpu_info(field: str) -> str:
+    """A field of the first CPU as the kernel names it (``vendor_id``: ``GenuineIntel``, ``AuthenticAMD``;
+    ``cpu family``: 25 for AMD's Zen 3 and 4, 26 for Zen 5, which round 2 of 28 repairs differently
+    from Zen 4), or ``unknown``."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("vendor_id"):
+            if line.split(":", 1)[0].strip() == field:
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass

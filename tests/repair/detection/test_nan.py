@@ -89,3 +89,10 @@ def test_a_nan_island_found_in_part_is_lost_whole():
     _, _, changed, lost, detection = independently_damaged("ch2", False, "tiles", seed=3, hu_float=True,
                                                            fill="nan")
     assert detection.mask[changed].all() and not (detection.mask & ~lost).any()
+
+
+def test_a_lone_nan_in_garbage_is_no_fill():
+    """Cranium's HU float32 crop with garbage blocks (seed 1): random bytes read as floats hold a NaN
+    here and there; judged as a fill, they made 128 voxels beside a block pass for lost."""
+    _, _, changed, lost, detection = independently_damaged("cranium", True, "blocks", seed=1, hu_float=True)
+    assert not (detection.mask & ~lost).any()

@@ -28,7 +28,7 @@ def continue_bands(block: np.ndarray, is_fill: np.ndarray, labels: np.ndarray,
     if not lost.any():
         return
     context = fill_context() if fill_context is not None else None
-    regions, count = ndimage.label(lost, structure=PLANE)
+    regions, _ = ndimage.label(lost, structure=PLANE)
     for index, box in enumerate(ndimage.find_objects(regions), start=1):
         if box is None:
             continue

@@ -106,10 +106,8 @@ def nan_islands_lost(array: np.ndarray, labels: np.ndarray, slab: int) -> None:
         block = np.asarray(array[:, :, part])
         found = labels[:, :, part]
         nan = np.isnan(block) & beside_nan(np.isnan(block))
-        if not (nan & (found > 0)).any():
-            return
         for k in np.nonzero((nan & (found > 0)).any(axis=(0, 1)))[0]:
-            islands, count = ndimage.label(nan[:, :, k])
+            islands, _ = ndimage.label(nan[:, :, k])
             edge = np.unique(np.concatenate([islands[[0, -1]].ravel(), islands[:, [0, -1]].ravel()]))
             plane = found[:, :, k]
             for index in np.unique(islands[(plane > 0) & (islands > 0)]):

@@ -36,7 +36,7 @@ def continue_bands(block: np.ndarray, is_fill: np.ndarray, labels: np.ndarray,
         region = regions[:, :, k] == index
         value = block[:, :, k][region][0]
         open_fill = (block[:, :, k] == value) & (labels[:, :, k] == 0)
-        content = ~is_fill[:, :, k]
+        content = ~is_fill[:, :, k] & np.isfinite(block[:, :, k])  # (NaN is no content)
         beside = None
         if context is not None:
             fill, in_scan = context

@@ -8,8 +8,7 @@ not, working on the stored values (where the failure happened):
 - fill values: 0, the image minimum, the padding value, and any constant the scan holds in runs of 16
   (not its padding frame, its background, or a floor or ceiling its values are clipped to): lost data
   takes whatever constant a sender or converter writes (-1024 in an HU float CT, -2000, 0 after
-  rescaling; NaN side by side, judged at the scan's lowest value: :mod:`.nan_fill`); any region of
-  such a run value is lost packets, whatever its tile size or grid; once
+  rescaling); any region of such a run value is lost packets, whatever its tile size or grid; once
   some voxels of a negative fill are found lost in a scan that holds no negative value of its own, all
   its voxels are;
 - lost scan lines: whole rows (or columns) at a fill value with content on both sides, and along them

@@ -43,7 +43,6 @@ from medinpaint.repair.detection.later_looks import (
 from medinpaint.repair.detection.lost_lines import find_lost_lines, find_more_lost_lines, stream_continuations
 from medinpaint.repair.detection.lost_slices import find_lost_slices, find_truncation
 from medinpaint.repair.detection.misplaced import MISPLACED_BLOCKS, find_misplaced_blocks
-from medinpaint.repair.detection.nan_fill import nan_as_fill, nan_islands_lost
 from medinpaint.repair.detection.near_fill import drop_background_beside
 from medinpaint.repair.detection.packets import edge_padding, find_packet_loss
 from medinpaint.repair.detection.partial_lines import PARTIAL_LINES, find_partial_lines, lost_line_parts
@@ -78,8 +77,6 @@ def detect(volume: Volume, slab: int = SLAB) -> Detection:
                          {"per_volume": [p.details for p in parts]})
     mosaic = mosaic_layout(volume)
     found = detect_mosaic(volume, mosaic, slab) if mosaic is not None else detect_volume(volume, slab)
-    if volume.dtype.kind == "f" and found.labels.any():
-        nan_islands_lost(volume.array, found.labels, slab)
     release_freed_memory()  # the slabs' temporaries, kept by the worker threads' arenas
     return found
 
@@ -88,13 +85,9 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     """Detection in a 3D volume; ``stream``: its voxels are the pixel stream in Fortran order (not
     the tiles of a mosaic), so a truncated stream shows as a tail of fill."""
     array = in_fortran_order(volume.array)
-    minimum, frame = minimum_and_frame(array, slab)
-    filled = nan_as_fill(array, slab) if np.isnan(minimum) else None
-    if filled is not None:  # NaN, a converter's "no data": at the lowest value (or a frame's)
-        array, minimum = filled
-        frame = minimum_and_frame(array, slab)[1]
     volume = volume.with_array(array)
     nk = array.shape[2]
+    minimum, frame = minimum_and_frame(array, slab)
     fills = fill_values(volume, minimum)
     # a constant that frames every slice is the scan's own padding: no fill, and unseen beyond it
     padding = frame_value(frame)

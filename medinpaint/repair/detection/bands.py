@@ -12,7 +12,7 @@ import numpy as np
 from scipy import ndimage
 
 from medinpaint.repair.detection.kinds import PACKET_LOSS_CODE
-from medinpaint.repair.detection.slabs import CONTEXT, PLANE
+from medinpaint.repair.detection.slabs import PLANE, fill_beside
 
 
 def continue_bands(block: np.ndarray, is_fill: np.ndarray, labels: np.ndarray,
@@ -27,7 +27,6 @@ def continue_bands(block: np.ndarray, is_fill: np.ndarray, labels: np.ndarray,
     lost = labels == PACKET_LOSS_CODE
     if not lost.any():
         return
-    context = fill_context() if fill_context is not None else None
     regions, _ = ndimage.label(lost, structure=PLANE)
     for index, box in enumerate(ndimage.find_objects(regions), start=1):
         if box is None:
@@ -38,12 +37,10 @@ def continue_bands(block: np.ndarray, is_fill: np.ndarray, labels: np.ndarray,
         open_fill = (block[:, :, k] == value) & (labels[:, :, k] == 0)
         content = ~is_fill[:, :, k] & np.isfinite(block[:, :, k])  # (NaN is no content)
         beside = None
-        if context is not None:
-            fill, in_scan = context
+        if fill_context is not None:
             beside = np.zeros_like(content)
-            for at in (k + CONTEXT - 1, k + CONTEXT + 1):
-                if in_scan[at]:
-                    beside |= ~fill[:, :, at]
+            for fill in fill_beside(fill_context, k):
+                beside |= ~fill
         for axis in (0, 1):
             _continue(region, box[:2], axis, open_fill, content, beside, labels[:, :, k])
 

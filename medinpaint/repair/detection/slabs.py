@@ -201,6 +201,13 @@ def fill_with_context(array: np.ndarray, part: slice, is_fill: np.ndarray,
     return context, in_scan
 
 
+def fill_beside(fill_context: Callable[[], tuple], k: int, distance: int = 1) -> list[np.ndarray]:
+    """The fill planes (from :func:`fill_with_context`, given by ``fill_context``) of the slices
+    ``distance`` before and after slab slice ``k``, those of them that lie in the scan."""
+    context, in_scan = fill_context()
+    return [context[:, :, at] for at in (k + CONTEXT - distance, k + CONTEXT + distance) if in_scan[at]]
+
+
 def label_in_plane(mask: np.ndarray) -> tuple[np.ndarray, int]:
     """``ndimage.label(mask, structure=PLANE)`` (4-connected within a slice, never across), slice by
     slice and only where a slice holds any: several times faster than one labelling of the slab.

@@ -10,7 +10,7 @@ import numpy as np
 from scipy import ndimage
 
 from medinpaint.repair.detection.kinds import LOST_LINES_CODE, PACKET_LOSS_CODE
-from medinpaint.repair.detection.slabs import CONTEXT, PLANE
+from medinpaint.repair.detection.slabs import CONTEXT, PLANE, fill_beside
 from medinpaint.repair.detection.tiles import PACKET_LOSS, lines_outside, tile_aligned, whole_cells
 
 
@@ -73,11 +73,9 @@ def find_small_tiles(block: np.ndarray, holes: np.ndarray, labels: np.ndarray, c
 
 def content_beside(fill_context: Callable[[], tuple], k: int) -> np.ndarray:
     """Content in both slices beside slab slice ``k`` (those of them in the scan)."""
-    context, in_scan = fill_context()
-    beside = np.ones(context.shape[:2], dtype=bool)
-    for at in (k + CONTEXT - 1, k + CONTEXT + 1):
-        if in_scan[at]:
-            beside &= ~context[:, :, at]
+    beside = np.ones(fill_context()[0].shape[:2], dtype=bool)
+    for fill in fill_beside(fill_context, k):
+        beside &= ~fill
     return beside
 
 
@@ -85,11 +83,9 @@ def fill_two_slices_away(fill_context: Callable[[], tuple], k: int) -> np.ndarra
     """Fill at the same place two slices before or after slab slice ``k`` (those in the scan): where a
     slice's fill recurs there, with content between, every other slice moved (an interleaved
     acquisition), no packet was lost."""
-    context, in_scan = fill_context()
-    away = np.zeros(context.shape[:2], dtype=bool)
-    for at in (k + CONTEXT - 2, k + CONTEXT + 2):
-        if in_scan[at]:
-            away |= context[:, :, at]
+    away = np.zeros(fill_context()[0].shape[:2], dtype=bool)
+    for fill in fill_beside(fill_context, k, distance=2):
+        away |= fill
     return away
 
 

@@ -65,8 +65,12 @@ def find_small_tiles(block: np.ndarray, holes: np.ndarray, labels: np.ndarray, c
                 across = any(s.stop - s.start == n for s, n in zip(box, shape, strict=True))
                 labels[box + (k,)][region] = LOST_LINES_CODE if across else PACKET_LOSS_CODE
         if between is not None:
+            # the slice's content that neither slice beside holds (a slice that moved uncovers some);
+            # in the scan's first or last slice the anatomy may end: no cut counts there
+            planes = fill_beside(fill_context, k)
+            gained = np.count_nonzero(~holes[:, :, k] & planes[0] & planes[1]) if len(planes) == 2 else None
             tiles_over_background(holes[:, :, k], between[:, :, k], (p + last, q + last), labels[:, :, k],
-                                  content_beside(fill_context, k))
+                                  content_beside(fill_context, k), gained)
     if between is not None:
         remnants_at_border(block, holes, between, labels, contrast, fill_context)
 
@@ -131,17 +135,21 @@ def remnants_at_border(block: np.ndarray, holes: np.ndarray, between: np.ndarray
 
 
 def tiles_over_background(holes: np.ndarray, between: np.ndarray, seeds: tuple, labels: np.ndarray,
-                          beside: np.ndarray) -> None:
+                          beside: np.ndarray, gained: int | None) -> None:
     """Small tiles lost where they join the slice's own background (one slice of the slab: ``between``
     as :func:`between_content`'s; ``seeds``: a voxel of each square of it). The fill there that content
     holds on both sides across the slices (and in both slices beside, ``beside``: not the slice beyond)
-    is lost where the slice's content lies around most of it and, with the slice's other fill voxels as
-    spare (the background the burst ran over), it is whole tiles on a grid that its own straight sides
-    put forward, one of them wholly its own, more than one tile. What it leaves alone: a slice whose
-    anatomy shrinks between its neighbours (a curved rim, no union of tiles), or moved (a band along the
-    plane's border, fill beyond it; a channel of background that the slice before holds too); fill a
-    mask leaves between slices that hold anatomy (fill around it); a lone square (a scan upsampled to
-    blocks)."""
+    is lost where the slice's content lies around most of it, or meets it along straight cuts (a burst
+    cut through the head and ran on over the background; not where the slice holds content that neither
+    slice beside holds, ``gained`` voxels, half the region's size or more: a slice that moved uncovers
+    as much as it covers, and a field of view's straight edge moves with it; None: the scan's first or
+    last slice, where its anatomy may end), and, with the slice's other fill voxels as spare (the
+    background the burst ran over), it is whole tiles on a grid that its own straight sides or those
+    cuts put forward, one of them wholly its own, more than one tile. What it leaves alone: a slice
+    whose anatomy shrinks between its neighbours (a curved rim, no union of tiles), or moved (a band
+    along the plane's border, fill beyond it; a channel of background that the slice before holds too);
+    fill a mask leaves between slices that hold anatomy (fill around it); a lone square (a scan
+    upsampled to blocks)."""
     tile = PACKET_LOSS.small_tile
     shape = holes.shape
     regions, _ = ndimage.label(between, structure=PLANE[:, :, 1])
@@ -156,19 +164,46 @@ def tiles_over_background(holes: np.ndarray, between: np.ndarray, seeds: tuple, 
                 or beside[box][region].mean() < PACKET_LOSS.small_between):
             continue
         ring = ndimage.binary_dilation(region, structure=PLANE[:, :, 1]) & ~region
-        if (~holes[box][ring]).mean() < PACKET_LOSS.content_around:
-            continue
+        met = ring & ~holes[box]
+        if met.sum() < PACKET_LOSS.content_around * ring.sum():
+            if gained is None or gained >= PACKET_LOSS.cut_gained * region.sum():
+                continue
+            if straight_cuts(region, met, 2 * tile)[0] < max(PACKET_LOSS.straight_cut * met.sum(), 2 * tile):
+                continue
         ii, jj = np.nonzero(region)
         si, sj = np.nonzero(holes[box] & ~region)
         origin = (box[0].start, box[1].start)
         ii, jj, si, sj = ii + origin[0], jj + origin[1], si + origin[0], sj + origin[1]
-        # the grid a side of the region lies on: its first line's, or the line after its last
+        # the grid a side of the region lies on: its first line's, or the line after its last (and,
+        # between two slices, a cut's)
         starts = [{first % tile, (last + 1) % tile} for first, last in ((ii.min(), ii.max()),
                                                                         (jj.min(), jj.max()))]
+        for axis, lines in enumerate(straight_cuts(region, met, tile)[1] if gained is not None else ()):
+            starts[axis] |= {(line + origin[axis]) % tile for line in lines}
         if any(own_cell(ii - a, jj - b, tile)
                and whole_cells(ii - a, jj - b, si - a, sj - b, tile, (shape[0] - a, shape[1] - b), (a, b))
                for a in starts[0] for b in starts[1]):
             labels[box][region] = PACKET_LOSS_CODE
+
+
+def straight_cuts(region: np.ndarray, met: np.ndarray, least: int) -> tuple[int, tuple[list, list]]:
+    """How many of the content voxels ``met`` around ``region`` meet it along straight runs of ``least``
+    or more (a cut along the grid, not an anatomy's rim), and the lines those cuts give the region (its
+    first line past the content, or the line after its last), rows and columns."""
+    straight = np.zeros_like(met)
+    lines: tuple[list, list] = ([], [])
+    padded = np.pad(region, 1)
+    for axis in (0, 1):
+        along = np.ones((1, least) if axis == 0 else (least, 1), dtype=bool)
+        for step in (1, -1):
+            # the region's voxel one step on along the axis
+            di, dj = (step, 0) if axis == 0 else (0, step)
+            across = padded[1 + di:1 + di + region.shape[0], 1 + dj:1 + dj + region.shape[1]]
+            runs = ndimage.binary_opening(met & across, structure=along)
+            straight |= runs
+            found = np.nonzero(runs.any(axis=1 - axis))[0]
+            lines[axis].extend((found + 1 if step == 1 else found).tolist())
+    return int(straight.sum()), lines
 
 
 def own_cell(ii: np.ndarray, jj: np.ndarray, t: int) -> bool:

@@ -39,6 +39,7 @@ from medinpaint.repair.detection.later_looks import (
     find_smaller_flips,
     impulse_clusters,
     impulses_at_fill,
+    impulses_beside_blocks,
 )
 from medinpaint.repair.detection.lost_lines import find_lost_lines, find_more_lost_lines, stream_continuations
 from medinpaint.repair.detection.lost_slices import find_lost_slices, find_truncation
@@ -272,6 +273,7 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
         if not flipped.any():
             for where in blocks:  # looked for only because of the flips dropped
                 labels[where] = 0
+    impulses_beside_blocks(array, fills, labels, stats, slab)  # (once the blocks that stand are known)
     # the later looks take smaller jumps, where a scan with outliers of its own has far more of them
     flips = flipped.sum() - impulse_count
     later = not flips_in_doubt and flips >= LATER_LOOKS.odds * natural

@@ -287,8 +287,8 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
 
 
 def foreign_fill_everywhere(array: np.ndarray, fills: list[float], labels: np.ndarray, slab: int) -> None:
-    """Every voxel at a negative fill value in a scan whose other values are never negative, a value
-    range or more below them (their 0.5-99.5 percentiles, in a sample of slices), once some
+    """Every voxel at a negative fill value in a scan whose other values are never negative, half a
+    value range or more below them (their 0.5-99.5 percentiles, in a sample of slices), once some
     are found lost (lines, packets, a cut stream): the scan holds no such value of its own (-1024
     written into an MR of magnitudes), so its short pieces the shape rules leave (a line's ends, a
     tile's corner, a few voxels) are lost too, with the in-plane kind (lost lines, packets, truncation)
@@ -303,9 +303,10 @@ def foreign_fill_everywhere(array: np.ndarray, fills: list[float], labels: np.nd
         return
     with np.errstate(invalid="ignore"):  # random bytes read as floats hold signalling NaNs
         low, high = percentiles(sample.astype(np.float64), [0.5, 99.5])
-    # negative, a range below values that are never negative (an MR's magnitudes): 0, or any value
-    # inside the range, may be the scan's own background or dark tissue
-    foreign = [f for f in fills if f < 0 <= sample.min() and f < 2 * low - high]
+    # negative, half a range below values that are never negative (an MR's magnitudes; -1024 lies 0.69
+    # ranges below pydicom's MR_small): 0, or any value inside the range, may be the scan's own
+    # background or dark tissue
+    foreign = [f for f in fills if f < 0 <= sample.min() and f < low - (high - low) / 2]
     in_plane = (LOST_LINES_CODE, PACKET_LOSS_CODE, TRUNCATION_CODE)
     for value in foreign:
         parts: list[tuple[np.ndarray, tuple[np.ndarray, ...], bool]] = []  # per slab

@@ -65,12 +65,10 @@ def find_small_tiles(block: np.ndarray, holes: np.ndarray, labels: np.ndarray, c
                 across = any(s.stop - s.start == n for s, n in zip(box, shape, strict=True))
                 labels[box + (k,)][region] = LOST_LINES_CODE if across else PACKET_LOSS_CODE
         if between is not None:
-            # the slice's content that neither slice beside holds (a slice that moved uncovers some);
-            # in the scan's first or last slice the anatomy may end: no cut counts there
-            planes = fill_beside(fill_context, k)
-            gained = np.count_nonzero(~holes[:, :, k] & planes[0] & planes[1]) if len(planes) == 2 else None
+            # in the scan's first or last slice the anatomy may end: no cut gives a grid there
+            cuts = len(fill_beside(fill_context, k)) == 2
             tiles_over_background(holes[:, :, k], between[:, :, k], (p + last, q + last), labels[:, :, k],
-                                  content_beside(fill_context, k), gained)
+                                  content_beside(fill_context, k), cuts)
     if between is not None:
         remnants_at_border(block, holes, between, labels, contrast, fill_context)
 
@@ -135,21 +133,18 @@ def remnants_at_border(block: np.ndarray, holes: np.ndarray, between: np.ndarray
 
 
 def tiles_over_background(holes: np.ndarray, between: np.ndarray, seeds: tuple, labels: np.ndarray,
-                          beside: np.ndarray, gained: int | None) -> None:
+                          beside: np.ndarray, cuts: bool) -> None:
     """Small tiles lost where they join the slice's own background (one slice of the slab: ``between``
     as :func:`between_content`'s; ``seeds``: a voxel of each square of it). The fill there that content
     holds on both sides across the slices (and in both slices beside, ``beside``: not the slice beyond)
-    is lost where the slice's content lies around most of it, or meets it along straight cuts (a burst
-    cut through the head and ran on over the background; not where the slice holds content that neither
-    slice beside holds, ``gained`` voxels, half the region's size or more: a slice that moved uncovers
-    as much as it covers, and a field of view's straight edge moves with it; None: the scan's first or
-    last slice, where its anatomy may end), and, with the slice's other fill voxels as spare (the
-    background the burst ran over), it is whole tiles on a grid that its own straight sides or those
-    cuts put forward, one of them wholly its own, more than one tile. What it leaves alone: a slice
-    whose anatomy shrinks between its neighbours (a curved rim, no union of tiles), or moved (a band
-    along the plane's border, fill beyond it; a channel of background that the slice before holds too);
-    fill a mask leaves between slices that hold anatomy (fill around it); a lone square (a scan
-    upsampled to blocks)."""
+    is lost where the slice's content lies around most of it and, with the slice's other fill voxels as
+    spare (the background the burst ran over), it is whole tiles on a grid that its own straight sides
+    put forward, or (``cuts``: a slice between two others) a line where content meets it straight along
+    a tile (a small plane lost but for a corner: its sides are the plane's border), one of them wholly
+    its own, more than one tile. What it leaves alone: a slice whose anatomy shrinks between its
+    neighbours (a curved rim, no union of tiles), or moved (a band along the plane's border, fill beyond
+    it; a channel of background that the slice before holds too); fill a mask leaves between slices
+    that hold anatomy (fill around it); a lone square (a scan upsampled to blocks)."""
     tile = PACKET_LOSS.small_tile
     shape = holes.shape
     regions, _ = ndimage.label(between, structure=PLANE[:, :, 1])
@@ -166,10 +161,7 @@ def tiles_over_background(holes: np.ndarray, between: np.ndarray, seeds: tuple, 
         ring = ndimage.binary_dilation(region, structure=PLANE[:, :, 1]) & ~region
         met = ring & ~holes[box]
         if met.sum() < PACKET_LOSS.content_around * ring.sum():
-            if gained is None or gained >= PACKET_LOSS.cut_gained * region.sum():
-                continue
-            if straight_cuts(region, met, 2 * tile)[0] < max(PACKET_LOSS.straight_cut * met.sum(), 2 * tile):
-                continue
+            continue
         ii, jj = np.nonzero(region)
         si, sj = np.nonzero(holes[box] & ~region)
         origin = (box[0].start, box[1].start)
@@ -178,7 +170,7 @@ def tiles_over_background(holes: np.ndarray, between: np.ndarray, seeds: tuple, 
         # between two slices, a cut's)
         starts = [{first % tile, (last + 1) % tile} for first, last in ((ii.min(), ii.max()),
                                                                         (jj.min(), jj.max()))]
-        for axis, lines in enumerate(straight_cuts(region, met, tile)[1] if gained is not None else ()):
+        for axis, lines in enumerate(cut_lines(region, met, tile) if cuts else ()):
             starts[axis] |= {(line + origin[axis]) % tile for line in lines}
         if any(own_cell(ii - a, jj - b, tile)
                and whole_cells(ii - a, jj - b, si - a, sj - b, tile, (shape[0] - a, shape[1] - b), (a, b))
@@ -186,11 +178,10 @@ def tiles_over_background(holes: np.ndarray, between: np.ndarray, seeds: tuple, 
             labels[box][region] = PACKET_LOSS_CODE
 
 
-def straight_cuts(region: np.ndarray, met: np.ndarray, least: int) -> tuple[int, tuple[list, list]]:
-    """How many of the content voxels ``met`` around ``region`` meet it along straight runs of ``least``
-    or more (a cut along the grid, not an anatomy's rim), and the lines those cuts give the region (its
-    first line past the content, or the line after its last), rows and columns."""
-    straight = np.zeros_like(met)
+def cut_lines(region: np.ndarray, met: np.ndarray, least: int) -> tuple[list, list]:
+    """The lines where the content voxels ``met`` around ``region`` meet it along straight runs of
+    ``least`` or more (a cut along a grid, not an anatomy's rim), as the region's lines (its first line
+    past the content, or the line after its last): rows, then columns."""
     lines: tuple[list, list] = ([], [])
     padded = np.pad(region, 1)
     for axis in (0, 1):
@@ -200,10 +191,9 @@ def straight_cuts(region: np.ndarray, met: np.ndarray, least: int) -> tuple[int,
             di, dj = (step, 0) if axis == 0 else (0, step)
             across = padded[1 + di:1 + di + region.shape[0], 1 + dj:1 + dj + region.shape[1]]
             runs = ndimage.binary_opening(met & across, structure=along)
-            straight |= runs
             found = np.nonzero(runs.any(axis=1 - axis))[0]
             lines[axis].extend((found + 1 if step == 1 else found).tolist())
-    return int(straight.sum()), lines
+    return lines
 
 
 def own_cell(ii: np.ndarray, jj: np.ndarray, t: int) -> bool:

@@ -44,15 +44,7 @@ class PacketLossThresholds:
         content_around: small tiles lost over the slice's background (more than one tile's voxels)
             have content of their slice at this share of the voxels just around them at least (fill a
             mask leaves between slices that hold anatomy lies in fill; a band of dipy's PIESNO crop's
-            own 0 at its edge, beside NaN tiles lost in the slices beside, has 0.615) ...
-        straight_cut: ... or this share of the content around them meets them along straight runs two
-            tiles long (a burst's cut through the head, the rest of it over the background; the clean
-            forms' fill between slices that hold anatomy: none such, 0.89 at most where content lies
-            all around) ...
-        cut_gained: ... but not where the slice holds content that neither slice beside holds, this
-            share of the region's voxels or more: a slice that moved uncovers as much as it covers
-            (dipy's PIESNO crop with its odd slices moved, its field of view's straight edge the cut:
-            0.70 and more; the generator's bursts found by the cut: 0.39 at most).
+            own 0 at its edge, beside NaN tiles lost in the slices beside, has 0.615).
     """
 
     rectangle_contrast: float = 0.05
@@ -68,8 +60,6 @@ class PacketLossThresholds:
     small_area: int = 16
     small_area_in_plane: int = 32
     content_around: float = 0.65
-    straight_cut: float = 0.8
-    cut_gained: float = 0.5
 
 
 PACKET_LOSS = PacketLossThresholds()

@@ -304,25 +304,18 @@ def test_bursts_of_4_pixel_tiles_that_run_into_the_background_are_found():
     assert detect(volume).counts() == {}
 
 
-@pytest.mark.parametrize(("source", "fill", "lost_box", "kept_box"), [
-    # a burst of 32-pixel tiles from a row through the bottom of the head and off the plane's border:
-    # it joins the background, and the head meets it along one straight row only (content around 0.5)
-    ("nibabel-example4d", 0, np.s_[68:96, 10:96, 6], np.s_[0:0, 0:0, 6]),
-    # a small plane lost all but a 4 x 10 corner to the tiles of a grid off its corner
-    ("nibabel-anatomical", -1024, np.s_[0:33, 0:41, 1], np.s_[0:4, 0:10, 1]),
-])
-def test_tiles_lost_over_the_background_along_a_straight_cut_are_found(source, fill, lost_box, kept_box):
-    """Tiles lost from a straight cut through the anatomy into the background (the independent
-    generator's seed 2: 1,249 of example4d's 5,585 voxels and 1,313 of nibabel's 2,212 unfound, 12.5
-    and 18.1 dB lost): what content holds across the slices is whole tiles on the grid the cut gives,
-    and the content it meets lies along straight lines, however little of its rim that is."""
-    volume = middle_crop(source)
+def test_a_small_plane_lost_but_for_a_corner_is_found_on_the_grid_its_cut_gives():
+    """nibabel's 33 x 41 planes, all of a slice but a 4 x 10 corner lost to the tiles of a 32-pixel grid
+    off the corner (the independent generator's seed 2: 1,313 of 2,212 voxels unfound, 18.1 dB lost):
+    content lies around it, but its own sides are the plane's border, on no grid of its tiles. The
+    lines where the corner's content meets it straight along a tile give the grid."""
+    volume = middle_crop("nibabel-anatomical")
     stored = np.asarray(volume.array)
     lost = np.zeros(stored.shape, dtype=bool)
-    lost[lost_box] = True
-    lost[kept_box] = False
+    lost[:, :, 1] = True
+    lost[0:4, 0:10, 1] = False
     damaged = stored.copy()
-    damaged[lost] = fill
+    damaged[lost] = -1024
     changed = damaged != stored
     found = detect(volume.with_array(damaged)).labels > 0
     assert found[changed].mean() > 0.95
@@ -345,20 +338,6 @@ def test_a_cut_in_the_scans_last_slice_gives_no_grid():
     found = detect(volume.with_array(np.ascontiguousarray(result.damaged))).labels > 0
     assert found[changed].mean() > 0.8
     assert not (found & ~lost).any()
-
-
-def test_content_in_the_slices_beside_with_no_cut_in_its_own_slice_is_no_lost_tile():
-    """A structure in the slices on both sides that the slice between lacks, with nothing of its own
-    slice around it (a vessel that leaves the slice and comes back): fill that content holds across the
-    slices, whole tiles, but no straight cut through anything of its own slice."""
-    rng = np.random.default_rng(0)
-    ii, jj = np.mgrid[:64, :64]
-    head = (ii - 36) ** 2 + (jj - 36) ** 2 < 22 ** 2
-    array = np.where(head[..., None], rng.integers(300, 600, (64, 64, 8)), 0).astype(np.int16)
-    array[4:12, 4:12, 3] = rng.integers(300, 600, (8, 8))
-    array[4:12, 4:12, 5] = rng.integers(300, 600, (8, 8))
-    volume = Volume(np.asfortranarray(array), np.eye(4), 1.0, 0.0, meta={"format": "nifti", "modality": "MR"})
-    assert detect(volume).counts() == {}
 
 
 def test_what_a_crop_left_of_4_pixel_tiles_at_the_planes_border_is_found():

@@ -354,6 +354,17 @@ def impulses_at_fill(array: np.ndarray, fills: list[float], not_constant: np.nda
     return found
 
 
+def impulse_look(stats: dict, dtype: np.dtype) -> tuple[float, float, tuple[tuple[float, float], ...]]:
+    """What an impulse look judges by (:func:`flips_beyond_neighbour_range`'s ``threshold``,
+    ``tolerance`` and ``bounds``): the first look's threshold and tolerance; the content's bounds (for a
+    voxel with few neighbours of content) and the impulse bounds (:func:`impulse_bounds`)."""
+    sigma, value_range = stats["sigma"], stats["value_range"]
+    threshold = max(BIT_ERRORS.sigmas * sigma, BIT_ERRORS.range_share * value_range)
+    tolerance = max(BIT_ERRORS.tolerance_sigmas * sigma, BIT_ERRORS.tolerance_range * value_range)
+    return threshold, tolerance, (content_bounds(stats, BIT_ERRORS.few_neighbours_ranges),
+                                  impulse_bounds(stats, dtype))
+
+
 def impulse_clusters(array: np.ndarray, fills: list[float], not_constant: np.ndarray, labels: np.ndarray,
                      stats: dict, slab: int) -> None:
     """Impulses side by side, in a scan already found to carry impulses in abundance: voxels beyond the
@@ -363,10 +374,7 @@ def impulse_clusters(array: np.ndarray, fills: list[float], not_constant: np.nda
     type's limit (:func:`at_limit`), which need only stand out by the first look's tolerance: an impulse
     saturated at 255 among tissue up to 232 stands out by less than its threshold (MNI's bright white
     matter)."""
-    sigma, value_range = stats["sigma"], stats["value_range"]
-    threshold = max(BIT_ERRORS.sigmas * sigma, BIT_ERRORS.range_share * value_range)
-    tolerance = max(BIT_ERRORS.tolerance_sigmas * sigma, BIT_ERRORS.tolerance_range * value_range)
-    bounds = (content_bounds(stats, BIT_ERRORS.few_neighbours_ranges), impulse_bounds(stats, array.dtype))
+    threshold, tolerance, bounds = impulse_look(stats, array.dtype)
 
     def look(part: slice) -> None:
         block = np.asarray(array[:, :, part])
@@ -399,10 +407,7 @@ def impulses_beside_blocks(array: np.ndarray, fills: list[float], labels: np.nda
     with the damage found left out of their neighbours: garbage beside an impulse hides it, and a
     block's edge line that its trimming left holds such voxels (random bytes read as float32: one of
     -60,700 among tissue at 13-38 HU, beside a block found, was 42 value ranges off)."""
-    sigma, value_range = stats["sigma"], stats["value_range"]
-    threshold = max(BIT_ERRORS.sigmas * sigma, BIT_ERRORS.range_share * value_range)
-    tolerance = max(BIT_ERRORS.tolerance_sigmas * sigma, BIT_ERRORS.tolerance_range * value_range)
-    bounds = (content_bounds(stats, BIT_ERRORS.few_neighbours_ranges), impulse_bounds(stats, array.dtype))
+    threshold, tolerance, bounds = impulse_look(stats, array.dtype)
 
     def look(part: slice) -> None:
         region = labels[:, :, part]

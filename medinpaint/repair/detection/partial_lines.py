@@ -26,7 +26,8 @@ class PartialLineThresholds:
             edges a cut stream leaves (a gap in anatomy meanders, and a thin one rarely keeps both edges
             on the same lines for that long).
         margin: lines of content on both sides of the band all along it (a lost line cuts through
-            tissue; a gap between two slivers a brain mask left has one line of content on each side) ...
+            tissue; a gap between two slivers a brain mask left has one line of content on each side;
+            beside the plane's border line, that line alone) ...
         contrast: ... content that lies further than this share of the scan's value range from the
             band's value (not the near-fill air a resampled floor leaves beside a band of the floor).
         content_across: in a scan of three slices or more, the slice before or after (or two on) holds
@@ -55,7 +56,13 @@ def band_starts(fill: np.ndarray, values: np.ndarray, margin: int, thickest: int
     (fill there and on the next t - 1 lines; on the ``margin`` lines before and after, content: no fill,
     and ``values`` further than ``contrast`` from the band's own value, so that the near-fill air a
     resampled floor leaves beside a band of the floor is no content: a CT's air clipped at -1024 and
-    interpolated holds -1023 there)."""
+    interpolated holds -1023 there). At the plane's border the margin is the lines it holds, one at
+    least: a line lost next to the border line still has content on both sides."""
+    whole = fill.shape[0]
+    extra = max(margin - 1, 0) if whole else 0  # the border line stands in for the lines beyond it
+    if extra:
+        pad = [(extra, extra)] + [(0, 0)] * (fill.ndim - 1)
+        fill, values = np.pad(fill, pad, mode="edge"), np.pad(values, pad, mode="edge")
     n = fill.shape[0]
     found, run = [], fill.copy()  # run[p]: fill on lines p .. p + t - 1
     clear = ~fill  # clear[p]: no fill on lines p .. p + margin - 1 (once the loop below is done)
@@ -83,7 +90,7 @@ def band_starts(fill: np.ndarray, values: np.ndarray, margin: int, thickest: int
                     keep &= np.abs(values[(where[0] + margin + d,) + where[1:]] - own) > contrast
             band[tuple(w[~keep] for w in where)] = False
             starts[margin:margin + inner] = band
-        found.append(starts)
+        found.append(starts[extra:extra + whole])
     return found
 
 
@@ -132,8 +139,9 @@ def find_partial_lines(block: np.ndarray, is_fill: np.ndarray, contrast: float,
             if not len(lines):
                 continue
             # the span of each candidate (its margins and its band) along the whole line
-            span = np.stack([fill[lines + d, :, ks] for d in range(-margin, thickness + margin)])
-            values_span = np.stack([values[lines + d, :, ks] for d in range(-margin, thickness + margin)])
+            near = [np.clip(lines + d, 0, len(fill) - 1) for d in range(-margin, thickness + margin)]
+            span = np.stack([fill[at, :, ks] for at in near])
+            values_span = np.stack([values[at, :, ks] for at in near])
             span = band_starts(span, values_span, margin, thickness, contrast)[thickness - 1][margin]
             covered = in_long_runs(span.T, length).T
             for d in range(thickness):

@@ -37,6 +37,22 @@ def test_a_stream_cut_mid_line_is_found_beside_whole_lost_lines(pydicom_files):
     assert not (lost & ~truth).any()
 
 
+def test_a_cut_in_the_line_beside_the_border_line_is_found(pydicom_files):
+    """A piece of the second line, or of the last but one: the border line is the only content on its
+    outer side, and it is enough (the band's margin would ask two lines there)."""
+    clean = read(pydicom_files / "CT_small.dcm")
+    array = np.asarray(clean.array)
+    fill = array.min()
+    for line in (1, array.shape[1] - 2):
+        damaged = array.copy()
+        damaged[:, 40:42] = fill  # whole lines
+        damaged[50:90, line] = fill
+        truth = damaged != array
+        lost = detect(clean.with_array(damaged)).labels == CODE["lost-lines"]
+        assert lost[50:90, line].all(), line
+        assert not (lost & ~truth).any()
+
+
 def test_a_band_of_fill_alone_is_doubtful_not_repaired(pydicom_files):
     """The same cut alone: a straight band of fill through tissue is what a template's line of 0
     looks like, so without whole lost lines across the same axis it is reported as doubtful and not
@@ -57,8 +73,8 @@ def test_band_starts_and_long_runs_follow_their_definitions():
     n = fill.shape[0]
     for t, found in enumerate(starts, start=1):
         expected = np.zeros_like(fill)
-        for p in range(margin, n - t - margin + 1):
-            expected[p] = (fill[p:p + t].all(axis=0) & ~fill[p - margin:p].any(axis=0)
+        for p in range(1, n - t):  # the margin clipped at the plane's border, one line at least
+            expected[p] = (fill[p:p + t].all(axis=0) & ~fill[max(p - margin, 0):p].any(axis=0)
                            & ~fill[p + t:p + t + margin].any(axis=0))
         assert np.array_equal(found, expected), t
     mask = rng.random((60, 5)) < 0.8

@@ -79,14 +79,16 @@ def test_counted_percentiles_equal_numpys():
 
 def _plain_band_starts(fill, values, margin, thickest, contrast):
     """Where a band of exactly t fill lines starts across axis 0, with content (no fill, further than
-    ``contrast`` from the band's first value) on the ``margin`` lines before and after it."""
+    ``contrast`` from the band's first value) on the ``margin`` lines before and after it, as many of
+    them as the plane holds, one at least."""
     n = fill.shape[0]
     found = []
+    least = min(margin, 1)
     for t in range(1, thickest + 1):
         starts = np.zeros_like(fill)
-        for p in range(margin, n - t - margin + 1):
+        for p in range(least, n - t - least + 1):
             ok = fill[p:p + t].all(axis=0)
-            for d in list(range(-margin, 0)) + list(range(t, t + margin)):
+            for d in list(range(max(-margin, -p), 0)) + list(range(t, min(t + margin, n - p))):
                 with np.errstate(invalid="ignore"):
                     ok &= ~fill[p + d] & (np.abs(values[p + d] - values[p].astype(np.float64)) > contrast)
             starts[p] = ok

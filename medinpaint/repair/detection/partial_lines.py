@@ -58,39 +58,36 @@ def band_starts(fill: np.ndarray, values: np.ndarray, margin: int, thickest: int
     resampled floor leaves beside a band of the floor is no content: a CT's air clipped at -1024 and
     interpolated holds -1023 there). At the plane's border the margin is the lines it holds, one at
     least: a line lost next to the border line still has content on both sides."""
-    whole = fill.shape[0]
-    extra = max(margin - 1, 0) if whole else 0  # the border line stands in for the lines beyond it
-    if extra:
-        pad = [(extra, extra)] + [(0, 0)] * (fill.ndim - 1)
-        fill, values = np.pad(fill, pad, mode="edge"), np.pad(values, pad, mode="edge")
     n = fill.shape[0]
+    least = min(margin, 1)  # lines of content each side needs at least
     found, run = [], fill.copy()  # run[p]: fill on lines p .. p + t - 1
-    clear = ~fill  # clear[p]: no fill on lines p .. p + margin - 1 (once the loop below is done)
+    after = ~fill  # after[p]: no fill on lines p .. p + margin - 1, those in the plane
+    before = ~fill  # before[p]: no fill on lines p - margin + 1 .. p, those in the plane
     for d in range(1, min(margin, n)):
-        clear[:n - d] &= ~fill[d:]
-        clear[n - d:] = False
+        after[:n - d] &= ~fill[d:]
+        before[d:] &= ~fill[:n - d]
     for t in range(1, thickest + 1):
         if t > 1:
             run[:n - t + 1] &= fill[t - 1:]
             run[n - t + 1:] = False
         starts = np.zeros_like(fill)
-        inner = n - t - 2 * margin + 1  # starts p = margin .. margin + inner - 1
+        inner = n - t - 2 * least + 1  # starts p = least .. least + inner - 1
         if inner > 0:
-            offsets = list(range(-margin, 0)) + list(range(t, t + margin))
-            band = run[margin:margin + inner].copy()
+            band = run[least:least + inner].copy()
             if margin:
-                band &= clear[:inner]  # the margin before the band ...
-                band &= clear[margin + t:margin + t + inner]  # ... and after it
-            # the contrast, only where the rest holds (few places)
+                band &= before[:inner]  # the margin before the band ...
+                band &= after[least + t:least + t + inner]  # ... and after it
+            # the contrast, only where the rest holds (few places; lines beyond the border: the border's)
             where = np.nonzero(band)
-            own = values[(where[0] + margin,) + where[1:]].astype(np.float64)
+            own = values[(where[0] + least,) + where[1:]].astype(np.float64)
             keep = np.ones(len(own), dtype=bool)
             with np.errstate(invalid="ignore"):  # NaN: no content
-                for d in offsets:
-                    keep &= np.abs(values[(where[0] + margin + d,) + where[1:]] - own) > contrast
+                for d in list(range(-margin, 0)) + list(range(t, t + margin)):
+                    at = np.clip(where[0] + least + d, 0, n - 1)
+                    keep &= np.abs(values[(at,) + where[1:]] - own) > contrast
             band[tuple(w[~keep] for w in where)] = False
-            starts[margin:margin + inner] = band
-        found.append(starts[extra:extra + whole])
+            starts[least:least + inner] = band
+        found.append(starts)
     return found
 
 

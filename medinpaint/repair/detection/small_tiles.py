@@ -137,7 +137,8 @@ def tiles_over_background(holes: np.ndarray, between: np.ndarray, seeds: tuple, 
     """Small tiles lost where they join the slice's own background (one slice of the slab: ``between``
     as :func:`between_content`'s; ``seeds``: a voxel of each square of it). The fill there that content
     holds on both sides across the slices (and in both slices beside, ``beside``: not the slice beyond)
-    is lost where the slice's content lies around most of it and, with the slice's other fill voxels as
+    is lost where the slice's content lies around most of it (or, ``cuts``, two straight cuts hold it
+    between them: :func:`enclosed_by_cuts`) and, with the slice's other fill voxels as
     spare (the background the burst ran over), it is whole tiles on a grid that its own straight sides
     put forward, or (``cuts``: a slice between two others) a line where content meets it straight along
     a tile (a small plane lost but for a corner: its sides are the plane's border), one of them wholly
@@ -160,7 +161,8 @@ def tiles_over_background(holes: np.ndarray, between: np.ndarray, seeds: tuple, 
             continue
         ring = ndimage.binary_dilation(region, structure=PLANE[:, :, 1]) & ~region
         met = ring & ~holes[box]
-        if met.sum() < PACKET_LOSS.content_around * ring.sum():
+        if (met.sum() < PACKET_LOSS.content_around * ring.sum()
+                and not (cuts and enclosed_by_cuts(region, met & (labels[box] == 0), 2 * tile))):
             continue
         ii, jj = np.nonzero(region)
         si, sj = np.nonzero(holes[box] & ~region)
@@ -194,6 +196,44 @@ def cut_lines(region: np.ndarray, met: np.ndarray, least: int) -> tuple[list, li
             found = np.nonzero(runs.any(axis=1 - axis))[0]
             lines[axis].extend((found + 1 if step == 1 else found).tolist())
     return lines
+
+
+def cut_runs(region: np.ndarray, met: np.ndarray, least: int) -> list[tuple[int, int, int, int, int]]:
+    """The straight runs of ``least`` or more content voxels ``met`` along which content meets
+    ``region``: (axis the line crosses, side the region lies on: +1 after the line, -1 before it, the
+    region's line at the cut, first and last voxel along it)."""
+    runs = []
+    padded = np.pad(region, 1)
+    for axis in (0, 1):
+        along = np.ones((1, least) if axis == 0 else (least, 1), dtype=bool)
+        for step in (1, -1):
+            di, dj = (step, 0) if axis == 0 else (0, step)
+            across = padded[1 + di:1 + di + region.shape[0], 1 + dj:1 + dj + region.shape[1]]
+            straight = ndimage.binary_opening(met & across, structure=along)
+            lines = straight if axis == 0 else straight.T
+            for line in np.nonzero(lines.any(axis=1))[0]:
+                at = np.nonzero(lines[line])[0]
+                for piece in np.split(at, np.nonzero(np.diff(at) > 1)[0] + 1):
+                    runs.append((axis, step, int(line) + step, int(piece[0]), int(piece[-1])))
+    return runs
+
+
+def enclosed_by_cuts(region: np.ndarray, met: np.ndarray, least: int) -> bool:
+    """Whether two straight cuts of ``least`` voxels or more, of different sides, hold ``region`` between
+    them: each lies on the region's side of the other (two facing lines, or two that meet in a corner the
+    region fills). A burst of tiles lost across anatomy is cut so; a field of view smaller in one slice
+    is not: its cuts face away from each other, with the content between them. (``met``: content
+    itself, not damage found: a corner of a smaller field of view's frame, the rest of the frame found
+    lost, sits in a corner of that.)"""
+    def on_region_side(cut, other) -> bool:
+        axis, step, line = cut[:3]
+        if other[0] == axis:  # parallel: the other's line
+            return (other[2] - line) * step >= 0
+        return (other[3] - line) * step >= 0 and (other[4] - line) * step >= 0  # across: its run
+
+    runs = cut_runs(region, met, least)
+    return any(first[:2] != second[:2] and on_region_side(first, second) and on_region_side(second, first)
+               for n, first in enumerate(runs) for second in runs[n + 1:])
 
 
 def own_cell(ii: np.ndarray, jj: np.ndarray, t: int) -> bool:

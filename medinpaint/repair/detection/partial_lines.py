@@ -180,10 +180,18 @@ def across_supported(where: tuple[np.ndarray, ...], shape: tuple[int, ...],
 def content_on_both_sides(context: np.ndarray, in_scan: np.ndarray, region: tuple[slice, slice], k: int,
                           share: float) -> bool:
     """Whether ``share`` of ``region`` (of slab slice ``k``) holds content in the slice before and in
-    the slice after, those in the scan. ``context``, ``in_scan``: from :func:`fill_with_context`."""
+    the slice after, those in the scan; where that slice is all fill there (lost too: whole lines lost
+    at the same place of the slice beside), in the slice beyond it. ``context``, ``in_scan``: from
+    :func:`fill_with_context`."""
     at = k + CONTEXT
-    return all((~context[region + (at + step,)]).mean() >= share
-               for step in (-1, 1) if in_scan[at + step])
+
+    def holds(step: int) -> bool:
+        there = ~context[region + (at + step,)]
+        if not there.any() and in_scan[at + 2 * step]:
+            there = ~context[region + (at + 2 * step,)]
+        return there.mean() >= share
+
+    return all(holds(step) for step in (-1, 1) if in_scan[at + step])
 
 
 def lost_line_parts(array: np.ndarray, fills: list[float], labels: np.ndarray,

@@ -137,8 +137,9 @@ def tiles_over_background(holes: np.ndarray, between: np.ndarray, seeds: tuple, 
     """Small tiles lost where they join the slice's own background (one slice of the slab: ``between``
     as :func:`between_content`'s; ``seeds``: a voxel of each square of it). The fill there that content
     holds on both sides across the slices (and in both slices beside, ``beside``: not the slice beyond)
-    is lost where the slice's content lies around most of it (or, ``cuts``, two straight cuts hold it
-    between them: :func:`enclosed_by_cuts`) and, with the slice's other fill voxels as
+    is lost where the slice's content lies around most of it (or, ``cuts``, two straight cuts of content
+    hold it between them: :func:`encloses`, and then only its part within them where all of it is no
+    union of tiles) and, with the slice's other fill voxels as
     spare (the background the burst ran over), it is whole tiles on a grid that its own straight sides
     put forward, or (``cuts``: a slice between two others) a line where content meets it straight along
     a tile (a small plane lost but for a corner: its sides are the plane's border), one of them wholly
@@ -161,41 +162,40 @@ def tiles_over_background(holes: np.ndarray, between: np.ndarray, seeds: tuple, 
             continue
         ring = ndimage.binary_dilation(region, structure=PLANE[:, :, 1]) & ~region
         met = ring & ~holes[box]
-        if (met.sum() < PACKET_LOSS.content_around * ring.sum()
-                and not (cuts and enclosed_by_cuts(region, met & (labels[box] == 0), 2 * tile))):
-            continue
-        ii, jj = np.nonzero(region)
-        si, sj = np.nonzero(holes[box] & ~region)
-        origin = (box[0].start, box[1].start)
-        ii, jj, si, sj = ii + origin[0], jj + origin[1], si + origin[0], sj + origin[1]
-        # the grid a side of the region lies on: its first line's, or the line after its last (and,
-        # between two slices, a cut's)
-        starts = [{first % tile, (last + 1) % tile} for first, last in ((ii.min(), ii.max()),
-                                                                        (jj.min(), jj.max()))]
-        for axis, lines in enumerate(cut_lines(region, met, tile) if cuts else ()):
-            starts[axis] |= {(line + origin[axis]) % tile for line in lines}
-        if any(own_cell(ii - a, jj - b, tile)
+        enclosing = []
+        if met.sum() < PACKET_LOSS.content_around * ring.sum():
+            # content (not damage found) cutting it straight on two sides instead
+            enclosing = cut_runs(region, met & (labels[box] == 0), 2 * tile) if cuts else []
+            if not encloses(enclosing):
+                continue
+        grid = cut_runs(region, met, tile) if cuts else []
+        if not on_grid(region, holes[box], box, grid, shape):
+            if not enclosing:
+                continue
+            # fill that joins it beyond its cuts (a pocket of the slice's own background) is no tile
+            region &= within_cuts(enclosing, region.shape)
+            if region.sum() <= tile * tile or not on_grid(region, holes[box], box, grid, shape):
+                continue
+        labels[box][region] = PACKET_LOSS_CODE
+
+
+def on_grid(region: np.ndarray, holes: np.ndarray, box: tuple[slice, slice], cuts: list,
+            shape: tuple[int, int]) -> bool:
+    """Whether ``region`` (at ``box`` of a plane of ``shape``), with the other ``holes`` there as spare,
+    is whole tiles on a grid one of its straight sides puts forward (its first line's, the line after
+    its last, or a line of ``cuts``: :func:`cut_runs`), one of them wholly its own."""
+    tile = PACKET_LOSS.small_tile
+    ii, jj = np.nonzero(region)
+    si, sj = np.nonzero(holes & ~region)
+    origin = (box[0].start, box[1].start)
+    ii, jj, si, sj = ii + origin[0], jj + origin[1], si + origin[0], sj + origin[1]
+    starts = [{first % tile, (last + 1) % tile} for first, last in ((ii.min(), ii.max()),
+                                                                    (jj.min(), jj.max()))]
+    for axis, step, line, _, _ in cuts:  # (a region's line past the content, or the line after its last)
+        starts[axis].add((line + (step < 0) + origin[axis]) % tile)
+    return any(own_cell(ii - a, jj - b, tile)
                and whole_cells(ii - a, jj - b, si - a, sj - b, tile, (shape[0] - a, shape[1] - b), (a, b))
-               for a in starts[0] for b in starts[1]):
-            labels[box][region] = PACKET_LOSS_CODE
-
-
-def cut_lines(region: np.ndarray, met: np.ndarray, least: int) -> tuple[list, list]:
-    """The lines where the content voxels ``met`` around ``region`` meet it along straight runs of
-    ``least`` or more (a cut along a grid, not an anatomy's rim), as the region's lines (its first line
-    past the content, or the line after its last): rows, then columns."""
-    lines: tuple[list, list] = ([], [])
-    padded = np.pad(region, 1)
-    for axis in (0, 1):
-        along = np.ones((1, least) if axis == 0 else (least, 1), dtype=bool)
-        for step in (1, -1):
-            # the region's voxel one step on along the axis
-            di, dj = (step, 0) if axis == 0 else (0, step)
-            across = padded[1 + di:1 + di + region.shape[0], 1 + dj:1 + dj + region.shape[1]]
-            runs = ndimage.binary_opening(met & across, structure=along)
-            found = np.nonzero(runs.any(axis=1 - axis))[0]
-            lines[axis].extend((found + 1 if step == 1 else found).tolist())
-    return lines
+               for a in starts[0] for b in starts[1])
 
 
 def cut_runs(region: np.ndarray, met: np.ndarray, least: int) -> list[tuple[int, int, int, int, int]]:
@@ -218,22 +218,32 @@ def cut_runs(region: np.ndarray, met: np.ndarray, least: int) -> list[tuple[int,
     return runs
 
 
-def enclosed_by_cuts(region: np.ndarray, met: np.ndarray, least: int) -> bool:
-    """Whether two straight cuts of ``least`` voxels or more, of different sides, hold ``region`` between
-    them: each lies on the region's side of the other (two facing lines, or two that meet in a corner the
+def encloses(runs: list[tuple[int, int, int, int, int]]) -> bool:
+    """Whether two cut ``runs`` (:func:`cut_runs`) of different sides hold their region between them:
+    each lies on the region's side of the other (two facing lines, or two that meet in a corner the
     region fills). A burst of tiles lost across anatomy is cut so; a field of view smaller in one slice
-    is not: its cuts face away from each other, with the content between them. (``met``: content
-    itself, not damage found: a corner of a smaller field of view's frame, the rest of the frame found
-    lost, sits in a corner of that.)"""
+    is not: its cuts face away from each other, with the content between them."""
     def on_region_side(cut, other) -> bool:
         axis, step, line = cut[:3]
         if other[0] == axis:  # parallel: the other's line
             return (other[2] - line) * step >= 0
         return (other[3] - line) * step >= 0 and (other[4] - line) * step >= 0  # across: its run
 
-    runs = cut_runs(region, met, least)
     return any(first[:2] != second[:2] and on_region_side(first, second) and on_region_side(second, first)
                for n, first in enumerate(runs) for second in runs[n + 1:])
+
+
+def within_cuts(runs: list[tuple[int, int, int, int, int]], shape: tuple[int, int]) -> np.ndarray:
+    """The part of a plane of ``shape`` on the region's side of the outermost cut of each side."""
+    inside = np.ones(shape, dtype=bool)
+    for axis in (0, 1):
+        for step in (1, -1):
+            lines = [line for cut_axis, cut_step, line, _, _ in runs if (cut_axis, cut_step) == (axis, step)]
+            if lines:
+                cut = min(lines) if step == 1 else max(lines) + 1
+                outside = slice(None, cut) if step == 1 else slice(cut, None)
+                inside[(outside,) if axis == 0 else (slice(None), outside)] = False
+    return inside
 
 
 def own_cell(ii: np.ndarray, jj: np.ndarray, t: int) -> bool:

@@ -304,6 +304,19 @@ def test_bursts_of_4_pixel_tiles_that_run_into_the_background_are_found():
     assert detect(volume).counts() == {}
 
 
+def independent_tiles_found(name: str, seed: int) -> tuple[np.ndarray, ...]:
+    """The middle crop of ``name`` with the independent generator's tiles at ``seed`` (fill: the scan's
+    minimum): the voxels changed, those lost (changed or not), and those detection found."""
+    from tests.generators.independent import damage
+
+    volume = middle_crop(name)
+    result = damage(np.asarray(volume.array), "tiles", np.random.default_rng(seed), fill="minimum",
+                    on="stored", slope=float(np.ravel(volume.slope)[0]),
+                    intercept=float(np.ravel(volume.intercept)[0]), padding=None)
+    found = detect(volume.with_array(np.ascontiguousarray(result.damaged))).labels > 0
+    return np.asarray(result.mask, bool), np.asarray(result.lost, bool), found
+
+
 def test_a_small_plane_lost_but_for_a_corner_is_found_on_the_grid_its_cut_gives():
     """nibabel's 33 x 41 planes, all of a slice but a 4 x 10 corner lost to the tiles of a 32-pixel grid
     off the corner (the independent generator's seed 2: 1,313 of 2,212 voxels unfound, 18.1 dB lost):
@@ -375,15 +388,7 @@ def test_a_pocket_of_background_beyond_the_cuts_is_left_and_the_burst_taken():
     """ch2better's crop, the independent generator's seed 20: a burst of 32-pixel tiles held between
     two facing cuts joins a pocket of the slice's own background beyond a third cut, and the whole is
     no union of tiles (1,797 voxels unfound, 21.8 dB). Within its cuts it is."""
-    from tests.generators.independent import damage
-
-    volume = middle_crop("ch2better")
-    stored = np.asarray(volume.array)
-    result = damage(stored, "tiles", np.random.default_rng(20), fill="minimum", on="stored",
-                    slope=float(np.ravel(volume.slope)[0]), intercept=float(np.ravel(volume.intercept)[0]),
-                    padding=None)
-    changed, lost = np.asarray(result.mask, bool), np.asarray(result.lost, bool)
-    found = detect(volume.with_array(np.ascontiguousarray(result.damaged))).labels > 0
+    changed, lost, found = independent_tiles_found("ch2better", 20)
     assert found[:, :, 7][changed[:, :, 7]].mean() > 0.95
     assert not (found & ~lost).any()
 
@@ -416,15 +421,7 @@ def test_a_cut_in_the_scans_last_slice_gives_no_grid():
     background a burst's tiles joined, where the slice before still holds the head, is no part of a
     tile on the grid a cut would give (ch2better's crop, the independent generator's seed 22: 14 false
     voxels beside a burst of 32-pixel tiles)."""
-    from tests.generators.independent import damage
-
-    volume = middle_crop("ch2better")
-    stored = np.asarray(volume.array)
-    result = damage(stored, "tiles", np.random.default_rng(22), fill="minimum", on="stored",
-                    slope=float(np.ravel(volume.slope)[0]), intercept=float(np.ravel(volume.intercept)[0]),
-                    padding=None)
-    changed, lost = np.asarray(result.mask, bool), np.asarray(result.lost, bool)
-    found = detect(volume.with_array(np.ascontiguousarray(result.damaged))).labels > 0
+    changed, lost, found = independent_tiles_found("ch2better", 22)
     assert found[changed].mean() > 0.8
     assert not (found & ~lost).any()
 

@@ -179,11 +179,11 @@ def tiles_over_background(holes: np.ndarray, between: np.ndarray, seeds: tuple, 
         labels[box][region] = PACKET_LOSS_CODE
 
 
-def on_grid(region: np.ndarray, holes: np.ndarray, box: tuple[slice, slice], cuts: list,
+def on_grid(region: np.ndarray, holes: np.ndarray, box: tuple[slice, slice], runs: list,
             shape: tuple[int, int]) -> bool:
     """Whether ``region`` (at ``box`` of a plane of ``shape``), with the other ``holes`` there as spare,
     is whole tiles on a grid one of its straight sides puts forward (its first line's, the line after
-    its last, or a line of ``cuts``: :func:`cut_runs`), one of them wholly its own."""
+    its last, or the line of a cut of ``runs``: :func:`cut_runs`), one of them wholly its own."""
     tile = PACKET_LOSS.small_tile
     ii, jj = np.nonzero(region)
     si, sj = np.nonzero(holes & ~region)
@@ -191,7 +191,7 @@ def on_grid(region: np.ndarray, holes: np.ndarray, box: tuple[slice, slice], cut
     ii, jj, si, sj = ii + origin[0], jj + origin[1], si + origin[0], sj + origin[1]
     starts = [{first % tile, (last + 1) % tile} for first, last in ((ii.min(), ii.max()),
                                                                     (jj.min(), jj.max()))]
-    for axis, step, line, _, _ in cuts:  # (a region's line past the content, or the line after its last)
+    for axis, step, line, _, _ in runs:  # (a region's line past the content, or the line after its last)
         starts[axis].add((line + (step < 0) + origin[axis]) % tile)
     return any(own_cell(ii - a, jj - b, tile)
                and whole_cells(ii - a, jj - b, si - a, sj - b, tile, (shape[0] - a, shape[1] - b), (a, b))
@@ -220,9 +220,10 @@ def cut_runs(region: np.ndarray, met: np.ndarray, least: int) -> list[tuple[int,
 
 def encloses(runs: list[tuple[int, int, int, int, int]]) -> bool:
     """Whether two cut ``runs`` (:func:`cut_runs`) of different sides hold their region between them:
-    each lies on the region's side of the other (two facing lines, or two that meet in a corner the
-    region fills). A burst of tiles lost across anatomy is cut so; a field of view smaller in one slice
-    is not: its cuts face away from each other, with the content between them."""
+    each lies on the region's side of the other's line (two facing lines, or two across each other
+    whose lines bound a corner the region lies in; the runs need not reach that corner). A burst of
+    tiles lost across anatomy is cut so; a field of view smaller in one slice is not: its cuts face
+    away from each other, with the content between them."""
     def on_region_side(cut, other) -> bool:
         axis, step, line = cut[:3]
         if other[0] == axis:  # parallel: the other's line
@@ -234,15 +235,18 @@ def encloses(runs: list[tuple[int, int, int, int, int]]) -> bool:
 
 
 def within_cuts(runs: list[tuple[int, int, int, int, int]], shape: tuple[int, int]) -> np.ndarray:
-    """The part of a plane of ``shape`` on the region's side of the outermost cut of each side."""
+    """The part of a plane of ``shape`` on the region's side of each cut line, along the stretch its
+    runs span on that line (from the first run's start to the last's end: a pocket of background
+    between two runs of one straight side lies beyond it; a burst's step beyond a shorter cut does not)."""
     inside = np.ones(shape, dtype=bool)
-    for axis in (0, 1):
-        for step in (1, -1):
-            lines = [line for cut_axis, cut_step, line, _, _ in runs if (cut_axis, cut_step) == (axis, step)]
-            if lines:
-                cut = min(lines) if step == 1 else max(lines) + 1
-                outside = slice(None, cut) if step == 1 else slice(cut, None)
-                inside[(outside,) if axis == 0 else (slice(None), outside)] = False
+    spans: dict[tuple[int, int, int], tuple[int, int]] = {}
+    for axis, step, line, first, last in runs:
+        start, stop = spans.get((axis, step, line), (first, last))
+        spans[axis, step, line] = (min(start, first), max(stop, last))
+    for (axis, step, line), (first, last) in spans.items():
+        beyond = slice(None, line) if step == 1 else slice(line + 1, None)
+        along = slice(first, last + 1)
+        inside[(beyond, along) if axis == 0 else (along, beyond)] = False
     return inside
 
 

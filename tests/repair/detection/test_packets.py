@@ -393,6 +393,17 @@ def test_a_pocket_of_background_beyond_the_cuts_is_left_and_the_burst_taken():
     assert not (found & ~lost).any()
 
 
+def test_within_cuts_reaches_along_each_cut_line_as_far_as_its_runs():
+    """Beyond a cut line, only the stretch its runs span is cut away: a pocket between two runs of one
+    straight side goes, a burst's step beyond a shorter cut stays."""
+    from medinpaint.repair.detection.small_tiles import within_cuts
+
+    step = within_cuts([(1, 1, 8, 20, 51)], (96, 96))  # content left of column 8, rows 20-51
+    assert not step[20:52, :8].any() and step[52:, :8].all() and step[:20, :8].all()
+    side = within_cuts([(1, -1, 78, 3, 15), (1, -1, 78, 22, 34)], (96, 96))  # two runs, one side
+    assert not side[3:35, 79:].any() and side[35:, 79:].all() and side[:, :79].all()
+
+
 @pytest.mark.parametrize("found_around", [False, True])
 def test_only_content_not_damage_found_makes_a_cut(found_around):
     """A square of fill over background, content above and left of it: two cuts meeting in a corner it

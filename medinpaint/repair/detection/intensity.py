@@ -21,7 +21,8 @@ def intensity_stats(array: np.ndarray, not_constant: np.ndarray, padding: float 
     sample = np.asarray(array[:, :, ks]).astype(np.float32)
     whole = whole_valued(array.dtype)
     full_range = float(np.nanmax(sample) - np.nanmin(sample))
-    absurd = absurd_values(sample) if array.dtype.kind == "f" else None
+    limit = absurd_limit(sample) if array.dtype.kind == "f" else None
+    absurd = absurd_values(sample, limit)
     if absurd is not None:  # garbage has no place in a range (NaN: left out, as a NaN of the scan's own)
         sample[absurd] = np.nan
     smooth = median_in_plane(sample)
@@ -37,21 +38,27 @@ def intensity_stats(array: np.ndarray, not_constant: np.ndarray, padding: float 
     if not (high - low > 0 and full_range > 0):
         return None
     return {"sigma": sigma, "low": float(low), "high": float(high), "value_range": float(high - low),
-            "full_range": full_range, "tissue_low": float(tissue_low), "tissue_high": float(tissue_high)}
+            "full_range": full_range, "tissue_low": float(tissue_low), "tissue_high": float(tissue_high),
+            "absurd_above": limit}
 
 
-def absurd_values(sample: np.ndarray) -> np.ndarray | None:
-    """Where a float ``sample`` holds values no scan holds: infinite (or beyond float32), or more than
-    ``ABSURD`` times the 90th percentile of its non-zero magnitudes (random bytes read as floats spread
-    over some 600 orders of magnitude, half of them far above any scan's values). None where it holds
-    none. The percentile stands while garbage far above is under a tenth of the non-zero values, and
-    a background of tiny non-zero values (a resampled scan's 1e-9 around the head) stays below it."""
+def absurd_limit(sample: np.ndarray) -> float | None:
+    """The magnitude above which a float ``sample``'s values are none a scan holds: ``ABSURD`` times the
+    90th percentile of its non-zero magnitudes (random bytes read as floats spread over some 600
+    orders of magnitude, half of them far above any scan's values); None where all are zero. The
+    percentile stands while garbage far above is under a tenth of the non-zero values, and a
+    background of tiny non-zero values (a resampled scan's 1e-9 around the head) stays below it."""
     magnitude = np.abs(sample)
     nonzero = magnitude[(magnitude > 0) & np.isfinite(magnitude)]
-    if nonzero.size == 0:
+    return ABSURD * float(np.percentile(nonzero, 90)) if nonzero.size else None
+
+
+def absurd_values(sample: np.ndarray, limit: float | None) -> np.ndarray | None:
+    """Where a float ``sample`` holds values beyond ``limit`` (:func:`absurd_limit`), or infinite (or
+    beyond float32); None where it holds none."""
+    if limit is None:
         return None
-    reference = float(np.percentile(nonzero, 90))
-    absurd = ~(magnitude <= ABSURD * reference)  # (NaN: compared False, and so absurd)
+    absurd = ~(np.abs(sample) <= limit)  # (NaN: compared False, and so absurd)
     absurd &= ~np.isnan(sample)  # a NaN is no measurement, not garbage
     return absurd if absurd.any() else None
 

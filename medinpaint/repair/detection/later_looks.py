@@ -431,6 +431,26 @@ def impulses_beside_blocks(array: np.ndarray, fills: list[float], labels: np.nda
         for_each_slab(array.shape[2], slab, look)
 
 
+def absurd_voxels(array: np.ndarray, labels: np.ndarray, stats: dict, slab: int) -> None:
+    """Voxels of a float scan beyond the magnitude no scan holds (``stats["absurd_above"]``:
+    :func:`intensity.absurd_limit`), or infinite, that nothing else took, as corrupted blocks: random
+    bytes read as float64 leave values of 1e94-1e272 in a scan of 0-2, and where they lie side by side
+    no neighbour test finds them (garbage explains garbage). NaN is left: no measurement, not garbage."""
+    limit = stats.get("absurd_above")
+    if limit is None:
+        return
+
+    def look(part: slice) -> None:
+        block = np.asarray(array[:, :, part])
+        with np.errstate(invalid="ignore"):
+            absurd = ~(np.abs(block) <= limit) & ~np.isnan(block)
+        region = labels[:, :, part]
+        region[absurd & (region == 0)] = CORRUPTED_BLOCKS_CODE
+        drop_mapped_pages(array, part.start, part.stop)
+
+    for_each_slab(array.shape[2], slab, look)
+
+
 def at_limit(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """Which ``values`` lie at an integer type's limit, where an impulse beyond its range is stored."""
     if dtype.kind not in "iu":

@@ -36,6 +36,7 @@ from medinpaint.repair.detection.kinds import (
 )
 from medinpaint.repair.detection.later_looks import (
     LATER_LOOKS,
+    absurd_voxels,
     find_smaller_flips,
     impulse_clusters,
     impulses_at_fill,
@@ -280,6 +281,7 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     if later and flips >= max(LATER_LOOKS.after_flips,
                                       LATER_LOOKS.after_share * array[:, :, 0].size * not_constant.sum()):
         find_smaller_flips(array, fills, not_constant, labels, stats["sigma"], slab)
+    absurd_voxels(array, labels, stats, slab)  # (last: the looks above judge without them, as before)
     details = {"fill_values": [float(f) for f in fills]}
     if doubtful:
         details["doubtful"] = {kind: len(where) for kind, where in doubtful.items()}

@@ -11,7 +11,13 @@ import numpy as np
 from scipy import ndimage
 
 from medinpaint.repair.detection.kinds import KINDS, LOST_LINES_CODE
-from medinpaint.repair.detection.slabs import CONTEXT, content_across, is_fill_value, runs_of_true
+from medinpaint.repair.detection.slabs import (
+    CONTEXT,
+    content_across,
+    is_fill_value,
+    runs_of_true,
+    share_across,
+)
 
 
 @dataclass(frozen=True)
@@ -184,14 +190,8 @@ def content_on_both_sides(context: np.ndarray, in_scan: np.ndarray, region: tupl
     at the same place of the slice beside), in the slice beyond it. ``context``, ``in_scan``: from
     :func:`fill_with_context`."""
     at = k + CONTEXT
-
-    def holds(step: int) -> bool:
-        there = ~context[region + (at + step,)]
-        if not there.any() and in_scan[at + 2 * step]:
-            there = ~context[region + (at + 2 * step,)]
-        return there.mean() >= share
-
-    return all(holds(step) for step in (-1, 1) if in_scan[at + step])
+    return all(share_across(context, in_scan, region, at, step) >= share
+               for step in (-1, 1) if in_scan[at + step])
 
 
 def lost_line_parts(array: np.ndarray, fills: list[float], labels: np.ndarray,

@@ -339,15 +339,16 @@ def content_across(context: np.ndarray, in_scan: np.ndarray, region: tuple[slice
     three slices or more, a burst that hit the same place in two slices always has such a slice on
     one side. ``context``, ``in_scan``: from :func:`fill_with_context`."""
     at = k + CONTEXT
-    for step in (-1, 1):
-        beside = at + step
-        if not in_scan[beside]:
-            continue
-        there = ~context[region + (beside,)]
-        if there.mean() >= share:
-            return True
-        beyond = beside + step
-        if not there.any() and in_scan[beyond] and (~context[region + (beyond,)]).mean() >= share:
-            return True
-    return False
+    return any(share_across(context, in_scan, region, at, step) >= share
+               for step in (-1, 1) if in_scan[at + step])
+
+
+def share_across(context: np.ndarray, in_scan: np.ndarray, region: tuple[slice, slice], at: int,
+                 step: int) -> float:
+    """The share of ``region`` that holds content in the slice ``step`` from context slice ``at`` (in
+    the scan), or, where that slice is all fill there (lost too), in the slice beyond it."""
+    there = ~context[region + (at + step,)]
+    if not there.any() and in_scan[at + 2 * step]:
+        there = ~context[region + (at + 2 * step,)]
+    return float(there.mean())
 

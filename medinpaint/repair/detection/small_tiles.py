@@ -134,19 +134,18 @@ def remnants_at_border(block: np.ndarray, holes: np.ndarray, between: np.ndarray
 
 def tiles_over_background(holes: np.ndarray, between: np.ndarray, seeds: tuple, labels: np.ndarray,
                           beside: np.ndarray, cuts: bool) -> None:
-    """Small tiles lost where they join the slice's own background (one slice of the slab: ``between``
-    as :func:`between_content`'s; ``seeds``: a voxel of each square of it). The fill there that content
-    holds on both sides across the slices (and in both slices beside, ``beside``: not the slice beyond)
-    is lost where the slice's content lies around most of it (or, ``cuts``, two straight cuts of content
-    hold it between them: :func:`encloses`, and then only its part within them where all of it is no
-    union of tiles) and, with the slice's other fill voxels as
-    spare (the background the burst ran over), it is whole tiles on a grid that its own straight sides
-    put forward, or (``cuts``: a slice between two others) a line where content meets it straight along
-    a tile (a small plane lost but for a corner: its sides are the plane's border), one of them wholly
-    its own, more than one tile. What it leaves alone: a slice whose anatomy shrinks between its
-    neighbours (a curved rim, no union of tiles), or moved (a band along the plane's border, fill beyond
-    it; a channel of background that the slice before holds too); fill a mask leaves between slices
-    that hold anatomy (fill around it); a lone square (a scan upsampled to blocks)."""
+    """Small tiles lost where they join the slice's own background (one slice of the slab: ``between`` as
+    :func:`between_content`'s; ``seeds``: a voxel of each square of it). The fill there that content holds
+    on both sides across the slices (and in both slices beside, ``beside``: not the slice beyond) is lost
+    where the slice's content lies around most of it (or, ``cuts``, two straight cuts of content hold it
+    between them: :func:`encloses`, and then only its part within its cuts where all of it is no union of
+    tiles) and, with the slice's other fill voxels as spare (the background the burst ran over), it is whole
+    tiles on a grid that its own straight sides put forward, or (``cuts``: a slice between two others) a
+    line where content meets it straight along a tile (a small plane lost but for a corner: its sides are
+    the plane's border), one of them wholly its own, more than one tile. What it leaves alone: a slice whose
+    anatomy shrinks between its neighbours (a curved rim, no union of tiles), or moved (a band along the
+    plane's border, fill beyond it; a channel of background that the slice before holds too); fill a mask
+    leaves between slices that hold anatomy (fill around it); a lone square (a scan upsampled to blocks)."""
     tile = PACKET_LOSS.small_tile
     shape = holes.shape
     regions, _ = ndimage.label(between, structure=PLANE[:, :, 1])

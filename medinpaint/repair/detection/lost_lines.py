@@ -13,6 +13,7 @@ from medinpaint.repair.detection.kinds import LOST_LINES_CODE
 from medinpaint.repair.detection.partial_lines import (
     PARTIAL_LINES,
     along_lines,
+    between_lost_lines,
     find_partial_lines,
     in_long_runs,
     lost_line_parts,
@@ -74,7 +75,8 @@ def find_lost_lines(is_fill: np.ndarray, content: np.ndarray, content_slices: np
                     foreign: tuple[np.ndarray, list[float], float] | None = None) -> np.ndarray:
     """Runs of whole lines at a fill value with content on both sides, and, in a scan of three slices
     or more, content along them in the slice before or after (or two slices on, where the slice beside
-    lost the same lines; :func:`content_across`): the midline of a symmetric template cut off below
+    lost the same lines; :func:`content_across`; in a scan known to have lost lines, wherever the slice
+    beside holds fill, but along the plane's edge): the midline of a symmetric template cut off below
     its CSF is a line of 0 between two hemispheres, empty in the slices beside it too.
     ``content_slices``: the slab's slices with content for fill to cut into; ``fill_context`` as for
     :func:`find_packet_loss`. ``certain``: per axis, whether the scan lost whole lines across it (then
@@ -101,8 +103,11 @@ def find_lost_lines(is_fill: np.ndarray, content: np.ndarray, content_slices: np
                 taken |= foreign_runs(*foreign, axis, ks, starts, stops)
         for k, a, b in zip(ks[taken], starts[taken], stops[taken], strict=True):
             lines = (slice(None), slice(a, b)) if axis == 1 else (slice(a, b), slice(None))
+            # in a scan that lost lines, the slice beyond judges where the slice beside holds fill too,
+            # but not along the plane's edge (the anatomy's own background runs along it, and varies)
+            by_voxel = certain[axis] and a > 0 and b < full.shape[0]
             if fill_context is not None and not content_across(*fill_context(), lines, k,
-                                                               LOST_LINES.content_across):
+                                                               LOST_LINES.content_across, by_voxel):
                 continue
             free = labels[lines + (k,)] == 0
             if certain[axis]:  # not the stretches of background a line cut from mid-line runs on into
@@ -205,7 +210,9 @@ def find_more_lost_lines(array: np.ndarray, fills: list[float], content_slices: 
             short = find_partial_lines(block, is_fill, contrast, content_slices[part], region, context,
                                        PARTIAL_LINES.certain_length, both_sides=True)
             for axis in np.nonzero(certain)[0]:
-                lost_line_parts(array, [value], labels, [to_volume_indices(short[axis], part.start)],
+                between = between_lost_lines(is_fill, region, int(axis), context)
+                lost_line_parts(array, [value], labels, [to_volume_indices(short[axis], part.start),
+                                                         to_volume_indices(between, part.start)],
                                 int(axis), True, {})
         drop_mapped_pages(array, part.start, part.stop)
 

@@ -183,6 +183,20 @@ def across_supported(where: tuple[np.ndarray, ...], shape: tuple[int, ...],
     return tuple(w[keep] for w in where)
 
 
+def between_lost_lines(is_fill: np.ndarray, labels: np.ndarray, axis: int,
+                       fill_context: Callable[[], tuple]) -> tuple[np.ndarray, ...]:
+    """Fill between two lines found lost (across ``axis``; ``labels`` of the slab) along
+    ``PARTIAL_LINES.certain_length`` voxels at least, with content where it lies in the slices on both
+    sides (:func:`across_supported`): where every other line was lost (an interleaved stream), a line
+    between them that lost a stretch has no content beside it for a band. Slab indices."""
+    lost = np.moveaxis(labels == LOST_LINES_CODE, axis, 0)
+    held = np.zeros_like(lost)
+    held[1:-1] = np.moveaxis(is_fill & (labels == 0), axis, 0)[1:-1] & lost[:-2] & lost[2:]
+    long = in_long_runs(np.swapaxes(held, 0, 1), PARTIAL_LINES.certain_length)
+    where = np.nonzero(np.moveaxis(np.swapaxes(long, 0, 1), 0, axis))
+    return across_supported(where, is_fill.shape, fill_context, both_sides=True) if len(where[0]) else where
+
+
 def content_on_both_sides(context: np.ndarray, in_scan: np.ndarray, region: tuple[slice, slice], k: int,
                           share: float) -> bool:
     """Whether ``share`` of ``region`` (of slab slice ``k``) holds content in the slice before and in

@@ -333,22 +333,25 @@ def in_threads(work: Callable, items: list) -> list:
 
 
 def content_across(context: np.ndarray, in_scan: np.ndarray, region: tuple[slice, slice], k: int,
-                   share: float) -> bool:
+                   share: float, by_voxel: bool = False) -> bool:
     """Whether ``share`` of ``region`` (of slab slice ``k``) holds content in the slice before
     or after, or, where that slice is all fill there (lost too), in the slice beyond it. In a scan of
     three slices or more, a burst that hit the same place in two slices always has such a slice on
-    one side. ``context``, ``in_scan``: from :func:`fill_with_context`."""
+    one side. ``context``, ``in_scan``: from :func:`fill_with_context`. ``by_voxel``: the slice
+    beyond judges each voxel the slice beside holds fill at (:func:`share_across`)."""
     at = k + CONTEXT
-    return any(share_across(context, in_scan, region, at, step) >= share
+    return any(share_across(context, in_scan, region, at, step, by_voxel) >= share
                for step in (-1, 1) if in_scan[at + step])
 
 
 def share_across(context: np.ndarray, in_scan: np.ndarray, region: tuple[slice, slice], at: int,
-                 step: int) -> float:
+                 step: int, by_voxel: bool = False) -> float:
     """The share of ``region`` that holds content in the slice ``step`` from context slice ``at`` (in
-    the scan), or, where that slice is all fill there (lost too), in the slice beyond it."""
+    the scan), or, where that slice is all fill there (lost too), in the slice beyond it; with
+    ``by_voxel``, in the slice beyond wherever the slice beside holds fill (in a scan known to have
+    lost whole lines, the slice beside may have lost part of the same ones)."""
     there = ~context[region + (at + step,)]
-    if not there.any() and in_scan[at + 2 * step]:
-        there = ~context[region + (at + 2 * step,)]
+    if in_scan[at + 2 * step] and (by_voxel or not there.any()):
+        there = there | ~context[region + (at + 2 * step,)]
     return float(there.mean())
 

@@ -11,7 +11,7 @@ from scipy import ndimage
 
 from medinpaint.repair.detection.kinds import LOST_LINES_CODE, PACKET_LOSS_CODE
 from medinpaint.repair.detection.slabs import CONTEXT, PLANE, fill_beside
-from medinpaint.repair.detection.tiles import PACKET_LOSS, lines_outside, tile_aligned, whole_cells
+from medinpaint.repair.detection.tiles import PACKET_LOSS, in_whole_cells, lines_outside, tile_aligned
 
 
 def find_small_tiles(block: np.ndarray, holes: np.ndarray, labels: np.ndarray, contrast: float,
@@ -168,21 +168,26 @@ def tiles_over_background(holes: np.ndarray, between: np.ndarray, seeds: tuple, 
             if not encloses(enclosing):
                 continue
         grid = cut_runs(region, met, tile) if cuts else []
-        if not on_grid(region, holes[box], box, grid, shape):
-            if not enclosing:
-                continue
+        tiles = on_grid(region, holes[box], box, grid, shape)
+        if tiles is None and enclosing:
             # fill that joins it beyond its cuts (a pocket of the slice's own background) is no tile
             region &= within_cuts(enclosing, region.shape)
-            if region.sum() <= tile * tile or not on_grid(region, holes[box], box, grid, shape):
-                continue
-        labels[box][region] = PACKET_LOSS_CODE
+            tiles = on_grid(region, holes[box], box, grid, shape) if region.sum() > tile * tile else None
+        if tiles is not None:
+            labels[box][tiles] = PACKET_LOSS_CODE
 
 
 def on_grid(region: np.ndarray, holes: np.ndarray, box: tuple[slice, slice], runs: list,
-            shape: tuple[int, int]) -> bool:
-    """Whether ``region`` (at ``box`` of a plane of ``shape``), with the other ``holes`` there as spare,
-    is whole tiles on a grid one of its straight sides puts forward (its first line's, the line after
-    its last, or the line of a cut of ``runs``: :func:`cut_runs`), one of them wholly its own."""
+            shape: tuple[int, int]) -> np.ndarray | None:
+    """The part of ``region`` (at ``box`` of a plane of ``shape``) that is whole tiles, with the other
+    ``holes`` there as spare, on a grid one of its straight sides puts forward (its first line's, the line
+    after its last, or the line of a cut of ``runs``: :func:`cut_runs`), one of them wholly its own, on
+    the grid that leaves the fewest of it over: none, or, beside a burst of more than a tile's side of
+    tiles, no more than a tile's side of voxels (strays: the slice's own background that its neighbours
+    hold, joined to the burst along the anatomy's rim; a lone square of fill in a noisy slice with
+    strays beside it is no burst, nor a band along the plane's border: a smaller field of view), and
+    then only the cells it fills half of at least (the rim lies in cells of the background too); None
+    where no grid does."""
     tile = PACKET_LOSS.small_tile
     ii, jj = np.nonzero(region)
     si, sj = np.nonzero(holes & ~region)
@@ -192,9 +197,25 @@ def on_grid(region: np.ndarray, holes: np.ndarray, box: tuple[slice, slice], run
                                                                     (jj.min(), jj.max()))]
     for axis, step, line, _, _ in runs:  # (a region's line past the content, or the line after its last)
         starts[axis].add((line + (step < 0) + origin[axis]) % tile)
-    return any(own_cell(ii - a, jj - b, tile)
-               and whole_cells(ii - a, jj - b, si - a, sj - b, tile, (shape[0] - a, shape[1] - b), (a, b))
-               for a in starts[0] for b in starts[1])
+    # strays only amid the plane: along its border a band of fill in one slice is a smaller field of view
+    inside = ii.min() > 0 and jj.min() > 0 and ii.max() < shape[0] - 1 and jj.max() < shape[1] - 1
+    best = None
+    for a in sorted(starts[0]):
+        for b in sorted(starts[1]):
+            whole, own = in_whole_cells(ii - a, jj - b, si - a, sj - b, tile, (shape[0] - a, shape[1] - b),
+                                        (a, b))
+            strays = len(whole) - int(whole.sum())
+            if strays:  # beside strays, the rim also lies in the cells the background fills but a few
+                whole &= own >= 0.5
+            burst = whole.sum() > tile ** 3  # more than ``tile`` tiles: a few strays amid noise are not
+            if ((strays == 0 or (strays <= tile and burst and inside)) and (best is None or strays < best[0])
+                    and own_cell(ii[whole] - a, jj[whole] - b, tile)):
+                best = (strays, whole)
+    if best is None:
+        return None
+    tiles = np.zeros_like(region)
+    tiles[ii[best[1]] - origin[0], jj[best[1]] - origin[1]] = True
+    return tiles
 
 
 def cut_runs(region: np.ndarray, met: np.ndarray, least: int) -> list[tuple[int, int, int, int, int]]:

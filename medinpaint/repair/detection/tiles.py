@@ -362,22 +362,26 @@ def tile_aligned(component: np.ndarray, origin: tuple[int, int], shape: tuple[in
             grids.add(tuple(first % t if first > 0 else (last + 1) % t
                             for first, last in ((ii.min(), ii.max()), (jj.min(), jj.max()))))
         for a, b in grids:
-            if whole_cells(ii - a, jj - b, si - a, sj - b, t, (shape[0] - a, shape[1] - b), (a, b)):
+            whole, _ = in_whole_cells(ii - a, jj - b, si - a, sj - b, t, (shape[0] - a, shape[1] - b), (a, b))
+            if whole.all():
                 return True
     return False
 
 
-def whole_cells(ii: np.ndarray, jj: np.ndarray, si: np.ndarray, sj: np.ndarray, t: int,
-                ends: tuple[int, int], starts: tuple[int, int]) -> bool:
-    """Whether voxels ``ii, jj`` (and spare ``si, sj`` in their cells) fill the t x t cells they touch,
-    in coordinates where the grid starts at 0 and the plane spans ``-starts`` to ``ends``."""
+def in_whole_cells(ii: np.ndarray, jj: np.ndarray, si: np.ndarray, sj: np.ndarray, t: int,
+                   ends: tuple[int, int], starts: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """For each voxel ``ii, jj``: whether its t x t cell is filled wholly by them and the spare
+    ``si, sj``, and the share of the cell they fill alone; in coordinates where the grid starts at 0
+    and the plane spans ``-starts`` to ``ends`` (a cell the plane's border cuts counts its part
+    inside)."""
     per_row = ends[1] // t + 3
-    cells = np.unique((ii // t + 1) * per_row + jj // t + 1)
-    ci, cj = cells // per_row - 1, cells % per_row - 1
-    full = ((np.minimum((ci + 1) * t, ends[0]) - np.maximum(ci * t, -starts[0]))
+    cells = (ii // t + 1) * per_row + jj // t + 1
+    own = np.bincount(cells, minlength=(ends[0] // t + 3) * per_row)
+    held = own + np.bincount((si // t + 1) * per_row + sj // t + 1, minlength=own.size)
+    ci, cj = np.arange(own.size) // per_row - 1, np.arange(own.size) % per_row - 1
+    area = ((np.minimum((ci + 1) * t, ends[0]) - np.maximum(ci * t, -starts[0]))
             * (np.minimum((cj + 1) * t, ends[1]) - np.maximum(cj * t, -starts[1])))
-    area = len(ii) + int(np.isin((si // t + 1) * per_row + sj // t + 1, cells).sum())
-    return int(full.sum()) == area
+    return held[cells] == area[cells], own[cells] / area[cells]
 
 
 def lines_outside(plane: np.ndarray, box: tuple[slice, slice]) -> list[np.ndarray]:

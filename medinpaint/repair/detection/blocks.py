@@ -44,7 +44,8 @@ class CorruptedBlockThresholds:
             share of what any two voxels of the block differ.
         max_blocks: rectangles trimmed out of one busy region at most.
         sound_range_share: blocks are looked for again where the full range of what was not found
-            damaged is below this share of the scan's full range (flips stretched it).
+            damaged is below this share of the scan's full range (flips stretched it), or of a slice's
+            own (the garbage found in it stretched it).
         garbled_share: in a slice more than this share of whose content is rough, the noise sigma (a
             median) may have measured garbage: it is measured again away from the busy voxels.
         stretched_range: a full range this many times the tissue's was stretched by garbage (float
@@ -246,7 +247,8 @@ def blocks_in_slab(values: np.ndarray, is_fill: np.ndarray, not_constant: np.nda
     stretched the scan's range, slice by slice against each slice's own (no less than the tissue's
     range): one slice's float garbage (to 1e6 within the reach) had stretched the range of the slab,
     and a block of noise over twice the tissue's range in another slice was judged against it, unseen
-    (cranium's HU float crop). Returns the absolute steps along i."""
+    (cranium's HU float crop); and again against what is left once garbage is found in a slice (a block
+    of noise beside a block of float garbage). Returns the absolute steps along i."""
     full_range = range_for_garbage(values, stats)
     if not full_range < stats["full_range"]:  # no bytes stretched it
         return find_corrupted_blocks(values, is_fill, not_constant, labels, stats["sigma"], full_range)
@@ -257,6 +259,15 @@ def blocks_in_slab(values: np.ndarray, is_fill: np.ndarray, not_constant: np.nda
         own = max(range_for_garbage(values[:, :, at], stats), tissue)
         step_i[:, :, at] = find_corrupted_blocks(values[:, :, at], is_fill[:, :, at], not_constant[at],
                                                  labels[:, :, at], stats["sigma"], min(own, full_range))
+        # the garbage found stretched the slice's own range: what is left is judged against its own,
+        # with the garbage found no measurement (NaN: no step to it counts)
+        found = labels[:, :, at] != 0
+        left = values[:, :, at][~found]
+        sound = max(range_for_garbage(left, stats), tissue) if left.size else own
+        if sound < CORRUPTED_BLOCKS.sound_range_share * min(own, full_range):
+            rest = np.where(found, np.float32(np.nan), values[:, :, at])
+            find_corrupted_blocks(rest, is_fill[:, :, at], not_constant[at], labels[:, :, at], stats["sigma"],
+                                  sound)
     return step_i
 
 

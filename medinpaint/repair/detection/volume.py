@@ -130,7 +130,8 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
         drop_mapped_pages(array, part.start, part.stop)
 
     for_each_slab(nk, slab, survey)
-    if at_minimum.sum() < SCAN.min_hole:  # lone voxels at the minimum are bit errors, not a fill
+    # lone voxels at the minimum are bit errors, not a fill (a line of min_hole voxels: min_hole - 1 pairs)
+    if at_minimum.sum() < SCAN.min_hole - 1:
         fills = [f for f in fills if f != minimum.item() or f in fill_values(volume)]
     # (not where it is the scan's own background or padding: a thresholded CT set to -1024 around it)
     below = lone_negative_minimum(array, minimum, slab) if minimum.item() in set(fills) - set(own) else None

@@ -30,6 +30,17 @@ def test_a_cut_stream_running_on_into_the_next_line_is_found():
     assert not (found & ~lost).any()
 
 
+def test_a_whole_line_of_16_voxels_at_the_new_minimum_makes_it_a_fill_value():
+    """CT5N (16 x 16) with one column lost at -1024 (seeds 40 and 41), below the slice's own values: 16
+    voxels side by side at the minimum are 15 pairs, and fewer pairs than ``SCAN.min_hole`` had marked
+    the minimum as lone bit errors, no fill, so the line went unfound (35-51 dB lost in ten cases)."""
+    for seed in (40, 41):
+        changed, lost, found = _lost_lines("pydicom-ct5n", False, -1024, seed=seed)
+        assert changed.sum() == 16
+        assert found[changed].all()
+        assert not (found & ~lost).any()
+
+
 def test_lines_of_minus_1024_through_a_background_of_0_are_found():
     """An EPI slice (0 outside the head) with whole lines at -1024 that lie partly outside the head:
     judged against -1024 alone, the background of 0 beside them is content."""

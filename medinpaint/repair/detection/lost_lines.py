@@ -76,7 +76,7 @@ def find_lost_lines(is_fill: np.ndarray, content: np.ndarray, content_slices: np
     """Runs of whole lines at a fill value with content on both sides, and, in a scan of three slices
     or more, content along them in the slice before or after (or two slices on, where the slice beside
     lost the same lines; :func:`content_across`; in a scan known to have lost lines, wherever the slice
-    beside holds fill, but along the plane's edge): the midline of a symmetric template cut off below
+    beside holds fill, except along the plane's edge): the midline of a symmetric template cut off below
     its CSF is a line of 0 between two hemispheres, empty in the slices beside it too.
     ``content_slices``: the slab's slices with content for fill to cut into; ``fill_context`` as for
     :func:`find_packet_loss`. ``certain``: per axis, whether the scan lost whole lines across it (then

@@ -33,8 +33,8 @@ class ScanThresholds:
 
     Args:
         min_hole: pixels; smaller fill specks are left alone (a single lost pixel is a bit error), a
-            tail of fill shorter than this ends many a clean scan, and voxels at the minimum fewer
-            than this side by side are bit errors, not a fill.
+            tail of fill shorter than this ends many a clean scan, and voxels at the minimum side by
+            side in fewer pairs than a line of this many makes (one less) are bit errors, not a fill.
         min_plane: pixels along each in-plane axis for the pattern detectors (lost lines, tiles,
             truncation): in fewer, a pattern cannot be told from anatomy.
         run: pixels; a value held by this many voxels in a row (along either in-plane axis) is a fill

@@ -373,15 +373,19 @@ def in_whole_cells(ii: np.ndarray, jj: np.ndarray, si: np.ndarray, sj: np.ndarra
     """For each voxel ``ii, jj``: whether its t x t cell is filled wholly by them and the spare
     ``si, sj``, and the share of the cell they fill alone; in coordinates where the grid starts at 0
     and the plane spans ``-starts`` to ``ends`` (a cell the plane's border cuts counts its part
-    inside)."""
+    inside). Only the cells the voxels touch are counted (a large plane has many)."""
     per_row = ends[1] // t + 3
-    cells = (ii // t + 1) * per_row + jj // t + 1
-    own = np.bincount(cells, minlength=(ends[0] // t + 3) * per_row)
-    held = own + np.bincount((si // t + 1) * per_row + sj // t + 1, minlength=own.size)
-    ci, cj = np.arange(own.size) // per_row - 1, np.arange(own.size) % per_row - 1
+    cells, index = np.unique((ii // t + 1) * per_row + jj // t + 1, return_inverse=True)
+    if not len(cells):
+        return np.ones(0, dtype=bool), np.zeros(0)
+    own = np.bincount(index, minlength=len(cells))
+    spare = (si // t + 1) * per_row + sj // t + 1
+    at = np.minimum(np.searchsorted(cells, spare), len(cells) - 1)
+    held = own + np.bincount(at[cells[at] == spare], minlength=len(cells))
+    ci, cj = cells // per_row - 1, cells % per_row - 1
     area = ((np.minimum((ci + 1) * t, ends[0]) - np.maximum(ci * t, -starts[0]))
             * (np.minimum((cj + 1) * t, ends[1]) - np.maximum(cj * t, -starts[1])))
-    return held[cells] == area[cells], own[cells] / area[cells]
+    return (held == area)[index], (own / area)[index]
 
 
 def lines_outside(plane: np.ndarray, box: tuple[slice, slice]) -> list[np.ndarray]:

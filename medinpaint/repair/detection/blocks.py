@@ -262,6 +262,8 @@ def blocks_in_slab(values: np.ndarray, is_fill: np.ndarray, not_constant: np.nda
         # the garbage found stretched the slice's own range: what is left is judged against its own,
         # with the garbage found no measurement (NaN: no step to it counts)
         found = labels[:, :, at] != 0
+        if not found.any():  # (what is left is the whole slice: its range is ``own`` already)
+            continue
         left = values[:, :, at][~found]
         sound = max(range_for_garbage(left, stats), tissue) if left.size else own
         if sound < CORRUPTED_BLOCKS.sound_range_share * min(own, full_range):

@@ -160,6 +160,9 @@ def label_garbage_rectangles(values: np.ndarray, busy: np.ndarray, box: tuple[sl
                       for p, w in zip(part, wider, strict=True))
         median = ndimage.median_filter(values[wider], size=(3, 3, 1), mode="mirror")[inner]
         rough = np.abs(local - median) > CORRUPTED_BLOCKS.rough_range * full_range
+        # a NaN amid the busy voxels is garbage too (random bytes read as float hold NaN); not one a
+        # second look made of garbage already found
+        rough |= np.isnan(local) & (labels[part] == 0)
         block = trim_to_garbage(rough[:, :, 0], part)
         # a jagged edge against the background, not garbage
         if is_fill[block].mean() > CORRUPTED_BLOCKS.max_fill:

@@ -160,6 +160,19 @@ def test_the_background_beside_a_block_judged_again_is_no_garbage():
     assert not (found & ~lost).any()
 
 
+def test_a_nan_in_the_first_rows_of_a_block_of_float_garbage_makes_them_the_blocks():
+    """cranium's HU-float crop, blocks of the independent generator (seed 52): a 30 x 18 block of random
+    bytes read as float in slice 6, whose first two rows hold values near 0 (1e-36..0.7, water's HU)
+    beside garbage, and one NaN. Those rows held under the garbage share (5 of 18 voxels rough in the
+    second, the NaN not counted), the block was trimmed below them and 22 voxels were left, the NaN
+    among them: the repair kept it (-2,905 dB). A NaN amid garbage is garbage."""
+    _, damaged, changed, lost, detection = independently_damaged("cranium", True, "blocks", 52, hu_float=True)
+    block = changed[64:94, 71:89, 6]
+    assert block.sum() > 500 and np.isnan(damaged[64:94, 71:89, 6]).any()
+    assert (detection.labels[64:94, 71:89, 6][block] == CODE["corrupted-blocks"]).all()
+    assert not (detection.mask.astype(bool) & ~lost).any()
+
+
 def test_an_absurd_voxel_beside_a_block_found_is_the_blocks():
     """cranium's HU-float crop, blocks of the independent generator (seed 1): the block of random bytes
     in slice 10 was found but for its first row, where one voxel read -60,700 among tissue at 13-38 HU,

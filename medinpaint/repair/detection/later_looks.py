@@ -18,7 +18,6 @@ from medinpaint.repair.detection.bit_errors import (
     one_flip_restorations,
     outside_bounds,
 )
-from medinpaint.repair.detection.intensity import absurd_values
 from medinpaint.repair.detection.kinds import BIT_ERRORS_CODE, CORRUPTED_BLOCKS_CODE
 from medinpaint.repair.detection.slabs import EIGHT, for_each_slab, in_plane_neighbours, is_fill_value
 
@@ -430,25 +429,6 @@ def impulses_beside_blocks(array: np.ndarray, fills: list[float], labels: np.nda
 
     if (labels == CORRUPTED_BLOCKS_CODE).any():
         for_each_slab(array.shape[2], slab, look)
-
-
-def absurd_voxels(array: np.ndarray, labels: np.ndarray, stats: dict, slab: int) -> None:
-    """Voxels of a float scan beyond the magnitude no scan holds (``stats["absurd_above"]``:
-    :func:`intensity.absurd_values`), or infinite, that nothing else took, as corrupted blocks: random
-    bytes read as float64 leave values of 1e94-1e272 in a scan of 0-2, and where they lie side by side
-    no neighbour test finds them (garbage explains garbage). NaN is left: no measurement, not garbage."""
-    limit = stats.get("absurd_above")
-    if limit is None:
-        return
-
-    def look(part: slice) -> None:
-        absurd = absurd_values(np.asarray(array[:, :, part]), limit)
-        if absurd is not None:
-            region = labels[:, :, part]
-            region[absurd & (region == 0)] = CORRUPTED_BLOCKS_CODE
-        drop_mapped_pages(array, part.start, part.stop)
-
-    for_each_slab(array.shape[2], slab, look)
 
 
 def at_limit(values: np.ndarray, dtype: np.dtype) -> np.ndarray:

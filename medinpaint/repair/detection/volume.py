@@ -24,6 +24,7 @@ from medinpaint.repair.detection.bit_errors import (
 from medinpaint.repair.detection.blocks import blocks_against_sound_range
 from medinpaint.repair.detection.copies import find_copied_blocks
 from medinpaint.repair.detection.flat_patches import drop_flat_patches
+from medinpaint.repair.detection.impossible import impossible_values
 from medinpaint.repair.detection.intensity import intensity_stats, median_in_plane, percentiles, whole_valued
 from medinpaint.repair.detection.kinds import (
     BIT_ERRORS_CODE,
@@ -36,7 +37,6 @@ from medinpaint.repair.detection.kinds import (
 )
 from medinpaint.repair.detection.later_looks import (
     LATER_LOOKS,
-    absurd_voxels,
     find_smaller_flips,
     impulse_clusters,
     impulses_at_fill,
@@ -282,7 +282,7 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     if later and flips >= max(LATER_LOOKS.after_flips,
                                       LATER_LOOKS.after_share * array[:, :, 0].size * not_constant.sum()):
         find_smaller_flips(array, fills, not_constant, labels, stats["sigma"], slab)
-    absurd_voxels(array, labels, stats, slab)  # (last: the looks above judge without them, as before)
+    impossible_values(array, fills, labels, stats, slab)  # (last: the looks above judge without them)
     details = {"fill_values": [float(f) for f in fills]}
     if doubtful:
         details["doubtful"] = {kind: len(where) for kind, where in doubtful.items()}

@@ -12,6 +12,7 @@ from medinpaint.repair import detect
 from medinpaint.repair.detection import CODE
 from tests.conftest import require_source
 from tests.repair.detection.scans import (
+    bench_view,
     ch2_skull_stripped,
     damage_copy,
     independently_damaged,
@@ -354,3 +355,27 @@ def test_a_flipped_sign_bit_in_an_hu_float_ct_is_found():
     # the later looks, run once a scan carries flips, take one voxel of texture (-96 HU)
     assert (found & ~lost).sum() <= 1
     assert detect(clean).counts() == {}
+
+
+def test_in_a_whole_number_float_scan_found_damaged_a_value_off_them_is_taken_beyond_the_noise_only():
+    """cranium's HU-float crop (whole numbers as float32, noise sigma 5.9) with a corrupted block found:
+    voxels of tissue moved off the whole numbers by 60.5 HU (ten sigmas, inside the tissue's range:
+    no flip and no impulse test takes them) are damage; moved by 0.5 (a fraction bit's flip) in smooth
+    tissue they lie within the noise, where the repair's estimate would miss by more than the damage:
+    left."""
+    clean = bench_view("cranium", True, hu_float=True)
+    damaged, block = damage_copy(clean, CorruptBlocks(blocks=[(30, 30, 16, 20)], seed=1))
+    from scipy import ndimage
+
+    values = np.asarray(damaged.array).copy()
+    plane = values[:, :, 4]
+    smooth = np.abs(plane - ndimage.median_filter(plane, size=3)) < 3  # (within half a sigma of it)
+    tissue = np.nonzero((plane > 20) & (plane < 60) & smooth)
+    far = (tissue[0][::97][:20], tissue[1][::97][:20], np.full(20, 4))
+    near = (tissue[0][50::97][:20], tissue[1][50::97][:20], np.full(20, 4))
+    values[far] += np.float32(60.5)
+    values[near] += np.float32(0.5)
+    found = detect(clean.with_array(values)).labels > 0
+    assert found[block].mean() > 0.9
+    assert found[far].all()
+    assert not found[near].any()

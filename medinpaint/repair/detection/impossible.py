@@ -1,5 +1,7 @@
 """Values no measurement of the scan can be, looked for once every other look is done: magnitudes
-beyond any scan's, and, in a float scan of whole numbers found damaged, values that are none."""
+beyond any scan's, and, in a float scan found damaged, values of a kind its own never are (off the
+whole numbers of a scan of whole numbers, below 0 in a scan of magnitudes, near 0 beyond any of its
+own)."""
 
 from __future__ import annotations
 
@@ -9,15 +11,16 @@ import numpy as np
 from scipy import ndimage
 
 from medinpaint.io.volume import drop_mapped_pages
-from medinpaint.repair.detection.intensity import absurd_values
+from medinpaint.repair.detection.intensity import ABSURD, absurd_values
 from medinpaint.repair.detection.kinds import BIT_ERRORS_CODE, CORRUPTED_BLOCKS_CODE
-from medinpaint.repair.detection.later_looks import impulses_beside_blocks
+from medinpaint.repair.detection.later_looks import LATER_LOOKS, impulses_beside_blocks
 from medinpaint.repair.detection.slabs import EIGHT, for_each_slab, in_plane_neighbours
 
-# a float scan with at most this share of its values (those not found damaged) off the whole numbers
-# holds whole numbers: the rest are damage, where this many noise sigmas from their neighbours
-WHOLE_NUMBERS_OFF = 0.01
-WHOLE_NUMBERS_SIGMAS = 2.0
+# a kind of value (off the whole numbers, below 0, near 0) that at most this share of a float scan's
+# values not found damaged are is none of its own: those that are, are damage, where they lie this many
+# noise sigmas from their neighbours
+NEVER_TAKEN = 0.01
+BEYOND_NOISE_SIGMAS = 2.0
 # a voxel's eight neighbours in its plane, itself left out
 AROUND = np.ones((3, 3, 1), dtype=np.uint8)
 AROUND[1, 1, 0] = 0
@@ -26,10 +29,10 @@ AROUND[1, 1, 0] = 0
 def impossible_values(array: np.ndarray, fills: list[float], labels: np.ndarray, stats: dict,
                       slab: int) -> None:
     """What no measurement of this scan can be, once every other look is done: :func:`absurd_voxels`,
-    then :func:`off_whole_numbers`, whose garbage found hid impulses beside it
+    then :func:`values_never_taken`, whose garbage found hid impulses beside it
     (:func:`impulses_beside_blocks` again)."""
     absurd_voxels(array, labels, stats, slab)
-    if off_whole_numbers(array, labels, stats["sigma"], slab):
+    if values_never_taken(array, labels, stats, slab):
         impulses_beside_blocks(array, fills, labels, stats, slab)
 
 
@@ -52,39 +55,69 @@ def absurd_voxels(array: np.ndarray, labels: np.ndarray, stats: dict, slab: int)
     for_each_slab(array.shape[2], slab, look)
 
 
-def off_whole_numbers(array: np.ndarray, labels: np.ndarray, sigma: float, slab: int) -> bool:
-    """In a float scan found damaged whose values are whole numbers (a CT in HU or an MR stored as
-    float: integers converted), but for at most ``WHOLE_NUMBERS_OFF`` of those not found damaged, the
-    voxels that are not are damage too where they lie ``WHOLE_NUMBERS_SIGMAS`` noise sigmas or more
-    from the median of their sound neighbours (or have none): what random bytes read as float leave
-    beside the garbage found (values near 0, water's HU: 1e-36..0.7, among tissue at 20). Nearer, the
-    damage is below the noise (a flip of a fraction bit moves a value by less than 1) and the repair's
-    estimate would miss by more. Corrupted blocks where such a voxel touches another or a block found in
-    its plane, bit errors where it stands alone. A scan with no damage found is left (a float scan may
-    hold a few values of its own off them); NaN is no measurement. Returns whether any were found."""
+def never_taken_tests(stats: dict) -> dict:
+    """The kinds of value a float scan may never take, as tests of its values: off the whole numbers
+    (a CT in HU or an MR stored as float: integers converted), below 0 (a scan of magnitudes), and
+    non-zero below the 90th percentile of its non-zero magnitudes over ``ABSURD`` (the absurd limit's
+    mirror: an exponent bit flipped down took 0.2 to 1e-78 in dipy's PIESNO crop, of 0-2)."""
+    limit = stats.get("absurd_above")
+    tiny = limit / ABSURD**2 if limit else 0.0
+    return {"off whole numbers": lambda v: v != np.round(v), "below 0": lambda v: v < 0,
+            "near 0": lambda v: (np.abs(v) < tiny) & (v != 0)}
+
+
+def sign_flipped(values: np.ndarray, median: np.ndarray) -> np.ndarray:
+    """Whether ``values`` below 0 are sign flips: their magnitude lies ``LATER_LOOKS.gain`` times closer
+    to the median of their neighbours than they do (a resampled scan of magnitudes holds a value below 0
+    of its own beside an outlier: -291 amid 6,400 in nibabel's anatomical turned 5 degrees)."""
+    return np.abs(-values - median) * LATER_LOOKS.gain < np.abs(values - median)
+
+
+def values_never_taken(array: np.ndarray, labels: np.ndarray, stats: dict, slab: int) -> bool:
+    """In a float scan found damaged, the voxels of a kind of value (:func:`never_taken_tests`) that at
+    most ``NEVER_TAKEN`` of its values not found damaged are, where they lie ``BEYOND_NOISE_SIGMAS``
+    noise sigmas or more from the median of their sound neighbours (or have none): what random bytes
+    read as float leave beside the garbage found (values near 0 in a scan of whole numbers, water's
+    HU: 1e-36..0.7 among tissue at 20), a sign or exponent bit flipped in a scan of magnitudes. Nearer,
+    the damage is below the noise (a flip of a fraction bit moves a value by less than 1) and the
+    repair's estimate would miss by more. Corrupted blocks where such a voxel touches another or a block
+    found in its plane, bit errors where it stands alone. A scan with no damage found is left (a float
+    scan may hold a few such values of its own); NaN is no measurement. Returns whether any were found."""
     if array.dtype.kind != "f" or not labels.any():
         return False
+    tests = never_taken_tests(stats)
     parts = [slice(k0, min(k0 + slab, array.shape[2])) for k0 in range(0, array.shape[2], slab)]
-    seen, off = 0, 0
-    for part in parts:  # (in order: a scan of fractions stops at its first slab)
+    seen, counts = 0, np.zeros(len(tests), dtype=np.int64)
+    for part in parts:  # (in order: a scan that takes every kind stops at its first slab)
         values = np.asarray(array[:, :, part])
-        sound = (labels[:, :, part] == 0) & np.isfinite(values)
-        seen += int(sound.sum())
-        off += int(np.count_nonzero(values[sound] != np.round(values[sound])))
+        sound = values[(labels[:, :, part] == 0) & np.isfinite(values)]
+        seen += sound.size
+        counts += [np.count_nonzero(test(sound)) for test in tests.values()]
         drop_mapped_pages(array, part.start, part.stop)
-        if off > WHOLE_NUMBERS_OFF * max(seen, 1):
+        if (counts > NEVER_TAKEN * max(seen, 1)).all():
             return False
-    if not off:
+    odd = {name: test for (name, test), count in zip(tests.items(), counts, strict=True)
+           if 0 < count <= NEVER_TAKEN * seen}
+    if not odd:
         return False
     found = []
 
     def look(part: slice) -> None:
         values = np.asarray(array[:, :, part]).astype(np.float64)
         region = labels[:, :, part]
-        stray = (region == 0) & np.isfinite(values) & (values != np.round(values))
+        kinds = {name: test(values) for name, test in odd.items()}
+        stray = (region == 0) & np.isfinite(values) & np.logical_or.reduce(list(kinds.values()))
         where = np.nonzero(stray)
         if len(where[0]):
-            where = tuple(w[beyond_the_noise(values, region == 0, stray, where, sigma)] for w in where)
+            median = neighbours_median(values, region == 0, stray, where)
+            taken = ~(np.abs(values[where] - median) < BEYOND_NOISE_SIGMAS * stats["sigma"])
+            if "below 0" in kinds:  # (a value below 0 and of no other kind: only as a sign flip)
+                other = np.zeros(len(where[0]), dtype=bool)
+                for name, kind in kinds.items():
+                    if name != "below 0":
+                        other |= kind[where]
+                taken &= other | sign_flipped(values[where], median)
+            where = tuple(w[taken] for w in where)
             stray[:] = False
             stray[where] = True
             garbage = (stray | (region == CORRUPTED_BLOCKS_CODE)).astype(np.uint8)
@@ -97,17 +130,16 @@ def off_whole_numbers(array: np.ndarray, labels: np.ndarray, sigma: float, slab:
     return any(found)
 
 
-def beyond_the_noise(values: np.ndarray, unlabelled: np.ndarray, stray: np.ndarray,
-                     where: tuple[np.ndarray, ...], sigma: float) -> np.ndarray:
-    """Which voxels ``where`` (of a slab's ``values``) lie ``WHOLE_NUMBERS_SIGMAS`` noise sigmas or more
-    from the median of their sound in-plane neighbours (``unlabelled``, not ``stray``, finite), or have
-    none."""
+def neighbours_median(values: np.ndarray, unlabelled: np.ndarray, stray: np.ndarray,
+                      where: tuple[np.ndarray, ...]) -> np.ndarray:
+    """The median of the sound in-plane neighbours (``unlabelled``, not ``stray``, finite) of the voxels
+    ``where`` of a slab's ``values``; NaN where they have none (then any distance to it is none within
+    the noise)."""
     sound = unlabelled & ~stray & np.isfinite(values)
     around = np.full((len(EIGHT), len(where[0])), np.nan)
     for n, (i, j, inside) in enumerate(in_plane_neighbours(where, values.shape)):
         at = (i, j, where[2])
         around[n] = np.where(inside & sound[at], values[at], np.nan)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # (no sound neighbour: NaN, taken)
-        median = np.nanmedian(around, axis=0)
-    return ~(np.abs(values[where] - median) < WHOLE_NUMBERS_SIGMAS * sigma)
+        warnings.simplefilter("ignore", RuntimeWarning)  # (no sound neighbour: NaN)
+        return np.nanmedian(around, axis=0)

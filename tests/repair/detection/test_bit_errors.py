@@ -379,3 +379,19 @@ def test_in_a_whole_number_float_scan_found_damaged_a_value_off_them_is_taken_be
     assert found[block].mean() > 0.9
     assert found[far].all()
     assert not found[near].any()
+
+
+def test_in_a_float_scan_of_magnitudes_found_damaged_sign_and_exponent_flips_are_found():
+    """dipy's PIESNO crop (float64 magnitudes, 0-2.1), bit flips of the independent generator (seed
+    61): a sign bit flipped gives -0.22 where no value is negative, an exponent bit flipped down gives
+    1e-78 or 5e-11 where 0.2 stood, far below any magnitude the scan holds; the bit-error looks found one
+    flip of 129 (14 dB lost). In a scan found damaged, a kind of value it never takes is damage, where it
+    lies beyond the noise of its neighbours."""
+    clean, damaged, changed, lost, detection = independently_damaged("dipy-piesno", True, "bitflips", 61)
+    found = detection.mask.astype(bool)
+    tissue = changed & (np.asarray(clean.array) > 0.03)  # (a 0 of the background flipped to 1e-320 is left)
+    negative = tissue & (damaged < 0)
+    tiny = tissue & (damaged != 0) & (np.abs(damaged) < 1e-10)
+    assert negative.sum() >= 3 and tiny.sum() >= 8
+    assert found[negative | tiny].all()
+    assert not (found & ~lost).any()

@@ -42,6 +42,11 @@ is weak (a few impulses, a few flips in a large scan), findings go to ``Detectio
 the labels: reported, not repaired; but for a voxel that lies beyond its neighbours' range by many
 times their spread (a flipped high bit amid even tissue), evidence enough on its own.
 
+Impossible values (last, :mod:`.impossible`): in a float scan, magnitudes no scan holds; and, once
+damage is found, values of a kind the scan's own never are (off the whole numbers of a scan of whole
+numbers, below 0 in a scan of magnitudes, near 0 far below its magnitudes) where they lie beyond the
+noise of their neighbours.
+
 Thresholds are relative to the scan's own noise and range, and were set so that no clean scan the
 project has (sample data, training volumes including heudiconv's mosaics, pydicom's and nibabel's
 images, and every data source along its three axes in every storage form: tests/repair/detection/
@@ -52,7 +57,8 @@ one frozen dataclass with a default instance in its module (``LostLineThresholds
 Modules: :mod:`.volume` drives a scan through the detectors, slab by slab (:mod:`.slabs`);
 :mod:`.lost_slices` (lost slices, truncation), :mod:`.lost_lines` and :mod:`.partial_lines` (lost lines),
 :mod:`.packets` (packet loss),
-:mod:`.blocks` (corrupted blocks), :mod:`.bit_errors` and :mod:`.later_looks` (bit errors);
+:mod:`.blocks` (corrupted blocks), :mod:`.bit_errors` and :mod:`.later_looks` (bit errors),
+:mod:`.impossible` (values no measurement of the scan can be);
 :mod:`.kinds` holds the kinds (named by the damage transforms) and :class:`Detection`.
 """
 

@@ -77,10 +77,12 @@ def values_never_taken(array: np.ndarray, labels: np.ndarray, stats: dict, slab:
     noise sigmas or more from the median of their sound neighbours (or have none): what random bytes
     read as float leave beside the garbage found (values near 0 in a scan of whole numbers, water's
     HU: 1e-36..0.7 among tissue at 20), a sign or exponent bit flipped in a scan of magnitudes. Nearer,
-    the damage is below the noise (a flip of a fraction bit moves a value by less than 1) and the
-    repair's estimate would miss by more. Corrupted blocks where such a voxel touches another or a block
-    found in its plane, bit errors where it stands alone. A scan with no damage found is left (a float
-    scan may hold a few such values of its own); NaN is no measurement. Returns whether any were found."""
+    the repair's estimate would miss by more than the damage; so would it for a fraction bit flipped
+    (:func:`fraction_flipped`), left wherever it lies. A value below 0 of no other kind is taken only as
+    a sign flip (:func:`sign_flipped`: with no sound neighbour, not). Corrupted blocks where such a voxel
+    touches another or a block found in its plane, bit errors where it stands alone. A scan with no
+    damage found is left (a float scan may hold a few such values of its own); NaN is no measurement.
+    Returns whether any were found."""
     if array.dtype.kind != "f" or not labels.any():
         return False
     tests = never_taken_tests(stats)

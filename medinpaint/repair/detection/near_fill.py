@@ -68,14 +68,12 @@ def drop_background_beside(array: np.ndarray, part: slice, block: np.ndarray, la
             if side not in beside:
                 beside[side] = np.asarray(array[:, :, side])
         plane = labels[box[:2] + (k,)]
-        # (a slice beside's lost packets are known where it lies in the slab)
-        others = [(side, beside[side], packets[:, :, side - part.start] if part.start <= side < part.stop
-                   else None) for side in sides]
-        if sides and all(background_at(there[box[:2]][mine], value, near,
-                                       None if lost is None else lost[box[:2]][mine])
-                         for _, there, lost in others):
+        if sides and all(background_at(beside[side][box[:2]][mine], value, near) for side in sides):
             plane[mine] = 0
         elif sides:
+            # (a slice beside's lost packets are known where it lies in the slab)
+            others = [(side, beside[side], packets[:, :, side - part.start] if part.start <= side < part.stop
+                       else None) for side in sides]
             explained = backgrounds.moved_over(part.start + k, block[:, :, k], packets[:, :, k], others, box,
                                                mine, value)
             drop_explained(plane, mine, explained)
@@ -84,16 +82,10 @@ def drop_background_beside(array: np.ndarray, part: slice, block: np.ndarray, la
             drop_mapped_pages(array, side, side + 1)
 
 
-def background_at(there: np.ndarray, value: float, near: float, lost: np.ndarray | None = None) -> bool:
+def background_at(there: np.ndarray, value: float, near: float) -> bool:
     """Whether a region's place ``there`` in a slice beside, as it lies, is background next to the fill
-    (not the fill all over: the same tile lost, or background at the fill, proves nothing). ``lost``:
-    where that slice's own packets were found lost there, no background (bursts lost at overlapping
-    places in three slices in a row took the middle one for background beside: cranium's crop, seed
-    60, 80 voxels); all of it lost proves nothing."""
-    if lost is not None:
-        there = there[~lost]
-    return bool(there.size and close_to(there, value, near).mean() >= NEAR_FILL.share
-                and not (there == value).all())
+    (not the fill all over: the same tile lost, or background at the fill, proves nothing)."""
+    return bool(close_to(there, value, near).mean() >= NEAR_FILL.share and not (there == value).all())
 
 
 def drop_explained(plane: np.ndarray, mine: np.ndarray, explained: tuple[np.ndarray, ...] | None) -> None:

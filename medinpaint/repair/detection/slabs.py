@@ -17,7 +17,7 @@ from medinpaint.io.volume import drop_mapped_pages
 
 SLAB = 32  # slices read at a time
 # slices either side of a slab that the rules for lost lines and tiles and background flips look at
-CONTEXT = 3
+CONTEXT = 2
 # threads scanning slabs at once (each holds up to 9 slab-sized float32 temporaries)
 WORKERS = min(4, os.cpu_count() or 1)
 

@@ -26,24 +26,15 @@ def find_small_tiles(block: np.ndarray, holes: np.ndarray, labels: np.ndarray, c
     Anatomy that is fill in one slice between content (the fissure between the hemispheres in a sagittal
     slice, a mask's edge) is no such shape."""
     between = between_content(holes, fill_context) if fill_context is not None else None
-    # whole tiles but for bands across the plane take content three slices away too (a burst at one place
-    # in three slices in a row); the rules for bursts over the background and remnants keep two: at three,
-    # the background beside an anatomy that shrinks over the slices joined their parts (their tests)
-    whole = between_content(holes, fill_context, reach=3) if fill_context is not None else None
     tile = PACKET_LOSS.small_tile
     least = PACKET_LOSS.small_area if between is not None else PACKET_LOSS.small_area_in_plane
     shape = holes.shape[:2]
     # a whole tile is a t x t square of candidates: screened for on the slab before any region is numbered
     # (where the plane's border cuts a tile, half a tile beyond it counts)
+    candidates = holes if between is None else between
     reach = tile // 2
-
-    def squares_of(candidates: np.ndarray) -> np.ndarray:
-        return full_squares(np.pad(candidates, ((reach, reach), (reach, reach), (0, 0)),
-                                   constant_values=True), tile)
-
-    squares = squares_of(holes if whole is None else whole)
-    # the seeds of bursts over the background (``whole`` holds ``between``: so do their slices)
-    near = None if between is None else squares_of(between)
+    padded = np.pad(candidates, ((reach, reach), (reach, reach), (0, 0)), constant_values=True)
+    squares = full_squares(padded, tile)
     for k in np.nonzero(squares.any(axis=(0, 1)))[0]:
         regions, _ = ndimage.label(holes[:, :, k], structure=PLANE[:, :, 1])
         boxes = ndimage.find_objects(regions)
@@ -60,14 +51,8 @@ def find_small_tiles(block: np.ndarray, holes: np.ndarray, labels: np.ndarray, c
             region = regions[box] == index
             if region.sum() < least:
                 continue
-            # (a band across the whole plane is lost lines)
-            across = any(s.stop - s.start == n for s, n in zip(box, shape, strict=True))
             if between is not None:
-                # content three slices away holds no band across the plane: a saturation band moving a
-                # few rows a slice lies at one place in three slices in a row (the review: 2,637 voxels
-                # more in five of nibabel's volumes with such bands, already flagged)
-                held = between if across else whole
-                evidence = held[box + (k,)][region].mean() >= PACKET_LOSS.small_between
+                evidence = between[box + (k,)][region].mean() >= PACKET_LOSS.small_between
             else:
                 # at the plane's border a fill rectangle may be its own (a field of view's edge, a
                 # blanked annotation): there only a burst's steps of tiles count
@@ -76,12 +61,13 @@ def find_small_tiles(block: np.ndarray, holes: np.ndarray, labels: np.ndarray, c
             rectangle = region.all() and min(region.shape) >= tile
             if evidence and (rectangle or tile_aligned(region, (box[0].start, box[1].start), shape,
                                                        offset=True, sizes=(tile,))):
+                # (a band across the whole plane is lost lines)
+                across = any(s.stop - s.start == n for s, n in zip(box, shape, strict=True))
                 labels[box + (k,)][region] = LOST_LINES_CODE if across else PACKET_LOSS_CODE
         if between is not None:
             # in the scan's first or last slice the anatomy may end: no cut gives a grid there
             cuts = len(fill_beside(fill_context, k)) == 2
-            i, j = np.nonzero(near[:, :, k])
-            tiles_over_background(holes[:, :, k], between[:, :, k], (i + last, j + last), labels[:, :, k],
+            tiles_over_background(holes[:, :, k], between[:, :, k], (p + last, q + last), labels[:, :, k],
                                   content_beside(fill_context, k), cuts)
     if between is not None:
         remnants_at_border(block, holes, between, labels, contrast, fill_context)
@@ -302,22 +288,19 @@ def full_squares(mask: np.ndarray, t: int) -> np.ndarray:
     return squares
 
 
-def between_content(holes: np.ndarray, fill_context: Callable[[], tuple], reach: int = 2) -> np.ndarray:
+def between_content(holes: np.ndarray, fill_context: Callable[[], tuple]) -> np.ndarray:
     """Which ``holes`` content holds on both sides across the slices: in the slice before and the slice
-    after, or, where that slice is fill there too, the one beyond it (lost there too), and with ``reach``
-    3, where both are, the one beyond that (a burst lost at the same place in three slices in a row); in
-    the scan's first or last slice, or beside it where it is fill too, on the one side it has (but content
-    on one side at least: the middle slice of three, fill through all three, is no loss)."""
+    after, or, where that slice is fill there too, the one beyond it (lost there too); in the scan's first
+    or last slice, or beside it where it is fill too, on the one side it has (but content on one side at
+    least: the middle slice of three, fill through all three, is no loss)."""
     context, in_scan = fill_context()
     content = ~context  # (beyond the scan it is fill: no content)
     at = slice(CONTEXT, CONTEXT + holes.shape[2])
     sides = []
     for step in (-1, 1):
-        beside, beyond, further = (slice(at.start + step * d, at.stop + step * d) for d in (1, 2, 3))
-        held = content[:, :, beside] | (context[:, :, beside] & content[:, :, beyond])
-        if reach == 3:
-            held |= context[:, :, beside] & context[:, :, beyond] & content[:, :, further]
-        sides.append((held, ~in_scan[beside] | ~in_scan[beyond]))
+        beside, beyond = (slice(a.start + step * d, a.stop + step * d) for a, d in ((at, 1), (at, 2)))
+        sides.append((content[:, :, beside] | (context[:, :, beside] & content[:, :, beyond]),
+                      ~in_scan[beside] | ~in_scan[beyond]))
     (before, open_before), (after, open_after) = sides
     between = holes & (before | after)
     # no slice there, or fill in the scan's edge slice beside: the other side judges alone

@@ -9,7 +9,7 @@ from medinpaint.io import Volume
 from medinpaint.repair import detect
 from tests.conftest import require_source
 from tests.generators.lost import lost_tiles
-from tests.repair.detection.scans import bench_view, independently_damaged
+from tests.repair.detection.scans import bench_view
 
 
 def middle_crop(name: str):
@@ -550,37 +550,3 @@ def test_nan_tiles_beside_are_no_content_for_a_tile_over_the_background():
                     padding=None)
     found = detect(volume.with_array(np.ascontiguousarray(result.damaged))).labels > 0
     assert not (found & ~np.asarray(result.lost, bool)).any()
-
-
-def test_a_burst_lost_at_the_same_place_in_three_slices_in_a_row_is_found():
-    """cranium's crop, 4-pixel tiles of the independent generator lost at -1024 (seed 60): bursts in
-    slices 12, 13 and 14 overlap at rows 82-85 (columns 45-56 in all three). Content held their place
-    only three slices away (11, 15), and the slices judged two away at most: the bursts of slices 12
-    and 14 went unfound (332 voxels, 16 dB lost in the crop)."""
-    _, damaged, changed, lost, detection = independently_damaged("cranium", True, "tiles", 60, fill=-1024)
-    assert (damaged[82:86, 45:57, 12:15] == -1024).all()
-    for k in (12, 13, 14):  # (rows 72-87: a strip at the plane's border elsewhere in slice 14 stays)
-        assert changed[72:88, :, k].sum() > 50
-        assert (detection.labels[72:88, :, k][changed[72:88, :, k]] > 0).all()
-    assert not (detection.mask.astype(bool) & ~lost).any()
-
-
-def test_content_three_slices_away_holds_a_burst_but_no_band_across_the_plane():
-    """Content three slices away holds a burst lost at one place in three slices in a row, but not a
-    band across the whole plane: a saturation band moving a few rows a slice lies at one place in three
-    slices in a row (the review: 2,637 voxels more in five of nibabel's volumes with such bands). The
-    middle slice, with content two slices away, is judged as before."""
-    from medinpaint.repair.detection.slabs import fill_with_context
-    from medinpaint.repair.detection.small_tiles import find_small_tiles
-
-    rng = np.random.default_rng(0)
-    block = (100 + rng.normal(0, 5, (32, 32, 7))).astype(np.float32)
-    block[8:12, :, 2:5] = 0  # the band, across the plane
-    block[20:24, 4:12, 2:5] = 0  # the burst: two tiles
-    is_fill = block == 0
-    labels = np.zeros(block.shape, dtype=np.uint8)
-    find_small_tiles(block, is_fill.copy(), labels, 10.0,
-                     lambda: fill_with_context(block, slice(0, 7), is_fill, [0.0]))
-    assert (labels[20:24, 4:12, 2:5] > 0).all()
-    assert not labels[8:12, :, 2].any() and not labels[8:12, :, 4].any()
-    assert (labels[8:12, :, 3] > 0).all()

@@ -11,6 +11,7 @@ from medinpaint.io.volume import drop_mapped_pages
 from medinpaint.repair.detection.intensity import full_range_of_sound
 from medinpaint.repair.detection.kinds import BIT_ERRORS_CODE, CORRUPTED_BLOCKS_CODE
 from medinpaint.repair.detection.slabs import (
+    AROUND,
     PLANE,
     SCAN,
     cells_count,
@@ -26,9 +27,6 @@ _ALL, _HEAD, _TAIL = slice(None), slice(1, None), slice(None, -1)
 # the voxel pairs one step apart along i, j and the two diagonals, as (first, second) slices of a plane
 PAIRS = (((_HEAD, _ALL), (_TAIL, _ALL)), ((_ALL, _HEAD), (_ALL, _TAIL)),
          ((_HEAD, _HEAD), (_TAIL, _TAIL)), ((_HEAD, _TAIL), (_TAIL, _HEAD)))
-# a voxel's eight neighbours in its plane, itself left out
-AROUND = np.ones((3, 3, 1), dtype=np.uint8)
-AROUND[1, 1, 0] = 0
 
 
 @dataclass(frozen=True)

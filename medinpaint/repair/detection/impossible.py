@@ -11,11 +11,10 @@ import numpy as np
 from scipy import ndimage
 
 from medinpaint.io.volume import drop_mapped_pages
-from medinpaint.repair.detection.blocks import AROUND
 from medinpaint.repair.detection.intensity import ABSURD, absurd_values
 from medinpaint.repair.detection.kinds import BIT_ERRORS_CODE, CORRUPTED_BLOCKS_CODE
 from medinpaint.repair.detection.later_looks import LATER_LOOKS, impulses_beside_blocks
-from medinpaint.repair.detection.slabs import EIGHT, for_each_slab, in_plane_neighbours
+from medinpaint.repair.detection.slabs import AROUND, EIGHT, for_each_slab, in_plane_neighbours
 
 # a kind of value (off the whole numbers, below 0, near 0) that at most this share of a float scan's
 # values not found damaged are is none of its own: those that are, are damage, where they lie this many

@@ -25,6 +25,9 @@ PLANE = np.zeros((3, 3, 3), dtype=bool)
 PLANE[:, :, 1] = ndimage.generate_binary_structure(2, 1)  # 4-connected within a slice, never across
 # in-plane neighbours
 EIGHT = tuple((di, dj) for di in (-1, 0, 1) for dj in (-1, 0, 1) if (di, dj) != (0, 0))
+# the same as a kernel: a voxel's eight neighbours in its plane, itself left out (counted by a convolution)
+AROUND = np.ones((3, 3, 1), dtype=np.uint8)
+AROUND[1, 1, 0] = 0
 
 
 @dataclass(frozen=True)

@@ -85,14 +85,16 @@ def values_never_taken(array: np.ndarray, labels: np.ndarray, stats: dict, slab:
     if array.dtype.kind != "f" or not labels.any():
         return False
     tests = never_taken_tests(stats)
-    parts = [slice(k0, min(k0 + slab, array.shape[2])) for k0 in range(0, array.shape[2], slab)]
-    seen, counts = 0, np.zeros(len(tests), dtype=np.int64)
-    for part in parts:  # (all of it: a kind common in one slab may be rare in the scan)
+    tallies = []  # per slab: its sound values, then how many of them each kind holds
+
+    def tally(part: slice) -> None:  # (all of it: a kind common in one slab may be rare in the scan)
         values = np.asarray(array[:, :, part])
         sound = values[(labels[:, :, part] == 0) & np.isfinite(values)]
-        seen += sound.size
-        counts += [np.count_nonzero(test(sound)) for test in tests.values()]
+        tallies.append([sound.size] + [np.count_nonzero(test(sound)) for test in tests.values()])
         drop_mapped_pages(array, part.start, part.stop)
+
+    for_each_slab(array.shape[2], slab, tally)
+    seen, *counts = np.sum(tallies, axis=0)
     odd = {name: test for (name, test), count in zip(tests.items(), counts, strict=True)
            if 0 < count <= NEVER_TAKEN * seen}
     if not odd:

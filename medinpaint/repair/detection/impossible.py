@@ -109,11 +109,13 @@ def values_never_taken(array: np.ndarray, labels: np.ndarray, stats: dict, slab:
         stray = (region == 0) & np.isfinite(values) & np.logical_or.reduce(list(kinds.values()))
         where = np.nonzero(stray)
         if len(where[0]):
-            median = neighbours_median(values, region == 0, stray, where)
-            taken = ~(np.abs(values[where] - median) < BEYOND_NOISE_SIGMAS * stats["sigma"])
+            median, lowest, highest = sound_neighbours(values, region == 0, stray, where)
+            noise = BEYOND_NOISE_SIGMAS * stats["sigma"]
+            taken = ~(np.abs(values[where] - median) < noise)
             if "off whole numbers" in kinds:  # (a fraction bit flipped: a change below any noise)
                 taken &= ~(kinds["off whole numbers"][where]
-                           & fraction_flipped(stored[where], (stats["low"], stats["high"])))
+                           & fraction_flipped(stored[where], (stats["low"], stats["high"]), median,
+                                              (lowest, highest), noise))
             if "below 0" in kinds:  # (a value below 0 and of no other kind: only as a sign flip)
                 other = np.zeros(len(where[0]), dtype=bool)
                 for name, kind in kinds.items():
@@ -133,31 +135,34 @@ def values_never_taken(array: np.ndarray, labels: np.ndarray, stats: dict, slab:
     return any(found)
 
 
-def fraction_flipped(values: np.ndarray, plausible: tuple[float, float]) -> np.ndarray:
-    """Whether the whole numbers that one flipped bit of ``values`` (as stored, float32 or float64)
-    reaches within ``plausible`` (the scan's range) all lie within 1 of them, and there is one: a bit of
-    the fraction flipped (57 read as 57.0000153), a change no repair improves on. A value one flip also
-    explains as a whole number further off is left to the noise test (28.5, where an exponent flip
-    halved 57)."""
+def fraction_flipped(values: np.ndarray, plausible: tuple[float, float], median: np.ndarray,
+                     around: tuple[np.ndarray, np.ndarray], noise: float) -> np.ndarray:
+    """Whether one flipped bit of the fraction explains each of ``values`` (as stored, float32 or
+    float64): of the whole numbers within ``plausible`` (the scan's range) one flip of a bit reaches,
+    the one nearest the ``median`` of its neighbours lies within 1 of the value (57 read as
+    57.0000153, a change no repair improves on), and within ``around`` (its neighbours' range widened
+    by the noise). A value whose likelier flip back is further off (28.5 amid 57: an exponent flip
+    halved it), or whose whole number itself stands out of its neighbours (a value moved off the whole
+    numbers by 60), is left to the noise test; so is one with no sound neighbour."""
     unsigned = np.dtype(f"u{values.dtype.itemsize}")
     bits = values.view(unsigned)
-    near = np.zeros(values.shape, dtype=bool)
-    far = np.zeros(values.shape, dtype=bool)
+    value = values.astype(np.float64)
+    nearest = np.full(values.shape, np.nan)
     with np.errstate(invalid="ignore", over="ignore"):
         for bit in range(8 * values.dtype.itemsize):
             restored = (bits ^ unsigned.type(1 << bit)).view(values.dtype).astype(np.float64)
             whole = (restored == np.round(restored)) & (restored >= plausible[0]) & (restored <= plausible[1])
-            close = np.abs(restored - values) < 1
-            near |= whole & close
-            far |= whole & ~close
-    return near & ~far
+            nearer = whole & ~(np.abs(nearest - median) <= np.abs(restored - median))
+            nearest = np.where(nearer, restored, nearest)
+    reach = np.maximum(around[1] - around[0], noise)
+    return (np.abs(nearest - value) < 1) & (nearest >= around[0] - reach) & (nearest <= around[1] + reach)
 
 
-def neighbours_median(values: np.ndarray, unlabelled: np.ndarray, stray: np.ndarray,
-                      where: tuple[np.ndarray, ...]) -> np.ndarray:
-    """The median of the sound in-plane neighbours (``unlabelled``, not ``stray``, finite) of the voxels
-    ``where`` of a slab's ``values``; NaN where they have none (then any distance to it is none within
-    the noise)."""
+def sound_neighbours(values: np.ndarray, unlabelled: np.ndarray, stray: np.ndarray,
+                     where: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The median, lowest and highest of the sound in-plane neighbours (``unlabelled``, not ``stray``,
+    finite) of the voxels ``where`` of a slab's ``values``; NaN where they have none (then any distance
+    to them is none within the noise)."""
     sound = unlabelled & ~stray & np.isfinite(values)
     around = np.full((len(EIGHT), len(where[0])), np.nan)
     for n, (i, j, inside) in enumerate(in_plane_neighbours(where, values.shape)):
@@ -165,4 +170,4 @@ def neighbours_median(values: np.ndarray, unlabelled: np.ndarray, stray: np.ndar
         around[n] = np.where(inside & sound[at], values[at], np.nan)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # (no sound neighbour: NaN)
-        return np.nanmedian(around, axis=0)
+        return np.nanmedian(around, axis=0), np.nanmin(around, axis=0), np.nanmax(around, axis=0)

@@ -397,6 +397,23 @@ def test_in_a_float_scan_of_magnitudes_found_damaged_sign_and_exponent_flips_are
     assert not (found & ~lost).any()
 
 
+def test_a_fraction_bit_flipped_is_left_where_a_flip_to_a_far_whole_number_is_the_less_likely():
+    """cranium's HU-float crop, bit flips of the independent generator (seed 42): 9 read as 9.0625 amid
+    tissue at 14-37 (median 25) is 2.7 noise sigmas off, and one flip takes it back to 9 or on to 145,
+    also a whole number of the scan's range. 9 is the likelier (nearer the neighbours): a fraction bit
+    flipped, left, where the repair's estimate misses by more than 0.06 (the whole scan lost 6 dB to
+    voxels like it). An exponent flip that halved 23 to 11.5 is still found."""
+    clean, damaged, changed, _, detection = independently_damaged("cranium", True, "bitflips", 42,
+                                                                  hu_float=True)
+    found = detection.mask.astype(bool)
+    values = np.asarray(clean.array)
+    fraction = changed & (values == 9) & (damaged == 9.0625)
+    halved = changed & (values == 23) & (damaged == 11.5)
+    assert fraction.sum() == 1 and halved.sum() == 1
+    assert not found[fraction].any()
+    assert found[halved].all()
+
+
 def test_a_fraction_bit_flipped_in_textured_tissue_of_a_whole_number_scan_is_left():
     """cranium's HU-float crop with a corrupted block found: a flip of a bit of the fraction moves a
     voxel of 64-127 HU by 0.008, far below the noise; where the voxel stands out from its neighbours'

@@ -431,8 +431,9 @@ def flips_beyond_neighbour_range(array: np.ndarray, values: np.ndarray, where: t
     ``threshold`` and than the neighbours spread (the outliers, second array), where one flipped bit
     puts them back inside it (give or take ``tolerance``; the first). ``left_out``: voxels that do not
     count as neighbours; ``unseen``: voxels beyond which nothing is seen (padding), as the plane's border.
-    A voxel with fewer than five neighbours of content (in a corner, beside
-    another flip in the background) is judged only where its value lies outside ``bounds[0]``. An
+    A voxel with fewer than five neighbours of content (in a corner, beside another flip in the
+    background) is judged only where its value lies outside ``bounds[0]``, or in a corner of three of
+    content where one flip explains it. An
     impulse lies beyond them by more than ``threshold`` and outside ``bounds[1]`` (:func:`tissue_bounds`),
     whatever its neighbours; the third array: the impulses (also in the first), the fourth: the voxels
     one flip explains."""
@@ -444,6 +445,7 @@ def flips_beyond_neighbour_range(array: np.ndarray, values: np.ndarray, where: t
     neighbours = [(i, j, where[2]) for i, j, _ in beside]
     around = np.stack([values[n] for n in neighbours])
     gone = ~np.stack([inside for _, _, inside in beside])  # beyond the plane's border
+    corner = (~gone).sum(axis=0) == 3
     if unseen is not None:  # a padded scan's padding: as beyond the border
         gone |= np.stack([unseen[n] for n in neighbours])
     on_border = gone.any(axis=0)
@@ -460,11 +462,14 @@ def flips_beyond_neighbour_range(array: np.ndarray, values: np.ndarray, where: t
     beyond = outside_bounds(centre, bounds[0])
     border_threshold = BIT_ERRORS.border_factor * threshold
     standing_out = np.isfinite(high) & (excess > np.where(on_border, border_threshold, threshold))
-    keep = (standing_out & (excess > BIT_ERRORS.spreads * (high - low))
-            & ((content_around >= BIT_ERRORS.min_content_neighbours) | beyond))
+    apart = standing_out & (excess > BIT_ERRORS.spreads * (high - low))
+    keep = apart & ((content_around >= BIT_ERRORS.min_content_neighbours) | beyond)
+    # a corner's three neighbours, all of content, are all it can have: judged as with five, where a
+    # flip explains it (an outlier no flip explains there is not counted: the field of view cuts anatomy)
+    cornered = apart & corner & (content_around == 3) & ~keep
     impulse = standing_out & outside_bounds(centre, bounds[1])
     flip = np.zeros(len(centre), dtype=bool)
-    index = np.nonzero(keep)[0]
+    index = np.nonzero(keep | cornered)[0]
     if len(index):
         # a flipped sign (an HU float CT's air at -1000 read as +1000) only amid even neighbours: in
         # garbage of any value, the negatives of an MR's magnitudes would all pass for flipped signs
@@ -472,3 +477,4 @@ def flips_beyond_neighbour_range(array: np.ndarray, values: np.ndarray, where: t
         flip[index] = one_flip_explains(array[tuple(w[index] for w in where)], low[index] - tolerance,
                                         high[index] + tolerance, threshold, sign=even)
     return flip | impulse, keep, impulse, flip
+    keep |= cornered & flip

@@ -251,30 +251,29 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
                                                    and tissue_flips < BIT_ERRORS.few_flips_share * voxels)
     if tissue_flips and not flips_in_doubt and few:
         # too few to tell from the scan's own outliers (a clean scan holds a few that a flip explains,
-        # some two tissue ranges beyond its tissue): doubtful, but for flips far beyond the tissue's range
-        weak = []
+        # some two tissue ranges beyond its tissue): doubtful, but for flips far beyond the tissue's range,
+        # and all stand where those are most and BIT_ERRORS.min_flips at least (the scan carries flips)
         certain = (impulse_bounds(stats, array.dtype) if abundant
                    else tissue_bounds(stats, BIT_ERRORS.few_flips_certain_ranges))
-        for where in in_tissue:
-            within = (~outside_bounds(array[where], certain)
-                      & ~far_beyond_neighbours(array, where, labels, stats))
-            weak.append(unlabel(labels, flipped, tuple(w[within] for w in where)))
+        within = [~outside_bounds(array[where], certain) & ~far_beyond_neighbours(array, where, labels, stats)
+                  for where in in_tissue]
+        doubted = sum(int(w.sum()) for w in within)
+        weak = ([unlabel(labels, flipped, tuple(w[doubt] for w in where))
+                 for where, doubt in zip(in_tissue, within, strict=True)]
+                if tissue_flips - doubted < max(BIT_ERRORS.min_flips, doubted + 1) else [])
         found = [np.stack(w, axis=1) for w in weak if len(w[0])]
         if found:
             doubtful[BIT_ERRORS_KIND] = np.concatenate([doubtful.get(BIT_ERRORS_KIND, np.empty((0, 3), int)),
                                                         *found])
-        if not flipped.any():
-            for where in blocks:  # looked for only because of the flips dropped
-                labels[where] = 0
     if flips_in_doubt:  # the scan's own outliers: only flips beyond doubt stand
         beyond_doubt = [bounds] + ([impulse_bounds(stats, array.dtype)] if abundant else [])
         for where in in_tissue:
             stand = np.logical_or.reduce([outside_bounds(array[where], b) for b in beyond_doubt]
                                          + [far_beyond_neighbours(array, where, labels, stats)])
             unlabel(labels, flipped, tuple(w[~stand] for w in where))
-        if not flipped.any():
-            for where in blocks:  # looked for only because of the flips dropped
-                labels[where] = 0
+    if tissue_flips and (few or flips_in_doubt) and not flipped.any():
+        for where in blocks:  # looked for only because of the flips dropped
+            labels[where] = 0
     impulses_beside_blocks(array, fills, labels, stats, slab)  # (once the blocks that stand are known)
     # the later looks take smaller jumps, where a scan with outliers of its own has far more of them
     flips = flipped.sum() - impulse_count

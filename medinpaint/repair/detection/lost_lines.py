@@ -239,35 +239,39 @@ def lost_line_values(array: np.ndarray, fills: list[float], labels: np.ndarray, 
 
 def edge_bands(block: np.ndarray, is_fill: np.ndarray, content_slices: np.ndarray, labels: np.ndarray,
                fill_context: Callable[[], tuple] | None, axis: int, contrast: float) -> None:
-    """Bands of fill along the scan's first or last line across ``axis``, with content on the
-    ``PARTIAL_LINES.margin`` lines inside it (further than ``contrast`` from the band's value: not a
-    resampled floor's near-fill air) over ``PARTIAL_LINES.length`` voxels at least: a piece of a lost
-    line with the scan's edge for its other side (the band rule of :mod:`partial_lines` asks for content
-    on both). Labelled where the slice beside holds content there, and grown along the line."""
+    """Bands of fill along the scan's first or last line across ``axis`` (and up to
+    ``PARTIAL_LINES.thickness`` lines in all from it), with content on the ``PARTIAL_LINES.margin``
+    lines inside them (further than ``contrast`` from the band's value: not a resampled floor's
+    near-fill air) over ``PARTIAL_LINES.length`` voxels at least: pieces of lost lines with the scan's
+    edge for their other side (the band rule of :mod:`partial_lines` asks for content on both).
+    Labelled where the slice beside holds content there, and grown along the line."""
     fill = np.moveaxis(is_fill, axis, 0)  # (lines, along, slices)
     values = np.moveaxis(block, axis, 0)
     margin, n = PARTIAL_LINES.margin, fill.shape[0]
-    if n <= 2 * margin:
-        return
-    for edge, inward in ((0, 1), (n - 1, -1)):
-        band = fill[edge] & content_slices[np.newaxis, :]
-        own = values[edge].astype(np.float64)
-        with np.errstate(invalid="ignore"):  # NaN: no content
-            for d in range(1, margin + 1):
-                band &= ~fill[edge + inward * d] & (np.abs(values[edge + inward * d] - own) > contrast)
-        band = in_long_runs(band, PARTIAL_LINES.length)
-        ks, starts, stops = runs_along_lines(band)
-        for k, a, b in zip(ks, starts, stops, strict=True):  # each band on its own
-            box = (slice(edge, edge + 1), slice(a, b))
-            box = box if axis == 0 else box[::-1]
-            if fill_context is not None and not content_across(*fill_context(), box, k,
-                                                               PARTIAL_LINES.content_across):
-                continue
-            seeds = np.zeros(fill.shape[:2], dtype=bool)
-            seeds[edge, a:b] = True
-            plane = labels[:, :, k] if axis == 0 else labels[:, :, k].T
-            lost = along_lines(fill[:, :, k], seeds, 0)
-            plane[lost & (plane == 0)] = LOST_LINES_CODE
+    for thick in range(1, PARTIAL_LINES.thickness + 1):  # the edge line and up to thickness - 1 inside it
+        if n <= thick + margin:
+            return
+        for edge, inward in ((0, 1), (n - 1, -1)):
+            band = fill[edge] & content_slices[np.newaxis, :]
+            for d in range(1, thick):
+                band &= fill[edge + inward * d]
+            own = values[edge].astype(np.float64)
+            with np.errstate(invalid="ignore"):  # NaN: no content
+                for d in range(thick, thick + margin):
+                    band &= ~fill[edge + inward * d] & (np.abs(values[edge + inward * d] - own) > contrast)
+            band = in_long_runs(band, PARTIAL_LINES.length)
+            ks, starts, stops = runs_along_lines(band)
+            lines = slice(edge, edge + thick) if inward == 1 else slice(edge - thick + 1, edge + 1)
+            for k, a, b in zip(ks, starts, stops, strict=True):  # each band on its own
+                box = (lines, slice(a, b)) if axis == 0 else (slice(a, b), lines)
+                if fill_context is not None and not content_across(*fill_context(), box, k,
+                                                                   PARTIAL_LINES.content_across):
+                    continue
+                seeds = np.zeros(fill.shape[:2], dtype=bool)
+                seeds[lines, a:b] = True
+                plane = labels[:, :, k] if axis == 0 else labels[:, :, k].T
+                lost = along_lines(fill[:, :, k], seeds, 0)
+                plane[lost & (plane == 0)] = LOST_LINES_CODE
 
 
 def stream_continuations(array: np.ndarray, fills: list[float], labels: np.ndarray, axis: int) -> None:

@@ -102,3 +102,20 @@ def test_fill_goes_on_from_a_band_along_its_line_near_content_only():
     assert not grown[10, 30:].any()
     assert not grown[:10].any() and not grown[11:].any()
     assert np.array_equal(along_lines(fill.T, seeds.T, 1), grown.T)
+
+
+def test_pieces_of_two_lost_lines_along_the_scans_edge_are_found():
+    """ch2better's crop, lines of the independent generator lost to 0 (seed 70): pieces of the first two
+    columns of slice 7, rows 13-37 and 52-91, with the scan's edge on one side and brain on the other.
+    A band at the edge was looked for one line thick; two thick, its inner line was fill where the
+    band asked for content, and 88 voxels of brain were left at 0 (11.8 dB lost). Up to the band's
+    thickness, the lines at the edge go together."""
+    from tests.repair.detection.scans import independently_damaged
+
+    _, _, changed, lost, detection = independently_damaged("ch2better", True, "lines", 70, fill="stored_zero")
+    found = detection.mask.astype(bool)
+    edge = np.zeros_like(changed)
+    edge[:, 0:2, 7] = True
+    assert (changed & edge).sum() == 123
+    assert found[changed & edge].mean() > 0.9
+    assert (found & ~lost).sum() <= 40  # (the start's: a line's flanks, not the edge)

@@ -140,10 +140,11 @@ def fraction_flipped(values: np.ndarray, plausible: tuple[float, float], median:
     """Whether one flipped bit of the fraction explains each of ``values`` (as stored, float32 or
     float64): of the whole numbers within ``plausible`` (the scan's range) one flip of a bit reaches,
     the one nearest the ``median`` of its neighbours lies within 1 of the value (57 read as
-    57.0000153, a change no repair improves on), and within ``around`` (its neighbours' range widened
-    by the noise). A value whose likelier flip back is further off (28.5 amid 57: an exponent flip
-    halved it), or whose whole number itself stands out of its neighbours (a value moved off the whole
-    numbers by 60), is left to the noise test; so is one with no sound neighbour."""
+    57.0000153, a change no repair improves on), and within ``around`` (its neighbours' lowest and
+    highest) widened by their spread, ``noise`` at least (a textured voxel of bone stands out by its
+    own). A value whose likelier flip back is further off (12.5 amid 20: an exponent flip halved 25),
+    or whose whole number itself stands out of its neighbours (28.5 amid 57; a value moved off the
+    whole numbers by 60), is left to the noise test; so is one with no sound neighbour."""
     unsigned = np.dtype(f"u{values.dtype.itemsize}")
     bits = values.view(unsigned)
     value = values.astype(np.float64)

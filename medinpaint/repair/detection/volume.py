@@ -418,27 +418,29 @@ def garbage_beyond(sample: np.ndarray, value: float) -> bool:
 
 
 def lone_negative_minimum(array: np.ndarray, minimum: np.generic, slab: int) -> float | None:
-    """The scan's minimum where it is negative and no other value is (``None`` otherwise): a constant
-    written into a scan of values that cannot be negative (an MR's magnitudes: -1024, a stored 0
-    rescaled, over a background of 0), no value of its own. A strided sample of slices rules out
-    most scans that hold negative values (CT in HU) before the whole scan is read."""
+    """The scan's minimum where it is negative and fewer than ``SCAN.min_hole`` voxels hold another
+    negative value (``None`` otherwise): a constant written into a scan of values that cannot be
+    negative (an MR's magnitudes: -1024, a stored 0 rescaled, over a background of 0), no value of its
+    own; a few voxels a resampling rang below 0 make no population of negatives (nibabel's anatomical
+    holds two, at -136 and -120). A strided sample of slices rules out most scans that hold negative
+    values (CT in HU) before the whole scan is read."""
     if not minimum < 0 or array.dtype.kind not in "iuf":
         return None
     nk = array.shape[2]
 
-    def others_negative(block: np.ndarray) -> bool:
-        return bool(((block < 0) & (block != minimum)).any())
+    def others_negative(block: np.ndarray) -> int:
+        return int(np.count_nonzero((block < 0) & (block != minimum)))
 
-    if others_negative(np.asarray(array[:, :, ::max(1, nk // 16)])):
+    if others_negative(np.asarray(array[:, :, ::max(1, nk // 16)])) >= SCAN.min_hole:
         return None
-    found: list[bool] = []
+    found: list[int] = []
 
     def look(part: slice) -> None:
         found.append(others_negative(np.asarray(array[:, :, part])))
         drop_mapped_pages(array, part.start, part.stop)
 
     for_each_slab(nk, slab, look)
-    return None if any(found) else minimum.item()
+    return None if sum(found) >= SCAN.min_hole else minimum.item()
 
 
 def run_fill_candidates(array: np.ndarray, fills: list[float], slab: int) -> dict[float, int]:

@@ -176,6 +176,22 @@ def test_tiles_at_a_negative_value_an_mr_holds_nowhere_else_are_found_whatever_t
     assert not (found & ~lost).any()
 
 
+def test_a_negative_fill_is_foreign_beside_a_few_negative_voxels_of_the_scans_own():
+    """nibabel's anatomical slice (33x41, magnitudes to 12,675) holds two voxels a resampling rang below 0
+    (-136, -120); a burst of 4-pixel tiles lost at -1024 (seed 81) runs off both sides of the plane,
+    where a single slice's border rectangles are as likely its own. Two voxels make no population of
+    negatives: -1024 is still no value of the scan's own, and every region of it is lost (116 voxels,
+    22 dB, none found before)."""
+    from tests.repair.detection.scans import independently_damaged
+
+    clean, _, changed, lost, detection = independently_damaged("nibabel-anatomical", False, "tiles", 81,
+                                                               fill=-1024)
+    assert (np.asarray(clean.array) < 0).sum() == 2
+    found = detection.mask.astype(bool)
+    assert changed.sum() == 116 and found[changed].all()
+    assert not (found & ~lost).any()
+
+
 def test_a_burst_off_the_grid_is_found_to_its_rims_and_along_the_plane_border():
     """The MNI template with the independent generator's bursts of 32-pixel tiles on a grid 26 and 24
     pixels off the image's corner (seed 3): the tiles found as their 8-pixel cells leave rims of 2 and 6

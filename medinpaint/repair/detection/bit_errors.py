@@ -471,13 +471,10 @@ def flips_beyond_neighbour_range(array: np.ndarray, values: np.ndarray, where: t
     flip = np.zeros(len(centre), dtype=bool)
     index = np.nonzero(keep | cornered)[0]
     if len(index):
-        # a flipped sign (an HU float CT's air at -1000 read as +1000) only amid even neighbours, or
-        # back inside the range of neighbours all of the other sign (bone at 624 read as -624): in
+        # a flipped sign (an HU float CT's air at -1000 read as +1000) only amid even neighbours: in
         # garbage of any value, the negatives of an MR's magnitudes would all pass for flipped signs
         even = excess[index] > BIT_ERRORS.far_spreads * np.maximum(high[index] - low[index], tolerance)
-        mirrored = -centre[index]
-        even |= (low[index] * high[index] > 0) & (mirrored >= low[index]) & (mirrored <= high[index])
         flip[index] = one_flip_explains(array[tuple(w[index] for w in where)], low[index] - tolerance,
                                         high[index] + tolerance, threshold, sign=even)
-    keep |= cornered & flip
     return flip | impulse, keep, impulse, flip
+    keep |= cornered & flip

@@ -14,6 +14,7 @@ from medinpaint.repair.detection.partial_lines import (
     PARTIAL_LINES,
     along_lines,
     between_lost_lines,
+    content_on_both_sides,
     find_partial_lines,
     in_long_runs,
     lost_line_parts,
@@ -244,7 +245,8 @@ def edge_bands(block: np.ndarray, is_fill: np.ndarray, content_slices: np.ndarra
     lines inside them (further than ``contrast`` from the band's value: not a resampled floor's
     near-fill air) over ``PARTIAL_LINES.length`` voxels at least: pieces of lost lines with the scan's
     edge for their other side (the band rule of :mod:`partial_lines` asks for content on both).
-    Labelled where the slice beside holds content there, and grown along the line."""
+    Labelled where the slice beside holds content there (a band of two or three lines: where both
+    slices beside hold nearly all of it), and grown along the line."""
     fill = np.moveaxis(is_fill, axis, 0)  # (lines, along, slices)
     values = np.moveaxis(block, axis, 0)
     margin, n = PARTIAL_LINES.margin, fill.shape[0]
@@ -264,8 +266,11 @@ def edge_bands(block: np.ndarray, is_fill: np.ndarray, content_slices: np.ndarra
             lines = slice(edge, edge + thick) if inward == 1 else slice(edge - thick + 1, edge + 1)
             for k, a, b in zip(ks, starts, stops, strict=True):  # each band on its own
                 box = (lines, slice(a, b)) if axis == 0 else (slice(a, b), lines)
-                if fill_context is not None and not content_across(*fill_context(), box, k,
-                                                                   PARTIAL_LINES.content_across):
+                # thicker, the slices on both sides hold nearly all of it: a rounded head nearing the
+                # edge a row a slice leaves air there that the slice beside holds on one side only
+                if fill_context is not None and not (
+                        content_across(*fill_context(), box, k, PARTIAL_LINES.content_across) if thick == 1
+                        else content_on_both_sides(*fill_context(), box, k, PARTIAL_LINES.certain_across)):
                     continue
                 seeds = np.zeros(fill.shape[:2], dtype=bool)
                 seeds[lines, a:b] = True

@@ -119,3 +119,25 @@ def test_pieces_of_two_lost_lines_along_the_scans_edge_are_found():
     assert (changed & edge).sum() == 123
     assert found[changed & edge].mean() > 0.9
     assert (found & ~lost).sum() <= 40  # (the start's: a line's flanks, not the edge)
+
+
+def test_air_between_a_rounded_head_and_the_scans_edge_is_no_thick_edge_band():
+    """A head whose rounded top nears the first row by a row a slice, in a scan that lost two whole
+    rows elsewhere: in each slice the rows of air above the head are a band at the edge, and the slice
+    after holds content over a third of it. A band two or three lines thick asks both slices beside to
+    hold nearly all of it (66 voxels of air were taken before)."""
+    from medinpaint.io import Volume
+
+    rng = np.random.default_rng(5)
+    rows, cols, slices = 64, 64, 8
+    ii, jj = np.mgrid[0:rows, 0:cols]
+    clean = np.zeros((rows, cols, slices), np.int16)
+    for k in range(slices):
+        head = (ii >= max(0, 4 - k)) & (np.hypot(ii - 40, jj - 32) < 40)
+        tissue = 300 + 60 * np.sin(ii / 5.0) * np.cos(jj / 6.0) + rng.normal(0, 15, (rows, cols))
+        clean[:, :, k][head] = tissue[head]
+    damaged = clean.copy()
+    damaged[30:32, :, 5] = 0
+    found = detect(Volume(np.ascontiguousarray(damaged), np.eye(4))).labels > 0
+    assert found[30:32, :, 5].mean() > 0.9
+    assert not (found & (damaged == clean)).any()

@@ -477,4 +477,3 @@ def flips_beyond_neighbour_range(array: np.ndarray, values: np.ndarray, where: t
         flip[index] = one_flip_explains(array[tuple(w[index] for w in where)], low[index] - tolerance,
                                         high[index] + tolerance, threshold, sign=even)
     return flip | impulse, keep, impulse, flip
-    keep |= cornered & flip

@@ -251,7 +251,7 @@ def edge_bands(block: np.ndarray, is_fill: np.ndarray, content_slices: np.ndarra
     values = np.moveaxis(block, axis, 0)
     margin, n = PARTIAL_LINES.margin, fill.shape[0]
     for thick in range(1, PARTIAL_LINES.thickness + 1):  # the edge line and up to thickness - 1 inside it
-        if n <= thick + margin:
+        if n <= max(2 * margin, thick + margin):  # (as before bands grew thicker: no plane of 4 lines)
             return
         for edge, inward in ((0, 1), (n - 1, -1)):
             band = fill[edge] & content_slices[np.newaxis, :]

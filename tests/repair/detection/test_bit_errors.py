@@ -143,7 +143,7 @@ def test_a_flip_in_a_corner_amid_content_is_judged_on_its_three_neighbours():
     (it had to lie four value ranges beyond, 9732, and one flip lost the case 14 dB). An outlier there
     that no flip explains is not counted among the scan's own: the field of view cuts anatomy (counted,
     cranium's crop at seed 60 had its later looks stopped, 68 of 147 flips found instead of 93)."""
-    clean, damaged, changed, _, detection = independently_damaged("dipy-s0", True, "bitflips", 71)
+    _, damaged, changed, _, detection = independently_damaged("dipy-s0", True, "bitflips", 71)
     corner = (0, 95, 9)
     assert changed[corner] and damaged[corner] == 8198
     assert detection.labels[corner] == CODE["bit-errors"]

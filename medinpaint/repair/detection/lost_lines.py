@@ -209,7 +209,7 @@ def find_more_lost_lines(array: np.ndarray, fills: list[float], content_slices: 
             for axis in np.nonzero(certain)[0]:
                 edge_bands(block, is_fill, content_slices[part], region, context, int(axis), contrast)
             short = find_partial_lines(block, is_fill, contrast, content_slices[part], region, context,
-                                       PARTIAL_LINES.certain_length, both_sides=True)
+                                       PARTIAL_LINES.certain_length, both_sides=True, beside_lost=True)
             for axis in np.nonzero(certain)[0]:
                 between = between_lost_lines(is_fill, region, int(axis), context)
                 lost_line_parts(array, [value], labels, [to_volume_indices(short[axis], part.start),

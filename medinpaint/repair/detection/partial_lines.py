@@ -57,13 +57,17 @@ LOST_LINES_KIND = KINDS[LOST_LINES_CODE - 1]
 
 
 def band_starts(fill: np.ndarray, values: np.ndarray, margin: int, thickest: int,
-                contrast: float) -> list[np.ndarray]:
+                contrast: float, lost: np.ndarray | None = None) -> list[np.ndarray]:
     """For each thickness t = 1..``thickest``: where a band of exactly t fill lines across axis 0 starts
     (fill there and on the next t - 1 lines; on the ``margin`` lines before and after, content: no fill,
     and ``values`` further than ``contrast`` from the band's own value, so that the near-fill air a
     resampled floor leaves beside a band of the floor is no content: a CT's air clipped at -1024 and
     interpolated holds -1023 there). At the plane's border the margin is the lines it holds, one at
-    least: a line lost next to the border line still has content on both sides."""
+    least: a line lost next to the border line still has content on both sides. ``lost``: voxels of
+    lines found lost, no band's and as good as content in a margin (an interleaved stream cut
+    mid-line leaves a band with a lost line beside it)."""
+    if lost is not None:
+        fill = fill & ~lost
     n = fill.shape[0]
     least = min(margin, 1)  # lines of content each side needs at least
     found, run = [], fill.copy()  # run[p]: fill on lines p .. p + t - 1
@@ -90,7 +94,8 @@ def band_starts(fill: np.ndarray, values: np.ndarray, margin: int, thickest: int
             with np.errstate(invalid="ignore"):  # NaN: no content
                 for d in list(range(-margin, 0)) + list(range(t, t + margin)):
                     at = np.clip(where[0] + least + d, 0, n - 1)
-                    keep &= np.abs(values[(at,) + where[1:]] - own) > contrast
+                    far = np.abs(values[(at,) + where[1:]] - own) > contrast
+                    keep &= far if lost is None else far | lost[(at,) + where[1:]]
             band[tuple(w[~keep] for w in where)] = False
             starts[least:least + inner] = band
         found.append(starts)
@@ -113,7 +118,7 @@ def in_long_runs(mask: np.ndarray, length: int) -> np.ndarray:
 def find_partial_lines(block: np.ndarray, is_fill: np.ndarray, contrast: float,
                        content_slices: np.ndarray, labels: np.ndarray,
                        fill_context: Callable[[], tuple] | None, length: int = PARTIAL_LINES.length,
-                       both_sides: bool = False) -> list[tuple[np.ndarray, ...]]:
+                       both_sides: bool = False, beside_lost: bool = False) -> list[tuple[np.ndarray, ...]]:
     """Bands of one to ``PARTIAL_LINES.thickness`` fill lines with content just outside both edges, the
     same lines over ``PARTIAL_LINES.length`` voxels along them at least, in slices with content (content:
     voxels of ``block`` further than ``contrast`` from the band's value; and,
@@ -125,7 +130,8 @@ def find_partial_lines(block: np.ndarray, is_fill: np.ndarray, contrast: float,
     along them: any band that long holds two. Returns where the bands across axis 0 and across axis 1
     are (slab indices, not labelled: a template's straight line of 0 through tissue looks the same; the
     scan's other lost lines decide). ``length``: shorter in a scan known to have lost lines, and then
-    ``both_sides``: content where the band is in the slices on both sides (:func:`across_supported`)."""
+    ``both_sides``: content where the band is in the slices on both sides (:func:`across_supported`),
+    and ``beside_lost``: lines labelled lost serve as a band's margin (:func:`band_starts`)."""
     margin = PARTIAL_LINES.margin
     step = length // 2
     found = []
@@ -134,8 +140,9 @@ def find_partial_lines(block: np.ndarray, is_fill: np.ndarray, contrast: float,
         free = np.moveaxis(labels, axis, 0)
         voxels = []  # (across, along, slice) of band voxels
         values = np.moveaxis(block, axis, 0)
+        lost = free == LOST_LINES_CODE if beside_lost else None
         sampled = band_starts(np.ascontiguousarray(fill[:, ::step]), values[:, ::step], margin,
-                              PARTIAL_LINES.thickness, contrast)
+                              PARTIAL_LINES.thickness, contrast, None if lost is None else lost[:, ::step])
         for thickness, starts in enumerate(sampled, start=1):
             pairs = starts[:, 1:] & starts[:, :-1] & content_slices[np.newaxis, np.newaxis, :]
             lines, ks = np.nonzero(pairs.any(axis=1))
@@ -145,7 +152,9 @@ def find_partial_lines(block: np.ndarray, is_fill: np.ndarray, contrast: float,
             near = [np.clip(lines + d, 0, len(fill) - 1) for d in range(-margin, thickness + margin)]
             span = np.stack([fill[at, :, ks] for at in near])
             values_span = np.stack([values[at, :, ks] for at in near])
-            span = band_starts(span, values_span, margin, thickness, contrast)[thickness - 1][margin]
+            lost_span = None if lost is None else np.stack([lost[at, :, ks] for at in near])
+            span = band_starts(span, values_span, margin, thickness, contrast,
+                               lost_span)[thickness - 1][margin]
             covered = in_long_runs(span.T, length).T
             for d in range(thickness):
                 which, at = np.nonzero(covered & (free[lines + d, :, ks] == 0))

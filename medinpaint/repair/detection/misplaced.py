@@ -15,6 +15,7 @@ from medinpaint.io.volume import drop_mapped_pages
 from medinpaint.repair.detection.copies import seam_ratio
 from medinpaint.repair.detection.kinds import CORRUPTED_BLOCKS_CODE
 from medinpaint.repair.detection.moved import explained_by_motion
+from medinpaint.repair.detection.shifted import SHIFTED_BLOCKS, shifted_rectangle
 from medinpaint.repair.detection.slabs import PLANE, for_each_slab, is_fill_value
 
 
@@ -84,8 +85,10 @@ def find_misplaced_blocks(volume: Volume, fills: list[float], labels: np.ndarray
                           slab: int) -> list[tuple[int, tuple[slice, slice]]]:
     """Label misplaced blocks in the slices of ``volume`` with an intact slice on either side (fill
     values, and voxels labelled already, in any of the three are no evidence). Per-slice rescales
-    are applied first; a uniform one changes no ratio. Returns the rectangles the slices beside flag
-    but do not prove (slice, rectangle): a copy's twin elsewhere may (:mod:`copies`)."""
+    are applied first; a uniform one changes no ratio. A rectangle the slices beside flag but do not
+    prove is a shifted block where a roll of its stream undone fits it (:mod:`shifted`; only where
+    ``SHIFTED_BLOCKS.most_flagged`` at most are flagged). Returns the rest of those that miss as a
+    block inside (slice, rectangle): a copy's twin elsewhere may prove them (:mod:`copies`)."""
     array = volume.array
     nk = array.shape[2]
     per_slice = np.ndim(volume.slope) or np.ndim(volume.intercept)
@@ -131,21 +134,36 @@ def find_misplaced_blocks(volume: Volume, fills: list[float], labels: np.ndarray
             three = range(start + k - 1, start + k + 2)
             stored = np.asarray(array[:, :, three.start:three.stop])
             values = values_of(stored, three)
-            verdicts.extend((three.start + 1 + inner, verdict, rectangle) for inner, verdict, rectangle in
+            verdicts.extend((three.start + 1 + inner, *verdict) for inner, *verdict in
                             misplaced_rectangles(values, evidence(stored, values, three), floor))
         drop_mapped_pages(array, around.start, around.stop)
 
-    verdicts: list[tuple[int, str, tuple[slice, slice]]] = []
+    verdicts: list[tuple[int, str, tuple[slice, slice], list[int]]] = []
     for_each_slab(nk, slab, look)
-    unproven = []
     # labelled once every slab is judged: a slab reads the labels of the slices beside
-    for k, verdict, rectangle in verdicts:
+    for k, verdict, rectangle, _ in verdicts:
         if verdict == "found":
             region = labels[rectangle + (k,)]
             region[region == 0] = CORRUPTED_BLOCKS_CODE
-        else:
-            unproven.append((k, rectangle))
-    return unproven
+    flagged = [v for v in verdicts if v[1] != "found"]
+    shifted = set()
+    if len(flagged) <= SHIFTED_BLOCKS.most_flagged:  # (motion between slices flags hundreds)
+        for index, (k, verdict, rectangle, edges) in enumerate(flagged):
+            three = range(k - 1, k + 2)
+            stored = np.asarray(array[:, :, three.start:three.stop])
+            values = values_of(stored, three)
+            if verdict != "unproven":  # (an unproven one was judged for motion)
+                judged, _ = unexplained_voxels(values, evidence(stored, values, three), floor)
+                slices = (values[:, :, d] for d in range(3))
+                if explained_by_motion(*slices, judged[:, :, 0], rectangle, floor):
+                    continue
+            block = _shifted(verdict, rectangle, edges, values)
+            if block is not None:
+                region = labels[block + (k,)]
+                region[region == 0] = CORRUPTED_BLOCKS_CODE
+                shifted.add(index)
+    return [(k, rectangle) for index, (k, verdict, rectangle, _) in enumerate(flagged)
+            if verdict == "unproven" and index not in shifted]
 
 
 def screened(unexplained: np.ndarray) -> np.ndarray:
@@ -161,10 +179,14 @@ def screened(unexplained: np.ndarray) -> np.ndarray:
 
 
 def misplaced_rectangles(values: np.ndarray, sound: np.ndarray,
-                         floor: float) -> list[tuple[int, str, tuple[slice, slice]]]:
+                         floor: float) -> list[tuple[int, str, tuple[slice, slice], list[int] | None]]:
     """The candidate blocks of the inner slices of ``values`` (``(H, W, n)``, float; ``sound``: the
     voxels that are evidence) that miss as a block does inside: (inner slice index, 0 for ``values``'
-    second slice; ``"found"``, or ``"unproven"`` where they miss outside too; rectangle)."""
+    second slice; ``"found"``, or ``"unproven"`` where they miss outside too, ``"weak"`` where they
+    miss less inside, or ``"whole"``: an unproven candidate judged again piece by piece (a weak one
+    is ``"weak"`` then too); rectangle; the unexplained voxels' bounds it came from). No found or
+    unproven one is motion between slices (:mod:`moved`); weak and whole ones are not yet judged so
+    (a scan with motion has many: judged only where few, :func:`find_misplaced_blocks`)."""
     t = MISPLACED_BLOCKS
     judged, unexplained = unexplained_voxels(values, sound, floor)
     if not unexplained.any():
@@ -185,25 +207,42 @@ def misplaced_rectangles(values: np.ndarray, sound: np.ndarray,
         plane = unexplained[:, :, k]
         mine = candidates[box][:, :, 0] == index
         ratio = _ratio(miss[:, :, k], spread[:, :, k], judged[:, :, k], floor**2)
-        verdicts = [_verdict(_bounds(mine & plane[box[:2]], box), ratio, plane)]
-        if verdicts[0] is None or verdicts[0][0] == "unproven":
+        three = [values[:, :, k + d] for d in range(3)]
+        bounds = [_bounds(mine & plane[box[:2]], box)]
+        verdicts = [_verdict(bounds[0], ratio, plane)]
+        if verdicts[0] is None or verdicts[0][0] != "found":
             # seeds the merge joined, further apart than a block's side: two blocks near each other
             # in one slice (the rows between them are no block), each judged alone
             pieces, count = ndimage.label(seeds[box][:, :, 0] & mine)
             if count > 1:  # (a seed is a window's centre: its piece spans half a window more)
-                verdicts = [_verdict(_bounds(pieces == n, box, t.side // 2), ratio, plane, t.piece)
-                            for n in range(1, count + 1)]
-        three = [values[:, :, k + d] for d in range(3)]
-        for verdict in verdicts:
+                whole = verdicts[0]  # a roll of the whole may fit (:mod:`shifted`)
+                if whole is not None:
+                    found.append((k, "whole" if whole[0] == "unproven" else "weak", whole[1], bounds[0]))
+                bounds = [_bounds(pieces == n, box, t.side // 2) for n in range(1, count + 1)]
+                verdicts = [_verdict(edges, ratio, plane, t.piece) for edges in bounds]
+        for verdict, edges in zip(verdicts, bounds, strict=True):
+            if verdict is not None and verdict[0] == "weak":  # (judged for motion once known few)
+                found.append((k, *verdict, edges))
+                continue
             if verdict is None or explained_by_motion(*three, judged[:, :, k], verdict[1], floor):
                 continue
             rectangle = verdict[1]
-            edges = (1, rectangle[0].start, rectangle[0].stop, rectangle[1].start, rectangle[1].stop)
-            seam = seam_ratio(values[:, :, k:k + 3], floor, edges)
+            sides = (1, rectangle[0].start, rectangle[0].stop, rectangle[1].start, rectangle[1].stop)
+            seam = seam_ratio(values[:, :, k:k + 3], floor, sides)
             if verdict[0] == "found" and seam is not None and seam < t.seam:
                 verdict = ("unproven", rectangle)  # anatomy changing between slices, no seam at its sides
-            found.append((k, *verdict))
+            found.append((k, *verdict, edges))
     return found
+
+
+def _shifted(verdict: str, rectangle: tuple[slice, slice], bounds: list[int],
+             values: np.ndarray) -> tuple[slice, slice] | None:
+    """The shifted block a rectangle the slices beside flag but cannot prove is (``values``: its slice
+    and the two beside), where a roll of its stream undone fits it (:mod:`shifted`); None otherwise."""
+    reach = SHIFTED_BLOCKS.weak_reach if verdict == "weak" else SHIFTED_BLOCKS.reach
+    rows, columns = rectangle
+    flagged = [rows.start, rows.stop, columns.start, columns.stop]
+    return shifted_rectangle(values[:, :, 1], flagged, bounds, (values[:, :, 0], values[:, :, 2]), reach)
 
 
 def _bounds(voxels: np.ndarray, box: tuple[slice, ...], more: int = 0) -> list[int] | None:
@@ -220,7 +259,8 @@ def _verdict(edges: list[int] | None, ratio, plane: np.ndarray,
              least: float | None = None) -> tuple[str, tuple[slice, slice]] | None:
     """A candidate's rectangle from its first ``edges`` (clipped to the plane), trimmed, grown and
     settled, with ``"found"`` (a block) or ``"unproven"`` (missing as a block inside, ``least`` at
-    least, ``inside`` where None, but not only inside); None otherwise."""
+    least, ``inside`` where None, but not only inside), or ``"weak"`` (missing inside less than
+    that, ``grow`` at least: a block shifted by a little, left to :mod:`shifted`); None otherwise."""
     t = MISPLACED_BLOCKS
     least = t.inside if least is None else least
     if edges is None:
@@ -234,8 +274,10 @@ def _verdict(edges: list[int] | None, ratio, plane: np.ndarray,
         return None
     rectangle = (slice(i0, i1), slice(j0, j1))
     inside = ratio(rectangle)
-    if inside is None or inside < least:
+    if inside is None or inside < t.grow:
         return None
+    if inside < least:
+        return "weak", rectangle
     # every side in the plane judged (a side along fill or damage found, whose lines outside are no
     # evidence, leaves the rectangle unproven) and two sides at least
     if len(outside) >= 2 and all(r is not None and r <= t.outside for r in outside):

@@ -18,9 +18,9 @@ class ShiftedBlockThresholds:
 
     Args:
         gain: the mean squared jump as it stands over that with the best roll undone, at least (the
-            seam the roll made goes). Of the rectangles that pass, the one with the most gain is the block (a
-            side beyond the block's own cuts into tissue that continued, and stands on less of a
-            seam) ...
+            seam the roll made goes). Of the rectangles that pass, the one with the most gain is the
+            block (a side beyond the block's own cuts into tissue that continued, and stands on less
+            of a seam) ...
         typical: ... where the typical jump goes too: the median squared jump across the sides as
             it stands over the median with the roll undone, at least this (a flipped bit on a side
             makes a mean seam that a roll moves away: mosaics with bit errors, 0.3-0.9, against
@@ -62,8 +62,8 @@ def shifted_rectangle(plane: np.ndarray, flagged: list[int], bounds: list[int],
 
     def positions(side: int) -> list[int]:
         outward = -1 if side in (0, 2) else 1
-        far = bounds[side] if (bounds[side] - flagged[side]) * outward > 0 else flagged[side]
-        far = flagged[side] + outward * min(abs(far - flagged[side]), reach)
+        beyond = max((bounds[side] - flagged[side]) * outward, 0)  # lines out to the bounds
+        far = flagged[side] + outward * min(beyond, reach)
         return list(range(flagged[side] - outward, far + outward, outward))
 
     best = None
@@ -104,10 +104,8 @@ def _added_lines_undone_nearer(plane: np.ndarray, edges: tuple[int, int, int, in
     added[max(flagged[1] - i0, 0):] = True
     added[:, :max(flagged[2] - j0, 0)] = True
     added[:, max(flagged[3] - j0, 0):] = True
-    rows = [added[r].all() for r in range(added.shape[0])]
-    columns = [added[:, c].all() for c in range(added.shape[1])]
-    lines = ([(r, slice(None)) for r in np.nonzero(rows)[0]]
-             + [(slice(None), c) for c in np.nonzero(columns)[0]])
+    lines = ([(r, slice(None)) for r in np.nonzero(added.all(axis=1))[0]]
+             + [(slice(None), c) for c in np.nonzero(added.all(axis=0))[0]])
     for line in lines:
         known = np.isfinite(expected[line])
         if not known.any() or not (np.sum((undone[line][known] - expected[line][known]) ** 2)

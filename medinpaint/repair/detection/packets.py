@@ -32,15 +32,17 @@ from medinpaint.repair.detection.tiles import (
 def find_packet_loss(block: np.ndarray, is_fill: np.ndarray, content_slices: np.ndarray, labels: np.ndarray,
                      contrast: float, fill_context: Callable[[], tuple] | None,
                      written: np.ndarray | None = None, fills: list[float] | None = None,
-                     below: np.ndarray | None = None) -> None:
+                     below: np.ndarray | None = None, own: list[float] | None = None) -> None:
     """Lost packets in a slab (``fill_context``: gives :func:`fill_with_context` of the slab; None for
     a scan of one or two slices, judged in-plane only; ``content_slices`` as for :func:`find_lost_lines`).
     ``written``: voxels at a fill value the scan holds only in runs, no background of its own
     (:func:`pick_run_fills`): any region of them is lost, whatever its shape. ``fills``: the fill values
     (where there are several, a region's shape is judged at each apart). ``below``: voxels at a negative
     constant the scan holds nowhere else (:func:`~medinpaint.repair.detection.volume.lone_negative_minimum`):
-    any region of them is lost, whatever its shape."""
+    any region of them is lost, whatever its shape. ``own``: the scan's background and padding values
+    (:func:`drop_cut_off_background`)."""
     holes = is_fill & content_slices[np.newaxis, np.newaxis, :] & (labels == 0)
+    before = labels == PACKET_LOSS_CODE
     if below is not None:
         lost_anywhere(holes & below, labels)
         holes &= labels == 0
@@ -65,6 +67,31 @@ def find_packet_loss(block: np.ndarray, is_fill: np.ndarray, content_slices: np.
         find_small_tiles(block, same_holes, labels, contrast, fill_context)
     close_to_content(block, holes, is_fill, labels)
     continue_bands(block, is_fill, labels, fill_context)
+    drop_cut_off_background(block, is_fill, labels, before, own or [])
+
+
+def drop_cut_off_background(block: np.ndarray, is_fill: np.ndarray, labels: np.ndarray, before: np.ndarray,
+                            own: list[float]) -> None:
+    """Unlabel the lost packets found (``labels`` where ``before`` was not) at the scan's own
+    background value (one of ``own``) whose region at that value touches no content in its slice:
+    background walled off by lost data and the plane's border (rows of zero background above a line
+    lost to -1024, a background corner among tiles lost at another value), which no lost packet cuts
+    into. A packet lost over the background at another value (-30 over a background of 0) stands."""
+    new = (labels == PACKET_LOSS_CODE) & ~before
+    values = [value for value in own if (block[new] == value).any()] if new.any() else []
+    if not values:
+        return
+    content = ~is_fill
+    beside = np.zeros_like(content)  # voxels with content across a side in their slice
+    beside[1:] |= content[:-1]
+    beside[:-1] |= content[1:]
+    beside[:, 1:] |= content[:, :-1]
+    beside[:, :-1] |= content[:, 1:]
+    for value in values:
+        components, n = label_in_plane(new & (block == value))
+        touching = np.bincount(components[new & beside], minlength=n + 1) > 0
+        touching[0] = True
+        labels[~touching[components]] = 0
 
 
 def close_to_content(block: np.ndarray, holes: np.ndarray, is_fill: np.ndarray, labels: np.ndarray) -> None:

@@ -177,7 +177,7 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
             contrast = PACKET_LOSS.rectangle_contrast * value_range
             find_packet_loss(block, is_fill, cut[part], region, contrast, across,
                              is_fill_value(block, written) if written else None, fills,
-                             None if below is None else block == below)
+                             None if below is None else block == below, own)
             drop_flat_patches(block, region, stats)
             drop_background_beside(array, part, block, region, stats)
         if stats is not None:

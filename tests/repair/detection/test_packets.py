@@ -566,3 +566,30 @@ def test_nan_tiles_beside_are_no_content_for_a_tile_over_the_background():
                     padding=None)
     found = detect(volume.with_array(np.ascontiguousarray(result.damaged))).labels > 0
     assert not (found & ~np.asarray(result.lost, bool)).any()
+
+
+@pytest.mark.parametrize(("volume_view", "kind", "seed"), [
+    # the top 16 rows of zero background above a row lost to -1024: a band along the border
+    (False, "lines", 111),
+    # a 16 x 48 corner of zero background walled in by tiles lost to -1024
+    (True, "tiles", 110),
+])
+def test_background_walled_off_by_data_lost_to_another_value_is_no_lost_packet(volume_view, kind, seed):
+    from tests.repair.detection.scans import independently_damaged
+
+    _, _, changed, lost, detection = independently_damaged("nibabel-example4d", volume_view, kind, seed,
+                                                           fill=-1024)
+    found = np.asarray(detection.labels) > 0
+    assert found[changed].all()
+    assert not (found & ~lost).any()
+
+
+def test_a_tile_lost_to_a_value_foreign_to_the_scan_is_found_in_the_background_alone():
+    """A tile at -1024 wholly in an MR's zero background cuts no content, but it is no background."""
+    volume = middle_crop("nibabel-example4d")
+    damaged = np.asarray(volume.array).copy()
+    assert not damaged[:16, :16, 8].any()
+    damaged[:16, :16, 8] = -1024
+    found = np.asarray(detect(volume.with_array(damaged)).labels) > 0
+    assert found[:16, :16, 8].all()
+    assert found.sum() == 256

@@ -33,6 +33,8 @@ class CopiedBlockThresholds:
         seam: in a single slice, or a slice at the scan's end: the copy's seam ratio (the jump
             across its sides in the plane over the steps just inside and outside them, mean
             squares) at least this and ``over_twin`` times its twin's.
+        seam_beside_twin: ... or this where the twin has slices beside that explain it (it is where it
+            belongs: a copy into a scan's first or last slice has no slices beside to judge it by).
         codec_block: pixels; the block of a lossy codec's grid (:func:`codec_blocks`).
         largest_in_plane: voxels; a copy judged by its seams (no slices beside) is this large at most:
             a larger repeat is the image's layout (a key image showing one view twice, one under a
@@ -49,6 +51,7 @@ class CopiedBlockThresholds:
     ratio: float = 0.5
     over_twin: float = 3.0
     seam: float = 2.0
+    seam_beside_twin: float = 1.0
     codec_block: int = 8
     largest_in_plane: int = 64 * 64
     most_flagged: int = 16
@@ -259,6 +262,11 @@ def _the_copy(array, fills: list[float], floor: float, one: tuple, other: tuple)
         test, least = [seam_ratio(array, floor, r) for r in (one, other)], t.seam
         if None in test:
             return None
+        explained = [r is not None and r < t.ratio for r in ratios]
+        if any(explained):  # the twin is the data where it belongs: the other, at the scan's end, is
+            n = explained.index(False)  # the copy where its seams stand out of the twin's
+            mine, theirs = test[n], test[1 - n]
+            return (one, other)[n] if mine >= t.seam_beside_twin and mine >= t.over_twin * theirs else None
     for n, (mine, theirs) in enumerate((test, test[::-1])):
         if mine >= least and mine >= t.over_twin * theirs:
             return (one, other)[n]

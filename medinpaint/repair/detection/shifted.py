@@ -37,6 +37,10 @@ class ShiftedBlockThresholds:
         most_flagged: a scan with more flagged rectangles than this is not searched: motion between
             slices flags hundreds (mr_head with its odd slices moved by 1-3 pixels: 713 searches,
             0.6 s -> 23.8 s to screen), a few blocks a handful.
+        climb: lines; besides, each side of the bounds climbs to the line within this many that fits
+            a roll best (every line near it, fewer further out), one side after another ...
+        climbs: ... this many rounds of the four sides at most ...
+        least_side: ... keeping the rectangle this many lines across at least.
     """
 
     gain: float = 8.0
@@ -45,6 +49,9 @@ class ShiftedBlockThresholds:
     weak_reach: int = 1
     work: int = 2_000_000
     most_flagged: int = 16
+    climb: int = 16
+    climbs: int = 4
+    least_side: int = 4
 
 
 SHIFTED_BLOCKS = ShiftedBlockThresholds()
@@ -64,12 +71,17 @@ def shifted_rectangle(plane: np.ndarray, flagged: list[int], bounds: list[int],
         outward = -1 if side in (0, 2) else 1
         beyond = max((bounds[side] - flagged[side]) * outward, 0)  # lines out to the bounds
         far = flagged[side] + outward * min(beyond, reach)
-        return list(range(flagged[side] - outward, far + outward, outward))
+        near = list(range(flagged[side] - outward, far + outward, outward))
+        # and the bounds themselves, however far: a block shifted far has them at its own edges
+        return near + ([bounds[side]] if beyond > reach else [])
 
     best = None
     work = 0
-    for edges in sorted(product(*(positions(side) for side in range(4))),
-                        key=lambda e: sum(abs(a - b) for a, b in zip(e, flagged, strict=True))):
+    nearby = sorted(product(*(positions(side) for side in range(4))),
+                    key=lambda e: sum(abs(a - b) for a, b in zip(e, flagged, strict=True)))
+    # and where the bounds' sides climb to, one side at a time
+    climbed = _climbed(plane, tuple(bounds))
+    for edges in ([] if climbed is None else [climbed]) + nearby:
         i0, i1, j0, j1 = edges
         if not (0 <= i0 < i1 <= ni and 0 <= j0 < j1 <= nj) or min(i1 - i0, j1 - j0) < 2:
             continue
@@ -87,6 +99,38 @@ def shifted_rectangle(plane: np.ndarray, flagged: list[int], bounds: list[int],
         return None
     i0, i1, j0, j1 = best[1]
     return slice(i0, i1), slice(j0, j1)
+
+
+def _climbed(plane: np.ndarray, start: tuple[int, int, int, int]) -> tuple[int, int, int, int] | None:
+    """The rectangle the sides of ``start`` climb to, one side at a time, each to the line within
+    ``climb`` lines that fits a roll best (the gain and twice the typical gain, the lesser), while
+    that betters it; None where it does not move. A block whose unexplained voxels reach only part
+    of it (a stretch of it matches the tissue it covers by chance) has its true sides further out
+    than any reach."""
+    t = SHIFTED_BLOCKS
+    ni, nj = plane.shape
+
+    def fit(edges: tuple[int, int, int, int]) -> float:
+        i0, i1, j0, j1 = edges
+        if not (0 <= i0 and i1 <= ni and 0 <= j0 and j1 <= nj) or min(i1 - i0, j1 - j0) < t.least_side:
+            return 0.0
+        costs = roll_costs(plane, edges)
+        return 0.0 if costs is None else min(costs[0], costs[2] * t.gain / t.typical)
+
+    edges, best = start, fit(start)
+    # every line near the side, fewer further out (a later round takes the lines between)
+    reach = np.arange(1, t.climb + 1)
+    steps = np.concatenate([-reach, reach]).tolist()
+    for _ in range(t.climbs):
+        moved = False
+        for side in range(4):
+            tries = [edges[:side] + (edges[side] + d,) + edges[side + 1:] for d in steps]
+            fits = [fit(e) for e in tries]
+            if max(fits) > best:
+                best, edges, moved = max(fits), tries[int(np.argmax(fits))], True
+        if not moved:
+            break
+    return edges if edges != start else None
 
 
 def _added_lines_undone_nearer(plane: np.ndarray, edges: tuple[int, int, int, int], roll: int,

@@ -257,3 +257,14 @@ def test_a_nan_outside_a_masked_scan_is_no_garbage_beside_a_block():
         result = damage(masked, "blocks", np.random.default_rng(seed))
         found = detect(Volume(np.ascontiguousarray(result.damaged), np.eye(4), meta={"format": "nifti"})).mask
         assert not (found.astype(bool) & outside & ~np.asarray(result.mask, bool)).any()
+
+
+def test_the_tissue_in_the_notch_of_two_overlapping_blocks_is_left():
+    """The independent generator's seed 112 writes two blocks of random bytes that overlap in slice
+    2 of cranium's crop, an L of garbage. The rectangle trimmed out of it held a 10 x 13 notch of
+    tissue (130 voxels called a block); the notch continues the tissue beyond the block's sides and
+    is left out, and both blocks are still found whole."""
+    _, _, changed, lost, detection = independently_damaged("cranium", True, "blocks", seed=112)
+    found = np.asarray(detection.labels) > 0
+    assert found[:, :, 2][changed[:, :, 2]].all()
+    assert not (found & ~lost)[:, :, 2].any()

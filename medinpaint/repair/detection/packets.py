@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from medinpaint.repair.detection.bands import continue_bands
-from medinpaint.repair.detection.kinds import PACKET_LOSS_CODE
+from medinpaint.repair.detection.kinds import LOST_LINES_CODE, PACKET_LOSS_CODE
 from medinpaint.repair.detection.slabs import (
     CONTEXT,
     SCAN,
@@ -137,13 +137,14 @@ def close_to_content(block: np.ndarray, holes: np.ndarray, is_fill: np.ndarray, 
 
 
 def lost_anywhere(holes: np.ndarray, labels: np.ndarray) -> None:
-    """Label every region of ``holes`` of ``SCAN.min_hole`` voxels or more (in a slice), 4 voxels across
-    at least both ways, as lost packets (thinner ones are lost lines, for their own rules)."""
+    """Label every region of ``holes`` of ``SCAN.min_hole`` voxels or more (in a slice) as lost: packets
+    where it is 4 voxels across at least both ways, lines where it is thinner (the lines rules, which
+    ran first, ask a line to cut content: rows lost to -1024 wholly in an MR's background of 0 do not)."""
     components, boxes, _ = regions_in_plane(holes, SCAN.min_hole)
     for index, box in enumerate(boxes, start=1):
-        if min(box[0].stop - box[0].start, box[1].stop - box[1].start) >= 4:
-            region = labels[box]
-            region[(components[box] == index) & (region == 0)] = PACKET_LOSS_CODE
+        thick = min(box[0].stop - box[0].start, box[1].stop - box[1].start) >= 4
+        region = labels[box]
+        region[(components[box] == index) & (region == 0)] = PACKET_LOSS_CODE if thick else LOST_LINES_CODE
 
 
 def holes_by_value(block: np.ndarray, holes: np.ndarray, is_fill: np.ndarray,

@@ -48,6 +48,21 @@ def test_lines_of_minus_1024_through_a_background_of_0_are_found():
     assert found[changed].mean() > 0.99
 
 
+def test_lines_of_minus_1024_wholly_in_a_background_of_0_are_found():
+    """An EPI slice (0 outside the head) whose lines lost to -1024 lie wholly outside the head: they cut
+    no content, but no MR magnitude is negative, and a run of a negative value the scan holds nowhere
+    else is lost whatever its shape (whole rows, two rows together and a part of one: none was found)."""
+    clean = bench_view("nibabel-example4d", False)
+    stored = np.array(clean.array)
+    assert not stored[:12].any() and not stored[-8:].any() and stored.min() == 0
+    stored[3] = stored[6:8] = -1024
+    stored[-3, 20:60] = -1024
+    labels = detect(clean.with_array(stored)).labels
+    lost = stored == -1024
+    assert (labels[lost] == CODE["lost-lines"]).all()
+    assert not labels[~lost].any()
+
+
 def test_pieces_at_the_scan_edge_and_short_segments_are_found_in_a_volume():
     """A 96 x 96 x 16 crop of MNI152: lost lines at the scan's first and last column (content on one
     side only), a 13-voxel segment of one line and cut streams carried into the next line."""

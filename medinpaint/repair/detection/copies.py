@@ -262,11 +262,14 @@ def _the_copy(array, fills: list[float], floor: float, one: tuple, other: tuple)
         test, least = [seam_ratio(array, floor, r) for r in (one, other)], t.seam
         if None in test:
             return None
-        explained = [r is not None and r < t.ratio for r in ratios]
-        if any(explained):  # the twin is the data where it belongs: the other, at the scan's end, is
-            n = explained.index(False)  # the copy where its seams stand out of the twin's
-            mine, theirs = test[n], test[1 - n]
-            return (one, other)[n] if mine >= t.seam_beside_twin and mine >= t.over_twin * theirs else None
+        for n, (mine, theirs) in enumerate((test, test[::-1])):
+            # the twin is the data where it belongs: the other, in the scan's end slice, is the copy
+            # where its seams stand out of the twin's (not where fill in the slices beside left it
+            # unjudged: that is no evidence for the lesser seam)
+            twin = ratios[1 - n]
+            if (twin is not None and twin < t.ratio and (one, other)[n][0] in (0, array.shape[2] - 1)
+                    and mine >= t.seam_beside_twin and mine >= t.over_twin * theirs):
+                return (one, other)[n]
     for n, (mine, theirs) in enumerate((test, test[::-1])):
         if mine >= least and mine >= t.over_twin * theirs:
             return (one, other)[n]

@@ -31,9 +31,10 @@ class ShiftedBlockThresholds:
         weak_reach: ... and of one they miss less, this far: such rectangles are many more in clean
             scans (three in the clean 512x512x300 CT, whose search at ``reach`` took 2.6 s), the
             evidence weaker ...
-        work: ... trying rectangles of this many voxels in all at most (the sides nearest the
-            flagged ones first): each costs three FFTs of its size, and a large scan's flagged
-            rectangle may be large.
+        work: ... trying rectangles of this many voxels in all at most, the climb's first (then the
+            sides nearest the flagged ones): each costs three FFTs of its size, and a large scan's
+            flagged rectangle may be large (a climb around bounds of 340 x 400 voxels in the clean
+            CT took 11 s before it was counted).
         most_flagged: a scan with more flagged rectangles than this is not searched: motion between
             slices flags hundreds (mr_head with its odd slices moved by 1-3 pixels: 713 searches,
             0.6 s -> 23.8 s to screen), a few blocks a handful.
@@ -60,10 +61,11 @@ SHIFTED_BLOCKS = ShiftedBlockThresholds()
 def shifted_rectangle(plane: np.ndarray, flagged: list[int], bounds: list[int],
                       beside: tuple[np.ndarray, np.ndarray], reach: int) -> tuple[slice, slice] | None:
     """The shifted block around the ``flagged`` rectangle (i0, i1, j0, j1) of ``plane``, each side
-    tried from a line inside it out to ``reach`` lines toward ``bounds``; None where no roll of any
-    such rectangle's stream fits its surroundings. A line beyond the flagged rectangle counts only
-    where the roll undone makes it nearer the slices ``beside`` (their mean) than it stands: a line
-    of tissue taken in would be made wrong by it."""
+    tried from a line inside it out to ``reach`` lines toward ``bounds`` and at ``bounds`` itself, and
+    the rectangle the bounds' sides climb to (:func:`_climbed`), within ``work`` voxels of fits in all;
+    None where no roll of any such rectangle's stream fits its surroundings. A line beyond the
+    flagged rectangle counts only where the roll undone makes it nearer the slices ``beside`` (their
+    mean) than it stands: a line of tissue taken in would be made wrong by it."""
     t = SHIFTED_BLOCKS
     ni, nj = plane.shape
 
@@ -76,17 +78,16 @@ def shifted_rectangle(plane: np.ndarray, flagged: list[int], bounds: list[int],
         return near + ([bounds[side]] if beyond > reach else [])
 
     best = None
-    work = 0
     nearby = sorted(product(*(positions(side) for side in range(4))),
                     key=lambda e: sum(abs(a - b) for a, b in zip(e, flagged, strict=True)))
-    # and where the bounds' sides climb to, one side at a time
-    climbed = _climbed(plane, tuple(bounds))
-    for edges in ([] if climbed is None else [climbed]) + nearby:
+    # and, first, where the bounds' sides climb to (its fits spend from the same budget)
+    climbed, work = _climbed(plane, tuple(bounds))
+    for n, edges in enumerate(([] if climbed is None else [climbed]) + nearby):
         i0, i1, j0, j1 = edges
         if not (0 <= i0 < i1 <= ni and 0 <= j0 < j1 <= nj) or min(i1 - i0, j1 - j0) < 2:
             continue
         work += (i1 - i0) * (j1 - j0)
-        if work > t.work:
+        if work > t.work and (n or climbed is None):
             break
         costs = roll_costs(plane, edges)
         if costs is None:
@@ -101,36 +102,47 @@ def shifted_rectangle(plane: np.ndarray, flagged: list[int], bounds: list[int],
     return slice(i0, i1), slice(j0, j1)
 
 
-def _climbed(plane: np.ndarray, start: tuple[int, int, int, int]) -> tuple[int, int, int, int] | None:
+def _climbed(plane: np.ndarray,
+             start: tuple[int, int, int, int]) -> tuple[tuple[int, int, int, int] | None, int]:
     """The rectangle the sides of ``start`` climb to, one side at a time, each to the line within
-    ``climb`` lines that fits a roll best (the gain and twice the typical gain, the lesser), while
-    that betters it; None where it does not move. A block whose unexplained voxels reach only part
+    ``climb`` lines that fits a roll best (the gain and twice the typical gain, the lesser; none
+    where either is not finite), while that betters it and ``work`` voxels of fits last; None where
+    it does not move. And the voxels its fits took. A block whose unexplained voxels reach only part
     of it (a stretch of it matches the tissue it covers by chance) has its true sides further out
     than any reach."""
     t = SHIFTED_BLOCKS
     ni, nj = plane.shape
+    spent = 0
 
     def fit(edges: tuple[int, int, int, int]) -> float:
+        nonlocal spent
         i0, i1, j0, j1 = edges
         if not (0 <= i0 and i1 <= ni and 0 <= j0 and j1 <= nj) or min(i1 - i0, j1 - j0) < t.least_side:
             return 0.0
+        spent += (i1 - i0) * (j1 - j0)
         costs = roll_costs(plane, edges)
-        return 0.0 if costs is None else min(costs[0], costs[2] * t.gain / t.typical)
+        if costs is None or not (np.isfinite(costs[0]) and np.isfinite(costs[2])):
+            return 0.0  # (an infinite gain is sides that match exactly with the roll undone: flat)
+        return min(costs[0], costs[2] * t.gain / t.typical)
 
     edges, best = start, fit(start)
-    # every line near the side, fewer further out (a later round takes the lines between)
-    reach = np.arange(1, t.climb + 1)
-    steps = np.concatenate([-reach, reach]).tolist()
+    steps = [d for d in range(-t.climb, t.climb + 1) if d]
     for _ in range(t.climbs):
         moved = False
         for side in range(4):
-            tries = [edges[:side] + (edges[side] + d,) + edges[side + 1:] for d in steps]
-            fits = [fit(e) for e in tries]
-            if max(fits) > best:
-                best, edges, moved = max(fits), tries[int(np.argmax(fits))], True
-        if not moved:
+            chosen = edges
+            for d in steps:
+                if spent > t.work:
+                    break
+                tried = edges[:side] + (edges[side] + d,) + edges[side + 1:]
+                value = fit(tried)
+                if value > best:
+                    best, chosen = value, tried
+            moved |= chosen != edges
+            edges = chosen
+        if not moved or spent > t.work:
             break
-    return edges if edges != start else None
+    return (edges if edges != start else None), spent
 
 
 def _added_lines_undone_nearer(plane: np.ndarray, edges: tuple[int, int, int, int], roll: int,

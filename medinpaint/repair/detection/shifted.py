@@ -39,7 +39,7 @@ class ShiftedBlockThresholds:
             slices flags hundreds (mr_head with its odd slices moved by 1-3 pixels: 713 searches,
             0.6 s -> 23.8 s to screen), a few blocks a handful.
         climb: lines; besides, each side of the bounds climbs to the line within this many that fits
-            a roll best (every line near it, fewer further out), one side after another ...
+            a roll best, one side after another ...
         climbs: ... this many rounds of the four sides at most ...
         least_side: ... keeping the rectangle this many lines across at least.
     """
@@ -87,7 +87,7 @@ def shifted_rectangle(plane: np.ndarray, flagged: list[int], bounds: list[int],
         if not (0 <= i0 < i1 <= ni and 0 <= j0 < j1 <= nj) or min(i1 - i0, j1 - j0) < 2:
             continue
         work += (i1 - i0) * (j1 - j0)
-        if work > t.work and (n or climbed is None):
+        if work > t.work and (n or climbed is None):  # (the climbed one is judged whatever it spent)
             break
         costs = roll_costs(plane, edges)
         if costs is None:

@@ -36,6 +36,8 @@ def read_nifti(path: str | os.PathLike) -> Volume:
         raise
     except Exception as exc:  # noqa: BLE001 - nibabel raises many types for broken files
         raise InputError(path, f"cannot be read as NIfTI ({type(exc).__name__}: {exc})") from exc
+    if array.size == 0:
+        raise InputError(path, f"holds no voxels (its shape is {tuple(img.shape)})")
     if array.ndim == 2:
         array = array[..., np.newaxis]
     if array.ndim > 4:

@@ -49,6 +49,22 @@ def test_empty_folder(tmp_path):
         read(tmp_path)
 
 
+def test_a_nifti_without_voxels_is_a_named_error(tmp_path, capsys):
+    """A NIfTI whose shape holds a 0 (a converter's empty output) is an input error naming the file,
+    not a traceback from deep in the repair (the helper's review found detect's NumPy error)."""
+    import nibabel as nib
+    import numpy as np
+
+    path = tmp_path / "empty.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros((0, 4, 5), np.int16), np.eye(4)), path)
+    with pytest.raises(InputError, match="holds no voxels"):
+        read(path)
+    assert main(["repair", str(path), str(tmp_path / "out.nii.gz")]) == 2
+    err = capsys.readouterr().err
+    assert "empty.nii.gz" in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.nii.gz"]
+
+
 def test_folder_without_images(pydicom_files, tmp_path):
     shutil.copy(pydicom_files / "rtplan.dcm", tmp_path)
     with pytest.raises(SeriesError, match="no DICOM image series"):

@@ -253,25 +253,23 @@ def _the_copy(array, fills: list[float], floor: float, one: tuple, other: tuple)
     t = COPIED_BLOCKS
     ratios = [_miss_ratio(array, fills, floor, r) for r in (one, other)]
     if None not in ratios:
-        test, least = ratios, t.ratio
+        test, least = ratios, [t.ratio, t.ratio]
     else:
         # in one plane, a repeat larger than a block of the stream is the image's layout (a key image
         # showing one view twice, one of them under a crosshair or an outline), no copy
         if (one[2] - one[1]) * (one[4] - one[3]) > t.largest_in_plane:
             return None
-        test, least = [seam_ratio(array, floor, r) for r in (one, other)], t.seam
+        test = [seam_ratio(array, floor, r) for r in (one, other)]
         if None in test:
             return None
-        for n, (mine, theirs) in enumerate((test, test[::-1])):
-            # the twin is the data where it belongs: the other, in the scan's end slice, is the copy
-            # where its seams stand out of the twin's (not where fill in the slices beside left it
-            # unjudged: that is no evidence for the lesser seam)
-            twin = ratios[1 - n]
-            if (twin is not None and twin < t.ratio and (one, other)[n][0] in (0, array.shape[2] - 1)
-                    and mine >= t.seam_beside_twin and mine >= t.over_twin * theirs):
-                return (one, other)[n]
+        # where the twin's slices beside explain it (it is where it belongs), the other, in the scan's
+        # end slice, needs the lesser seam (not where fill in the slices beside left it unjudged: that
+        # is no evidence)
+        least = [t.seam_beside_twin if (twin is not None and twin < t.ratio
+                                        and r[0] in (0, array.shape[2] - 1)) else t.seam
+                 for r, twin in zip((one, other), ratios[::-1], strict=True)]
     for n, (mine, theirs) in enumerate((test, test[::-1])):
-        if mine >= least and mine >= t.over_twin * theirs:
+        if mine >= least[n] and mine >= t.over_twin * theirs:
             return (one, other)[n]
     return None
 

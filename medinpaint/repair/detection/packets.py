@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from scipy import ndimage
 
 from medinpaint.repair.detection.bands import continue_bands
 from medinpaint.repair.detection.kinds import LOST_LINES_CODE, PACKET_LOSS_CODE
 from medinpaint.repair.detection.slabs import (
     CONTEXT,
+    PLANE,
     SCAN,
     cells_all,
     label_in_plane,
@@ -81,12 +83,8 @@ def drop_cut_off_background(block: np.ndarray, is_fill: np.ndarray, labels: np.n
     values = [value for value in own if (block[new] == value).any()] if new.any() else []
     if not values:
         return
-    content = ~is_fill
-    beside = np.zeros_like(content)  # voxels with content across a side in their slice
-    beside[1:] |= content[:-1]
-    beside[:-1] |= content[1:]
-    beside[:, 1:] |= content[:, :-1]
-    beside[:, :-1] |= content[:, 1:]
+    # (the new packets are fill: those beside content are those in its in-plane dilation)
+    beside = ndimage.binary_dilation(~is_fill, structure=PLANE)
     for value in values:
         components, n = label_in_plane(new & (block == value))
         touching = np.bincount(components[new & beside], minlength=n + 1) > 0

@@ -36,7 +36,9 @@ class TruncationThresholds:
 
     Args:
         cut_lost_share: a cut through a slice loses at least this share of the slice before's content.
-        arrived_match: where the slice arrived it holds this share of the slice before's content there.
+        arrived_match: where the slice arrived it holds this share of the slice before's content there
+            (``early_arrived_match`` where the cut loses ``early_lost_share`` of it at least: a cut in
+            the first rows of the anatomy, whose few voxels vary more from slice to slice).
         row_content: the row above a cut holds this share of content (and right of the cut too) ...
         row_match: ... and the part of the cut row that arrived this share of the row above's.
         steady_rows: a cut just after a row's content holds ``row_match`` of the content of each of
@@ -50,6 +52,8 @@ class TruncationThresholds:
 
     cut_lost_share: float = 0.25
     arrived_match: float = 0.8
+    early_lost_share: float = 0.9
+    early_arrived_match: float = 0.5
     row_content: float = 0.5
     row_match: float = 0.8
     steady_rows: int = 4
@@ -114,14 +118,16 @@ def find_truncation(array: np.ndarray, fills: list[float], constant: np.ndarray,
         # the cut runs through slice k. Where it falls after the slice's content, in its background,
         # it cannot be told from a scan that ends in anatomy and is padded with fill slices (a partial
         # field of view resampled onto a larger grid): such cuts are left
-        content = ~is_fill_value(plane, fills)
-        if k > 0 and not constant[k - 1] and (~is_fill_value(np.asarray(array[:, :, k - 1]), fills)).reshape(
-                -1, order="F")[rest:].sum() < SCAN.min_hole:
-            return  # the slice before holds no content there either: the scan's own background (a mask)
-        if not (cut_is_abrupt_along_rows(content, i, j) or cut_ends_the_anatomy_dead(content, i, j)
-                or tail_value_is_foreign(array, plane, tail_value, k, rest)
-                or cut_against_slice_before(array, fills, constant, content, k, rest)):
-            return
+        # a value the scan holds nowhere it arrived is lost data wherever the cut falls; at the scan's
+        # own background value, a cut where the slice before holds no content either is its mask
+        if not tail_value_is_foreign(array, plane, tail_value, k, rest):
+            content = ~is_fill_value(plane, fills)
+            if k > 0 and not constant[k - 1] and (~is_fill_value(np.asarray(array[:, :, k - 1]), fills)).reshape(
+                    -1, order="F")[rest:].sum() < SCAN.min_hole:
+                return
+            if not (cut_is_abrupt_along_rows(content, i, j) or cut_ends_the_anatomy_dead(content, i, j)
+                    or cut_against_slice_before(array, fills, constant, content, k, rest)):
+                return
         plane_lost = np.zeros(ni * nj, dtype=bool)
         plane_lost[rest:] = True
         region = labels[:, :, k]
@@ -205,5 +211,5 @@ def cut_against_slice_before(array: np.ndarray, fills: list[float], constant: np
     # content on both sides of the cut: a flip or two in an empty slice above a head is no slice that
     # arrived
     enough = before[:rest].sum() >= SCAN.min_hole and arrived.sum() >= SCAN.min_hole
-    return (enough and lost_share >= TRUNCATION.cut_lost_share
-            and arrived.sum() >= TRUNCATION.arrived_match * before[:rest].sum())
+    match = TRUNCATION.early_arrived_match if lost_share >= TRUNCATION.early_lost_share else TRUNCATION.arrived_match
+    return enough and lost_share >= TRUNCATION.cut_lost_share and arrived.sum() >= match * before[:rest].sum()

@@ -125,3 +125,41 @@ def test_a_tail_at_a_value_the_scan_holds_nowhere_else_is_truncated():
     damaged, changed = _cut_after(as_int, int(nj * 0.8), ni // 3, -1024)
     found = detect(damaged).labels == CODE["truncation"]
     assert changed.any() and found[changed].all()
+
+
+def test_a_foreign_tail_in_the_last_slices_background_is_truncation_not_packets():
+    """An EPI volume (background 0) whose stream ends in -1024 after the last slice's anatomy, where
+    the slice before holds none either: the scan's own background would be its mask, but a value it
+    holds nowhere else is a cut (the independent generator's truncation at seed 122 was called lost
+    data of another kind)."""
+    from medinpaint.data.sources import find_source
+
+    require_source("nibabel-example4d")
+    volume = find_source("nibabel-example4d").load()
+    array = np.asarray(volume.array)[..., 0].astype(np.int16)
+    clean = volume.with_array(np.ascontiguousarray(array))
+    ni, nj, nk = array.shape
+    last_row = int(np.nonzero((array[:, :, -1] > 0).any(axis=0))[0][-1])
+    damaged, changed = _cut_after(clean, (nk - 1) * nj + last_row + 2, 5, -1024)
+    found = detect(damaged).labels
+    assert changed.any() and (found[changed] == CODE["truncation"]).all() and not found[~changed].any()
+
+
+def test_a_cut_in_the_first_rows_of_the_last_slices_anatomy_is_truncated():
+    """A stream cut three rows into the last slice's anatomy loses nearly all the content the slice
+    before holds there; its few arrived voxels hold only about 60-70% of that slice's first rows (a
+    head's edge varies from slice to slice), short of the 80% asked of a cut later in the anatomy."""
+    from medinpaint.data.sources import find_source
+
+    require_source("nibabel-example4d")
+    volume = find_source("nibabel-example4d").load()
+    array = np.ascontiguousarray(np.asarray(volume.array)[..., 0].astype(np.int16))
+    clean = volume.with_array(array)
+    nj, nk = array.shape[1:]
+    first_row = int(np.nonzero((array[:, :, -1] > 0).any(axis=0))[0][0])
+    for rows in (2, 3):
+        damaged, changed = _cut_after(clean, (nk - 1) * nj + first_row + rows, 0, 0)
+        found = detect(damaged).labels
+        assert changed.any() and (found[changed] == CODE["truncation"]).all()
+        assert (array[(found > 0) & ~changed] == 0).all()  # only the run of background the tail joined
+    assert not detect(clean).counts()

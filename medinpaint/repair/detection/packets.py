@@ -26,6 +26,7 @@ from medinpaint.repair.detection.tiles import (
     find_lost_tiles,
     find_lost_tiles_off_grid,
     find_lost_tiles_on_edge_grids,
+    find_lost_tiles_on_slab_grids,
     lines_outside,
     tile_aligned,
 )
@@ -69,6 +70,7 @@ def find_packet_loss(block: np.ndarray, is_fill: np.ndarray, content_slices: np.
         find_small_tiles(block, same_holes, labels, contrast, fill_context)
     close_to_content(block, holes, is_fill, labels)
     continue_bands(block, is_fill, labels, fill_context)
+    find_lost_tiles_on_slab_grids(block, holes, content, labels, fill_context)
     drop_cut_off_background(block, is_fill, labels, before, own or [])
 
 

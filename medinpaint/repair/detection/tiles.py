@@ -244,6 +244,31 @@ def find_lost_tiles_off_grid(block: np.ndarray, holes: np.ndarray, content: np.n
                                         a, b)
 
 
+def find_lost_tiles_on_slab_grids(block: np.ndarray, holes: np.ndarray, content: np.ndarray, labels: np.ndarray,
+                                  fill_context: Callable[[], tuple] | None) -> None:
+    """:func:`find_lost_tiles` in every slice holding a whole open fill cell of the 8-pixel grid, on the
+    grids of the packets found lost in the slab's other slices (:func:`grid_offsets`): a sender tiles
+    every slice of a series alike, so a burst joined to the background in one slice, whose tiles'
+    corners lie on no straight edge of content, lies on the grid its packets show in another. Tiles
+    of 16 and 32 pixels only, as on the edge grids, in slices with a slice on either side; a slice's
+    own packets put forward no grid here (:func:`find_lost_tiles_off_grid` tries those)."""
+    packets = labels == PACKET_LOSS_CODE
+    t0 = TILES[0]
+    if fill_context is None or not packets.any() or min(holes.shape[:2]) < 2 * t0:
+        return
+    grids = {int(k): {(t, a, b) for t in TILES[1:] for a, b in grid_offsets(packets[:, :, k], t)}
+             for k in np.nonzero(packets.any(axis=(0, 1)))[0]}
+    candidates = cells_all(holes & (labels == 0), t0).any(axis=(0, 1))
+    _, in_scan = fill_context()
+    for k in np.nonzero(candidates)[0]:
+        if not (in_scan[k + CONTEXT - 1] and in_scan[k + CONTEXT + 1]):
+            continue  # in the scan's first or last slice the anatomy may end: no grid is tried there
+        elsewhere = set().union(*(found for at, found in grids.items() if at != k))
+        for t, a, b in sorted(elsewhere):
+            find_lost_tiles_on_grid(block, holes[:, :, k:k + 1] | packets[:, :, k:k + 1], content, labels,
+                                    fill_context, k, t, a, b)
+
+
 def find_lost_tiles_on_edge_grids(block: np.ndarray, holes: np.ndarray, content: np.ndarray,
                                   labels: np.ndarray, fill_context: Callable[[], tuple] | None) -> None:
     """:func:`find_lost_tiles` on the grids, off the image's corner, that the corners of a slice's

@@ -209,8 +209,9 @@ def _holds(done: tuple, k: int, k2: int, di: int, dj: int, i: int, j: int) -> bo
 
 def _grown(array, k: int, k2: int, di: int, dj: int, edges: list[int]) -> list[int]:
     """The rectangle ``edges`` (i0, i1, j0, j1) of slice ``k`` grown by every line outside it that
-    equals its twin's (``di``, ``dj`` apart, in slice ``k2``), less edge lines at one value (flat
-    background copied over flat background: nothing changed there)."""
+    equals its twin's (``di``, ``dj`` apart, in slice ``k2``), less edge lines at one value whose
+    band goes on past the rectangle in both slices (flat background copied over flat background:
+    nothing changed there)."""
     ni, nj = array.shape[:2]
     i0, i1, j0, j1 = edges
 
@@ -230,18 +231,35 @@ def _grown(array, k: int, k2: int, di: int, dj: int, edges: list[int]) -> list[i
         if max(j1, j1 + dj) < nj and same(slice(i0, i1), slice(j1, j1 + 1)):
             j1, grown = j1 + 1, True
 
-    def flat(rows: slice, cols: slice) -> bool:
-        line = np.asarray(array[rows, cols, k])
-        return bool((line == line.flat[0]).all())
+    def flat(line: tuple[slice, slice], outside: tuple[slice, slice]) -> bool:
+        """The edge ``line`` is at one value, and so is the line just ``outside`` it in both slices
+        (beyond the plane counts as such): a flat band going on past the rectangle. Where it stops at
+        the rectangle's edge in either (tissue beyond), it is data written there: background copied
+        over tissue."""
+        values = np.asarray(array[line + (k,)])
+        value = values.flat[0]
+        if not (values == value).all():
+            return False
+        (r, c), beyond = outside, []
+        for plane, a, b in ((k, 0, 0), (k2, di, dj)):
+            if 0 <= r.start + a and r.stop + a <= ni and 0 <= c.start + b and c.stop + b <= nj:
+                beyond.append(np.asarray(array[r.start + a:r.stop + a, c.start + b:c.stop + b, plane]))
+        return all((b == value).all() for b in beyond)
+
+    def row(i: int) -> tuple[slice, slice]:
+        return slice(i, i + 1), slice(j0, j1)
+
+    def column(j: int) -> tuple[slice, slice]:
+        return slice(i0, i1), slice(j, j + 1)
 
     side = COPIED_BLOCKS.side
-    while i1 - i0 > side and flat(slice(i0, i0 + 1), slice(j0, j1)):
+    while i1 - i0 > side and flat(row(i0), row(i0 - 1)):
         i0 += 1
-    while i1 - i0 > side and flat(slice(i1 - 1, i1), slice(j0, j1)):
+    while i1 - i0 > side and flat(row(i1 - 1), row(i1)):
         i1 -= 1
-    while j1 - j0 > side and flat(slice(i0, i1), slice(j0, j0 + 1)):
+    while j1 - j0 > side and flat(column(j0), column(j0 - 1)):
         j0 += 1
-    while j1 - j0 > side and flat(slice(i0, i1), slice(j1 - 1, j1)):
+    while j1 - j0 > side and flat(column(j1 - 1), column(j1)):
         j1 -= 1
     return [i0, i1, j0, j1]
 
@@ -253,23 +271,31 @@ def _the_copy(array, fills: list[float], floor: float, one: tuple, other: tuple)
     t = COPIED_BLOCKS
     ratios = [_miss_ratio(array, fills, floor, r) for r in (one, other)]
     if None not in ratios:
-        test, least = ratios, [t.ratio, t.ratio]
-    else:
-        # in one plane, a repeat larger than a block of the stream is the image's layout (a key image
-        # showing one view twice, one of them under a crosshair or an outline), no copy
-        if (one[2] - one[1]) * (one[4] - one[3]) > t.largest_in_plane:
-            return None
-        test = [seam_ratio(array, floor, r) for r in (one, other)]
-        if None in test:
-            return None
-        # where the twin's slices beside explain it (it is where it belongs), the other, in the scan's
-        # end slice, needs the lesser seam (not where fill in the slices beside left it unjudged: that
-        # is no evidence)
-        least = [t.seam_beside_twin if (twin is not None and twin < t.ratio
-                                        and r[0] in (0, array.shape[2] - 1)) else t.seam
-                 for r, twin in zip((one, other), ratios[::-1], strict=True)]
+        copy = _standing_out(ratios, [t.ratio, t.ratio], one, other)
+        if copy is not None:
+            return copy
+        # the slices beside explain neither (a noisy scan whose slices differ as much as a copy from
+        # its place): the seams judge, as in one plane
+    # in one plane, a repeat larger than a block of the stream is the image's layout (a key image
+    # showing one view twice, one of them under a crosshair or an outline), no copy
+    if (one[2] - one[1]) * (one[4] - one[3]) > t.largest_in_plane:
+        return None
+    test = [seam_ratio(array, floor, r) for r in (one, other)]
+    if None in test:
+        return None
+    # where the twin's slices beside explain it (it is where it belongs), the other, in the scan's
+    # end slice, needs the lesser seam (not where fill in the slices beside left it unjudged: that
+    # is no evidence)
+    least = [t.seam_beside_twin if (twin is not None and twin < t.ratio
+                                    and r[0] in (0, array.shape[2] - 1)) else t.seam
+             for r, twin in zip((one, other), ratios[::-1], strict=True)]
+    return _standing_out(test, least, one, other)
+
+
+def _standing_out(test: list[float], least: list[float], one: tuple, other: tuple):
+    """The rectangle whose measure reaches its ``least`` and ``over_twin`` times the other's; or None."""
     for n, (mine, theirs) in enumerate((test, test[::-1])):
-        if mine >= least[n] and mine >= t.over_twin * theirs:
+        if mine >= least[n] and mine >= COPIED_BLOCKS.over_twin * theirs:
             return (one, other)[n]
     return None
 

@@ -103,3 +103,34 @@ def test_a_copy_into_the_scans_last_slice_is_found_by_its_twin_where_it_belongs(
     assert not (found & ~block).any()
     crop[:, :, 11] = crop[:, :, 10]
     assert not detect(clean.with_array(crop)).labels.any()
+
+
+def test_background_copied_over_tissue_stays_part_of_the_copy():
+    """The independent generator's seed 131 copies a 27x34 block of ch2bet's middle slice, whose last
+    columns are the skull-stripped background (0), over tissue. Flat edge lines were trimmed off as
+    background over background; in the copy they stop dead at tissue, so they stay, and their seam
+    shows the copy (909 voxels were unfound). Flat lines that go on past the rectangle in both
+    places are still trimmed."""
+    from tests.generators.independent import damage
+    from tests.repair.detection.scans import bench_view
+
+    clean = bench_view("ch2bet", False)
+    res = damage(np.asarray(clean.array), "blocks", np.random.default_rng(131))
+    found = detect(clean.with_array(np.asarray(res.damaged))).labels > 0
+    changed = np.asarray(res.mask, bool)
+    assert found[changed].all() and not (found & ~np.asarray(res.lost, bool)).any()
+
+
+def test_a_copy_of_a_noisy_volume_is_told_by_its_seams_where_the_slices_beside_explain_neither():
+    """The independent generator's seed 132 copies a 36x38 block of nibabel's EPI (96x96x16 crop) from
+    slice 4 into slice 12. Its slices differ as much as the copy differs from its place (both miss
+    their slices beside by a ratio of 1.0), so the seams judge: 3.7 against the twin's 0.65."""
+    from tests.generators.independent import damage
+    from tests.repair.detection.scans import bench_view
+
+    clean = bench_view("nibabel-example4d", True)
+    res = damage(np.asarray(clean.array), "blocks", np.random.default_rng(132))
+    found = detect(clean.with_array(np.asarray(res.damaged))).labels > 0
+    changed = np.asarray(res.mask, bool)
+    assert found[:, :, 12][changed[:, :, 12]].all()
+    assert not (found & ~np.asarray(res.lost, bool)).any()

@@ -115,16 +115,16 @@ def find_truncation(array: np.ndarray, fills: list[float], constant: np.ndarray,
     if (nk - k) * ni * nj - rest < SCAN.min_hole:  # a few voxels at the fill value end many a clean scan
         return
     if rest:
-        # the cut runs through slice k. Where it falls after the slice's content, in its background,
-        # it cannot be told from a scan that ends in anatomy and is padded with fill slices (a partial
-        # field of view resampled onto a larger grid): such cuts are left
-        # a value the scan holds nowhere it arrived is lost data wherever the cut falls; at the scan's
-        # own background value, a cut where the slice before holds no content either is its mask
+        # the cut runs through slice k. A tail at a value the scan holds nowhere it arrived is lost
+        # data wherever the cut falls. At a value of its own, a cut after the slice's content, where
+        # the slice before holds none either, cannot be told from a scan that ends in anatomy and is
+        # padded with fill slices (a partial field of view resampled onto a larger grid): it is left
         if not tail_value_is_foreign(array, plane, tail_value, k, rest):
             content = ~is_fill_value(plane, fills)
-            if k > 0 and not constant[k - 1] and (~is_fill_value(np.asarray(array[:, :, k - 1]), fills)).reshape(
-                    -1, order="F")[rest:].sum() < SCAN.min_hole:
-                return
+            if k > 0 and not constant[k - 1]:
+                before = ~is_fill_value(np.asarray(array[:, :, k - 1]), fills)
+                if before.reshape(-1, order="F")[rest:].sum() < SCAN.min_hole:
+                    return
             if not (cut_is_abrupt_along_rows(content, i, j) or cut_ends_the_anatomy_dead(content, i, j)
                     or cut_against_slice_before(array, fills, constant, content, k, rest)):
                 return
@@ -211,5 +211,6 @@ def cut_against_slice_before(array: np.ndarray, fills: list[float], constant: np
     # content on both sides of the cut: a flip or two in an empty slice above a head is no slice that
     # arrived
     enough = before[:rest].sum() >= SCAN.min_hole and arrived.sum() >= SCAN.min_hole
-    match = TRUNCATION.early_arrived_match if lost_share >= TRUNCATION.early_lost_share else TRUNCATION.arrived_match
+    early = lost_share >= TRUNCATION.early_lost_share
+    match = TRUNCATION.early_arrived_match if early else TRUNCATION.arrived_match
     return enough and lost_share >= TRUNCATION.cut_lost_share and arrived.sum() >= match * before[:rest].sum()

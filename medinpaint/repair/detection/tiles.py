@@ -244,8 +244,8 @@ def find_lost_tiles_off_grid(block: np.ndarray, holes: np.ndarray, content: np.n
                                         a, b)
 
 
-def find_lost_tiles_on_slab_grids(block: np.ndarray, holes: np.ndarray, content: np.ndarray, labels: np.ndarray,
-                                  fill_context: Callable[[], tuple] | None) -> None:
+def find_lost_tiles_on_slab_grids(block: np.ndarray, holes: np.ndarray, content: np.ndarray,
+                                  labels: np.ndarray, fill_context: Callable[[], tuple] | None) -> None:
     """:func:`find_lost_tiles` in every slice holding a whole open fill cell of the 8-pixel grid, on the
     grids of the packets found lost in the slab's other slices (:func:`grid_offsets`): a sender tiles
     every slice of a series alike, so a burst joined to the background in one slice, whose tiles'

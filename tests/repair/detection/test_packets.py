@@ -603,7 +603,7 @@ def test_a_burst_joined_to_the_background_is_found_on_the_grid_its_packets_show_
     tiles every slice alike, so its grid is tried in the other slices too."""
     from tests.repair.detection.scans import independently_damaged
 
-    clean, damaged, changed, lost, found = independently_damaged("ch2better", True, "tiles", 132, fill="stored_zero")
+    _, _, changed, lost, found = independently_damaged("ch2better", True, "tiles", 132, fill="stored_zero")
     labels = found.labels
     for k in (1, 2):
         assert (labels[:, :, k][changed[:, :, k]] > 0).mean() > 0.99

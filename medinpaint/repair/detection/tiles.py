@@ -264,9 +264,29 @@ def find_lost_tiles_on_slab_grids(block: np.ndarray, holes: np.ndarray, content:
         if not (in_scan[k + CONTEXT - 1] and in_scan[k + CONTEXT + 1]):
             continue  # in the scan's first or last slice the anatomy may end: no grid is tried there
         elsewhere = set().union(*(found for at, found in grids.items() if at != k))
+        before = labels[:, :, k] == PACKET_LOSS_CODE
         for t, a, b in sorted(elsewhere):
             find_lost_tiles_on_grid(block, holes[:, :, k:k + 1] | packets[:, :, k:k + 1], content, labels,
                                     fill_context, k, t, a, b)
+        drop_repeated(labels, content, k, (labels[:, :, k] == PACKET_LOSS_CODE) & ~before)
+
+
+def drop_repeated(labels: np.ndarray, content: np.ndarray, k: int, new: np.ndarray) -> None:
+    """Unlabel the regions of ``new`` packets in slab slice ``k`` that are fill (or packets found) in
+    another slice of the slab, not beside it: lost tiles do not come back at one place slices apart,
+    but a scan's own pattern does (odd slices with a smaller field of view: the grid of one such
+    slice's edge, taken for packets, fits the next)."""
+    if not new.any():
+        return
+    regions, n = ndimage.label(new)
+    apart = [j for j in range(labels.shape[2]) if abs(j - k) >= 2]
+    for index, box in enumerate(ndimage.find_objects(regions), start=1):
+        mine = regions[box] == index
+        for j in apart:
+            there = ~content[box + (j,)] | (labels[box + (j,)] == PACKET_LOSS_CODE)
+            if there[mine].all():
+                labels[box + (k,)][mine] = 0
+                break
 
 
 def find_lost_tiles_on_edge_grids(block: np.ndarray, holes: np.ndarray, content: np.ndarray,

@@ -608,3 +608,28 @@ def test_a_burst_joined_to_the_background_is_found_on_the_grid_its_packets_show_
     for k in (1, 2):
         assert (labels[:, :, k][changed[:, :, k]] > 0).mean() > 0.99
     assert not ((labels > 0) & ~lost).any()
+
+
+def test_packets_put_forward_by_another_slices_grid_are_dropped_where_the_fill_comes_back_slices_apart():
+    """A scan whose odd slices have a smaller field of view holds the same fill band in every odd
+    slice; the grid one such band (taken for packets) shows fits the next. Lost tiles do not come
+    back at one place two slices apart, so a region found so that is fill there too is dropped; one
+    whose place holds content in every other slice stays."""
+    from medinpaint.repair.detection.kinds import PACKET_LOSS_CODE
+    from medinpaint.repair.detection.tiles import drop_repeated
+
+    stored = np.asarray(middle_crop("ch2better").array)
+    content = stored > 0
+    content[:16, :, 1::2] = False  # odd slices: a band of 16 rows of fill at the top
+    content[40:56, 40:56, 6] = False  # one slice: a tile lost
+    labels = np.zeros(stored.shape, dtype=np.uint8)
+    new = np.zeros(stored.shape[:2], dtype=bool)
+    new[:16, :32] = True  # the band's first tile, in slice 5
+    labels[:, :, 5][new] = PACKET_LOSS_CODE
+    drop_repeated(labels, content, 5, new)
+    assert not labels.any()
+    tile = np.zeros(stored.shape[:2], dtype=bool)
+    tile[40:56, 40:56] = True
+    labels[:, :, 6][tile] = PACKET_LOSS_CODE
+    drop_repeated(labels, content, 6, tile)
+    assert (labels[:, :, 6] == PACKET_LOSS_CODE).sum() == 256

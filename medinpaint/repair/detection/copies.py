@@ -280,16 +280,27 @@ def _the_copy(array, fills: list[float], floor: float, one: tuple, other: tuple)
     # showing one view twice, one of them under a crosshair or an outline), no copy
     if (one[2] - one[1]) * (one[4] - one[3]) > t.largest_in_plane:
         return None
-    test = [seam_ratio(array, floor, r) for r in (one, other)]
-    if None in test:
-        return None
     # where the twin's slices beside explain it (it is where it belongs), the other, in the scan's
     # end slice, needs the lesser seam (not where fill in the slices beside left it unjudged: that
     # is no evidence)
     least = [t.seam_beside_twin if (twin is not None and twin < t.ratio
                                     and r[0] in (0, array.shape[2] - 1)) else t.seam
              for r, twin in zip((one, other), ratios[::-1], strict=True)]
-    return _standing_out(test, least, one, other)
+    # all sides, then, where the two touch in one slice (a copy over part of its own source), the
+    # sides away from each other: the jump where they meet is the copy's, but counts for both
+    for apart in (False, True):
+        test = [seam_ratio(array, floor, r, twin if apart else None)
+                for r, twin in ((one, other), (other, one))]
+        copy = None if None in test else _standing_out(test, least, one, other)
+        if copy is not None or not (apart or _touching(one, other)):
+            return copy
+    return None
+
+
+def _touching(one: tuple, other: tuple) -> bool:
+    """Whether two rectangles (slice, i0, i1, j0, j1) of one slice overlap or share a side."""
+    return (one[0] == other[0] and one[1] <= other[2] and other[1] <= one[2]
+            and one[3] <= other[4] and other[3] <= one[4])
 
 
 def _standing_out(test: list[float], least: list[float], one: tuple, other: tuple):
@@ -316,24 +327,32 @@ def _miss_ratio(array, fills: list[float], floor: float, rectangle: tuple) -> fl
     return float(miss / (np.mean((0.5 * (after - before)) ** 2) + floor**2))
 
 
-def seam_ratio(array, floor: float, rectangle: tuple) -> float | None:
+def seam_ratio(array, floor: float, rectangle: tuple, apart: tuple | None = None) -> float | None:
     """The rectangle's seams: the mean squared jump between its edge lines and the lines outside
     them, over the mean squared step between those and the next line in (inside and outside), with
-    the floor; None where no side has two lines inside and outside in the plane."""
+    the floor; None where no side has two lines inside and outside in the plane. A side whose line
+    outside crosses the rectangle ``apart`` (its twin, in the same slice) is left out: a copy that
+    overlaps its own source ends where its twin begins, and that jump is the copy's, not the twin's."""
     k, i0, i1, j0, j1 = rectangle
     plane = np.asarray(array[:, :, k]).astype(np.float64)
     ni, nj = plane.shape
+
+    def crosses(rows: tuple[int, int], cols: tuple[int, int]) -> bool:
+        if apart is None or apart[0] != k:
+            return False
+        return rows[0] < apart[2] and apart[1] < rows[1] and cols[0] < apart[4] and apart[3] < cols[1]
+
     jumps, steps = [], []
-    if i0 >= 2:
+    if i0 >= 2 and not crosses((i0 - 1, i0), (j0, j1)):
         jumps.append(plane[i0, j0:j1] - plane[i0 - 1, j0:j1])
         steps += [plane[i0, j0:j1] - plane[i0 + 1, j0:j1], plane[i0 - 1, j0:j1] - plane[i0 - 2, j0:j1]]
-    if i1 <= ni - 2:
+    if i1 <= ni - 2 and not crosses((i1, i1 + 1), (j0, j1)):
         jumps.append(plane[i1 - 1, j0:j1] - plane[i1, j0:j1])
         steps += [plane[i1 - 1, j0:j1] - plane[i1 - 2, j0:j1], plane[i1, j0:j1] - plane[i1 + 1, j0:j1]]
-    if j0 >= 2:
+    if j0 >= 2 and not crosses((i0, i1), (j0 - 1, j0)):
         jumps.append(plane[i0:i1, j0] - plane[i0:i1, j0 - 1])
         steps += [plane[i0:i1, j0] - plane[i0:i1, j0 + 1], plane[i0:i1, j0 - 1] - plane[i0:i1, j0 - 2]]
-    if j1 <= nj - 2:
+    if j1 <= nj - 2 and not crosses((i0, i1), (j1, j1 + 1)):
         jumps.append(plane[i0:i1, j1 - 1] - plane[i0:i1, j1])
         steps += [plane[i0:i1, j1 - 1] - plane[i0:i1, j1 - 2], plane[i0:i1, j1] - plane[i0:i1, j1 + 1]]
     if not jumps:

@@ -134,3 +134,19 @@ def test_a_copy_of_a_noisy_volume_is_told_by_its_seams_where_the_slices_beside_e
     changed = np.asarray(res.mask, bool)
     assert found[:, :, 12][changed[:, :, 12]].all()
     assert not (found & ~np.asarray(res.lost, bool)).any()
+
+
+def test_a_copy_over_part_of_its_own_source_is_judged_by_the_sides_away_from_its_twin():
+    """The independent generator's seed 131 copies a 27x34 block of nibabel's EPI slice 23 rows down
+    and 22 columns right of its source, over part of it. The part of the copy whose twin survived
+    ends where that twin begins: the jump there counted for both, and the twin's seams (1.8) stood
+    within a third of the copy's (4.9). Judged by the sides away from each other, the copy stands out
+    (907 voxels were unfound)."""
+    from tests.generators.independent import damage
+    from tests.repair.detection.scans import bench_view
+
+    clean = bench_view("nibabel-example4d", False)
+    res = damage(np.asarray(clean.array), "blocks", np.random.default_rng(131))
+    found = detect(clean.with_array(np.asarray(res.damaged))).labels > 0
+    changed = np.asarray(res.mask, bool)
+    assert found[changed].mean() > 0.8 and not (found & ~np.asarray(res.lost, bool)).any()

@@ -232,19 +232,20 @@ def _grown(array, k: int, k2: int, di: int, dj: int, edges: list[int]) -> list[i
             j1, grown = j1 + 1, True
 
     def flat(line: tuple[slice, slice], outside: tuple[slice, slice]) -> bool:
-        """The edge ``line`` is at one value, and so is the line just ``outside`` it in both slices
-        (beyond the plane counts as such): a flat band going on past the rectangle. Where it stops at
-        the rectangle's edge in either (tissue beyond), it is data written there: background copied
-        over tissue."""
+        """The edge ``line`` is at one value, and at neither place is it walled off by tissue: the
+        line just ``outside`` it (inside the plane) holding none of the value. A flat band walled off
+        at one place is data written there (background copied over tissue); else it may be
+        background beside both twins that the growth took in."""
         values = np.asarray(array[line + (k,)])
         value = values.flat[0]
         if not (values == value).all():
             return False
-        (r, c), beyond = outside, []
+        (r, c) = outside
         for plane, a, b in ((k, 0, 0), (k2, di, dj)):
-            if 0 <= r.start + a and r.stop + a <= ni and 0 <= c.start + b and c.stop + b <= nj:
-                beyond.append(np.asarray(array[r.start + a:r.stop + a, c.start + b:c.stop + b, plane]))
-        return all((b == value).all() for b in beyond)
+            if 0 <= r.start + a and r.stop + a <= ni and 0 <= c.start + b and c.stop + b <= nj and not (
+                    np.asarray(array[r.start + a:r.stop + a, c.start + b:c.stop + b, plane]) == value).any():
+                return False
+        return True
 
     def row(i: int) -> tuple[slice, slice]:
         return slice(i, i + 1), slice(j0, j1)

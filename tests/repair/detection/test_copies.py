@@ -150,3 +150,17 @@ def test_a_copy_over_part_of_its_own_source_is_judged_by_the_sides_away_from_its
     found = detect(clean.with_array(np.asarray(res.damaged))).labels > 0
     changed = np.asarray(res.mask, bool)
     assert found[changed].mean() > 0.8 and not (found & ~np.asarray(res.lost, bool)).any()
+
+
+def test_background_beside_both_twins_is_trimmed_off_the_copy():
+    """The independent generator's seed 112 copies a block of nibabel's EPI (96x96x16 crop) from slice
+    4 into slice 7, beside the head's zero background; the equal lines grown in take two rows of that
+    background, at both places, whose lines beyond hold background too. They are trimmed off: only
+    a flat line walled off by tissue at one place (background copied over tissue) stays."""
+    from tests.generators.independent import damage
+    from tests.repair.detection.scans import bench_view
+
+    clean = bench_view("nibabel-example4d", True)
+    res = damage(np.asarray(clean.array), "blocks", np.random.default_rng(112))
+    found = detect(clean.with_array(np.asarray(res.damaged))).labels > 0
+    assert not (found & ~np.asarray(res.lost, bool)).any()

@@ -157,6 +157,8 @@ def find_misplaced_blocks(volume: Volume, fills: list[float], labels: np.ndarray
                 slices = (values[:, :, d] for d in range(3))
                 if explained_by_motion(*slices, judged[:, :, 0], rectangle, floor):
                     continue
+            for d in (0, 2):  # damage found in a slice beside is no evidence of what belongs here
+                values[:, :, d][labels[:, :, k - 1 + d] != 0] = np.nan
             block = _shifted(verdict, rectangle, edges, values)
             if block is not None:
                 region = labels[block + (k,)]
@@ -242,7 +244,8 @@ def _shifted(verdict: str, rectangle: tuple[slice, slice], bounds: list[int],
     reach = SHIFTED_BLOCKS.weak_reach if verdict == "weak" else SHIFTED_BLOCKS.reach
     rows, columns = rectangle
     flagged = [rows.start, rows.stop, columns.start, columns.stop]
-    return shifted_rectangle(values[:, :, 1], flagged, bounds, (values[:, :, 0], values[:, :, 2]), reach)
+    return shifted_rectangle(values[:, :, 1], flagged, bounds, (values[:, :, 0], values[:, :, 2]), reach,
+                             pairs=verdict != "weak")
 
 
 def _bounds(voxels: np.ndarray, box: tuple[slice, ...], more: int = 0) -> list[int] | None:

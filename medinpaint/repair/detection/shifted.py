@@ -53,13 +53,15 @@ class ShiftedBlockThresholds:
     climb: int = 16
     climbs: int = 4
     least_side: int = 4
+    pair_step: int = 2
 
 
 SHIFTED_BLOCKS = ShiftedBlockThresholds()
 
 
 def shifted_rectangle(plane: np.ndarray, flagged: list[int], bounds: list[int],
-                      beside: tuple[np.ndarray, np.ndarray], reach: int) -> tuple[slice, slice] | None:
+                      beside: tuple[np.ndarray, np.ndarray], reach: int,
+                      pairs: bool = False) -> tuple[slice, slice] | None:
     """The shifted block around the ``flagged`` rectangle (i0, i1, j0, j1) of ``plane``, each side
     tried from a line inside it out to ``reach`` lines toward ``bounds`` and at ``bounds`` itself, and
     the rectangle the bounds' sides climb to (:func:`_climbed`), within ``work`` voxels of fits in all;
@@ -82,6 +84,14 @@ def shifted_rectangle(plane: np.ndarray, flagged: list[int], bounds: list[int],
                     key=lambda e: sum(abs(a - b) for a, b in zip(e, flagged, strict=True)))
     # and, first, where the bounds' sides climb to (its fits spend from the same budget)
     climbed, work = _climbed(plane, tuple(bounds))
+    if pairs and (climbed is None or _fit(plane, climbed) < t.gain):
+        # two sides that must move together (each alone fits worse): moved in pairs, then climbed again
+        paired, spent = _paired(plane, climbed or tuple(bounds))
+        work += spent
+        if paired is not None:
+            again, spent = _climbed(plane, paired)
+            work += spent
+            climbed = again or paired
     for n, edges in enumerate(([] if climbed is None else [climbed]) + nearby):
         i0, i1, j0, j1 = edges
         if not (0 <= i0 < i1 <= ni and 0 <= j0 < j1 <= nj) or min(i1 - i0, j1 - j0) < 2:
@@ -111,19 +121,13 @@ def _climbed(plane: np.ndarray,
     of it (a stretch of it matches the tissue it covers by chance) has its true sides further out
     than any reach."""
     t = SHIFTED_BLOCKS
-    ni, nj = plane.shape
     spent = 0
 
     def fit(edges: tuple[int, int, int, int]) -> float:
         nonlocal spent
-        i0, i1, j0, j1 = edges
-        if not (0 <= i0 and i1 <= ni and 0 <= j0 and j1 <= nj) or min(i1 - i0, j1 - j0) < t.least_side:
-            return 0.0
-        spent += (i1 - i0) * (j1 - j0)
-        costs = roll_costs(plane, edges)
-        if costs is None or not (np.isfinite(costs[0]) and np.isfinite(costs[2])):
-            return 0.0  # (an infinite gain is sides that match exactly with the roll undone: flat)
-        return min(costs[0], costs[2] * t.gain / t.typical)
+        if _on_plane(plane, edges):
+            spent += (edges[1] - edges[0]) * (edges[3] - edges[2])
+        return _fit(plane, edges)
 
     edges, best = start, fit(start)
     steps = [d for d in range(-t.climb, t.climb + 1) if d]
@@ -145,16 +149,62 @@ def _climbed(plane: np.ndarray,
     return (edges if edges != start else None), spent
 
 
+def _fit(plane: np.ndarray, edges: tuple[int, int, int, int]) -> float:
+    """How well a roll undone fits the rectangle ``edges``: its gain and twice its typical gain, the
+    lesser (0 where either is not finite, or the rectangle is off the plane or under ``least_side``)."""
+    t = SHIFTED_BLOCKS
+    if not _on_plane(plane, edges):
+        return 0.0
+    costs = roll_costs(plane, edges)
+    if costs is None or not (np.isfinite(costs[0]) and np.isfinite(costs[2])):
+        return 0.0  # (an infinite gain is sides that match exactly with the roll undone: flat)
+    return min(costs[0], costs[2] * t.gain / t.typical)
+
+
+def _on_plane(plane: np.ndarray, edges: tuple[int, int, int, int]) -> bool:
+    """Whether the rectangle ``edges`` lies in the plane, ``least_side`` lines across at least."""
+    i0, i1, j0, j1 = edges
+    return (0 <= i0 and i1 <= plane.shape[0] and 0 <= j0 and j1 <= plane.shape[1]
+            and min(i1 - i0, j1 - j0) >= SHIFTED_BLOCKS.least_side)
+
+
+def _paired(plane: np.ndarray,
+            start: tuple[int, int, int, int]) -> tuple[tuple[int, int, int, int] | None, int]:
+    """The rectangle that moving two sides meeting at a corner of ``start`` together, each within
+    ``climb`` lines in steps of ``pair_step``, fits best, where it betters ``start``; and the voxels its
+    fits took. A block whose bottom and right sides are both wrong fits worse with either moved
+    alone (the roll that fits depends on its width), so a climb one side at a time stops short."""
+    t = SHIFTED_BLOCKS
+    best, chosen, spent = _fit(plane, start), None, 0
+    moves = range(-t.climb, t.climb + 1, t.pair_step)
+    for a, b in product((0, 1), (2, 3)):
+        for da, db in product(moves, moves):
+            if spent > t.work:
+                return chosen, spent
+            tried = list(start)
+            tried[a] += da
+            tried[b] += db
+            tried = tuple(tried)
+            if _on_plane(plane, tried):
+                spent += (tried[1] - tried[0]) * (tried[3] - tried[2])
+            value = _fit(plane, tried)
+            if value > best:
+                best, chosen = value, tried
+    return chosen, spent
+
+
 def _added_lines_undone_nearer(plane: np.ndarray, edges: tuple[int, int, int, int], roll: int,
                                flagged: list[int], beside: tuple[np.ndarray, np.ndarray]) -> bool:
     """Whether every line of ``edges`` beyond ``flagged`` is nearer the mean of the slices beside
-    (squares summed over the voxels where that mean is finite) with the ``roll`` of the stream
-    undone than as it stands."""
+    (squares summed over the voxels where that mean is finite; where one of them is NaN, damage
+    found there, the other) with the ``roll`` of the stream undone than as it stands."""
     i0, i1, j0, j1 = edges
     box = (slice(i0, i1), slice(j0, j1))
     standing = plane[box].astype(np.float64)
     undone = np.roll(standing.ravel(), -roll).reshape(standing.shape)
-    expected = 0.5 * (beside[0][box].astype(np.float64) + beside[1][box].astype(np.float64))
+    before, after = (b[box].astype(np.float64) for b in beside)
+    # their mean, or the one known where the other is not (damage found there)
+    expected = np.where(np.isnan(before), after, np.where(np.isnan(after), before, 0.5 * (before + after)))
     added = np.zeros(standing.shape, dtype=bool)
     added[:max(flagged[0] - i0, 0)] = True
     added[max(flagged[1] - i0, 0):] = True

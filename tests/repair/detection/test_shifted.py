@@ -142,3 +142,21 @@ def test_blocks_whose_unexplained_voxels_reach_only_part_of_them_are_found_by_cl
         assert found[rows, columns, k][changed[rows, columns, k]].all()
         around = (slice(rows.start - 8, rows.stop + 8), slice(columns.start - 8, columns.stop + 8), k)
         assert not (found & ~lost)[around].any()
+
+
+def test_a_block_beside_a_found_block_is_judged_by_the_other_slice_and_climbed_in_pairs():
+    """The independent generator's seed 120 shifts a 43x41 block of ch2's crop (slice 8, rows 15-58)
+    whose slice after holds a block of noise found over its upper rows: only rows 39-58 were flagged,
+    the lines above were judged against the noise (their roll undone was no nearer it), and the climb
+    from the bounds stopped where its bottom and right sides, each moved alone, fitted worse. The
+    found block's voxels are now no evidence (the slice before judges alone there), and two sides
+    meeting at a corner move together before the climb goes on (1,732 voxels unfound before)."""
+    from tests.generators.independent import damage
+    from tests.repair.detection.scans import bench_view
+
+    clean = bench_view("ch2", True)
+    res = damage(np.asarray(clean.array), "blocks", np.random.default_rng(120))
+    found = detect(clean.with_array(np.asarray(res.damaged))).labels > 0
+    changed, lost = np.asarray(res.mask, bool), np.asarray(res.lost, bool)
+    assert found[15:58, 1:42, 8][changed[15:58, 1:42, 8]].all()
+    assert not (found & ~lost)[:, :, 8].any()  # nothing around it

@@ -115,10 +115,11 @@ def find_truncation(array: np.ndarray, fills: list[float], constant: np.ndarray,
     if (nk - k) * ni * nj - rest < SCAN.min_hole:  # a few voxels at the fill value end many a clean scan
         return
     if rest:
-        # the cut runs through slice k. A tail at a value the scan holds nowhere it arrived is lost
-        # data wherever the cut falls. At a value of its own, a cut after the slice's content, where
-        # the slice before holds none either, cannot be told from a scan that ends in anatomy and is
-        # padded with fill slices (a partial field of view resampled onto a larger grid): it is left
+        # the cut runs through slice k. A tail at a value the scan holds nowhere it arrived (slice k
+        # before the cut, every slice before) is lost data wherever the cut falls. At a value of its
+        # own, a cut after the slice's content, where the slice before holds none either, cannot be
+        # told from a scan that ends in anatomy and is padded with fill slices (a partial field of
+        # view resampled onto a larger grid): it is left
         if not tail_value_is_foreign(array, plane, tail_value, k, rest):
             content = ~is_fill_value(plane, fills)
             if k > 0 and not constant[k - 1]:
@@ -157,13 +158,15 @@ def cut_is_abrupt_along_rows(content: np.ndarray, i: int, j: int) -> bool:
 
 def tail_value_is_foreign(array: np.ndarray, plane: np.ndarray, tail_value, k: int, rest: int) -> bool:
     """Whether the value of the stream's tail is one the scan holds nowhere it arrived: not in the
-    part of slice ``k`` before the cut (``rest`` voxels, content among them), nor in the slice before.
-    A failure writes its own constant (-1024 after rescaling a stored 0 over an MR's background of 0);
-    a scan's own background or padding also lies where the stream arrived."""
+    part of slice ``k`` before the cut (``rest`` voxels, content among them), nor in any slice before
+    (the one before first, then the rest, stopping at the first that holds it). A failure writes its
+    own constant (-1024 after rescaling a stored 0 over an MR's background of 0); a scan's own
+    background or padding also lies where the stream arrived (odd slices padded with -1 hold it two
+    slices before)."""
     arrived = plane.reshape(-1, order="F")[:rest]
     if arrived.size < SCAN.min_hole or tail_value != tail_value or (arrived == tail_value).any():  # (NaN)
         return False
-    return k == 0 or not (np.asarray(array[:, :, k - 1]) == tail_value).any()
+    return not any((np.asarray(array[:, :, before]) == tail_value).any() for before in range(k - 1, -1, -1))
 
 
 def cut_ends_the_anatomy_dead(content: np.ndarray, i: int, j: int) -> bool:

@@ -163,3 +163,17 @@ def test_a_cut_in_the_first_rows_of_the_last_slices_anatomy_is_truncated():
         assert changed.any() and (found[changed] == CODE["truncation"]).all()
         assert (array[(found > 0) & ~changed] == 0).all()  # only the run of background the tail joined
     assert not detect(clean).counts()
+
+
+def test_a_tail_at_a_value_other_slices_hold_is_no_foreign_cut():
+    """A clean EPI (background 0) whose odd slices have a smaller field of view, padded with -1 over
+    rows where no slice holds anatomy: the last slice's tail is at -1, absent from that slice and the
+    one before, but held two slices before. The scan's own padding, no cut (a helper's review)."""
+    from medinpaint.data.sources import find_source
+
+    require_source("nibabel-example4d")
+    volume = find_source("nibabel-example4d").load()
+    array = np.asarray(volume.array)[..., 0].astype(np.int16)
+    last_row = int(np.nonzero((array != 0).any(axis=(0, 2)))[0][-1])
+    array[:, last_row + 2:, 1::2] = -1
+    assert detect(volume.with_array(np.ascontiguousarray(array))).counts() == {}

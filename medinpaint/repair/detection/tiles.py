@@ -246,36 +246,47 @@ def find_lost_tiles_off_grid(block: np.ndarray, holes: np.ndarray, content: np.n
 
 def find_lost_tiles_on_slab_grids(block: np.ndarray, holes: np.ndarray, content: np.ndarray,
                                   labels: np.ndarray, fill_context: Callable[[], tuple] | None) -> None:
-    """:func:`find_lost_tiles` in every slice holding a whole open fill cell of the 8-pixel grid, on the
-    grids of the packets found lost in the slab's other slices (:func:`grid_offsets`): a sender tiles
-    every slice of a series alike, so a burst joined to the background in one slice, whose tiles'
-    corners lie on no straight edge of content, lies on the grid its packets show in another. Tiles
-    of 16 and 32 pixels only, as on the edge grids, in slices with a slice on either side; a slice's
-    own packets put forward no grid here (:func:`find_lost_tiles_off_grid` tries those)."""
+    """:func:`find_lost_tiles` in slices with a slice on either side, on the grids of the packets found
+    lost in the slab's slices two or more apart (:func:`grid_offsets`): a sender tiles every slice of
+    a series alike, so a burst joined to the background in one slice, whose tiles' corners lie on
+    no straight edge of content, lies on the grid its packets show in another (a slice beside may
+    repeat its neighbour's own pattern: no evidence). Tiles of 16 and 32 pixels only, as on the edge
+    grids; the ``PACKET_LOSS.grid_offsets`` grids most slices show; a grid only where a whole open
+    fill tile lies on it (a scan losing packets in every slice would try every grid everywhere)."""
     packets = labels == PACKET_LOSS_CODE
     t0 = TILES[0]
     if fill_context is None or not packets.any() or min(holes.shape[:2]) < 2 * t0:
         return
     grids = {int(k): {(t, a, b) for t in TILES[1:] for a, b in grid_offsets(packets[:, :, k], t)}
              for k in np.nonzero(packets.any(axis=(0, 1)))[0]}
-    candidates = cells_all(holes & (labels == 0), t0).any(axis=(0, 1))
+    shown: dict[tuple[int, int, int], int] = {}
+    for found in grids.values():
+        for grid in found:
+            shown[grid] = shown.get(grid, 0) + 1
+    common = sorted(shown, key=lambda grid: -shown[grid])[:PACKET_LOSS.grid_offsets]
+    open_fill = holes & (labels == 0)
+    candidates = cells_all(open_fill, t0).any(axis=(0, 1))
     _, in_scan = fill_context()
     for k in np.nonzero(candidates)[0]:
         if not (in_scan[k + CONTEXT - 1] and in_scan[k + CONTEXT + 1]):
             continue  # in the scan's first or last slice the anatomy may end: no grid is tried there
-        elsewhere = set().union(*(found for at, found in grids.items() if at != k))
+        apart = set().union(*(found for at, found in grids.items() if abs(at - k) >= 2))
         before = labels[:, :, k] == PACKET_LOSS_CODE
-        for t, a, b in sorted(elsewhere):
+        for t, a, b in (grid for grid in common if grid in apart):
+            if not cells_all(open_fill[a:, b:, k:k + 1], t).any():
+                continue
             find_lost_tiles_on_grid(block, holes[:, :, k:k + 1] | packets[:, :, k:k + 1], content, labels,
                                     fill_context, k, t, a, b)
         drop_repeated(labels, content, k, (labels[:, :, k] == PACKET_LOSS_CODE) & ~before)
 
 
 def drop_repeated(labels: np.ndarray, content: np.ndarray, k: int, new: np.ndarray) -> None:
-    """Unlabel the regions of ``new`` packets in slab slice ``k`` that are fill (or packets found) in
-    another slice of the slab, not beside it: lost tiles do not come back at one place slices apart,
-    but a scan's own pattern does (odd slices with a smaller field of view: the grid of one such
-    slice's edge, taken for packets, fits the next)."""
+    """Unlabel the regions of ``new`` packets in slab slice ``k`` whose place is wholly fill (at any
+    fill value, background included) or packets found in another slice of the slab, two or more
+    apart: lost tiles do not come back at one place slices apart, but a scan's own pattern does (odd
+    slices with a smaller field of view: the grid of one such slice's edge, taken for packets, fits
+    the next). Tiles lost at the edge of the anatomy, over what is background slices away, are
+    dropped with them: recall given for no false voxel."""
     if not new.any():
         return
     regions, n = ndimage.label(new)

@@ -30,13 +30,14 @@ class CopiedBlockThresholds:
         ratio: in a volume, the copy misses the interpolation between its slices beside by this at
             least (mean squares over their half difference plus the floor, as :mod:`misplaced`) ...
         over_twin: ... and this many times its twin does (the twin is the data where it belongs).
-        seam: in a single slice, or a slice at the scan's end: the copy's seam ratio (the jump
-            across its sides in the plane over the steps just inside and outside them, mean
-            squares) at least this and ``over_twin`` times its twin's.
+        seam: in a single slice, a slice at the scan's end, or where the slices beside explain
+            neither twin: the copy's seam ratio (the jump across its sides in the plane over the
+            steps just inside and outside them, mean squares) at least this and ``over_twin`` times
+            its twin's (where the two touch in one slice, also on the sides away from each other).
         seam_beside_twin: ... or this where the twin has slices beside that explain it (it is where it
             belongs: a copy into a scan's first or last slice has no slices beside to judge it by).
         codec_block: pixels; the block of a lossy codec's grid (:func:`codec_blocks`).
-        largest_in_plane: voxels; a copy judged by its seams (no slices beside) is this large at most:
+        largest_in_plane: voxels; a copy judged by its seams is this large at most:
             a larger repeat is the image's layout (a key image showing one view twice, one under a
             crosshair: 17,816 voxels of the annotated view were taken for a copy).
         most_flagged: a large scan with more flagged rectangles than this is not searched (motion
@@ -209,9 +210,8 @@ def _holds(done: tuple, k: int, k2: int, di: int, dj: int, i: int, j: int) -> bo
 
 def _grown(array, k: int, k2: int, di: int, dj: int, edges: list[int]) -> list[int]:
     """The rectangle ``edges`` (i0, i1, j0, j1) of slice ``k`` grown by every line outside it that
-    equals its twin's (``di``, ``dj`` apart, in slice ``k2``), less edge lines at one value whose
-    band goes on past the rectangle in both slices (flat background copied over flat background:
-    nothing changed there)."""
+    equals its twin's (``di``, ``dj`` apart, in slice ``k2``), less edge lines at one value that
+    tissue walls off at neither place (flat background beside both: nothing changed there)."""
     ni, nj = array.shape[:2]
     i0, i1, j0, j1 = edges
 
@@ -233,17 +233,26 @@ def _grown(array, k: int, k2: int, di: int, dj: int, edges: list[int]) -> list[i
 
     def flat(line: tuple[slice, slice], outside: tuple[slice, slice]) -> bool:
         """The edge ``line`` is at one value, and at neither place is it walled off by tissue: the
-        line just ``outside`` it (inside the plane) holding none of the value. A flat band walled off
-        at one place is data written there (background copied over tissue); else it may be
-        background beside both twins that the growth took in."""
+        line just ``outside`` it (inside the plane) holding none of the value, and the line itself
+        not going on at the value past both its ends. A flat band walled off at one place is data
+        written there (background copied over tissue); else it may be background beside both twins,
+        or a band of the scan's own (padding along a straight edge of content) that the growth took
+        in."""
         values = np.asarray(array[line + (k,)])
         value = values.flat[0]
         if not (values == value).all():
             return False
-        (r, c) = outside
+        (r, c), (lr, lc) = outside, line
+        along_i = lr.stop - lr.start > 1
+        ends = ([(lr.start - 1, lc.start), (lr.stop, lc.start)] if along_i
+                else [(lr.start, lc.start - 1), (lr.start, lc.stop)])
         for plane, a, b in ((k, 0, 0), (k2, di, dj)):
-            if 0 <= r.start + a and r.stop + a <= ni and 0 <= c.start + b and c.stop + b <= nj and not (
-                    np.asarray(array[r.start + a:r.stop + a, c.start + b:c.stop + b, plane]) == value).any():
+            if not (0 <= r.start + a and r.stop + a <= ni and 0 <= c.start + b and c.stop + b <= nj):
+                continue
+            beyond = np.asarray(array[r.start + a:r.stop + a, c.start + b:c.stop + b, plane])
+            tips = [array[i + a, j + b, plane] == value for i, j in ends
+                    if 0 <= i + a < ni and 0 <= j + b < nj]
+            if not (beyond == value).any() and not (len(tips) == 2 and all(tips)):
                 return False
         return True
 
@@ -267,8 +276,9 @@ def _grown(array, k: int, k2: int, di: int, dj: int, edges: list[int]) -> list[i
 
 def _the_copy(array, fills: list[float], floor: float, one: tuple, other: tuple):
     """Which of two equal rectangles (slice, i0, i1, j0, j1) is the copy: the one the slices beside
-    explain far less (both with slices beside), else the one with far stronger seams; None where
-    neither stands out."""
+    explain far less (both with slices beside), else the one with far stronger seams (all sides,
+    then, where the two touch in one slice, the sides away from each other); None where neither
+    stands out."""
     t = COPIED_BLOCKS
     ratios = [_miss_ratio(array, fills, floor, r) for r in (one, other)]
     if None not in ratios:

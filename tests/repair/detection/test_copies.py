@@ -164,3 +164,22 @@ def test_background_beside_both_twins_is_trimmed_off_the_copy():
     res = damage(np.asarray(clean.array), "blocks", np.random.default_rng(112))
     found = detect(clean.with_array(np.asarray(res.damaged))).labels > 0
     assert not (found & ~np.asarray(res.lost, bool)).any()
+
+
+def test_a_copy_into_padding_takes_no_padding_beside_it():
+    """dipy's S0 crop padded with 40 columns of 0 either side; a 20x20 block at the right edge of
+    slice 5's content copied into slice 9's padding, 3 columns short of the content's straight left
+    edge. Those columns are 0 at both places and walled off by tissue at the copy's, but the padding
+    goes on past both their ends: the scan's own band, trimmed (a helper's review: 60 voxels)."""
+    from tests.repair.detection.scans import bench_view
+
+    volume = bench_view("dipy-s0", True)
+    stored = np.pad(np.asarray(volume.array), ((0, 0), (40, 40), (0, 0)))
+    damaged = stored.copy()
+    damaged[38:58, 17:37, 9] = stored[38:58, 116:136, 5]
+    changed = damaged != stored
+    labels = detect(volume.with_array(np.ascontiguousarray(damaged))).labels
+    from medinpaint.repair.detection import CODE
+
+    blocks = labels == CODE["corrupted-blocks"]
+    assert blocks[changed].all() and not blocks[~changed].any()

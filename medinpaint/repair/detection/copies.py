@@ -297,15 +297,18 @@ def _the_copy(array, fills: list[float], floor: float, one: tuple, other: tuple)
     least = [t.seam_beside_twin if (twin is not None and twin < t.ratio
                                     and r[0] in (0, array.shape[2] - 1)) else t.seam
              for r, twin in zip((one, other), ratios[::-1], strict=True)]
-    # all sides, then, where the two touch in one slice (a copy over part of its own source), the
-    # sides away from each other: the jump where they meet is the copy's, but counts for both
-    for apart in (False, True):
+
+    def by_seams(apart: bool):
         test = [seam_ratio(array, floor, r, twin if apart else None)
                 for r, twin in ((one, other), (other, one))]
-        copy = None if None in test else _standing_out(test, least, one, other)
-        if copy is not None or not (apart or _touching(one, other)):
-            return copy
-    return None
+        return None if None in test else _standing_out(test, least, one, other)
+
+    # all sides, then, where the two touch in one slice (a copy over part of its own source), the
+    # sides away from each other: the jump where they meet is the copy's, but counts for both
+    copy = by_seams(False)
+    if copy is None and _touching(one, other):
+        copy = by_seams(True)
+    return copy
 
 
 def _touching(one: tuple, other: tuple) -> bool:

@@ -83,13 +83,13 @@ def shifted_rectangle(plane: np.ndarray, flagged: list[int], bounds: list[int],
     nearby = sorted(product(*(positions(side) for side in range(4))),
                     key=lambda e: sum(abs(a - b) for a, b in zip(e, flagged, strict=True)))
     # and, first, where the bounds' sides climb to (its fits spend from the same budget)
-    climbed, work = _climbed(plane, tuple(bounds))
-    if pairs and (climbed is None or _fit(plane, climbed) < t.gain):
+    climbed, fitted, work = _climbed(plane, tuple(bounds))
+    if pairs and (climbed is None or fitted < t.gain):
         # two sides that must move together (each alone fits worse): moved in pairs, then climbed again
         paired, spent = _paired(plane, climbed or tuple(bounds))
         work += spent
         if paired is not None:
-            again, spent = _climbed(plane, paired)
+            again, _, spent = _climbed(plane, paired)
             work += spent
             climbed = again or paired
     for n, edges in enumerate(([] if climbed is None else [climbed]) + nearby):
@@ -112,21 +112,19 @@ def shifted_rectangle(plane: np.ndarray, flagged: list[int], bounds: list[int],
     return slice(i0, i1), slice(j0, j1)
 
 
-def _climbed(plane: np.ndarray,
-             start: tuple[int, int, int, int]) -> tuple[tuple[int, int, int, int] | None, int]:
+def _climbed(plane: np.ndarray, start: tuple[int, int, int, int]
+             ) -> tuple[tuple[int, int, int, int] | None, float, int]:
     """The rectangle the sides of ``start`` climb to, one side at a time, each to the line within
-    ``climb`` lines that fits a roll best (the gain and twice the typical gain, the lesser; none
-    where either is not finite), while that betters it and ``work`` voxels of fits last; None where
-    it does not move. And the voxels its fits took. A block whose unexplained voxels reach only part
-    of it (a stretch of it matches the tissue it covers by chance) has its true sides further out
-    than any reach."""
+    ``climb`` lines that fits a roll best (:func:`_fit`), while that betters it and ``work`` voxels of
+    fits last; None where it does not move. And its fit, and the voxels its fits took. A block whose
+    unexplained voxels reach only part of it (a stretch of it matches the tissue it covers by chance)
+    has its true sides further out than any reach."""
     t = SHIFTED_BLOCKS
     spent = 0
 
     def fit(edges: tuple[int, int, int, int]) -> float:
         nonlocal spent
-        if _on_plane(plane, edges):
-            spent += (edges[1] - edges[0]) * (edges[3] - edges[2])
+        spent += _cost(plane, edges)
         return _fit(plane, edges)
 
     edges, best = start, fit(start)
@@ -146,7 +144,7 @@ def _climbed(plane: np.ndarray,
             edges = chosen
         if not moved or spent > t.work:
             break
-    return (edges if edges != start else None), spent
+    return (edges if edges != start else None), best, spent
 
 
 def _fit(plane: np.ndarray, edges: tuple[int, int, int, int]) -> float:
@@ -168,6 +166,11 @@ def _on_plane(plane: np.ndarray, edges: tuple[int, int, int, int]) -> bool:
             and min(i1 - i0, j1 - j0) >= SHIFTED_BLOCKS.least_side)
 
 
+def _cost(plane: np.ndarray, edges: tuple[int, int, int, int]) -> int:
+    """The voxels :func:`_fit` of ``edges`` spends of the ``work`` budget (none where it fits nothing)."""
+    return (edges[1] - edges[0]) * (edges[3] - edges[2]) if _on_plane(plane, edges) else 0
+
+
 def _paired(plane: np.ndarray,
             start: tuple[int, int, int, int]) -> tuple[tuple[int, int, int, int] | None, int]:
     """The rectangle that moving two sides meeting at a corner of ``start`` together, each within
@@ -185,8 +188,7 @@ def _paired(plane: np.ndarray,
             tried[a] += da
             tried[b] += db
             tried = tuple(tried)
-            if _on_plane(plane, tried):
-                spent += (tried[1] - tried[0]) * (tried[3] - tried[2])
+            spent += _cost(plane, tried)
             value = _fit(plane, tried)
             if value > best:
                 best, chosen = value, tried

@@ -5,6 +5,7 @@ finds the fill regions first)."""
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -259,11 +260,8 @@ def find_lost_tiles_on_slab_grids(block: np.ndarray, holes: np.ndarray, content:
         return
     grids = {int(k): {(t, a, b) for t in TILES[1:] for a, b in grid_offsets(packets[:, :, k], t)}
              for k in np.nonzero(packets.any(axis=(0, 1)))[0]}
-    shown: dict[tuple[int, int, int], int] = {}
-    for found in grids.values():
-        for grid in found:
-            shown[grid] = shown.get(grid, 0) + 1
-    common = sorted(shown, key=lambda grid: -shown[grid])[:PACKET_LOSS.grid_offsets]
+    shown = Counter(grid for found in grids.values() for grid in found)
+    common = [grid for grid, _ in shown.most_common(PACKET_LOSS.grid_offsets)]
     open_fill = holes & (labels == 0)
     candidates = cells_all(open_fill, t0).any(axis=(0, 1))
     _, in_scan = fill_context()
@@ -289,15 +287,13 @@ def drop_repeated(labels: np.ndarray, content: np.ndarray, k: int, new: np.ndarr
     dropped with them: recall given for no false voxel."""
     if not new.any():
         return
-    regions, n = ndimage.label(new)
-    apart = [j for j in range(labels.shape[2]) if abs(j - k) >= 2]
+    regions, _ = ndimage.label(new)
+    apart = np.abs(np.arange(labels.shape[2]) - k) >= 2
     for index, box in enumerate(ndimage.find_objects(regions), start=1):
         mine = regions[box] == index
-        for j in apart:
-            there = ~content[box + (j,)] | (labels[box + (j,)] == PACKET_LOSS_CODE)
-            if there[mine].all():
-                labels[box + (k,)][mine] = 0
-                break
+        there = ~content[box] | (labels[box] == PACKET_LOSS_CODE)  # (its place in every slice)
+        if (there[mine].all(axis=0) & apart).any():
+            labels[box + (k,)][mine] = 0
 
 
 def find_lost_tiles_on_edge_grids(block: np.ndarray, holes: np.ndarray, content: np.ndarray,

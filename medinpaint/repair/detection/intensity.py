@@ -104,6 +104,25 @@ def sample_slices(not_constant: np.ndarray) -> np.ndarray:
     return ks[:: max(1, len(ks) // 16)]
 
 
+def value_range_of_sound(array: np.ndarray, not_constant: np.ndarray, labels: np.ndarray,
+                         padding: float | None, limit: float | None) -> float | None:
+    """The 0.5..99.5 percentile range of the sampled slices over the voxels not found damaged (nor
+    padding, NaN or beyond the ``limit`` of absurd values); None where none is left. Garbage found
+    already widens a scan's range: two blocks of random bytes in a 96x96x16 uint16 DWI, 1.2% of its
+    voxels, took it from 1,939 to 50,247 and the misplaced blocks' floor with it."""
+    ks = sample_slices(not_constant)
+    sample = np.asarray(array[:, :, ks]).astype(np.float32)
+    keep = labels[:, :, ks] == 0
+    if padding is not None:
+        keep &= sample != np.float32(padding)
+    keep &= np.isfinite(sample) if limit is None else np.abs(sample) <= limit
+    sound = sample[keep]
+    if sound.size == 0:
+        return None
+    low, high = percentiles(sound, [0.5, 99.5], whole_valued(array.dtype))
+    return float(high - low) if high > low else None
+
+
 def full_range_of_sound(array: np.ndarray, not_constant: np.ndarray, labels: np.ndarray) -> float:
     """The full range of the sampled slices over the voxels not found damaged."""
     ks = sample_slices(not_constant)

@@ -54,6 +54,10 @@ class ShiftedBlockThresholds:
     climbs: int = 4
     least_side: int = 4
     pair_step: int = 2
+    piece_voxels: int = 16
+    beside_gain: float = 4.0
+    side: int = 8
+    beside_piece: float = 1.0
 
 
 SHIFTED_BLOCKS = ShiftedBlockThresholds()
@@ -92,6 +96,11 @@ def shifted_rectangle(plane: np.ndarray, flagged: list[int], bounds: list[int],
             again, _, spent = _climbed(plane, paired)
             work += spent
             climbed = again or paired
+    # the slices beside prove a block where they can (its sides' jumps may be no larger than the
+    # tissue's own); else the seams judge, each rectangle tried in turn
+    proven = _fitting_beside(plane, [climbed, tuple(flagged), tuple(bounds)], beside)
+    if proven is not None:
+        return proven
     for n, edges in enumerate(([] if climbed is None else [climbed]) + nearby):
         i0, i1, j0, j1 = edges
         if not (0 <= i0 < i1 <= ni and 0 <= j0 < j1 <= nj) or min(i1 - i0, j1 - j0) < 2:
@@ -112,7 +121,36 @@ def shifted_rectangle(plane: np.ndarray, flagged: list[int], bounds: list[int],
     return slice(i0, i1), slice(j0, j1)
 
 
-def _climbed(plane: np.ndarray, start: tuple[int, int, int, int]
+def _fitting_beside(plane: np.ndarray, starts: list[tuple[int, int, int, int] | None],
+                    beside: tuple[np.ndarray, np.ndarray]) -> tuple[slice, slice] | None:
+    """The shifted block the ``starts`` climb to where the slices ``beside`` prove it: its best roll
+    undone brings it ``beside_gain`` times nearer their mean at least, and every piece nearer
+    (:func:`beside_costs`). In a textured scan the jumps across a block's sides are as large as those
+    inside it, and among thousands of rolls one fits the sides by chance better than the true one
+    (dipy's b0: 14.6 against 2.1); the slices beside still hold what the block held."""
+    t = SHIFTED_BLOCKS
+    before, after = (b.astype(np.float64) for b in beside)
+    expected = np.where(np.isnan(before), after, np.where(np.isnan(after), before, 0.5 * (before + after)))
+
+    def fit(edges: tuple[int, int, int, int]) -> float:
+        costs = beside_costs(plane, edges, expected) if _on_plane(plane, edges, t.side) else None
+        return costs[3] if costs is not None and np.isfinite(costs[3]) else 0.0
+
+    best = None
+    for start in dict.fromkeys(s for s in starts if s is not None):
+        edges, _, _ = _climbed(plane, start, fit)
+        edges = edges or start
+        costs = beside_costs(plane, edges, expected) if _on_plane(plane, edges, t.side) else None
+        if (costs is not None and costs[0] >= t.beside_gain and costs[2] > t.beside_piece
+                and (best is None or costs[0] > best[0])):
+            best = (costs[0], edges)
+    if best is None:
+        return None
+    i0, i1, j0, j1 = best[1]
+    return slice(i0, i1), slice(j0, j1)
+
+
+def _climbed(plane: np.ndarray, start: tuple[int, int, int, int], judge=None
              ) -> tuple[tuple[int, int, int, int] | None, float, int]:
     """The rectangle the sides of ``start`` climb to, one side at a time, each to the line within
     ``climb`` lines that fits a roll best (:func:`_fit`), while that betters it and ``work`` voxels of
@@ -125,7 +163,7 @@ def _climbed(plane: np.ndarray, start: tuple[int, int, int, int]
     def fit(edges: tuple[int, int, int, int]) -> float:
         nonlocal spent
         spent += _cost(plane, edges)
-        return _fit(plane, edges)
+        return _fit(plane, edges) if judge is None else judge(edges)
 
     edges, best = start, fit(start)
     steps = [d for d in range(-t.climb, t.climb + 1) if d]
@@ -159,11 +197,13 @@ def _fit(plane: np.ndarray, edges: tuple[int, int, int, int]) -> float:
     return min(costs[0], costs[2] * t.gain / t.typical)
 
 
-def _on_plane(plane: np.ndarray, edges: tuple[int, int, int, int]) -> bool:
-    """Whether the rectangle ``edges`` lies in the plane, ``least_side`` lines across at least."""
+def _on_plane(plane: np.ndarray, edges: tuple[int, int, int, int], least: int | None = None) -> bool:
+    """Whether the rectangle ``edges`` lies in the plane, ``least`` (``least_side``) lines across at
+    least."""
     i0, i1, j0, j1 = edges
+    least = SHIFTED_BLOCKS.least_side if least is None else least
     return (0 <= i0 and i1 <= plane.shape[0] and 0 <= j0 and j1 <= plane.shape[1]
-            and min(i1 - i0, j1 - j0) >= SHIFTED_BLOCKS.least_side)
+            and min(i1 - i0, j1 - j0) >= least)
 
 
 def _cost(plane: np.ndarray, edges: tuple[int, int, int, int]) -> int:
@@ -262,3 +302,43 @@ def roll_costs(plane: np.ndarray, edges: tuple[int, int, int, int]) -> tuple[flo
                np.median((stream[(places + roll) % n] - outside) ** 2))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # (0 / 0: NaN, no gain)
         return float(jumps[0] / max(jumps[roll], 0.0)), roll, float(typical[0] / typical[1])
+
+
+def beside_costs(plane: np.ndarray, edges: tuple[int, int, int, int],
+                 expected: np.ndarray) -> tuple[float, int, float] | None:
+    """The rectangle's gain toward the slices beside from its best roll undone (k > 0): its squared
+    miss of ``expected`` (their mean; NaN where unknown) as it stands over that with the roll undone;
+    that roll; and the least such gain of its pieces, the parts of the block a roll moves alike (a
+    roll moves most of a block by (a, b) lines, the columns it carries past the block's right side
+    one line further, and the stream it carries past the end to the top): a block shifted along its
+    stream fits in every piece, a structure that moved between slices only where it is one. None
+    where a value is not finite or no voxel is known."""
+    i0, i1, j0, j1 = edges
+    h, w = i1 - i0, j1 - j0
+    stream = plane[i0:i1, j0:j1].astype(np.float64).ravel()
+    target = expected[i0:i1, j0:j1].astype(np.float64).ravel()
+    known = np.isfinite(target)
+    if not known.any() or not np.isfinite(stream).all():
+        return None
+    offset = target[known].mean()  # (the squares expanded below lose digits to a large common offset)
+    stream, target = stream - offset, np.where(known, target - offset, 0.0)
+    n = stream.size
+    weight = known.astype(np.float64)
+    spectrum = np.fft.rfft
+    # undone roll k: place p holds stream[p + k]; sum over known places of (that - target)^2
+    squares = np.fft.irfft(np.conj(spectrum(weight)) * spectrum(stream * stream), n)
+    cross = np.fft.irfft(np.conj(spectrum(target)) * spectrum(stream), n)
+    misses = squares - 2 * cross + np.sum(target**2)
+    roll = int(np.argmin(misses[1:])) + 1
+    places = np.arange(n)
+    pieces = 2 * (places + roll >= n) + (places % w + roll % w >= w)
+    standing = (stream - target) ** 2 * weight
+    undone = (stream[(places + roll) % n] - target) ** 2 * weight
+    least = np.inf
+    for piece in range(4):
+        mine = (pieces == piece) & known
+        if np.count_nonzero(mine) >= SHIFTED_BLOCKS.piece_voxels:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                least = min(least, float(standing[mine].sum() / undone[mine].sum()))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(misses[0] / max(misses[roll], 0.0)), roll, least, float(misses[0] - misses[roll])

@@ -314,7 +314,7 @@ def beside_costs(plane: np.ndarray, edges: tuple[int, int, int, int],
     stream fits in every piece, a structure that moved between slices only where it is one. None
     where a value is not finite or no voxel is known."""
     i0, i1, j0, j1 = edges
-    h, w = i1 - i0, j1 - j0
+    w = j1 - j0
     stream = plane[i0:i1, j0:j1].astype(np.float64).ravel()
     target = expected[i0:i1, j0:j1].astype(np.float64).ravel()
     known = np.isfinite(target)

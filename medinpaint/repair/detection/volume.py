@@ -25,8 +25,13 @@ from medinpaint.repair.detection.blocks import blocks_against_sound_range
 from medinpaint.repair.detection.copies import find_copied_blocks
 from medinpaint.repair.detection.flat_patches import drop_flat_patches
 from medinpaint.repair.detection.impossible import impossible_values
-from medinpaint.repair.detection.intensity import (intensity_stats, median_in_plane, percentiles,
-                                                  value_range_of_sound, whole_valued)
+from medinpaint.repair.detection.intensity import (
+    intensity_stats,
+    median_in_plane,
+    percentiles,
+    value_range_of_sound,
+    whole_valued,
+)
 from medinpaint.repair.detection.kinds import (
     BIT_ERRORS_CODE,
     CORRUPTED_BLOCKS_CODE,

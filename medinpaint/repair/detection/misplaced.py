@@ -13,6 +13,7 @@ from scipy import ndimage
 from medinpaint.io import Volume
 from medinpaint.io.volume import drop_mapped_pages
 from medinpaint.repair.detection.copies import seam_ratio
+from medinpaint.repair.detection.intensity import value_range_of_sound
 from medinpaint.repair.detection.kinds import CORRUPTED_BLOCKS_CODE
 from medinpaint.repair.detection.moved import explained_by_motion
 from medinpaint.repair.detection.shifted import SHIFTED_BLOCKS, shifted_rectangle
@@ -81,8 +82,9 @@ class MisplacedBlockThresholds:
 MISPLACED_BLOCKS = MisplacedBlockThresholds()
 
 
-def find_misplaced_blocks(volume: Volume, fills: list[float], labels: np.ndarray, stats: dict,
-                          slab: int) -> list[tuple[int, tuple[slice, slice]]]:
+def find_misplaced_blocks(volume: Volume, fills: list[float], labels: np.ndarray, stats: dict, slab: int,
+                          not_constant: np.ndarray, padding: float | None
+                          ) -> list[tuple[int, tuple[slice, slice]]]:
     """Label misplaced blocks in the slices of ``volume`` with an intact slice on either side (fill
     values, and voxels labelled already, in any of the three are no evidence). Per-slice rescales
     are applied first; a uniform one changes no ratio. A rectangle the slices beside flag but do not
@@ -92,8 +94,11 @@ def find_misplaced_blocks(volume: Volume, fills: list[float], labels: np.ndarray
     array = volume.array
     nk = array.shape[2]
     per_slice = np.ndim(volume.slope) or np.ndim(volume.intercept)
-    floor = max(MISPLACED_BLOCKS.floor_share * stats["value_range"],
-                MISPLACED_BLOCKS.noise_sigmas * stats["sigma"])
+    # the range over the voxels not found damaged (``not_constant``: the slices with content; the
+    # scan's ``padding``): garbage found already widens it, and the floor with it
+    value_range = ((labels.any() and value_range_of_sound(array, not_constant, labels, padding,
+                                                          stats["absurd_above"])) or stats["value_range"])
+    floor = max(MISPLACED_BLOCKS.floor_share * value_range, MISPLACED_BLOCKS.noise_sigmas * stats["sigma"])
     if nk < 3 or min(array.shape[:2]) < 2 * MISPLACED_BLOCKS.side or not floor > 0:
         return []
 

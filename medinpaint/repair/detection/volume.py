@@ -25,13 +25,7 @@ from medinpaint.repair.detection.blocks import blocks_against_sound_range
 from medinpaint.repair.detection.copies import find_copied_blocks
 from medinpaint.repair.detection.flat_patches import drop_flat_patches
 from medinpaint.repair.detection.impossible import impossible_values
-from medinpaint.repair.detection.intensity import (
-    intensity_stats,
-    median_in_plane,
-    percentiles,
-    value_range_of_sound,
-    whole_valued,
-)
+from medinpaint.repair.detection.intensity import intensity_stats, median_in_plane, percentiles, whole_valued
 from medinpaint.repair.detection.kinds import (
     BIT_ERRORS_CODE,
     CORRUPTED_BLOCKS_CODE,
@@ -216,11 +210,7 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
         if doubtful:
             details["doubtful"] = {kind: len(where) for kind, where in doubtful.items()}
         return Detection(labels, details, doubtful)
-    # (the range over the voxels not found damaged: garbage found widens it, and the floor with it)
-    sound_range = (value_range_of_sound(array, not_constant, labels, padding, stats["absurd_above"])
-                   if labels.any() else None)
-    flagged = find_misplaced_blocks(volume, fills, labels, dict(stats, value_range=sound_range or
-                                                               stats["value_range"]), slab)
+    flagged = find_misplaced_blocks(volume, fills, labels, stats, slab, not_constant, padding)
     # (the noise alone: an exact twin is the evidence; the floor only keeps noise from choosing)
     find_copied_blocks(array, fills, labels, MISPLACED_BLOCKS.noise_sigmas * stats["sigma"], flagged)
     voxels = array[:, :, 0].size * int(not_constant.sum())  # of the slices with content

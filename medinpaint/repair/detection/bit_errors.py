@@ -163,11 +163,12 @@ def one_flip_explains(values: np.ndarray, low: np.ndarray, high: np.ndarray, thr
     return explained
 
 
-def one_flip_restorations(values: np.ndarray, threshold: float = 0.0) -> Iterator[np.ndarray]:
+def one_flip_restorations(values: np.ndarray, threshold: float = 0.0,
+                          sign: bool = False) -> Iterator[np.ndarray]:
     """Each value the stored words would hold with one bit flipped back (bits worth ``threshold / 2``
-    or more; for floats, an exponent bit: the value scaled by 2^(2^b) either way), as float64 arrays.
-    A float's sign bit is left to :func:`one_flip_explains`: in tissue near 0 it puts almost any voxel
-    back, so the later looks, taking smaller jumps, leave it out."""
+    or more; for floats, an exponent bit: the value scaled by 2^(2^b) either way, and the sign where
+    ``sign`` is set), as float64 arrays. In tissue near 0 a float's sign puts almost any voxel back:
+    only a look that asks a jump of several spreads takes it."""
     if values.dtype.kind in "iu":
         native = values.dtype.newbyteorder("=")  # the bits as stored, whatever the array's byte order
         words = values.astype(native).view(f"u{values.dtype.itemsize}")
@@ -181,6 +182,8 @@ def one_flip_restorations(values: np.ndarray, threshold: float = 0.0) -> Iterato
             for bit in range(exponent_bits):
                 yield np.ldexp(values, -(2**bit))
                 yield np.ldexp(values, 2**bit)
+        if sign:
+            yield -values
 
 
 def blocks_and_first_look_flips(array: np.ndarray, is_fill: np.ndarray, not_constant: np.ndarray,

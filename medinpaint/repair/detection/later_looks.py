@@ -209,7 +209,7 @@ def restored_beside_median(block: np.ndarray, values: np.ndarray, intact: np.nda
     jump, spread = jump[index], spread[index]
     lowest, highest = plane[1, index] - spread, plane[np.maximum(last[index] - 1, 0), index] + spread
     near = np.maximum(spread, jump / LATER_LOOKS.near_share)
-    for restored in one_flip_restorations(block[where[0][at], where[1][at], k[at]]):
+    for restored in one_flip_restorations(block[where[0][at], where[1][at], k[at]], sign=True):
         off = np.abs(restored - median[index])
         within = (off <= near) | ((restored >= lowest) & (restored <= highest))
         hit[at] |= within & (LATER_LOOKS.gain * off <= jump)

@@ -95,3 +95,19 @@ def test_the_median_look_asks_twice_the_jump_on_the_planes_border():
     assert (found & ~lost & border).sum() <= 5
     assert (found & changed & border).sum() >= 6
     assert (found & changed).sum() >= 82
+
+
+def test_the_median_look_puts_a_floats_sign_back():
+    """cranium's crop stored as float32 HU, bit flips of the independent generator (seed 142): seven
+    flipped the sign of soft tissue (16-42 HU to its negative), inside the tissue's range and unfound,
+    the largest misses of the repair (36.1 dB against 36.5 with the true mask). The median look, which
+    asks a jump of several spreads, takes the sign as one flip more: 6 of them are found, and no false
+    voxel more."""
+    clean, damaged, changed, lost, detection = independently_damaged("cranium", True, "bitflips", 142,
+                                                                     hu_float=True)
+    values, stored = np.asarray(clean.array), np.asarray(damaged)
+    found = detection.mask.astype(bool)
+    signs = changed & (stored == -values) & (np.abs(values) >= 15)
+    assert signs.sum() == 7
+    assert (found & signs).sum() >= 6
+    assert (found & ~lost).sum() <= 5

@@ -42,6 +42,8 @@ class LaterLookThresholds:
         fitted: voxels of a slab the prediction's weights are fitted to, about.
         min_fitted: a slab with fewer sound voxels sampled gets no predicted look.
         refit_mads: the weights are fitted again without residuals beyond this many MADs.
+        strip_lines: impulses beside a corrupted block found are looked for this many lines into a
+            strip of them (a strip a block's trimming left; one as wide is a block of its own).
     """
 
     after_flips: int = 10
@@ -58,6 +60,7 @@ class LaterLookThresholds:
     fitted: int = 200_000
     min_fitted: int = 100
     refit_mads: int = 3
+    strip_lines: int = 8
 
 
 LATER_LOOKS = LaterLookThresholds()
@@ -415,20 +418,36 @@ def impulses_beside_blocks(array: np.ndarray, fills: list[float], labels: np.nda
 
     def look(part: slice) -> None:
         region = labels[:, :, part]
-        beside = (ndimage.binary_dilation(region == CORRUPTED_BLOCKS_CODE, structure=np.ones((3, 3, 1), bool))
-                  & (region == 0))
-        if not beside.any():
+        if not (region == CORRUPTED_BLOCKS_CODE).any():
             return
         block = np.asarray(array[:, :, part])
         values = block.astype(np.float32)
         is_fill = is_fill_value(block, fills)
         with np.errstate(invalid="ignore"):
             beyond = (values < bounds[1][0]) | (values > bounds[1][1])
-        where = np.nonzero(beside & beyond & ~is_fill)
-        if len(where[0]):
-            _, _, impulse, _ = flips_beyond_neighbour_range(block, values, where, is_fill, region > 0,
+        beyond &= ~is_fill
+        # line by line into a strip of garbage a block's trimming left (random bytes 3 columns wide
+        # beside a block found in cranium's crop: 27 voxels up to -27,600 HU unfound), each judged
+        # with the strip's other voxels beyond the bounds left out of its neighbours; one with no
+        # neighbour left (garbage and damage found all around) is garbage too
+        square = np.ones((3, 3, 1), bool)
+        ring = square.view(np.uint8).copy()
+        ring[1, 1] = 0
+        for _ in range(LATER_LOOKS.strip_lines):
+            # (from the block through damage of any kind found beside it: a strip's impulses found)
+            found = ndimage.binary_propagation(region == CORRUPTED_BLOCKS_CODE, structure=square,
+                                               mask=region > 0)
+            where = np.nonzero(ndimage.binary_dilation(found, structure=ring.astype(bool)) & (region == 0)
+                               & beyond)
+            if not len(where[0]):
+                break
+            left_out = (region > 0) | beyond
+            _, _, impulse, _ = flips_beyond_neighbour_range(block, values, where, is_fill, left_out,
                                                             threshold, tolerance, bounds)
-            region[tuple(w[impulse] for w in where)] = CORRUPTED_BLOCKS_CODE
+            alone = ndimage.convolve((~left_out & ~is_fill).view(np.uint8), ring, mode="constant")[where] == 0
+            if not (impulse | alone).any():
+                break
+            region[tuple(w[impulse | alone] for w in where)] = CORRUPTED_BLOCKS_CODE
         drop_mapped_pages(array, part.start, part.stop)
 
     if (labels == CORRUPTED_BLOCKS_CODE).any():

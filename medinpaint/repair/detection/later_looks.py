@@ -44,6 +44,8 @@ class LaterLookThresholds:
         refit_mads: the weights are fitted again without residuals beyond this many MADs.
         strip_lines: impulses beside a corrupted block found are looked for this many lines into a
             strip of them (a strip a block's trimming left; one as wide is a block of its own).
+        enclosed: a voxel with this many of its eight neighbours found damaged, joined to a block
+            found, is the block's.
     """
 
     after_flips: int = 10
@@ -61,6 +63,7 @@ class LaterLookThresholds:
     min_fitted: int = 100
     refit_mads: int = 3
     strip_lines: int = 8
+    enclosed: int = 6
 
 
 LATER_LOOKS = LaterLookThresholds()
@@ -448,6 +451,11 @@ def impulses_beside_blocks(array: np.ndarray, fills: list[float], labels: np.nda
             if not (impulse | alone).any():
                 break
             region[tuple(w[impulse | alone] for w in where)] = CORRUPTED_BLOCKS_CODE
+        # and a voxel of such a strip whose value happens to lie within the bounds, enclosed by the
+        # damage found (a block's straight edge has three neighbours found, a corner of two five)
+        found = ndimage.binary_propagation(region == CORRUPTED_BLOCKS_CODE, structure=square, mask=region > 0)
+        enclosed = ndimage.convolve(found.view(np.uint8), ring, mode="constant") >= LATER_LOOKS.enclosed
+        region[enclosed & (region == 0) & ~is_fill] = CORRUPTED_BLOCKS_CODE
         drop_mapped_pages(array, part.start, part.stop)
 
     if (labels == CORRUPTED_BLOCKS_CODE).any():

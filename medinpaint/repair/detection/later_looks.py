@@ -46,6 +46,8 @@ class LaterLookThresholds:
             strip of them (a strip a block's trimming left; one as wide is a block of its own).
         enclosed: a voxel with this many of its eight neighbours found damaged, joined to a block
             found, is the block's.
+        alike_share: ... but none of a strip within this share of the tissue's range of a neighbour
+            also beyond the bounds: a structure of the scan's own (a metal implant), not garbage.
     """
 
     after_flips: int = 10
@@ -64,6 +66,7 @@ class LaterLookThresholds:
     refit_mads: int = 3
     strip_lines: int = 8
     enclosed: int = 6
+    alike_share: float = 0.1
 
 
 LATER_LOOKS = LaterLookThresholds()
@@ -433,6 +436,8 @@ def impulses_beside_blocks(array: np.ndarray, fills: list[float], labels: np.nda
         # beside a block found in cranium's crop: 27 voxels up to -27,600 HU unfound), each judged
         # with the strip's other voxels beyond the bounds left out of its neighbours; one with no
         # neighbour left (garbage and damage found all around) is garbage too
+        # (alike: within a share of the tissue's range, which garbage does not widen)
+        alike = LATER_LOOKS.alike_share * (stats["tissue_high"] - stats["tissue_low"])
         square = np.ones((3, 3, 1), bool)
         ring = square.view(np.uint8).copy()
         ring[1, 1] = 0
@@ -448,9 +453,13 @@ def impulses_beside_blocks(array: np.ndarray, fills: list[float], labels: np.nda
             _, _, impulse, _ = flips_beyond_neighbour_range(block, values, where, is_fill, left_out,
                                                             threshold, tolerance, bounds)
             alone = ndimage.convolve((~left_out & ~is_fill).view(np.uint8), ring, mode="constant")[where] == 0
-            if not (impulse | alone).any():
+            # garbage is unlike its neighbours; a structure of the scan's own beyond the bounds (a metal
+            # implant, a marker at the type's top) is like them: a review's implant at 8000 HU beside a
+            # block had 96 of its voxels taken
+            taken = (impulse | alone) & ~_like_a_neighbour(values, where, (region == 0) & beyond, alike)
+            if not taken.any():
                 break
-            region[tuple(w[impulse | alone] for w in where)] = CORRUPTED_BLOCKS_CODE
+            region[tuple(w[taken] for w in where)] = CORRUPTED_BLOCKS_CODE
         # and a voxel of such a strip whose value happens to lie within the bounds, enclosed by the
         # damage found (a block's straight edge has three neighbours found, a corner of two five)
         found = ndimage.binary_propagation(region == CORRUPTED_BLOCKS_CODE, structure=square, mask=region > 0)
@@ -460,6 +469,17 @@ def impulses_beside_blocks(array: np.ndarray, fills: list[float], labels: np.nda
 
     if (labels == CORRUPTED_BLOCKS_CODE).any():
         for_each_slab(array.shape[2], slab, look)
+
+
+def _like_a_neighbour(values: np.ndarray, where: tuple[np.ndarray, ...], among: np.ndarray,
+                      threshold: float) -> np.ndarray:
+    """Which voxels of ``where`` have an in-plane neighbour in ``among`` within ``threshold`` of them."""
+    like = np.zeros(len(where[0]), dtype=bool)
+    centre = values[where]
+    for i, j, inside in in_plane_neighbours(where, values.shape):
+        neighbour = (i, j, where[2])
+        like |= inside & among[neighbour] & (np.abs(values[neighbour] - centre) <= threshold)
+    return like
 
 
 def at_limit(values: np.ndarray, dtype: np.dtype) -> np.ndarray:

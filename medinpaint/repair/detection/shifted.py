@@ -141,8 +141,8 @@ def _fitting_beside(plane: np.ndarray, starts: list[tuple[int, int, int, int] | 
         edges, _, _ = _climbed(plane, start, fit)
         edges = edges or start
         costs = beside_costs(plane, edges, expected) if _on_plane(plane, edges, t.side) else None
-        if (costs is not None and costs[0] >= t.beside_gain and costs[2] > t.beside_piece
-                and (best is None or costs[0] > best[0])):
+        if (costs is not None and costs[0] >= t.beside_gain and t.beside_piece < costs[2] < np.inf
+                and (best is None or costs[0] > best[0]) and _sides_fit_undone(plane, edges, costs[1])):
             best = (costs[0], edges)
     if best is None:
         return None
@@ -266,8 +266,31 @@ def roll_costs(plane: np.ndarray, edges: tuple[int, int, int, int]) -> tuple[flo
     """The rectangle's gain from its best roll undone (k > 0): the mean squared jump across its sides
     in the plane as it stands over that with the roll undone; that roll; and the typical gain, the
     same with medians. None where fewer than two sides have a line outside in the plane, or a value
-    is not finite. All rolls at once: the mean of roll ``k`` is a circular correlation of the
-    stream with the sides' neighbours (FFT)."""
+    is not finite (:func:`side_jumps`)."""
+    terms = _side_terms(plane, edges)
+    if terms is None:
+        return None
+    stream, places, outside, jumps = terms
+    n = stream.size
+    roll = int(np.argmin(jumps[1:])) + 1
+    typical = (np.median((stream[places] - outside) ** 2),
+               np.median((stream[(places + roll) % n] - outside) ** 2))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # (0 / 0: NaN, no gain)
+        return float(jumps[0] / max(jumps[roll], 0.0)), roll, float(typical[0] / typical[1])
+
+
+def side_jumps(plane: np.ndarray, edges: tuple[int, int, int, int]) -> np.ndarray | None:
+    """The squared jumps across the rectangle's sides in the plane summed, with each roll ``k`` of
+    its stream undone (``[0]``: as it stands); None as for :func:`roll_costs`."""
+    terms = _side_terms(plane, edges)
+    return None if terms is None else terms[3]
+
+
+def _side_terms(plane: np.ndarray, edges: tuple[int, int, int, int]
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """The rectangle's stream, the places on its sides with the lines outside them (offset by their
+    mean), and the side jumps of every roll undone. All rolls at once: the sum of roll ``k`` is a
+    circular correlation of the stream with the sides' neighbours (FFT)."""
     i0, i1, j0, j1 = edges
     h, w = i1 - i0, j1 - j0
     ni, nj = plane.shape
@@ -296,23 +319,28 @@ def roll_costs(plane: np.ndarray, edges: tuple[int, int, int, int]) -> tuple[flo
     spectrum = np.fft.rfft
     squares = np.fft.irfft(np.conj(spectrum(count)) * spectrum(stream * stream), n)
     cross = np.fft.irfft(np.conj(spectrum(neighbours)) * spectrum(stream), n)
-    jumps = squares - 2 * cross + np.sum(outside**2)
-    roll = int(np.argmin(jumps[1:])) + 1
-    typical = (np.median((stream[places] - outside) ** 2),
-               np.median((stream[(places + roll) % n] - outside) ** 2))
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # (0 / 0: NaN, no gain)
-        return float(jumps[0] / max(jumps[roll], 0.0)), roll, float(typical[0] / typical[1])
+    return stream, places, outside, squares - 2 * cross + np.sum(outside**2)
+
+
+def _sides_fit_undone(plane: np.ndarray, edges: tuple[int, int, int, int], roll: int) -> bool:
+    """Whether the jumps across the rectangle's sides in the plane fall with ``roll`` undone (or no
+    side has a line outside): a shifted block's seams go, where tissue a smooth warp moved between
+    slices (no seam at all) gains seams (a review's clean ch2 with one slice warped by 8 pixels: a
+    rectangle 5.7 times nearer the slices beside, every piece 2.2 times, its sides 0.6 times)."""
+    jumps = side_jumps(plane, edges)
+    return jumps is None or jumps[0] >= jumps[roll]
 
 
 def beside_costs(plane: np.ndarray, edges: tuple[int, int, int, int],
-                 expected: np.ndarray) -> tuple[float, int, float] | None:
+                 expected: np.ndarray) -> tuple[float, int, float, float] | None:
     """The rectangle's gain toward the slices beside from its best roll undone (k > 0): its squared
     miss of ``expected`` (their mean; NaN where unknown) as it stands over that with the roll undone;
     that roll; and the least such gain of its pieces, the parts of the block a roll moves alike (a
     roll moves most of a block by (a, b) lines, the columns it carries past the block's right side
     one line further, and the stream it carries past the end to the top): a block shifted along its
-    stream fits in every piece, a structure that moved between slices only where it is one. None
-    where a value is not finite or no voxel is known."""
+    stream fits in every piece, a structure that moved between slices only where it is one (inf
+    where no piece holds ``piece_voxels`` known); and the squared miss the roll removes. None where a
+    value is not finite or no voxel is known."""
     i0, i1, j0, j1 = edges
     w = j1 - j0
     stream = plane[i0:i1, j0:j1].astype(np.float64).ravel()

@@ -136,9 +136,12 @@ def _fitting_beside(plane: np.ndarray, starts: list[tuple[int, int, int, int] | 
         costs = beside_costs(plane, edges, expected) if _on_plane(plane, edges, t.side) else None
         return costs[3] if costs is not None and np.isfinite(costs[3]) else 0.0
 
-    best = None
+    best, left = None, t.work  # (one budget for the climbs from every start)
     for start in dict.fromkeys(s for s in starts if s is not None):
-        edges, _, _ = _climbed(plane, start, fit)
+        if left <= 0:
+            break
+        edges, _, spent = _climbed(plane, start, fit, left)
+        left -= spent
         edges = edges or start
         costs = beside_costs(plane, edges, expected) if _on_plane(plane, edges, t.side) else None
         if (costs is not None and costs[0] >= t.beside_gain and t.beside_piece < costs[2] < np.inf
@@ -150,14 +153,15 @@ def _fitting_beside(plane: np.ndarray, starts: list[tuple[int, int, int, int] | 
     return slice(i0, i1), slice(j0, j1)
 
 
-def _climbed(plane: np.ndarray, start: tuple[int, int, int, int], judge=None
+def _climbed(plane: np.ndarray, start: tuple[int, int, int, int], judge=None, budget: int | None = None
              ) -> tuple[tuple[int, int, int, int] | None, float, int]:
     """The rectangle the sides of ``start`` climb to, one side at a time, each to the line within
-    ``climb`` lines that fits a roll best (:func:`_fit`), while that betters it and ``work`` voxels of
-    fits last; None where it does not move. And its fit, and the voxels its fits took. A block whose
-    unexplained voxels reach only part of it (a stretch of it matches the tissue it covers by chance)
-    has its true sides further out than any reach."""
+    ``climb`` lines that fits a roll best (:func:`_fit`, or ``judge``), while that betters it and
+    ``budget`` (``work``) voxels of fits last; None where it does not move. And its fit, and the voxels
+    its fits took. A block whose unexplained voxels reach only part of it (a stretch of it matches the
+    tissue it covers by chance) has its true sides further out than any reach."""
     t = SHIFTED_BLOCKS
+    budget = t.work if budget is None else budget
     spent = 0
 
     def fit(edges: tuple[int, int, int, int]) -> float:
@@ -172,7 +176,7 @@ def _climbed(plane: np.ndarray, start: tuple[int, int, int, int], judge=None
         for side in range(4):
             chosen = edges
             for d in steps:
-                if spent > t.work:
+                if spent > budget:
                     break
                 tried = edges[:side] + (edges[side] + d,) + edges[side + 1:]
                 value = fit(tried)
@@ -180,7 +184,7 @@ def _climbed(plane: np.ndarray, start: tuple[int, int, int, int], judge=None
                     best, chosen = value, tried
             moved |= chosen != edges
             edges = chosen
-        if not moved or spent > t.work:
+        if not moved or spent > budget:
             break
     return (edges if edges != start else None), best, spent
 

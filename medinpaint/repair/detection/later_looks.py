@@ -473,13 +473,15 @@ def impulses_beside_blocks(array: np.ndarray, fills: list[float], labels: np.nda
 
 def _like_a_neighbour(values: np.ndarray, where: tuple[np.ndarray, ...], among: np.ndarray,
                       threshold: float) -> np.ndarray:
-    """Which voxels of ``where`` have an in-plane neighbour in ``among`` within ``threshold`` of them."""
-    like = np.zeros(len(where[0]), dtype=bool)
+    """Which voxels of ``where`` have two in-plane neighbours in ``among`` within ``threshold`` of them
+    (a structure's corner has three; two voxels of random garbage are alike by chance, and the strip
+    of cranium's int16 crop at seed 142 then kept three of -27,000 HU: 31 dB)."""
+    like = np.zeros(len(where[0]), dtype=np.uint8)
     centre = values[where]
     for i, j, inside in in_plane_neighbours(where, values.shape):
         neighbour = (i, j, where[2])
-        like |= inside & among[neighbour] & (np.abs(values[neighbour] - centre) <= threshold)
-    return like
+        like += inside & among[neighbour] & (np.abs(values[neighbour] - centre) <= threshold)
+    return like >= 2
 
 
 def at_limit(values: np.ndarray, dtype: np.dtype) -> np.ndarray:

@@ -439,13 +439,13 @@ def impulses_beside_blocks(array: np.ndarray, fills: list[float], labels: np.nda
         # (alike: within a share of the tissue's range, which garbage does not widen)
         alike = LATER_LOOKS.alike_share * (stats["tissue_high"] - stats["tissue_low"])
         square = np.ones((3, 3, 1), bool)
-        ring = square.view(np.uint8).copy()
+        ring = np.ones((3, 3, 1), np.uint8)  # (the eight in-plane neighbours, counted)
         ring[1, 1] = 0
         for _ in range(LATER_LOOKS.strip_lines):
             # (from the block through damage of any kind found beside it: a strip's impulses found)
             found = ndimage.binary_propagation(region == CORRUPTED_BLOCKS_CODE, structure=square,
                                                mask=region > 0)
-            where = np.nonzero(ndimage.binary_dilation(found, structure=ring.astype(bool)) & (region == 0)
+            where = np.nonzero(ndimage.binary_dilation(found, structure=ring) & (region == 0)
                                & beyond)
             if not len(where[0]):
                 break

@@ -129,8 +129,7 @@ def _fitting_beside(plane: np.ndarray, starts: list[tuple[int, int, int, int] | 
     inside it, and among thousands of rolls one fits the sides by chance better than the true one
     (dipy's b0: 14.6 against 2.1); the slices beside still hold what the block held."""
     t = SHIFTED_BLOCKS
-    before, after = (b.astype(np.float64) for b in beside)
-    expected = np.where(np.isnan(before), after, np.where(np.isnan(after), before, 0.5 * (before + after)))
+    expected = _beside_mean(beside)
 
     def fit(edges: tuple[int, int, int, int]) -> float:
         costs = beside_costs(plane, edges, expected) if _on_plane(plane, edges, t.side) else None
@@ -248,9 +247,7 @@ def _added_lines_undone_nearer(plane: np.ndarray, edges: tuple[int, int, int, in
     box = (slice(i0, i1), slice(j0, j1))
     standing = plane[box].astype(np.float64)
     undone = np.roll(standing.ravel(), -roll).reshape(standing.shape)
-    before, after = (b[box].astype(np.float64) for b in beside)
-    # their mean, or the one known where the other is not (damage found there)
-    expected = np.where(np.isnan(before), after, np.where(np.isnan(after), before, 0.5 * (before + after)))
+    expected = _beside_mean(beside, box)
     added = np.zeros(standing.shape, dtype=bool)
     added[:max(flagged[0] - i0, 0)] = True
     added[max(flagged[1] - i0, 0):] = True
@@ -266,11 +263,19 @@ def _added_lines_undone_nearer(plane: np.ndarray, edges: tuple[int, int, int, in
     return True
 
 
+def _beside_mean(beside: tuple[np.ndarray, np.ndarray],
+                 box: tuple[slice, slice] = (slice(None), slice(None))) -> np.ndarray:
+    """The mean of the slices ``beside`` over ``box`` (float64), or the one known where the other is
+    not (NaN: damage found there)."""
+    before, after = (b[box].astype(np.float64) for b in beside)
+    return np.where(np.isnan(before), after, np.where(np.isnan(after), before, 0.5 * (before + after)))
+
+
 def roll_costs(plane: np.ndarray, edges: tuple[int, int, int, int]) -> tuple[float, int, float] | None:
     """The rectangle's gain from its best roll undone (k > 0): the mean squared jump across its sides
     in the plane as it stands over that with the roll undone; that roll; and the typical gain, the
     same with medians. None where fewer than two sides have a line outside in the plane, or a value
-    is not finite (:func:`side_jumps`)."""
+    is not finite (:func:`_side_terms`)."""
     terms = _side_terms(plane, edges)
     if terms is None:
         return None
@@ -281,13 +286,6 @@ def roll_costs(plane: np.ndarray, edges: tuple[int, int, int, int]) -> tuple[flo
                np.median((stream[(places + roll) % n] - outside) ** 2))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # (0 / 0: NaN, no gain)
         return float(jumps[0] / max(jumps[roll], 0.0)), roll, float(typical[0] / typical[1])
-
-
-def side_jumps(plane: np.ndarray, edges: tuple[int, int, int, int]) -> np.ndarray | None:
-    """The squared jumps across the rectangle's sides in the plane summed, with each roll ``k`` of
-    its stream undone (``[0]``: as it stands); None as for :func:`roll_costs`."""
-    terms = _side_terms(plane, edges)
-    return None if terms is None else terms[3]
 
 
 def _side_terms(plane: np.ndarray, edges: tuple[int, int, int, int]
@@ -331,8 +329,8 @@ def _sides_fit_undone(plane: np.ndarray, edges: tuple[int, int, int, int], roll:
     side has a line outside): a shifted block's seams go, where tissue a smooth warp moved between
     slices (no seam at all) gains seams (a review's clean ch2 with one slice warped by 8 pixels: a
     rectangle 5.7 times nearer the slices beside, every piece 2.2 times, its sides 0.6 times)."""
-    jumps = side_jumps(plane, edges)
-    return jumps is None or jumps[0] >= jumps[roll]
+    terms = _side_terms(plane, edges)
+    return terms is None or terms[3][0] >= terms[3][roll]
 
 
 def beside_costs(plane: np.ndarray, edges: tuple[int, int, int, int],

@@ -24,15 +24,13 @@ from medinpaint.repair.detection.bit_errors import (
 from medinpaint.repair.detection.blocks import blocks_against_sound_range
 from medinpaint.repair.detection.copies import find_copied_blocks
 from medinpaint.repair.detection.flat_patches import drop_flat_patches
+from medinpaint.repair.detection.foreign_values import foreign_fill_everywhere, short_runs_below
 from medinpaint.repair.detection.impossible import impossible_values
 from medinpaint.repair.detection.intensity import intensity_stats, median_in_plane, percentiles, whole_valued
 from medinpaint.repair.detection.kinds import (
     BIT_ERRORS_CODE,
     CORRUPTED_BLOCKS_CODE,
     KINDS,
-    LOST_LINES_CODE,
-    PACKET_LOSS_CODE,
-    TRUNCATION_CODE,
     Detection,
 )
 from medinpaint.repair.detection.later_looks import (
@@ -46,7 +44,7 @@ from medinpaint.repair.detection.lost_lines import find_lost_lines, find_more_lo
 from medinpaint.repair.detection.lost_slices import find_lost_slices, find_truncation
 from medinpaint.repair.detection.misplaced import MISPLACED_BLOCKS, find_misplaced_blocks
 from medinpaint.repair.detection.near_fill import drop_background_beside
-from medinpaint.repair.detection.packets import edge_padding, find_packet_loss
+from medinpaint.repair.detection.packets import find_packet_loss
 from medinpaint.repair.detection.partial_lines import PARTIAL_LINES, find_partial_lines, lost_line_parts
 from medinpaint.repair.detection.slabs import (
     SCAN,
@@ -114,13 +112,13 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
         written = [value for value in written if low + margin < value < high - margin
                    and not garbage_beyond(raw, value)]
     fills = sorted(set(fills) | set(written))
-    constant = np.empty(nk, dtype=bool)
+    slice_low, slice_high = np.empty(nk, array.dtype), np.empty(nk, array.dtype)  # each slice's extremes
     fractions = np.empty(nk)
     at_minimum = np.zeros(nk, dtype=np.int64)
 
     def survey(part: slice) -> None:
         block = np.asarray(array[:, :, part])
-        constant[part] = block.min(axis=(0, 1)) == block.max(axis=(0, 1))
+        slice_low[part], slice_high[part] = block.min(axis=(0, 1)), block.max(axis=(0, 1))
         # (counts, not means of booleans: no float per voxel)
         fractions[part] = np.count_nonzero(~is_fill_value(block, fills), axis=(0, 1)) / block[:, :, 0].size
         # voxels at the minimum beside another one (a lost line, a region), not scattered bit errors
@@ -130,6 +128,7 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
         drop_mapped_pages(array, part.start, part.stop)
 
     for_each_slab(nk, slab, survey)
+    constant = slice_low == slice_high
     # lone voxels at the minimum are bit errors, not a fill (a line of min_hole voxels: min_hole - 1 pairs)
     if at_minimum.sum() < SCAN.min_hole - 1:
         fills = [f for f in fills if f != minimum.item() or f in fill_values(volume)]
@@ -281,56 +280,13 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     if later and flips >= max(LATER_LOOKS.after_flips,
                                       LATER_LOOKS.after_share * array[:, :, 0].size * not_constant.sum()):
         find_smaller_flips(array, fills, not_constant, labels, stats["sigma"], slab)
+    if patterns:
+        short_runs_below(array, labels, fills, slice_low, own, BIT_ERRORS.impulse_ranges)
     impossible_values(array, fills, labels, stats, slab)  # (last: the looks above judge without them)
     details = {"fill_values": [float(f) for f in fills]}
     if doubtful:
         details["doubtful"] = {kind: len(where) for kind, where in doubtful.items()}
     return Detection(labels, details, doubtful)
-
-
-def foreign_fill_everywhere(array: np.ndarray, fills: list[float], labels: np.ndarray, slab: int) -> None:
-    """Every voxel at a negative fill value in a scan whose other values are never negative, half a
-    value range or more below them (their 0.5-99.5 percentiles, in a sample of slices), once some
-    are found lost (lines, packets, a cut stream): the scan holds no such value of its own (-1024
-    written into an MR of magnitudes), so its short pieces the shape rules leave (a line's ends, a
-    tile's corner, a few voxels) are lost too, with the in-plane kind (lost lines, packets, truncation)
-    most of the value's voxels were given. But for a frame of it around the slices (whole lines from the
-    border inwards in most of a slab's slices): the scan's own padding, which lost lines cross."""
-    if not labels.any():
-        return
-    # the range of the values that are no fill (lost lines by the hundred widen the scan's own range)
-    sample = np.asarray(array[:, :, ::max(1, array.shape[2] // 16)])
-    sample = sample[~is_fill_value(sample, fills)]
-    if sample.size == 0:
-        return
-    with np.errstate(invalid="ignore"):  # random bytes read as floats hold signalling NaNs
-        low, high = percentiles(sample.astype(np.float64), [0.5, 99.5])
-    # negative, half a range below values that are never negative (an MR's magnitudes; -1024 lies 0.69
-    # ranges below pydicom's MR_small): 0, or any value inside the range, may be the scan's own
-    # background or dark tissue
-    foreign = [f for f in fills if f < 0 <= sample.min() and f < low - (high - low) / 2]
-    in_plane = (LOST_LINES_CODE, PACKET_LOSS_CODE, TRUNCATION_CODE)
-    for value in foreign:
-        parts: list[tuple[np.ndarray, tuple[np.ndarray, ...], bool]] = []  # per slab
-
-        def look(part: slice, value: float = value, parts: list = parts) -> None:
-            block = np.asarray(array[:, :, part])
-            at_value = block == value
-            # any other negative value, in every slice (the sample saw a sixteenth of them)
-            negative = bool(((block < 0) & ~is_fill_value(block, fills)).any())
-            at = np.nonzero(at_value & ~edge_padding(at_value))
-            parts.append((labels[:, :, part][at], to_volume_indices(at, part.start), negative))
-            drop_mapped_pages(array, part.start, part.stop)
-
-        for_each_slab(array.shape[2], slab, look)
-        if any(negative for _, _, negative in parts):
-            continue
-        counts = sum(np.bincount(found, minlength=len(KINDS) + 1) for found, _, _ in parts)
-        if not isinstance(counts, np.ndarray) or not counts[list(in_plane)].any():
-            continue  # (a whole lost slice tells nothing of a value's other voxels)
-        kind = in_plane[int(np.argmax(counts[list(in_plane)]))]
-        for found, where, _ in parts:
-            labels[tuple(w[found == 0] for w in where)] = kind
 
 
 def without(where: tuple[np.ndarray, ...], these: tuple[np.ndarray, ...],

@@ -1,0 +1,151 @@
+"""Voxels at a value foreign to the scan, which no tissue of it explains: a negative fill in a scan of
+magnitudes, wherever it lies once some of it is found lost (:func:`foreign_fill_everywhere`), and
+short runs of a value far below the tissue, too short for the fill rules (:func:`short_runs_below`).
+In a small image (pydicom's 16x16 CT thumbnail) every lost line is such a run: 5 or 6 voxels of
+-1024 among values of 358-1099, which no rule took."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from medinpaint.io.volume import drop_mapped_pages
+from medinpaint.repair.detection.intensity import percentiles
+from medinpaint.repair.detection.kinds import KINDS, LOST_LINES_CODE, PACKET_LOSS_CODE, TRUNCATION_CODE
+from medinpaint.repair.detection.packets import edge_padding
+from medinpaint.repair.detection.slabs import SCAN, for_each_slab, is_fill_value, to_volume_indices
+
+
+def foreign_fill_everywhere(array: np.ndarray, fills: list[float], labels: np.ndarray, slab: int) -> None:
+    """Every voxel at a negative fill value in a scan whose other values are never negative, half a
+    value range or more below them (their 0.5-99.5 percentiles, in a sample of slices), once some
+    are found lost (lines, packets, a cut stream): the scan holds no such value of its own (-1024
+    written into an MR of magnitudes), so its short pieces the shape rules leave (a line's ends, a
+    tile's corner, a few voxels) are lost too, with the in-plane kind (lost lines, packets, truncation)
+    most of the value's voxels were given. But for a frame of it around the slices (whole lines from the
+    border inwards in most of a slab's slices): the scan's own padding, which lost lines cross."""
+    if not labels.any():
+        return
+    # the range of the values that are no fill (lost lines by the hundred widen the scan's own range)
+    sample = np.asarray(array[:, :, ::max(1, array.shape[2] // 16)])
+    sample = sample[~is_fill_value(sample, fills)]
+    if sample.size == 0:
+        return
+    with np.errstate(invalid="ignore"):  # random bytes read as floats hold signalling NaNs
+        low, high = percentiles(sample.astype(np.float64), [0.5, 99.5])
+    # negative, half a range below values that are never negative (an MR's magnitudes; -1024 lies 0.69
+    # ranges below pydicom's MR_small): 0, or any value inside the range, may be the scan's own
+    # background or dark tissue
+    foreign = [f for f in fills if f < 0 <= sample.min() and f < low - (high - low) / 2]
+    in_plane = (LOST_LINES_CODE, PACKET_LOSS_CODE, TRUNCATION_CODE)
+    for value in foreign:
+        parts: list[tuple[np.ndarray, tuple[np.ndarray, ...], bool]] = []  # per slab
+
+        def look(part: slice, value: float = value, parts: list = parts) -> None:
+            block = np.asarray(array[:, :, part])
+            at_value = block == value
+            # any other negative value, in every slice (the sample saw a sixteenth of them)
+            negative = bool(((block < 0) & ~is_fill_value(block, fills)).any())
+            at = np.nonzero(at_value & ~edge_padding(at_value))
+            parts.append((labels[:, :, part][at], to_volume_indices(at, part.start), negative))
+            drop_mapped_pages(array, part.start, part.stop)
+
+        for_each_slab(array.shape[2], slab, look)
+        if any(negative for _, _, negative in parts):
+            continue
+        counts = sum(np.bincount(found, minlength=len(KINDS) + 1) for found, _, _ in parts)
+        if not isinstance(counts, np.ndarray) or not counts[list(in_plane)].any():
+            continue  # (a whole lost slice tells nothing of a value's other voxels)
+        kind = in_plane[int(np.argmax(counts[list(in_plane)]))]
+        for found, where, _ in parts:
+            labels[tuple(w[found == 0] for w in where)] = kind
+
+
+# the most lines a run is across (the generator loses runs of 1-3 lines; a tile is the packet rules')
+ACROSS = 3
+# the most voxels of a value in short runs in one slice (a value the scan holds in more is its own:
+# cranium's clipped air is its minimum in every slice)
+MOST_IN_SLICE = 4 * ACROSS * SCAN.min_hole
+
+
+def short_runs_below(array: np.ndarray, labels: np.ndarray, fills: list[float], lowest: np.ndarray,
+                     own: list[float], ranges: float) -> None:
+    """Label a value's voxels as lost where the value lies ``ranges`` value ranges below the scan's
+    other values (:func:`bounds_without`), is no value of its own (``own``: its padding, its
+    background), and every unlabelled voxel at it lies in a run it fills: a rectangle two voxels or
+    more, up to ``ACROSS`` lines across and shorter than ``SCAN.min_hole``, whose in-plane neighbours
+    all lie within those bounds (it cuts through content); or in the stream's tail (Fortran order) in
+    the last slice. Such a value is a slice's lowest (``lowest``, per slice). Below only: lost data is
+    written low (0, -1024, -2000, the type's minimum), while a run at the top is a bright vessel
+    saturated at a ceiling (dipy's S0 at 4095, 2 voxels in a column: a clean scan's); a lone voxel is
+    an impulse (the bit-error looks); a value the scan also holds as a lone voxel or in any other shape
+    is its own (a clipped floor)."""
+    candidates = np.unique(lowest[np.isfinite(lowest)])
+    bounds = bounds_without(array, fills, ranges)
+    if bounds is None:
+        return
+    for value in candidates[candidates < bounds[0]]:
+        if value in own:
+            continue
+        at = voxels_in_runs(array, labels, value, np.nonzero(lowest <= value)[0], bounds)
+        if at is not None:
+            labels[at[0]] = LOST_LINES_CODE
+            labels[at[1]] = TRUNCATION_CODE
+
+
+def bounds_without(array: np.ndarray, fills: list[float], ranges: float) -> tuple[float, float] | None:
+    """``ranges`` value ranges beyond the 0.5-99.5 percentiles of a sample of slices, less its fill
+    values and its lowest and highest value (a lost line's fill held by 4% of a small image is its 0.5
+    percentile)."""
+    sample = np.asarray(array[:, :, ::max(1, array.shape[2] // 16)], dtype=np.float64)
+    sample = sample[np.isfinite(sample) & ~is_fill_value(sample, fills)]
+    if sample.size:
+        sample = sample[(sample > sample.min()) & (sample < sample.max())]
+    if sample.size == 0:
+        return None
+    low, high = percentiles(sample, [0.5, 99.5])
+    return low - ranges * (high - low), high + ranges * (high - low)
+
+
+def voxels_in_runs(array: np.ndarray, labels: np.ndarray, value: float, slices: np.ndarray,
+                   bounds: tuple[float, float]) -> tuple[tuple[np.ndarray, ...], ...] | None:
+    """The unlabelled voxels at ``value`` (in ``slices``, those that may hold it) where each lies in a
+    run (:func:`short_runs_below`), two at least: those in runs and those of the stream's tail; None
+    where one does not (looked at slice by slice, to the first that fails)."""
+    ni, nj, nk = array.shape
+    runs: list[tuple[np.ndarray, ...]] = []
+    tail = stream_tail(array, value)
+    for k in slices:
+        plane = (np.asarray(array[:, :, k]) == value) & (labels[:, :, k] == 0)
+        if k == nk - 1:
+            plane.reshape(-1, order="F")[tail:] = False
+        if plane.sum() > MOST_IN_SLICE:
+            return None
+        found, _ = ndimage.label(plane, structure=np.ones((3, 3), dtype=bool))
+        for box in ndimage.find_objects(found):
+            rows, columns = box[0].stop - box[0].start, box[1].stop - box[1].start
+            if (rows * columns < 2 or min(rows, columns) > ACROSS or max(rows, columns) >= SCAN.min_hole
+                    or not plane[box].all()):
+                return None
+            grown = tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in box)
+            around = np.asarray(array[grown + (k,)], dtype=np.float64)[~plane[grown]]
+            if not (np.isfinite(around).all() and bounds[0] <= around.min() and around.max() <= bounds[1]):
+                return None
+        i, j = np.nonzero(plane)
+        runs.append((i, j, np.full(len(i), k)))
+    i, j = np.unravel_index(np.arange(tail, ni * nj), (ni, nj), order="F")
+    tail_voxels = (i, j, np.full(len(i), nk - 1))
+    tail_voxels = tuple(w[labels[tail_voxels] == 0] for w in tail_voxels)
+    in_runs = tuple(np.concatenate([r[axis] for r in runs] + [np.zeros(0, int)]) for axis in range(3))
+    if len(in_runs[0]) + len(tail_voxels[0]) < 2:
+        return None
+    return in_runs, tail_voxels
+
+
+def stream_tail(array: np.ndarray, value: float) -> int:
+    """Where in the last slice (Fortran order) the stream's tail at ``value`` starts: two voxels and
+    fewer than ``SCAN.min_hole``; else the slice's size (no tail)."""
+    last = np.asarray(array[:, :, -1]).reshape(-1, order="F")
+    differs = np.nonzero(last != value)[0]
+    start = int(differs[-1]) + 1 if len(differs) else 0
+    return start if 2 <= last.size - start < SCAN.min_hole else last.size

@@ -16,10 +16,12 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 # the whole suite, with the training sources fetched first (a no-op once data/ holds them); outside CI a
-# source that cannot be fetched only warns, and the tests that need it skip with the reason
+# source that cannot be fetched only warns, and the tests that need it skip with the reason. On
+# TEST_WORKERS processes (pytest-xdist; CI's machine has 2 cores)
+TEST_WORKERS ?= 2
 test: setup
 	$(FETCH) || [ "$$CI" != true ]
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS)
 
 lint: setup
 	$(VENV)/bin/ruff check medinpaint tests bench plugins

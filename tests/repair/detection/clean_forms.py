@@ -170,14 +170,17 @@ def motion_cases() -> Iterator[tuple[str, Volume]]:
             yield f"{source.name}/{how}{amount}", Volume(array, volume.affine, slope, intercept, meta=meta)
 
 
-def beyond_known(cases: Iterable[tuple[str, Volume]],
-                 known: dict[str, dict[str, int]]) -> tuple[int, dict[str, dict[str, int]], list[str]]:
-    """Detect every clean case: how many there were, the detections ``known`` does not list as they are
-    (name: counts per kind), and the names ``known`` lists that no longer give them."""
-    found, count = {}, 0
-    for name, volume in cases:
-        count += 1
+def beyond_known(cases: Iterable[tuple[str, Volume]], known: dict[str, dict[str, int]],
+                 part: tuple[int, int] = (0, 1)) -> tuple[int, dict[str, dict[str, int]], list[str]]:
+    """Detect every clean case, or, with ``part`` (n, parts), every parts-th from the n-th (so that the
+    suite's workers share a long list): how many there were, the detections ``known`` does not list as
+    they are (name: counts per kind), and the names ``known`` lists that no longer give them."""
+    found, names = {}, set()
+    for index, (name, volume) in enumerate(cases):
+        if index % part[1] != part[0]:
+            continue
+        names.add(name)
         if counts := detect(volume).counts():
             found[name] = counts
     unexpected = {name: counts for name, counts in found.items() if known.get(name) != counts}
-    return count, unexpected, sorted(set(known) - set(found))
+    return len(names), unexpected, sorted((set(known) & names) - set(found))

@@ -43,6 +43,7 @@ from medinpaint.repair.detection.later_looks import (
 from medinpaint.repair.detection.lost_lines import find_lost_lines, find_more_lost_lines, stream_continuations
 from medinpaint.repair.detection.lost_slices import find_lost_slices, find_truncation
 from medinpaint.repair.detection.misplaced import MISPLACED_BLOCKS, find_misplaced_blocks
+from medinpaint.repair.detection.nan_frame import framed, inside_nan_frame
 from medinpaint.repair.detection.near_fill import drop_background_beside
 from medinpaint.repair.detection.packets import find_packet_loss
 from medinpaint.repair.detection.partial_lines import PARTIAL_LINES, find_partial_lines, lost_line_parts
@@ -76,7 +77,12 @@ def detect(volume: Volume, slab: int = SLAB) -> Detection:
         return Detection(np.stack([p.labels for p in parts], axis=-1),
                          {"per_volume": [p.details for p in parts]})
     mosaic = mosaic_layout(volume)
-    found = detect_mosaic(volume, mosaic, slab) if mosaic is not None else detect_volume(volume, slab)
+    inner = inside_nan_frame(volume.array) if mosaic is None else None
+    if inner is not None:  # (a tail of fill inside the frame is not the stream's: its end is NaN)
+        found = framed(detect_volume(volume.with_array(volume.array[inner]), slab, stream=False), inner,
+                       volume.shape)
+    else:
+        found = detect_mosaic(volume, mosaic, slab) if mosaic is not None else detect_volume(volume, slab)
     release_freed_memory()  # the slabs' temporaries, kept by the worker threads' arenas
     return found
 

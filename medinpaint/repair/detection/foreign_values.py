@@ -80,17 +80,22 @@ def short_runs_below(array: np.ndarray, labels: np.ndarray, fills: list[float], 
     saturated at a ceiling (dipy's S0 at 4095, 2 voxels in a column: a clean scan's); a lone voxel is
     an impulse (the bit-error looks); a value the scan also holds as a lone voxel or in any other shape
     is its own (a clipped floor)."""
-    candidates = np.unique(lowest[np.isfinite(lowest)])
-    bounds = bounds_without(array, fills, ranges)
+    candidates = [value for value in np.unique(lowest[np.isfinite(lowest)]) if value not in own
+                  and few_in_a_slice(array, labels, value, int(np.argmax(lowest == value)))]
+    bounds = bounds_without(array, fills, ranges) if candidates else None  # (a pass over 16 slices)
     if bounds is None:
         return
-    for value in candidates[candidates < bounds[0]]:
-        if value in own:
-            continue
+    for value in [value for value in candidates if value < bounds[0]]:
         at = voxels_in_runs(array, labels, value, np.nonzero(lowest <= value)[0], bounds)
         if at is not None:
             labels[at[0]] = LOST_LINES_CODE
             labels[at[1]] = TRUNCATION_CODE
+
+
+def few_in_a_slice(array: np.ndarray, labels: np.ndarray, value: float, k: int) -> bool:
+    """Whether slice ``k`` holds ``MOST_IN_SLICE`` unlabelled voxels at ``value`` at most (a screen: a
+    scan's own lowest value, its air or background, fills most of every slice)."""
+    return np.count_nonzero((np.asarray(array[:, :, k]) == value) & (labels[:, :, k] == 0)) <= MOST_IN_SLICE
 
 
 def bounds_without(array: np.ndarray, fills: list[float], ranges: float) -> tuple[float, float] | None:

@@ -1,8 +1,8 @@
 """Voxels at a value foreign to the scan, which no tissue of it explains: a negative fill in a scan of
 magnitudes, wherever it lies once some of it is found lost (:func:`foreign_fill_everywhere`), and
-short runs of a value far below the tissue, too short for the fill rules (:func:`short_runs_below`).
-In a small image (pydicom's 16x16 CT thumbnail) every lost line is such a run: 5 or 6 voxels of
--1024 among values of 358-1099, which no rule took."""
+short runs of such a value, too short for the fill rules (:func:`short_runs_below`). In a small image
+(pydicom's 16x16 CT thumbnail) every lost line is such a run: 5 or 6 voxels of -1024 among values of
+358-1099, which no rule took."""
 
 from __future__ import annotations
 
@@ -66,27 +66,43 @@ ACROSS = 3
 # the most voxels of a value in short runs in one slice (a value the scan holds in more is its own:
 # cranium's clipped air is its minimum in every slice)
 MOST_IN_SLICE = 4 * ACROSS * SCAN.min_hole
+# the least gap, in noise sigmas, between such a value and the scan's next value above it (a flat crop
+# of air, values within 2 of each other, has ranges of ranges under one step)
+GAP_SIGMAS = 10.0
 
 
 def short_runs_below(array: np.ndarray, labels: np.ndarray, fills: list[float], lowest: np.ndarray,
-                     own: list[float], ranges: float) -> None:
-    """Label a value's voxels as lost where the value lies ``ranges`` value ranges below the scan's
-    other values (:func:`bounds_without`), is no value of its own (``own``: its padding, its
-    background), and every unlabelled voxel at it lies in a run it fills: a rectangle two voxels or
-    more, up to ``ACROSS`` lines across and shorter than ``SCAN.min_hole``, whose in-plane neighbours
-    all lie within those bounds (it cuts through content); or in the stream's tail (Fortran order) in
-    the last slice. Such a value is a slice's lowest (``lowest``, per slice). Below only: lost data is
-    written low (0, -1024, -2000, the type's minimum), while a run at the top is a bright vessel
-    saturated at a ceiling (dipy's S0 at 4095, 2 voxels in a column: a clean scan's); a lone voxel is
-    an impulse (the bit-error looks); a value the scan also holds as a lone voxel or in any other shape
-    is its own (a clipped floor)."""
-    candidates = [value for value in np.unique(lowest[np.isfinite(lowest)]) if value not in own
+                     own: list[float], sigma: float, stream: bool) -> None:
+    """Label a negative value's voxels as lost where the scan holds no other negative value, the value
+    lies half a value range below the scan's others (the 0.5-99.5 percentiles of
+    :func:`typical_range`) and ``GAP_SIGMAS`` noise sigmas (``sigma``) below the next, is no value of
+    its own (``own``: its padding, its background), and every unlabelled voxel at it lies in a run it
+    fills: a rectangle two voxels or more, up to ``ACROSS`` lines across and shorter than
+    ``SCAN.min_hole``, whose in-plane neighbours all lie within the scan's range (it cuts through
+    content); or, where the voxels are the pixel ``stream``, in its tail (Fortran order) in the last
+    slice. Such a value is a slice's lowest (``lowest``, per slice; NaN where a slice holds NaN: such a
+    slice may hold it too). -1024 written into a scan of magnitudes or stored values that are never
+    negative is none of its own (as for :func:`foreign_fill_everywhere`), however few its voxels. Not
+    any value far below the rest: small crops of clean scans hold such values in such runs (ch2better's
+    own 0 voxels inside its brain, six in a column 58 below the tissue; mni152's background at a crop's
+    border; 272 clean crops of 16-96 pixels in a helper's review); nor a value above (dipy's S0 holds a
+    vessel saturated at 4095, two voxels in a column); a lone voxel is an impulse (the bit-error looks);
+    a value the scan also holds as a lone voxel or in any other shape is its own."""
+    candidates = [value for value in np.unique(lowest[np.isfinite(lowest)])
+                  if value < 0 and value not in own
                   and few_in_a_slice(array, labels, value, int(np.argmax(lowest == value)))]
-    bounds = bounds_without(array, fills, ranges) if candidates else None  # (a pass over 16 slices)
-    if bounds is None:
+    typical = typical_range(array, fills) if candidates else None  # (a pass over 16 slices)
+    if typical is None:
         return
+    reach = (typical[1] - typical[0]) / 2
+    bounds = typical[0] - reach, typical[1] + reach
+    may_hold = np.isnan(lowest)  # (a slice holding NaN has NaN for its lowest)
     for value in [value for value in candidates if value < bounds[0]]:
-        at = voxels_in_runs(array, labels, value, np.nonzero(lowest <= value)[0], bounds)
+        above = lowest_above(array, value)
+        if above < 0 or above - value < GAP_SIGMAS * sigma:
+            continue
+        at = voxels_in_runs(array, labels, value, np.nonzero((lowest <= value) | may_hold)[0], bounds,
+                            stream)
         if at is not None:
             labels[at[0]] = LOST_LINES_CODE
             labels[at[1]] = TRUNCATION_CODE
@@ -98,10 +114,9 @@ def few_in_a_slice(array: np.ndarray, labels: np.ndarray, value: float, k: int) 
     return np.count_nonzero((np.asarray(array[:, :, k]) == value) & (labels[:, :, k] == 0)) <= MOST_IN_SLICE
 
 
-def bounds_without(array: np.ndarray, fills: list[float], ranges: float) -> tuple[float, float] | None:
-    """``ranges`` value ranges beyond the 0.5-99.5 percentiles of a sample of slices, less its fill
-    values and its lowest and highest value (a lost line's fill held by 4% of a small image is its 0.5
-    percentile)."""
+def typical_range(array: np.ndarray, fills: list[float]) -> tuple[float, float] | None:
+    """The 0.5-99.5 percentiles of a sample of slices, less its fill values and its lowest and highest
+    value (a lost line's fill held by 4% of a small image is its 0.5 percentile)."""
     sample = np.asarray(array[:, :, ::max(1, array.shape[2] // 16)], dtype=np.float64)
     sample = sample[np.isfinite(sample) & ~is_fill_value(sample, fills)]
     if sample.size:
@@ -109,21 +124,35 @@ def bounds_without(array: np.ndarray, fills: list[float], ranges: float) -> tupl
     if sample.size == 0:
         return None
     low, high = percentiles(sample, [0.5, 99.5])
-    return low - ranges * (high - low), high + ranges * (high - low)
+    return low, high
+
+
+def lowest_above(array: np.ndarray, value: float) -> float:
+    """The lowest value of the scan above ``value`` (NaN left out), slice by slice."""
+    found = np.inf
+    for k in range(array.shape[2]):
+        plane = np.asarray(array[:, :, k])
+        above = plane[plane > value]
+        if above.size:
+            found = min(found, float(above.min()))
+    return found
 
 
 def voxels_in_runs(array: np.ndarray, labels: np.ndarray, value: float, slices: np.ndarray,
-                   bounds: tuple[float, float]) -> tuple[tuple[np.ndarray, ...], ...] | None:
+                   bounds: tuple[float, float], stream: bool) -> tuple[tuple[np.ndarray, ...], ...] | None:
     """The unlabelled voxels at ``value`` (in ``slices``, those that may hold it) where each lies in a
-    run (:func:`short_runs_below`), two at least: those in runs and those of the stream's tail; None
-    where one does not (looked at slice by slice, to the first that fails)."""
+    run (:func:`short_runs_below`), two at least: those in runs and those of the stream's tail (where
+    ``stream``); None where one does not (looked at slice by slice, to the first that fails)."""
     ni, nj, nk = array.shape
     runs: list[tuple[np.ndarray, ...]] = []
-    tail = stream_tail(array, value)
+    tail = stream_tail(array, value) if stream else ni * nj
+    in_tail = np.zeros(ni * nj, dtype=bool)
+    in_tail[tail:] = True
+    in_tail = in_tail.reshape((ni, nj), order="F")
     for k in slices:
         plane = (np.asarray(array[:, :, k]) == value) & (labels[:, :, k] == 0)
         if k == nk - 1:
-            plane.reshape(-1, order="F")[tail:] = False
+            plane &= ~in_tail
         if plane.sum() > MOST_IN_SLICE:
             return None
         found, _ = ndimage.label(plane, structure=np.ones((3, 3), dtype=bool))
@@ -138,7 +167,7 @@ def voxels_in_runs(array: np.ndarray, labels: np.ndarray, value: float, slices: 
                 return None
         i, j = np.nonzero(plane)
         runs.append((i, j, np.full(len(i), k)))
-    i, j = np.unravel_index(np.arange(tail, ni * nj), (ni, nj), order="F")
+    i, j = np.nonzero(in_tail)
     tail_voxels = (i, j, np.full(len(i), nk - 1))
     tail_voxels = tuple(w[labels[tail_voxels] == 0] for w in tail_voxels)
     in_runs = tuple(np.concatenate([r[axis] for r in runs] + [np.zeros(0, int)]) for axis in range(3))

@@ -12,24 +12,27 @@ from medinpaint.repair.detection.kinds import Detection
 
 
 def inside_nan_frame(array: np.ndarray) -> tuple[slice, slice, slice] | None:
-    """The in-plane box inside whole lines of NaN from the border inwards, in every slice (both ends of
-    both in-plane axes; a frame one side wide counts); None where there is no such frame, or nothing
-    inside it."""
+    """The in-plane box inside whole lines of NaN from the border inwards, in every slice, on all four
+    sides; None where there is no such frame, or nothing inside it. A stream cut short writes its fill
+    over the frame's last lines: the frame is broken there, and the scan is judged whole, its tail
+    found as before."""
     if array.dtype.kind != "f" or array.ndim != 3:
         return None
     box = []
     for axis in (0, 1):
         n = array.shape[axis]
+
+        def line(index: int, axis: int = axis) -> np.ndarray:
+            return array[index] if axis == 0 else array[:, index]
+
         start, stop = 0, n
-        while start < n and np.isnan(np.take(array, start, axis=axis)).all():
+        while start < n and np.isnan(line(start)).all():
             start += 1
-        while stop > start and np.isnan(np.take(array, stop - 1, axis=axis)).all():
+        while stop > start and np.isnan(line(stop - 1)).all():
             stop -= 1
+        if start == 0 or stop == n or stop == start:
+            return None
         box.append(slice(start, stop))
-    if all(s.start == 0 and s.stop == n for s, n in zip(box, array.shape, strict=False)):
-        return None
-    if any(s.stop - s.start == 0 for s in box):
-        return None
     return box[0], box[1], slice(None)
 
 

@@ -287,7 +287,7 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
                                       LATER_LOOKS.after_share * array[:, :, 0].size * not_constant.sum()):
         find_smaller_flips(array, fills, not_constant, labels, stats["sigma"], slab)
     if patterns:
-        short_runs_below(array, labels, fills, slice_low, own, BIT_ERRORS.impulse_ranges)
+        short_runs_below(array, labels, fills, slice_low, own, stats["sigma"], stream)
     impossible_values(array, fills, labels, stats, slab)  # (last: the looks above judge without them)
     details = {"fill_values": [float(f) for f in fills]}
     if doubtful:

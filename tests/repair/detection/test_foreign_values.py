@@ -1,8 +1,10 @@
-"""Short runs at a value far below a scan's tissue: lost lines and a stream's tail too short for the
-fill rules, in pydicom's 16x16 CT thumbnail (CT5N), where every lost line is such a run."""
+"""Short runs of a negative value in a scan that is never negative: lost lines and a stream's tail too
+short for the fill rules, in pydicom's 16x16 CT thumbnail (CT5N, stored values 358-1099), where every
+lost line is such a run."""
 
 import numpy as np
 
+from medinpaint.io import Volume
 from medinpaint.repair import detect
 from medinpaint.repair.detection import CODE
 from tests.repair.detection.scans import bench_view
@@ -15,12 +17,11 @@ def _thumbnail():
 
 
 def test_short_pieces_of_lost_lines_below_the_tissue_are_found():
-    """Two pieces of lines (6 and 5 voxels of stored 0, the tissue at 358-1099): lost lines, nothing
-    else."""
+    """Two pieces of lines (6 and 5 voxels of -1024): lost lines, nothing else."""
     clean, array = _thumbnail()
     damaged = array.copy()
-    damaged[0:6, 15] = 0
-    damaged[11:16, 14] = 0
+    damaged[0:6, 15] = -1024
+    damaged[11:16, 14] = -1024
     labels = detect(clean.with_array(damaged)).labels
     truth = damaged != array
     assert (labels[truth] == CODE["lost-lines"]).all()
@@ -42,9 +43,32 @@ def test_a_value_also_held_in_another_shape_is_the_scans_own():
     line makes): the value is the scan's own, and the pieces are left."""
     clean, array = _thumbnail()
     damaged = array.copy()
-    damaged[0:6, 15] = 0
-    damaged[11:16, 14] = 0
-    damaged[7:9, 5] = 0
-    damaged[8, 6] = 0
+    damaged[0:6, 15] = -1024
+    damaged[11:16, 14] = -1024
+    damaged[7:9, 5] = -1024
+    damaged[8, 6] = -1024
     labels = detect(clean.with_array(damaged)).labels
     assert not (labels == CODE["lost-lines"]).any()
+
+
+def test_a_value_far_below_the_tissue_but_not_negative_is_left():
+    """The same pieces at stored 0, 358 below the tissue: a clean scan holds such values in such runs
+    (ch2better's own 0 voxels inside its brain, six in a column), so 0 is no proof."""
+    clean, array = _thumbnail()
+    damaged = array.copy()
+    damaged[0:6, 15] = 0
+    damaged[11:16, 14] = 0
+    assert not detect(clean.with_array(damaged)).labels.any()
+
+
+def test_a_short_run_in_a_scan_with_a_nan_slice_is_judged_with_that_slice():
+    """A value also held in another shape in a slice that holds NaN (whose lowest is NaN) is still the
+    scan's own: the slice is looked at."""
+    clean, array = _thumbnail()
+    volume = np.concatenate([array, array], axis=2).astype(np.float32)
+    volume[0:6, 15, 0] = -1024
+    volume[7:9, 5, 1] = -1024
+    volume[8, 6, 1] = -1024
+    volume[3, 3, 1] = np.nan
+    found = detect(Volume(volume, np.eye(4))).labels
+    assert not (found == CODE["lost-lines"]).any()

@@ -7,6 +7,7 @@ import pytest
 
 from medinpaint.io import Volume
 from medinpaint.repair import detect
+from medinpaint.repair.detection import CODE
 from tests.generators.independent import damage
 from tests.generators.storage import pad
 from tests.repair.detection.clean_forms import physical
@@ -36,3 +37,20 @@ def test_damage_inside_a_nan_frame_is_found_as_without_it(kind, seed):
     assert alone.any()
     assert np.array_equal(framed[8:-8, 8:-8], alone)
     assert np.count_nonzero(framed) == np.count_nonzero(alone)
+
+
+def test_a_cut_stream_breaks_the_frame_and_is_found_as_truncation():
+    """ch2's bounded volume in a frame of 10 NaN pixels, the last 30% of its last slice's stream lost
+    to 0: the fill overwrites the frame's last lines, so the frame is no frame, and the tail is a
+    truncation (a helper's review: with a frame on one side counted, it was taken for lost packets)."""
+    view = bench_view("ch2", volume_view=True)
+    damaged = pad(np.ascontiguousarray(physical(view).astype(np.float32)), 10, value=np.nan)
+    last = damaged[:, :, -1].reshape(-1, order="F").copy()
+    cut = int(0.7 * last.size)
+    last[cut:] = 0
+    damaged[:, :, -1] = last.reshape(damaged.shape[:2], order="F")
+    labels = detect(Volume(damaged, np.eye(4))).labels
+    tail = np.zeros(last.size, dtype=bool)
+    tail[cut:] = True
+    tail = tail.reshape(damaged.shape[:2], order="F")
+    assert (labels[:, :, -1][tail] == CODE["truncation"]).all()

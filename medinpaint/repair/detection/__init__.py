@@ -10,8 +10,8 @@ not, working on the stored values (where the failure happened):
   takes whatever constant a sender or converter writes (-1024 in an HU float CT, -2000, 0 after
   rescaling); any region of such a run value is lost packets, whatever its tile size or grid; once
   some voxels of a negative fill are found lost in a scan that holds no negative value of its own, all
-  its voxels are; a value far below the tissue held only in short runs (a partial line, a stream's tail
-  too short for these rules) is lost too;
+  its voxels are, and so are its short runs (a partial line, a stream's tail too short for these
+  rules) where no rule found any;
 - lost scan lines: whole rows (or columns) at a fill value with content on both sides, and along them
   in a slice beside;
 - lost packets: fill-valued regions aligned to an 8, 16 or 32 pixel tile grid, or exact rectangles inside
@@ -60,8 +60,8 @@ Modules: :mod:`.volume` drives a scan through the detectors, slab by slab (:mod:
 :mod:`.packets` (packet loss),
 :mod:`.blocks` (corrupted blocks), :mod:`.bit_errors` and :mod:`.later_looks` (bit errors),
 :mod:`.impossible` (values no measurement of the scan can be), :mod:`.foreign_values` (a value foreign to
-the scan: a negative fill in a scan of magnitudes, short runs far below the tissue), :mod:`.nan_frame` (a
-frame of NaN around every slice, inside which detection runs);
+the scan: a negative fill in a scan that is never negative, wherever it lies or in short runs),
+:mod:`.nan_frame` (a frame of NaN around every slice, inside which detection runs);
 :mod:`.kinds` holds the kinds (named by the damage transforms) and :class:`Detection`.
 """
 

@@ -66,8 +66,8 @@ ACROSS = 3
 # the most voxels of a value in short runs in one slice (a value the scan holds in more is its own:
 # cranium's clipped air is its minimum in every slice)
 MOST_IN_SLICE = 4 * ACROSS * SCAN.min_hole
-# the least gap, in noise sigmas, between such a value and the scan's next value above it (a flat crop
-# of air, values within 2 of each other, has ranges of ranges under one step)
+# the least gap, in noise sigmas, between such a value and the scan's next value above it (in a flat
+# crop of air, values within 2 of each other, one step is half its range)
 GAP_SIGMAS = 10.0
 
 

@@ -27,12 +27,11 @@ def foreign_fill_everywhere(array: np.ndarray, fills: list[float], labels: np.nd
     if not labels.any():
         return
     # the range of the values that are no fill (lost lines by the hundred widen the scan's own range)
-    sample = np.asarray(array[:, :, ::max(1, array.shape[2] // 16)])
-    sample = sample[~is_fill_value(sample, fills)]
+    sample = sample_less_fills(array, fills)
     if sample.size == 0:
         return
-    with np.errstate(invalid="ignore"):  # random bytes read as floats hold signalling NaNs
-        low, high = percentiles(sample.astype(np.float64), [0.5, 99.5])
+    with np.errstate(invalid="ignore"):  # (NaN among them)
+        low, high = percentiles(sample, [0.5, 99.5])
     # negative, half a range below values that are never negative (an MR's magnitudes; -1024 lies 0.69
     # ranges below pydicom's MR_small): 0, or any value inside the range, may be the scan's own
     # background or dark tissue
@@ -98,7 +97,7 @@ def short_runs_below(array: np.ndarray, labels: np.ndarray, fills: list[float], 
     bounds = typical[0] - reach, typical[1] + reach
     may_hold = np.isnan(lowest)  # (a slice holding NaN has NaN for its lowest)
     for value in [value for value in candidates if value < bounds[0]]:
-        above = lowest_above(array, value)
+        above = lowest_above(array, value, lowest)
         if above < 0 or above - value < GAP_SIGMAS * sigma:
             continue
         at = voxels_in_runs(array, labels, value, np.nonzero((lowest <= value) | may_hold)[0], bounds,
@@ -117,8 +116,8 @@ def few_in_a_slice(array: np.ndarray, labels: np.ndarray, value: float, k: int) 
 def typical_range(array: np.ndarray, fills: list[float]) -> tuple[float, float] | None:
     """The 0.5-99.5 percentiles of a sample of slices, less its fill values and its lowest and highest
     value (a lost line's fill held by 4% of a small image is its 0.5 percentile)."""
-    sample = np.asarray(array[:, :, ::max(1, array.shape[2] // 16)], dtype=np.float64)
-    sample = sample[np.isfinite(sample) & ~is_fill_value(sample, fills)]
+    sample = sample_less_fills(array, fills)
+    sample = sample[np.isfinite(sample)]
     if sample.size:
         sample = sample[(sample > sample.min()) & (sample < sample.max())]
     if sample.size == 0:
@@ -127,14 +126,23 @@ def typical_range(array: np.ndarray, fills: list[float]) -> tuple[float, float] 
     return low, high
 
 
-def lowest_above(array: np.ndarray, value: float) -> float:
-    """The lowest value of the scan above ``value`` (NaN left out), slice by slice."""
-    found = np.inf
-    for k in range(array.shape[2]):
+def sample_less_fills(array: np.ndarray, fills: list[float]) -> np.ndarray:
+    """The values of 16 slices spread over the scan that are no fill value, as float64."""
+    sample = np.asarray(array[:, :, ::max(1, array.shape[2] // 16)])
+    with np.errstate(invalid="ignore"):  # random bytes read as floats hold signalling NaNs
+        return sample[~is_fill_value(sample, fills)].astype(np.float64)
+
+
+def lowest_above(array: np.ndarray, value: float, lowest: np.ndarray) -> float:
+    """The lowest value of the scan above ``value`` (NaN left out): a slice whose ``lowest`` lies above
+    it gives that; only the others (it, or below it, or NaN there) are read."""
+    above = lowest[lowest > value]
+    found = float(above.min()) if above.size else np.inf
+    for k in np.nonzero(~(lowest > value))[0]:
         plane = np.asarray(array[:, :, k])
-        above = plane[plane > value]
-        if above.size:
-            found = min(found, float(above.min()))
+        rest = plane[plane > value]
+        if rest.size:
+            found = min(found, float(rest.min()))
     return found
 
 

@@ -339,16 +339,20 @@ def edge_grid_offsets(fill: np.ndarray, content: np.ndarray, sizes: tuple[int, .
             along_columns = along_columns[:-half] & along_columns[half:]
         if not (along_rows.any() and along_columns.any()):
             break
-        j, r = np.nonzero(along_rows)
-        i, c = np.nonzero(along_columns)
-        # vertices (rows above, columns left of it, as R * (nj + 1) + C) where such edges start or end
-        row_ends = np.concatenate([(r + 1) * (nj + 1) + j, (r + 1) * (nj + 1) + j + t])
-        column_ends = np.concatenate([i * (nj + 1) + c + 1, (i + t) * (nj + 1) + c + 1])
-        corners = np.intersect1d(row_ends, column_ends)
-        if not len(corners):
+        # vertices (rows above, columns left of it) where such edges start or end, on a plane of
+        # vertices padded to whole t x t cells, so that the corners count per grid offset in one sum
+        shape = (-(-(ni + 1) // t) * t, -(-(nj + 1) // t) * t)
+        row_ends, column_ends = np.zeros(shape, dtype=bool), np.zeros(shape, dtype=bool)
+        row_ends[1:ni, :nj - t + 1] = along_rows.T
+        row_ends[1:ni, t:nj + 1] |= along_rows.T
+        column_ends[:ni - t + 1, 1:nj] = along_columns
+        column_ends[t:ni + 1, 1:nj] |= along_columns
+        row_ends &= column_ends
+        counts = row_ends.reshape(shape[0] // t, t, shape[1] // t, t).sum(axis=(0, 2), dtype=np.int64).ravel()
+        if not counts.any():
             continue
-        grids, counts = np.unique((corners // (nj + 1) % t) * t + corners % (nj + 1) % t, return_counts=True)
-        best = grids[np.argsort(-counts, kind="stable")]
+        best = np.argsort(-counts, kind="stable")
+        best = best[counts[best] > 0]
         found[t] = [(int(g) // t, int(g) % t) for g in best if g][:most]
     return found
 

@@ -232,7 +232,9 @@ def _run_repair(args: argparse.Namespace) -> int:
                          report_path=args.report, mask_out=args.mask_out, model=args.model,
                          denoise_model=args.denoise_model, device=args.device, series=args.series,
                          overwrite=args.overwrite, progress_lines=args.progress, precision=args.precision)
-    kinds = ", ".join(f"{k} {v}" for k, v in report["kinds"].items()) or "no damage found"
+    kinds = ", ".join(f"{k} {v}" for k, v in report["kinds"].items()) or (
+        f"a label map of {report['label_map']} labels, not screened" if report.get("label_map")
+        else "no damage found")
     print(f"wrote {args.output}: {report['damaged_voxels']} voxels repaired ({kinds}) "
           f"in {report['seconds']:.2f} s")
     return 0

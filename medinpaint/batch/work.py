@@ -150,10 +150,13 @@ def screen(key: str, kind: str, inputs: list[str], options: Options) -> tuple[di
         detection = detect(volume)
         kinds = detection.counts()
         mask = detection.mask
+        label_map = detection.details.get("label_map")  # a segmentation: not screened
         del detection
     except Exception as exc:  # noqa: BLE001 - one series' failure is recorded, the job goes on
         return {**summary, "status": "failed", "reason": reason_of(exc, inputs)}, None
     damaged = int(np.count_nonzero(mask))
+    if label_map:
+        summary["label_map"] = label_map
     summary.update(status="damaged" if damaged else "clean", kinds=kinds, damaged_voxels=damaged,
                    shape=list(volume.shape),
                    timings={"read": round(read_done - started, 3),

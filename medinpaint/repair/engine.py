@@ -82,6 +82,7 @@ def repair_volume(volume: Volume, *, mask: np.ndarray | None = None, denoise: bo
     started = time.perf_counter()
     report_progress = progress or (lambda fraction, stage: None)
     report_progress(0.0, "detecting damage")
+    label_map = None
     if mask is not None:
         mask = np.asarray(mask)
         if mask.shape != volume.shape:
@@ -91,6 +92,9 @@ def repair_volume(volume: Volume, *, mask: np.ndarray | None = None, denoise: bo
     else:
         detection = detect(volume)
         kinds = detection.counts()
+        label_map = detection.details.get("label_map")  # a segmentation: left as it is
+        if label_map:
+            log.info("the scan holds %d whole-number values only: a label map, not screened", label_map)
         # the label volume becomes the 0/1 mask in place (kinds are counted above): no second full-size array
         repair_mask = labels_to_mask(detection.labels)
     torch_device = pick_device(device)
@@ -138,6 +142,7 @@ def repair_volume(volume: Volume, *, mask: np.ndarray | None = None, denoise: bo
         "damaged_slices": sorted(set(damaged_slices)),
         "recreated_slices": sorted(set(lost_slices)),
         "mask_source": "user" if mask is not None else "detected",
+        **({"label_map": label_map} if label_map else {}),
         "denoised": bool(denoise),
         **({"denoise": denoise_report} if denoise else {}),
         **({"single_slice_fill": in_plane_choices} if in_plane_choices else {}),

@@ -48,6 +48,9 @@ damage is found, values of a kind the scan's own never are (off the whole number
 numbers, below 0 in a scan of magnitudes, near 0 far below its magnitudes) where they lie beyond the
 noise of their neighbours.
 
+A label map (a segmentation stored as an image: 2 to 16 whole numbers) is no measurement and is left
+alone (:mod:`.label_maps`).
+
 Thresholds are relative to the scan's own noise and range, and were set so that no clean scan the
 project has (sample data, training volumes including heudiconv's mosaics, pydicom's and nibabel's
 images, and every data source along its three axes in every storage form: tests/repair/detection/
@@ -61,7 +64,8 @@ Modules: :mod:`.volume` drives a scan through the detectors, slab by slab (:mod:
 :mod:`.blocks` (corrupted blocks), :mod:`.bit_errors` and :mod:`.later_looks` (bit errors),
 :mod:`.impossible` (values no measurement of the scan can be), :mod:`.foreign_values` (a value foreign to
 the scan: a negative fill in a scan that is never negative, wherever it lies or in short runs),
-:mod:`.nan_frame` (a frame of NaN around every slice, inside which detection runs);
+:mod:`.nan_frame` (a frame of NaN around every slice, inside which detection runs), :mod:`.label_maps`
+(segmentations, left alone);
 :mod:`.kinds` holds the kinds (named by the damage transforms) and :class:`Detection`.
 """
 

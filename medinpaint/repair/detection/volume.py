@@ -48,6 +48,7 @@ from medinpaint.repair.detection.nan_frame import framed, inside_nan_frame
 from medinpaint.repair.detection.near_fill import drop_background_beside
 from medinpaint.repair.detection.packets import find_packet_loss
 from medinpaint.repair.detection.partial_lines import PARTIAL_LINES, find_partial_lines, lost_line_parts
+from medinpaint.repair.detection.run_fills import garbage_beyond, tissue_plateau
 from medinpaint.repair.detection.slabs import (
     SCAN,
     SLAB,
@@ -121,7 +122,7 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
         # and clear of them: a resampled floor (cranium's clipped air interpolated to -1023) is the floor
         margin = SCAN.written_inside / 100 * (high - low)
         written = [value for value in written if low + margin < value < high - margin
-                   and not garbage_beyond(raw, value)]
+                   and not garbage_beyond(raw, value) and not tissue_plateau(raw, value)]
     fills = sorted(set(fills) | set(written))
     slice_low, slice_high = np.empty(nk, array.dtype), np.empty(nk, array.dtype)  # each slice's extremes
     fractions = np.empty(nk)
@@ -371,17 +372,6 @@ def doubtful_impulses(array: np.ndarray, labels: np.ndarray, flipped: np.ndarray
     if found:
         doubtful[BIT_ERRORS_KIND] = np.concatenate(found)
     return sum(len(w[0]) for w in weak)
-
-
-def garbage_beyond(sample: np.ndarray, value: float) -> bool:
-    """Whether ``value`` is the floor or ceiling of an integer ``sample``'s content with only garbage
-    beyond it: no two voxels side by side in a row share a value below it (or above it). A block of
-    noise over int16's range took cranium's clipped air at -1024 for a value written inside the
-    range, and 40% of a slice's air for lost packets; tissue, noisy or clipped, repeats its values."""
-    if sample.dtype.kind not in "iu":
-        return False
-    same = sample[1:] == sample[:-1]
-    return not (same & (sample[1:] < value)).any() or not (same & (sample[1:] > value)).any()
 
 
 def lone_negative_minimum(array: np.ndarray, minimum: np.generic, slab: int) -> float | None:

@@ -55,6 +55,10 @@ class CorruptedBlockThresholds:
         notch_rough: a corner of a garbage rectangle each of whose rows and columns holds this share of
             rough voxels at most is no garbage, and is left out (:func:`tissue_notches`; a weakly
             rough block's own lines hold some 0.2).
+        clipped: a block whose voxels of content sit this often at the slab's lowest or highest value
+            is anatomy a display window clipped (a CT's skull base through a subdural window: bone at
+            255 beside air at 0), no garbage: random bytes and uniform noise land there once in 128
+            at most (uint8).
     """
 
     step_range: float = 0.2
@@ -70,9 +74,18 @@ class CorruptedBlockThresholds:
     garbled_share: float = 0.5
     stretched_range: float = 1024.0
     notch_rough: float = 0.1
+    clipped: float = 0.1
 
 
 CORRUPTED_BLOCKS = CorruptedBlockThresholds()
+
+
+def slab_extremes(values: np.ndarray) -> tuple[float, float]:
+    """The lowest and highest of a slab's ``values``, NaN left out (NaN, NaN where all are)."""
+    finite = values[~np.isnan(values)] if values.dtype.kind == "f" else values
+    if not finite.size:
+        return np.nan, np.nan
+    return float(finite.min()), float(finite.max())
 
 
 def trim_to_garbage(rough: np.ndarray, box: tuple[slice, slice, slice]) -> tuple[slice, slice, slice]:
@@ -142,12 +155,13 @@ def busiest_between_content(values: np.ndarray, is_fill: np.ndarray, block: tupl
 
 def label_garbage_rectangles(values: np.ndarray, busy: np.ndarray, box: tuple[slice, ...],
                              is_fill: np.ndarray, labels: np.ndarray, full_range: float,
-                             step_limit: float) -> None:
+                             step_limit: float, extremes: tuple[float, float]) -> None:
     """Label the garbage rectangles of one busy region (``busy`` inside ``box`` of one plane).
 
     Overlapping blocks make a region that no single rectangle fits: the largest is trimmed out first,
     then what stays busy beyond its reach is trimmed again (at most four times). ``step_limit``: the
-    mean step that made the region busy; a block must pass it between its own voxels of content too."""
+    mean step that made the region busy; a block must pass it between its own voxels of content too.
+    ``extremes``: the slab's lowest and highest value (before any clip to the range)."""
     for _ in range(CORRUPTED_BLOCKS.max_blocks):
         inside = ndimage.find_objects(busy.astype(np.uint8))
         if not inside or busy.sum() < SCAN.min_hole:
@@ -186,6 +200,9 @@ def label_garbage_rectangles(values: np.ndarray, busy: np.ndarray, box: tuple[sl
         measured = values[block][:, :, 0]
         roughness = roughness_along_best_direction(measured, ~is_fill[block][:, :, 0] & ~np.isnan(measured))
         if roughness < CORRUPTED_BLOCKS.garbage_along:  # a vessel, not garbage
+            return
+        content = measured[~is_fill[block][:, :, 0]]
+        if np.isin(content, extremes).mean() >= CORRUPTED_BLOCKS.clipped:  # clipped anatomy
             return
         own = tuple(slice(b.start - p.start, b.stop - p.start) for b, p in zip(block, part, strict=True))
         kept = ~tissue_notches(rough[own][:, :, 0])[:, :, np.newaxis]
@@ -363,9 +380,10 @@ def find_corrupted_blocks(values: np.ndarray, is_fill: np.ndarray, not_constant:
         busy[:, :, candidates] = (ndimage.uniform_filter(steps[:, :, candidates], size=(5, 5, 1))
                                   > limits[candidates])
         blocks, boxes, _ = regions_in_plane(busy, SCAN.min_hole)
+        extremes = slab_extremes(values) if boxes else (np.nan, np.nan)
         for index, box in enumerate(boxes, start=1):
             label_garbage_rectangles(judged, blocks[box] == index, box, is_fill, labels, full_range,
-                                     float(limits[box[2].start]))
+                                     float(limits[box[2].start]), extremes)
     return step_i
 
 

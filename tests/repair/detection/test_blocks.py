@@ -301,3 +301,35 @@ def test_the_tissue_in_the_notch_of_two_overlapping_blocks_is_left():
     found = np.asarray(detection.labels) > 0
     assert found[:, :, 2][changed[:, :, 2]].all()
     assert not (found & ~lost)[:, :, 2].any()
+
+
+def _subdural_export():
+    """cranium's axial middle slice through a subdural window (75/215 HU) as an 8-bit export: bone at
+    255 beside air at 0 at the skull base, which a rough block had been called (51 voxels)."""
+    from medinpaint.data.sources import find_source
+    from tests.generators import storage
+    from tests.repair.detection.clean_forms import physical
+    from tests.repair.detection.scans import require_source
+
+    require_source("cranium")
+    hu = np.moveaxis(physical(find_source("cranium").load()), 0, 2)
+    k = hu.shape[2] // 2
+    return storage.windowed(hu[:, :, k:k + 1], *storage.CT_WINDOWS["subdural"])
+
+
+def test_anatomy_a_display_window_clipped_is_no_garbage():
+    export = _subdural_export()
+    detection = detect(Volume(np.ascontiguousarray(export), np.eye(4), meta={"format": "nifti"}))
+    assert not detection.labels.any(), detection.counts()
+
+
+def test_random_bytes_in_a_windowed_export_are_found():
+    """Bytes of garbage land at 0 or 255 (the export's clip values) once in 128: a 16 x 16 block of them
+    in the brain (values 40-90 there) is a block still."""
+    export = _subdural_export()
+    damaged = export.copy()
+    damaged[64:80, 32:48, 0] = np.random.default_rng(3).integers(0, 256, (16, 16), dtype=np.uint8)
+    labels = detect(Volume(np.ascontiguousarray(damaged), np.eye(4), meta={"format": "nifti"})).labels
+    changed = damaged != export
+    assert (labels[changed] == CODE["corrupted-blocks"]).mean() > 0.95
+    assert not labels[~changed & (labels != 0)].size > 8  # (a voxel or two beside the block, rough too)

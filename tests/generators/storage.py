@@ -9,6 +9,8 @@ Slope/Intercept, NIfTI's ``scl_slope``/``scl_inter``. ``Stored`` carries the thr
 - geometry and background: ``crop`` in-plane, ``pad`` with the scanner's background value, ``masked``
   (skull-stripped-like: a constant outside a body mask that cuts into tissue), ``thresholded`` (everything
   under a level set to a constant);
+- 8-bit exports: ``windowed`` through a display window (``CT_WINDOWS``' presets, or ``auto_window``),
+  ``jpeg_lossy`` and ``j2k_lossy`` through a lossy codec;
 - files: ``write_nifti`` saves stored values with their dtype and ``scl_slope``/``scl_inter``, so that a test
   can hand a real file to ``medinpaint repair``; ``read_nifti`` reads one back; ``write_dicom`` saves a 2D
   slice as a CT DICOM file built on pydicom's CT_small.dcm.
@@ -182,6 +184,25 @@ def turned(array: np.ndarray, degrees: float = 5.0) -> np.ndarray:
     array = np.asarray(array, dtype=np.float64)
     turned = ndimage.rotate(array, degrees, axes=(1, 2), reshape=False, order=1, mode="nearest")
     return turned.astype(np.float32)
+
+
+# a viewer's window presets (centre, width) for CT, HU: what an 8-bit export of a CT keeps
+CT_WINDOWS = {"brain": (40.0, 80.0), "subdural": (75.0, 215.0), "soft": (50.0, 400.0),
+              "bone": (600.0, 2800.0)}
+
+
+def windowed(array: np.ndarray, centre: float, width: float) -> np.ndarray:
+    """``array`` through a display window, as an 8-bit export (PNG, a secondary capture, a teaching or
+    AI dataset) stores it: ``centre - width / 2`` and below to 0, ``centre + width / 2`` and above to
+    255, linear between. uint8."""
+    scaled = (np.asarray(array, dtype=np.float64) - (centre - width / 2)) / width * 255
+    return np.clip(np.round(scaled), 0, 255).astype(np.uint8)
+
+
+def auto_window(array: np.ndarray) -> tuple[float, float]:
+    """(centre, width) from the 1st to the 99th percentile of ``array``: a viewer's automatic window."""
+    low, high = np.percentile(np.asarray(array, dtype=np.float64), [1, 99])
+    return (low + high) / 2, max(high - low, 1e-6)
 
 
 def jpeg_lossy(array: np.ndarray, quality: int = 90) -> np.ndarray:

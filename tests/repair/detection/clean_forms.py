@@ -6,9 +6,10 @@ of its three axes, as the middle single slice and as a volume (cropped in-plane 
 keep it bounded), and each of those is stored as the scan's own values, float32 and float64 NIfTI of its
 physical values, rescaled int16 (CT: intercept -1024; MR: 12 bits), cropped, padded with the scanner's
 background (and with NaN, a resampler's "no data"), as lossy 8-bit JPEG (quality 90 and 75) and 12-bit
-JPEG 2000 (10:1), resampled linearly (1.5 times finer in-plane; a volume turned 5 degrees), masked
-(skull-stripped-like; also with NaN outside, as statistics maps are) and thresholded, with the
-independent generator's storage helpers (:mod:`tests.generators.storage`).
+JPEG 2000 (10:1), as 8-bit exports through a display window (CT: brain, subdural, soft tissue and bone
+presets; MR: a viewer's automatic window), resampled linearly (1.5 times finer in-plane; a volume
+turned 5 degrees), masked (skull-stripped-like; also with NaN outside, as statistics maps are) and
+thresholded, with the independent generator's storage helpers (:mod:`tests.generators.storage`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from tests.generators import storage
 VOLUME_SIDE = 96
 VOLUME_SLICES = 16
 FORMS = ("native", "float32", "float64", "int16", "cropped", "padded", "padded-nan", "jpeg90", "jpeg75",
-         "j2k10", "upsampled", "turned", "masked", "thresholded", "masked-nan")
+         "j2k10", "window", "upsampled", "turned", "masked", "thresholded", "masked-nan")
 JPEG_QUALITIES = (90, 75)  # lossy 8-bit JPEG as secondary captures and viewers' exports store scans
 
 
@@ -87,6 +88,9 @@ def forms(source_volume: Volume, values: np.ndarray, stored: np.ndarray,
         yield f"jpeg{quality}", _nifti(storage.jpeg_lossy(values, quality))
     if min(values.shape[:2]) >= 32:
         yield "j2k10", _nifti(storage.j2k_lossy(values, 10))
+    windows = storage.CT_WINDOWS if ct else {"auto": storage.auto_window(values)}
+    for name, (centre, width) in windows.items():
+        yield f"window-{name}", _nifti(storage.windowed(values, centre, width))
     yield "upsampled", _nifti(storage.upsampled(values))
     if values.shape[2] >= 3:
         yield "turned", _nifti(storage.turned(values))

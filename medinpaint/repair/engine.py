@@ -95,6 +95,9 @@ def repair_volume(volume: Volume, *, mask: np.ndarray | None = None, denoise: bo
         label_map = detection.details.get("label_map")  # a segmentation: left as it is
         if label_map:
             log.info("the scan holds %d whole-number values only: a label map, not screened", label_map)
+            if denoise:
+                log.warning("a label map is not denoised: its labels are no measurement")
+                denoise = False
         # the label volume becomes the 0/1 mask in place (kinds are counted above): no second full-size array
         repair_mask = labels_to_mask(detection.labels)
     torch_device = pick_device(device)

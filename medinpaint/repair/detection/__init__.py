@@ -48,8 +48,8 @@ damage is found, values of a kind the scan's own never are (off the whole number
 numbers, below 0 in a scan of magnitudes, near 0 far below its magnitudes) where they lie beyond the
 noise of their neighbours.
 
-A label map (a segmentation stored as an image: 2 to 16 whole numbers) is no measurement and is left
-alone (:mod:`.label_maps`).
+A label map (a segmentation stored as an image: 2 to 16 whole numbers; never an NM or PET scan of
+counts) is no measurement and is left alone (:mod:`.label_maps`).
 
 Thresholds are relative to the scan's own noise and range, and were set so that no clean scan the
 project has (sample data, training volumes including heudiconv's mosaics, pydicom's and nibabel's

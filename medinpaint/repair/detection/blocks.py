@@ -57,8 +57,8 @@ class CorruptedBlockThresholds:
             rough block's own lines hold some 0.2).
         clipped: a block whose voxels of content sit this often at the slab's lowest or highest value
             is anatomy a display window clipped (a CT's skull base through a subdural window: bone at
-            255 beside air at 0), no garbage: random bytes and uniform noise land there once in 128
-            at most (uint8).
+            255 beside air at 0), no garbage: random bytes land there once in 128 (uint8), uniform
+            noise over a scan's own range 0..40 once in 20.
     """
 
     step_range: float = 0.2

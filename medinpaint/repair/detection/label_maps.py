@@ -1,7 +1,8 @@
 """Label maps: a segmentation stored as an image (a brain mask, tissue classes, a tumour's
 sub-regions) holds a few whole numbers, and every lone voxel of a mask is one flipped bit from its
 neighbours. Such a file is no measurement; detection leaves it alone, and a repair writes nothing
-into it (an intensity network's estimate is no label)."""
+into it (an intensity network's estimate is no label). A label map damaged into more than
+``MOST_LABELS`` values (garbage, many flips) is screened as a scan."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from medinpaint.io.volume import drop_mapped_pages
 # a segmentation's labels (a mask's 2, tissue classes, a tumour's 4 sub-regions) against a scan's
 # hundreds: the clean corpus's fewest outside masked forms are 25 (a single line of pydicom's MR_small)
 MOST_LABELS = 16
+# modalities whose scans are counts (nuclear medicine, PET), which a low-count frame keeps under
+# ``MOST_LABELS`` values: never taken for a label map (a count map stored as NIfTI, with no modality, is)
+COUNTED = ("NM", "PT")
 
 
 def label_count(array: np.ndarray, slab: int) -> int | None:

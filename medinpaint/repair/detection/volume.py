@@ -33,7 +33,7 @@ from medinpaint.repair.detection.kinds import (
     KINDS,
     Detection,
 )
-from medinpaint.repair.detection.label_maps import label_count
+from medinpaint.repair.detection.label_maps import COUNTED, label_count
 from medinpaint.repair.detection.later_looks import (
     LATER_LOOKS,
     find_smaller_flips,
@@ -75,13 +75,13 @@ def detect(volume: Volume, slab: int = SLAB) -> Detection:
 
     The volume is read ``slab`` slices at a time, so a memory-mapped scan is never loaded whole.
     """
+    labels = label_count(volume.array, slab) if volume.modality not in COUNTED else None
+    if labels is not None:  # a segmentation (all its volumes together): no measurement to repair
+        return Detection(np.zeros(volume.shape, dtype=np.uint8), {"label_map": labels})
     if volume.array.ndim == 4:
         parts = [detect(volume.with_array(volume.array[..., t]), slab) for t in range(volume.shape[3])]
         return Detection(np.stack([p.labels for p in parts], axis=-1),
                          {"per_volume": [p.details for p in parts]})
-    labels = label_count(volume.array, slab)
-    if labels is not None:  # a segmentation: no measurement to repair
-        return Detection(np.zeros(volume.shape, dtype=np.uint8), {"label_map": labels})
     mosaic = mosaic_layout(volume)
     inner = inside_nan_frame(volume.array) if mosaic is None else None
     if inner is not None:  # (a tail of fill inside the frame is not the stream's: its end is NaN)

@@ -9,7 +9,7 @@ from scipy import ndimage
 
 from medinpaint.cli import main
 from medinpaint.io import Volume
-from medinpaint.repair import detect
+from medinpaint.repair import detect, repair_volume
 from medinpaint.repair.detection.label_maps import MOST_LABELS, label_count
 
 
@@ -76,3 +76,25 @@ def test_a_repair_leaves_a_label_map_bit_identical(tmp_path, fill_model, capsys)
     assert out.get_data_dtype() == np.int16
     assert np.array_equal(np.asarray(out.dataobj), labels)
     assert np.allclose(out.affine, np.diag([0.9, 0.9, 2.0, 1.0]))
+
+
+def test_a_4d_label_map_is_one_and_a_counted_scan_is_none():
+    """A segmentation of each frame of a series is judged whole; a nuclear medicine or PET scan's
+    low-count frames hold as few values as a label map, and are scans."""
+    masks = np.stack([(np.indices((48, 48, 6)).sum(axis=0) % (7 + t)) < 3 for t in range(3)], axis=-1)
+    detection = detect(Volume(masks.astype(np.uint8), np.eye(4), meta={"format": "nifti"}))
+    assert detection.details == {"label_map": 2}
+    counts = np.random.default_rng(0).poisson(4.0, (64, 64, 8)).astype(np.int16)
+    assert 2 <= len(np.unique(counts)) <= MOST_LABELS
+    for modality in ("NM", "PT"):
+        detection = detect(Volume(counts, np.eye(4), meta={"format": "dicom", "modality": modality}))
+        assert "label_map" not in detection.details
+
+
+def test_a_label_map_is_not_denoised():
+    array = next(array for source, array in _sources() if source == "dipy-piesno")
+    labels = np.digitize(array, np.percentile(array, [60, 80, 95])).astype(np.int16)[16:48, 16:48, :4]
+    result = repair_volume(Volume(np.ascontiguousarray(labels), np.eye(4), meta={"format": "nifti"}),
+                           denoise=True, device="cpu")
+    assert np.array_equal(result.volume.array, labels)
+    assert result.report["label_map"] == 4 and result.report["denoised"] is False

@@ -37,16 +37,16 @@ def test_a_bone_window_export_is_clean():
     assert 75.0 not in detection.details["fill_values"]
 
 
-def test_rows_written_over_the_export_at_a_level_of_its_own_are_lost_lines():
-    """Three rows of one slice written at 128 (a level the export holds, 600 HU of bone): they cut
-    through soft tissue and air, and are found."""
+def test_a_tile_written_over_the_export_at_a_level_of_its_own_is_lost():
+    """A tile of one slice written at 128 (a level the export holds, 600 HU of bone): it cuts through
+    soft tissue, and is found."""
     export = _bone_window_export()
     damaged = export.copy()
-    damaged[60:63, :, 8] = 128
-    labels = detect(_nifti(damaged)).labels
     written = np.zeros(export.shape, dtype=bool)
-    written[60:63, :, 8] = True
-    assert (labels[written] == CODE["lost-lines"]).all()
+    written[64:96, 32:64, 8] = True
+    damaged[written] = 128
+    labels = detect(_nifti(damaged)).labels
+    assert (labels[written] == CODE["packet-loss"]).all()
     assert not labels[~written].any()
 
 
@@ -56,7 +56,7 @@ def test_a_plateau_ends_on_the_levels_beside_and_a_written_value_does_not():
     tissue[:, ::20] = 76
     assert tissue_plateau(tissue, 75)
     written = np.random.default_rng(0).integers(0, 256, (64, 64, 1)).astype(np.uint8)
-    written[30, :, 0] = 75  # one row written at 75 through noise
+    written[16:48, 16:48, 0] = 75  # a tile written at 75 through noise: its runs end on the noise
     assert not tissue_plateau(written, 75)
     halves = tissue.astype(np.float32) / 2  # not whole numbers: no levels to step to
     assert not tissue_plateau(halves, 37.5)

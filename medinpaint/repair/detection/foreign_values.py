@@ -13,7 +13,13 @@ from medinpaint.io.volume import drop_mapped_pages
 from medinpaint.repair.detection.intensity import percentiles
 from medinpaint.repair.detection.kinds import KINDS, LOST_LINES_CODE, PACKET_LOSS_CODE, TRUNCATION_CODE
 from medinpaint.repair.detection.packets import edge_padding
-from medinpaint.repair.detection.slabs import SCAN, for_each_slab, is_fill_value, to_volume_indices
+from medinpaint.repair.detection.slabs import (
+    SCAN,
+    for_each_slab,
+    is_fill_value,
+    spread_slices,
+    to_volume_indices,
+)
 
 
 def foreign_fill_everywhere(array: np.ndarray, fills: list[float], labels: np.ndarray, slab: int) -> None:
@@ -128,7 +134,7 @@ def typical_range(array: np.ndarray, fills: list[float]) -> tuple[float, float] 
 
 def sample_less_fills(array: np.ndarray, fills: list[float]) -> np.ndarray:
     """The values of 16 slices spread over the scan that are no fill value, as float64."""
-    sample = np.asarray(array[:, :, ::max(1, array.shape[2] // 16)])
+    sample = spread_slices(array)
     with np.errstate(invalid="ignore"):  # random bytes read as floats hold signalling NaNs
         return sample[~is_fill_value(sample, fills)].astype(np.float64)
 

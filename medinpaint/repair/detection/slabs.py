@@ -306,6 +306,12 @@ def in_plane_neighbours(where: tuple[np.ndarray, ...],
     return found
 
 
+def spread_slices(array: np.ndarray) -> np.ndarray:
+    """About 16 slices of ``array`` spread over the scan (every n-th), read into memory: a sample for a
+    scan-wide statistic that need not read every slice."""
+    return np.asarray(array[:, :, ::max(1, array.shape[2] // 16)])
+
+
 def for_each_slab(nk: int, slab: int, work: Callable[[slice], None]) -> None:
     """Run ``work(slice)`` on every slab of ``slab`` slices, on WORKERS threads (NumPy and SciPy release
     the GIL in their loops). Slabs are disjoint, so the order they finish in does not matter; the later

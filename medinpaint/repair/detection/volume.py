@@ -62,6 +62,7 @@ from medinpaint.repair.detection.slabs import (
     minimum_and_frame,
     pick_run_fills,
     run_values,
+    spread_slices,
     to_volume_indices,
 )
 from medinpaint.repair.detection.tiles import PACKET_LOSS
@@ -114,7 +115,7 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     if written:
         # inside the scan's range: a plateau at either end is a floor or a ceiling the values were
         # clipped to (a bias field saturating uint8 at 255, a CT's ceiling), no value written over data
-        raw = np.asarray(array[:, :, ::max(1, nk // 16)])
+        raw = spread_slices(array)
         # after a 3x3 median: impulses beyond the floor do not make it look inside the range
         sample = median_in_plane(raw.astype(np.float32))
         low, high = percentiles(sample, [SCAN.written_inside, 100 - SCAN.written_inside],
@@ -388,7 +389,7 @@ def lone_negative_minimum(array: np.ndarray, minimum: np.generic, slab: int) -> 
     def others_negative(block: np.ndarray) -> int:
         return int(np.count_nonzero((block < 0) & (block != minimum)))
 
-    if others_negative(np.asarray(array[:, :, ::max(1, nk // 16)])) >= SCAN.min_hole:
+    if others_negative(spread_slices(array)) >= SCAN.min_hole:
         return None
     found: list[int] = []
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,11 +82,11 @@ CORRUPTED_BLOCKS = CorruptedBlockThresholds()
 
 
 def slab_extremes(values: np.ndarray) -> tuple[float, float]:
-    """The lowest and highest of a slab's ``values``, NaN left out (NaN, NaN where all are)."""
-    finite = values[~np.isnan(values)] if values.dtype.kind == "f" else values
-    if not finite.size:
-        return np.nan, np.nan
-    return float(finite.min()), float(finite.max())
+    """The lowest and highest of a slab's ``values``, NaN left out (NaN, NaN where all are), with no
+    copy of the slab."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # (all NaN: NaN)
+        return float(np.nanmin(values)), float(np.nanmax(values))
 
 
 def trim_to_garbage(rough: np.ndarray, box: tuple[slice, slice, slice]) -> tuple[slice, slice, slice]:

@@ -83,9 +83,11 @@ def drop_background_beside(array: np.ndarray, part: slice, block: np.ndarray, la
 
 
 def background_at(there: np.ndarray, value: float, near: float) -> bool:
-    """Whether a region's place ``there`` in a slice beside, as it lies, is background next to the fill
-    (not the fill all over: the same tile lost, or background at the fill, proves nothing)."""
-    return bool(close_to(there, value, near).mean() >= NEAR_FILL.share and not (there == value).all())
+    """Whether a region's place ``there`` in a slice beside, as it lies, is background next to the fill,
+    judged on its voxels off the fill (the fill itself, the same tile lost or background at the fill,
+    proves nothing: a burst that hit the slice beside a little apart leaves content beside the rest)."""
+    off = there[there != value]
+    return bool(off.size and close_to(off, value, near).mean() >= NEAR_FILL.share)
 
 
 def drop_explained(plane: np.ndarray, mine: np.ndarray, explained: tuple[np.ndarray, ...] | None) -> None:

@@ -212,8 +212,9 @@ def lost_fill_regions(block: np.ndarray, holes: np.ndarray, labels: np.ndarray, 
         on_some_grid = not touches_border and all((s.stop - s.start) % TILES[0] == 0 for s in (si, sj))
         is_rectangle = (areas[index - 1] == (si.stop - si.start) * (sj.stop - sj.start)
                         and min(si.stop - si.start, sj.stop - sj.start) >= TILES[0])  # a tile at least
-        if is_rectangle and touches_border and not on_grid and fill_context is not None:
-            if cut_at_the_border(block, box, is_fill, fill_context):
+        if is_rectangle and touches_border and not on_grid:
+            if (cut_at_the_border(block, box, is_fill, fill_context) if fill_context is not None
+                    else cut_into_one_side(block, box, is_fill, contrast)):
                 labels[box][components[box] == index] = PACKET_LOSS_CODE
                 found.add(sk.start)
             continue
@@ -262,6 +263,21 @@ def cut_at_the_border(block: np.ndarray, box: tuple[slice, slice, slice], is_fil
         return False
     context, in_scan = fill_context()
     return content_either_side(context, in_scan, (si, sj), sk.start, PACKET_LOSS.content_both)
+
+
+def cut_into_one_side(block: np.ndarray, box: tuple[slice, slice, slice], is_fill: np.ndarray,
+                      contrast: float) -> bool:
+    """Whether a fill rectangle ``box`` (one slice, judged in-plane: a single slice, or a scan of two)
+    at one side of the plane, not its corner, is lost packets: content along ``PACKET_LOSS.side_content``
+    of the line just inside each of its three other sides (a straight cut into the anatomy on three
+    sides, where a scan's own background curves or runs along a whole edge), ``contrast`` away from
+    the fill there."""
+    si, sj, sk = box
+    sides = lines_outside(is_fill[:, :, sk.start], (si, sj))
+    if len(sides) != 3 or any((~side).mean() < PACKET_LOSS.side_content for side in sides):
+        return False
+    around = np.concatenate(lines_outside(block[:, :, sk.start], (si, sj))).astype(np.float64)
+    return bool(abs(np.median(around) - float(block[si.start, sj.start, sk.start])) > contrast)
 
 
 def slices_with_possible_packets(holes: np.ndarray, is_fill: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -52,6 +52,9 @@ class ScanThresholds:
             background, not a fill candidate; nor is a value outside the scan's ``written_inside`` to
             ``100 - written_inside`` percentiles (a floor or ceiling the values were clipped to).
         written_inside: see ``background_share``.
+        ringing_share: voxels at negative values other than a negative minimum, fewer than this share
+            of the scan (or than ``min_hole``), are a resampling's ringing: the scan's values cannot be
+            negative, and the minimum is a constant written into it.
     """
 
     min_hole: int = 16
@@ -61,6 +64,7 @@ class ScanThresholds:
     run_dominance: int = 4
     background_share: float = 0.5
     written_inside: float = 1.0
+    ringing_share: float = 0.001
 
 
 SCAN = ScanThresholds()

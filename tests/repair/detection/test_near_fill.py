@@ -14,7 +14,7 @@ from medinpaint.repair.detection import detect
 from medinpaint.repair.detection.moved_background import SliceBackgrounds, background_move
 from tests.generators.independent import damage
 from tests.generators.motion import moved
-from tests.repair.detection.scans import bench_view
+from tests.repair.detection.scans import bench_view, independently_damaged
 
 
 def _fourier_shifted_odd_slices(sample_data) -> tuple[Volume, np.ndarray]:
@@ -113,3 +113,15 @@ def test_a_crop_inside_the_anatomy_gives_no_move(monkeypatch):
     unmoved = detect(damaged).labels > 0
     assert unmoved.sum() > 1000
     assert (found == unmoved).all()
+
+
+def test_the_same_burst_in_the_slice_beside_is_no_background():
+    """cranium's middle 96 x 96 x 16 with tiles lost at -1024 (seed 151): its last slice lost a band 16
+    rows tall that the slice before lost too, 16 columns shorter. The place there is 82% the fill and
+    18% tissue, and the fill itself had counted as background next to the fill: the last slice's 1,440
+    lost voxels were unlabelled. The fill proves nothing; the tissue beside is content."""
+    _, _, changed, lost, detection = independently_damaged("cranium", True, "tiles", seed=151, fill=-1024)
+    found = detection.labels > 0
+    assert changed[:, :, -1].sum() >= 1440
+    assert found[changed].all()
+    assert not (found & ~lost).any()

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 from medinpaint.io.volume import drop_mapped_pages
 from medinpaint.repair.detection.kinds import LOST_LINES_CODE
@@ -22,8 +21,6 @@ from medinpaint.repair.detection.partial_lines import (
     near_content,
 )
 from medinpaint.repair.detection.slabs import (
-    CONTEXT,
-    SCAN,
     content_across,
     fill_with_context,
     for_each_slab,
@@ -48,16 +45,12 @@ class LostLineThresholds:
         nearly_full: in such a scan, a line beside the run that is this share fill joins it (its fill
             only is labelled): the first and last line of a run cut mid-line.
         content_across: the slice before or after (or two on) holds this share of content along them.
-        cut_straight: a run with content along one side only is the anatomy's edge lost in one slice
-            where both slices beside hold content across the cut for this share of the content along
-            the line beside it (:func:`cut_off_edge`).
     """
 
     content_beside: float = 0.3
     certain_beside: float = 0.1
     nearly_full: float = 0.9
     content_across: float = 0.3
-    cut_straight: float = 0.9
 
 
 LOST_LINES = LostLineThresholds()
@@ -109,11 +102,6 @@ def find_lost_lines(is_fill: np.ndarray, content: np.ndarray, content_slices: np
             taken = np.minimum(before, after) >= LOST_LINES.content_beside
             if foreign is not None and not taken.all():
                 taken |= foreign_runs(*foreign, axis, ks, starts, stops)
-            if fill_context is not None:
-                cut = ~taken & (np.maximum(before, after) >= LOST_LINES.content_beside)
-                up = before >= after  # the content is on the side before the run
-                for run in zip(ks[cut], starts[cut], stops[cut], up[cut], strict=True):
-                    labelled[axis] += cut_off_edge(is_fill, content, labels, fill_context, axis, run)
         for k, a, b in zip(ks[taken], starts[taken], stops[taken], strict=True):
             lines = (slice(None), slice(a, b)) if axis == 1 else (slice(a, b), slice(None))
             # in a scan that lost lines, the slice beyond judges where the slice beside holds fill too,
@@ -128,36 +116,6 @@ def find_lost_lines(is_fill: np.ndarray, content: np.ndarray, content_slices: np
             labels[lines + (k,)][free] = LOST_LINES_CODE
             labelled[axis] += np.count_nonzero(free)
     return labelled
-
-
-def cut_off_edge(is_fill: np.ndarray, content: np.ndarray, labels: np.ndarray,
-                 fill_context: Callable[[], tuple], axis: int, run: tuple[int, int, int, bool]) -> int:
-    """Label the edge of the anatomy lost in one slice: a ``run`` (slab slice ``k``, lines ``a`` to
-    ``b`` across ``axis``; ``up``: the content is on the line before it) of whole fill lines with
-    content along the line beside it on one side only, where both slices beside hold content across
-    the cut for ``cut_straight`` of that line's content: anatomy that ends along a straight line in
-    this slice only (a head's edge curves; a flat edge, a table or a field of view's cut, is flat in
-    the slices beside too). The run's fill voxels that both slices beside hold content at, joined
-    to the cut, are labelled. Returns how many."""
-    k, a, b, up = run
-    context, in_scan = fill_context()
-    at = k + CONTEXT
-    if not (in_scan[at - 1] and in_scan[at + 1]):
-        return 0
-    lines = (slice(a, b), slice(None)) if axis == 0 else (slice(None), slice(a, b))
-    both = ~context[lines + (at - 1,)] & ~context[lines + (at + 1,)] & (labels[lines + (k,)] == 0)
-    inner, beside = (0, a - 1) if up else (b - a - 1, b)
-    edge = content[beside, :, k] if axis == 0 else content[:, beside, k]
-    crossing = both[inner] if axis == 0 else both[:, inner]
-    if np.count_nonzero(crossing & edge) < LOST_LINES.cut_straight * np.count_nonzero(edge):
-        return 0
-    components, _ = ndimage.label(both)
-    first = components[inner] if axis == 0 else components[:, inner]
-    joined = np.isin(components, first[first > 0]) & is_fill[lines + (k,)]
-    if np.count_nonzero(joined) < SCAN.min_hole:
-        return 0
-    labels[lines + (k,)][joined] = LOST_LINES_CODE
-    return int(np.count_nonzero(joined))
 
 
 def foreign_runs(values: np.ndarray, background: list[float], contrast: float, axis: int, ks: np.ndarray,

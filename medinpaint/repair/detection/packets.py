@@ -71,6 +71,9 @@ def find_packet_loss(block: np.ndarray, is_fill: np.ndarray, content_slices: np.
     close_to_content(block, holes, is_fill, labels)
     continue_bands(block, is_fill, labels, fill_context)
     find_lost_tiles_on_slab_grids(block, holes, content, labels, fill_context)
+    if fill_context is None:  # last, where no grid rule took it: a rectangle cut into one side
+        for same_holes, _ in holes_by_value(block, holes & (labels == 0), is_fill, fills):
+            cut_into_one_side(block, same_holes, is_fill, labels, contrast)
     drop_cut_off_background(block, is_fill, labels, before, own or [])
 
 
@@ -212,9 +215,8 @@ def lost_fill_regions(block: np.ndarray, holes: np.ndarray, labels: np.ndarray, 
         on_some_grid = not touches_border and all((s.stop - s.start) % TILES[0] == 0 for s in (si, sj))
         is_rectangle = (areas[index - 1] == (si.stop - si.start) * (sj.stop - sj.start)
                         and min(si.stop - si.start, sj.stop - sj.start) >= TILES[0])  # a tile at least
-        if is_rectangle and touches_border and not on_grid:
-            if (cut_at_the_border(block, box, is_fill, fill_context) if fill_context is not None
-                    else cut_into_one_side(block, box, is_fill, contrast)):
+        if is_rectangle and touches_border and not on_grid and fill_context is not None:
+            if cut_at_the_border(block, box, is_fill, fill_context):
                 labels[box][components[box] == index] = PACKET_LOSS_CODE
                 found.add(sk.start)
             continue
@@ -265,19 +267,30 @@ def cut_at_the_border(block: np.ndarray, box: tuple[slice, slice, slice], is_fil
     return content_either_side(context, in_scan, (si, sj), sk.start, PACKET_LOSS.content_both)
 
 
-def cut_into_one_side(block: np.ndarray, box: tuple[slice, slice, slice], is_fill: np.ndarray,
-                      contrast: float) -> bool:
-    """Whether a fill rectangle ``box`` (one slice, judged in-plane: a single slice, or a scan of two)
-    at one side of the plane, not its corner, is lost packets: content along ``PACKET_LOSS.side_content``
-    of the line just inside each of its three other sides (a straight cut into the anatomy on three
-    sides, where a scan's own background curves or runs along a whole edge), ``contrast`` away from
-    the fill there."""
-    si, sj, sk = box
-    sides = lines_outside(is_fill[:, :, sk.start], (si, sj))
-    if len(sides) != 3 or any((~side).mean() < PACKET_LOSS.side_content for side in sides):
-        return False
-    around = np.concatenate(lines_outside(block[:, :, sk.start], (si, sj))).astype(np.float64)
-    return bool(abs(np.median(around) - float(block[si.start, sj.start, sk.start])) > contrast)
+def cut_into_one_side(block: np.ndarray, holes: np.ndarray, is_fill: np.ndarray, labels: np.ndarray,
+                      contrast: float) -> None:
+    """Label the regions of ``holes`` (of one fill value; a scan of one or two slices, judged in-plane)
+    that are exact rectangles a tile wide at least against one side of the plane, not its corner, with
+    content (no fill, not found damaged: background of 0 between two lines lost to -1024 is none) along
+    ``PACKET_LOSS.side_content`` of the line just inside each of their three other sides, ``contrast``
+    away from the fill there: a straight cut into the anatomy on three sides, where a scan's own
+    background curves or runs along a whole side. Looked at last, once the grid rules have had the
+    burst's tiles (a rectangle labelled first takes the whole cells their grids are found from)."""
+    components, boxes, areas = regions_in_plane(holes, SCAN.min_hole)
+    shape = holes.shape[:2]
+    for index, box in enumerate(boxes, start=1):
+        si, sj, sk = box
+        sides = [si.start == 0, si.stop == shape[0], sj.start == 0, sj.stop == shape[1]]
+        if (sum(sides) != 1 or areas[index - 1] != (si.stop - si.start) * (sj.stop - sj.start)
+                or min(si.stop - si.start, sj.stop - sj.start) < TILES[0]):
+            continue
+        k = sk.start
+        outside = lines_outside(is_fill[:, :, k] | (labels[:, :, k] != 0), (si, sj))
+        if any((~line).mean() < PACKET_LOSS.side_content for line in outside):
+            continue
+        around = np.concatenate(lines_outside(block[:, :, k], (si, sj))).astype(np.float64)
+        if abs(np.median(around) - float(block[si.start, sj.start, k])) > contrast:
+            labels[box][components[box] == index] = PACKET_LOSS_CODE
 
 
 def slices_with_possible_packets(holes: np.ndarray, is_fill: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -269,13 +269,13 @@ def cut_at_the_border(block: np.ndarray, box: tuple[slice, slice, slice], is_fil
 
 def cut_into_one_side(block: np.ndarray, holes: np.ndarray, is_fill: np.ndarray, labels: np.ndarray,
                       contrast: float) -> None:
-    """Label the regions of ``holes`` (of one fill value; a scan of one or two slices, judged in-plane)
-    that are exact rectangles a tile wide at least against one side of the plane, not its corner, with
-    content (no fill, not found damaged: background of 0 between two lines lost to -1024 is none) along
-    ``PACKET_LOSS.side_content`` of the line just inside each of their three other sides, ``contrast``
-    away from the fill there: a straight cut into the anatomy on three sides, where a scan's own
-    background curves or runs along a whole side. Looked at last, once the grid rules have had the
-    burst's tiles (a rectangle labelled first takes the whole cells their grids are found from)."""
+    """Label the exact rectangles of ``holes`` (one fill value; a scan of one or two slices) a tile wide
+    at least against one side of the plane, not its corner, with content (no fill, nothing found
+    damaged) along ``PACKET_LOSS.side_content`` of the line just outside each of their three other
+    sides, ``contrast`` from the fill there: a straight cut into the anatomy, where a scan's own
+    background curves or runs along a whole side. Not where the other slice of two holds the fill
+    there too (a box of the scan's own). Run last: a rectangle labelled first takes from the grid
+    rules the cells they find a burst's grid from."""
     components, boxes, areas = regions_in_plane(holes, SCAN.min_hole)
     shape = holes.shape[:2]
     for index, box in enumerate(boxes, start=1):
@@ -285,11 +285,13 @@ def cut_into_one_side(block: np.ndarray, holes: np.ndarray, is_fill: np.ndarray,
                 or min(si.stop - si.start, sj.stop - sj.start) < TILES[0]):
             continue
         k = sk.start
+        if block.shape[2] == 2 and is_fill[si, sj, 1 - k].all():
+            continue
         outside = lines_outside(is_fill[:, :, k] | (labels[:, :, k] != 0), (si, sj))
         if any((~line).mean() < PACKET_LOSS.side_content for line in outside):
             continue
         around = np.concatenate(lines_outside(block[:, :, k], (si, sj))).astype(np.float64)
-        if abs(np.median(around) - float(block[si.start, sj.start, k])) > contrast:
+        if abs(np.nanmedian(around) - float(block[si.start, sj.start, k])) > contrast:
             labels[box][components[box] == index] = PACKET_LOSS_CODE
 
 

@@ -219,6 +219,26 @@ def test_a_rectangle_cut_into_one_side_of_a_single_slice_is_found():
     assert not (found & ~lost).any()
 
 
+def test_a_box_at_a_corner_along_a_whole_side_or_in_both_of_two_slices_is_no_cut():
+    """ch2's middle slice cropped inside the head (96 x 96, no 0 in it) with a 12 x 32 box of 0 at a
+    corner, along a whole side, or against one side in both slices of a two-slice scan: the first two
+    are shapes a scan's own background and a smaller field of view take, and a box the other slice
+    holds too is the scan's own (the review's two-slice box: 768 voxels)."""
+    from tests.repair.detection.clean_forms import middle
+
+    require_source("ch2")
+    volume = next(source for source in available_sources() if source.name == "ch2").load()
+    stored = np.asarray(volume.array)
+    crop = stored[middle(stored.shape[0], 96), middle(stored.shape[1], 96), 90:92].copy()
+    assert crop.min() > 0
+    corner, whole, both = crop[:, :, :1].copy(), crop[:, :, :1].copy(), crop.copy()
+    corner[:12, :32] = whole[:12, :] = both[:12, 30:62] = 0
+    for boxed in (corner, whole, both):
+        assert detect(volume.with_array(np.asfortranarray(boxed))).counts() == {}
+    one = both[:, :, :1].copy()  # (the same box in a single slice is a cut: nothing tells them apart)
+    assert detect(volume.with_array(np.asfortranarray(one))).counts() == {"packet-loss": 384}
+
+
 def test_a_burst_off_the_grid_is_found_to_its_rims_and_along_the_plane_border():
     """The MNI template with the independent generator's bursts of 32-pixel tiles on a grid 26 and 24
     pixels off the image's corner (seed 3): the tiles found as their 8-pixel cells leave rims of 2 and 6

@@ -69,14 +69,14 @@ def drop_background_beside(array: np.ndarray, part: slice, block: np.ndarray, la
                 beside[side] = np.asarray(array[:, :, side])
         plane = labels[box[:2] + (k,)]
         # (a slice beside's lost packets are known where it lies in the slab)
-        lost = {side: packets[box[:2] + (side - part.start,)][mine] if part.start <= side < part.stop
-                else None for side in sides}
-        if sides and all(background_at(beside[side][box[:2]][mine], value, near, lost[side])
+        known = {side: packets[:, :, side - part.start] if part.start <= side < part.stop else None
+                 for side in sides}
+        if sides and all(background_at(beside[side][box[:2]][mine], value, near,
+                                       None if known[side] is None else known[side][box[:2]][mine])
                          for side in sides):
             plane[mine] = 0
         elif sides:
-            others = [(side, beside[side], packets[:, :, side - part.start] if part.start <= side < part.stop
-                       else None) for side in sides]
+            others = [(side, beside[side], known[side]) for side in sides]
             explained = backgrounds.moved_over(part.start + k, block[:, :, k], packets[:, :, k], others, box,
                                                mine, value)
             drop_explained(plane, mine, explained)

@@ -251,6 +251,14 @@ def lost_fill_regions(block: np.ndarray, holes: np.ndarray, labels: np.ndarray, 
     return found
 
 
+def cut_straight(not_content: np.ndarray, rectangle: tuple[slice, slice]) -> bool:
+    """Whether content (not ``not_content``, one plane) runs along ``PACKET_LOSS.side_content`` of the
+    line just outside each side of ``rectangle`` that the plane's border does not bound, and there is
+    such a side: a straight cut, where anatomy curves."""
+    sides = lines_outside(not_content, rectangle)
+    return bool(sides) and all((~side).mean() >= PACKET_LOSS.side_content for side in sides)
+
+
 def cut_at_the_border(block: np.ndarray, box: tuple[slice, slice, slice], is_fill: np.ndarray,
                       fill_context: Callable[[], tuple]) -> bool:
     """Whether a fill rectangle ``box`` (one slab slice) at the plane's border is lost packets: content
@@ -260,8 +268,7 @@ def cut_at_the_border(block: np.ndarray, box: tuple[slice, slice, slice], is_fil
     border, a burst across the last row of tiles, that no grid's corner puts forward; the scan's own
     padding or background is fill there too."""
     si, sj, sk = box
-    sides = lines_outside(is_fill[:, :, sk.start], (si, sj))
-    if not sides or any((~side).mean() < PACKET_LOSS.side_content for side in sides):
+    if not cut_straight(is_fill[:, :, sk.start], (si, sj)):
         return False
     context, in_scan = fill_context()
     return content_either_side(context, in_scan, (si, sj), sk.start, PACKET_LOSS.content_both)
@@ -287,8 +294,7 @@ def cut_into_one_side(block: np.ndarray, holes: np.ndarray, is_fill: np.ndarray,
         k = sk.start
         if block.shape[2] == 2 and is_fill[si, sj, 1 - k].all():
             continue
-        outside = lines_outside(is_fill[:, :, k] | (labels[:, :, k] != 0), (si, sj))
-        if any((~line).mean() < PACKET_LOSS.side_content for line in outside):
+        if not cut_straight(is_fill[:, :, k] | (labels[:, :, k] != 0), (si, sj)):
             continue
         around = np.concatenate(lines_outside(block[:, :, k], (si, sj))).astype(np.float64)
         if abs(np.nanmedian(around) - float(block[si.start, sj.start, k])) > contrast:

@@ -49,6 +49,7 @@ from medinpaint.repair.detection.near_fill import drop_background_beside
 from medinpaint.repair.detection.packets import find_packet_loss
 from medinpaint.repair.detection.partial_lines import PARTIAL_LINES, find_partial_lines, lost_line_parts
 from medinpaint.repair.detection.run_fills import garbage_beyond, tissue_plateau
+from medinpaint.repair.detection.shifted_in_plane import find_shifted_in_plane
 from medinpaint.repair.detection.slabs import (
     SCAN,
     SLAB,
@@ -222,6 +223,10 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
         if doubtful:
             details["doubtful"] = {kind: len(where) for kind, where in doubtful.items()}
         return Detection(labels, details, doubtful)
+    if patterns and nk <= 2:  # no slice beside shows what a block held: its seams, and a roll undone
+        for k in np.nonzero(not_constant)[0]:
+            find_shifted_in_plane(np.asarray(array[:, :, k]), labels[:, :, k],
+                                  stats["tissue_high"] - stats["tissue_low"])
     flagged = find_misplaced_blocks(volume, fills, labels, stats, slab, not_constant, padding)
     # (the noise alone: an exact twin is the evidence; the floor only keeps noise from choosing)
     find_copied_blocks(array, fills, labels, MISPLACED_BLOCKS.noise_sigmas * stats["sigma"], flagged)

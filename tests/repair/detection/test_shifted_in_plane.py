@@ -1,0 +1,58 @@
+"""Shifted blocks in a single slice: found from their seams and a roll undone, with no slice beside."""
+
+import numpy as np
+import pytest
+
+from medinpaint.repair.detection.kinds import CORRUPTED_BLOCKS_CODE
+from medinpaint.repair.detection.shifted import roll_costs
+from medinpaint.repair.detection.shifted_in_plane import passes, smoother_undone
+from tests.repair.detection.clean_forms import clean_cases
+from tests.repair.detection.scans import independently_damaged
+
+
+@pytest.mark.parametrize("name,block", [
+    ("ch2", (141, 178, 68, 96)),  # over tissue
+    ("mni152", (157, 194, 74, 102)),  # half over the background: its sides' typical jump is 0 undone
+    ("pydicom-ct-small", (89, 126, 36, 64)),  # a CT
+])
+def test_a_block_shifted_in_a_single_slice_is_found(name, block):
+    """The independent generator's seed 151 shifts one block of each single slice along its stream
+    (by 735 pixels: 26 rows and 7 columns of a 28-pixel-wide block); nothing else is damaged. It was
+    wholly unfound: the corrupted-block rule looks for garbage, and the shifted-block rule needed the
+    slices beside."""
+    _, damaged, changed, lost, found = independently_damaged(name, False, "blocks", 151)
+    i0, i1, j0, j1 = block
+    assert lost[i0:i1, j0:j1].all() and lost.sum() == (i1 - i0) * (j1 - j0)
+    labels = found.labels[:, :, 0]
+    assert (labels[i0:i1, j0:j1] != 0).all()
+    assert (labels[i0:i1, j0:j1] == CORRUPTED_BLOCKS_CODE).mean() > 0.9
+    assert not (found.mask.astype(bool) & ~lost).any()
+
+
+def test_anatomy_a_roll_fits_at_its_sides_is_no_block():
+    """A 13x9 rectangle of ch2better's clean sagittal slice (a cross-section through folds of cortex):
+    one roll of its stream fits its sides 16 times better than it stands, but undone it is rougher
+    inside (1.9 times), where a shifted block's roll undone takes its own seams away (0.18-0.75)."""
+    name = "ch2better/axis0-slice/native"
+    plane = next(case for label, case in clean_cases() if label == name).array[:, :, 0].astype(np.float64)
+    edges = (85, 98, 212, 221)
+    gain, roll, typical = roll_costs(plane, edges)
+    assert gain > 8 and typical >= 4  # the sides alone would take it
+    assert not smoother_undone(plane, edges, roll)
+    assert passes(plane, edges) == 0
+
+
+def test_a_rectangle_of_one_value_is_no_block():
+    """cranium's axial slice through a brain window (8-bit): a 38x13 rectangle of air clipped to 0,
+    with a few pixels of bone at its bottom edge. The roll that moves those few fits the sides (their
+    typical jump is 0 as it stands and undone) and smooths the inside, but moves 7% of its voxels:
+    too few to tell a block."""
+    name = "cranium/axis2-slice/window-brain"
+    plane = next(case for label, case in clean_cases() if label == name).array[:, :, 0].astype(np.float64)
+    edges = (16, 54, 84, 97)
+    gain, roll, typical = roll_costs(plane, edges)
+    assert gain > 8 and np.isnan(typical)
+    standing = plane[16:54, 84:97]
+    undone = np.roll(standing.ravel(), -roll).reshape(standing.shape)
+    assert np.mean(undone != standing) < 0.15
+    assert passes(plane, edges) == 0

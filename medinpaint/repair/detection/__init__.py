@@ -23,7 +23,9 @@ not, working on the stored values (where the failure happened):
 - corrupted blocks: rectangles of garbage, far rougher than the rest of the image and alike along no
   direction (judged on their voxels of content: a strip of scalp a mask leaves is smooth along itself);
   and, in a volume, rectangles of data from elsewhere (copied, or shifted along the stream) that
-  neither slice beside explains where they explain each other, up to four straight edges;
+  neither slice beside explains where they explain each other, up to four straight edges; in a single
+  slice, a block whose own pixels moved along the stream, where its sides are straight seams and a roll
+  of its stream undone fits them and smooths it inside;
 - bit errors: single voxels far outside the range of their eight neighbours (the five inside the
   plane at its border, by twice as much; with fewer neighbours of content, only four value ranges
   beyond the content's), or in uniform background a voxel one flipped bit away from the fill value
@@ -61,7 +63,8 @@ one frozen dataclass with a default instance in its module (``LostLineThresholds
 Modules: :mod:`.volume` drives a scan through the detectors, slab by slab (:mod:`.slabs`);
 :mod:`.lost_slices` (lost slices, truncation), :mod:`.lost_lines` and :mod:`.partial_lines` (lost lines),
 :mod:`.packets` (packet loss),
-:mod:`.blocks` (corrupted blocks), :mod:`.bit_errors` and :mod:`.later_looks` (bit errors),
+:mod:`.blocks` (corrupted blocks), :mod:`.shifted_in_plane` (shifted blocks in a single slice),
+:mod:`.bit_errors` and :mod:`.later_looks` (bit errors),
 :mod:`.impossible` (values no measurement of the scan can be), :mod:`.foreign_values` (a value foreign to
 the scan: a negative fill in a scan that is never negative, wherever it lies or in short runs),
 :mod:`.nan_frame` (a frame of NaN around every slice, inside which detection runs), :mod:`.label_maps`

@@ -44,7 +44,7 @@ class ShiftedInPlaneThresholds:
         most_blocks: blocks found in one slice at most.
     """
 
-    jump_range: float = 0.1
+    jump_range: float = 0.05
     jump_ratio: float = 2.0
     seam: int = 8
     seam_share: float = 0.75

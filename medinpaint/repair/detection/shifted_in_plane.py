@@ -27,13 +27,16 @@ class ShiftedInPlaneThresholds:
         seam: a seam runs along this many pixels at least, ...
         seam_share: ... of which this share jump (a block's side over even background does not).
         least_side: a rectangle is this many lines across at least.
-        most_seams: rectangles are tried between the ends of this many seams at most, the longest.
-        tried: the rectangles with the most seam along their sides that are fitted, at most; then the
-            ``climbed`` best fitting are climbed (:func:`~.shifted._climbed`, fits of ``climb_work``
-            voxels each at most) ...
+        most_seams: rectangles are tried between the ends of this many seams at most, the longest ...
+        largest: ... of this many voxels at most.
+        tried: the rectangles with the most seam along their sides that are fitted, at most, and
+            while their voxels sum to ``work`` (each fit is FFTs of its size: a large radiograph's
+            rectangles had taken minutes); then the ``climbed`` best fitting are climbed
+            (:func:`~.shifted._climbed`, ``climb_work`` voxels of fits per climb) ...
+        work: see ``tried``.
         climbed: see ``tried``.
         climb_work: see ``tried``.
-        fit: ... where they fit a roll this well (:func:`~.shifted._fit`).
+        fit: ... where they fit a roll this well (:func:`fit`).
         smoother: undone, the block's steps inside sum to this share of those as it stands, at most
             (the generator's shifted blocks: 0.18-0.75; rectangles of clean anatomy that a roll fits at
             the sides: 0.93-1.9).
@@ -50,7 +53,9 @@ class ShiftedInPlaneThresholds:
     seam_share: float = 0.75
     least_side: int = 8
     most_seams: int = 48
+    largest: int = 65_536
     tried: int = 96
+    work: int = 2_000_000
     climbed: int = 4
     climb_work: int = 200_000
     fit: float = 2.0
@@ -67,12 +72,13 @@ def find_shifted_in_plane(plane: np.ndarray, labels: np.ndarray, tissue_range: f
     plane of them; voxels already labelled keep their kind)."""
     t = SHIFTED_IN_PLANE
     values = plane.astype(np.float64)
-    if min(values.shape) < 2 * t.least_side or not np.isfinite(values).all() or not tissue_range > 0:
+    if min(values.shape) < 2 * t.least_side or not tissue_range > 0:
         return
     across_rows, across_columns = seams(values, t.jump_range * tissue_range)
     scored = ranked(values, across_rows, across_columns)
     found: list[tuple[int, int, int, int]] = []
-    for edges in proven(values, scored, labels != 0):
+    # (a value that is not finite is no measurement: NaN outside a field of view, an infinite flip)
+    for edges in proven(values, scored, (labels != 0) | ~np.isfinite(values)):
         if len(found) == t.most_blocks:
             break
         if any(_overlap(edges, other) for other in found):
@@ -129,11 +135,13 @@ def ranked(values: np.ndarray, across_rows: np.ndarray,
     rows[1:ni, 1:] = np.cumsum(across_rows, axis=1)
     columns = np.zeros((ni + 1, nj + 1))
     columns[1:, 1:nj] = np.cumsum(across_columns, axis=0)
-    scored = []
+    scored, seen = [], set()
     for (a, b), (c, d) in combinations(sorted(ends), 2):
         i0, i1, j0, j1 = min(a, c), max(a, c), min(b, d), max(b, d)
-        if min(i1 - i0, j1 - j0) < t.least_side or (i1 - i0 == ni and j1 - j0 == nj):
+        if (min(i1 - i0, j1 - j0) < t.least_side or (i1 - i0) * (j1 - j0) > t.largest
+                or (i0, i1, j0, j1) in seen):
             continue
+        seen.add((i0, i1, j0, j1))  # (a rectangle with seams at all four corners comes twice)
         on, length = 0.0, 0
         for i in (i0, i1):
             if 0 < i < ni:
@@ -156,15 +164,21 @@ def proven(values: np.ndarray, scored: list, damaged: np.ndarray) -> list[tuple[
     and a rectangle between two of them fits a roll by a line (4,758 voxels of mni152's slice with
     lines lost at seed 151)."""
     t = SHIFTED_IN_PLANE
-    fitting = sorted(((fit(values, edges), edges) for _, edges in scored), key=lambda f: -f[0])
+    fitting, left = [], t.work
+    for _, edges in scored:
+        left -= (edges[1] - edges[0]) * (edges[3] - edges[2])
+        if left < 0:
+            break
+        fitting.append((fit(values, edges), edges))
+    fitting.sort(key=lambda f: -f[0])
     blocks = {}
     for fitted, edges in fitting[:t.climbed]:
         if fitted < t.fit:
             break
-        # (the sides found by the seams may sit a line or two off)
-        edges = _climbed(values, edges, lambda e: fit(values, e), t.climb_work)[0] or edges
-        i0, i1, j0, j1 = edges
-        if damaged[max(i0 - 1, 0):i1 + 1, max(j0 - 1, 0):j1 + 1].any():
+        # (the sides found by the seams may sit a line or two off; a fit that betters by rounding only,
+        # a side moved out into even background, is no better)
+        edges = _climbed(values, edges, lambda e: float(f"{fit(values, e):.6g}"), t.climb_work)[0] or edges
+        if across_damage(damaged, edges):
             continue
         gain = passes(values, edges)
         if gain:
@@ -172,10 +186,23 @@ def proven(values: np.ndarray, scored: list, damaged: np.ndarray) -> list[tuple[
     return sorted(blocks, key=lambda e: -blocks[e])
 
 
+def across_damage(damaged: np.ndarray, edges: tuple[int, int, int, int]) -> bool:
+    """Whether damage found already lies in the line just outside a side of the rectangle ``edges``:
+    damage that runs across its sides (a lost line) makes seams of its own. Damage inside a block may
+    be its own doing (a roll carries background in over tissue, and the packet rules take it)."""
+    i0, i1, j0, j1 = edges
+    ni, nj = damaged.shape
+    rows, columns = slice(i0, i1), slice(j0, j1)
+    lines = [damaged[i, columns] for i in (i0 - 1, i1) if 0 <= i < ni]
+    lines += [damaged[rows, j] for j in (j0 - 1, j1) if 0 <= j < nj]
+    return any(line.any() for line in lines)
+
+
 def fit(values: np.ndarray, edges: tuple[int, int, int, int]) -> float:
-    """How well a roll undone fits the rectangle ``edges`` at its sides: its gain and twice its typical
-    gain, the lesser; its gain alone where the typical jump is 0 as it stands or undone (most of its
-    sides run through even background: a block over the scan's edge). 0 off the plane."""
+    """How well a roll undone fits the rectangle ``edges`` at its sides (as ``shifted._fit``): its gain
+    and twice its typical gain, the lesser; but its gain alone where the typical gain is not finite
+    (the typical jump is 0 with the roll undone: most of its sides run through even background, a
+    block over the scan's edge). 0 off the plane or under ``least_side``."""
     t = SHIFTED_BLOCKS
     costs = roll_costs(values, edges) if _on_plane(values, edges, SHIFTED_IN_PLANE.least_side) else None
     if costs is None or not np.isfinite(costs[0]):

@@ -160,9 +160,9 @@ def ranked(values: np.ndarray, across_rows: np.ndarray,
 def proven(values: np.ndarray, scored: list, damaged: np.ndarray) -> list[tuple[int, int, int, int]]:
     """The rectangles of ``scored`` that, climbed to their best fit, are shifted blocks: a roll undone
     fits their sides (``SHIFTED_BLOCKS.gain``, ``typical``) and smooths them inside; the best first.
-    None that holds or touches a voxel found ``damaged`` already: lost lines make seams of their own,
-    and a rectangle between two of them fits a roll by a line (4,758 voxels of mni152's slice with
-    lines lost at seed 151)."""
+    None with a voxel found ``damaged`` across a side (:func:`across_damage`): lost lines make seams of
+    their own, and a rectangle between two of them fits a roll by a line (4,758 voxels of mni152's slice
+    with lines lost at seed 151)."""
     t = SHIFTED_IN_PLANE
     fitting, left = [], t.work
     for _, edges in scored:
@@ -204,8 +204,8 @@ def fit(values: np.ndarray, edges: tuple[int, int, int, int]) -> float:
     (the typical jump is 0 with the roll undone: most of its sides run through even background, a
     block over the scan's edge). 0 off the plane or under ``least_side``."""
     t = SHIFTED_BLOCKS
-    costs = roll_costs(values, edges) if _on_plane(values, edges, SHIFTED_IN_PLANE.least_side) else None
-    if costs is None or not np.isfinite(costs[0]):
+    costs = _roll_costs(values, edges)
+    if costs is None:
         return 0.0
     gain, _, typical = costs
     return gain if not np.isfinite(typical) else min(gain, typical * t.gain / t.typical)
@@ -213,12 +213,21 @@ def fit(values: np.ndarray, edges: tuple[int, int, int, int]) -> float:
 
 def passes(values: np.ndarray, edges: tuple[int, int, int, int]) -> float:
     """The gain of the rectangle ``edges`` where it is a shifted block (:func:`proven`), else 0."""
-    costs = roll_costs(values, edges) if _on_plane(values, edges, SHIFTED_IN_PLANE.least_side) else None
-    if costs is None or not np.isfinite(costs[0]):
+    costs = _roll_costs(values, edges)
+    if costs is None:
         return 0.0
     gain, roll, typical = costs
     sides = gain >= SHIFTED_BLOCKS.gain and not typical < SHIFTED_BLOCKS.typical  # (NaN: 0 / 0, even sides)
     return gain if sides and smoother_undone(values, edges, roll) else 0.0
+
+
+def _roll_costs(values: np.ndarray, edges: tuple[int, int, int, int]) -> tuple[float, int, float] | None:
+    """:func:`~.shifted.roll_costs` of a rectangle on the plane, ``least_side`` across, with a finite
+    gain; else None."""
+    if not _on_plane(values, edges, SHIFTED_IN_PLANE.least_side):
+        return None
+    costs = roll_costs(values, edges)
+    return costs if costs is not None and np.isfinite(costs[0]) else None
 
 
 def smoother_undone(values: np.ndarray, edges: tuple[int, int, int, int], roll: int) -> bool:

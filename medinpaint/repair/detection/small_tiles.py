@@ -15,7 +15,7 @@ from medinpaint.repair.detection.tiles import PACKET_LOSS, in_whole_cells, lines
 
 
 def find_small_tiles(block: np.ndarray, holes: np.ndarray, labels: np.ndarray, contrast: float,
-                     fill_context: Callable[[], tuple] | None) -> None:
+                     fill_context: Callable[[], tuple] | None, between: np.ndarray | None = None) -> None:
     """Lost tiles of ``PACKET_LOSS.small_tile`` pixels (and their bursts), too small for the in-plane
     rules: fill regions of one slice (``holes``: at one fill value, :func:`holes_by_value`) that are whole
     tiles on a grid from their own first line, or an exact rectangle that wide: ``PACKET_LOSS.small_area``
@@ -24,8 +24,10 @@ def find_small_tiles(block: np.ndarray, holes: np.ndarray, labels: np.ndarray, c
     ``PACKET_LOSS.small_area_in_plane`` where what surrounds them in the plane stands out from the fill by
     ``contrast`` and, at the plane's border, they are no rectangle (a burst's steps of tiles).
     Anatomy that is fill in one slice between content (the fissure between the hemispheres in a sagittal
-    slice, a mask's edge) is no such shape."""
-    between = between_content(holes, fill_context) if fill_context is not None else None
+    slice, a mask's edge) is no such shape. ``between``: which holes content holds across the slices,
+    where the caller judged that otherwise (:func:`~.stacked_tiles.find_stacked_tiles`)."""
+    if between is None and fill_context is not None:
+        between = between_content(holes, fill_context)
     tile = PACKET_LOSS.small_tile
     least = PACKET_LOSS.small_area if between is not None else PACKET_LOSS.small_area_in_plane
     shape = holes.shape[:2]

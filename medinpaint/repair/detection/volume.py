@@ -66,6 +66,7 @@ from medinpaint.repair.detection.slabs import (
     spread_slices,
     to_volume_indices,
 )
+from medinpaint.repair.detection.stacked_tiles import find_stacked_tiles
 from medinpaint.repair.detection.tiles import PACKET_LOSS
 
 BIT_ERRORS_KIND = KINDS[BIT_ERRORS_CODE - 1]
@@ -206,6 +207,8 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
         drop_mapped_pages(array, part.start, part.stop)
 
     for_each_slab(nk, slab, scan)
+    if patterns:
+        find_stacked_tiles(array, fills, cut, labels, stats, slab)
     certain = (bool(whole_lines[:, 0].any()), bool(whole_lines[:, 1].any()))  # lines lost across axis 0, 1
     lost_values = []  # the fill values of the lost lines found
     if any(certain):

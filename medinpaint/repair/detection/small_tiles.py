@@ -98,15 +98,18 @@ def remnants_at_border(block: np.ndarray, holes: np.ndarray, between: np.ndarray
     """What is left of small tiles a crop cut at the plane's border: an exact fill rectangle of one slice
     of the slab (``holes``, at one fill value; ``between``: as :func:`between_content`'s) that content
     holds on both sides across the slices, against one side of the border (not a corner), two or three
-    pixels thick there and whole tiles long along it, with content (or damage found) along
+    pixels thick there and whole tiles long along it (or one pixel thick and
+    ``PACKET_LOSS.line_remnant_tiles`` tiles long at least), with content (or damage found) along
     ``PACKET_LOSS.side_content`` of each line just outside its other sides, that stands out from the
     fill by ``contrast`` and is no fill two slices away. What it leaves alone: the scan's own background
-    at the border (fill beside too); a line one pixel thick (a lossy codec's or a threshold's edge leaves
-    runs of fill 4 or 8 pixels long there); a CT's clipped air cut by a crop (within the contrast); the
-    edge value a move between slices holds at the border (it recurs in every other slice)."""
+    at the border (fill beside too); a shorter line one pixel thick (a lossy codec's or a threshold's
+    edge leaves runs of fill 4 or 8 pixels long there); a CT's clipped air cut by a crop (within the
+    contrast); the edge value a move between slices holds at the border (it recurs in every other
+    slice)."""
     tile = PACKET_LOSS.small_tile
     ni, nj, nk = holes.shape
     thin = tile - 1
+    least_line = PACKET_LOSS.line_remnant_tiles * tile
     # the band along each side of the border, and the axis that crosses it
     bands = [(slice(0, thin), slice(0, nj), 0), (slice(max(ni - thin, 0), ni), slice(0, nj), 0),
              (slice(0, ni), slice(0, thin), 1), (slice(0, ni), slice(max(nj - thin, 0), nj), 1)]
@@ -120,9 +123,10 @@ def remnants_at_border(block: np.ndarray, holes: np.ndarray, between: np.ndarray
                           for s, b in zip(box, (bi, bj), strict=True))
                 across, along = ((si, sj), (sj, si))[axis]
                 size, length = ((ni, nj), (nj, ni))[axis]
+                thick, long = across.stop - across.start, along.stop - along.start
                 if (not (across.start == 0 or across.stop == size) or along.start == 0 or along.stop == length
-                        or not 1 < across.stop - across.start < tile <= along.stop - along.start
-                        or (along.stop - along.start) % tile or not (regions[box] == index).all()
+                        or not (1 < thick < tile <= long or (thick == 1 and long >= least_line))
+                        or long % tile or not (regions[box] == index).all()
                         or labels[si, sj, k].any()):
                     continue
                 # nothing of it beyond the rectangle, and the lines just outside it content

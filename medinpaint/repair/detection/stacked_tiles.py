@@ -11,11 +11,12 @@ import functools
 import numpy as np
 from scipy import ndimage
 
+from medinpaint.io.volume import drop_mapped_pages
 from medinpaint.repair.detection.flat_patches import drop_flat_patches
 from medinpaint.repair.detection.kinds import PACKET_LOSS_CODE
 from medinpaint.repair.detection.near_fill import drop_background_beside
 from medinpaint.repair.detection.packets import holes_by_value
-from medinpaint.repair.detection.slabs import PLANE, fill_with_context, for_each_slab, is_fill_value
+from medinpaint.repair.detection.slabs import CONTEXT, PLANE, fill_with_context, for_each_slab, is_fill_value
 from medinpaint.repair.detection.small_tiles import find_small_tiles
 from medinpaint.repair.detection.tiles import PACKET_LOSS
 
@@ -27,9 +28,12 @@ def find_stacked_tiles(array: np.ndarray, fills: list[float], cut: np.ndarray, l
     """Lost small tiles (:func:`find_small_tiles`) in the fill the slab pass left in slices with lost
     packets found within ``REACH`` slices: content holds their place across the slices where, looking
     past the voxels found lost (``labels``, as the slab pass left them), the first slice either way is
-    content there, or fill with content past it (:func:`across_lost`). What the slab pass drops of its
-    own packets (flat patches, background a hair off the fill) is dropped of these too. ``cut``: the
-    slices where fill cuts into content. A scan with nothing found pays one count of its labels."""
+    content there, or fill with content past it (:func:`across_lost`); its other looks (tiles over the
+    background, remnants at the border) see the slices around less the voxels found lost too (a
+    remnant's place lost two slices away is no edge value an interleaved move holds there). What the
+    slab pass drops of its own packets (flat patches, background a hair off the fill) is dropped of
+    these too, judged beside the packets found already. ``cut``: the slices where fill cuts into
+    content. A scan with nothing found pays one count of its labels."""
     nk = array.shape[2]
     if nk < 3 or not np.count_nonzero(labels):  # (counted: far quicker than a comparison)
         return
@@ -53,7 +57,7 @@ def find_stacked_tiles(array: np.ndarray, fills: list[float], cut: np.ndarray, l
         if not holes.any():
             return
         between = holes & across_lost(array, fills, lost, part)
-        fill_context = functools.cache(lambda: fill_with_context(array, part, is_fill, fills))
+        fill_context = functools.cache(lambda: fill_past_lost(array, part, is_fill, fills, lost))
         before = region.copy()
         for same_holes, _ in holes_by_value(block, holes, is_fill, fills):
             find_small_tiles(block, same_holes, region, contrast, fill_context, between & same_holes)
@@ -64,13 +68,33 @@ def find_stacked_tiles(array: np.ndarray, fills: list[float], cut: np.ndarray, l
         # a larger one is not new evidence
         components, n = ndimage.label(new, structure=PLANE)
         backed = np.bincount(components[new & lost_near(lost, part)], minlength=n + 1) > 0
+        region[new & ~backed[components]] = 0
         new &= backed[components]
-        fresh = np.where(new, region, 0).astype(region.dtype)
-        drop_flat_patches(block, fresh, stats)
-        drop_background_beside(array, part, block, fresh, stats)
-        region[(region != 0) & (before == 0) & ~(new & (fresh != 0))] = 0
+        # judged beside the packets found already, as the slab pass judges its own: lost tiles at the
+        # place in a slice beside are no background a hair off the fill
+        judged = region.copy()
+        drop_flat_patches(block, judged, stats)
+        drop_background_beside(array, part, block, judged, stats)
+        region[new & (judged == 0)] = 0
 
-    for_each_slab(nk, slab, look)
+    def look_and_drop(part: slice) -> None:
+        try:
+            look(part)
+        finally:  # (every slice it read: the slab, and REACH slices either side)
+            drop_mapped_pages(array, max(part.start - REACH, 0), min(part.stop + REACH, nk))
+
+    for_each_slab(nk, slab, look_and_drop)
+
+
+def fill_past_lost(array: np.ndarray, part: slice, is_fill: np.ndarray, fills: list[float],
+                   lost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`fill_with_context` of slices ``part``, less the voxels found ``lost``."""
+    context, in_scan = fill_with_context(array, part, is_fill, fills)
+    start = part.start - CONTEXT
+    for at in range(context.shape[2]):
+        if 0 <= start + at < array.shape[2]:
+            context[:, :, at] &= ~lost[:, :, start + at]
+    return context, in_scan
 
 
 def lost_near(lost: np.ndarray, part: slice) -> np.ndarray:

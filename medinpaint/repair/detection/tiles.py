@@ -46,6 +46,9 @@ class PacketLossThresholds:
             have content of their slice at this share of the voxels just around them at least (fill a
             mask leaves between slices that hold anatomy lies in fill; a band of dipy's PIESNO crop's
             own 0 at its edge, beside NaN tiles lost in the slices beside, has 0.615).
+        line_remnant_tiles: a remnant of small tiles one pixel thick at the plane's border (a crop
+            cutting a grid a row off) is lost where it is this many tiles long at least (a lossy
+            codec's or a threshold's edge leaves runs of fill 4 or 8 pixels long there).
     """
 
     rectangle_contrast: float = 0.05
@@ -61,6 +64,7 @@ class PacketLossThresholds:
     small_area: int = 16
     small_area_in_plane: int = 32
     content_around: float = 0.65
+    line_remnant_tiles: int = 4
 
 
 PACKET_LOSS = PacketLossThresholds()

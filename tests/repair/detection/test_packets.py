@@ -561,6 +561,26 @@ def test_what_a_crop_left_of_4_pixel_tiles_at_the_planes_border_is_found():
     assert detect(volume).counts() == {}
 
 
+def test_a_tile_remnant_one_row_thick_is_found_where_four_tiles_long():
+    """A crop that cuts a grid a row off leaves the burst's tiles one row thick at the border (cranium
+    at the generator's seed 211: 32 and 24 voxels along row 0, 12.8 dB lost). Such a line four tiles long
+    at least, with content along it and across the slices, is lost; two tiles long it is what a lossy
+    codec's or a threshold's edge leaves there (runs of fill 4 or 8 pixels long), and stays."""
+    volume = middle_crop("ch2")
+    stored = np.asarray(volume.array)
+    damaged = stored.copy()
+    lost = np.zeros(stored.shape, dtype=bool)
+    lost[0, 24:40, 5] = True  # four tiles along the top border
+    lost[95, 60:80, 10] = True  # five along the bottom
+    short = (slice(40, 48), 0, 7)  # two along the left border
+    damaged[lost] = 0
+    damaged[short] = 0
+    assert (damaged != stored).sum() == lost.sum() + 8
+    found = detect(volume.with_array(damaged)).labels > 0
+    assert found[lost].all()
+    assert not found[~lost].any()
+
+
 def _stored_part(name: str, axis: int, box: tuple[slice, ...]) -> tuple[np.ndarray, object]:
     from medinpaint.data.sources import available_sources
 

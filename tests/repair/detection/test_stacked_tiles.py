@@ -1,5 +1,5 @@
-"""Lost tiles stacked across slices (a dense burst of the independent generator's), judged with the
-packets found in the slices beside."""
+"""Lost tiles stacked across slices (a dense burst of the independent generator's), judged looking past
+the packets found in the slices beside."""
 
 from tests.repair.detection.scans import independently_damaged
 
@@ -9,8 +9,8 @@ def test_tiles_lost_at_one_place_in_slices_side_by_side_are_found():
     places slices side by side lost tiles at the same place, where the small-tile rule saw fill across
     the slices (a 4 x 32 strip in slice 6 with tiles lost in slices 7 and 8 beside it; strips at the
     border in slices 12-14; a tile in slice 3 with one voxel of 0 HU, a fill value, in slice 4 and
-    a tile lost in slice 5), and 272 voxels went unfound. The packets found beside are what those
-    slices held."""
+    a tile lost in slice 5), and 272 voxels went unfound. Looking past the packets found beside, the
+    slices beyond hold content there."""
     _, _, changed, lost, detection = independently_damaged("cranium", True, "tiles", 212, fill=-1024)
     found = detection.mask.astype(bool)
     assert changed.sum() == 11808

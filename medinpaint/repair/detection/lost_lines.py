@@ -56,6 +56,11 @@ class LostLineThresholds:
 LOST_LINES = LostLineThresholds()
 
 
+def whole_lines(is_fill: np.ndarray) -> list[np.ndarray]:
+    """Per axis, which lines across it (lines, slices) of a slab are fill from end to end."""
+    return [is_fill.all(axis=1), is_fill.all(axis=0)]
+
+
 def runs_along_lines(full: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Runs of True along axis 0 of a (lines, slices) array: (slice, first line, line after the run)."""
     edges = np.diff(np.pad(full, ((1, 1), (0, 0))).astype(np.int8), axis=0)
@@ -73,7 +78,8 @@ def share_along(content: np.ndarray, axis: int, lines: np.ndarray, ks: np.ndarra
 
 def find_lost_lines(is_fill: np.ndarray, content: np.ndarray, content_slices: np.ndarray, labels: np.ndarray,
                     fill_context: Callable[[], tuple] | None, certain: tuple[bool, bool] = (False, False),
-                    foreign: tuple[np.ndarray, list[float], float] | None = None) -> np.ndarray:
+                    foreign: tuple[np.ndarray, list[float], float] | None = None,
+                    full: list[np.ndarray] | None = None) -> np.ndarray:
     """Runs of whole lines at a fill value with content on both sides, and, in a scan of three slices
     or more, content along them in the slice before or after (or two slices on, where the slice beside
     lost the same lines; :func:`content_across`; in a scan known to have lost lines, wherever the slice
@@ -83,11 +89,13 @@ def find_lost_lines(is_fill: np.ndarray, content: np.ndarray, content_slices: np
     :func:`find_packet_loss`. ``certain``: per axis, whether the scan lost whole lines across it (then
     content on one side will do: :class:`LostLineThresholds`; only unlabelled voxels are labelled, and
     only near content). ``foreign``: the slab's values, the scan's own background values and a
-    contrast, for :func:`foreign_runs`. Returns how many voxels were labelled in lines across axis 0
-    and 1."""
+    contrast, for :func:`foreign_runs`. ``full``: per axis, the whole lines of fill across it
+    (:func:`whole_lines`), where the caller has them. Returns how many voxels were labelled in lines
+    across axis 0 and 1."""
     labelled = np.zeros(2, dtype=np.int64)
+    full_lines = whole_lines(is_fill) if full is None else full
     for axis in (1, 0):  # rows (j) first: a scan line runs along i; then whole columns (i)
-        full = is_fill.all(axis=1 - axis)  # (lines, slices)
+        full = full_lines[axis]  # (lines, slices)
         ks, starts, stops = runs_along_lines(full & content_slices[np.newaxis, :])
         if certain[axis]:  # with the lines a cut stream left nearly all fill beside them
             starts, stops = widened(is_fill, axis, ks, starts, stops)

@@ -41,7 +41,12 @@ from medinpaint.repair.detection.later_looks import (
     impulses_at_fill,
     impulses_beside_blocks,
 )
-from medinpaint.repair.detection.lost_lines import find_lost_lines, find_more_lost_lines, stream_continuations
+from medinpaint.repair.detection.lost_lines import (
+    find_lost_lines,
+    find_more_lost_lines,
+    stream_continuations,
+    whole_lines,
+)
 from medinpaint.repair.detection.lost_slices import find_lost_slices, find_truncation
 from medinpaint.repair.detection.misplaced import MISPLACED_BLOCKS, find_misplaced_blocks
 from medinpaint.repair.detection.nan_frame import framed, inside_nan_frame
@@ -67,6 +72,7 @@ from medinpaint.repair.detection.slabs import (
     to_volume_indices,
 )
 from medinpaint.repair.detection.stacked_tiles import find_stacked_tiles
+from medinpaint.repair.detection.stream_cuts import find_stream_cuts, may_hold_cuts
 from medinpaint.repair.detection.tiles import PACKET_LOSS
 
 BIT_ERRORS_KIND = KINDS[BIT_ERRORS_CODE - 1]
@@ -171,8 +177,9 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     impulses = []
     far = []  # per slab, how many voxels the first look found beyond the tissue's range, flips or not
     # voxels of whole lost lines across axis 0 and 1, per slab's first slice
-    whole_lines = np.zeros((nk, 2), dtype=np.int64)
+    lost_whole = np.zeros((nk, 2), dtype=np.int64)
     partial_lines = []  # per slab, bands of fill lines across content (find_partial_lines)
+    cut_slabs = []  # slabs a stream cut may cross, looked at once the other lost-line rules are done
 
     def scan(part: slice) -> None:
         block = np.asarray(array[:, :, part])
@@ -183,9 +190,12 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
         if patterns:
             across = fill_context if nk > 2 else None  # a thinner scan is judged in-plane only
             value_range = stats["value_range"] if stats else 0.0
-            whole_lines[part.start] = find_lost_lines(is_fill, ~is_fill, cut[part], region, across,
-                                                      (False, False), (block, own, PARTIAL_LINES.contrast
-                                                                       * value_range))
+            full = whole_lines(is_fill)
+            lost_whole[part.start] = find_lost_lines(is_fill, ~is_fill, cut[part], region, across,
+                                                     (False, False), (block, own, PARTIAL_LINES.contrast
+                                                                      * value_range), full)
+            if may_hold_cuts(is_fill, full, cut[part]):
+                cut_slabs.append(part)
             partial_lines.append([to_volume_indices(where, part.start) for where in find_partial_lines(
                 block, is_fill, PARTIAL_LINES.contrast * value_range, cut[part], region, across)])
             contrast = PACKET_LOSS.rectangle_contrast * value_range
@@ -209,7 +219,7 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     for_each_slab(nk, slab, scan)
     if patterns:
         find_stacked_tiles(array, fills, cut, labels, stats, slab)
-    certain = (bool(whole_lines[:, 0].any()), bool(whole_lines[:, 1].any()))  # lines lost across axis 0, 1
+    certain = (bool(lost_whole[:, 0].any()), bool(lost_whole[:, 1].any()))  # lines lost across axis 0, 1
     lost_values = []  # the fill values of the lost lines found
     if any(certain):
         lost_values = find_more_lost_lines(array, fills, cut, labels, certain, slab, nk > 2,
@@ -217,9 +227,11 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     doubtful: dict[str, np.ndarray] = {}
     for axis in (0, 1):
         lost_line_parts(array, lost_values or fills, labels, [bands[axis] for bands in partial_lines], axis,
-                        whole_lines[:, axis].sum() > 0, doubtful)
+                        lost_whole[:, axis].sum() > 0, doubtful)
         if certain[axis]:
             stream_continuations(array, lost_values, labels, axis)
+    find_stream_cuts(array, fills, cut, labels, cut_slabs,
+                     PARTIAL_LINES.contrast * (stats["value_range"] if stats else 0.0), nk > 2)
     foreign_fill_everywhere(array, fills, labels, slab)
     if stats is None:
         details = {"fill_values": [float(f) for f in fills]}

@@ -1,0 +1,51 @@
+"""Lost scan lines cut from a stream mid-line: a band of fill that wraps from one line's end to the next
+line's start, where the lines beside a whole lost line are mostly fill themselves."""
+
+import numpy as np
+
+from medinpaint.io import read
+from medinpaint.repair import detect
+from tests.repair.detection.scans import independently_damaged
+
+
+def test_a_cut_through_a_whole_line_of_a_small_ct_is_found():
+    """pydicom's 16 x 16 CT5N with lines lost at seed 202: two runs of the stream, 7 and 30 pixels, from
+    the end of row 3 to the start of row 6 with three pixels between them. Row 5 is a whole line of 0,
+    but rows 4 and 6 are mostly 0 too, so it has too little content beside it for a lost line; the band
+    steps a row where each run starts and stops, so it is no straight band either."""
+    _, _, changed, lost, detection = independently_damaged("pydicom-ct5n", False, "lines", 202,
+                                                           fill="stored_zero")
+    found = detection.mask.astype(bool)
+    assert changed.sum() == 37
+    assert found[changed].all()
+    assert not (found & ~lost).any()
+
+
+def test_a_cut_of_parts_of_two_lines_across_the_plane_is_found():
+    """CT5N at seed 211: 24 pixels lost from row 11's fourth pixel to row 12's eleventh. No line is
+    whole, but the band holds every place along the rows: it crosses the plane from border to border."""
+    _, _, changed, lost, detection = independently_damaged("pydicom-ct5n", False, "lines", 211,
+                                                           fill="stored_zero")
+    found = detection.mask.astype(bool)
+    assert changed.sum() == 24
+    assert found[changed].all()
+    assert not (found & ~lost).any()
+
+
+def test_a_cut_across_a_head_with_background_beside_it_is_found(sample_data):
+    """The sample MR head (48 slices): in its middle slice the stream lost 575 pixels from 15% along a row
+    through the head to 80% along the row two on. The row between is whole, the rows beside it hold
+    content for only 15% and 20% of their length; the run wraps through the background beside the
+    head, which the cut leaves as it was (0)."""
+    clean = read(sample_data / "mr_head.nii.gz")
+    damaged = np.asarray(clean.array).copy()
+    k, row, width = 24, 88, damaged.shape[1]
+    cut = np.zeros(damaged.shape[:2], dtype=bool)
+    cut.ravel()[row * width + int(0.15 * width):(row + 2) * width + int(0.8 * width)] = True
+    changed = cut & (damaged[:, :, k] != 0)
+    damaged[:, :, k][cut] = 0
+    found = detect(clean.with_array(damaged)).labels > 0
+    assert changed.sum() > 500
+    assert found[:, :, k][changed].all()
+    assert not found[:, :, k][~cut].any()
+    assert not np.delete(found, k, axis=2).any()

@@ -79,7 +79,7 @@ def share_along(content: np.ndarray, axis: int, lines: np.ndarray, ks: np.ndarra
 def find_lost_lines(is_fill: np.ndarray, content: np.ndarray, content_slices: np.ndarray, labels: np.ndarray,
                     fill_context: Callable[[], tuple] | None, certain: tuple[bool, bool] = (False, False),
                     foreign: tuple[np.ndarray, list[float], float] | None = None,
-                    full: list[np.ndarray] | None = None) -> np.ndarray:
+                    whole: list[np.ndarray] | None = None) -> np.ndarray:
     """Runs of whole lines at a fill value with content on both sides, and, in a scan of three slices
     or more, content along them in the slice before or after (or two slices on, where the slice beside
     lost the same lines; :func:`content_across`; in a scan known to have lost lines, wherever the slice
@@ -89,11 +89,11 @@ def find_lost_lines(is_fill: np.ndarray, content: np.ndarray, content_slices: np
     :func:`find_packet_loss`. ``certain``: per axis, whether the scan lost whole lines across it (then
     content on one side will do: :class:`LostLineThresholds`; only unlabelled voxels are labelled, and
     only near content). ``foreign``: the slab's values, the scan's own background values and a
-    contrast, for :func:`foreign_runs`. ``full``: per axis, the whole lines of fill across it
+    contrast, for :func:`foreign_runs`. ``whole``: per axis, the whole lines of fill across it
     (:func:`whole_lines`), where the caller has them. Returns how many voxels were labelled in lines
     across axis 0 and 1."""
     labelled = np.zeros(2, dtype=np.int64)
-    full_lines = whole_lines(is_fill) if full is None else full
+    full_lines = whole_lines(is_fill) if whole is None else whole
     for axis in (1, 0):  # rows (j) first: a scan line runs along i; then whole columns (i)
         full = full_lines[axis]  # (lines, slices)
         ks, starts, stops = runs_along_lines(full & content_slices[np.newaxis, :])

@@ -52,9 +52,10 @@ class StreamCutThresholds:
 STREAM_CUTS = StreamCutThresholds()
 
 
-def wrapping_runs(fill: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def wrapping_runs(fill: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The runs of fill along the stream (lines of each slice in turn, along axis 1 fastest) that wrap
-    from one line to the next: a run id per voxel (0: none) shaped as ``fill``, and how many runs."""
+    from one line to the next: a run id per voxel (0: none) shaped as ``fill``, and per id (0 first)
+    the run's first line and how many lines it touches."""
     n, w, nk = fill.shape
     stream = np.ascontiguousarray(fill.transpose(2, 0, 1)).reshape(nk, n * w)
     edges = np.diff(np.pad(stream, ((0, 0), (1, 1))).astype(np.int8), axis=1)
@@ -62,12 +63,13 @@ def wrapping_runs(fill: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     _, stops = np.nonzero(edges == -1)
     wraps = starts // w != (stops - 1) // w
     ks, starts, stops = ks[wraps], starts[wraps], stops[wraps]
-    marks = np.zeros((nk, n * w + 1), dtype=np.int64)
-    ids = np.arange(1, len(ks) + 1)
+    marks = np.zeros((nk, n * w + 1), dtype=np.int32)
+    ids = np.arange(1, len(ks) + 1, dtype=np.int32)
     marks[ks, starts] = ids
     marks[ks, stops] = -ids
-    run = np.cumsum(marks, axis=1)[:, :-1].reshape(nk, n, w).transpose(1, 2, 0)
-    return run, len(ks)
+    run = np.cumsum(marks, axis=1, dtype=np.int32)[:, :-1].reshape(nk, n, w).transpose(1, 2, 0)
+    first = np.concatenate([[0], starts // w])
+    return run, first, np.concatenate([[0], (stops - 1) // w - starts // w + 1])
 
 
 def held_between(inside: np.ndarray, content: np.ndarray) -> np.ndarray:
@@ -97,29 +99,41 @@ def held_between(inside: np.ndarray, content: np.ndarray) -> np.ndarray:
 def crossing_lines(is_fill: np.ndarray, full: np.ndarray, content_slices: np.ndarray,
                    axis: int) -> tuple[np.ndarray, bool]:
     """(lines across ``axis``, slices): whole lines of fill (``full``, as :func:`find_lost_lines` has
-    them), in the slices with content, with a line not all fill within ``STREAM_CUTS.thickness`` lines
-    on both sides, where a cut could cross; and whether two lines side by side, neither whole, hold
-    fill at every place along them between them (a cut of parts of two lines that crosses the plane:
-    the first line's end, the second's start and three places between, then every place)."""
+    them), in the slices with content, that a cut's band could cross the anatomy by: no fill within
+    ``STREAM_CUTS.thickness`` lines on both sides at ``STREAM_CUTS.crossing`` of their places; and
+    whether two lines side by side, neither whole, could be a cut's band across the plane: fill at
+    every place in one of them (the first's end, the second's start and three places between first),
+    and no fill within that many lines on both sides at every place."""
     fill = np.moveaxis(is_fill, axis, 0)
-    whole = full & content_slices[np.newaxis, :]
-    n, width, reach = whole.shape[0], fill.shape[1], STREAM_CUTS.thickness
-    before, after = np.zeros_like(whole), np.zeros_like(whole)
+    n, width, reach = fill.shape[0], fill.shape[1], STREAM_CUTS.thickness
+    near = full & content_slices[np.newaxis, :]  # whole lines with lines not whole near them both ways
+    before, after = np.zeros_like(near), np.zeros_like(near)
     for d in range(1, min(reach, n - 1) + 1):
-        before[d:] |= ~whole[:n - d]
-        after[:n - d] |= ~whole[d:]
+        before[d:] |= ~full[:n - d]
+        after[:n - d] |= ~full[d:]
+    whole = np.zeros_like(full)
+    for p, k in zip(*np.nonzero(near & before & after), strict=True):
+        if 0 < p < n - 1:
+            above = ~fill[max(0, p - reach):p, :, k].all(axis=0)
+            below = ~fill[p + 1:p + 1 + reach, :, k].all(axis=0)
+            whole[p, k] = np.count_nonzero(above & below) >= STREAM_CUTS.crossing * width
     maybe = fill[:-1, -1] & fill[1:, 0] & ~full[:-1] & ~full[1:] & content_slices[np.newaxis, :]
     for place in (width // 4, width // 2, 3 * width // 4):
         maybe &= fill[:-1, place] | fill[1:, place]
-    lines, ks = np.nonzero(maybe)
-    pair = any((fill[p, :, k] | fill[p + 1, :, k]).all() for p, k in zip(lines, ks, strict=True))
-    return whole & before & after, pair
+    pair = False
+    for p, k in zip(*np.nonzero(maybe), strict=True):
+        if (0 < p < n - 2 and (fill[p, :, k] | fill[p + 1, :, k]).all()
+                and not fill[max(0, p - reach):p + 1, :, k].all(axis=0).any()
+                and not fill[p + 1:p + 2 + reach, :, k].all(axis=0).any()):
+            pair = True
+            break
+    return whole, pair
 
 
 def may_hold_cuts(is_fill: np.ndarray, full: list[np.ndarray], content_slices: np.ndarray) -> bool:
     """Whether a slab (``full``: per axis, its whole lines of fill across it, as the lost-line rule
-    counts them) has lines a stream cut could cross by (:func:`crossing_lines`): on a clean scan, this
-    is all the rule costs."""
+    counts them) has lines a stream cut could cross the anatomy by (:func:`crossing_lines`): checks
+    that need only the lines near those the slab's whole lines and line ends point to."""
     looks = (crossing_lines(is_fill, full[axis], content_slices, axis) for axis in (0, 1))
     return any(whole.any() or pair for whole, pair in looks)
 
@@ -153,21 +167,27 @@ def cuts_in_slab(block: np.ndarray, is_fill: np.ndarray, full: list[np.ndarray],
         return 0
     fill = is_fill & content_slices[np.newaxis, np.newaxis, :]
     content = ~is_fill
-    with np.errstate(invalid="ignore"):  # NaN: no content
-        for value in fills:
-            content &= np.abs(block.astype(np.float64) - value) > contrast
+    values = block.astype(np.float64)
+    with np.errstate(invalid="ignore"):  # a NaN voxel: no content (a NaN fill, the minimum of a scan
+        for value in fills:  # holding NaN, is no value to stand apart from)
+            if value == value:
+                content &= np.abs(values - value) > contrast
     labelled = 0
     for axis, (whole, pair) in enumerate(looks):  # lines across axis 0 (the stream along axis 1), then 1
         if not (whole.any() or pair):
             continue
-        run, count = wrapping_runs(np.moveaxis(fill, axis, 0))
-        n_lines = run.shape[0]
+        run, first, spans = wrapping_runs(np.moveaxis(fill, axis, 0))
+        count = len(first) - 1
         held = held_between(run > 0, np.moveaxis(content, axis, 0))
         # on a line the cut took only part of, most of the run there held, and most of the run held
         # unless it takes in a whole line (not the background a run wraps through beside the anatomy,
-        # which may touch a cut's band, or a gap of the scan's own beyond it)
-        on_line = run * n_lines + np.arange(n_lines)[:, np.newaxis, np.newaxis]
-        size = (count + 1) * n_lines
+        # which may touch a cut's band, or a gap of the scan's own beyond it); each run's lines are
+        # numbered one after another (0: no run)
+        offset = np.cumsum(spans) - spans + 1
+        offset[0] = 0
+        line = np.arange(run.shape[0])[:, np.newaxis, np.newaxis]
+        on_line = np.where(run > 0, offset[run] + line - first[run], 0)
+        size = int(spans.sum()) + 1
         mostly = (np.bincount(on_line[held], minlength=size)
                   >= STREAM_CUTS.share * np.bincount(on_line.ravel(), minlength=size))
         whole_line = np.broadcast_to(whole[:, np.newaxis, :], run.shape)

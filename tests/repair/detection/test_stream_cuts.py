@@ -11,7 +11,7 @@ from tests.repair.detection.scans import independently_damaged
 def test_a_cut_through_a_whole_line_of_a_small_ct_is_found():
     """pydicom's 16 x 16 CT5N with lines lost at seed 202: two runs of the stream, 7 and 30 pixels, from
     the end of row 3 to the start of row 6 with three pixels between them. Row 5 is a whole line of 0,
-    but rows 4 and 6 are mostly 0 too, so it has too little content beside it for a lost line; the band
+    but row 4 holds content at only 3 of its 16 pixels, too little beside it for a lost line; the band
     steps a row where each run starts and stops, so it is no straight band either."""
     _, _, changed, lost, detection = independently_damaged("pydicom-ct5n", False, "lines", 202,
                                                            fill="stored_zero")
@@ -49,3 +49,20 @@ def test_a_cut_across_a_head_with_background_beside_it_is_found(sample_data):
     assert found[:, :, k][changed].all()
     assert not found[:, :, k][~cut].any()
     assert not np.delete(found, k, axis=2).any()
+
+
+def test_a_cut_in_a_float_scan_holding_a_nan_voxel_is_found(sample_data):
+    """The same cut in the MR head stored as float with one NaN voxel in a corner: the scan's minimum,
+    a fill candidate, is NaN then, and no value stands apart from it (the rule had judged nothing
+    content, and found none of the cut)."""
+    clean = read(sample_data / "mr_head.nii.gz")
+    damaged = np.asarray(clean.array).astype(np.float32)
+    damaged[0, 0, 0] = np.nan
+    k, row, width = 24, 88, damaged.shape[1]
+    cut = np.zeros(damaged.shape[:2], dtype=bool)
+    cut.ravel()[row * width + int(0.15 * width):(row + 2) * width + int(0.8 * width)] = True
+    changed = cut & (damaged[:, :, k] != 0)
+    damaged[:, :, k][cut] = 0
+    found = detect(clean.with_array(damaged)).labels[:, :, k] > 0
+    assert found[changed].all()
+    assert not found[~cut].any()

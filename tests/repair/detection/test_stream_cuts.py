@@ -7,6 +7,19 @@ from medinpaint.io import read
 from medinpaint.repair import detect
 from tests.repair.detection.scans import independently_damaged
 
+K = 24  # the sample MR head's middle slice, where a cut crosses the head
+
+
+def cut_across_the_head(array: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The sample MR head ``array`` (modified) with the stream lost, as 0, in slice ``K`` from 15% along
+    row 88 to 80% along row 90; where the cut is (in the slice), and where it changed a value."""
+    row, width = 88, array.shape[1]
+    cut = np.zeros(array.shape[:2], dtype=bool)
+    cut.ravel()[row * width + int(0.15 * width):(row + 2) * width + int(0.8 * width)] = True
+    changed = cut & (array[:, :, K] != 0)
+    array[:, :, K][cut] = 0
+    return array, cut, changed
+
 
 def test_a_cut_through_a_whole_line_of_a_small_ct_is_found():
     """pydicom's 16 x 16 CT5N with lines lost at seed 202: two runs of the stream, 7 and 30 pixels, from
@@ -38,17 +51,12 @@ def test_a_cut_across_a_head_with_background_beside_it_is_found(sample_data):
     content for only 15% and 20% of their length; the run wraps through the background beside the
     head, which the cut leaves as it was (0)."""
     clean = read(sample_data / "mr_head.nii.gz")
-    damaged = np.asarray(clean.array).copy()
-    k, row, width = 24, 88, damaged.shape[1]
-    cut = np.zeros(damaged.shape[:2], dtype=bool)
-    cut.ravel()[row * width + int(0.15 * width):(row + 2) * width + int(0.8 * width)] = True
-    changed = cut & (damaged[:, :, k] != 0)
-    damaged[:, :, k][cut] = 0
+    damaged, cut, changed = cut_across_the_head(np.asarray(clean.array).copy())
     found = detect(clean.with_array(damaged)).labels > 0
     assert changed.sum() > 500
-    assert found[:, :, k][changed].all()
-    assert not found[:, :, k][~cut].any()
-    assert not np.delete(found, k, axis=2).any()
+    assert found[:, :, K][changed].all()
+    assert not found[:, :, K][~cut].any()
+    assert not np.delete(found, K, axis=2).any()
 
 
 def test_a_cut_in_a_float_scan_holding_a_nan_voxel_is_found(sample_data):
@@ -56,13 +64,9 @@ def test_a_cut_in_a_float_scan_holding_a_nan_voxel_is_found(sample_data):
     a fill candidate, is NaN then, and no value stands apart from it (the rule had judged nothing
     content, and found none of the cut)."""
     clean = read(sample_data / "mr_head.nii.gz")
-    damaged = np.asarray(clean.array).astype(np.float32)
-    damaged[0, 0, 0] = np.nan
-    k, row, width = 24, 88, damaged.shape[1]
-    cut = np.zeros(damaged.shape[:2], dtype=bool)
-    cut.ravel()[row * width + int(0.15 * width):(row + 2) * width + int(0.8 * width)] = True
-    changed = cut & (damaged[:, :, k] != 0)
-    damaged[:, :, k][cut] = 0
-    found = detect(clean.with_array(damaged)).labels[:, :, k] > 0
+    array = np.asarray(clean.array).astype(np.float32)
+    array[0, 0, 0] = np.nan
+    damaged, cut, changed = cut_across_the_head(array)
+    found = detect(clean.with_array(damaged)).labels[:, :, K] > 0
     assert found[changed].all()
     assert not found[~cut].any()

@@ -73,6 +73,7 @@ from medinpaint.repair.detection.slabs import (
 )
 from medinpaint.repair.detection.stacked_tiles import find_stacked_tiles
 from medinpaint.repair.detection.stream_cuts import find_stream_cuts, may_hold_cuts
+from medinpaint.repair.detection.tile_bands import find_tile_bands
 from medinpaint.repair.detection.tiles import PACKET_LOSS
 
 BIT_ERRORS_KIND = KINDS[BIT_ERRORS_CODE - 1]
@@ -202,6 +203,8 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
             find_packet_loss(block, is_fill, cut[part], region, contrast, across,
                              is_fill_value(block, written) if written else None, fills,
                              None if below is None else block == below, own)
+            if across is None:
+                find_tile_bands(block, is_fill, region, PARTIAL_LINES.contrast * value_range, fills)
             drop_flat_patches(block, region, stats)
             drop_background_beside(array, part, block, region, stats)
         if stats is not None:

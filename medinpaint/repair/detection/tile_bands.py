@@ -1,0 +1,71 @@
+"""Lost 4-pixel tiles in a band: a burst of small tiles one tile high, cut straight through the content
+of a single slice, that runs into the slice's background at one end, so that no region of it is whole
+tiles and nothing across the slices holds its place."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from medinpaint.repair.detection.kinds import PACKET_LOSS_CODE
+from medinpaint.repair.detection.partial_lines import PARTIAL_LINES, band_starts
+from medinpaint.repair.detection.tiles import PACKET_LOSS
+
+
+def find_tile_bands(block: np.ndarray, is_fill: np.ndarray, labels: np.ndarray, contrast: float,
+                    fills: list[float]) -> None:
+    """Label bands of exactly ``PACKET_LOSS.small_tile`` lines of one fill value (in a scan of one or two
+    slices), ``PACKET_LOSS.band_length`` voxels long at least, with ``PARTIAL_LINES.margin`` lines of
+    content (no fill, nothing found, further than ``contrast`` from the fill) along both edges, a
+    square end (content just beyond the band's last voxel on every one of its lines) and no ramp
+    beside it (:func:`no_ramp`). A gap in the anatomy (a mask's channel between two parts of the
+    background, a thresholded sliver) narrows or opens into the background at its ends, and where it
+    was brought to a finer grid its edges fall towards the fill; a cut stream stops square, beside
+    whatever it cut."""
+    t = PACKET_LOSS.small_tile
+    blocked = is_fill | (labels != 0)  # no content for a margin or an end
+    for value in fills:
+        holes = is_fill & (labels == 0) & (block == value)
+        if np.count_nonzero(holes) < t * PACKET_LOSS.band_length:
+            continue
+        for axis in (0, 1):  # thin across axis, long along the other
+            if holes.shape[axis] < t + 2:
+                continue
+            across_holes = np.moveaxis(holes, axis, 0)
+            starts = band_starts(np.ascontiguousarray(np.moveaxis(blocked, axis, 0)),
+                                 np.moveaxis(block, axis, 0), PARTIAL_LINES.margin, t, contrast)[t - 1]
+            for d in range(t):  # the band's own lines: at this value, nothing found there yet
+                starts[:len(starts) - d] &= across_holes[d:]
+            values = np.moveaxis(block, axis, 0)
+            not_content = np.moveaxis(blocked, axis, 0)
+            for line, k in zip(*np.nonzero(starts.any(axis=1)), strict=True):
+                for first, stop in square_runs(starts[line, :, k], not_content[line:line + t, :, k]):
+                    if no_ramp(values[:, first:stop, k], line, t, value):
+                        band = np.moveaxis(labels, axis, 0)[line:line + t, first:stop, k]
+                        band[band == 0] = PACKET_LOSS_CODE
+
+
+def no_ramp(values: np.ndarray, line: int, t: int, value: float) -> bool:
+    """Whether, on each side of the band of ``t`` lines from ``line`` (``values``: lines across, the
+    band's stretch along), the line just beside it lies ``PACKET_LOSS.band_ramp`` as far from the fill
+    ``value`` as the line beyond that at least (their medians), where the plane holds both."""
+    n = len(values)
+    for near, far in ((line - 1, line - 2), (line + t, line + t + 1)):
+        if 0 <= far < n and 0 <= near < n:
+            gaps = [np.abs(values[at].astype(np.float64) - value) for at in (near, far)]
+            gaps = [gap[~np.isnan(gap)] for gap in gaps]  # (no measurement: no evidence either way)
+            if all(gap.size for gap in gaps) and (np.median(gaps[0])
+                                                  < PACKET_LOSS.band_ramp * np.median(gaps[1])):
+                return False
+    return True
+
+
+def square_runs(along: np.ndarray, lines: np.ndarray) -> list[tuple[int, int]]:
+    """The runs of ``along`` (True where a band holds) ``PACKET_LOSS.band_length`` long at least that end
+    square at one end at least: no voxel of ``lines`` (the band's lines, True where not content) just
+    beyond it."""
+    edges = np.diff(np.concatenate([[0], along.astype(np.int8), [0]]))
+    firsts, stops = np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]
+    n = len(along)
+    return [(first, stop) for first, stop in zip(firsts, stops, strict=True)
+            if stop - first >= PACKET_LOSS.band_length
+            and ((first > 0 and not lines[:, first - 1].any()) or (stop < n and not lines[:, stop].any()))]

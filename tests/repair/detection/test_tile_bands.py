@@ -1,0 +1,52 @@
+"""Lost 4-pixel tiles in a band one tile high, in a single slice: the burst runs into the background, so
+no region of it is whole tiles and no slice beside holds its place."""
+
+import numpy as np
+
+from medinpaint.io import read
+from medinpaint.repair import detect
+from tests.repair.detection.scans import independently_damaged
+
+K = 24  # the sample MR head's middle slice
+
+
+def test_a_burst_from_inside_the_head_into_the_background_is_found(sample_data):
+    """The sample MR head's middle slice alone: rows 100-103 lost, as 0, from column 120 (inside the
+    head) to the plane's border, across the head's edge into its background of 0. The fill joins the
+    background, so the region is no union of tiles; the band ends square inside the head."""
+    clean = read(sample_data / "mr_head.nii.gz")
+    plane = np.asarray(clean.array)[:, :, K:K + 1].copy()
+    damaged = plane.copy()
+    damaged[100:104, 120:, 0] = 0
+    changed = damaged != plane
+    found = detect(clean.with_array(damaged)).labels > 0
+    assert changed.sum() > 300
+    assert found[changed].mean() > 0.95
+    outside = np.ones(found.shape, dtype=bool)
+    outside[100:104, 120:] = False
+    assert not found[outside].any()
+
+
+def test_bursts_from_the_brain_into_the_background_of_a_template_slice_are_found():
+    """mni152's middle slice with tiles lost at seed 211: among others, bursts one tile high from the
+    brain into the background of 0 (rows 57-60 from column 34, rows 129-132 from column 58, whose start
+    another burst below joins). Their bands inside the brain are found."""
+    _, _, changed, lost, detection = independently_damaged("mni152", False, "tiles", 211, fill="stored_zero")
+    found = detection.mask.astype(bool)[:, :, 0]
+    assert changed.sum() == 1501
+    assert found[57:61, 46:66].all() and found[129:133, 62:90].all()
+    assert found[changed[:, :, 0]].sum() >= 1200  # 1,008 before
+    assert not (found & ~lost[:, :, 0]).any()
+
+
+def test_a_channel_of_a_mask_brought_to_a_finer_grid_is_left_alone(sample_data):
+    """A channel 4 pixels wide cut 30 pixels into the head from the background, whose edges fall
+    towards the fill as a linear resampling leaves them (the tissue beside it at a fifth of its value,
+    as ch2bet's mask upsampled holds): anatomy, though it ends square."""
+    clean = read(sample_data / "mr_head.nii.gz")
+    plane = np.asarray(clean.array)[:, :, K:K + 1].astype(np.float32)
+    plane[100:104, :40, 0] = 0  # the channel, open to the background at the plane's left
+    plane[99, :40, 0] *= 0.2
+    plane[104, :40, 0] *= 0.2
+    found = detect(clean.with_array(plane)).labels > 0
+    assert not found.any()

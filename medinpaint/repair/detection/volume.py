@@ -282,8 +282,11 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     tissue_flips = sum(len(w[0]) for w in in_tissue)
     flips_in_doubt = tissue_flips and outliers_may_be_natural(tissue_flips, natural,
                                                               BIT_ERRORS.natural_outlier_odds)
-    few = tissue_flips < BIT_ERRORS.min_flips or (tissue_flips < BIT_ERRORS.few_flips
-                                                   and tissue_flips < BIT_ERRORS.few_flips_share * voxels)
+    # BIT_ERRORS.min_flips flips standing in an empty background (lone voxels of the fill one flip
+    # explains, which no clean scan holds beside no lone voxel it does not) show that the scan carries flips
+    carries = still_labelled(labels, in_background) >= BIT_ERRORS.min_flips
+    few = not carries and (tissue_flips < BIT_ERRORS.min_flips or (
+        tissue_flips < BIT_ERRORS.few_flips and tissue_flips < BIT_ERRORS.few_flips_share * voxels))
     if tissue_flips and not flips_in_doubt and few:
         # too few to tell from the scan's own outliers (a clean scan holds a few that a flip explains,
         # some two tissue ranges beyond its tissue): doubtful, but for flips far beyond the tissue's range,
@@ -323,6 +326,11 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     if doubtful:
         details["doubtful"] = {kind: len(where) for kind, where in doubtful.items()}
     return Detection(labels, details, doubtful)
+
+
+def still_labelled(labels: np.ndarray, found: list[tuple[np.ndarray, ...]]) -> int:
+    """How many of the voxels ``found`` (volume indices, per slab) are still labelled."""
+    return sum(int(np.count_nonzero(labels[where])) for where in found)
 
 
 def without(where: tuple[np.ndarray, ...], these: tuple[np.ndarray, ...],

@@ -312,6 +312,18 @@ def test_a_few_flips_far_beyond_the_tissue_stand():
     assert found[65, 47, 0] and not (found & ~lost).any()
 
 
+def test_flips_in_tissue_stand_where_flips_stand_in_the_empty_background():
+    """mni152's middle slice with bits flipped at seed 212: fewer than ten flips in its tissue, as few as
+    a clean scan's own outliers, but flips stand in its background of 0 too (lone voxels at 16 to 128,
+    one flip from 0 each): the slice carries flips, and those in tissue stand (215 -> 151, 224 -> 160)."""
+    clean, damaged, changed, lost, detection = independently_damaged("mni152", False, "bitflips", 212)
+    found = detection.labels == CODE["bit-errors"]
+    assert int(clean.array[71, 105, 0]) - int(damaged[71, 105, 0]) == 64
+    assert found[71, 105, 0] and found[51, 127, 0]
+    assert found[changed].sum() >= 18  # 8 when tissue flips stood on their own count alone
+    assert not (found & ~lost).any()
+
+
 def test_impulses_saturated_at_255_among_bright_tissue_are_found():
     """MNI152's 96 x 96 x 16 crop (uint8, white matter up to 232) with 1% impulses: those stored at 255
     over tissue of 180-230 stand out by less than the first look's threshold (a fifth of the tissue's

@@ -67,6 +67,17 @@ def test_no_block_is_taken_between_lost_lines():
     assert (found.mask.astype(bool) & ~lost).sum() < 50
 
 
+def test_no_block_is_taken_with_a_band_of_lost_lines_for_its_side():
+    """CT_small's single slice with lines lost at seed 210 (at stored 0): rows 0-2 and 74-76, the upper
+    band unfound at the plane's border. The rows between, with the lower band, fit a roll: their outer
+    edges are seams the lost lines make, and nothing found lay outside them. A side whose line inside
+    is damage found all along keeps it out too (9,088 voxels of tissue had been called a block)."""
+    _, _, _, lost, found = independently_damaged("pydicom-ct-small", False, "lines", 210, fill="stored_zero")
+    assert not (found.labels == CORRUPTED_BLOCKS_CODE).any()
+    assert found.mask.astype(bool)[74:77].all()
+    assert not (found.mask.astype(bool) & ~lost).any()
+
+
 def _head_with_block(at: tuple[int, int], dtype=np.int16) -> tuple[np.ndarray, np.ndarray]:
     """A textured disc of tissue (800 +- 100, noise 10) in a background of exact 0, 256 x 256, with a
     40 x 40 block at ``at`` rolled along its stream by 600 pixels; and where the block is."""

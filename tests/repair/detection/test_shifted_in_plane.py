@@ -78,6 +78,16 @@ def test_no_block_is_taken_with_a_band_of_lost_lines_for_its_side():
     assert not (found.mask.astype(bool) & ~lost).any()
 
 
+def test_no_block_is_taken_with_a_burst_found_along_a_side():
+    """ch2better's single slice with tiles lost at seed 212 (at stored 0): between a burst of tiles found
+    along rows 92-95 and another along rows 116-119 (unfound: it runs into the background), the tissue
+    fits a roll with the upper burst inside it. Damage found along 80% of the line just inside a side
+    keeps the rectangle out (576 voxels of tissue had been called a block)."""
+    _, _, _, lost, found = independently_damaged("ch2better", False, "tiles", 212, fill="stored_zero")
+    assert not (found.labels == CORRUPTED_BLOCKS_CODE).any()
+    assert not (found.mask.astype(bool) & ~lost).any()
+
+
 def _head_with_block(at: tuple[int, int], dtype=np.int16) -> tuple[np.ndarray, np.ndarray]:
     """A textured disc of tissue (800 +- 100, noise 10) in a background of exact 0, 256 x 256, with a
     40 x 40 block at ``at`` rolled along its stream by 600 pixels; and where the block is."""

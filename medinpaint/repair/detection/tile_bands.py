@@ -17,10 +17,12 @@ def find_tile_bands(block: np.ndarray, is_fill: np.ndarray, labels: np.ndarray, 
     slices), ``PACKET_LOSS.band_length`` voxels long at least, with ``PARTIAL_LINES.margin`` lines of
     content (no fill, nothing found, further than ``contrast`` from the fill) along both edges, a
     square end (content just beyond the band's last voxel on every one of its lines) and no ramp
-    beside it (:func:`no_ramp`). A gap in the anatomy (a mask's channel between two parts of the
-    background, a thresholded sliver) narrows or opens into the background at its ends, and where it
-    was brought to a finer grid its edges fall towards the fill; a cut stream stops square, beside
-    whatever it cut."""
+    beside it (:func:`no_ramp`), on the grid of the packets found in its slice at that value already
+    (:func:`grid_phases`: its first line and its square end). A gap in the anatomy (a mask's channel
+    between two parts of the background, a thresholded sliver) narrows or opens into the background at
+    its ends, and where it was brought to a finer grid its edges fall towards the fill, or stand sharp
+    and 4 wide where a nearest-neighbour zoom doubled a gap of 2 (a skull-stripped brain at 2 mm);
+    a cut stream stops square, beside whatever it cut, on the grid of the rest of its burst."""
     t = PACKET_LOSS.small_tile
     blocked = is_fill | (labels != 0)  # no content for a margin or an end
     for value in fills:
@@ -37,8 +39,15 @@ def find_tile_bands(block: np.ndarray, is_fill: np.ndarray, labels: np.ndarray, 
                 starts[:len(starts) - d] &= across_holes[d:]
             values = np.moveaxis(block, axis, 0)
             not_content = np.moveaxis(blocked, axis, 0)
+            phases: dict[int, tuple[int, int] | None] = {}  # per slice, the grid of its packets found
             for line, k in zip(*np.nonzero(starts.any(axis=1)), strict=True):
-                for first, stop in square_runs(starts[line, :, k], not_content[line:line + t, :, k]):
+                if k not in phases:
+                    found = (labels[:, :, k] == PACKET_LOSS_CODE) & (block[:, :, k] == value)
+                    phases[k] = grid_phases(found, t)
+                if phases[k] is None or line % t != phases[k][axis]:
+                    continue
+                for first, stop in square_runs(starts[line, :, k], not_content[line:line + t, :, k],
+                                               phases[k][1 - axis]):
                     if no_ramp(values[:, first:stop, k], line, t, value):
                         band = np.moveaxis(labels, axis, 0)[line:line + t, first:stop, k]
                         band[band == 0] = PACKET_LOSS_CODE
@@ -59,13 +68,29 @@ def no_ramp(values: np.ndarray, line: int, t: int, value: float) -> bool:
     return True
 
 
-def square_runs(along: np.ndarray, lines: np.ndarray) -> list[tuple[int, int]]:
+def square_runs(along: np.ndarray, lines: np.ndarray, phase: int) -> list[tuple[int, int]]:
     """The runs of ``along`` (True where a band holds) ``PACKET_LOSS.band_length`` long at least that end
-    square at one end at least: no voxel of ``lines`` (the band's lines, True where not content) just
-    beyond it."""
+    square at one end at least, on the grid (``phase``: where tiles start, modulo their size): no voxel
+    of ``lines`` (the band's lines, True where not content) just beyond it."""
     edges = np.diff(np.concatenate([[0], along.astype(np.int8), [0]]))
     firsts, stops = np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]
-    n = len(along)
+    n, t = len(along), lines.shape[0]
     return [(first, stop) for first, stop in zip(firsts, stops, strict=True)
             if stop - first >= PACKET_LOSS.band_length
-            and ((first > 0 and not lines[:, first - 1].any()) or (stop < n and not lines[:, stop].any()))]
+            and ((0 < first and first % t == phase and not lines[:, first - 1].any())
+                 or (stop < n and stop % t == phase and not lines[:, stop].any()))]
+
+
+def grid_phases(found: np.ndarray, t: int) -> tuple[int, int] | None:
+    """Where the tiles of the packets ``found`` in a plane start along each axis, modulo ``t``: the most
+    common first line of their regions' runs across it (a burst's tiles start on its grid's lines);
+    None where none was found."""
+    if not found.any():
+        return None
+    phases = []
+    for axis in (0, 1):
+        starts = found.copy()
+        np.moveaxis(starts, axis, 0)[1:] &= ~np.moveaxis(found, axis, 0)[:-1]
+        lines = np.nonzero(starts)[axis]
+        phases.append(int(np.argmax(np.bincount(lines % t, minlength=t))))
+    return phases[0], phases[1]

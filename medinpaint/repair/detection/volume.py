@@ -284,7 +284,7 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
                                                               BIT_ERRORS.natural_outlier_odds)
     # BIT_ERRORS.min_flips flips standing in an empty background (lone voxels of the fill one flip
     # explains, which no clean scan holds beside no lone voxel it does not) show that the scan carries flips
-    carries = still_labelled(labels, in_background) >= BIT_ERRORS.min_flips
+    carries = flips_standing(labels, in_background) >= BIT_ERRORS.min_flips
     few = not carries and (tissue_flips < BIT_ERRORS.min_flips or (
         tissue_flips < BIT_ERRORS.few_flips and tissue_flips < BIT_ERRORS.few_flips_share * voxels))
     if tissue_flips and not flips_in_doubt and few:
@@ -328,9 +328,9 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     return Detection(labels, details, doubtful)
 
 
-def still_labelled(labels: np.ndarray, found: list[tuple[np.ndarray, ...]]) -> int:
-    """How many of the voxels ``found`` (volume indices, per slab) are still labelled."""
-    return sum(int(np.count_nonzero(labels[where])) for where in found)
+def flips_standing(labels: np.ndarray, found: list[tuple[np.ndarray, ...]]) -> int:
+    """How many of the voxels ``found`` (volume indices, per slab) are still labelled bit errors."""
+    return sum(int(np.count_nonzero(labels[where] == BIT_ERRORS_CODE)) for where in found)
 
 
 def without(where: tuple[np.ndarray, ...], these: tuple[np.ndarray, ...],

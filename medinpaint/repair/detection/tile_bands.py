@@ -33,12 +33,12 @@ def find_tile_bands(block: np.ndarray, is_fill: np.ndarray, labels: np.ndarray, 
             if holes.shape[axis] < t + 2:
                 continue
             across_holes = np.moveaxis(holes, axis, 0)
-            starts = band_starts(np.ascontiguousarray(np.moveaxis(blocked, axis, 0)),
-                                 np.moveaxis(block, axis, 0), PARTIAL_LINES.margin, t, contrast)[t - 1]
-            for d in range(t):  # the band's own lines: at this value, nothing found there yet
-                starts[:len(starts) - d] &= across_holes[d:]
             values = np.moveaxis(block, axis, 0)
             not_content = np.moveaxis(blocked, axis, 0)
+            starts = band_starts(np.ascontiguousarray(not_content), values, PARTIAL_LINES.margin, t,
+                                 contrast)[t - 1]
+            for d in range(t):  # the band's own lines: at this value, nothing found there yet
+                starts[:len(starts) - d] &= across_holes[d:]
             phases: dict[int, tuple[int, int] | None] = {}  # per slice, the grid of its packets found
             for line, k in zip(*np.nonzero(starts.any(axis=1)), strict=True):
                 if k not in phases:

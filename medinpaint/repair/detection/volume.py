@@ -282,8 +282,8 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
     tissue_flips = sum(len(w[0]) for w in in_tissue)
     flips_in_doubt = tissue_flips and outliers_may_be_natural(tissue_flips, natural,
                                                               BIT_ERRORS.natural_outlier_odds)
-    # BIT_ERRORS.min_flips flips standing in an empty background (lone voxels of the fill one flip
-    # explains, which no clean scan holds beside no lone voxel it does not) show that the scan carries flips
+    # BIT_ERRORS.min_flips flips standing in an empty background (lone voxels one flip from the fill,
+    # more than its other lone voxels: no clean scan here holds three) show that the scan carries flips
     carries = flips_standing(labels, in_background) >= BIT_ERRORS.min_flips
     few = not carries and (tissue_flips < BIT_ERRORS.min_flips or (
         tissue_flips < BIT_ERRORS.few_flips and tissue_flips < BIT_ERRORS.few_flips_share * voxels))

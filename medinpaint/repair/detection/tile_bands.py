@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from medinpaint.repair.detection.kinds import PACKET_LOSS_CODE
+from medinpaint.repair.detection.lost_lines import runs_along_lines
 from medinpaint.repair.detection.partial_lines import PARTIAL_LINES, band_starts
 from medinpaint.repair.detection.tiles import PACKET_LOSS
 
@@ -72,8 +73,7 @@ def square_runs(along: np.ndarray, lines: np.ndarray, phase: int) -> list[tuple[
     """The runs of ``along`` (True where a band holds) ``PACKET_LOSS.band_length`` long at least that end
     square at one end at least, on the grid (``phase``: where tiles start, modulo their size): no voxel
     of ``lines`` (the band's lines, True where not content) just beyond it."""
-    edges = np.diff(np.concatenate([[0], along.astype(np.int8), [0]]))
-    firsts, stops = np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]
+    _, firsts, stops = runs_along_lines(along[:, np.newaxis])
     n, t = len(along), lines.shape[0]
     return [(first, stop) for first, stop in zip(firsts, stops, strict=True)
             if stop - first >= PACKET_LOSS.band_length

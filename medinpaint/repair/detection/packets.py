@@ -289,7 +289,8 @@ def cut_into_one_side(block: np.ndarray, holes: np.ndarray, is_fill: np.ndarray,
         si, sj, sk = box
         sides = [si.start == 0, si.stop == shape[0], sj.start == 0, sj.stop == shape[1]]
         if (sum(sides) != 1 or areas[index - 1] != (si.stop - si.start) * (sj.stop - sj.start)
-                or min(si.stop - si.start, sj.stop - sj.start) < TILES[0]):
+                or min(si.stop - si.start, sj.stop - sj.start) < PACKET_LOSS.small_tile
+                or areas[index - 1] < PACKET_LOSS.small_area_in_plane):
             continue
         k = sk.start
         if block.shape[2] == 2 and is_fill[si, sj, 1 - k].all():

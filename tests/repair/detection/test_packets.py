@@ -9,7 +9,7 @@ from medinpaint.io import Volume
 from medinpaint.repair import detect
 from tests.conftest import require_source
 from tests.generators.lost import lost_tiles
-from tests.repair.detection.scans import bench_view
+from tests.repair.detection.scans import bench_view, independently_damaged
 
 
 def middle_crop(name: str):
@@ -182,7 +182,6 @@ def test_a_negative_fill_is_foreign_beside_a_few_negative_voxels_of_the_scans_ow
     where a single slice's border rectangles are as likely its own. Two voxels make no population of
     negatives: -1024 is still no value of the scan's own, and every region of it is lost (116 voxels,
     22 dB, none found before)."""
-    from tests.repair.detection.scans import independently_damaged
 
     clean, _, changed, lost, detection = independently_damaged("nibabel-anatomical", False, "tiles", 81,
                                                                fill=-1024)
@@ -197,7 +196,6 @@ def test_a_negative_fill_is_foreign_beside_a_resamplings_ringing_of_a_few_per_mi
     more than a hole: as a count, a population of negatives, and -1024 had been taken as a value of the
     scan's own. 19 of 21,648 voxels are no population; the tiles lost at -1024 (seed 171), two of them
     rectangles at the plane's corner that no shape rule proves, are lost (1,542 of 1,882 found before)."""
-    from tests.repair.detection.scans import independently_damaged
 
     clean, _, changed, lost, detection = independently_damaged("nipy-anatomical", True, "tiles", 171,
                                                                fill=-1024)
@@ -211,7 +209,6 @@ def test_a_rectangle_cut_into_one_side_of_a_single_slice_is_found():
     """nipy's anatomical middle slice (33 x 41, all head) with a 9 x 16 rectangle lost at stored 0 (seed
     150) against its top border: content along its three other sides, cut straight, where the scan's
     own background curves or runs along a whole edge (none of it was found)."""
-    from tests.repair.detection.scans import independently_damaged
 
     _, _, changed, lost, detection = independently_damaged("nipy-anatomical", False, "tiles", 150, fill=0)
     found = detection.mask.astype(bool)
@@ -238,6 +235,38 @@ def test_a_box_at_a_corner_along_a_whole_side_or_in_both_of_two_slices_is_no_cut
     one = both[:, :, :1].copy()  # (the same box in a single slice is a cut: nothing tells them apart)
     assert detect(volume.with_array(np.asfortranarray(one))).counts() == {"packet-loss": 384}
 
+
+
+def test_a_box_one_small_tile_high_cut_into_one_side_is_found():
+    """ch2's cropped slice (no 0 in it) alone, with boxes of 0 one 4-pixel tile high cut into it from
+    one side: 4 x 8 and 4 x 16 (two and four tiles) are a burst cut straight into the anatomy, as the
+    8-pixel boxes are; a lone 4 x 4 square is left alone (pydicom's NM bone scan holds one of its own),
+    and so is a 4 x 32 box at a corner (a blanked annotation's shape)."""
+    from tests.repair.detection.clean_forms import middle
+
+    require_source("ch2")
+    volume = next(source for source in available_sources() if source.name == "ch2").load()
+    stored = np.asarray(volume.array)
+    plane = stored[middle(stored.shape[0], 96), middle(stored.shape[1], 96), 90:91].copy()
+    assert plane.min() > 0
+    plane[40:44, :8] = plane[60:64, :16] = plane[20:24, -4:] = plane[:4, :32] = 0
+    found = detect(volume.with_array(np.asfortranarray(plane))).labels[:, :, 0] > 0
+    assert found[40:44, :8].all() and found[60:64, :16].all()
+    assert found.sum() == 4 * 8 + 4 * 16
+
+
+@pytest.mark.parametrize("source, seed, fill, least", [("pydicom-ct5n", 213, "stored_zero", 32),
+                                                       ("nibabel-anatomical", 213, "stored_zero", 96)])
+def test_small_tiles_cut_into_one_side_of_a_small_slice_are_found(source, seed, fill, least):
+    """The independent generator's 4-pixel tiles in small single slices: pydicom's 16 x 16 CT (a 4 x 8
+    box of -1024 HU from its right side, 38 dB lost to detection) and nibabel's 33 x 41 MR (boxes of 0
+    of 4 x 8 and 4 x 16 from its left side, 0 of 116 voxels found): each is cut straight into the
+    anatomy from one side."""
+    require_source(source)
+    _, _, changed, lost, detection = independently_damaged(source, False, "tiles", seed, fill=fill)
+    found = detection.mask.astype(bool)
+    assert found[changed].sum() >= least
+    assert not (found & ~lost).any()
 
 def test_a_burst_off_the_grid_is_found_to_its_rims_and_along_the_plane_border():
     """The MNI template with the independent generator's bursts of 32-pixel tiles on a grid 26 and 24
@@ -642,7 +671,6 @@ def test_nan_tiles_beside_are_no_content_for_a_tile_over_the_background():
     (True, "tiles", 110),
 ])
 def test_background_walled_off_by_data_lost_to_another_value_is_no_lost_packet(volume_view, kind, seed):
-    from tests.repair.detection.scans import independently_damaged
 
     _, _, changed, lost, detection = independently_damaged("nibabel-example4d", volume_view, kind, seed,
                                                            fill=-1024)
@@ -668,7 +696,6 @@ def test_a_burst_joined_to_the_background_is_found_on_the_grid_its_packets_show_
     the zero background, and no corner of theirs lies on two straight edges of content, so no grid was
     put forward there (7,068 voxels unfound). Slice 8 shows the grid: a tile the border cuts. A sender
     tiles every slice alike, so its grid is tried in the other slices too."""
-    from tests.repair.detection.scans import independently_damaged
 
     _, _, changed, lost, found = independently_damaged("ch2better", True, "tiles", 132, fill="stored_zero")
     labels = found.labels

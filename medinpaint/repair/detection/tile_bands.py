@@ -91,6 +91,9 @@ def grid_phases(found: np.ndarray, t: int) -> tuple[int, int] | None:
     for axis in (0, 1):
         starts = found.copy()
         np.moveaxis(starts, axis, 0)[1:] &= ~np.moveaxis(found, axis, 0)[:-1]
+        np.moveaxis(starts, axis, 0)[0] = False  # (a run from the plane's border: the border cut its tile)
         lines = np.nonzero(starts)[axis]
+        if not lines.size:
+            return None
         phases.append(int(np.argmax(np.bincount(lines % t, minlength=t))))
     return phases[0], phases[1]

@@ -1,15 +1,19 @@
-"""Lost 4-pixel tiles in a band: a burst of small tiles one tile high, cut straight through the content
-of a single slice, that runs into the slice's background at one end, so that no region of it is whole
-tiles and nothing across the slices holds its place."""
+"""Lost 4-pixel tiles in a single slice on the grid of the packets found in it: a burst of small tiles
+one tile high, cut straight through the content, that runs into the slice's background at one end, so
+that no region of it is whole tiles and nothing across the slices holds its place; and a lone tile of
+the burst, too small alone for the in-plane rules."""
 
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
 
 from medinpaint.repair.detection.kinds import PACKET_LOSS_CODE
 from medinpaint.repair.detection.lost_lines import runs_along_lines
 from medinpaint.repair.detection.partial_lines import PARTIAL_LINES, band_starts
-from medinpaint.repair.detection.tiles import PACKET_LOSS
+from medinpaint.repair.detection.slabs import PLANE
+from medinpaint.repair.detection.small_tiles import stands_out
+from medinpaint.repair.detection.tiles import PACKET_LOSS, in_whole_cells
 
 
 def find_tile_bands(block: np.ndarray, is_fill: np.ndarray, labels: np.ndarray, contrast: float,
@@ -52,6 +56,34 @@ def find_tile_bands(block: np.ndarray, is_fill: np.ndarray, labels: np.ndarray, 
                     if no_ramp(values[:, first:stop, k], line, t, value):
                         band = np.moveaxis(labels, axis, 0)[line:line + t, first:stop, k]
                         band[band == 0] = PACKET_LOSS_CODE
+        for k in range(block.shape[2]):
+            found = (labels[:, :, k] == PACKET_LOSS_CODE) & (block[:, :, k] == value)
+            phases = grid_phases(found, t)
+            if phases is not None:
+                tiles_on_the_grid(block[:, :, k], holes[:, :, k] & (labels[:, :, k] == 0), labels[:, :, k],
+                                  contrast, phases)
+
+
+def tiles_on_the_grid(plane: np.ndarray, holes: np.ndarray, labels: np.ndarray, contrast: float,
+                      phases: tuple[int, int]) -> None:
+    """Label the regions of ``holes`` (one plane, at one fill value) inside the plane that are whole
+    tiles of the grid ``phases`` of the packets found there (:func:`grid_phases`), one tile at least,
+    and stand out from the fill by ``contrast``: a burst's lone tile, which the in-plane rules leave
+    (pydicom's NM bone scan holds a 4x4 square of 0 of its own, but no lost packets to give it a grid)."""
+    t = PACKET_LOSS.small_tile
+    regions, _ = ndimage.label(holes, structure=PLANE[:, :, 1])
+    shape = holes.shape
+    none = np.empty(0, dtype=int)
+    for index, box in enumerate(ndimage.find_objects(regions), start=1):
+        region = regions[box] == index
+        if (region.sum() < t * t or any(s.start == 0 or s.stop == n for s, n in zip(box, shape, strict=True))
+                or any((s.start - p) % t or (s.stop - p) % t for s, p in zip(box, phases, strict=True))):
+            continue
+        ii, jj = np.nonzero(region)
+        ii, jj = ii + box[0].start - phases[0], jj + box[1].start - phases[1]
+        whole, _ = in_whole_cells(ii, jj, none, none, t, (shape[0] - phases[0], shape[1] - phases[1]), phases)
+        if whole.all() and stands_out(plane, box, region, contrast):
+            labels[box][region] = PACKET_LOSS_CODE
 
 
 def no_ramp(values: np.ndarray, line: int, t: int, value: float) -> bool:

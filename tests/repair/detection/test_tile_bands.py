@@ -80,3 +80,21 @@ def test_the_grid_of_a_band_is_taken_from_packets_inside_the_plane():
     assert found[21:25, 51:].all()
     assert found[changed[:, :, 0]].sum() >= 312  # 272 before
     assert not (found & ~lost[:, :, 0]).any()
+
+
+def test_a_lone_tile_on_the_grid_of_a_burst_is_found(sample_data):
+    """The sample MR head's middle slice with two tiles of a burst lost as 0 inside the head (rows
+    60-63, columns 80-87) and two lone tiles: one on their grid (rows 72-75, columns 92-95), a tile of
+    the same burst, and one off it (rows 85-88, columns 70-73). Alone, one tile is too small to tell
+    from a square of the scan's own (pydicom's NM bone scan holds one), and the lone tile in a slice
+    with no packet found stays."""
+    clean = read(sample_data / "mr_head.nii.gz")
+    plane = np.asarray(clean.array)[:, :, K:K + 1].copy()
+    lone = plane.copy()
+    lone[72:76, 92:96, 0] = 0
+    assert detect(clean.with_array(lone)).counts() == {}
+    damaged = lone.copy()
+    damaged[60:64, 80:88, 0] = damaged[85:89, 70:74, 0] = 0
+    found = detect(clean.with_array(damaged)).labels > 0
+    assert found[60:64, 80:88].all() and found[72:76, 92:96].all()
+    assert found.sum() == 3 * 16

@@ -66,18 +66,23 @@ def find_tile_bands(block: np.ndarray, is_fill: np.ndarray, labels: np.ndarray, 
 
 def tiles_on_the_grid(plane: np.ndarray, holes: np.ndarray, labels: np.ndarray, contrast: float,
                       phases: tuple[int, int]) -> None:
-    """Label the regions of ``holes`` (one plane, at one fill value) inside the plane that are whole
-    tiles of the grid ``phases`` of the packets found there (:func:`grid_phases`), one tile at least,
-    and stand out from the fill by ``contrast``: a burst's lone tile, which the in-plane rules leave
-    (pydicom's NM bone scan holds a 4x4 square of 0 of its own, but no lost packets to give it a grid)."""
+    """Label the regions of ``holes`` (one plane, at one fill value) that are whole tiles of the grid
+    ``phases`` of the packets found there (:func:`grid_phases`; a tile the plane's border cuts counts
+    its part inside), one tile at least, touching one side of the border at most and not all along
+    it, and stand out from the fill by ``contrast``: a burst's lone tile, which the in-plane rules
+    leave (pydicom's NM bone scan holds a 4x4 square of 0 of its own, but no lost packets to give it a
+    grid), and the tiles a burst cut by the border leaves there. A blanked corner or a frame along a
+    whole side is no such region."""
     t = PACKET_LOSS.small_tile
     regions, _ = ndimage.label(holes, structure=PLANE[:, :, 1])
     shape = holes.shape
     none = np.empty(0, dtype=int)
     for index, box in enumerate(ndimage.find_objects(regions), start=1):
         region = regions[box] == index
-        if (region.sum() < t * t or any(s.start == 0 or s.stop == n for s, n in zip(box, shape, strict=True))
-                or any((s.start - p) % t or (s.stop - p) % t for s, p in zip(box, phases, strict=True))):
+        sides = [(s.start == 0) + (s.stop == n) for s, n in zip(box, shape, strict=True)]
+        if (region.sum() < t * t or sum(sides) > 1
+                or any(((s.start - p) % t and s.start) or ((s.stop - p) % t and s.stop < n)
+                       for s, p, n in zip(box, phases, shape, strict=True))):
             continue
         ii, jj = np.nonzero(region)
         ii, jj = ii + box[0].start - phases[0], jj + box[1].start - phases[1]

@@ -32,6 +32,12 @@ def find_tile_bands(block: np.ndarray, is_fill: np.ndarray, labels: np.ndarray, 
     blocked = is_fill | (labels != 0)  # no content for a margin or an end
     for value in fills:
         holes = is_fill & (labels == 0) & (block == value)
+        for k in range(block.shape[2]):  # whole tiles first: a band may end off their grid
+            found = (labels[:, :, k] == PACKET_LOSS_CODE) & (block[:, :, k] == value)
+            phases = grid_phases(found, t)
+            if phases is not None:
+                tiles_on_the_grid(block[:, :, k], holes[:, :, k], labels[:, :, k], contrast, phases)
+        holes &= labels == 0
         if np.count_nonzero(holes) < t * PACKET_LOSS.band_length:
             continue
         for axis in (0, 1):  # thin across axis, long along the other
@@ -56,12 +62,6 @@ def find_tile_bands(block: np.ndarray, is_fill: np.ndarray, labels: np.ndarray, 
                     if no_ramp(values[:, first:stop, k], line, t, value):
                         band = np.moveaxis(labels, axis, 0)[line:line + t, first:stop, k]
                         band[band == 0] = PACKET_LOSS_CODE
-        for k in range(block.shape[2]):
-            found = (labels[:, :, k] == PACKET_LOSS_CODE) & (block[:, :, k] == value)
-            phases = grid_phases(found, t)
-            if phases is not None:
-                tiles_on_the_grid(block[:, :, k], holes[:, :, k] & (labels[:, :, k] == 0), labels[:, :, k],
-                                  contrast, phases)
 
 
 def tiles_on_the_grid(plane: np.ndarray, holes: np.ndarray, labels: np.ndarray, contrast: float,

@@ -42,9 +42,11 @@ class PacketLossThresholds:
         small_area: ... and holds this many voxels at least (one tile) ...
         small_area_in_plane: ... or, in a scan of one or two slices (judged in-plane only), this many
             (two tiles: pydicom's NM bone scan under noise holds a single 4x4 square of 0 of its own).
-        band_length: in such a scan, a band one small tile high this long at least, cut straight and
-            ending square in content, is a burst of small tiles (:mod:`.tile_bands`; ch2bet's sagittal
-            slice holds a channel of its mask's 0 that is such a band, 8 long) ...
+        band_length: in such a scan, a band one small tile high this long at least (two tiles), cut
+            straight and ending square in content on the grid of the packets found in its slice, is a
+            burst of small tiles (:mod:`.tile_bands`; ch2bet's sagittal slice holds a channel of its
+            mask's 0 that is such a band, 8 long, but no lost packet to give it a grid; at 12,
+            before the grid was asked, it was kept out by its length) ...
         band_ramp: ... where the line beside it lies this share as far from the fill as the line
             beyond that at least (ch2bet's mask brought to a finer grid: a channel of 0 whose edges
             fall 50 -> 9 -> 0).
@@ -69,7 +71,7 @@ class PacketLossThresholds:
     small_tile: int = 4
     small_area: int = 16
     small_area_in_plane: int = 32
-    band_length: int = 12
+    band_length: int = 8
     band_ramp: float = 0.5
     content_around: float = 0.65
     line_remnant_tiles: int = 4

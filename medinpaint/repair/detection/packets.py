@@ -28,6 +28,7 @@ from medinpaint.repair.detection.tiles import (
     find_lost_tiles_on_edge_grids,
     find_lost_tiles_on_slab_grids,
     lines_outside,
+    pixels_repeated,
     tile_aligned,
 )
 
@@ -294,6 +295,9 @@ def cut_into_one_side(block: np.ndarray, holes: np.ndarray, is_fill: np.ndarray,
             continue
         k = sk.start
         if block.shape[2] == 2 and is_fill[si, sj, 1 - k].all():
+            continue
+        # (thinner than a tile of 8: a channel of a zoomed image's is as straight)
+        if min(si.stop - si.start, sj.stop - sj.start) < TILES[0] and pixels_repeated(block[:, :, k]):
             continue
         if not cut_straight(is_fill[:, :, k] | (labels[:, :, k] != 0), (si, sj)):
             continue

@@ -13,10 +13,10 @@ from medinpaint.repair.detection.lost_lines import runs_along_lines
 from medinpaint.repair.detection.partial_lines import PARTIAL_LINES, band_starts
 from medinpaint.repair.detection.slabs import PLANE
 from medinpaint.repair.detection.small_tiles import stands_out
-from medinpaint.repair.detection.tiles import PACKET_LOSS, in_whole_cells
+from medinpaint.repair.detection.tiles import PACKET_LOSS, in_whole_cells, pixels_repeated
 
 
-def find_tile_bands(block: np.ndarray, is_fill: np.ndarray, labels: np.ndarray, contrast: float,
+def find_tile_bands(block: np.ndarray, is_fill: np.ndarray, labels: np.ndarray, value_range: float,
                     fills: list[float]) -> None:
     """Label bands of exactly ``PACKET_LOSS.small_tile`` lines of one fill value (in a scan of one or two
     slices), ``PACKET_LOSS.band_length`` voxels long at least, with ``PARTIAL_LINES.margin`` lines of
@@ -29,14 +29,16 @@ def find_tile_bands(block: np.ndarray, is_fill: np.ndarray, labels: np.ndarray, 
     and 4 wide where a nearest-neighbour zoom doubled a gap of 2 (a skull-stripped brain at 2 mm);
     a cut stream stops square, beside whatever it cut, on the grid of the rest of its burst."""
     t = PACKET_LOSS.small_tile
+    contrast = PARTIAL_LINES.contrast * value_range
     blocked = is_fill | (labels != 0)  # no content for a margin or an end
     for value in fills:
         holes = is_fill & (labels == 0) & (block == value)
         for k in range(block.shape[2]):  # whole tiles first: a band may end off their grid
             found = (labels[:, :, k] == PACKET_LOSS_CODE) & (block[:, :, k] == value)
             phases = grid_phases(found, t)
-            if phases is not None:
-                tiles_on_the_grid(block[:, :, k], holes[:, :, k], labels[:, :, k], contrast, phases)
+            if phases is not None and not pixels_repeated(block[:, :, k]):
+                tiles_on_the_grid(block[:, :, k], holes[:, :, k], labels[:, :, k],
+                                  PARTIAL_LINES.contrast * value_range, phases)
         holes &= labels == 0
         if np.count_nonzero(holes) < t * PACKET_LOSS.band_length:
             continue
@@ -68,11 +70,12 @@ def tiles_on_the_grid(plane: np.ndarray, holes: np.ndarray, labels: np.ndarray, 
                       phases: tuple[int, int]) -> None:
     """Label the regions of ``holes`` (one plane, at one fill value) that are whole tiles of the grid
     ``phases`` of the packets found there (:func:`grid_phases`; a tile the plane's border cuts counts
-    its part inside), one tile at least, touching one side of the border at most and not all along
-    it, and stand out from the fill by ``contrast``: a burst's lone tile, which the in-plane rules
-    leave (pydicom's NM bone scan holds a 4x4 square of 0 of its own, but no lost packets to give it a
-    grid), and the tiles a burst cut by the border leaves there. A blanked corner or a frame along a
-    whole side is no such region."""
+    its part inside), one tile at least and half a tile deep, touching one side of the border at
+    most and not all along it, and stand out from the fill by ``contrast``: a burst's lone tile,
+    which the in-plane rules leave (pydicom's NM bone scan holds a 4x4 square of 0 of its own, but no
+    lost packets to give it a grid), and the tiles a burst cut by the border leaves there. A blanked
+    corner or a frame along a whole side is no such region; nor is a plane whose pixels were
+    repeated (:func:`~.tiles.pixels_repeated`: its caller asks), where every region is whole cells."""
     t = PACKET_LOSS.small_tile
     regions, _ = ndimage.label(holes, structure=PLANE[:, :, 1])
     shape = holes.shape
@@ -87,7 +90,9 @@ def tiles_on_the_grid(plane: np.ndarray, holes: np.ndarray, labels: np.ndarray, 
         ii, jj = np.nonzero(region)
         ii, jj = ii + box[0].start - phases[0], jj + box[1].start - phases[1]
         whole, _ = in_whole_cells(ii, jj, none, none, t, (shape[0] - phases[0], shape[1] - phases[1]), phases)
-        if whole.all() and stands_out(plane, box, region, contrast):
+        # half a tile deep at least (a strip of fill one pixel deep along the border is no tile)
+        deep = min(s.stop - s.start for s in box) >= t // 2
+        if whole.all() and deep and stands_out(plane, box, region, contrast):
             labels[box][region] = PACKET_LOSS_CODE
 
 

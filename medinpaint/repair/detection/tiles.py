@@ -57,6 +57,8 @@ class PacketLossThresholds:
         line_remnant_tiles: a remnant of small tiles one pixel thick at the plane's border (a crop
             cutting a grid a row off) is lost where it is this many tiles long at least (a lossy
             codec's or a threshold's edge leaves runs of fill 4 or 8 pixels long there).
+        repeated_lines: a plane with this share of its lines repeated (:func:`pixels_repeated`; half of
+            them in a zoom by 2) is a finer grid's: no rule for 4-pixel tiles in a single slice judges it.
     """
 
     rectangle_contrast: float = 0.05
@@ -75,6 +77,7 @@ class PacketLossThresholds:
     band_ramp: float = 0.5
     content_around: float = 0.65
     line_remnant_tiles: int = 4
+    repeated_lines: float = 0.4
 
 
 PACKET_LOSS = PacketLossThresholds()
@@ -456,6 +459,20 @@ def in_whole_cells(ii: np.ndarray, jj: np.ndarray, si: np.ndarray, sj: np.ndarra
     area = ((np.minimum((ci + 1) * t, ends[0]) - np.maximum(ci * t, -starts[0]))
             * (np.minimum((cj + 1) * t, ends[1]) - np.maximum(cj * t, -starts[1])))
     return (held == area)[index], (own / area)[index]
+
+
+def pixels_repeated(plane: np.ndarray) -> bool:
+    """Whether a plane's lines come in repeats: ``PACKET_LOSS.repeated_lines`` of its lines that hold
+    something besides one value equal the next line along either axis, as an image brought to a
+    finer grid by repeating its pixels holds them (a nearest-neighbour zoom by 2 or more). There a
+    channel 2 pixels wide stands 4 wide, as straight and sharp as a lost 4-pixel tile, and every region
+    is whole cells of the zoom's grid; tissue with noise never repeats a line exactly."""
+    for lines in (plane, plane.T):
+        varied = (lines != lines[:, :1]).any(axis=1)[:-1]
+        repeats = (lines[1:] == lines[:-1]).all(axis=1)[varied]
+        if repeats.size and repeats.mean() >= PACKET_LOSS.repeated_lines:
+            return True
+    return False
 
 
 def lines_outside(plane: np.ndarray, box: tuple[slice, slice]) -> list[np.ndarray]:

@@ -4,8 +4,10 @@ no region of it is whole tiles and no slice beside holds its place."""
 import numpy as np
 import pytest
 
+from medinpaint.data.sources import available_sources
 from medinpaint.io import read
 from medinpaint.repair import detect
+from tests.conftest import require_source
 from tests.repair.detection.scans import independently_damaged
 
 K = 24  # the sample MR head's middle slice
@@ -126,3 +128,28 @@ def test_whole_tiles_and_short_bands_on_the_grid_are_found(source, seed, before,
     found = detection.mask.astype(bool)
     assert found[changed].sum() >= least > before
     assert not (found & ~lost).any()
+
+
+def test_a_zoomed_slice_and_a_strip_at_the_border_are_no_tiles():
+    """What a review found the 4-pixel rules took. ch2bet's coronal slice 100 (its first 128 x 128
+    pixels), brought to a finer grid by repeating each pixel twice: its mask's straight channel 2
+    pixels wide stands 4 wide from the plane's border (104 voxels called a box cut into one side), and
+    a zoom by 4 makes every region whole cells of a 4-pixel grid. And ch2's crop with a burst of three
+    tiles on the grid (1, 1) and a strip of 0 one pixel deep along its first row, whose cut cells
+    passed for the burst's tiles at the border (16 voxels)."""
+    from tests.repair.detection.clean_forms import middle
+
+    for name in ("ch2bet", "ch2"):
+        require_source(name)
+    sources = {s.name: s for s in available_sources()}
+    ch2bet = sources["ch2bet"].load()
+    plane = np.asarray(ch2bet.array)[100, :128, :128]
+    zoomed = np.repeat(np.repeat(plane, 2, axis=0), 2, axis=1)[:, :, np.newaxis]
+    assert detect(ch2bet.with_array(np.asfortranarray(zoomed))).counts() == {}
+    ch2 = sources["ch2"].load()
+    stored = np.asarray(ch2.array)
+    crop = stored[middle(stored.shape[0], 96), middle(stored.shape[1], 96), 90:91].copy()
+    crop[41:45, 53:65] = 0
+    crop[0, 5:21] = 0
+    found = detect(ch2.with_array(np.asfortranarray(crop))).labels[:, :, 0] > 0
+    assert found[41:45, 53:65].all() and found.sum() == 48

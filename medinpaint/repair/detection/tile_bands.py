@@ -16,7 +16,7 @@ from medinpaint.repair.detection.small_tiles import stands_out
 from medinpaint.repair.detection.tiles import PACKET_LOSS, in_whole_cells, pixels_repeated
 
 
-def find_tile_bands(block: np.ndarray, is_fill: np.ndarray, labels: np.ndarray, value_range: float,
+def find_tile_bands(block: np.ndarray, is_fill: np.ndarray, labels: np.ndarray, contrast: float,
                     fills: list[float]) -> None:
     """Label bands of exactly ``PACKET_LOSS.small_tile`` lines of one fill value (in a scan of one or two
     slices), ``PACKET_LOSS.band_length`` voxels long at least, with ``PARTIAL_LINES.margin`` lines of
@@ -29,7 +29,6 @@ def find_tile_bands(block: np.ndarray, is_fill: np.ndarray, labels: np.ndarray, 
     and 4 wide where a nearest-neighbour zoom doubled a gap of 2 (a skull-stripped brain at 2 mm);
     a cut stream stops square, beside whatever it cut, on the grid of the rest of its burst."""
     t = PACKET_LOSS.small_tile
-    contrast = PARTIAL_LINES.contrast * value_range
     blocked = is_fill | (labels != 0)  # no content for a margin or an end
     for value in fills:
         holes = is_fill & (labels == 0) & (block == value)
@@ -37,8 +36,7 @@ def find_tile_bands(block: np.ndarray, is_fill: np.ndarray, labels: np.ndarray, 
             found = (labels[:, :, k] == PACKET_LOSS_CODE) & (block[:, :, k] == value)
             phases = grid_phases(found, t)
             if phases is not None and not pixels_repeated(block[:, :, k]):
-                tiles_on_the_grid(block[:, :, k], holes[:, :, k], labels[:, :, k],
-                                  PARTIAL_LINES.contrast * value_range, phases)
+                tiles_on_the_grid(block[:, :, k], holes[:, :, k], labels[:, :, k], contrast, phases)
         holes &= labels == 0
         if np.count_nonzero(holes) < t * PACKET_LOSS.band_length:
             continue
@@ -82,17 +80,14 @@ def tiles_on_the_grid(plane: np.ndarray, holes: np.ndarray, labels: np.ndarray, 
     none = np.empty(0, dtype=int)
     for index, box in enumerate(ndimage.find_objects(regions), start=1):
         region = regions[box] == index
-        sides = [(s.start == 0) + (s.stop == n) for s, n in zip(box, shape, strict=True)]
-        if (region.sum() < t * t or sum(sides) > 1
-                or any(((s.start - p) % t and s.start) or ((s.stop - p) % t and s.stop < n)
-                       for s, p, n in zip(box, phases, shape, strict=True))):
+        sides = sum((s.start == 0) + (s.stop == n) for s, n in zip(box, shape, strict=True))
+        # half a tile deep at least (a strip of fill one pixel deep along the border is no tile)
+        if region.sum() < t * t or sides > 1 or min(s.stop - s.start for s in box) < t // 2:
             continue
         ii, jj = np.nonzero(region)
         ii, jj = ii + box[0].start - phases[0], jj + box[1].start - phases[1]
         whole, _ = in_whole_cells(ii, jj, none, none, t, (shape[0] - phases[0], shape[1] - phases[1]), phases)
-        # half a tile deep at least (a strip of fill one pixel deep along the border is no tile)
-        deep = min(s.stop - s.start for s in box) >= t // 2
-        if whole.all() and deep and stands_out(plane, box, region, contrast):
+        if whole.all() and stands_out(plane, box, region, contrast):
             labels[box][region] = PACKET_LOSS_CODE
 
 

@@ -204,7 +204,7 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
                              is_fill_value(block, written) if written else None, fills,
                              None if below is None else block == below, own)
             if across is None:
-                find_tile_bands(block, is_fill, region, value_range, fills)
+                find_tile_bands(block, is_fill, region, PARTIAL_LINES.contrast * value_range, fills)
             drop_flat_patches(block, region, stats)
             drop_background_beside(array, part, block, region, stats)
         if stats is not None:

@@ -182,7 +182,6 @@ def test_a_negative_fill_is_foreign_beside_a_few_negative_voxels_of_the_scans_ow
     where a single slice's border rectangles are as likely its own. Two voxels make no population of
     negatives: -1024 is still no value of the scan's own, and every region of it is lost (116 voxels,
     22 dB, none found before)."""
-
     clean, _, changed, lost, detection = independently_damaged("nibabel-anatomical", False, "tiles", 81,
                                                                fill=-1024)
     assert (np.asarray(clean.array) < 0).sum() == 2
@@ -196,7 +195,6 @@ def test_a_negative_fill_is_foreign_beside_a_resamplings_ringing_of_a_few_per_mi
     more than a hole: as a count, a population of negatives, and -1024 had been taken as a value of the
     scan's own. 19 of 21,648 voxels are no population; the tiles lost at -1024 (seed 171), two of them
     rectangles at the plane's corner that no shape rule proves, are lost (1,542 of 1,882 found before)."""
-
     clean, _, changed, lost, detection = independently_damaged("nipy-anatomical", True, "tiles", 171,
                                                                fill=-1024)
     assert (np.asarray(clean.array) < 0).sum() == 19
@@ -209,7 +207,6 @@ def test_a_rectangle_cut_into_one_side_of_a_single_slice_is_found():
     """nipy's anatomical middle slice (33 x 41, all head) with a 9 x 16 rectangle lost at stored 0 (seed
     150) against its top border: content along its three other sides, cut straight, where the scan's
     own background curves or runs along a whole edge (none of it was found)."""
-
     _, _, changed, lost, detection = independently_damaged("nipy-anatomical", False, "tiles", 150, fill=0)
     found = detection.mask.astype(bool)
     assert changed.sum() == 144 and found[changed].all()
@@ -234,7 +231,6 @@ def test_a_box_at_a_corner_along_a_whole_side_or_in_both_of_two_slices_is_no_cut
         assert detect(volume.with_array(np.asfortranarray(boxed))).counts() == {}
     one = both[:, :, :1].copy()  # (the same box in a single slice is a cut: nothing tells them apart)
     assert detect(volume.with_array(np.asfortranarray(one))).counts() == {"packet-loss": 384}
-
 
 
 def test_a_box_one_small_tile_high_cut_into_one_side_is_found():
@@ -267,6 +263,7 @@ def test_small_tiles_cut_into_one_side_of_a_small_slice_are_found(source, seed, 
     found = detection.mask.astype(bool)
     assert found[changed].sum() >= least
     assert not (found & ~lost).any()
+
 
 def test_a_burst_off_the_grid_is_found_to_its_rims_and_along_the_plane_border():
     """The MNI template with the independent generator's bursts of 32-pixel tiles on a grid 26 and 24
@@ -671,7 +668,6 @@ def test_nan_tiles_beside_are_no_content_for_a_tile_over_the_background():
     (True, "tiles", 110),
 ])
 def test_background_walled_off_by_data_lost_to_another_value_is_no_lost_packet(volume_view, kind, seed):
-
     _, _, changed, lost, detection = independently_damaged("nibabel-example4d", volume_view, kind, seed,
                                                            fill=-1024)
     found = np.asarray(detection.labels) > 0
@@ -696,7 +692,6 @@ def test_a_burst_joined_to_the_background_is_found_on_the_grid_its_packets_show_
     the zero background, and no corner of theirs lies on two straight edges of content, so no grid was
     put forward there (7,068 voxels unfound). Slice 8 shows the grid: a tile the border cuts. A sender
     tiles every slice alike, so its grid is tried in the other slices too."""
-
     _, _, changed, lost, found = independently_damaged("ch2better", True, "tiles", 132, fill="stored_zero")
     labels = found.labels
     for k in (1, 2):

@@ -58,6 +58,17 @@ class MisplacedBlockThresholds:
             block is data from elsewhere; anatomy that changes between thick slices continues across
             them (in a scan upsampled in-plane, a structure of one slice grows past a block's side:
             three such rectangles had 0.50-0.65; the generator's found blocks 1.5 and more).
+        end_steady: the scan's first and last slices are judged against the slice inside and its
+            extrapolation from the next (:func:`find_misplaced_blocks`) where the slice inside misses
+            its own such extrapolation by this ratio at most over the plane: anatomy that changes
+            steadily (pydicom's 16 x 16 CT5N in 5 slices: 3.9; the crops of the clean forms 0.6-1.2).
+        end_seam: a candidate there, found or not, misses ``inside`` times as much as the slice
+            inside misses its own extrapolation (where that is more than 1: extrapolating from two
+            slices doubles their noise; dipy's S0 with flipped bits, 1.8, had rectangles missing 4.5-6.2),
+            has seams this strong at least, and the slice inside misses it less than ``grow`` (a block
+            of its own shows in the extrapolation):
+            two clean crops' end slices held rectangles missing at 4.5-5.5 with seams 1.1 (a JPEG's
+            and a display window's), the generator's blocks there 3.0-10.8.
         screen_count: slices are screened on every second row and column first; only those with a
             4x4 cell of such samples holding this many unexplained are checked whole.
     """
@@ -77,6 +88,8 @@ class MisplacedBlockThresholds:
     settle: int = 1
     piece: float = 16.0
     seam: float = 1.0
+    end_steady: float = 2.0
+    end_seam: float = 2.0
 
 
 MISPLACED_BLOCKS = MisplacedBlockThresholds()
@@ -86,7 +99,9 @@ def find_misplaced_blocks(volume: Volume, fills: list[float], labels: np.ndarray
                           not_constant: np.ndarray, padding: float | None
                           ) -> list[tuple[int, tuple[slice, slice]]]:
     """Label misplaced blocks in the slices of ``volume`` with an intact slice on either side (fill
-    values, and voxels labelled already, in any of the three are no evidence). Per-slice rescales
+    values, and voxels labelled already, in any of the three are no evidence), and in its first and
+    last slices against the slice inside and its extrapolation (``end_steady``, ``end_seam``; four
+    slices at least). Per-slice rescales
     are applied first; a uniform one changes no ratio. A rectangle the slices beside flag but do not
     prove is a shifted block where a roll of its stream undone fits it (:mod:`shifted`; only where
     ``SHIFTED_BLOCKS.most_flagged`` at most are flagged). Returns the rest of those that miss as a
@@ -107,21 +122,40 @@ def find_misplaced_blocks(volume: Volume, fills: list[float], labels: np.ndarray
     # per-slice rescales: physical values, in the stored units of a typical slice (the floor's)
     unit = float(np.median(np.abs(slope))) or 1.0
 
-    def values_of(stored: np.ndarray, ks: range) -> np.ndarray:
+    def values_of(stored: np.ndarray, ks: range | list[int]) -> np.ndarray:
         values = stored.astype(np.float32)
         if per_slice:
-            physical = values * slope[ks.start:ks.stop] + intercept[ks.start:ks.stop]
+            physical = values * slope[list(ks)] + intercept[list(ks)]
             values = (physical / unit).astype(np.float32)
         return values
 
-    def evidence(stored: np.ndarray, values: np.ndarray, ks: range | None = None) -> np.ndarray:
+    def evidence(stored: np.ndarray, values: np.ndarray, ks: range | list[int] | None = None) -> np.ndarray:
         """Voxels that are no fill, finite and (``ks``: the slices of a whole check) not found damaged."""
         sound = ~is_fill_value(stored, fills)
         if ks is not None:
-            sound &= labels[:, :, ks.start:ks.stop] == 0
+            sound &= labels[:, :, list(ks)] == 0
         if stored.dtype.kind == "f" or per_slice:
             sound &= np.isfinite(values)
         return sound
+
+    def three_slices(k: int, inward: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Slice ``k`` between the two beside it: their values, evidence and damage found (H, W, 3).
+        The scan's first or last slice (or any, with ``inward`` 1 or -1) has one beside it that way,
+        and that one extrapolated from the next (2 s1 - s2) for the other: anatomy changing steadily
+        explains it as it does a slice inside, a block there misses both. Evidence where both are,
+        damaged where either is."""
+        if inward is None:
+            inward = 1 if k == 0 else -1 if k == nk - 1 else 0
+        ks = [k + 2 * inward, k, k + inward] if inward else [k - 1, k, k + 1]
+        stored = np.stack([np.asarray(array[:, :, n]) for n in ks], axis=2)
+        values = values_of(stored, ks)
+        sound = evidence(stored, values, ks)
+        damaged = labels[:, :, ks] != 0
+        if inward:
+            values[:, :, 0] = 2 * values[:, :, 2] - values[:, :, 0]
+            sound[:, :, 0] &= sound[:, :, 2]
+            damaged[:, :, 0] |= damaged[:, :, 2]
+        return values, sound, damaged
 
     def look(part: slice) -> None:
         start, stop = max(part.start, 1), min(part.stop, nk - 1)
@@ -145,6 +179,21 @@ def find_misplaced_blocks(volume: Volume, fills: list[float], labels: np.ndarray
 
     verdicts: list[tuple[int, str, tuple[slice, slice], list[int]]] = []
     for_each_slab(nk, slab, look)
+    t = MISPLACED_BLOCKS
+    for k, inward in ((0, 1), (nk - 1, -1)) if nk >= 4 else ():  # the scan's ends
+        steady = _block_ratio(*three_slices(k + inward, inward)[:2], None, floor)
+        if steady is None or steady > t.end_steady:
+            continue  # the slice inside is no steady change from the next: nor is the end slice
+        values, sound, _ = three_slices(k)
+        inside = three_slices(k + inward)
+        for _, verdict, rectangle, edges in misplaced_rectangles(values, sound, floor):
+            seam = seam_ratio(values, floor, (1, rectangle[0].start, rectangle[0].stop,
+                                              rectangle[1].start, rectangle[1].stop))
+            # (the slice inside's own miss is what steady change leaves here: a block misses more)
+            stands = (_block_ratio(values, sound, rectangle, floor) or 0.0) >= t.inside * max(1.0, steady)
+            if stands and seam is not None and seam >= t.end_seam and (
+                    _block_ratio(*inside[:2], rectangle, floor) or 0.0) < t.grow:
+                verdicts.append((k, verdict, rectangle, edges))
     # labelled once every slab is judged: a slab reads the labels of the slices beside
     for k, verdict, rectangle, _ in verdicts:
         if verdict == "found":
@@ -154,16 +203,14 @@ def find_misplaced_blocks(volume: Volume, fills: list[float], labels: np.ndarray
     shifted = set()
     if len(flagged) <= SHIFTED_BLOCKS.most_flagged:  # (motion between slices flags hundreds)
         for index, (k, verdict, rectangle, edges) in enumerate(flagged):
-            three = range(k - 1, k + 2)
-            stored = np.asarray(array[:, :, three.start:three.stop])
-            values = values_of(stored, three)
+            values, sound, damaged = three_slices(k)
             if verdict != "unproven":  # (an unproven one was judged for motion)
-                judged, _ = unexplained_voxels(values, evidence(stored, values, three), floor)
+                judged, _ = unexplained_voxels(values, sound, floor)
                 slices = (values[:, :, d] for d in range(3))
                 if explained_by_motion(*slices, judged[:, :, 0], rectangle, floor):
                     continue
             for d in (0, 2):  # damage found in a slice beside is no evidence of what belongs here
-                values[:, :, d][labels[:, :, k - 1 + d] != 0] = np.nan
+                values[:, :, d][damaged[:, :, d]] = np.nan
             block = _shifted(verdict, rectangle, edges, values)
             if block is not None:
                 region = labels[block + (k,)]
@@ -171,6 +218,18 @@ def find_misplaced_blocks(volume: Volume, fills: list[float], labels: np.ndarray
                 shifted.add(index)
     return [(k, rectangle) for index, (k, verdict, rectangle, _) in enumerate(flagged)
             if verdict == "unproven" and index not in shifted]
+
+
+def _block_ratio(values: np.ndarray, sound: np.ndarray, rectangle: tuple[slice, slice] | None,
+                 floor: float) -> float | None:
+    """The ratio of a slice between the two beside it (``values``, ``sound``: (H, W, 3)) at
+    ``rectangle`` (the whole plane where None); None with fewer than 4 voxels judged."""
+    region = (slice(None), slice(None)) if rectangle is None else rectangle
+    before, centre, after = (values[region + (d,)] for d in range(3))
+    judged = sound[region].all(axis=2)
+    miss = np.where(judged, (centre - 0.5 * (before + after)) ** 2, 0.0)
+    spread = np.where(judged, (0.5 * (after - before)) ** 2, 0.0)
+    return _ratio(miss, spread, judged, floor**2)((slice(None), slice(None)))
 
 
 def screened(unexplained: np.ndarray) -> np.ndarray:

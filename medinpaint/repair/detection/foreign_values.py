@@ -21,15 +21,20 @@ from medinpaint.repair.detection.slabs import (
     to_volume_indices,
 )
 
+# how far below the scan's values (their 0.5-99.5 percentiles), in value ranges, a negative fill is
+# foreign to it (a background of -1 under values from 0 is the scan's own)
+FOREIGN_BELOW = 0.1
+
 
 def foreign_fill_everywhere(array: np.ndarray, fills: list[float], labels: np.ndarray, slab: int) -> None:
-    """Every voxel at a negative fill value in a scan whose other values are never negative, half a
-    value range or more below them (their 0.5-99.5 percentiles, in a sample of slices), once some
-    are found lost (lines, packets, a cut stream): the scan holds no such value of its own (-1024
-    written into an MR of magnitudes), so its short pieces the shape rules leave (a line's ends, a
-    tile's corner, a few voxels) are lost too, with the in-plane kind (lost lines, packets, truncation)
-    most of the value's voxels were given. But for a frame of it around the slices (whole lines from the
-    border inwards in most of a slab's slices): the scan's own padding, which lost lines cross."""
+    """Every voxel at a negative fill value in a scan whose other values never reach halfway down to it
+    from 0 (never negative but for a resampling's ringing), ``FOREIGN_BELOW`` value ranges below them
+    (their 0.5-99.5 percentiles, in a sample of slices), once some are found lost (lines, packets, a
+    cut stream): the scan holds no such value of its own (-1024 written into an MR of magnitudes), so
+    its short pieces the shape rules leave (a line's ends, a tile's corner, a few voxels) are lost too,
+    with the in-plane kind (lost lines, packets, truncation) most of the value's voxels were given. But
+    for a frame of it around the slices (whole lines from the border inwards in most of a slab's
+    slices): the scan's own padding, which lost lines cross."""
     if not labels.any():
         return
     # the range of the values that are no fill (lost lines by the hundred widen the scan's own range)
@@ -38,10 +43,11 @@ def foreign_fill_everywhere(array: np.ndarray, fills: list[float], labels: np.nd
         return
     with np.errstate(invalid="ignore"):  # (NaN among them)
         low, high = percentiles(sample, [0.5, 99.5])
-    # negative, half a range below values that are never negative (an MR's magnitudes; -1024 lies 0.69
-    # ranges below pydicom's MR_small): 0, or any value inside the range, may be the scan's own
-    # background or dark tissue
-    foreign = [f for f in fills if f < 0 <= sample.min() and f < low - (high - low) / 2]
+    # negative, FOREIGN_BELOW ranges below values that are never negative (an MR's magnitudes; -1024
+    # lies 0.69 ranges below pydicom's MR_small, 0.12 below nibabel's anatomical), or only a little, as
+    # a resampling rings below 0 (nibabel's anatomical: -136 and -120), never halfway down to it: 0, or
+    # any value inside the range, may be the scan's own background or dark tissue
+    foreign = [f for f in fills if f < 0 and f / 2 <= sample.min() and f < low - FOREIGN_BELOW * (high - low)]
     in_plane = (LOST_LINES_CODE, PACKET_LOSS_CODE, TRUNCATION_CODE)
     for value in foreign:
         parts: list[tuple[np.ndarray, tuple[np.ndarray, ...], bool]] = []  # per slab
@@ -49,8 +55,8 @@ def foreign_fill_everywhere(array: np.ndarray, fills: list[float], labels: np.nd
         def look(part: slice, value: float = value, parts: list = parts) -> None:
             block = np.asarray(array[:, :, part])
             at_value = block == value
-            # any other negative value, in every slice (the sample saw a sixteenth of them)
-            negative = bool(((block < 0) & ~is_fill_value(block, fills)).any())
+            # any other value halfway down to it, in every slice (the sample saw a sixteenth of them)
+            negative = bool(((block < value / 2) & ~is_fill_value(block, fills)).any())
             at = np.nonzero(at_value & ~edge_padding(at_value))
             parts.append((labels[:, :, part][at], to_volume_indices(at, part.start), negative))
             drop_mapped_pages(array, part.start, part.stop)

@@ -7,7 +7,7 @@ import numpy as np
 from medinpaint.io import Volume
 from medinpaint.repair import detect
 from medinpaint.repair.detection import CODE
-from tests.repair.detection.scans import bench_view
+from tests.repair.detection.scans import bench_view, independently_damaged
 
 
 def _thumbnail():
@@ -72,3 +72,15 @@ def test_a_short_run_in_a_scan_with_a_nan_slice_is_judged_with_that_slice():
     volume[3, 3, 1] = np.nan
     found = detect(Volume(volume, np.eye(4))).labels
     assert not (found == CODE["lost-lines"]).any()
+
+
+def test_a_negative_fill_beside_a_resamplings_ringing_below_0_is_foreign_everywhere():
+    """nibabel's anatomical middle slice (values -136..13,000: a resampling rang two voxels below 0),
+    lines of the independent generator at -1024 (seed 241): two lines were found whole, and the pieces
+    of two cut mid-line (5 and 7 voxels) left, 13.2 dB. -1024 lies a tenth of a range below the values
+    and nothing of the scan's own reaches halfway down to it: foreign, its pieces lost too."""
+    clean, _, changed, lost, detection = independently_damaged("nibabel-anatomical", False, "lines", 241,
+                                                               fill=-1024)
+    assert np.asarray(clean.array).min() < 0 and changed.sum() > 50
+    assert (detection.labels[changed] == CODE["lost-lines"]).all()
+    assert not detection.labels[~lost].any()

@@ -287,14 +287,15 @@ def edge_bands(block: np.ndarray, is_fill: np.ndarray, content_slices: np.ndarra
                 plane[lost & (plane == 0)] = LOST_LINES_CODE
 
 
-def stream_continuations(array: np.ndarray, fills: list[float], labels: np.ndarray, axis: int) -> None:
+def stream_continuations(array: np.ndarray, fills: list[float], labels: np.ndarray, axis: int) -> int:
     """The fill a cut stream leaves where it runs on past the end of a lost line across ``axis`` into
     the start of the next (or from the start of one back to the end of the one before), in slices with
     lost lines: a run of lost lines cut mid-line is whole lines and a piece of one beside them too short,
     or too near the anatomy's edge, for a band (:mod:`partial_lines`). Grown along the line near
-    content (:func:`along_lines`)."""
+    content (:func:`along_lines`). Returns how many voxels it labelled."""
+    labelled = 0
     if not fills:
-        return
+        return labelled
     for k in np.nonzero((labels == LOST_LINES_CODE).any(axis=(0, 1)))[0]:
         lost = labels[:, :, k] == LOST_LINES_CODE
         fill = is_fill_value(np.asarray(array[:, :, k]), fills)
@@ -307,4 +308,6 @@ def stream_continuations(array: np.ndarray, fills: list[float], labels: np.ndarr
             continue
         grown = along_lines(fill, seeds, 0)
         plane = labels[:, :, k].T if axis == 1 else labels[:, :, k]
+        labelled += int(np.count_nonzero(grown & (plane == 0)))
         plane[grown & (plane == 0)] = LOST_LINES_CODE
+    return labelled

@@ -228,11 +228,15 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
         lost_values = find_more_lost_lines(array, fills, cut, labels, certain, slab, nk > 2,
                                            PARTIAL_LINES.contrast * (stats["value_range"] if stats else 0.0))
     doubtful: dict[str, np.ndarray] = {}
+    continued = 0
     for axis in (0, 1):
         lost_line_parts(array, lost_values or fills, labels, [bands[axis] for bands in partial_lines], axis,
                         lost_whole[:, axis].sum() > 0, doubtful)
         if certain[axis]:
-            stream_continuations(array, lost_values, labels, axis)
+            continued += stream_continuations(array, lost_values, labels, axis)
+    if continued:  # a band whose margin the stream's continuation was (two cut lines, one line apart)
+        find_more_lost_lines(array, fills, cut, labels, certain, slab, nk > 2,
+                             PARTIAL_LINES.contrast * (stats["value_range"] if stats else 0.0))
     find_stream_cuts(array, fills, cut, labels, cut_slabs,
                      PARTIAL_LINES.contrast * (stats["value_range"] if stats else 0.0), nk > 2)
     foreign_fill_everywhere(array, fills, labels, slab)

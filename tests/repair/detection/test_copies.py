@@ -183,3 +183,18 @@ def test_a_copy_into_padding_takes_no_padding_beside_it():
 
     blocks = labels == CODE["corrupted-blocks"]
     assert blocks[changed].all() and not blocks[~changed].any()
+
+
+def test_garbage_found_along_a_copys_side_is_no_measure_of_its_seams():
+    """The independent generator's seed 212 in cranium's middle slice: a 36x42 copy of brain over the
+    air, whose top line a block of uniform noise then overwrote. The noise (found) made that side's
+    jumps and steps alike, and the copy's seams 0.86 against its twin's 0.17: 1,511 voxels unfound
+    (7.8 dB). Voxels found damaged are left out of the seams."""
+    from tests.generators.independent import damage
+    from tests.repair.detection.scans import bench_view
+
+    clean = bench_view("cranium", False)
+    res = damage(np.asarray(clean.array), "blocks", np.random.default_rng(212))
+    found = detect(clean.with_array(np.asarray(res.damaged))).labels > 0
+    changed = np.asarray(res.mask, bool)
+    assert found[changed].mean() > 0.99 and not (found & ~np.asarray(res.lost, bool)).any()

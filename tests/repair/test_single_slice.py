@@ -30,7 +30,7 @@ def network_alone(damaged: Volume, holes: np.ndarray) -> np.ndarray:
     """The shipped network's repair of a 2D image, as the engine builds its input (its in-plane fill
     in place of both neighbours), in physical values."""
     model, _ = load_model(default_model_path("repair"))
-    norm = _normalisation(damaged, [0])
+    norm = _normalisation(damaged, [0], holes[:, :, np.newaxis])
     centre = torch.from_numpy(normalise(damaged.physical_slice(0), norm))[None, None]
     mask = torch.from_numpy(holes.astype(np.float32))[None, None]
     with torch.inference_mode():
@@ -123,3 +123,24 @@ def test_a_truncated_2d_image_takes_the_fill_that_does_best_on_its_mirrored_band
     repaired = repair_volume(damaged, device="cpu")
     assert repaired.report["single_slice_fill"][0]["fill"] == "biharmonic"
     assert repaired.report["single_slice_fill"][0]["trial_rms"]
+
+
+def test_garbage_in_the_holes_sets_no_scale_for_the_network():
+    """dipy's PIESNO phantom's middle slice (float64, 0..0.66) with a block of random bytes read as
+    float64 (the independent generator's seed 252: values from 1e-303 to 1e300) in its holes: the only
+    slice's percentiles, garbage counted, had set the network's scale, and the repair came back at
+    1.6e10. The scale is taken from the voxels outside the holes."""
+    clean = middle_slice("dipy-piesno")
+    array = np.asarray(clean.array)
+    result = damage(array, "blocks", np.random.default_rng(252))
+    holes = np.asarray(result.mask, bool)
+    assert holes.sum() > 500 and np.nanmax(np.abs(np.asarray(result.damaged)[holes])) > 1e6
+    damaged = clean.with_array(np.asarray(result.damaged))
+    norm = _normalisation(damaged, [0], holes)
+    assert array.min() <= norm["low"] < norm["high"] <= array.max()
+    # detected (the network's fill kept on the trial holes then), as a user runs it
+    repaired = repair_volume(damaged, device="cpu")
+    assert repaired.report["kinds"] == {"corrupted-blocks": int(repaired.report["damaged_voxels"])}
+    values = np.asarray(repaired.volume.array, dtype=np.float64)[holes]
+    assert np.isfinite(values).all()
+    assert values.min() >= array.min() - 1 and values.max() <= array.max() + 1

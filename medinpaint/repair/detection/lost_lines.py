@@ -212,7 +212,13 @@ def find_more_lost_lines(array: np.ndarray, fills: list[float], content_slices: 
             context = (functools.cache(lambda: fill_with_context(array, part, is_fill, [value]))  # noqa: B023
                        if across else None)
             find_lost_lines(is_fill, content, content_slices[part], region, context, certain)
-            if context is None:  # an edge band or a short band in a single slice is as likely anatomy
+            if context is None:  # an edge band or a short band in a single slice is as likely anatomy;
+                # a band of the first look's length beside a line found lost is an interleaved stream's
+                bands = find_partial_lines(block, is_fill, contrast, content_slices[part], region, None,
+                                           beside_lost=True)
+                for axis in np.nonzero(certain)[0]:
+                    lost_line_parts(array, [value], labels, [to_volume_indices(bands[axis], part.start)],
+                                    int(axis), True, {})
                 continue
             for axis in np.nonzero(certain)[0]:
                 edge_bands(block, is_fill, content_slices[part], region, context, int(axis), contrast)

@@ -141,6 +141,17 @@ def test_a_band_whose_margin_is_the_streams_continuation_is_found():
     assert not (found & ~lost).any()
 
 
+def test_a_long_band_beside_lost_lines_in_a_single_slice_is_found():
+    """pydicom's CT_small (one slice; seed 250, fill 0): every other row lost (19-25) and row 26 from
+    its third voxel, 64 voxels: a band beside a lost line, whose margin the look at bands in one slice
+    did not take (22.8 dB). In a slice known to have lost whole lines, a band of the first look's 16
+    voxels with a lost line for its margin is lost; shorter ones stay (a gap in anatomy)."""
+    changed, lost, found = _lost_lines("pydicom-ct-small", False, "stored_zero", seed=250)
+    assert found[26, 2:66, 0].all()
+    assert found[changed].all()
+    assert not (found & ~lost).any()
+
+
 def test_interleaved_lines_across_the_narrow_top_of_a_head_are_found():
     """MNI152's middle slice (seed 2): every other line lost over the top of the head, where the lines
     between them hold 7-29% content: taken once the scan is known to have lost lines."""

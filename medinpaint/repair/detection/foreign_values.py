@@ -56,13 +56,13 @@ def foreign_fill_everywhere(array: np.ndarray, fills: list[float], labels: np.nd
             block = np.asarray(array[:, :, part])
             at_value = block == value
             # any other value halfway down to it, in every slice (the sample saw a sixteenth of them)
-            negative = bool(((block < value / 2) & ~is_fill_value(block, fills)).any())
+            held_below = bool(((block < value / 2) & ~is_fill_value(block, fills)).any())
             at = np.nonzero(at_value & ~edge_padding(at_value))
-            parts.append((labels[:, :, part][at], to_volume_indices(at, part.start), negative))
+            parts.append((labels[:, :, part][at], to_volume_indices(at, part.start), held_below))
             drop_mapped_pages(array, part.start, part.stop)
 
         for_each_slab(array.shape[2], slab, look)
-        if any(negative for _, _, negative in parts):
+        if any(held_below for _, _, held_below in parts):
             continue
         counts = sum(np.bincount(found, minlength=len(KINDS) + 1) for found, _, _ in parts)
         if not isinstance(counts, np.ndarray) or not counts[list(in_plane)].any():

@@ -226,11 +226,18 @@ def _block_ratio(values: np.ndarray, sound: np.ndarray, rectangle: tuple[slice, 
     """The ratio of a slice between the two beside it (``values``, ``sound``: (H, W, 3)) at
     ``rectangle`` (the whole plane where None); None with fewer than 4 voxels judged."""
     region = (slice(None), slice(None)) if rectangle is None else rectangle
-    before, centre, after = (values[region + (d,)] for d in range(3))
-    judged = sound[region].all(axis=2)
+    judged = sound[region].all(axis=2, keepdims=True)
+    miss, spread = _miss_and_spread(values[region], judged)
+    return _ratio(miss[:, :, 0], spread[:, :, 0], judged[:, :, 0], floor**2)((slice(None), slice(None)))
+
+
+def _miss_and_spread(values: np.ndarray, judged: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For the inner slices of ``values`` (H, W, n): the squared miss of the interpolation between the
+    slices beside, and their squared half difference, 0 where not ``judged`` (H, W, n - 2)."""
+    before, centre, after = values[:, :, :-2], values[:, :, 1:-1], values[:, :, 2:]
     miss = np.where(judged, (centre - 0.5 * (before + after)) ** 2, 0.0)
     spread = np.where(judged, (0.5 * (after - before)) ** 2, 0.0)
-    return _ratio(miss, spread, judged, floor**2)((slice(None), slice(None)))
+    return miss, spread
 
 
 def screened(unexplained: np.ndarray) -> np.ndarray:
@@ -262,9 +269,7 @@ def misplaced_rectangles(values: np.ndarray, sound: np.ndarray,
                                    mode="constant") >= t.dense
     if not seeds.any():
         return []
-    before, centre, after = values[:, :, :-2], values[:, :, 1:-1], values[:, :, 2:]
-    miss = np.where(judged, (centre - 0.5 * (before + after)) ** 2, 0.0)
-    spread = np.where(judged, (0.5 * (after - before)) ** 2, 0.0)
+    miss, spread = _miss_and_spread(values, judged)
     candidates, _ = ndimage.label(ndimage.maximum_filter(seeds, size=(t.merge, t.merge, 1)), structure=PLANE)
     found = []
     for index, box in enumerate(ndimage.find_objects(candidates), start=1):

@@ -224,9 +224,9 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
         find_stacked_tiles(array, fills, cut, labels, stats, slab)
     certain = (bool(lost_whole[:, 0].any()), bool(lost_whole[:, 1].any()))  # lines lost across axis 0, 1
     lost_values = []  # the fill values of the lost lines found
+    line_contrast = PARTIAL_LINES.contrast * (stats["value_range"] if stats else 0.0)
     if any(certain):
-        lost_values = find_more_lost_lines(array, fills, cut, labels, certain, slab, nk > 2,
-                                           PARTIAL_LINES.contrast * (stats["value_range"] if stats else 0.0))
+        lost_values = find_more_lost_lines(array, fills, cut, labels, certain, slab, nk > 2, line_contrast)
     doubtful: dict[str, np.ndarray] = {}
     continued = 0
     for axis in (0, 1):
@@ -235,10 +235,8 @@ def detect_volume(volume: Volume, slab: int, stream: bool = True) -> Detection:
         if certain[axis]:
             continued += stream_continuations(array, lost_values, labels, axis)
     if continued:  # a band whose margin the stream's continuation was (two cut lines, one line apart)
-        find_more_lost_lines(array, fills, cut, labels, certain, slab, nk > 2,
-                             PARTIAL_LINES.contrast * (stats["value_range"] if stats else 0.0))
-    find_stream_cuts(array, fills, cut, labels, cut_slabs,
-                     PARTIAL_LINES.contrast * (stats["value_range"] if stats else 0.0), nk > 2)
+        find_more_lost_lines(array, fills, cut, labels, certain, slab, nk > 2, line_contrast)
+    find_stream_cuts(array, fills, cut, labels, cut_slabs, line_contrast, nk > 2)
     foreign_fill_everywhere(array, fills, labels, slab)
     if stats is None:
         details = {"fill_values": [float(f) for f in fills]}
